@@ -1,0 +1,13 @@
+//! abstractgateway: a durable host for AbstractFlow `.flow` bundles.
+//!
+//! Data flows one way: HTTP → commands/store → runner → engine → ledger → SSE.
+//! See `docs/ARCHITECTURE.md` for the map.
+
+pub mod builtins;
+pub mod bundle;
+pub mod engine;
+pub mod flow;
+pub mod run;
+pub mod runner;
+pub mod store;
+pub mod time;

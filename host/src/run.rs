@@ -1,0 +1,224 @@
+//! The durable run model: `RunState`, `WaitState`, `StepRecord` and commands, in the seed's wire shapes.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// JSON object, insertion-ordered (the seed's dicts keep insertion order on the wire).
+pub type Obj = Map<String, Value>;
+
+/// The five statuses of the seed; "paused" is a flag, not a status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunStatus {
+    Running,
+    Waiting,
+    Completed,
+    Failed,
+    Cancelled,
+}
+
+impl RunStatus {
+    /// Completed, failed and cancelled never change again.
+    pub fn is_terminal(self) -> bool {
+        matches!(self, Self::Completed | Self::Failed | Self::Cancelled)
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Running => "running",
+            Self::Waiting => "waiting",
+            Self::Completed => "completed",
+            Self::Failed => "failed",
+            Self::Cancelled => "cancelled",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "running" => Self::Running,
+            "waiting" => Self::Waiting,
+            "completed" => Self::Completed,
+            "failed" => Self::Failed,
+            "cancelled" => Self::Cancelled,
+            _ => return None,
+        })
+    }
+}
+
+/// Why a run waits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WaitReason {
+    Event,
+    Until,
+    User,
+    Job,
+    Subworkflow,
+}
+
+impl WaitReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Event => "event",
+            Self::Until => "until",
+            Self::User => "user",
+            Self::Job => "job",
+            Self::Subworkflow => "subworkflow",
+        }
+    }
+}
+
+/// A pending wait, exactly the seed's `WaitState` keys and order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WaitState {
+    pub reason: WaitReason,
+    pub wait_key: Option<String>,
+    pub until: Option<String>,
+    pub resume_to_node: Option<String>,
+    pub result_key: Option<String>,
+    pub prompt: Option<String>,
+    pub choices: Option<Vec<Value>>,
+    #[serde(default = "yes")]
+    pub allow_free_text: bool,
+    pub details: Option<Value>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl WaitState {
+    pub fn new(reason: WaitReason) -> Self {
+        WaitState {
+            reason,
+            wait_key: None,
+            until: None,
+            resume_to_node: None,
+            result_key: None,
+            prompt: None,
+            choices: None,
+            allow_free_text: true,
+            details: None,
+        }
+    }
+    /// The synthetic wait an operator pause puts on a running run.
+    pub fn is_pause(&self) -> bool {
+        self.wait_key.as_deref().is_some_and(|k| k.starts_with("pause:"))
+    }
+}
+
+/// Operator control flags (the seed keeps these under `vars._runtime.control`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Control {
+    pub paused: bool,
+    pub paused_at: Option<String>,
+    pub pause_reason: Option<String>,
+    pub resumed_at: Option<String>,
+    pub cancelled_by: Option<String>,
+}
+
+/// The durable state of one run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunState {
+    pub run_id: String,
+    pub workflow_id: String,
+    pub status: RunStatus,
+    pub current_node: Option<String>,
+    pub vars: Obj,
+    pub waiting: Option<WaitState>,
+    pub output: Option<Value>,
+    pub error: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+    pub actor_id: Option<String>,
+    pub session_id: Option<String>,
+    pub parent_run_id: Option<String>,
+    /// Number of ledger records of this run (= the cursor after its last record).
+    #[serde(default)]
+    pub ledger_len: u64,
+    #[serde(default)]
+    pub control: Control,
+    /// Digest of the bundle this run was started from (replays use exactly that bundle).
+    #[serde(default)]
+    pub bundle_sha256: Option<String>,
+}
+
+/// One ledger entry: the seed's 16 keys, always present, in this order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepRecord {
+    pub run_id: String,
+    pub step_id: String,
+    pub node_id: String,
+    pub status: String,
+    pub effect: Option<Value>,
+    pub result: Option<Value>,
+    pub error: Option<String>,
+    pub started_at: String,
+    pub ended_at: Option<String>,
+    pub actor_id: Option<String>,
+    pub session_id: Option<String>,
+    pub attempt: u32,
+    pub idempotency_key: Option<String>,
+    pub prev_hash: Option<String>,
+    pub record_hash: Option<String>,
+    pub signature: Option<String>,
+}
+
+impl StepRecord {
+    /// A record for `run` with a fresh step id and both timestamps set to now.
+    pub fn new(run: &RunState, node_id: &str, status: &str) -> Self {
+        let now = crate::time::now_iso();
+        StepRecord {
+            run_id: run.run_id.clone(),
+            step_id: uuid::Uuid::new_v4().to_string(),
+            node_id: node_id.to_string(),
+            status: status.to_string(),
+            effect: None,
+            result: None,
+            error: None,
+            started_at: now.clone(),
+            ended_at: Some(now),
+            actor_id: run.actor_id.clone(),
+            session_id: run.session_id.clone(),
+            attempt: 1,
+            idempotency_key: None,
+            prev_hash: None,
+            record_hash: None,
+            signature: None,
+        }
+    }
+}
+
+/// The six command types of the seed's inbox.
+pub const COMMAND_TYPES: [&str; 6] = [
+    "pause",
+    "resume",
+    "cancel",
+    "emit_event",
+    "update_schedule",
+    "compact_memory",
+];
+
+/// A command as stored in the durable inbox (the seed's `commands.jsonl` line).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CommandRecord {
+    pub command_id: String,
+    pub run_id: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub payload: Value,
+    pub ts: String,
+    pub client_id: Option<String>,
+    pub seq: u64,
+}
+
+/// The durable result of applying a command.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CommandOutcome {
+    pub command_id: String,
+    pub seq: u64,
+    /// `applied` or `rejected`.
+    pub status: String,
+    pub reason: Option<String>,
+    /// Runs the command changed.
+    pub runs: Vec<String>,
+    pub applied_at: String,
+}
