@@ -1,1 +1,15 @@
-//! (in progress)
+//! The single-cursor step engine: executes one run of a compiled flow (§3 of the flow format).
+
+pub mod control;
+pub mod effects;
+pub mod exec;
+pub mod nodes;
+pub mod resolve;
+pub mod state;
+pub mod varnodes;
+
+pub use effects::{event_key, resume, resume_due};
+pub use exec::{Host, advance, complete, fail};
+pub use nodes::{NodePlugin, NodeRegistry};
+#[cfg(test)]
+mod tests;

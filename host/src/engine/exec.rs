@@ -1,0 +1,253 @@
+//! The step loop: runs a run's current node, follows the plan it returns, and records what the ledger must show.
+
+use serde_json::{Value, json};
+
+use super::nodes::NodeKind;
+use super::state::{self, last_output, set_node_output};
+use super::{control, effects, resolve, varnodes};
+use crate::flow::{CompiledFlow, CompiledNode, Next};
+use crate::run::{Obj, RunState, RunStatus, StepRecord};
+
+/// What the engine asks of the world outside one run: child runs and event delivery.
+pub trait Host {
+    /// Creates a child run of `parent` (durable with the parent's next commit) and returns its id.
+    fn start_child(&mut self, parent: &RunState, workflow_id: &str, vars: Obj) -> Result<String, String>;
+    /// Delivers `envelope` to every run waiting on one of `wait_keys`; returns the run ids resumed.
+    fn emit_event(&mut self, emitter: &RunState, wait_keys: &[String], envelope: &Value) -> Vec<String>;
+}
+
+/// What a node asks the step loop to do next.
+pub enum Plan {
+    /// Move the cursor.
+    Goto(String),
+    /// Complete the run with this output (or return to the active control node, §3.5).
+    Complete(Value),
+    /// `on_flow_end`: always completes, even inside a control block.
+    End(Value),
+    /// A terminal effect completed with this result.
+    EffectDone(Value),
+    /// The run now waits (the effect has set `run.waiting`).
+    Wait,
+    /// The run fails with this error.
+    Fail(String),
+}
+
+/// Appends the records a step produces; the runner gives them their ledger seq.
+pub struct Recorder<'a> {
+    pub records: &'a mut Vec<StepRecord>,
+}
+
+/// Runs at most `max_steps` steps of `run`; returns the number of steps taken.
+pub fn advance(
+    run: &mut RunState,
+    flow: &CompiledFlow,
+    host: &mut dyn Host,
+    max_steps: usize,
+    records: &mut Vec<StepRecord>,
+) -> usize {
+    let mut steps = 0;
+    while run.status == RunStatus::Running && !run.control.paused && steps < max_steps {
+        steps += 1;
+        let Some(node_id) = run.current_node.clone() else {
+            fail(run, records, "", "RuntimeError: run has no current node".into());
+            break;
+        };
+        let Some(node) = flow.node(&node_id) else {
+            fail(run, records, &node_id, format!("KeyError: node '{node_id}' not found in workflow '{}'", flow.workflow_id));
+            break;
+        };
+        let plan = step(run, flow, node, host, records);
+        apply(run, flow, node, plan, records);
+    }
+    steps
+}
+
+fn step(run: &mut RunState, flow: &CompiledFlow, node: &CompiledNode, host: &mut dyn Host, records: &mut Vec<StepRecord>) -> Plan {
+    match &node.kind {
+        NodeKind::Start => start_node(run, node),
+        NodeKind::End => end_node(run, flow, node),
+        NodeKind::Control(c) => control::run(*c, run, flow, node),
+        NodeKind::VarWrite(v) => varnodes::run(*v, run, flow, node),
+        NodeKind::Builtin(_) | NodeKind::Plugin(_) => function_node(run, flow, node),
+        NodeKind::Effect(e) => effects::run(*e, run, flow, node, host, &mut Recorder { records }),
+    }
+}
+
+/// Follows the linear next of a node, or completes with `output`.
+pub fn next_or(node: &CompiledNode, output: impl FnOnce() -> Value) -> Plan {
+    match &node.next {
+        Next::Linear(t) => Plan::Goto(t.clone()),
+        _ => Plan::Complete(output()),
+    }
+}
+
+/// The seed's completion shape for a function-like terminal node.
+pub fn complete_output(result: &Value) -> Value {
+    match result {
+        Value::Object(m) => {
+            let mut m = m.clone();
+            m.entry("success").or_insert(Value::Bool(true));
+            Value::Object(m)
+        }
+        other => json!({"response": other, "success": true}),
+    }
+}
+
+/// A node-level error: the run completes with `{success:false, error, node}` (§3.5).
+pub fn node_error(run: &mut RunState, node_id: &str, message: String) -> Plan {
+    run.vars.insert("_flow_error".into(), Value::String(message.clone()));
+    run.vars.insert("_flow_error_node".into(), Value::String(node_id.into()));
+    let out = json!({"success": false, "error": message, "node": node_id});
+    set_node_output(&mut run.vars, node_id, out.clone());
+    Plan::Complete(out)
+}
+
+fn start_node(run: &mut RunState, node: &CompiledNode) -> Plan {
+    let defaults = node.node.data.get("pinDefaults").and_then(Value::as_object).cloned().unwrap_or_default();
+    let mut out = Obj::new();
+    if node.data_outputs.is_empty() {
+        for (k, v) in &run.vars {
+            if !k.starts_with('_') {
+                out.insert(k.clone(), v.clone());
+            }
+        }
+        for (k, v) in &defaults {
+            if !out.contains_key(k) {
+                out.insert(k.clone(), v.clone());
+                if !k.starts_with('_') {
+                    run.vars.insert(k.clone(), v.clone());
+                }
+            }
+        }
+    } else {
+        for pin in &node.data_outputs {
+            let v = if let Some(v) = run.vars.get(pin) {
+                v.clone()
+            } else if let Some(d) = defaults.get(pin) {
+                if !pin.starts_with('_') {
+                    run.vars.insert(pin.clone(), d.clone());
+                }
+                d.clone()
+            } else {
+                Value::Null
+            };
+            out.insert(pin.clone(), v);
+        }
+    }
+    let out = Value::Object(out);
+    run.vars.insert("_last_output".into(), out.clone());
+    set_node_output(&mut run.vars, &node.node.id, out.clone());
+    next_or(node, || complete_output(&out))
+}
+
+fn end_node(run: &mut RunState, flow: &CompiledFlow, node: &CompiledNode) -> Plan {
+    let base = match state::node_output(&run.vars, &node.node.id).or_else(|| last_output(&run.vars)) {
+        Some(Value::Object(m)) => m.clone(),
+        _ => run.vars.iter().filter(|(k, _)| !k.starts_with('_')).map(|(k, v)| (k.clone(), v.clone())).collect(),
+    };
+    let mut resolved = base;
+    if let Err(e) = resolve::apply_wires_and_defaults(flow, node, &run.vars, &mut resolved, 0) {
+        return Plan::Fail(format!("ValueError: {e}"));
+    }
+    let mut out = if node.data_inputs.is_empty() {
+        resolved
+    } else {
+        node.data_inputs.iter().map(|p| (p.clone(), resolved.get(p).cloned().unwrap_or(Value::Null))).collect()
+    };
+    out.entry("success").or_insert(Value::Bool(true));
+    Plan::End(Value::Object(out))
+}
+
+fn function_node(run: &mut RunState, flow: &CompiledFlow, node: &CompiledNode) -> Plan {
+    let inputs = match resolve::exec_inputs(flow, node, &run.vars) {
+        Ok(i) => i,
+        Err(e) => return node_error(run, &node.node.id, e),
+    };
+    match resolve::call_node_fn(node, &inputs, &run.vars) {
+        Ok(v) => {
+            run.vars.insert("_last_output".into(), v.clone());
+            set_node_output(&mut run.vars, &node.node.id, v.clone());
+            next_or(node, || complete_output(&v))
+        }
+        Err(e) => node_error(run, &node.node.id, e),
+    }
+}
+
+/// The control node a terminal body node returns to, if any (§3.5).
+pub fn active_control(run: &RunState, node_id: &str, flow: &CompiledFlow) -> Option<String> {
+    let top = control::active(&run.vars)?;
+    if top == node_id || flow.node(node_id).is_some_and(|n| matches!(n.kind, NodeKind::End)) {
+        return None;
+    }
+    Some(top)
+}
+
+fn apply(run: &mut RunState, flow: &CompiledFlow, node: &CompiledNode, plan: Plan, records: &mut Vec<StepRecord>) {
+    let node_id = node.node.id.clone();
+    match plan {
+        Plan::Goto(next) => run.current_node = Some(next),
+        Plan::Wait => {}
+        Plan::Fail(msg) => fail(run, records, &node_id, msg),
+        Plan::End(out) => complete(run, records, &node_id, out, None),
+        Plan::Complete(out) => {
+            if let Some(parent) = active_control(run, &node_id, flow) {
+                control::mark_return(&mut run.vars, &parent);
+                run.current_node = Some(parent);
+            } else {
+                complete(run, records, &node_id, out, None);
+            }
+        }
+        Plan::EffectDone(result) => {
+            if let Some(parent) = active_control(run, &node_id, flow) {
+                control::mark_return(&mut run.vars, &parent);
+                run.current_node = Some(parent);
+            } else {
+                complete(run, records, &node_id, json!({"success": true, "result": result}), None);
+            }
+        }
+    }
+}
+
+/// Completes the run: the completion record, then the terminal `abstract.status` record.
+pub fn complete(run: &mut RunState, records: &mut Vec<StepRecord>, node_id: &str, output: Value, via_resume: Option<Value>) {
+    let mut rec = StepRecord::new(run, node_id, "completed");
+    rec.result = Some(match via_resume {
+        Some(Value::Object(mut extra)) => {
+            let mut m = Obj::new();
+            m.insert("completed".into(), Value::Bool(true));
+            m.insert("via".into(), "resume".into());
+            m.append(&mut extra);
+            m.insert("output".into(), output.clone());
+            Value::Object(m)
+        }
+        _ => json!({"completed": true, "output": output}),
+    });
+    rec.idempotency_key = Some(format!("system:completion:{node_id}"));
+    records.push(rec);
+    run.status = RunStatus::Completed;
+    run.output = Some(output);
+    run.waiting = None;
+    run.current_node = Some(node_id.to_string());
+    terminal_status(run, records, node_id);
+}
+
+/// Fails the run with `error` (always recorded, unlike the seed's tick-exception path).
+pub fn fail(run: &mut RunState, records: &mut Vec<StepRecord>, node_id: &str, error: String) {
+    let mut rec = StepRecord::new(run, node_id, "failed");
+    rec.error = Some(error.clone());
+    records.push(rec);
+    run.status = RunStatus::Failed;
+    run.error = Some(error);
+    run.waiting = None;
+    terminal_status(run, records, node_id);
+}
+
+/// The `abstract.status` emit_event record written on every terminal transition.
+pub fn terminal_status(run: &RunState, records: &mut Vec<StepRecord>, node_id: &str) {
+    let text = run.status.as_str();
+    let mut rec = StepRecord::new(run, node_id, "completed");
+    rec.effect = Some(json!({"type": "emit_event", "payload": {"name": "abstract.status", "scope": "session", "payload": {"text": text}}, "result_key": null}));
+    rec.result = Some(json!({"emitted": true, "name": "abstract.status", "payload": {"text": text}}));
+    rec.idempotency_key = Some(format!("system:terminal_status:{text}"));
+    records.push(rec);
+}

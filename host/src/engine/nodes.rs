@@ -1,0 +1,142 @@
+//! The node-type registry: every type the engine can run, native or provided by a plugin.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::builtins::{self, BuiltinFn};
+use crate::run::Obj;
+
+/// A node type provided from outside the engine (a WASM component in the plugin host).
+pub trait NodePlugin: Send + Sync {
+    /// Runs one node with its `data` object and resolved inputs; returns its output pins.
+    fn run(&self, node_type: &str, data: &Obj, inputs: &Obj) -> Result<Obj, String>;
+}
+
+/// Control nodes drive the single cursor (§3.5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Control {
+    If,
+    Switch,
+    Loop,
+    For,
+    While,
+    Sequence,
+    Parallel,
+    LoopLimit,
+}
+
+/// Pass-through nodes write run variables and never set `_last_output`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VarWrite {
+    SetVar,
+    SetVars,
+    SetVarProperty,
+    AddToList,
+}
+
+/// Effect nodes: their outcome is recorded in the ledger (started + completed/waiting/failed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Effect {
+    AskUser,
+    AnswerUser,
+    WaitUntil,
+    WaitEvent,
+    EmitEvent,
+    Subflow,
+    OnEvent,
+    OnSchedule,
+}
+
+impl Effect {
+    /// The seed's effect type string written in ledger records.
+    pub fn effect_type(self) -> &'static str {
+        match self {
+            Effect::AskUser => "ask_user",
+            Effect::AnswerUser => "answer_user",
+            Effect::WaitUntil | Effect::OnSchedule => "wait_until",
+            Effect::WaitEvent | Effect::OnEvent => "wait_event",
+            Effect::EmitEvent => "emit_event",
+            Effect::Subflow => "start_subworkflow",
+        }
+    }
+}
+
+/// How the engine runs one node type.
+#[derive(Clone)]
+pub enum NodeKind {
+    Start,
+    End,
+    Control(Control),
+    VarWrite(VarWrite),
+    Builtin(BuiltinFn),
+    Effect(Effect),
+    Plugin(Arc<dyn NodePlugin>),
+}
+
+impl std::fmt::Debug for NodeKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NodeKind::Start => write!(f, "Start"),
+            NodeKind::End => write!(f, "End"),
+            NodeKind::Control(c) => write!(f, "Control({c:?})"),
+            NodeKind::VarWrite(v) => write!(f, "VarWrite({v:?})"),
+            NodeKind::Builtin(_) => write!(f, "Builtin"),
+            NodeKind::Effect(e) => write!(f, "Effect({e:?})"),
+            NodeKind::Plugin(_) => write!(f, "Plugin"),
+        }
+    }
+}
+
+/// Node types the engine knows natively besides the pure builtins.
+fn native(ty: &str) -> Option<NodeKind> {
+    use Control as C;
+    use Effect as E;
+    Some(match ty {
+        "on_flow_start" => NodeKind::Start,
+        "on_flow_end" => NodeKind::End,
+        "if" => NodeKind::Control(C::If),
+        "switch" => NodeKind::Control(C::Switch),
+        "loop" | "foreach" | "for_each" => NodeKind::Control(C::Loop),
+        "for" => NodeKind::Control(C::For),
+        "while" => NodeKind::Control(C::While),
+        "sequence" => NodeKind::Control(C::Sequence),
+        "parallel" => NodeKind::Control(C::Parallel),
+        "loop_limit" => NodeKind::Control(C::LoopLimit),
+        "set_var" => NodeKind::VarWrite(VarWrite::SetVar),
+        "set_vars" => NodeKind::VarWrite(VarWrite::SetVars),
+        "set_var_property" => NodeKind::VarWrite(VarWrite::SetVarProperty),
+        "add_to_list" => NodeKind::VarWrite(VarWrite::AddToList),
+        "ask_user" => NodeKind::Effect(E::AskUser),
+        "answer_user" => NodeKind::Effect(E::AnswerUser),
+        "wait_until" => NodeKind::Effect(E::WaitUntil),
+        "wait_event" => NodeKind::Effect(E::WaitEvent),
+        "emit_event" => NodeKind::Effect(E::EmitEvent),
+        "subflow" => NodeKind::Effect(E::Subflow),
+        "on_event" => NodeKind::Effect(E::OnEvent),
+        "on_schedule" => NodeKind::Effect(E::OnSchedule),
+        _ => return None,
+    })
+}
+
+/// Maps node type strings to their implementation; plugins are registered by type name.
+#[derive(Clone, Default)]
+pub struct NodeRegistry {
+    plugins: HashMap<String, Arc<dyn NodePlugin>>,
+}
+
+impl NodeRegistry {
+    /// A registry with the native node types only.
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// Registers a plugin-provided node type (a plugin never shadows a native type).
+    pub fn register_plugin(&mut self, node_type: &str, plugin: Arc<dyn NodePlugin>) {
+        self.plugins.insert(node_type.to_string(), plugin);
+    }
+    /// How to run `node_type`, or `None` when nothing provides it.
+    pub fn lookup(&self, node_type: &str) -> Option<NodeKind> {
+        native(node_type)
+            .or_else(|| builtins::lookup(node_type).map(NodeKind::Builtin))
+            .or_else(|| self.plugins.get(node_type).cloned().map(NodeKind::Plugin))
+    }
+}

@@ -1,0 +1,101 @@
+//! Lazy data resolution (§3.3): the ambient payload, wires, pin defaults, and volatile pure nodes.
+
+use serde_json::Value;
+
+use super::nodes::NodeKind;
+use super::state::{last_output, node_output};
+use crate::builtins::BuiltinCtx;
+use crate::flow::{CompiledFlow, CompiledNode};
+use crate::run::Obj;
+
+/// Deeper than any real graph; a cycle among pure nodes hits this and is reported.
+const MAX_PURE_DEPTH: usize = 256;
+
+/// Inputs for an executable node: ambient payload, then wires, then defaults.
+pub fn exec_inputs(flow: &CompiledFlow, node: &CompiledNode, vars: &Obj) -> Result<Obj, String> {
+    let mut resolved = match last_output(vars) {
+        Some(Value::Object(m)) => m.clone(),
+        _ => Obj::new(),
+    };
+    apply_wires_and_defaults(flow, node, vars, &mut resolved, 0)?;
+    Ok(resolved)
+}
+
+/// Inputs for a pure node: no ambient payload.
+fn pure_inputs(flow: &CompiledFlow, node: &CompiledNode, vars: &Obj, depth: usize) -> Result<Obj, String> {
+    let mut resolved = Obj::new();
+    apply_wires_and_defaults(flow, node, vars, &mut resolved, depth)?;
+    Ok(resolved)
+}
+
+/// Reads output handle `handle` of an already computed output value.
+pub fn read_handle(out: &Value, handle: &str) -> Option<Value> {
+    match out {
+        Value::Object(m) if m.contains_key(handle) => m.get(handle).cloned(),
+        _ if handle == "result" || handle == "output" => Some(out.clone()),
+        _ => None,
+    }
+}
+
+/// Steps 2 and 3 of §3.3.
+pub fn apply_wires_and_defaults(
+    flow: &CompiledFlow,
+    node: &CompiledNode,
+    vars: &Obj,
+    resolved: &mut Obj,
+    depth: usize,
+) -> Result<(), String> {
+    for edge in &node.inputs {
+        let Some(src) = flow.node(&edge.source) else {
+            continue;
+        };
+        let out = if src.exec {
+            node_output(vars, &src.node.id).cloned()
+        } else {
+            Some(eval_pure(flow, src, vars, depth + 1)?)
+        };
+        if let Some(v) = out.as_ref().and_then(|o| read_handle(o, &edge.handle)) {
+            resolved.insert(edge.pin.clone(), v);
+        }
+    }
+    if let Some(Value::Object(defaults)) = node.node.data.get("pinDefaults") {
+        for (pin, v) in defaults {
+            if node.inputs.iter().any(|e| &e.pin == pin) {
+                continue;
+            }
+            if node.node.input_pin(pin).is_some() || !resolved.contains_key(pin) {
+                resolved.insert(pin.clone(), v.clone());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Evaluates a pure node now (pure nodes are volatile: recomputed on every pull).
+pub fn eval_pure(flow: &CompiledFlow, node: &CompiledNode, vars: &Obj, depth: usize) -> Result<Value, String> {
+    if depth > MAX_PURE_DEPTH {
+        return Err(format!("Data edge cycle detected at node '{}'", node.node.id));
+    }
+    let inputs = pure_inputs(flow, node, vars, depth)?;
+    call_node_fn(node, &inputs, vars)
+}
+
+/// Runs a builtin or plugin node function on resolved inputs.
+pub fn call_node_fn(node: &CompiledNode, inputs: &Obj, vars: &Obj) -> Result<Value, String> {
+    match &node.kind {
+        NodeKind::Builtin(f) => {
+            let data = Value::Object(node.node.data.clone());
+            let ctx = BuiltinCtx {
+                node_type: &node.node.ty,
+                node_id: &node.node.id,
+                data: &data,
+                pin_order: &node.data_inputs,
+                output_pins: &node.data_outputs,
+                vars,
+            };
+            f(inputs, &ctx)
+        }
+        NodeKind::Plugin(p) => p.run(&node.node.ty, &node.node.data, inputs).map(Value::Object),
+        other => Err(format!("node '{}' ({other:?}) cannot be evaluated as a data node", node.node.id)),
+    }
+}

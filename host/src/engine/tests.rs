@@ -1,0 +1,130 @@
+//! Engine tests on the real no-LLM fixture flows, driven without a store.
+
+use std::path::PathBuf;
+
+use serde_json::{Value, json};
+
+use super::*;
+use crate::flow::compile;
+use crate::run::{Obj, RunState, RunStatus, StepRecord};
+
+pub(crate) fn shared_dir() -> PathBuf {
+    std::env::var_os("AG_SHARED_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared")))
+}
+
+struct NoHost;
+impl Host for NoHost {
+    fn start_child(&mut self, _: &RunState, wf: &str, _: Obj) -> Result<String, String> {
+        Err(format!("no child runs here ({wf})"))
+    }
+    fn emit_event(&mut self, _: &RunState, _: &[String], _: &Value) -> Vec<String> {
+        vec![]
+    }
+}
+
+fn new_run(vars: Value) -> RunState {
+    let now = crate::time::now_iso();
+    RunState {
+        run_id: "r1".into(),
+        workflow_id: "w".into(),
+        status: RunStatus::Running,
+        current_node: None,
+        vars: vars.as_object().cloned().unwrap_or_default(),
+        waiting: None,
+        output: None,
+        error: None,
+        created_at: now.clone(),
+        updated_at: now,
+        actor_id: Some("gateway".into()),
+        session_id: Some("r1".into()),
+        parent_run_id: None,
+        ledger_len: 0,
+        control: Default::default(),
+        bundle_sha256: None,
+    }
+}
+
+fn load(bundle: &str, flow: &str) -> crate::flow::CompiledFlow {
+    let p = shared_dir().join(format!("fixtures/bundles/no-llm/src/{bundle}/flows/{flow}.json"));
+    let raw: Value = serde_json::from_slice(&std::fs::read(&p).expect("fixture")).expect("json");
+    compile(&raw, &NodeRegistry::new()).expect("compiles")
+}
+
+fn summary(recs: &[StepRecord]) -> Vec<(String, String, Option<String>)> {
+    recs.iter()
+        .map(|r| {
+            let eff = r.effect.as_ref().and_then(|e| e.get("type")).and_then(Value::as_str).map(String::from);
+            (r.node_id.clone(), r.status.clone(), eff)
+        })
+        .collect()
+}
+
+fn drive(flow: &crate::flow::CompiledFlow, vars: Value) -> (RunState, Vec<StepRecord>) {
+    let mut run = new_run(vars);
+    run.current_node = Some(flow.entry.clone());
+    let mut recs = vec![];
+    advance(&mut run, flow, &mut NoHost, 1000, &mut recs);
+    (run, recs)
+}
+
+#[test]
+fn echo_upper_matches_the_seed() {
+    let flow = load("echo-upper@1.0.0", "echo");
+    let (run, recs) = drive(&flow, json!({"name": "Alice"}));
+    assert_eq!(run.status, RunStatus::Completed);
+    assert_eq!(run.output, Some(json!({"response": "HELLO,  ALICE", "length": 13, "success": true})));
+    assert_eq!(
+        summary(&recs),
+        vec![("end".into(), "completed".into(), None), ("end".into(), "completed".into(), Some("emit_event".into()))]
+    );
+}
+
+#[test]
+fn chain_writes_only_completion_records() {
+    let flow = load("chain@1.0.0", "chain");
+    let (run, recs) = drive(&flow, json!({"name": "c"}));
+    assert_eq!(run.status, RunStatus::Completed);
+    assert_eq!(run.output.as_ref().and_then(|o| o.get("response")), Some(&json!("c")));
+    assert_eq!(run.vars.get("counter"), Some(&json!(19)));
+    assert_eq!(recs.len(), 2);
+}
+
+#[test]
+fn ask_user_waits_then_resumes() {
+    let flow = load("ask-user@1.0.0", "ask");
+    let (mut run, mut recs) = drive(&flow, json!({"name": "Bob"}));
+    assert_eq!(run.status, RunStatus::Waiting);
+    let w = run.waiting.clone().expect("waiting");
+    assert_eq!(w.wait_key.as_deref(), Some("user:r1:ask"));
+    assert_eq!(w.prompt.as_deref(), Some("What is your favourite colour?"));
+    resume(&mut run, &flow, json!({"response": "blue"}), &mut recs).expect("resume");
+    advance(&mut run, &flow, &mut NoHost, 100, &mut recs);
+    assert_eq!(run.output.as_ref().and_then(|o| o.get("response")), Some(&json!("Bob  answered:  blue")));
+    let s = summary(&recs);
+    assert_eq!(s.len(), 5);
+    assert_eq!(s[2], ("ask".into(), "completed".into(), Some("resume".into())));
+}
+
+#[test]
+fn delay_waits_until_and_continues_without_resume_record() {
+    let flow = load("delay@1.0.0", "delay");
+    let (mut run, mut recs) = drive(&flow, json!({"seconds": 5}));
+    assert_eq!(run.status, RunStatus::Waiting);
+    assert!(run.waiting.as_ref().and_then(|w| w.until.clone()).is_some());
+    resume_due(&mut run, &flow, &mut recs);
+    advance(&mut run, &flow, &mut NoHost, 100, &mut recs);
+    assert_eq!(run.output, Some(json!({"response": "done", "success": true})));
+    assert_eq!(recs.len(), 4);
+}
+
+#[test]
+fn wait_event_uses_the_literal_key() {
+    let flow = load("wait-event@1.0.0", "waitev");
+    let (mut run, mut recs) = drive(&flow, json!({}));
+    assert_eq!(run.waiting.as_ref().and_then(|w| w.wait_key.clone()).as_deref(), Some("evt:global:global:go"));
+    resume(&mut run, &flow, json!({"name": "go"}), &mut recs).expect("resume");
+    advance(&mut run, &flow, &mut NoHost, 100, &mut recs);
+    assert_eq!(run.output, Some(json!({"event": {"name": "go"}, "success": true})));
+}
