@@ -4,6 +4,7 @@
 //! See `docs/ARCHITECTURE.md` for the map.
 
 pub mod builtins;
+pub mod cli;
 pub mod bundle;
 pub mod engine;
 pub mod flow;

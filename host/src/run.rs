@@ -113,6 +113,9 @@ pub struct Control {
     pub pause_reason: Option<String>,
     pub resumed_at: Option<String>,
     pub cancelled_by: Option<String>,
+    /// Events that reached this run while it was paused; delivered in order when it is resumed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pending_events: Vec<serde_json::Value>,
 }
 
 /// The durable state of one run.

@@ -1,1 +1,330 @@
-//! (in progress)
+//! The runner: owns every active run in memory, steps them fairly, applies commands and commits
+//! each round's changes to the store in one group commit. Nothing polls: new runs, commands and
+//! timers wake it directly.
+
+pub mod catalog;
+pub mod commands;
+pub mod flows;
+pub mod world;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use parking_lot::{Mutex, RwLock};
+use serde_json::{Value, json};
+
+pub use flows::Flows;
+use world::World;
+
+use crate::run::{Obj, RunState, RunStatus};
+use crate::store::{Appended, Batch, NewCommand, Store, StoreError};
+use crate::time;
+
+/// Runs stepped between two commits; bounds both latency and batch size.
+const ROUND_RUNS: usize = 256;
+/// Commands applied per commit.
+const COMMAND_BATCH: usize = 200;
+
+/// How a gateway process is set up.
+#[derive(Debug, Clone)]
+pub struct GatewayOptions {
+    pub data_dir: PathBuf,
+    /// Start the runner thread (off for an API-only process).
+    pub runner: bool,
+    /// Steps per run before it yields to the others (`ABSTRACTGATEWAY_TICK_MAX_STEPS`).
+    pub max_steps: usize,
+}
+
+/// What a caller asks to start.
+#[derive(Debug, Clone, Default)]
+pub struct StartRequest {
+    pub workflow_id: String,
+    pub input: Obj,
+    pub session_id: Option<String>,
+    pub bundle_sha256: Option<String>,
+}
+
+enum Msg {
+    Adopt(Vec<RunState>),
+    Commands,
+    Reload(Arc<Flows>),
+    Shutdown,
+}
+
+/// A running gateway: store, flows and (optionally) the runner thread.
+pub struct Gateway {
+    store: Store,
+    flows: RwLock<Arc<Flows>>,
+    tx: Mutex<Sender<Msg>>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+    data_dir: PathBuf,
+}
+
+/// A fresh run record at `entry` (the seed's defaults for `_limits`).
+pub fn new_run_state(
+    workflow_id: &str,
+    entry: &str,
+    mut vars: Obj,
+    session_id: Option<String>,
+    parent: Option<String>,
+    bundle_sha256: Option<String>,
+) -> RunState {
+    let run_id = uuid::Uuid::new_v4().to_string();
+    let now = time::now_iso();
+    vars.entry("_limits").or_insert_with(|| {
+        json!({"max_iterations": 20, "current_iteration": 0, "max_tokens": 32768, "max_output_tokens": null,
+               "max_input_tokens": null, "estimated_tokens_used": 0, "max_history_messages": -1,
+               "warn_iterations_pct": 80, "warn_tokens_pct": 80})
+    });
+    RunState {
+        session_id: Some(session_id.unwrap_or_else(|| run_id.clone())),
+        run_id,
+        workflow_id: workflow_id.to_string(),
+        status: RunStatus::Running,
+        current_node: Some(entry.to_string()),
+        vars,
+        waiting: None,
+        output: None,
+        error: None,
+        created_at: now.clone(),
+        updated_at: now,
+        actor_id: Some("gateway".into()),
+        parent_run_id: parent,
+        ledger_len: 0,
+        control: Default::default(),
+        bundle_sha256,
+    }
+}
+
+impl Gateway {
+    /// Opens the store and, if asked, starts the runner (which first recovers every active run).
+    pub fn open(opts: GatewayOptions, flows: Flows) -> Result<Arc<Gateway>, StoreError> {
+        let store = Store::open(&opts.data_dir)?;
+        let (tx, rx) = channel();
+        let flows = Arc::new(flows);
+        let gw = Arc::new(Gateway {
+            store: store.clone(),
+            flows: RwLock::new(flows.clone()),
+            tx: Mutex::new(tx),
+            thread: Mutex::new(None),
+            data_dir: opts.data_dir.clone(),
+        });
+        if opts.runner {
+            let max_steps = opts.max_steps;
+            let handle = std::thread::Builder::new()
+                .name("runner".into())
+                .spawn(move || run_loop(store, flows, max_steps, rx))
+                .map_err(|e| StoreError::Io(e.to_string()))?;
+            *gw.thread.lock() = Some(handle);
+        }
+        Ok(gw)
+    }
+
+    /// The durable store.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The flows currently loaded.
+    pub fn flows(&self) -> Arc<Flows> {
+        self.flows.read().clone()
+    }
+
+    /// Replaces the loaded flows (bundle upload, delete, reload); the runner sees them at once.
+    pub fn reload(&self, flows: Flows) {
+        let flows = Arc::new(flows);
+        *self.flows.write() = flows.clone();
+        let _ = self.tx.lock().send(Msg::Reload(flows));
+    }
+
+    /// Creates a run (and the listener runs of its `on_event` nodes), durably, then hands it to the runner.
+    pub fn start_run(&self, req: StartRequest) -> Result<RunState, String> {
+        let flows = self.flows();
+        let flow = flows.get(&req.workflow_id).ok_or_else(|| format!("Workflow '{}' not found", req.workflow_id))?;
+        let mut input = req.input;
+        if !input.contains_key("workspace_root") {
+            // The path is reserved, not created: runs that never touch files leave no directory behind.
+            let dir = self.data_dir.join("workspaces").join(uuid::Uuid::new_v4().simple().to_string());
+            input.insert("workspace_root".into(), Value::String(dir.to_string_lossy().into_owned()));
+        }
+        let root = new_run_state(&req.workflow_id, &flow.entry, input.clone(), req.session_id, None, req.bundle_sha256.clone());
+        let mut runs = vec![root.clone()];
+        for node in &flow.listeners {
+            let lid = flows::listener_workflow_id(&req.workflow_id, node);
+            let mut vars = input.clone();
+            vars.retain(|k, _| !k.starts_with('_'));
+            runs.push(new_run_state(&lid, node, vars, root.session_id.clone(), Some(root.run_id.clone()), req.bundle_sha256.clone()));
+        }
+        let mut batch = Batch::default();
+        for r in &runs {
+            batch.put_run(r);
+        }
+        self.store.commit(batch).map_err(|e| e.to_string())?;
+        let _ = self.tx.lock().send(Msg::Adopt(runs));
+        Ok(root)
+    }
+
+    /// Appends a command durably and wakes the runner.
+    pub fn submit_command(&self, cmd: NewCommand) -> Result<Appended, StoreError> {
+        let appended = self.store.append_command(cmd)?;
+        if !appended.duplicate {
+            let _ = self.tx.lock().send(Msg::Commands);
+        }
+        Ok(appended)
+    }
+
+    /// Wakes the runner to look at the inbox (after an append by another handle).
+    pub fn notify_commands(&self) {
+        let _ = self.tx.lock().send(Msg::Commands);
+    }
+
+    /// Stops the runner after its current round and waits for it.
+    pub fn shutdown(&self) {
+        let _ = self.tx.lock().send(Msg::Shutdown);
+        if let Some(h) = self.thread.lock().take() {
+            let _ = h.join();
+        }
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// The runner thread.
+fn run_loop(store: Store, flows: Arc<Flows>, max_steps: usize, rx: Receiver<Msg>) {
+    let mut world = World::new(flows, max_steps);
+    if let Err(e) = recover(&store, &mut world) {
+        tracing::error!("runner recovery failed: {e}");
+        return;
+    }
+    let mut cursor = store.command_cursor().unwrap_or(0);
+    let mut commands_pending = true;
+    loop {
+        let mut shutdown = false;
+        while let Ok(msg) = rx.try_recv() {
+            match msg {
+                Msg::Adopt(runs) => runs.into_iter().for_each(|r| world.adopt(r)),
+                Msg::Commands => commands_pending = true,
+                Msg::Reload(f) => world.flows = f,
+                Msg::Shutdown => shutdown = true,
+            }
+        }
+        if commands_pending {
+            commands_pending = false;
+            match apply_commands(&store, &mut world, &mut cursor) {
+                Ok(more) => commands_pending = more,
+                Err(e) => {
+                    tracing::error!("runner: commit failed, stopping: {e}");
+                    return;
+                }
+            }
+        }
+        let next_timer = world.fire_timers();
+        let mut n = 0;
+        while n < ROUND_RUNS
+            && let Some(id) = world.pop_ready()
+        {
+            world.step_run(&id);
+            n += 1;
+        }
+        if !world.is_clean()
+            && let Err(e) = commit_round(&store, &mut world)
+        {
+            tracing::error!("runner: commit failed, stopping: {e}");
+            return;
+        }
+        if shutdown {
+            return;
+        }
+        if world.has_ready() || commands_pending {
+            continue;
+        }
+        let wait = next_timer
+            .and_then(|u| time::parse_iso(&u))
+            .map(|t| {
+                let d = t - ::time::OffsetDateTime::now_utc();
+                Duration::from_micros(d.whole_microseconds().clamp(0, 3_600_000_000) as u64)
+            })
+            .unwrap_or(Duration::from_secs(3600));
+        match rx.recv_timeout(wait) {
+            Ok(Msg::Adopt(runs)) => runs.into_iter().for_each(|r| world.adopt(r)),
+            Ok(Msg::Commands) => commands_pending = true,
+            Ok(Msg::Reload(f)) => world.flows = f,
+            Ok(Msg::Shutdown) | Err(RecvTimeoutError::Disconnected) => return,
+            Err(RecvTimeoutError::Timeout) => {}
+        }
+    }
+}
+
+fn commit_round(store: &Store, world: &mut World) -> Result<(), StoreError> {
+    let mut batch = Batch::default();
+    let evict = world.drain_into(&mut batch);
+    store.commit(batch)?;
+    world.evict(&evict);
+    Ok(())
+}
+
+/// Applies up to one batch of commands; returns whether more may be waiting.
+fn apply_commands(store: &Store, world: &mut World, cursor: &mut u64) -> Result<bool, StoreError> {
+    let cmds = store.commands_after(*cursor, COMMAND_BATCH)?;
+    if cmds.is_empty() {
+        return Ok(false);
+    }
+    let mut batch = Batch::default();
+    for cmd in &cmds {
+        let outcome = commands::apply(world, cmd);
+        if outcome.status == "rejected" {
+            tracing::info!("command {} rejected: {}", cmd.command_id, outcome.reason.as_deref().unwrap_or(""));
+        }
+        batch.put_outcome(&outcome);
+        *cursor = (*cursor).max(cmd.seq);
+    }
+    // The outcomes, the state they changed and the cursor land atomically: exactly-once application.
+    let evict = world.drain_into(&mut batch);
+    batch.set_command_cursor(*cursor);
+    store.commit(batch)?;
+    world.evict(&evict);
+    Ok(cmds.len() == COMMAND_BATCH)
+}
+
+/// Loads every active run; repairs parents whose child finished just before a crash.
+fn recover(store: &Store, world: &mut World) -> Result<(), StoreError> {
+    let runs = store.active_runs()?;
+    let n = runs.len();
+    for r in runs {
+        world.adopt(r);
+    }
+    let waiting_parents: Vec<(String, String)> = world
+        .runs
+        .values()
+        .filter_map(|r| {
+            let k = r.waiting.as_ref()?.wait_key.as_deref()?.strip_prefix("subworkflow:")?;
+            (!world.runs.contains_key(k)).then(|| (r.run_id.clone(), k.to_string()))
+        })
+        .collect();
+    for (parent, child) in waiting_parents {
+        if let Some(c) = store.get_run(&child)?
+            && c.status.is_terminal()
+        {
+            let payload = world::child_payload(&c);
+            world.with_run(&parent, |p, recs, flows| {
+                if let Some(flow) = flows.get(&p.workflow_id) {
+                    let _ = crate::engine::resume(p, &flow, payload, recs);
+                }
+            });
+        }
+    }
+    if n > 0 {
+        tracing::info!("runner recovered {n} active runs");
+    }
+    if !world.is_clean() {
+        commit_round(store, world)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,81 @@
+//! `abstractgateway bundle inspect|verify|pack`: tools for bundle authors.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::Subcommand;
+
+use super::EXIT_USAGE;
+use crate::bundle::{self, Limits, read_bundle};
+use crate::engine::NodeRegistry;
+use crate::runner::catalog;
+
+#[derive(Subcommand, Debug)]
+pub enum BundleCommand {
+    /// Print the manifest, digest, flows and entrypoint inputs as JSON.
+    Inspect { path: PathBuf },
+    /// Check a bundle the way the gateway loads it (archive, manifest, every flow compiles).
+    Verify { path: PathBuf },
+    /// Pack a root flow JSON (with its subflows) or an unpacked bundle directory into a `.flow`.
+    Pack {
+        /// Root VisualFlow JSON file, or an unpacked bundle directory.
+        source: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long)]
+        bundle_id: Option<String>,
+        #[arg(long, default_value = "0.0.0")]
+        bundle_version: String,
+        /// Where subflows `<id>.json` are found (default: the root file's directory).
+        #[arg(long)]
+        flows_dir: Option<PathBuf>,
+        /// Extra entrypoint flow ids.
+        #[arg(long = "entrypoint")]
+        entrypoints: Vec<String>,
+    },
+}
+
+/// Runs a bundle subcommand.
+pub fn run(cmd: BundleCommand) -> ExitCode {
+    match cmd {
+        BundleCommand::Inspect { path } => match bundle::cli::inspect(&path) {
+            Ok(v) => {
+                println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(e),
+        },
+        BundleCommand::Verify { path } => {
+            let b = match read_bundle(&path, &Limits::default()) {
+                Ok(b) => Arc::new(b),
+                Err(e) => return fail(e),
+            };
+            if let Err(e) = catalog::compile_bundle(&b, &NodeRegistry::new()) {
+                return fail(e);
+            }
+            println!("ok: {} sha256={} flows={}", b.bundle_ref(), b.sha256, b.sorted_flow_ids().join(","));
+            ExitCode::SUCCESS
+        }
+        BundleCommand::Pack { source, out, bundle_id, bundle_version, flows_dir, entrypoints } => {
+            let result = if source.is_dir() {
+                bundle::pack::pack_dir(&source, &out)
+            } else {
+                let opts = bundle::pack::PackOptions { bundle_id, bundle_version, flows_dir, extra_entrypoints: entrypoints };
+                bundle::pack::pack(&source, &out, &opts)
+            };
+            match result {
+                Ok(_) => {
+                    println!("wrote {}", out.display());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(e),
+            }
+        }
+    }
+}
+
+fn fail(e: impl std::fmt::Display) -> ExitCode {
+    eprintln!("error: {e}");
+    ExitCode::from(EXIT_USAGE)
+}

@@ -1,0 +1,43 @@
+//! The `abstractgateway` command line: `run`, `bundle inspect|verify|pack`, `serve`, `runner`.
+
+pub mod bundle_cmd;
+pub mod print;
+pub mod run_cmd;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Exit code for bad usage or a bundle that does not load.
+pub const EXIT_USAGE: u8 = 2;
+
+#[derive(Parser, Debug)]
+#[command(name = "abstractgateway", version, about = "Durable host for AbstractFlow .flow bundles")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run one flow of a bundle until it completes, fails or waits for input.
+    Run(run_cmd::RunArgs),
+    /// Inspect, verify or pack bundles.
+    #[command(subcommand)]
+    Bundle(bundle_cmd::BundleCommand),
+}
+
+/// Parses the command line and runs the command.
+pub async fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { ExitCode::from(EXIT_USAGE) } else { ExitCode::SUCCESS };
+        }
+    };
+    match cli.command {
+        Command::Run(args) => run_cmd::run(args).await,
+        Command::Bundle(cmd) => bundle_cmd::run(cmd),
+    }
+}

@@ -1,0 +1,203 @@
+//! Applies inbox commands with the seed's semantics, except that every command ends with a durable
+//! outcome (applied, or rejected with a reason) and every control transition is in the ledger.
+
+use serde_json::{Value, json};
+
+use super::world::{World, cancel, deliver};
+use crate::engine;
+use crate::run::{CommandOutcome, CommandRecord, RunState, RunStatus, StepRecord, WaitReason, WaitState};
+use crate::time;
+
+type Applied = Result<Vec<String>, String>;
+
+/// Applies one command; the outcome is committed with the state it changed.
+pub fn apply(world: &mut World, cmd: &CommandRecord) -> CommandOutcome {
+    let result = match cmd.kind.to_ascii_lowercase().as_str() {
+        "pause" => pause(world, cmd),
+        "resume" => resume(world, cmd),
+        "cancel" => cancel_cmd(world, cmd),
+        "emit_event" => emit(world, cmd),
+        "update_schedule" => Err(format!("Run '{}' is not a scheduled run (update_schedule applies to runs started by /runs/schedule)", cmd.run_id)),
+        "compact_memory" => Err("compact_memory needs LLM nodes, which this gateway does not run yet".into()),
+        other => Err(format!("Unknown command type '{other}'")),
+    };
+    let (status, reason, runs) = match result {
+        Ok(runs) => ("applied", None, runs),
+        Err(r) => ("rejected", Some(r), vec![]),
+    };
+    CommandOutcome {
+        command_id: cmd.command_id.clone(),
+        seq: cmd.seq,
+        status: status.into(),
+        reason,
+        runs,
+        applied_at: time::now_iso(),
+    }
+}
+
+fn payload_str(cmd: &CommandRecord, key: &str) -> Option<String> {
+    cmd.payload.get(key).and_then(Value::as_str).filter(|s| !s.is_empty()).map(String::from)
+}
+
+/// A ledger record for a control-plane transition (the seed writes none; replay clients need them).
+fn control_record(run: &RunState, kind: &str, cmd: &CommandRecord, result: Value) -> StepRecord {
+    let node = run.current_node.clone().unwrap_or_default();
+    let mut rec = StepRecord::new(run, &node, "completed");
+    rec.effect = Some(json!({"type": kind, "payload": {"command_id": cmd.command_id, "payload": cmd.payload}, "result_key": null}));
+    rec.result = Some(result);
+    rec.idempotency_key = Some(format!("command:{}:{}", kind, cmd.command_id));
+    rec
+}
+
+fn require_active(world: &World, cmd: &CommandRecord) -> Result<(), String> {
+    if world.runs.contains_key(&cmd.run_id) {
+        Ok(())
+    } else {
+        Err(format!("Run '{}' is not active (unknown or already terminal)", cmd.run_id))
+    }
+}
+
+fn pause(world: &mut World, cmd: &CommandRecord) -> Applied {
+    require_active(world, cmd)?;
+    let reason = payload_str(cmd, "reason");
+    let mut changed = Vec::new();
+    for id in world.tree(&cmd.run_id) {
+        let did = world.with_run(&id, |run, recs, _| {
+            if run.status.is_terminal() || run.control.paused {
+                return false;
+            }
+            run.control.paused = true;
+            run.control.paused_at = Some(time::now_iso());
+            run.control.pause_reason = reason.clone();
+            if run.status == RunStatus::Running {
+                let mut w = WaitState::new(WaitReason::User);
+                w.wait_key = Some(format!("pause:{}", run.run_id));
+                w.resume_to_node = run.current_node.clone();
+                w.prompt = Some("Paused".into());
+                w.allow_free_text = false;
+                w.details = Some(json!({"kind": "pause"}));
+                run.status = RunStatus::Waiting;
+                run.waiting = Some(w);
+            }
+            recs.push(control_record(run, "pause", cmd, json!({"paused": true, "reason": reason})));
+            true
+        });
+        if did == Some(true) {
+            changed.push(id);
+        }
+    }
+    if changed.is_empty() {
+        return Err(format!("Run '{}' is already paused", cmd.run_id));
+    }
+    Ok(changed)
+}
+
+fn resume(world: &mut World, cmd: &CommandRecord) -> Applied {
+    require_active(world, cmd)?;
+    let Some(inner) = cmd.payload.get("payload") else {
+        return unpause(world, cmd);
+    };
+    if !inner.is_object() {
+        return Err("resume payload.payload must be an object".into());
+    }
+    let wait_key = payload_str(cmd, "wait_key").or_else(|| payload_str(cmd, "waitKey"));
+    let res = world.with_run(&cmd.run_id, |run, recs, flows| {
+        if run.control.paused {
+            return Err("Run is paused".to_string());
+        }
+        let Some(w) = run.waiting.as_ref().filter(|_| run.status == RunStatus::Waiting) else {
+            return Err("Run is not waiting".to_string());
+        };
+        if let Some(k) = &wait_key
+            && w.wait_key.as_deref() != Some(k.as_str())
+        {
+            return Err(format!("wait_key mismatch: run waits on {:?}, command gave {k:?}", w.wait_key));
+        }
+        let flow = flows.get(&run.workflow_id).ok_or_else(|| format!("Workflow '{}' is not loaded", run.workflow_id))?;
+        engine::resume(run, &flow, inner.clone(), recs)
+    });
+    res.unwrap_or_else(|| Err("Run vanished".into()))?;
+    Ok(vec![cmd.run_id.clone()])
+}
+
+fn unpause(world: &mut World, cmd: &CommandRecord) -> Applied {
+    let mut changed = Vec::new();
+    let mut buffered = Vec::new();
+    for id in world.tree(&cmd.run_id) {
+        let did = world.with_run(&id, |run, recs, _| {
+            if !run.control.paused {
+                return None;
+            }
+            run.control.paused = false;
+            run.control.pause_reason = None;
+            run.control.resumed_at = Some(time::now_iso());
+            if run.waiting.as_ref().is_some_and(WaitState::is_pause) {
+                let to = run.waiting.take().and_then(|w| w.resume_to_node);
+                run.status = RunStatus::Running;
+                run.current_node = to.or(run.current_node.take());
+            }
+            recs.push(control_record(run, "resume", cmd, json!({"resumed": true, "unpaused": true})));
+            Some(std::mem::take(&mut run.control.pending_events))
+        });
+        if let Some(Some(events)) = did {
+            changed.push(id.clone());
+            buffered.push((id, events));
+        }
+    }
+    // Events that arrived while paused are delivered now, in order.
+    for (id, events) in buffered {
+        for ev in events {
+            world.with_run(&id, |run, recs, flows| {
+                if let Some(flow) = flows.get(&run.workflow_id) {
+                    let _ = engine::resume(run, &flow, ev, recs);
+                }
+            });
+        }
+    }
+    // A due timer of a run paused past its deadline fires now.
+    world.fire_timers();
+    if changed.is_empty() {
+        return Err(format!("Run '{}' is not paused", cmd.run_id));
+    }
+    Ok(changed)
+}
+
+fn cancel_cmd(world: &mut World, cmd: &CommandRecord) -> Applied {
+    require_active(world, cmd)?;
+    let reason = payload_str(cmd, "reason").unwrap_or_else(|| "Cancelled".into());
+    let mut changed = Vec::new();
+    for id in world.tree(&cmd.run_id) {
+        if world.with_run(&id, |run, recs, _| cancel(run, recs, &reason, "api")) == Some(true) {
+            changed.push(id);
+        }
+    }
+    Ok(changed)
+}
+
+fn emit(world: &mut World, cmd: &CommandRecord) -> Applied {
+    let Some(name) = payload_str(cmd, "name") else {
+        return Err("emit_event requires payload.name".into());
+    };
+    let scope = payload_str(cmd, "scope").unwrap_or_else(|| "session".into());
+    let session = payload_str(cmd, "session_id").or_else(|| payload_str(cmd, "sessionId")).unwrap_or_else(|| cmd.run_id.clone());
+    let scope_id = match scope.as_str() {
+        "session" => session.clone(),
+        "workflow" => payload_str(cmd, "workflow_id").ok_or("emit_event with scope 'workflow' requires payload.workflow_id")?,
+        "run" => payload_str(cmd, "run_id").unwrap_or_else(|| cmd.run_id.clone()),
+        "global" => "global".into(),
+        other => return Err(format!("emit_event scope must be session|workflow|run|global (got '{other}')")),
+    };
+    let inner = match cmd.payload.get("payload") {
+        None | Some(Value::Null) => json!({}),
+        Some(Value::Object(m)) => Value::Object(m.clone()),
+        Some(other) => json!({"value": other}),
+    };
+    let envelope = json!({
+        "event_id": payload_str(cmd, "event_id").unwrap_or_else(|| cmd.command_id.clone()),
+        "name": name, "scope": scope, "session_id": session, "payload": inner,
+        "emitted_at": payload_str(cmd, "emitted_at").unwrap_or_else(|| cmd.ts.clone()),
+        "emitter": {"source": "external", "client_id": cmd.client_id},
+    });
+    let keys = [format!("evt:{scope}:{scope_id}:{name}"), format!("evt:{scope}:{scope_id}:*")];
+    Ok(deliver(world, &keys, &envelope))
+}

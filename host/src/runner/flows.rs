@@ -1,0 +1,64 @@
+//! The set of runnable flows, keyed by namespaced workflow id (`bundle@version:flow`).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::flow::CompiledFlow;
+
+/// Compiled flows the runner can start and resume; swapped whole on reload.
+#[derive(Default, Clone)]
+pub struct Flows {
+    by_id: HashMap<String, Arc<CompiledFlow>>,
+    /// Listener workflows start at their `on_event` node instead of the flow's entry.
+    entries: HashMap<String, String>,
+}
+
+impl Flows {
+    /// An empty set.
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// Adds (or replaces) a compiled flow under its workflow id.
+    pub fn insert(&mut self, flow: CompiledFlow) {
+        self.by_id.insert(flow.workflow_id.clone(), Arc::new(flow));
+    }
+    /// Registers the listener workflow of one `on_event` node (same graph, entry = that node).
+    pub fn insert_listener(&mut self, id: &str, flow: Arc<CompiledFlow>, node_id: &str) {
+        self.by_id.insert(id.to_string(), flow);
+        self.entries.insert(id.to_string(), node_id.to_string());
+    }
+    /// The node a new run of `workflow_id` starts at.
+    pub fn entry(&self, workflow_id: &str) -> Option<String> {
+        self.entries.get(workflow_id).cloned().or_else(|| self.by_id.get(workflow_id).map(|f| f.entry.clone()))
+    }
+    /// Registers a compiled flow and the listener workflows of its `on_event` nodes.
+    pub fn insert_with_listeners(&mut self, flow: CompiledFlow) {
+        let flow = Arc::new(flow);
+        for node in &flow.listeners {
+            self.insert_listener(&listener_workflow_id(&flow.workflow_id, node), flow.clone(), node);
+        }
+        self.by_id.insert(flow.workflow_id.clone(), flow);
+    }
+    /// The flow registered under `workflow_id`.
+    pub fn get(&self, workflow_id: &str) -> Option<Arc<CompiledFlow>> {
+        self.by_id.get(workflow_id).cloned()
+    }
+    /// Number of flows.
+    pub fn len(&self) -> usize {
+        self.by_id.len()
+    }
+    /// True when no flow is loaded.
+    pub fn is_empty(&self) -> bool {
+        self.by_id.is_empty()
+    }
+}
+
+/// `visual_event_listener_<san(flow)>_<san(node)>` (§1.4 step 5).
+pub fn listener_workflow_id(workflow_id: &str, node_id: &str) -> String {
+    format!("visual_event_listener_{}_{}", sanitize(workflow_id), sanitize(node_id))
+}
+
+/// Replaces every character outside `[A-Za-z0-9_-]` with `_`.
+pub fn sanitize(s: &str) -> String {
+    s.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '-' { c } else { '_' }).collect()
+}

@@ -1,0 +1,370 @@
+//! The runner's in-memory view of every active run, with the indexes that replace the seed's polling:
+//! a FIFO ready queue, a timer set, event waiters by wait key, and parents by child.
+
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+
+use super::flows::Flows;
+use crate::engine::{self, Host};
+use crate::run::{Obj, RunState, RunStatus, StepRecord, WaitReason};
+use crate::store::Batch;
+use crate::time;
+
+/// All active runs and the work pending on them. Owned by the runner thread.
+pub struct World {
+    pub runs: HashMap<String, RunState>,
+    ready: VecDeque<String>,
+    queued: HashSet<String>,
+    /// `(until, run_id)` of every run waiting with a deadline.
+    timers: BTreeSet<(String, String)>,
+    /// wait_key → runs waiting on it (events, user, subworkflow).
+    waiters: HashMap<String, BTreeSet<String>>,
+    /// parent → children that are still active.
+    children: HashMap<String, BTreeSet<String>>,
+    /// Records and state changes not yet committed.
+    pending: HashMap<String, Vec<StepRecord>>,
+    dirty: HashSet<String>,
+    pub flows: Arc<Flows>,
+    pub max_steps: usize,
+}
+
+impl World {
+    /// An empty world over `flows`.
+    pub fn new(flows: Arc<Flows>, max_steps: usize) -> Self {
+        World {
+            runs: HashMap::new(),
+            ready: VecDeque::new(),
+            queued: HashSet::new(),
+            timers: BTreeSet::new(),
+            waiters: HashMap::new(),
+            children: HashMap::new(),
+            pending: HashMap::new(),
+            dirty: HashSet::new(),
+            flows,
+            max_steps: max_steps.max(1),
+        }
+    }
+
+    /// Adopts a run (new, or recovered at startup) and indexes it.
+    pub fn adopt(&mut self, run: RunState) {
+        let id = run.run_id.clone();
+        if let Some(p) = &run.parent_run_id {
+            self.children.entry(p.clone()).or_default().insert(id.clone());
+        }
+        self.index(&run);
+        let runnable = run.status == RunStatus::Running && !run.control.paused;
+        self.runs.insert(id.clone(), run);
+        if runnable {
+            self.enqueue(&id);
+        }
+    }
+
+    fn enqueue(&mut self, id: &str) {
+        if self.queued.insert(id.to_string()) {
+            self.ready.push_back(id.to_string());
+        }
+    }
+
+    fn index(&mut self, run: &RunState) {
+        if let Some(w) = &run.waiting {
+            if let Some(u) = &w.until {
+                self.timers.insert((u.clone(), run.run_id.clone()));
+            }
+            if let Some(k) = &w.wait_key {
+                self.waiters.entry(k.clone()).or_default().insert(run.run_id.clone());
+            }
+        }
+    }
+
+    fn unindex(&mut self, run: &RunState) {
+        if let Some(w) = &run.waiting {
+            if let Some(u) = &w.until {
+                self.timers.remove(&(u.clone(), run.run_id.clone()));
+            }
+            if let Some(k) = &w.wait_key
+                && let Some(set) = self.waiters.get_mut(k)
+            {
+                set.remove(&run.run_id);
+                if set.is_empty() {
+                    self.waiters.remove(k);
+                }
+            }
+        }
+    }
+
+    /// Queues records for `run_id` and marks it for the next commit.
+    pub fn record(&mut self, run_id: &str, recs: Vec<StepRecord>) {
+        self.dirty.insert(run_id.to_string());
+        if !recs.is_empty() {
+            self.pending.entry(run_id.to_string()).or_default().extend(recs);
+        }
+    }
+
+    /// Applies `f` to an active run with its indexes kept right; returns `None` for unknown runs.
+    pub fn with_run<T>(&mut self, id: &str, f: impl FnOnce(&mut RunState, &mut Vec<StepRecord>, &Flows) -> T) -> Option<T> {
+        let mut run = self.runs.remove(id)?;
+        self.unindex(&run);
+        let mut recs = Vec::new();
+        let flows = self.flows.clone();
+        let before = run.status;
+        let out = f(&mut run, &mut recs, &flows);
+        run.updated_at = time::now_iso();
+        self.record(id, recs);
+        self.settle(run, before);
+        Some(out)
+    }
+
+    /// Re-indexes a run after a change; runs terminal transitions' consequences.
+    fn settle(&mut self, run: RunState, before: RunStatus) {
+        let id = run.run_id.clone();
+        self.index(&run);
+        let runnable = run.status == RunStatus::Running && !run.control.paused;
+        let became_terminal = run.status.is_terminal() && !before.is_terminal();
+        self.runs.insert(id.clone(), run);
+        if runnable {
+            self.enqueue(&id);
+        }
+        if became_terminal {
+            self.on_terminal(&id);
+        }
+    }
+
+    /// A terminal child resumes its waiting parent; a terminal root cancels its event listeners.
+    fn on_terminal(&mut self, id: &str) {
+        let Some(run) = self.runs.get(id).cloned() else { return };
+        if let Some(parent) = &run.parent_run_id {
+            if let Some(c) = self.children.get_mut(parent) {
+                c.remove(id);
+            }
+            let key = format!("subworkflow:{id}");
+            let waiting = self.runs.get(parent).is_some_and(|p| {
+                p.status == RunStatus::Waiting && p.waiting.as_ref().and_then(|w| w.wait_key.as_deref()) == Some(key.as_str())
+            });
+            if waiting {
+                let payload = child_payload(&run);
+                self.with_run(parent, |p, recs, flows| {
+                    if let Some(flow) = flows.get(&p.workflow_id) {
+                        let _ = engine::resume(p, &flow, payload, recs);
+                    }
+                });
+            }
+        }
+        // Listener children of a finished root would otherwise wait forever (seed bug §7.13).
+        let listeners: Vec<String> = self
+            .children
+            .get(id)
+            .map(|c| c.iter().filter(|cid| self.runs.get(*cid).is_some_and(|r| r.workflow_id.starts_with("visual_event_listener_"))).cloned().collect())
+            .unwrap_or_default();
+        for l in listeners {
+            let reason = format!("Root run {id} ended ({})", run.status.as_str());
+            self.with_run(&l, |r, recs, _| cancel(r, recs, &reason, "system"));
+        }
+    }
+
+    /// The next run to step, FIFO.
+    pub fn pop_ready(&mut self) -> Option<String> {
+        while let Some(id) = self.ready.pop_front() {
+            self.queued.remove(&id);
+            if self.runs.get(&id).is_some_and(|r| r.status == RunStatus::Running && !r.control.paused) {
+                return Some(id);
+            }
+        }
+        None
+    }
+
+    /// True when some run is ready to step.
+    pub fn has_ready(&self) -> bool {
+        !self.ready.is_empty()
+    }
+
+    /// Steps one run up to `max_steps`.
+    pub fn step_run(&mut self, id: &str) {
+        let Some(mut run) = self.runs.remove(id) else { return };
+        self.unindex(&run);
+        let before = run.status;
+        let mut recs = Vec::new();
+        match self.flows.get(&run.workflow_id) {
+            Some(flow) => {
+                let max = self.max_steps;
+                let mut host = WorldHost { world: self, new_runs: Vec::new() };
+                engine::advance(&mut run, &flow, &mut host, max, &mut recs);
+                let new_runs = std::mem::take(&mut host.new_runs);
+                for child in new_runs {
+                    self.record(&child.run_id.clone(), vec![]);
+                    self.adopt(child);
+                }
+            }
+            None => {
+                let node = run.current_node.clone().unwrap_or_default();
+                let msg = format!("Workflow '{}' is not loaded on this gateway", run.workflow_id);
+                engine::fail(&mut run, &mut recs, &node, msg);
+            }
+        }
+        run.updated_at = time::now_iso();
+        self.record(id, recs);
+        self.settle(run, before);
+    }
+
+    /// Fires every timer due by now; returns the next deadline, if any.
+    pub fn fire_timers(&mut self) -> Option<String> {
+        let now = time::now_iso();
+        loop {
+            let Some((until, id)) = self.timers.iter().next().cloned() else { return None };
+            if until > now {
+                return Some(until);
+            }
+            self.timers.remove(&(until.clone(), id.clone()));
+            let paused = self.runs.get(&id).is_none_or(|r| r.control.paused);
+            if paused {
+                // Fired again when the run is resumed.
+                continue;
+            }
+            self.with_run(&id, |run, recs, flows| fire_timer(run, recs, flows));
+        }
+    }
+
+    /// Runs waiting on `wait_key`.
+    pub fn waiters_of(&self, wait_key: &str) -> Vec<String> {
+        self.waiters.get(wait_key).map(|s| s.iter().cloned().collect()).unwrap_or_default()
+    }
+
+    /// The run and all its active descendants, breadth first.
+    pub fn tree(&self, root: &str) -> Vec<String> {
+        let mut out = vec![root.to_string()];
+        let mut i = 0;
+        while i < out.len() {
+            if let Some(c) = self.children.get(&out[i]) {
+                out.extend(c.iter().cloned());
+            }
+            i += 1;
+        }
+        out
+    }
+
+    /// Moves every pending change into `batch`, assigning ledger seqs; returns runs to evict after commit.
+    pub fn drain_into(&mut self, batch: &mut Batch) -> Vec<String> {
+        let mut evict = Vec::new();
+        let dirty: Vec<String> = self.dirty.drain().collect();
+        for id in dirty {
+            let Some(run) = self.runs.get_mut(&id) else { continue };
+            for rec in self.pending.remove(&id).unwrap_or_default() {
+                run.ledger_len += 1;
+                batch.append_ledger(&id, run.ledger_len, &rec);
+            }
+            batch.put_run(run);
+            if run.status.is_terminal() && self.children.get(&id).is_none_or(BTreeSet::is_empty) {
+                evict.push(id);
+            }
+        }
+        evict
+    }
+
+    /// Forgets terminal runs once their final state is durable.
+    pub fn evict(&mut self, ids: &[String]) {
+        for id in ids {
+            if self.runs.get(id).is_some_and(|r| r.status.is_terminal()) && !self.dirty.contains(id) {
+                if let Some(r) = self.runs.remove(id) {
+                    self.unindex(&r);
+                }
+                self.children.remove(id);
+            }
+        }
+    }
+
+    /// True when nothing waits to be committed.
+    pub fn is_clean(&self) -> bool {
+        self.dirty.is_empty()
+    }
+}
+
+/// The payload a terminal child resumes its parent with (gateway runner semantics).
+pub fn child_payload(child: &RunState) -> Value {
+    let output = match &child.output {
+        Some(Value::Object(m)) => Value::Object(m.clone()),
+        Some(other) => json!({"result": other}),
+        None => json!({}),
+    };
+    let mut out = output.as_object().cloned().unwrap_or_default();
+    if child.status != RunStatus::Completed {
+        out.insert("success".into(), Value::Bool(false));
+        out.insert("error".into(), child.error.clone().map(Value::String).unwrap_or(Value::Null));
+        if child.status == RunStatus::Cancelled {
+            out.insert("cancelled".into(), Value::Bool(true));
+        }
+    }
+    json!({"sub_run_id": child.run_id, "output": out})
+}
+
+/// A due deadline: `until` waits continue; event waits with a deadline resume with `timed_out`.
+fn fire_timer(run: &mut RunState, recs: &mut Vec<StepRecord>, flows: &Flows) {
+    let Some(flow) = flows.get(&run.workflow_id) else { return };
+    let Some(wait) = run.waiting.clone() else { return };
+    if wait.reason == WaitReason::Until {
+        engine::resume_due(run, &flow, recs);
+    } else {
+        let _ = engine::resume(run, &flow, json!({"timed_out": true, "until": wait.until}), recs);
+    }
+}
+
+/// Cancels a non-terminal run (no-op on terminal ones).
+pub fn cancel(run: &mut RunState, recs: &mut Vec<StepRecord>, reason: &str, by: &str) -> bool {
+    if run.status.is_terminal() {
+        return false;
+    }
+    run.status = RunStatus::Cancelled;
+    run.error = Some(reason.to_string());
+    run.waiting = None;
+    run.control.cancelled_by = Some(by.to_string());
+    let node = run.current_node.clone().unwrap_or_default();
+    engine::exec::terminal_status(run, recs, &node);
+    true
+}
+
+/// The engine's view of the world while one run steps.
+struct WorldHost<'a> {
+    world: &'a mut World,
+    new_runs: Vec<RunState>,
+}
+
+impl Host for WorldHost<'_> {
+    fn start_child(&mut self, parent: &RunState, workflow_id: &str, vars: Obj) -> Result<String, String> {
+        let flows = self.world.flows.clone();
+        let Some(entry) = flows.entry(workflow_id) else {
+            return Err(format!("Workflow '{workflow_id}' not found in registry"));
+        };
+        let child = super::new_run_state(workflow_id, &entry, vars, parent.session_id.clone(), Some(parent.run_id.clone()), parent.bundle_sha256.clone());
+        let id = child.run_id.clone();
+        self.new_runs.push(child);
+        Ok(id)
+    }
+
+    fn emit_event(&mut self, _emitter: &RunState, wait_keys: &[String], envelope: &Value) -> Vec<String> {
+        deliver(self.world, wait_keys, envelope)
+    }
+}
+
+/// Resumes every (un-paused) run waiting on one of `wait_keys`; paused waiters keep the event
+/// until they are resumed, so no event is lost and no waiter blocks the others.
+pub fn deliver(world: &mut World, wait_keys: &[String], envelope: &Value) -> Vec<String> {
+    let mut resumed = Vec::new();
+    for key in wait_keys {
+        for id in world.waiters_of(key) {
+            let paused = world.runs.get(&id).is_some_and(|r| r.control.paused);
+            if paused {
+                world.with_run(&id, |r, _, _| r.control.pending_events.push(envelope.clone()));
+                resumed.push(id);
+                continue;
+            }
+            let ok = world.with_run(&id, |r, recs, flows| match flows.get(&r.workflow_id) {
+                Some(flow) => engine::resume(r, &flow, envelope.clone(), recs).is_ok(),
+                None => false,
+            });
+            if ok == Some(true) {
+                resumed.push(id);
+            }
+        }
+    }
+    resumed
+}
