@@ -123,7 +123,12 @@ struct Committer {
 impl Committer {
     fn run(mut self) {
         // Ends when every `Store` handle is gone (the channel disconnects).
+        let mut last_group = 0;
         while let Ok(first) = self.rx.recv() {
+            if last_group > 1 {
+                // Writers just acknowledged are about to submit again: let them run before the group closes.
+                std::thread::yield_now();
+            }
             let mut group = vec![first];
             while group.len() < MAX_GROUP {
                 match self.rx.try_recv() {
@@ -131,6 +136,7 @@ impl Committer {
                     Err(_) => break,
                 }
             }
+            last_group = group.len();
             self.process(group);
         }
     }
