@@ -1,1 +1,253 @@
-//! (in progress)
+//! The durable store: runs, ledgers, the command inbox and small metadata in one fjall database (`<data>/db/`).
+//!
+//! One committer thread owns every write and makes each group of requests durable with a single fsync before
+//! anything is acknowledged or becomes visible. Readers use the snapshot taken after the last fsync, so they never
+//! see a record that a crash could still take away.
+
+mod batch;
+mod commands;
+mod committer;
+mod error;
+mod heads;
+mod keys;
+mod ledger;
+mod lock;
+mod runs;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, mpsc};
+use std::thread::JoinHandle;
+
+use fjall::{Database, Readable};
+use serde_json::Value;
+use serde_json::value::RawValue;
+use tokio::sync::watch;
+
+use crate::run::RunStatus;
+use committer::{Reply, Request};
+use heads::Durable;
+use keys::Keyspaces;
+use lock::DirLock;
+
+pub use batch::Batch;
+pub use error::StoreError;
+
+/// Name of the fjall database directory inside the data dir.
+const DB_DIR: &str = "db";
+
+/// One ledger record exactly as stored, with its 1-based position (the cursor after reading it).
+#[derive(Debug, Clone)]
+pub struct LedgerEntry {
+    /// 1-based position in the run's ledger.
+    pub seq: u64,
+    /// The StepRecord JSON, untouched.
+    pub json: Box<RawValue>,
+}
+
+/// What watchers of a run see: its durable ledger length and status (None while the run is unknown).
+#[derive(Clone, Copy, Debug, PartialEq, Default)]
+pub struct RunHead {
+    /// Number of durable ledger records.
+    pub ledger_len: u64,
+    /// Durable status, if the run exists.
+    pub status: Option<RunStatus>,
+}
+
+/// A command as submitted, before the inbox assigns its seq.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewCommand {
+    /// Client idempotency key; empty means "assign one" (as the seed does, losing idempotency).
+    pub command_id: String,
+    /// Target run (or session) id.
+    pub run_id: String,
+    /// Command type (`pause`, `resume`, ...).
+    pub kind: String,
+    /// Type-specific payload.
+    pub payload: Value,
+    /// Client timestamp, stored verbatim; server time when absent.
+    pub ts: Option<String>,
+    /// Optional client identifier.
+    pub client_id: Option<String>,
+}
+
+/// Result of appending a command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Appended {
+    /// The command's inbox seq (the original one for a duplicate).
+    pub seq: u64,
+    /// True when the command id was already in the inbox.
+    pub duplicate: bool,
+}
+
+/// Filters for `list_runs`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunQuery {
+    /// Maximum number of runs returned.
+    pub limit: usize,
+    /// Only runs with this status.
+    pub status: Option<RunStatus>,
+    /// Only runs of this workflow.
+    pub workflow_id: Option<String>,
+    /// Only runs of this session.
+    pub session_id: Option<String>,
+    /// Only runs without a parent.
+    pub root_only: bool,
+}
+
+impl Default for RunQuery {
+    /// The seed's default page: 50 runs, no filter.
+    fn default() -> Self {
+        RunQuery {
+            limit: 50,
+            status: None,
+            workflow_id: None,
+            session_id: None,
+            root_only: false,
+        }
+    }
+}
+
+/// Handle returned by `Store::submit`; the batch is queued whether or not anyone waits.
+pub struct CommitTicket {
+    rx: Result<mpsc::Receiver<Result<(), StoreError>>, StoreError>,
+}
+
+impl CommitTicket {
+    /// Blocks until the batch is durable (or failed).
+    pub fn wait(self) -> Result<(), StoreError> {
+        self.rx?.recv().map_err(|_| StoreError::Closed)?
+    }
+}
+
+/// State shared by readers and the committer thread.
+pub(crate) struct Shared {
+    db: Database,
+    ks: Keyspaces,
+    durable: Durable,
+    commands_tx: watch::Sender<u64>,
+}
+
+struct Inner {
+    // Dropped first: with the committer joined this is the last handle, so fjall shuts down before the lock goes.
+    shared: Arc<Shared>,
+    tx: Option<mpsc::Sender<Request>>,
+    committer: Option<JoinHandle<()>>,
+    data_dir: PathBuf,
+    _lock: DirLock,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Disconnecting the channel lets the committer finish what is queued and exit.
+        drop(self.tx.take());
+        if let Some(handle) = self.committer.take()
+            && handle.join().is_err()
+        {
+            tracing::error!("store committer thread panicked");
+        }
+    }
+}
+
+/// The durable store; cheap to clone (all clones share one database and one committer).
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("data_dir", &self.inner.data_dir)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Opens (creating) the store under `data_dir`; refused with `StoreError::Locked` while another process (or
+    /// another `Store` in this process) has it open.
+    pub fn open(data_dir: &Path) -> Result<Store, StoreError> {
+        std::fs::create_dir_all(data_dir).map_err(|e| {
+            StoreError::io(format!("cannot create data dir {}", data_dir.display()), &e)
+        })?;
+        let lock = DirLock::acquire(data_dir)?;
+        let db_path = data_dir.join(DB_DIR);
+        let db = Database::builder(&db_path)
+            .manual_journal_persist(true)
+            .open()
+            .map_err(|e| StoreError::Db(format!("cannot open {}: {e}", db_path.display())))?;
+        let ks = Keyspaces::open(&db)?;
+        let last_command = match ks.commands.last_key_value() {
+            Some(guard) => keys::decode_seq(&guard.key()?)
+                .ok_or_else(|| StoreError::Corrupt("a command key is not 8 bytes".to_string()))?,
+            None => 0,
+        };
+        let (commands_tx, _) = watch::channel(last_command);
+        let shared = Arc::new(Shared {
+            durable: Durable::new(db.snapshot()),
+            db,
+            ks,
+            commands_tx,
+        });
+        let (tx, committer) = committer::spawn(shared.clone(), last_command + 1)?;
+        Ok(Store {
+            inner: Arc::new(Inner {
+                shared,
+                tx: Some(tx),
+                committer: Some(committer),
+                data_dir: data_dir.to_path_buf(),
+                _lock: lock,
+            }),
+        })
+    }
+
+    /// The data dir this store was opened on.
+    pub fn data_dir(&self) -> &Path {
+        &self.inner.data_dir
+    }
+
+    /// Applies a batch atomically and returns once it is fsynced; concurrent callers share one fsync.
+    pub fn commit(&self, batch: Batch) -> Result<(), StoreError> {
+        self.submit(batch).wait()
+    }
+
+    /// `commit` for async callers; waits without blocking a runtime worker.
+    pub async fn commit_async(&self, batch: Batch) -> Result<(), StoreError> {
+        let (reply, rx) = Reply::future();
+        self.send(Request::Write { batch, reply })?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Queues a batch and returns at once; batches apply in submission order.
+    pub fn submit(&self, batch: Batch) -> CommitTicket {
+        let (reply, rx) = Reply::blocking();
+        CommitTicket {
+            rx: self.send(Request::Write { batch, reply }).map(|()| rx),
+        }
+    }
+
+    /// A small caller-owned value (idempotency keys etc.), as of the last fsync.
+    pub fn get_meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        if keys::check_id("meta key", key).is_err() {
+            return Ok(None);
+        }
+        let view = self.shared().durable.view();
+        Ok(view
+            .get(&self.shared().ks.meta, key.as_bytes())?
+            .map(|v| v.to_vec()))
+    }
+
+    fn shared(&self) -> &Shared {
+        &self.inner.shared
+    }
+
+    fn send(&self, req: Request) -> Result<(), StoreError> {
+        let tx = self.inner.tx.as_ref().ok_or(StoreError::Closed)?;
+        tx.send(req).map_err(|_| StoreError::Closed)
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod testutil;
+
+#[cfg(test)]
+mod tests;

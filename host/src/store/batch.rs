@@ -1,0 +1,155 @@
+//! `Batch`: the unit of atomic, durable change. Encoding happens here, on the caller's thread, so the single
+//! committer thread only copies bytes.
+
+use serde::{Deserialize, Serialize};
+
+use super::{StoreError, keys};
+use crate::run::{CommandOutcome, RunState, RunStatus, StepRecord};
+
+/// What the `runs_by_created` index keeps per run, so `list_runs` can filter without decoding whole runs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct RunIndexEntry {
+    pub status: RunStatus,
+    pub workflow_id: String,
+    pub session_id: Option<String>,
+    pub root: bool,
+}
+
+/// One encoded change.
+pub(crate) enum Op {
+    Run {
+        run_id: String,
+        json: Vec<u8>,
+        created_key: Vec<u8>,
+        index: Vec<u8>,
+        status: RunStatus,
+        parent: Option<String>,
+    },
+    Ledger {
+        run_id: String,
+        seq: u64,
+        json: Vec<u8>,
+    },
+    Outcome {
+        command_id: String,
+        json: Vec<u8>,
+    },
+    Cursor(u64),
+    Meta {
+        key: String,
+        value: Vec<u8>,
+    },
+}
+
+/// A set of changes applied all together or not at all.
+///
+/// Builder methods never fail; the first invalid input is remembered and the whole batch is refused at commit.
+#[derive(Default)]
+pub struct Batch {
+    pub(crate) ops: Vec<Op>,
+    pub(crate) error: Option<StoreError>,
+}
+
+impl Batch {
+    /// An empty batch.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Stores the run state; the active, children and runs_by_created indexes follow it in the same batch.
+    pub fn put_run(&mut self, run: &RunState) {
+        let checked = keys::check_id("run_id", &run.run_id)
+            .and_then(|()| keys::check_id("created_at", &run.created_at))
+            .and_then(|()| match &run.parent_run_id {
+                Some(parent) => keys::check_id("parent_run_id", parent),
+                None => Ok(()),
+            });
+        if let Err(e) = checked {
+            return self.fail(e);
+        }
+        let entry = RunIndexEntry {
+            status: run.status,
+            workflow_id: run.workflow_id.clone(),
+            session_id: run.session_id.clone(),
+            root: run.parent_run_id.is_none(),
+        };
+        let (json, index) = match (serde_json::to_vec(run), serde_json::to_vec(&entry)) {
+            (Ok(json), Ok(index)) => (json, index),
+            (Err(e), _) | (_, Err(e)) => {
+                return self.fail(StoreError::Invalid(format!(
+                    "run {} cannot be encoded: {e}",
+                    run.run_id
+                )));
+            }
+        };
+        self.ops.push(Op::Run {
+            run_id: run.run_id.clone(),
+            json,
+            created_key: keys::created_key(&run.created_at, &run.run_id),
+            index,
+            status: run.status,
+            parent: run.parent_run_id.clone(),
+        });
+    }
+
+    /// Appends one ledger record; `seq` must be the run's previous ledger length + 1 (checked at commit).
+    pub fn append_ledger(&mut self, run_id: &str, seq: u64, rec: &StepRecord) {
+        if let Err(e) = keys::check_id("run_id", run_id) {
+            return self.fail(e);
+        }
+        match serde_json::to_vec(rec) {
+            Ok(json) => self.ops.push(Op::Ledger {
+                run_id: run_id.to_string(),
+                seq,
+                json,
+            }),
+            Err(e) => self.fail(StoreError::Invalid(format!(
+                "ledger record {seq} of run {run_id} cannot be encoded: {e}"
+            ))),
+        }
+    }
+
+    /// Records the result of applying a command.
+    pub fn put_outcome(&mut self, outcome: &CommandOutcome) {
+        if let Err(e) = keys::check_id("command_id", &outcome.command_id) {
+            return self.fail(e);
+        }
+        match serde_json::to_vec(outcome) {
+            Ok(json) => self.ops.push(Op::Outcome {
+                command_id: outcome.command_id.clone(),
+                json,
+            }),
+            Err(e) => self.fail(StoreError::Invalid(format!(
+                "outcome of command {} cannot be encoded: {e}",
+                outcome.command_id
+            ))),
+        }
+    }
+
+    /// Moves the runner's command cursor (the last applied command seq).
+    pub fn set_command_cursor(&mut self, seq: u64) {
+        self.ops.push(Op::Cursor(seq));
+    }
+
+    /// Stores a small caller-owned value.
+    pub fn put_meta(&mut self, key: &str, value: &[u8]) {
+        if let Err(e) = keys::check_id("meta key", key) {
+            return self.fail(e);
+        }
+        self.ops.push(Op::Meta {
+            key: key.to_string(),
+            value: value.to_vec(),
+        });
+    }
+
+    /// True when the batch holds no change (committing it costs no fsync).
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty() && self.error.is_none()
+    }
+
+    fn fail(&mut self, err: StoreError) {
+        if self.error.is_none() {
+            self.error = Some(err);
+        }
+    }
+}
