@@ -1,1 +1,40 @@
-//! (in progress)
+//! `.flow` bundles: manifest, safe reading (zip or directory), namespacing, the loaded set,
+//! install rules, packing and the author CLI helpers. Compiling flows lives elsewhere.
+
+pub mod archive;
+pub mod cli;
+pub mod error;
+pub mod install;
+pub mod manifest;
+pub mod model;
+pub mod namespace;
+pub mod pack;
+pub mod registry;
+pub mod version;
+
+#[cfg(test)]
+mod fixture_tests;
+#[cfg(test)]
+mod hostile_tests;
+#[cfg(test)]
+pub(crate) mod test_support;
+
+pub use archive::{Limits, MANIFEST_NAME, read_bundle, read_bundle_bytes, sha256_hex};
+pub use cli::{Report, inspect, inspect_bundle, verify, verify_bundle};
+pub use error::{BundleError, ResolveError, ResolveErrorKind};
+pub use install::{
+    install_bytes, install_file_name, sanitize_bundle_id, sanitize_bundle_version,
+    validate_install_ids,
+};
+pub use manifest::{
+    BUNDLE_FORMAT_VERSION, DEFAULT_BUNDLE_VERSION, Entrypoint, Manifest, PathMap, check_relpath,
+    is_safe_relpath,
+};
+pub use model::{Bundle, BundleSource, EntryInput, entry_inputs_of, node_index_of};
+pub use namespace::{
+    event_listener_workflow_id, namespace_flow, namespaced_id, node_type, normalize_node_type,
+    react_workflow_id, sanitize_id,
+};
+pub use pack::{PackOptions, pack, pack_dir, write_bundle_zip};
+pub use registry::{BundleSet, LoadProblem};
+pub use version::{pick_latest, split_bundle_ref};
