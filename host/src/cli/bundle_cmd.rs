@@ -25,8 +25,8 @@ pub enum BundleCommand {
         out: PathBuf,
         #[arg(long)]
         bundle_id: Option<String>,
-        #[arg(long, default_value = "0.0.0")]
-        bundle_version: String,
+        #[arg(long)]
+        bundle_version: Option<String>,
         /// Where subflows `<id>.json` are found (default: the root file's directory).
         #[arg(long)]
         flows_dir: Option<PathBuf>,
@@ -61,7 +61,15 @@ pub fn run(cmd: BundleCommand) -> ExitCode {
             let result = if source.is_dir() {
                 bundle::pack::pack_dir(&source, &out)
             } else {
-                let opts = bundle::pack::PackOptions { bundle_id, bundle_version, flows_dir, extra_entrypoints: entrypoints };
+                let opts = bundle::pack::PackOptions {
+                    bundle_id,
+                    bundle_version,
+                    flows_dir,
+                    extra_entrypoints: entrypoints,
+                    default_entrypoint: None,
+                    metadata: Default::default(),
+                    created_at: None,
+                };
                 bundle::pack::pack(&source, &out, &opts)
             };
             match result {

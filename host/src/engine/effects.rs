@@ -251,7 +251,7 @@ pub fn event_key(run: &RunState, scope: &str, name: &str, session: Option<&str>)
 }
 
 fn emit(run: &mut RunState, node: &CompiledNode, inputs: &Obj, host: &mut dyn Host) -> (Value, Outcome) {
-    let cfg = |k: &str| node.node.config("effectConfig", k).and_then(Value::as_str).map(String::from);
+    let cfg = |k: &str| node.node.config("effectConfig", k).and_then(Value::as_str).filter(|s| !s.is_empty()).map(String::from);
     let name = str_in(inputs, "name").or_else(|| cfg("name")).unwrap_or_default();
     let scope = str_in(inputs, "scope").or_else(|| cfg("scope")).unwrap_or_else(|| "session".into());
     let session = str_in(inputs, "session_id").or_else(|| cfg("sessionId"));

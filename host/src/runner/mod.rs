@@ -117,7 +117,7 @@ impl Gateway {
             let handle = std::thread::Builder::new()
                 .name("runner".into())
                 .spawn(move || run_loop(store, flows, max_steps, rx))
-                .map_err(|e| StoreError::Io(e.to_string()))?;
+                .map_err(|e| StoreError::Io { context: "starting the runner thread".into(), message: e.to_string() })?;
             *gw.thread.lock() = Some(handle);
         }
         Ok(gw)
