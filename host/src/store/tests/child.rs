@@ -14,6 +14,7 @@ pub(crate) const CHILD_DIR_VAR: &str = "AG_STORE_TEST_CHILD_DIR";
 pub(crate) struct ChildProc {
     pub child: Child,
     lines: mpsc::Receiver<String>,
+    seen: std::cell::RefCell<Vec<String>>,
 }
 
 impl ChildProc {
@@ -43,7 +44,11 @@ impl ChildProc {
                 }
             }
         });
-        ChildProc { child, lines }
+        ChildProc {
+            child,
+            lines,
+            seen: Default::default(),
+        }
     }
 
     /// Waits for the first line that `pick` accepts; panics after `within`.
@@ -53,7 +58,9 @@ impl ChildProc {
             let left = deadline.saturating_duration_since(Instant::now());
             match self.lines.recv_timeout(left) {
                 Ok(line) => {
-                    if let Some(found) = pick(&line) {
+                    let found = pick(&line);
+                    self.seen.borrow_mut().push(line);
+                    if let Some(found) = found {
                         return found;
                     }
                 }
@@ -62,11 +69,11 @@ impl ChildProc {
         }
     }
 
-    /// SIGKILLs the child, reaps it and returns the lines it printed that were not consumed yet.
+    /// SIGKILLs the child, reaps it and returns every line it printed.
     pub fn kill(mut self) -> Vec<String> {
         self.child.kill().expect("kill child");
         self.child.wait().expect("reap child");
-        let mut rest = Vec::new();
+        let mut rest = self.seen.take();
         // The reader thread ends at EOF, which the kill brings.
         while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(30)) {
             rest.push(line);
