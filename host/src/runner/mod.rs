@@ -216,7 +216,6 @@ fn run_loop(store: Store, flows: Arc<Flows>, max_steps: usize, rx: Receiver<Msg>
             }
         }
         if commands_pending {
-            commands_pending = false;
             match apply_commands(&store, &mut world, &mut cursor) {
                 Ok(more) => commands_pending = more,
                 Err(e) => {
@@ -225,7 +224,7 @@ fn run_loop(store: Store, flows: Arc<Flows>, max_steps: usize, rx: Receiver<Msg>
                 }
             }
         }
-        let next_timer = world.fire_timers();
+        world.fire_timers();
         let mut n = 0;
         while n < ROUND_RUNS
             && let Some(id) = world.pop_ready()
@@ -243,6 +242,11 @@ fn run_loop(store: Store, flows: Arc<Flows>, max_steps: usize, rx: Receiver<Msg>
             return;
         }
         if world.has_ready() || commands_pending {
+            continue;
+        }
+        // The round may have armed new timers (or fired due ones): sleep until the earliest.
+        let next_timer = world.fire_timers();
+        if world.has_ready() {
             continue;
         }
         let wait = next_timer
