@@ -200,6 +200,8 @@ pub fn compile(raw: &Value, registry: &NodeRegistry) -> Result<CompiledFlow, Com
 
     let mut nodes = HashMap::new();
     let mut order = Vec::new();
+    // Structural errors (loop-backs) take precedence over unsupported types, as in the seed.
+    let mut unsupported: Option<CompileError> = None;
     for node in &flow.nodes {
         let is_exec = exec.contains(node.id.as_str());
         // Unreachable exec nodes are dropped silently, as the seed does (§3.1 step 5).
@@ -209,15 +211,19 @@ pub fn compile(raw: &Value, registry: &NodeRegistry) -> Result<CompiledFlow, Com
         if !is_exec && !connected.contains(node.id.as_str()) {
             continue;
         }
-        let Some(kind) = registry.lookup(&node.ty) else {
-            return Err(CompileError {
-                message: format!(
-                    "node type {:?} (node {}) is not supported by this gateway yet",
-                    node.ty, node.id
-                ),
-                node_id: Some(node.id.clone()),
-                node_type: Some(node.ty.clone()),
-            });
+        let kind = match registry.lookup(&node.ty) {
+            Some(k) => k,
+            None => {
+                unsupported.get_or_insert_with(|| CompileError {
+                    message: format!(
+                        "node type {:?} (node {}) is not supported by this gateway yet",
+                        node.ty, node.id
+                    ),
+                    node_id: Some(node.id.clone()),
+                    node_type: Some(node.ty.clone()),
+                });
+                NodeKind::Start
+            }
         };
         if let Some(Value::Object(exprs)) = node.data.get("pinExpressions")
             && exprs.values().any(|v| v.as_str().is_some_and(|s| !s.trim().is_empty()))
@@ -273,7 +279,10 @@ pub fn compile(raw: &Value, registry: &NodeRegistry) -> Result<CompiledFlow, Com
         order,
     };
     refuse_loop_backs(&compiled)?;
-    Ok(compiled)
+    match unsupported {
+        Some(e) => Err(e),
+        None => Ok(compiled),
+    }
 }
 
 fn node_err(node: &Node, message: String) -> CompileError {

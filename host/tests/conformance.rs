@@ -1,0 +1,276 @@
+//! Conformance with the seed: every golden flow under `shared/fixtures/flows/golden/` is wrapped as a
+//! bundle, run through the real runner and store with the golden's input and resume rule, and compared
+//! with the golden (status and output, ignoring the paths the golden lists as varying).
+//!
+//! Prints `N passed, M failed` (plus the cases this gateway cannot run yet); fails if any case that
+//! loads does not match.
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use abstractgateway::bundle::{Bundle, Limits, read_bundle};
+use abstractgateway::engine::{self, NodeRegistry};
+use abstractgateway::run::{RunStatus, WaitReason};
+use abstractgateway::runner::world::World;
+use abstractgateway::runner::{catalog, new_run_state};
+use abstractgateway::store::{Batch, Store};
+use serde_json::{Map, Value, json};
+
+fn shared() -> PathBuf {
+    std::env::var_os("AG_SHARED_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared")))
+}
+
+fn read_json(p: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display())))
+        .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+/// Every loose flow by its `id`.
+fn loose_flows() -> HashMap<String, (PathBuf, Value)> {
+    let mut out = HashMap::new();
+    for e in std::fs::read_dir(shared().join("fixtures/flows")).expect("flows dir").flatten() {
+        let p = e.path();
+        if p.extension().and_then(|x| x.to_str()) != Some("json") {
+            continue;
+        }
+        let v = read_json(&p);
+        if let Some(id) = v.get("id").and_then(Value::as_str) {
+            out.insert(id.to_string(), (p, v));
+        }
+    }
+    out
+}
+
+fn subflow_targets(flow: &Value) -> Vec<String> {
+    let mut out = vec![];
+    for n in flow.get("nodes").and_then(Value::as_array).into_iter().flatten() {
+        if n.get("type").and_then(Value::as_str) != Some("subflow") {
+            continue;
+        }
+        let d = n.get("data").cloned().unwrap_or(Value::Null);
+        if let Some(t) = ["subflowId", "flowId", "workflowId", "workflow_id"].iter().find_map(|k| d.get(*k).and_then(Value::as_str)) {
+            out.push(t.to_string());
+        }
+    }
+    out
+}
+
+/// Wraps a loose flow and its transitive subflows as an unpacked bundle directory.
+fn wrap_loose(dir: &Path, root: &str, all: &HashMap<String, (PathBuf, Value)>) -> Arc<Bundle> {
+    let mut ids = BTreeSet::new();
+    let mut todo = vec![root.to_string()];
+    while let Some(id) = todo.pop() {
+        if !ids.insert(id.clone()) {
+            continue;
+        }
+        if let Some((_, v)) = all.get(&id) {
+            todo.extend(subflow_targets(v));
+        }
+    }
+    std::fs::create_dir_all(dir.join("flows")).expect("mkdir");
+    let mut flows = Map::new();
+    for id in &ids {
+        if let Some((p, _)) = all.get(id) {
+            let file = format!("flows/{}.json", abstractgateway::runner::flows::sanitize(id));
+            std::fs::copy(p, dir.join(&file)).expect("copy flow");
+            flows.insert(id.clone(), Value::String(file));
+        }
+    }
+    let manifest = json!({
+        "bundle_format_version": "1", "bundle_id": "conformance", "bundle_version": "1.0.0",
+        "created_at": "2026-01-01T00:00:00+00:00",
+        "entrypoints": [{"flow_id": root, "name": root, "description": "", "interfaces": []}],
+        "default_entrypoint": root, "flows": flows, "artifacts": {}, "assets": {}, "metadata": {}
+    });
+    std::fs::write(dir.join("manifest.json"), serde_json::to_vec_pretty(&manifest).expect("json")).expect("manifest");
+    Arc::new(read_bundle(dir, &Limits::default()).expect("wrapped bundle loads"))
+}
+
+/// A copy of `bundle` holding only `root` and its subflows (same id and version), so one flow with
+/// an unsupported sibling can still be compared.
+fn narrow(dir: &Path, bundle: &Bundle, root: &str) -> Arc<Bundle> {
+    let mut ids = BTreeSet::new();
+    let mut todo = vec![root.to_string()];
+    while let Some(id) = todo.pop() {
+        if !bundle.has_flow(&id) || !ids.insert(id.clone()) {
+            continue;
+        }
+        if let Some(raw) = bundle.raw_flow_json(&id) {
+            todo.extend(subflow_targets(&raw));
+        }
+    }
+    std::fs::create_dir_all(dir.join("flows")).expect("mkdir");
+    let mut flows = Map::new();
+    for id in &ids {
+        let file = format!("flows/{id}.json");
+        std::fs::write(dir.join(&file), bundle.raw_flow(id).expect("raw flow")).expect("write flow");
+        flows.insert(id.clone(), Value::String(file));
+    }
+    let m = &bundle.manifest;
+    let manifest = json!({
+        "bundle_format_version": "1", "bundle_id": m.bundle_id, "bundle_version": m.bundle_version,
+        "created_at": m.created_at,
+        "entrypoints": [{"flow_id": root, "name": root, "description": "", "interfaces": []}],
+        "default_entrypoint": root, "flows": flows, "artifacts": {}, "assets": {}, "metadata": {}
+    });
+    std::fs::write(dir.join("manifest.json"), serde_json::to_vec_pretty(&manifest).expect("json")).expect("manifest");
+    Arc::new(read_bundle(dir, &Limits::default()).expect("narrowed bundle loads"))
+}
+
+fn fixture_bundles() -> Vec<Arc<Bundle>> {
+    let mut out = vec![];
+    for sub in ["seed", "upstream", "no-llm"] {
+        for e in std::fs::read_dir(shared().join("fixtures/bundles").join(sub)).expect("bundles").flatten() {
+            if e.path().extension().and_then(|x| x.to_str()) == Some("flow")
+                && let Ok(b) = read_bundle(&e.path(), &Limits::default())
+            {
+                out.push(Arc::new(b));
+            }
+        }
+    }
+    out
+}
+
+/// Runs one case with the golden's input and resume rule (`resume-v1`); returns the actual record.
+fn run_case(data_dir: &Path, bundle: Arc<Bundle>, flow_id: &str, input: &Value) -> Value {
+    let (flows, _, problems) = catalog::build(vec![bundle.clone()], &NodeRegistry::new());
+    if let Some(p) = problems.first() {
+        let compile_error = p.message.contains("Branching") || p.message.contains("loop body") || p.message.contains("more than one incoming");
+        return json!({"final_status": if compile_error { "compile_error" } else { "unsupported" }, "output": null, "error": p.message});
+    }
+    let store = Store::open(data_dir).expect("store");
+    let flows = Arc::new(flows);
+    let mut world = World::new(flows.clone(), 100);
+    let wf = bundle.workflow_id(flow_id);
+    let mut vars = input.as_object().cloned().unwrap_or_default();
+    vars.insert("workspace_root".into(), json!(data_dir.join("ws").to_string_lossy()));
+    let root = new_run_state(&wf, &flows.get(&wf).expect("flow").entry, vars.clone(), None, None, None);
+    let root_id = root.run_id.clone();
+    for node in &flows.get(&wf).expect("flow").listeners {
+        let lid = abstractgateway::runner::flows::listener_workflow_id(&wf, node);
+        world.adopt(new_run_state(&lid, node, vars.clone(), root.session_id.clone(), Some(root_id.clone()), None));
+    }
+    world.adopt(root);
+    let mut resumes = 0;
+    let mut ticks = 0;
+    let mut stopped_waiting = false;
+    loop {
+        while let Some(id) = world.pop_ready() {
+            world.step_run(&id);
+            ticks += 1;
+            assert!(ticks < 2000, "tick cap");
+        }
+        let mut batch = Batch::default();
+        let evict = world.drain_into(&mut batch);
+        store.commit(batch).expect("commit");
+        world.evict(&evict);
+        let status = store.get_run(&root_id).expect("get").map(|r| r.status);
+        if status.is_some_and(RunStatus::is_terminal) {
+            break;
+        }
+        // The driver resumes the oldest waiting run that a client would answer.
+        let mut waiting: Vec<_> = world
+            .runs
+            .values()
+            .filter(|r| r.status == RunStatus::Waiting && !r.workflow_id.starts_with("visual_event_listener_"))
+            .filter(|r| r.waiting.as_ref().is_some_and(|w| w.reason != WaitReason::Subworkflow))
+            .map(|r| (r.created_at.clone(), r.run_id.clone()))
+            .collect();
+        waiting.sort();
+        let Some((_, id)) = waiting.into_iter().next() else { break };
+        if resumes >= 10 {
+            stopped_waiting = true;
+            break;
+        }
+        resumes += 1;
+        world.with_run(&id, |r, recs, flows| {
+            let flow = flows.get(&r.workflow_id).expect("flow");
+            match r.waiting.as_ref().map(|w| w.reason) {
+                Some(WaitReason::Until) => engine::resume_due(r, &flow, recs),
+                Some(WaitReason::User) => engine::resume(r, &flow, json!({"response": "yes"}), recs).expect("resume"),
+                _ => engine::resume(r, &flow, json!({"value": "evt"}), recs).expect("resume"),
+            }
+        });
+    }
+    let run = store.get_run(&root_id).expect("get").expect("root");
+    let ledger: Vec<Value> = store
+        .ledger_after(&root_id, 0, 10_000)
+        .expect("ledger")
+        .iter()
+        .map(|e| serde_json::from_str::<Value>(e.json.get()).expect("record"))
+        .collect();
+    let summary: Vec<Value> = ledger
+        .iter()
+        .map(|r| json!([r["node_id"], r["status"], r.get("effect").and_then(|e| e.get("type")).cloned().unwrap_or(Value::Null)]))
+        .collect();
+    let status = if stopped_waiting || run.status == RunStatus::Waiting { "waiting".to_string() } else { run.status.as_str().to_string() };
+    json!({"final_status": status, "output": run.output, "error": run.error, "ledger_summary": summary, "ledger_len": ledger.len()})
+}
+
+#[test]
+fn goldens_match_the_seed() {
+    let golden_dir = shared().join("fixtures/flows/golden");
+    let out_dir = tempfile::tempdir().expect("tmp");
+    let actual_dir = out_dir.path().join("actual");
+    std::fs::create_dir_all(&actual_dir).expect("mkdir");
+    let loose = loose_flows();
+    let bundles = fixture_bundles();
+    let mut cases: Vec<PathBuf> = std::fs::read_dir(&golden_dir)
+        .expect("golden dir")
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().and_then(|x| x.to_str()) == Some("json"))
+        .collect();
+    cases.sort();
+    let (mut passed, mut failed, mut unsupported) = (vec![], vec![], vec![]);
+    for (i, path) in cases.iter().enumerate() {
+        let golden = read_json(path);
+        let case = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_string();
+        if golden["final_status"] == "skipped" {
+            continue;
+        }
+        let input = golden.get("input").cloned().unwrap_or(json!({}));
+        let work = out_dir.path().join(format!("case{i}"));
+        let (bundle, flow_id) = match case.split_once("__") {
+            Some((bref, fid)) => match bundles.iter().find(|b| b.bundle_ref() == bref) {
+                Some(b) => (narrow(&work.join("bundle"), b, fid), fid.to_string()),
+                None => continue,
+            },
+            None => (wrap_loose(&work.join("bundle"), &case, &loose), case.clone()),
+        };
+        let actual = run_case(&work.join("data"), bundle, &flow_id, &input);
+        std::fs::write(actual_dir.join(format!("{case}.json")), serde_json::to_vec(&actual).expect("json")).expect("write");
+        if actual["final_status"] == "unsupported" {
+            unsupported.push(format!("{case}: {}", actual["error"].as_str().unwrap_or_default()));
+            continue;
+        }
+        let ok = compare_one(&actual_dir, &case);
+        if ok { passed.push(case) } else { failed.push(case) }
+    }
+    println!("not runnable yet ({}):", unsupported.len());
+    for u in &unsupported {
+        println!("  {u}");
+    }
+    println!("failed: {failed:?}");
+    println!("{} passed, {} failed", passed.len(), failed.len());
+    assert!(failed.is_empty(), "cases that load must match the seed: {failed:?}");
+    assert!(passed.len() >= 8, "expected the no-LLM goldens to run, got {passed:?}");
+}
+
+/// Compares one case with the shared comparer (the goldens' own rules for varying paths).
+fn compare_one(actual_dir: &Path, case: &str) -> bool {
+    let out = std::process::Command::new("python3")
+        .arg(shared().join("fixtures/compare.py"))
+        .arg(actual_dir)
+        .args(["--only", case, "--quiet"])
+        .output()
+        .expect("python3 runs compare.py");
+    let text = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        println!("--- {case}\n{text}");
+    }
+    out.status.success()
+}
