@@ -4,8 +4,8 @@
 //! See `docs/ARCHITECTURE.md` for the map.
 
 pub mod builtins;
-pub mod cli;
 pub mod bundle;
+pub mod cli;
 pub mod engine;
 pub mod flow;
 pub mod run;

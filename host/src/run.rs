@@ -101,7 +101,9 @@ impl WaitState {
     }
     /// The synthetic wait an operator pause puts on a running run.
     pub fn is_pause(&self) -> bool {
-        self.wait_key.as_deref().is_some_and(|k| k.starts_with("pause:"))
+        self.wait_key
+            .as_deref()
+            .is_some_and(|k| k.starts_with("pause:"))
     }
 }
 

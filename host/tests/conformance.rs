@@ -31,7 +31,10 @@ fn read_json(p: &Path) -> Value {
 /// Every loose flow by its `id`.
 fn loose_flows() -> HashMap<String, (PathBuf, Value)> {
     let mut out = HashMap::new();
-    for e in std::fs::read_dir(shared().join("fixtures/flows")).expect("flows dir").flatten() {
+    for e in std::fs::read_dir(shared().join("fixtures/flows"))
+        .expect("flows dir")
+        .flatten()
+    {
         let p = e.path();
         if p.extension().and_then(|x| x.to_str()) != Some("json") {
             continue;
@@ -46,12 +49,20 @@ fn loose_flows() -> HashMap<String, (PathBuf, Value)> {
 
 fn subflow_targets(flow: &Value) -> Vec<String> {
     let mut out = vec![];
-    for n in flow.get("nodes").and_then(Value::as_array).into_iter().flatten() {
+    for n in flow
+        .get("nodes")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         if n.get("type").and_then(Value::as_str) != Some("subflow") {
             continue;
         }
         let d = n.get("data").cloned().unwrap_or(Value::Null);
-        if let Some(t) = ["subflowId", "flowId", "workflowId", "workflow_id"].iter().find_map(|k| d.get(*k).and_then(Value::as_str)) {
+        if let Some(t) = ["subflowId", "flowId", "workflowId", "workflow_id"]
+            .iter()
+            .find_map(|k| d.get(*k).and_then(Value::as_str))
+        {
             out.push(t.to_string());
         }
     }
@@ -74,7 +85,10 @@ fn wrap_loose(dir: &Path, root: &str, all: &HashMap<String, (PathBuf, Value)>) -
     let mut flows = Map::new();
     for id in &ids {
         if let Some((p, _)) = all.get(id) {
-            let file = format!("flows/{}.json", abstractgateway::runner::flows::sanitize(id));
+            let file = format!(
+                "flows/{}.json",
+                abstractgateway::runner::flows::sanitize(id)
+            );
             std::fs::copy(p, dir.join(&file)).expect("copy flow");
             flows.insert(id.clone(), Value::String(file));
         }
@@ -85,7 +99,11 @@ fn wrap_loose(dir: &Path, root: &str, all: &HashMap<String, (PathBuf, Value)>) -
         "entrypoints": [{"flow_id": root, "name": root, "description": "", "interfaces": []}],
         "default_entrypoint": root, "flows": flows, "artifacts": {}, "assets": {}, "metadata": {}
     });
-    std::fs::write(dir.join("manifest.json"), serde_json::to_vec_pretty(&manifest).expect("json")).expect("manifest");
+    std::fs::write(
+        dir.join("manifest.json"),
+        serde_json::to_vec_pretty(&manifest).expect("json"),
+    )
+    .expect("manifest");
     Arc::new(read_bundle(dir, &Limits::default()).expect("wrapped bundle loads"))
 }
 
@@ -106,7 +124,8 @@ fn narrow(dir: &Path, bundle: &Bundle, root: &str) -> Arc<Bundle> {
     let mut flows = Map::new();
     for id in &ids {
         let file = format!("flows/{id}.json");
-        std::fs::write(dir.join(&file), bundle.raw_flow(id).expect("raw flow")).expect("write flow");
+        std::fs::write(dir.join(&file), bundle.raw_flow(id).expect("raw flow"))
+            .expect("write flow");
         flows.insert(id.clone(), Value::String(file));
     }
     let m = &bundle.manifest;
@@ -116,14 +135,21 @@ fn narrow(dir: &Path, bundle: &Bundle, root: &str) -> Arc<Bundle> {
         "entrypoints": [{"flow_id": root, "name": root, "description": "", "interfaces": []}],
         "default_entrypoint": root, "flows": flows, "artifacts": {}, "assets": {}, "metadata": {}
     });
-    std::fs::write(dir.join("manifest.json"), serde_json::to_vec_pretty(&manifest).expect("json")).expect("manifest");
+    std::fs::write(
+        dir.join("manifest.json"),
+        serde_json::to_vec_pretty(&manifest).expect("json"),
+    )
+    .expect("manifest");
     Arc::new(read_bundle(dir, &Limits::default()).expect("narrowed bundle loads"))
 }
 
 fn fixture_bundles() -> Vec<Arc<Bundle>> {
     let mut out = vec![];
     for sub in ["seed", "upstream", "no-llm"] {
-        for e in std::fs::read_dir(shared().join("fixtures/bundles").join(sub)).expect("bundles").flatten() {
+        for e in std::fs::read_dir(shared().join("fixtures/bundles").join(sub))
+            .expect("bundles")
+            .flatten()
+        {
             if e.path().extension().and_then(|x| x.to_str()) == Some("flow")
                 && let Ok(b) = read_bundle(&e.path(), &Limits::default())
             {
@@ -138,7 +164,9 @@ fn fixture_bundles() -> Vec<Arc<Bundle>> {
 fn run_case(data_dir: &Path, bundle: Arc<Bundle>, flow_id: &str, input: &Value) -> Value {
     let (flows, _, problems) = catalog::build(vec![bundle.clone()], &NodeRegistry::new());
     if let Some(p) = problems.first() {
-        let compile_error = p.message.contains("Branching") || p.message.contains("loop body") || p.message.contains("more than one incoming");
+        let compile_error = p.message.contains("Branching")
+            || p.message.contains("loop body")
+            || p.message.contains("more than one incoming");
         return json!({"final_status": if compile_error { "compile_error" } else { "unsupported" }, "output": null, "error": p.message});
     }
     let store = Store::open(data_dir).expect("store");
@@ -146,12 +174,29 @@ fn run_case(data_dir: &Path, bundle: Arc<Bundle>, flow_id: &str, input: &Value) 
     let mut world = World::new(flows.clone(), 100);
     let wf = bundle.workflow_id(flow_id);
     let mut vars = input.as_object().cloned().unwrap_or_default();
-    vars.insert("workspace_root".into(), json!(data_dir.join("ws").to_string_lossy()));
-    let root = new_run_state(&wf, &flows.get(&wf).expect("flow").entry, vars.clone(), None, None, None);
+    vars.insert(
+        "workspace_root".into(),
+        json!(data_dir.join("ws").to_string_lossy()),
+    );
+    let root = new_run_state(
+        &wf,
+        &flows.get(&wf).expect("flow").entry,
+        vars.clone(),
+        None,
+        None,
+        None,
+    );
     let root_id = root.run_id.clone();
     for node in &flows.get(&wf).expect("flow").listeners {
         let lid = abstractgateway::runner::flows::listener_workflow_id(&wf, node);
-        world.adopt(new_run_state(&lid, node, vars.clone(), root.session_id.clone(), Some(root_id.clone()), None));
+        world.adopt(new_run_state(
+            &lid,
+            node,
+            vars.clone(),
+            root.session_id.clone(),
+            Some(root_id.clone()),
+            None,
+        ));
     }
     world.adopt(root);
     let mut resumes = 0;
@@ -175,12 +220,21 @@ fn run_case(data_dir: &Path, bundle: Arc<Bundle>, flow_id: &str, input: &Value) 
         let mut waiting: Vec<_> = world
             .runs
             .values()
-            .filter(|r| r.status == RunStatus::Waiting && !r.workflow_id.starts_with("visual_event_listener_"))
-            .filter(|r| r.waiting.as_ref().is_some_and(|w| w.reason != WaitReason::Subworkflow))
+            .filter(|r| {
+                r.status == RunStatus::Waiting
+                    && !r.workflow_id.starts_with("visual_event_listener_")
+            })
+            .filter(|r| {
+                r.waiting
+                    .as_ref()
+                    .is_some_and(|w| w.reason != WaitReason::Subworkflow)
+            })
             .map(|r| (r.created_at.clone(), r.run_id.clone()))
             .collect();
         waiting.sort();
-        let Some((_, id)) = waiting.into_iter().next() else { break };
+        let Some((_, id)) = waiting.into_iter().next() else {
+            break;
+        };
         if resumes >= 10 {
             stopped_waiting = true;
             break;
@@ -190,7 +244,9 @@ fn run_case(data_dir: &Path, bundle: Arc<Bundle>, flow_id: &str, input: &Value) 
             let flow = flows.get(&r.workflow_id).expect("flow");
             match r.waiting.as_ref().map(|w| w.reason) {
                 Some(WaitReason::Until) => engine::resume_due(r, &flow, recs),
-                Some(WaitReason::User) => engine::resume(r, &flow, json!({"response": "yes"}), recs).expect("resume"),
+                Some(WaitReason::User) => {
+                    engine::resume(r, &flow, json!({"response": "yes"}), recs).expect("resume")
+                }
                 _ => engine::resume(r, &flow, json!({"value": "evt"}), recs).expect("resume"),
             }
         });
@@ -204,9 +260,22 @@ fn run_case(data_dir: &Path, bundle: Arc<Bundle>, flow_id: &str, input: &Value) 
         .collect();
     let summary: Vec<Value> = ledger
         .iter()
-        .map(|r| json!([r["node_id"], r["status"], r.get("effect").and_then(|e| e.get("type")).cloned().unwrap_or(Value::Null)]))
+        .map(|r| {
+            json!([
+                r["node_id"],
+                r["status"],
+                r.get("effect")
+                    .and_then(|e| e.get("type"))
+                    .cloned()
+                    .unwrap_or(Value::Null)
+            ])
+        })
         .collect();
-    let status = if stopped_waiting || run.status == RunStatus::Waiting { "waiting".to_string() } else { run.status.as_str().to_string() };
+    let status = if stopped_waiting || run.status == RunStatus::Waiting {
+        "waiting".to_string()
+    } else {
+        run.status.as_str().to_string()
+    };
     json!({"final_status": status, "output": run.output, "error": run.error, "ledger_summary": summary, "ledger_len": ledger.len()})
 }
 
@@ -228,7 +297,11 @@ fn goldens_match_the_seed() {
     let (mut passed, mut failed, mut unsupported) = (vec![], vec![], vec![]);
     for (i, path) in cases.iter().enumerate() {
         let golden = read_json(path);
-        let case = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_string();
+        let case = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or_default()
+            .to_string();
         if golden["final_status"] == "skipped" {
             continue;
         }
@@ -239,16 +312,30 @@ fn goldens_match_the_seed() {
                 Some(b) => (narrow(&work.join("bundle"), b, fid), fid.to_string()),
                 None => continue,
             },
-            None => (wrap_loose(&work.join("bundle"), &case, &loose), case.clone()),
+            None => (
+                wrap_loose(&work.join("bundle"), &case, &loose),
+                case.clone(),
+            ),
         };
         let actual = run_case(&work.join("data"), bundle, &flow_id, &input);
-        std::fs::write(actual_dir.join(format!("{case}.json")), serde_json::to_vec(&actual).expect("json")).expect("write");
+        std::fs::write(
+            actual_dir.join(format!("{case}.json")),
+            serde_json::to_vec(&actual).expect("json"),
+        )
+        .expect("write");
         if actual["final_status"] == "unsupported" {
-            unsupported.push(format!("{case}: {}", actual["error"].as_str().unwrap_or_default()));
+            unsupported.push(format!(
+                "{case}: {}",
+                actual["error"].as_str().unwrap_or_default()
+            ));
             continue;
         }
         let ok = compare_one(&actual_dir, &case);
-        if ok { passed.push(case) } else { failed.push(case) }
+        if ok {
+            passed.push(case)
+        } else {
+            failed.push(case)
+        }
     }
     println!("not runnable yet ({}):", unsupported.len());
     for u in &unsupported {
@@ -256,8 +343,14 @@ fn goldens_match_the_seed() {
     }
     println!("failed: {failed:?}");
     println!("{} passed, {} failed", passed.len(), failed.len());
-    assert!(failed.is_empty(), "cases that load must match the seed: {failed:?}");
-    assert!(passed.len() >= 8, "expected the no-LLM goldens to run, got {passed:?}");
+    assert!(
+        failed.is_empty(),
+        "cases that load must match the seed: {failed:?}"
+    );
+    assert!(
+        passed.len() >= 8,
+        "expected the no-LLM goldens to run, got {passed:?}"
+    );
 }
 
 /// Compares one case with the shared comparer (the goldens' own rules for varying paths).

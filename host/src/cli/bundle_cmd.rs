@@ -54,10 +54,22 @@ pub fn run(cmd: BundleCommand) -> ExitCode {
             if let Err(e) = catalog::compile_bundle(&b, &NodeRegistry::new()) {
                 return fail(e);
             }
-            println!("ok: {} sha256={} flows={}", b.bundle_ref(), b.sha256, b.sorted_flow_ids().join(","));
+            println!(
+                "ok: {} sha256={} flows={}",
+                b.bundle_ref(),
+                b.sha256,
+                b.sorted_flow_ids().join(",")
+            );
             ExitCode::SUCCESS
         }
-        BundleCommand::Pack { source, out, bundle_id, bundle_version, flows_dir, entrypoints } => {
+        BundleCommand::Pack {
+            source,
+            out,
+            bundle_id,
+            bundle_version,
+            flows_dir,
+            entrypoints,
+        } => {
             let result = if source.is_dir() {
                 bundle::pack::pack_dir(&source, &out)
             } else {

@@ -47,7 +47,12 @@ pub async fn run(args: RunArgs) -> ExitCode {
     };
     let bundle = match read_bundle(&args.bundle, &Limits::default()) {
         Ok(b) => Arc::new(b),
-        Err(e) => return usage(format!("bundle {} does not load: {e}", args.bundle.display())),
+        Err(e) => {
+            return usage(format!(
+                "bundle {} does not load: {e}",
+                args.bundle.display()
+            ));
+        }
     };
     let flow_id = match &args.flow {
         Some(f) => f.rsplit(':').next().unwrap_or(f).to_string(),
@@ -57,13 +62,20 @@ pub async fn run(args: RunArgs) -> ExitCode {
         },
     };
     if !bundle.has_flow(&flow_id) {
-        return usage(format!("flow '{flow_id}' is not in bundle {}", bundle.bundle_ref()));
+        return usage(format!(
+            "flow '{flow_id}' is not in bundle {}",
+            bundle.bundle_ref()
+        ));
     }
     let (flows, _, problems) = catalog::build(vec![bundle.clone()], &NodeRegistry::new());
     if let Some(p) = problems.first() {
         return usage(format!("bundle does not load: {}", p.message));
     }
-    let opts = GatewayOptions { data_dir: args.data_dir.clone(), runner: true, max_steps: 100 };
+    let opts = GatewayOptions {
+        data_dir: args.data_dir.clone(),
+        runner: true,
+        max_steps: 100,
+    };
     let gw = match Gateway::open(opts, flows) {
         Ok(g) => g,
         Err(e) => return usage(e),
@@ -87,7 +99,10 @@ pub async fn run(args: RunArgs) -> ExitCode {
 fn settled(status: Option<RunStatus>, reason: Option<WaitReason>) -> bool {
     match status {
         Some(s) if s.is_terminal() => true,
-        Some(RunStatus::Waiting) => matches!(reason, Some(WaitReason::User | WaitReason::Event | WaitReason::Job)),
+        Some(RunStatus::Waiting) => matches!(
+            reason,
+            Some(WaitReason::User | WaitReason::Event | WaitReason::Job)
+        ),
         _ => false,
     }
 }
@@ -135,7 +150,10 @@ async fn follow(gw: &Gateway, run_id: &str, as_json: bool) -> ExitCode {
             } else {
                 println!("run {} {}", run.run_id, run.status.as_str());
                 if let Some(o) = &run.output {
-                    println!("output: {}", serde_json::to_string_pretty(o).unwrap_or_default());
+                    println!(
+                        "output: {}",
+                        serde_json::to_string_pretty(o).unwrap_or_default()
+                    );
                 }
                 if let Some(w) = &run.waiting {
                     println!("waiting: {}", serde_json::to_string(w).unwrap_or_default());
@@ -144,7 +162,11 @@ async fn follow(gw: &Gateway, run_id: &str, as_json: bool) -> ExitCode {
                     println!("error: {e}");
                 }
             }
-            return if run.status == RunStatus::Failed { ExitCode::from(1) } else { ExitCode::SUCCESS };
+            return if run.status == RunStatus::Failed {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            };
         }
         if rx.changed().await.is_err() {
             return ExitCode::from(1);

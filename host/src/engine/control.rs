@@ -31,7 +31,13 @@ fn stack(vars: &mut Obj) -> &mut Vec<Value> {
 
 /// The control node on top of the stack.
 pub fn active(vars: &Obj) -> Option<String> {
-    vars.get("_temp")?.get("_control")?.get("stack")?.as_array()?.last()?.as_str().map(String::from)
+    vars.get("_temp")?
+        .get("_control")?
+        .get("stack")?
+        .as_array()?
+        .last()?
+        .as_str()
+        .map(String::from)
 }
 
 /// Marks that the next visit to `node_id` is a return from one of its bodies.
@@ -64,7 +70,8 @@ fn set_prev_handle(vars: &mut Obj, handle: &str) {
 /// Gets this node's frame for `kind`, starting a fresh one on entry (not on a body return).
 fn enter(vars: &mut Obj, node_id: &str, kind: &str, fresh: impl FnOnce() -> Obj) -> (Obj, bool) {
     let returning = consume_return(vars, node_id);
-    let existing = frame(vars, node_id).filter(|f| f.get("kind").and_then(Value::as_str) == Some(kind));
+    let existing =
+        frame(vars, node_id).filter(|f| f.get("kind").and_then(Value::as_str) == Some(kind));
     let (f, is_new) = match existing {
         Some(f) if returning => (f, false),
         Some(_) => (fresh(), true),
@@ -154,24 +161,42 @@ fn branch(kind: Control, run: &mut RunState, flow: &CompiledFlow, node: &Compile
                 other => crate::builtins::py_str(other),
             };
             let vs = as_str(&value);
-            let cases = node.node.config("switchConfig", "cases").and_then(Value::as_array).cloned().unwrap_or_default();
+            let cases = node
+                .node
+                .config("switchConfig", "cases")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
             let hit = cases.iter().find_map(|c| {
                 let cid = c.get("id")?.as_str().filter(|s| !s.is_empty())?;
                 let cv = c.get("value").filter(|v| !v.is_null())?;
                 (as_str(cv) == vs).then(|| (cid.to_string(), as_str(cv)))
             });
             match hit {
-                Some((cid, matched)) => json!({"branch": format!("case:{cid}"), "value": value, "matched": matched}),
+                Some((cid, matched)) => {
+                    json!({"branch": format!("case:{cid}"), "value": value, "matched": matched})
+                }
                 None => json!({"branch": "default", "value": value}),
             }
         }
         _ => {
-            let max = inputs.get("max").and_then(as_number).unwrap_or(3.0).max(0.0) as u64;
+            let max = inputs
+                .get("max")
+                .and_then(as_number)
+                .unwrap_or(3.0)
+                .max(0.0) as u64;
             // Scoped to the current iteration of the enclosing loop.
             let scope = active(&run.vars)
                 .and_then(|a| {
                     let f = frame(&mut run.vars, &a)?;
-                    Some(format!("{a}#{}", f.get("idx").or(f.get("index")).or(f.get("iters")).cloned().unwrap_or(Value::Null)))
+                    Some(format!(
+                        "{a}#{}",
+                        f.get("idx")
+                            .or(f.get("index"))
+                            .or(f.get("iters"))
+                            .cloned()
+                            .unwrap_or(Value::Null)
+                    ))
                 })
                 .unwrap_or_default();
             let key = format!("{id}@{scope}");
@@ -188,7 +213,11 @@ fn branch(kind: Control, run: &mut RunState, flow: &CompiledFlow, node: &Compile
     };
     run.vars.insert("_last_output".into(), result.clone());
     set_node_output(&mut run.vars, &id, result.clone());
-    let handle = result.get("branch").and_then(Value::as_str).unwrap_or_default().to_string();
+    let handle = result
+        .get("branch")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
     match node.handle_target(&handle) {
         Some(t) => {
             set_prev_handle(&mut run.vars, &handle);
@@ -218,7 +247,11 @@ fn sequence(parallel: bool, run: &mut RunState, node: &CompiledNode) -> Plan {
             return Plan::Goto(t.into());
         }
     }
-    let completed = if parallel { node.handle_target("completed") } else { None };
+    let completed = if parallel {
+        node.handle_target("completed")
+    } else {
+        None
+    };
     leave(run, node, completed, "completed")
 }
 
@@ -234,7 +267,8 @@ fn foreach(run: &mut RunState, flow: &CompiledFlow, node: &CompiledNode) -> Plan
         })
     };
     let returning_frame = {
-        let returning = ctrl(&mut run.vars).get("return_to").and_then(Value::as_str) == Some(id.as_str());
+        let returning =
+            ctrl(&mut run.vars).get("return_to").and_then(Value::as_str) == Some(id.as_str());
         frame(&mut run.vars, &id).filter(|_| returning)
     };
     let fresh_items = if returning_frame.is_some() {
@@ -253,7 +287,11 @@ fn foreach(run: &mut RunState, flow: &CompiledFlow, node: &CompiledNode) -> Plan
         f
     });
     let idx = f.get("idx").and_then(Value::as_u64).unwrap_or(0) as usize;
-    let list = f.get("items").and_then(Value::as_array).cloned().unwrap_or_default();
+    let list = f
+        .get("items")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     let body = node.handle_target("loop");
     if body.is_none() || idx >= list.len() {
         return leave(run, node, node.handle_target("done"), "done");
@@ -271,7 +309,8 @@ fn foreach(run: &mut RunState, flow: &CompiledFlow, node: &CompiledNode) -> Plan
 
 fn for_range(run: &mut RunState, flow: &CompiledFlow, node: &CompiledNode) -> Plan {
     let id = node.node.id.clone();
-    let returning = ctrl(&mut run.vars).get("return_to").and_then(Value::as_str) == Some(id.as_str())
+    let returning = ctrl(&mut run.vars).get("return_to").and_then(Value::as_str)
+        == Some(id.as_str())
         && frame(&mut run.vars, &id).is_some();
     let mut fresh = None;
     if !returning {
@@ -283,23 +322,41 @@ fn for_range(run: &mut RunState, flow: &CompiledFlow, node: &CompiledNode) -> Pl
         let end = inputs.get("end").and_then(as_number);
         let step = inputs.get("step").and_then(as_number).unwrap_or(1.0);
         let (Some(start), Some(end)) = (start, end) else {
-            return node_error(run, &id, "For loop requires numeric 'start' and 'end'.".into());
+            return node_error(
+                run,
+                &id,
+                "For loop requires numeric 'start' and 'end'.".into(),
+            );
         };
         if step == 0.0 {
             return node_error(run, &id, "For loop requires a non-zero 'step'.".into());
         }
         let span = if step > 0.0 { end - start } else { start - end };
-        let total = if span <= 0.0 { 0 } else { (span / step.abs()).ceil() as u64 };
-        fresh = Some(json!({"kind": "for", "start": start, "end": end, "step": step, "i": start, "index": 0, "total": total}));
+        let total = if span <= 0.0 {
+            0
+        } else {
+            (span / step.abs()).ceil() as u64
+        };
+        fresh = Some(
+            json!({"kind": "for", "start": start, "end": end, "step": step, "i": start, "index": 0, "total": total}),
+        );
     }
-    let (mut f, _) = enter(&mut run.vars, &id, "for", || fresh.and_then(|v| v.as_object().cloned()).unwrap_or_default());
+    let (mut f, _) = enter(&mut run.vars, &id, "for", || {
+        fresh
+            .and_then(|v| v.as_object().cloned())
+            .unwrap_or_default()
+    });
     let Some(body) = node.handle_target("loop") else {
         return leave(run, node, node.handle_target("done"), "done");
     };
     let idx = f.get("index").and_then(Value::as_u64).unwrap_or(0);
     if idx >= MAX_LOOP_ITERATIONS {
         pop(&mut run.vars, &id);
-        return node_error(run, &id, format!("For loop exceeded max_iterations={MAX_LOOP_ITERATIONS}"));
+        return node_error(
+            run,
+            &id,
+            format!("For loop exceeded max_iterations={MAX_LOOP_ITERATIONS}"),
+        );
     }
     let cur = f.get("i").and_then(Value::as_f64).unwrap_or(0.0);
     let end = f.get("end").and_then(Value::as_f64).unwrap_or(0.0);
@@ -333,7 +390,11 @@ fn while_loop(run: &mut RunState, flow: &CompiledFlow, node: &CompiledNode) -> P
     let iters = f.get("iters").and_then(Value::as_u64).unwrap_or(0);
     if iters >= MAX_LOOP_ITERATIONS {
         pop(&mut run.vars, &id);
-        return node_error(run, &id, format!("While loop exceeded max_iterations={MAX_LOOP_ITERATIONS}"));
+        return node_error(
+            run,
+            &id,
+            format!("While loop exceeded max_iterations={MAX_LOOP_ITERATIONS}"),
+        );
     }
     let cond = match resolve::exec_inputs(flow, node, &run.vars) {
         Ok(i) => i.get("condition").is_some_and(truthy),

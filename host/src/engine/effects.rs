@@ -49,7 +49,14 @@ fn resume_target(run: &mut RunState, flow: &CompiledFlow, node: &CompiledNode) -
 }
 
 /// Runs one effect node.
-pub fn run(kind: Effect, run: &mut RunState, flow: &CompiledFlow, node: &CompiledNode, host: &mut dyn Host, rec: &mut Recorder) -> Plan {
+pub fn run(
+    kind: Effect,
+    run: &mut RunState,
+    flow: &CompiledFlow,
+    node: &CompiledNode,
+    host: &mut dyn Host,
+    rec: &mut Recorder,
+) -> Plan {
     let id = node.node.id.clone();
     let inputs = match resolve::exec_inputs(flow, node, &run.vars) {
         Ok(i) => i,
@@ -71,7 +78,9 @@ pub fn run(kind: Effect, run: &mut RunState, flow: &CompiledFlow, node: &Compile
         }
     }
     let resume_to = match kind {
-        Effect::OnEvent | Effect::OnSchedule => Some(node.handle_target("exec-out").unwrap_or(&id).to_string()),
+        Effect::OnEvent | Effect::OnSchedule => {
+            Some(node.handle_target("exec-out").unwrap_or(&id).to_string())
+        }
         _ => resume_target(run, flow, node),
     };
     let (payload, outcome) = build(kind, run, node, &inputs, resume_to.clone(), host);
@@ -92,7 +101,12 @@ pub fn run(kind: Effect, run: &mut RunState, flow: &CompiledFlow, node: &Compile
             rec.records.push(done);
             store_result(run, node, kind, result.clone());
             match resume_to {
-                Some(t) if !matches!(kind, Effect::OnEvent | Effect::OnSchedule) && matches!(node.next, Next::Linear(_)) => Plan::Goto(t),
+                Some(t)
+                    if !matches!(kind, Effect::OnEvent | Effect::OnSchedule)
+                        && matches!(node.next, Next::Linear(_)) =>
+                {
+                    Plan::Goto(t)
+                }
                 _ => Plan::EffectDone(result),
             }
         }
@@ -105,7 +119,10 @@ pub fn run(kind: Effect, run: &mut RunState, flow: &CompiledFlow, node: &Compile
             Plan::Wait
         }
         Outcome::Failed(msg) => {
-            let absorb = node.node.config("effectConfig", "continueOnError").is_some_and(|v| v.as_bool() == Some(true));
+            let absorb = node
+                .node
+                .config("effectConfig", "continueOnError")
+                .is_some_and(|v| v.as_bool() == Some(true));
             if absorb && let Next::Linear(t) = &node.next {
                 done.status = "completed".into();
                 let r = json!({"ok": false, "absorbed_failure": msg});
@@ -135,7 +152,12 @@ fn str_in(inputs: &Obj, key: &str) -> Option<String> {
     }
 }
 
-fn wait_for(run: &RunState, node: &CompiledNode, reason: WaitReason, resume_to: Option<String>) -> WaitState {
+fn wait_for(
+    run: &RunState,
+    node: &CompiledNode,
+    reason: WaitReason,
+    resume_to: Option<String>,
+) -> WaitState {
     let _ = run;
     let mut w = WaitState::new(reason);
     w.resume_to_node = resume_to;
@@ -144,7 +166,14 @@ fn wait_for(run: &RunState, node: &CompiledNode, reason: WaitReason, resume_to: 
 }
 
 /// Builds the effect payload and runs the effect.
-fn build(kind: Effect, run: &mut RunState, node: &CompiledNode, inputs: &Obj, resume_to: Option<String>, host: &mut dyn Host) -> (Value, Outcome) {
+fn build(
+    kind: Effect,
+    run: &mut RunState,
+    node: &CompiledNode,
+    inputs: &Obj,
+    resume_to: Option<String>,
+    host: &mut dyn Host,
+) -> (Value, Outcome) {
     let id = node.node.id.clone();
     match kind {
         Effect::AskUser => {
@@ -153,7 +182,11 @@ fn build(kind: Effect, run: &mut RunState, node: &CompiledNode, inputs: &Obj, re
                 Some(Value::Array(a)) => a.clone(),
                 _ => vec![],
             };
-            let allow = node.node.config("effectConfig", "allowFreeText").and_then(Value::as_bool).unwrap_or(true);
+            let allow = node
+                .node
+                .config("effectConfig", "allowFreeText")
+                .and_then(Value::as_bool)
+                .unwrap_or(true);
             let payload = json!({"type": "ask_user", "prompt": prompt, "choices": choices, "allow_free_text": allow, "resume_to_node": resume_to});
             let mut w = wait_for(run, node, WaitReason::User, resume_to);
             w.wait_key = Some(format!("user:{}:{}", run.run_id, id));
@@ -166,31 +199,53 @@ fn build(kind: Effect, run: &mut RunState, node: &CompiledNode, inputs: &Obj, re
             let message = str_in(inputs, "message").unwrap_or_default();
             let level = str_in(inputs, "level").unwrap_or_else(|| "message".into());
             let payload = json!({"type": "answer_user", "message": message, "level": level});
-            (payload, Outcome::Completed(json!({"message": message, "level": level})))
+            (
+                payload,
+                Outcome::Completed(json!({"message": message, "level": level})),
+            )
         }
         Effect::WaitUntil => {
             let amount = inputs.get("duration").and_then(as_number).unwrap_or(0.0);
-            let unit = node.node.config("effectConfig", "durationType").and_then(Value::as_str).unwrap_or("seconds");
+            let unit = node
+                .node
+                .config("effectConfig", "durationType")
+                .and_then(Value::as_str)
+                .unwrap_or("seconds");
             let until = match unit {
-                "timestamp" => inputs.get("duration").and_then(Value::as_str).and_then(time::normalize_iso),
+                "timestamp" => inputs
+                    .get("duration")
+                    .and_then(Value::as_str)
+                    .and_then(time::normalize_iso),
                 "minutes" => Some(time::iso_after(amount * 60.0)),
                 "hours" => Some(time::iso_after(amount * 3600.0)),
                 _ => Some(time::iso_after(amount)),
             };
             let Some(until) = until else {
-                return (json!({"type": "wait_until"}), Outcome::Failed("wait_until requires a valid duration or timestamp".into()));
+                return (
+                    json!({"type": "wait_until"}),
+                    Outcome::Failed("wait_until requires a valid duration or timestamp".into()),
+                );
             };
-            let payload = json!({"type": "wait_until", "until": until, "resume_to_node": resume_to});
+            let payload =
+                json!({"type": "wait_until", "until": until, "resume_to_node": resume_to});
             if until <= time::now_iso() {
-                return (payload, Outcome::Completed(json!({"until": until, "ready": true})));
+                return (
+                    payload,
+                    Outcome::Completed(json!({"until": until, "ready": true})),
+                );
             }
             let mut w = wait_for(run, node, WaitReason::Until, resume_to);
             w.until = Some(until);
             (payload, Outcome::Waiting(w))
         }
         Effect::WaitEvent => {
-            let key = str_in(inputs, "event_key").or_else(|| str_in(inputs, "wait_key")).unwrap_or_else(|| "default".into());
-            let allow = inputs.get("allow_free_text").and_then(Value::as_bool).unwrap_or(true);
+            let key = str_in(inputs, "event_key")
+                .or_else(|| str_in(inputs, "wait_key"))
+                .unwrap_or_else(|| "default".into());
+            let allow = inputs
+                .get("allow_free_text")
+                .and_then(Value::as_bool)
+                .unwrap_or(true);
             let mut payload = json!({"type": "wait_event", "wait_key": key, "allow_free_text": allow, "resume_to_node": resume_to});
             let mut w = wait_for(run, node, WaitReason::Event, resume_to);
             w.wait_key = Some(key);
@@ -203,7 +258,11 @@ fn build(kind: Effect, run: &mut RunState, node: &CompiledNode, inputs: &Obj, re
                 payload["choices"] = Value::Array(c.clone());
                 w.choices = Some(c.clone());
             }
-            if let Some(t) = inputs.get("timeout_s").and_then(as_number).filter(|t| *t > 0.0) {
+            if let Some(t) = inputs
+                .get("timeout_s")
+                .and_then(as_number)
+                .filter(|t| *t > 0.0)
+            {
                 let until = time::iso_after(t);
                 payload["until"] = until.clone().into();
                 w.until = Some(until);
@@ -211,9 +270,20 @@ fn build(kind: Effect, run: &mut RunState, node: &CompiledNode, inputs: &Obj, re
             (payload, Outcome::Waiting(w))
         }
         Effect::OnEvent => {
-            let name = node.node.config("eventConfig", "name").and_then(Value::as_str).filter(|s| !s.is_empty()).unwrap_or("*").to_string();
+            let name = node
+                .node
+                .config("eventConfig", "name")
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+                .unwrap_or("*")
+                .to_string();
             let scope = str_in(inputs, "scope")
-                .or_else(|| node.node.config("eventConfig", "scope").and_then(Value::as_str).map(String::from))
+                .or_else(|| {
+                    node.node
+                        .config("eventConfig", "scope")
+                        .and_then(Value::as_str)
+                        .map(String::from)
+                })
                 .unwrap_or_else(|| "session".into());
             let key = event_key(run, &scope, &name, None);
             let payload = json!({"type": "wait_event", "scope": scope, "name": name, "wait_key": key, "resume_to_node": resume_to});
@@ -223,13 +293,24 @@ fn build(kind: Effect, run: &mut RunState, node: &CompiledNode, inputs: &Obj, re
         }
         Effect::OnSchedule => {
             let sched = str_in(inputs, "schedule")
-                .or_else(|| node.node.config("eventConfig", "schedule").and_then(Value::as_str).map(String::from))
+                .or_else(|| {
+                    node.node
+                        .config("eventConfig", "schedule")
+                        .and_then(Value::as_str)
+                        .map(String::from)
+                })
                 .unwrap_or_default();
-            let until = time::parse_duration_s(&sched).map(time::iso_after).or_else(|| time::normalize_iso(&sched));
+            let until = time::parse_duration_s(&sched)
+                .map(time::iso_after)
+                .or_else(|| time::normalize_iso(&sched));
             let Some(until) = until else {
-                return (json!({"type": "wait_until"}), Outcome::Failed(format!("on_schedule: invalid schedule {sched:?}")));
+                return (
+                    json!({"type": "wait_until"}),
+                    Outcome::Failed(format!("on_schedule: invalid schedule {sched:?}")),
+                );
             };
-            let payload = json!({"type": "wait_until", "until": until, "resume_to_node": resume_to});
+            let payload =
+                json!({"type": "wait_until", "until": until, "resume_to_node": resume_to});
             let mut w = wait_for(run, node, WaitReason::Until, resume_to);
             w.until = Some(until);
             (payload, Outcome::Waiting(w))
@@ -245,29 +326,56 @@ pub fn event_key(run: &RunState, scope: &str, name: &str, session: Option<&str>)
         "workflow" => run.workflow_id.clone(),
         "run" => run.run_id.clone(),
         "global" => "global".into(),
-        _ => session.map(String::from).or(run.session_id.clone()).unwrap_or(run.run_id.clone()),
+        _ => session
+            .map(String::from)
+            .or(run.session_id.clone())
+            .unwrap_or(run.run_id.clone()),
     };
     format!("evt:{scope}:{scope_id}:{name}")
 }
 
-fn emit(run: &mut RunState, node: &CompiledNode, inputs: &Obj, host: &mut dyn Host) -> (Value, Outcome) {
-    let cfg = |k: &str| node.node.config("effectConfig", k).and_then(Value::as_str).filter(|s| !s.is_empty()).map(String::from);
-    let name = str_in(inputs, "name").or_else(|| cfg("name")).unwrap_or_default();
-    let scope = str_in(inputs, "scope").or_else(|| cfg("scope")).unwrap_or_else(|| "session".into());
+fn emit(
+    run: &mut RunState,
+    node: &CompiledNode,
+    inputs: &Obj,
+    host: &mut dyn Host,
+) -> (Value, Outcome) {
+    let cfg = |k: &str| {
+        node.node
+            .config("effectConfig", k)
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+    };
+    let name = str_in(inputs, "name")
+        .or_else(|| cfg("name"))
+        .unwrap_or_default();
+    let scope = str_in(inputs, "scope")
+        .or_else(|| cfg("scope"))
+        .unwrap_or_else(|| "session".into());
     let session = str_in(inputs, "session_id").or_else(|| cfg("sessionId"));
     let payload_in = match inputs.get("payload") {
         Some(Value::Object(m)) => Value::Object(m.clone()),
         None | Some(Value::Null) => json!({}),
         Some(other) => json!({"value": other}),
     };
-    let seq = run.vars.get("_runtime").and_then(|r| r.get("effect_seq")).and_then(Value::as_u64).unwrap_or(0) + 1;
+    let seq = run
+        .vars
+        .get("_runtime")
+        .and_then(|r| r.get("effect_seq"))
+        .and_then(Value::as_u64)
+        .unwrap_or(0)
+        + 1;
     let event_id = format!("{}:{}:{seq}", run.run_id, node.node.id);
     let mut payload = json!({"name": name, "scope": scope, "payload": payload_in, "event_id": event_id, "max_steps": 0});
     if let Some(s) = &session {
         payload["session_id"] = s.clone().into();
     }
     if name.is_empty() {
-        return (payload, Outcome::Failed("emit_event requires a non-empty name".into()));
+        return (
+            payload,
+            Outcome::Failed("emit_event requires a non-empty name".into()),
+        );
     }
     let key = event_key(run, &scope, &name, session.as_deref());
     let star = event_key(run, &scope, "*", session.as_deref());
@@ -282,10 +390,21 @@ fn emit(run: &mut RunState, node: &CompiledNode, inputs: &Obj, host: &mut dyn Ho
     (payload, Outcome::Completed(result))
 }
 
-fn subflow(run: &mut RunState, node: &CompiledNode, inputs: &Obj, resume_to: Option<String>, host: &mut dyn Host) -> (Value, Outcome) {
+fn subflow(
+    run: &mut RunState,
+    node: &CompiledNode,
+    inputs: &Obj,
+    resume_to: Option<String>,
+    host: &mut dyn Host,
+) -> (Value, Outcome) {
     let target = ["subflowId", "flowId", "workflowId", "workflow_id"]
         .iter()
-        .find_map(|k| node.node.get(k).and_then(Value::as_str).filter(|s| !s.is_empty()))
+        .find_map(|k| {
+            node.node
+                .get(k)
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+        })
         .unwrap_or_default()
         .to_string();
     let mut vars = Obj::new();
@@ -311,13 +430,18 @@ fn subflow(run: &mut RunState, node: &CompiledNode, inputs: &Obj, resume_to: Opt
     }
     let payload = json!({"workflow_id": target, "vars": vars, "async": true, "wait": true, "include_traces": false, "resume_to_node": resume_to});
     if target.is_empty() {
-        return (payload, Outcome::Failed(format!("subflow node '{}' has no subflowId", node.node.id)));
+        return (
+            payload,
+            Outcome::Failed(format!("subflow node '{}' has no subflowId", node.node.id)),
+        );
     }
     match host.start_child(run, &target, vars) {
         Ok(child) => {
             let mut w = wait_for(run, node, WaitReason::Subworkflow, resume_to);
             w.wait_key = Some(format!("subworkflow:{child}"));
-            w.details = Some(json!({"sub_run_id": child, "sub_workflow_id": target, "async": true, "include_traces": false}));
+            w.details = Some(
+                json!({"sub_run_id": child, "sub_workflow_id": target, "async": true, "include_traces": false}),
+            );
             (payload, Outcome::Waiting(w))
         }
         Err(e) => (payload, Outcome::Failed(e)),
@@ -355,14 +479,24 @@ fn map_outputs(kind: Effect, node: &CompiledNode, result: &Value) -> Value {
         }),
         Effect::Subflow => {
             let child_out = result.get("output").cloned().unwrap_or(Value::Null);
-            let output = child_out.get("result").cloned().unwrap_or_else(|| child_out.clone());
+            let output = child_out
+                .get("result")
+                .cloned()
+                .unwrap_or_else(|| child_out.clone());
             let mut m = Obj::new();
-            m.insert("sub_run_id".into(), result.get("sub_run_id").cloned().unwrap_or(Value::Null));
+            m.insert(
+                "sub_run_id".into(),
+                result.get("sub_run_id").cloned().unwrap_or(Value::Null),
+            );
             m.insert("output".into(), output.clone());
             m.insert("child_output".into(), child_out.clone());
             for pin in &node.data_outputs {
                 if pin != "output" && pin != "sub_run_id" && pin != "child_output" {
-                    let v = output.get(pin).or_else(|| child_out.get(pin)).cloned().unwrap_or(Value::Null);
+                    let v = output
+                        .get(pin)
+                        .or_else(|| child_out.get(pin))
+                        .cloned()
+                        .unwrap_or(Value::Null);
                     m.insert(pin.clone(), v);
                 }
             }
@@ -373,7 +507,12 @@ fn map_outputs(kind: Effect, node: &CompiledNode, result: &Value) -> Value {
 }
 
 /// Resumes a waiting run with `payload` (ask_user answer, event envelope, child output...).
-pub fn resume(run: &mut RunState, flow: &CompiledFlow, payload: Value, records: &mut Vec<StepRecord>) -> Result<(), String> {
+pub fn resume(
+    run: &mut RunState,
+    flow: &CompiledFlow,
+    payload: Value,
+    records: &mut Vec<StepRecord>,
+) -> Result<(), String> {
     if run.status != RunStatus::Waiting {
         return Err("Run is not waiting".into());
     }
@@ -402,7 +541,13 @@ pub fn resume(run: &mut RunState, flow: &CompiledFlow, payload: Value, records: 
         }
         None => {
             let via = json!({"wait_reason": wait.reason.as_str(), "wait_key": wait.wait_key});
-            super::exec::complete(run, records, &node_id, json!({"success": true, "result": payload}), Some(via));
+            super::exec::complete(
+                run,
+                records,
+                &node_id,
+                json!({"success": true, "result": payload}),
+                Some(via),
+            );
         }
     }
     Ok(())
@@ -410,7 +555,9 @@ pub fn resume(run: &mut RunState, flow: &CompiledFlow, payload: Value, records: 
 
 /// A due `until` wait continues without a resume record (the seed writes none).
 pub fn resume_due(run: &mut RunState, flow: &CompiledFlow, records: &mut Vec<StepRecord>) {
-    let Some(wait) = run.waiting.take() else { return };
+    let Some(wait) = run.waiting.take() else {
+        return;
+    };
     let node_id = run.current_node.clone().unwrap_or_default();
     let result = json!({"until": wait.until, "ready": true});
     if let Some(node) = flow.node(&node_id)
@@ -423,6 +570,12 @@ pub fn resume_due(run: &mut RunState, flow: &CompiledFlow, records: &mut Vec<Ste
             run.status = RunStatus::Running;
             run.current_node = Some(t);
         }
-        None => super::exec::complete(run, records, &node_id, json!({"success": true, "result": result}), None),
+        None => super::exec::complete(
+            run,
+            records,
+            &node_id,
+            json!({"success": true, "result": result}),
+            None,
+        ),
     }
 }

@@ -11,9 +11,19 @@ use crate::run::{Obj, RunState, RunStatus, StepRecord};
 /// What the engine asks of the world outside one run: child runs and event delivery.
 pub trait Host {
     /// Creates a child run of `parent` (durable with the parent's next commit) and returns its id.
-    fn start_child(&mut self, parent: &RunState, workflow_id: &str, vars: Obj) -> Result<String, String>;
+    fn start_child(
+        &mut self,
+        parent: &RunState,
+        workflow_id: &str,
+        vars: Obj,
+    ) -> Result<String, String>;
     /// Delivers `envelope` to every run waiting on one of `wait_keys`; returns the run ids resumed.
-    fn emit_event(&mut self, emitter: &RunState, wait_keys: &[String], envelope: &Value) -> Vec<String>;
+    fn emit_event(
+        &mut self,
+        emitter: &RunState,
+        wait_keys: &[String],
+        envelope: &Value,
+    ) -> Vec<String>;
 }
 
 /// What a node asks the step loop to do next.
@@ -49,11 +59,24 @@ pub fn advance(
     while run.status == RunStatus::Running && !run.control.paused && steps < max_steps {
         steps += 1;
         let Some(node_id) = run.current_node.clone() else {
-            fail(run, records, "", "RuntimeError: run has no current node".into());
+            fail(
+                run,
+                records,
+                "",
+                "RuntimeError: run has no current node".into(),
+            );
             break;
         };
         let Some(node) = flow.node(&node_id) else {
-            fail(run, records, &node_id, format!("KeyError: node '{node_id}' not found in workflow '{}'", flow.workflow_id));
+            fail(
+                run,
+                records,
+                &node_id,
+                format!(
+                    "KeyError: node '{node_id}' not found in workflow '{}'",
+                    flow.workflow_id
+                ),
+            );
             break;
         };
         let plan = step(run, flow, node, host, records);
@@ -62,7 +85,13 @@ pub fn advance(
     steps
 }
 
-fn step(run: &mut RunState, flow: &CompiledFlow, node: &CompiledNode, host: &mut dyn Host, records: &mut Vec<StepRecord>) -> Plan {
+fn step(
+    run: &mut RunState,
+    flow: &CompiledFlow,
+    node: &CompiledNode,
+    host: &mut dyn Host,
+    records: &mut Vec<StepRecord>,
+) -> Plan {
     match &node.kind {
         NodeKind::Start => start_node(run, node),
         NodeKind::End => end_node(run, flow, node),
@@ -95,15 +124,23 @@ pub fn complete_output(result: &Value) -> Value {
 
 /// A node-level error: the run completes with `{success:false, error, node}` (§3.5).
 pub fn node_error(run: &mut RunState, node_id: &str, message: String) -> Plan {
-    run.vars.insert("_flow_error".into(), Value::String(message.clone()));
-    run.vars.insert("_flow_error_node".into(), Value::String(node_id.into()));
+    run.vars
+        .insert("_flow_error".into(), Value::String(message.clone()));
+    run.vars
+        .insert("_flow_error_node".into(), Value::String(node_id.into()));
     let out = json!({"success": false, "error": message, "node": node_id});
     set_node_output(&mut run.vars, node_id, out.clone());
     Plan::Complete(out)
 }
 
 fn start_node(run: &mut RunState, node: &CompiledNode) -> Plan {
-    let defaults = node.node.data.get("pinDefaults").and_then(Value::as_object).cloned().unwrap_or_default();
+    let defaults = node
+        .node
+        .data
+        .get("pinDefaults")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
     let mut out = Obj::new();
     if node.data_outputs.is_empty() {
         for (k, v) in &run.vars {
@@ -141,9 +178,15 @@ fn start_node(run: &mut RunState, node: &CompiledNode) -> Plan {
 }
 
 fn end_node(run: &mut RunState, flow: &CompiledFlow, node: &CompiledNode) -> Plan {
-    let base = match state::node_output(&run.vars, &node.node.id).or_else(|| last_output(&run.vars)) {
+    let base = match state::node_output(&run.vars, &node.node.id).or_else(|| last_output(&run.vars))
+    {
         Some(Value::Object(m)) => m.clone(),
-        _ => run.vars.iter().filter(|(k, _)| !k.starts_with('_')).map(|(k, v)| (k.clone(), v.clone())).collect(),
+        _ => run
+            .vars
+            .iter()
+            .filter(|(k, _)| !k.starts_with('_'))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
     };
     let mut resolved = base;
     if let Err(e) = resolve::apply_wires_and_defaults(flow, node, &run.vars, &mut resolved, 0) {
@@ -152,7 +195,10 @@ fn end_node(run: &mut RunState, flow: &CompiledFlow, node: &CompiledNode) -> Pla
     let mut out = if node.data_inputs.is_empty() {
         resolved
     } else {
-        node.data_inputs.iter().map(|p| (p.clone(), resolved.get(p).cloned().unwrap_or(Value::Null))).collect()
+        node.data_inputs
+            .iter()
+            .map(|p| (p.clone(), resolved.get(p).cloned().unwrap_or(Value::Null)))
+            .collect()
     };
     out.entry("success").or_insert(Value::Bool(true));
     Plan::End(Value::Object(out))
@@ -176,13 +222,23 @@ fn function_node(run: &mut RunState, flow: &CompiledFlow, node: &CompiledNode) -
 /// The control node a terminal body node returns to, if any (§3.5).
 pub fn active_control(run: &RunState, node_id: &str, flow: &CompiledFlow) -> Option<String> {
     let top = control::active(&run.vars)?;
-    if top == node_id || flow.node(node_id).is_some_and(|n| matches!(n.kind, NodeKind::End)) {
+    if top == node_id
+        || flow
+            .node(node_id)
+            .is_some_and(|n| matches!(n.kind, NodeKind::End))
+    {
         return None;
     }
     Some(top)
 }
 
-fn apply(run: &mut RunState, flow: &CompiledFlow, node: &CompiledNode, plan: Plan, records: &mut Vec<StepRecord>) {
+fn apply(
+    run: &mut RunState,
+    flow: &CompiledFlow,
+    node: &CompiledNode,
+    plan: Plan,
+    records: &mut Vec<StepRecord>,
+) {
     let node_id = node.node.id.clone();
     match plan {
         Plan::Goto(next) => run.current_node = Some(next),
@@ -202,14 +258,26 @@ fn apply(run: &mut RunState, flow: &CompiledFlow, node: &CompiledNode, plan: Pla
                 control::mark_return(&mut run.vars, &parent);
                 run.current_node = Some(parent);
             } else {
-                complete(run, records, &node_id, json!({"success": true, "result": result}), None);
+                complete(
+                    run,
+                    records,
+                    &node_id,
+                    json!({"success": true, "result": result}),
+                    None,
+                );
             }
         }
     }
 }
 
 /// Completes the run: the completion record, then the terminal `abstract.status` record.
-pub fn complete(run: &mut RunState, records: &mut Vec<StepRecord>, node_id: &str, output: Value, via_resume: Option<Value>) {
+pub fn complete(
+    run: &mut RunState,
+    records: &mut Vec<StepRecord>,
+    node_id: &str,
+    output: Value,
+    via_resume: Option<Value>,
+) {
     let mut rec = StepRecord::new(run, node_id, "completed");
     rec.result = Some(match via_resume {
         Some(Value::Object(mut extra)) => {
@@ -246,8 +314,11 @@ pub fn fail(run: &mut RunState, records: &mut Vec<StepRecord>, node_id: &str, er
 pub fn terminal_status(run: &RunState, records: &mut Vec<StepRecord>, node_id: &str) {
     let text = run.status.as_str();
     let mut rec = StepRecord::new(run, node_id, "completed");
-    rec.effect = Some(json!({"type": "emit_event", "payload": {"name": "abstract.status", "scope": "session", "payload": {"text": text}}, "result_key": null}));
-    rec.result = Some(json!({"emitted": true, "name": "abstract.status", "payload": {"text": text}}));
+    rec.effect = Some(
+        json!({"type": "emit_event", "payload": {"name": "abstract.status", "scope": "session", "payload": {"text": text}}, "result_key": null}),
+    );
+    rec.result =
+        Some(json!({"emitted": true, "name": "abstract.status", "payload": {"text": text}}));
     rec.idempotency_key = Some(format!("system:terminal_status:{text}"));
     records.push(rec);
 }

@@ -22,7 +22,12 @@ pub fn exec_inputs(flow: &CompiledFlow, node: &CompiledNode, vars: &Obj) -> Resu
 }
 
 /// Inputs for a pure node: no ambient payload.
-fn pure_inputs(flow: &CompiledFlow, node: &CompiledNode, vars: &Obj, depth: usize) -> Result<Obj, String> {
+fn pure_inputs(
+    flow: &CompiledFlow,
+    node: &CompiledNode,
+    vars: &Obj,
+    depth: usize,
+) -> Result<Obj, String> {
     let mut resolved = Obj::new();
     apply_wires_and_defaults(flow, node, vars, &mut resolved, depth)?;
     Ok(resolved)
@@ -72,9 +77,17 @@ pub fn apply_wires_and_defaults(
 }
 
 /// Evaluates a pure node now (pure nodes are volatile: recomputed on every pull).
-pub fn eval_pure(flow: &CompiledFlow, node: &CompiledNode, vars: &Obj, depth: usize) -> Result<Value, String> {
+pub fn eval_pure(
+    flow: &CompiledFlow,
+    node: &CompiledNode,
+    vars: &Obj,
+    depth: usize,
+) -> Result<Value, String> {
     if depth > MAX_PURE_DEPTH {
-        return Err(format!("Data edge cycle detected at node '{}'", node.node.id));
+        return Err(format!(
+            "Data edge cycle detected at node '{}'",
+            node.node.id
+        ));
     }
     let inputs = pure_inputs(flow, node, vars, depth)?;
     call_node_fn(node, &inputs, vars)
@@ -95,7 +108,12 @@ pub fn call_node_fn(node: &CompiledNode, inputs: &Obj, vars: &Obj) -> Result<Val
             };
             f(inputs, &ctx)
         }
-        NodeKind::Plugin(p) => p.run(&node.node.ty, &node.node.data, inputs).map(Value::Object),
-        other => Err(format!("node '{}' ({other:?}) cannot be evaluated as a data node", node.node.id)),
+        NodeKind::Plugin(p) => p
+            .run(&node.node.ty, &node.node.data, inputs)
+            .map(Value::Object),
+        other => Err(format!(
+            "node '{}' ({other:?}) cannot be evaluated as a data node",
+            node.node.id
+        )),
     }
 }

@@ -6,7 +6,9 @@ use crate::run::Obj;
 
 /// `vars[key]` as a mutable object, created (or replaced when not an object) on demand.
 pub fn obj_mut<'a>(parent: &'a mut Obj, key: &str) -> &'a mut Obj {
-    let slot = parent.entry(key.to_string()).or_insert_with(|| Value::Object(Map::new()));
+    let slot = parent
+        .entry(key.to_string())
+        .or_insert_with(|| Value::Object(Map::new()));
     if !slot.is_object() {
         *slot = Value::Object(Map::new());
     }
@@ -88,5 +90,7 @@ pub fn as_number(v: &Value) -> Option<f64> {
 
 /// A JSON number that keeps integers integral.
 pub fn num(f: f64) -> Value {
-    serde_json::Number::from_f64(f).map(Value::Number).unwrap_or(Value::Null)
+    serde_json::Number::from_f64(f)
+        .map(Value::Number)
+        .unwrap_or(Value::Null)
 }

@@ -47,7 +47,9 @@ fn new_run(vars: Value) -> RunState {
 }
 
 fn load(bundle: &str, flow: &str) -> crate::flow::CompiledFlow {
-    let p = shared_dir().join(format!("fixtures/bundles/no-llm/src/{bundle}/flows/{flow}.json"));
+    let p = shared_dir().join(format!(
+        "fixtures/bundles/no-llm/src/{bundle}/flows/{flow}.json"
+    ));
     let raw: Value = serde_json::from_slice(&std::fs::read(&p).expect("fixture")).expect("json");
     compile(&raw, &NodeRegistry::new()).expect("compiles")
 }
@@ -55,7 +57,12 @@ fn load(bundle: &str, flow: &str) -> crate::flow::CompiledFlow {
 fn summary(recs: &[StepRecord]) -> Vec<(String, String, Option<String>)> {
     recs.iter()
         .map(|r| {
-            let eff = r.effect.as_ref().and_then(|e| e.get("type")).and_then(Value::as_str).map(String::from);
+            let eff = r
+                .effect
+                .as_ref()
+                .and_then(|e| e.get("type"))
+                .and_then(Value::as_str)
+                .map(String::from);
             (r.node_id.clone(), r.status.clone(), eff)
         })
         .collect()
@@ -74,10 +81,16 @@ fn echo_upper_matches_the_seed() {
     let flow = load("echo-upper@1.0.0", "echo");
     let (run, recs) = drive(&flow, json!({"name": "Alice"}));
     assert_eq!(run.status, RunStatus::Completed);
-    assert_eq!(run.output, Some(json!({"response": "HELLO,  ALICE", "length": 13, "success": true})));
+    assert_eq!(
+        run.output,
+        Some(json!({"response": "HELLO,  ALICE", "length": 13, "success": true}))
+    );
     assert_eq!(
         summary(&recs),
-        vec![("end".into(), "completed".into(), None), ("end".into(), "completed".into(), Some("emit_event".into()))]
+        vec![
+            ("end".into(), "completed".into(), None),
+            ("end".into(), "completed".into(), Some("emit_event".into()))
+        ]
     );
 }
 
@@ -86,7 +99,10 @@ fn chain_writes_only_completion_records() {
     let flow = load("chain@1.0.0", "chain");
     let (run, recs) = drive(&flow, json!({"name": "c"}));
     assert_eq!(run.status, RunStatus::Completed);
-    assert_eq!(run.output.as_ref().and_then(|o| o.get("response")), Some(&json!("c")));
+    assert_eq!(
+        run.output.as_ref().and_then(|o| o.get("response")),
+        Some(&json!("c"))
+    );
     assert_eq!(run.vars.get("counter"), Some(&json!(19)));
     assert_eq!(recs.len(), 2);
 }
@@ -101,10 +117,16 @@ fn ask_user_waits_then_resumes() {
     assert_eq!(w.prompt.as_deref(), Some("What is your favourite colour?"));
     resume(&mut run, &flow, json!({"response": "blue"}), &mut recs).expect("resume");
     advance(&mut run, &flow, &mut NoHost, 100, &mut recs);
-    assert_eq!(run.output.as_ref().and_then(|o| o.get("response")), Some(&json!("Bob  answered:  blue")));
+    assert_eq!(
+        run.output.as_ref().and_then(|o| o.get("response")),
+        Some(&json!("Bob  answered:  blue"))
+    );
     let s = summary(&recs);
     assert_eq!(s.len(), 5);
-    assert_eq!(s[2], ("ask".into(), "completed".into(), Some("resume".into())));
+    assert_eq!(
+        s[2],
+        ("ask".into(), "completed".into(), Some("resume".into()))
+    );
 }
 
 #[test]
@@ -115,7 +137,10 @@ fn delay_waits_until_and_continues_without_resume_record() {
     assert!(run.waiting.as_ref().and_then(|w| w.until.clone()).is_some());
     resume_due(&mut run, &flow, &mut recs);
     advance(&mut run, &flow, &mut NoHost, 100, &mut recs);
-    assert_eq!(run.output, Some(json!({"response": "done", "success": true})));
+    assert_eq!(
+        run.output,
+        Some(json!({"response": "done", "success": true}))
+    );
     assert_eq!(recs.len(), 4);
 }
 
@@ -123,8 +148,17 @@ fn delay_waits_until_and_continues_without_resume_record() {
 fn wait_event_uses_the_literal_key() {
     let flow = load("wait-event@1.0.0", "waitev");
     let (mut run, mut recs) = drive(&flow, json!({}));
-    assert_eq!(run.waiting.as_ref().and_then(|w| w.wait_key.clone()).as_deref(), Some("evt:global:global:go"));
+    assert_eq!(
+        run.waiting
+            .as_ref()
+            .and_then(|w| w.wait_key.clone())
+            .as_deref(),
+        Some("evt:global:global:go")
+    );
     resume(&mut run, &flow, json!({"name": "go"}), &mut recs).expect("resume");
     advance(&mut run, &flow, &mut NoHost, 100, &mut recs);
-    assert_eq!(run.output, Some(json!({"event": {"name": "go"}, "success": true})));
+    assert_eq!(
+        run.output,
+        Some(json!({"event": {"name": "go"}, "success": true}))
+    );
 }

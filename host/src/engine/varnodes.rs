@@ -20,7 +20,9 @@ fn var_name(raw: Option<&Value>, what: &str) -> Result<String, String> {
         return Err(format!("{what} requires a non-empty variable name."));
     }
     if name.starts_with('_') {
-        return Err(format!("Invalid variable name '{name}': names starting with '_' are reserved."));
+        return Err(format!(
+            "Invalid variable name '{name}': names starting with '_' are reserved."
+        ));
     }
     Ok(name)
 }

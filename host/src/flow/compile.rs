@@ -93,11 +93,22 @@ pub struct CompileError {
 }
 
 fn err(message: impl Into<String>) -> CompileError {
-    CompileError { message: message.into(), node_id: None, node_type: None }
+    CompileError {
+        message: message.into(),
+        node_id: None,
+        node_type: None,
+    }
 }
 
-const PURE_FALLBACK: [&str; 7] =
-    ["get_var", "get_vars", "get_context", "bool_var", "var_decl", "break_object", "tool_parameters"];
+const PURE_FALLBACK: [&str; 7] = [
+    "get_var",
+    "get_vars",
+    "get_context",
+    "bool_var",
+    "var_decl",
+    "break_object",
+    "tool_parameters",
+];
 
 fn is_literal(ty: &str) -> bool {
     ty.starts_with("literal_") || ty == "json_schema"
@@ -128,16 +139,27 @@ pub fn compile(raw: &Value, registry: &NodeRegistry) -> Result<CompiledFlow, Com
     for e in &flow.edges {
         for end in [&e.source, &e.target] {
             if !by_id.contains_key(end.as_str()) {
-                return Err(err(format!("Edge {:?} references unknown node {end:?}", e.id)));
+                return Err(err(format!(
+                    "Edge {:?} references unknown node {end:?}",
+                    e.id
+                )));
             }
         }
     }
-    let exec: HashSet<&str> =
-        flow.nodes.iter().filter(|n| is_exec_node(n)).map(|n| n.id.as_str()).collect();
+    let exec: HashSet<&str> = flow
+        .nodes
+        .iter()
+        .filter(|n| is_exec_node(n))
+        .map(|n| n.id.as_str())
+        .collect();
 
     // Entry (§3.1 step 4).
-    let exec_in: HashSet<&str> =
-        flow.edges.iter().filter(|e| e.is_exec()).map(|e| e.target.as_str()).collect();
+    let exec_in: HashSet<&str> = flow
+        .edges
+        .iter()
+        .filter(|e| e.is_exec())
+        .map(|e| e.target.as_str())
+        .collect();
     let entry = flow
         .entry_node
         .as_deref()
@@ -148,7 +170,12 @@ pub fn compile(raw: &Value, registry: &NodeRegistry) -> Result<CompiledFlow, Com
                 .find(|n| exec.contains(n.id.as_str()) && !exec_in.contains(n.id.as_str()))
                 .map(|n| n.id.as_str())
         })
-        .or_else(|| flow.nodes.iter().find(|n| exec.contains(n.id.as_str())).map(|n| n.id.as_str()))
+        .or_else(|| {
+            flow.nodes
+                .iter()
+                .find(|n| exec.contains(n.id.as_str()))
+                .map(|n| n.id.as_str())
+        })
         .ok_or_else(|| err("Flow has no executable node"))?
         .to_string();
 
@@ -157,8 +184,12 @@ pub fn compile(raw: &Value, registry: &NodeRegistry) -> Result<CompiledFlow, Com
     for e in flow.edges.iter().filter(|e| e.is_exec()) {
         exec_out.entry(e.source.as_str()).or_default().push(e);
     }
-    let listeners: Vec<String> =
-        flow.nodes.iter().filter(|n| n.ty == "on_event").map(|n| n.id.clone()).collect();
+    let listeners: Vec<String> = flow
+        .nodes
+        .iter()
+        .filter(|n| n.ty == "on_event")
+        .map(|n| n.id.clone())
+        .collect();
     let mut reachable: HashSet<String> = HashSet::new();
     let mut queue: VecDeque<String> = VecDeque::from([entry.clone()]);
     queue.extend(listeners.iter().cloned());
@@ -195,8 +226,11 @@ pub fn compile(raw: &Value, registry: &NodeRegistry) -> Result<CompiledFlow, Com
         });
     }
 
-    let connected: HashSet<&str> =
-        flow.edges.iter().flat_map(|e| [e.source.as_str(), e.target.as_str()]).collect();
+    let connected: HashSet<&str> = flow
+        .edges
+        .iter()
+        .flat_map(|e| [e.source.as_str(), e.target.as_str()])
+        .collect();
 
     let mut nodes = HashMap::new();
     let mut order = Vec::new();
@@ -226,7 +260,9 @@ pub fn compile(raw: &Value, registry: &NodeRegistry) -> Result<CompiledFlow, Com
             }
         };
         if let Some(Value::Object(exprs)) = node.data.get("pinExpressions")
-            && exprs.values().any(|v| v.as_str().is_some_and(|s| !s.trim().is_empty()))
+            && exprs
+                .values()
+                .any(|v| v.as_str().is_some_and(|s| !s.trim().is_empty()))
         {
             return Err(CompileError {
                 message: format!(
@@ -244,13 +280,20 @@ pub fn compile(raw: &Value, registry: &NodeRegistry) -> Result<CompiledFlow, Com
             .is_some_and(|m| !m.is_empty())
         {
             return Err(CompileError {
-                message: format!("inputRouteOverrides on node {} are not supported yet", node.id),
+                message: format!(
+                    "inputRouteOverrides on node {} are not supported yet",
+                    node.id
+                ),
                 node_id: Some(node.id.clone()),
                 node_type: Some(node.ty.clone()),
             });
         }
         let outs: Vec<&Edge> = exec_out.get(node.id.as_str()).cloned().unwrap_or_default();
-        let (next, then_handles) = if is_exec { classify_next(node, &kind, &outs)? } else { (Next::End, vec![]) };
+        let (next, then_handles) = if is_exec {
+            classify_next(node, &kind, &outs)?
+        } else {
+            (Next::End, vec![])
+        };
         order.push(node.id.clone());
         nodes.insert(
             node.id.clone(),
@@ -286,25 +329,41 @@ pub fn compile(raw: &Value, registry: &NodeRegistry) -> Result<CompiledFlow, Com
 }
 
 fn node_err(node: &Node, message: String) -> CompileError {
-    CompileError { message, node_id: Some(node.id.clone()), node_type: Some(node.ty.clone()) }
+    CompileError {
+        message,
+        node_id: Some(node.id.clone()),
+        node_type: Some(node.ty.clone()),
+    }
 }
 
 /// §3.1 step 7: classify the outgoing exec edges of one node.
-fn classify_next(node: &Node, kind: &NodeKind, outs: &[&Edge]) -> Result<(Next, Vec<String>), CompileError> {
-    let handles: BTreeMap<String, String> =
-        outs.iter().map(|e| (e.source_handle.clone(), e.target.clone())).collect();
+fn classify_next(
+    node: &Node,
+    kind: &NodeKind,
+    outs: &[&Edge],
+) -> Result<(Next, Vec<String>), CompileError> {
+    let handles: BTreeMap<String, String> = outs
+        .iter()
+        .map(|e| (e.source_handle.clone(), e.target.clone()))
+        .collect();
     if outs.is_empty() {
         return Ok((Next::End, vec![]));
     }
     let check = |allowed: &dyn Fn(&str) -> bool| -> Result<(), CompileError> {
-        let unknown: Vec<&str> =
-            outs.iter().map(|e| e.source_handle.as_str()).filter(|h| !allowed(h)).collect();
+        let unknown: Vec<&str> = outs
+            .iter()
+            .map(|e| e.source_handle.as_str())
+            .filter(|h| !allowed(h))
+            .collect();
         if unknown.is_empty() {
             Ok(())
         } else {
             Err(node_err(
                 node,
-                format!("Control node '{}' has unsupported execution outputs: {unknown:?}", node.id),
+                format!(
+                    "Control node '{}' has unsupported execution outputs: {unknown:?}",
+                    node.id
+                ),
             ))
         }
     };
@@ -312,7 +371,11 @@ fn classify_next(node: &Node, kind: &NodeKind, outs: &[&Edge]) -> Result<(Next, 
         NodeKind::Control(Control::Sequence | Control::Parallel) => {
             let parallel = matches!(kind, NodeKind::Control(Control::Parallel));
             check(&|h: &str| h.starts_with("then:") || (parallel && h == "completed"))?;
-            let mut then: Vec<String> = handles.keys().filter(|h| h.starts_with("then:")).cloned().collect();
+            let mut then: Vec<String> = handles
+                .keys()
+                .filter(|h| h.starts_with("then:"))
+                .cloned()
+                .collect();
             then.sort_by_key(|h| h[5..].parse::<u64>().unwrap_or(u64::MAX));
             return Ok((Next::Handles(handles), then));
         }
@@ -323,7 +386,8 @@ fn classify_next(node: &Node, kind: &NodeKind, outs: &[&Edge]) -> Result<(Next, 
         _ => {}
     }
     let branchy = |h: &str| {
-        matches!(h, "true" | "false" | "default" | "again" | "limit_reached") || h.starts_with("case:")
+        matches!(h, "true" | "false" | "default" | "again" | "limit_reached")
+            || h.starts_with("case:")
     };
     if outs.len() == 1 {
         let h = outs[0].source_handle.as_str();
@@ -333,13 +397,22 @@ fn classify_next(node: &Node, kind: &NodeKind, outs: &[&Edge]) -> Result<(Next, 
         if !branchy(h) {
             return Err(node_err(
                 node,
-                format!("Node '{}' has unsupported branching output '{h}'. Branching is not yet supported.", node.id),
+                format!(
+                    "Node '{}' has unsupported branching output '{h}'. Branching is not yet supported.",
+                    node.id
+                ),
             ));
         }
         return Ok((Next::Handles(handles), vec![]));
     }
     let multi = || {
-        node_err(node, format!("Node '{}' has multiple outgoing edges. Branching is not yet supported.", node.id))
+        node_err(
+            node,
+            format!(
+                "Node '{}' has multiple outgoing edges. Branching is not yet supported.",
+                node.id
+            ),
+        )
     };
     if handles.len() != outs.len() {
         return Err(multi());
@@ -356,14 +429,21 @@ fn classify_next(node: &Node, kind: &NodeKind, outs: &[&Edge]) -> Result<(Next, 
 
 /// Removes `reroute` relay nodes; a data wire through one is re-joined, an exec wire is refused.
 fn lower_reroutes(flow: &mut VisualFlow) -> Result<(), CompileError> {
-    let reroutes: HashSet<String> =
-        flow.nodes.iter().filter(|n| n.ty == "reroute").map(|n| n.id.clone()).collect();
+    let reroutes: HashSet<String> = flow
+        .nodes
+        .iter()
+        .filter(|n| n.ty == "reroute")
+        .map(|n| n.id.clone())
+        .collect();
     if reroutes.is_empty() {
         return Ok(());
     }
     for e in &flow.edges {
         if e.is_exec() && (reroutes.contains(&e.source) || reroutes.contains(&e.target)) {
-            return Err(err(format!("Execution wire {:?} passes through a reroute node; only data wires may", e.id)));
+            return Err(err(format!(
+                "Execution wire {:?} passes through a reroute node; only data wires may",
+                e.id
+            )));
         }
     }
     // Resolve each reroute's upstream source, following chains.
@@ -371,7 +451,12 @@ fn lower_reroutes(flow: &mut VisualFlow) -> Result<(), CompileError> {
         .edges
         .iter()
         .filter(|e| reroutes.contains(&e.target))
-        .map(|e| (e.target.clone(), (e.source.clone(), e.source_handle.clone())))
+        .map(|e| {
+            (
+                e.target.clone(),
+                (e.source.clone(), e.source_handle.clone()),
+            )
+        })
         .collect();
     let resolve = |mut id: String| -> Option<(String, String)> {
         for _ in 0..=reroutes.len() {
@@ -390,7 +475,11 @@ fn lower_reroutes(flow: &mut VisualFlow) -> Result<(), CompileError> {
         }
         if reroutes.contains(&e.source) {
             if let Some((s, h)) = resolve(e.source.clone()) {
-                edges.push(Edge { source: s, source_handle: h, ..e });
+                edges.push(Edge {
+                    source: s,
+                    source_handle: h,
+                    ..e
+                });
             }
             continue;
         }
@@ -407,27 +496,56 @@ fn lower_loop_limits(flow: &mut VisualFlow) {
     let mut extra = Vec::new();
     let snapshot = flow.edges.clone();
     for (i, e) in snapshot.iter().enumerate() {
-        let Some(max) = e.data.get("loopLimit").and_then(|l| l.get("max")).filter(|m| !m.is_null()) else {
+        let Some(max) = e
+            .data
+            .get("loopLimit")
+            .and_then(|l| l.get("max"))
+            .filter(|m| !m.is_null())
+        else {
             continue;
         };
         if !e.is_exec() {
             continue;
         }
-        let lid = format!("__loop_limit__{}", if e.id.is_empty() { i.to_string() } else { e.id.clone() });
+        let lid = format!(
+            "__loop_limit__{}",
+            if e.id.is_empty() {
+                i.to_string()
+            } else {
+                e.id.clone()
+            }
+        );
         let other = match e.source_handle.as_str() {
             "true" => Some("false"),
             "false" => Some("true"),
             _ => None,
         };
         let other_target = other.and_then(|o| {
-            snapshot.iter().find(|x| x.is_exec() && x.source == e.source && x.source_handle == o).map(|x| x.target.clone())
+            snapshot
+                .iter()
+                .find(|x| x.is_exec() && x.source == e.source && x.source_handle == o)
+                .map(|x| x.target.clone())
         });
-        let exec_pin = |id: &str| Pin { id: id.into(), label: String::new(), ty: "execution".into() };
+        let exec_pin = |id: &str| Pin {
+            id: id.into(),
+            label: String::new(),
+            ty: "execution".into(),
+        };
         added_nodes.push(Node {
             id: lid.clone(),
             ty: "loop_limit".into(),
-            data: json!({"label": "Loop limit", "pinDefaults": {"max": max}}).as_object().cloned().unwrap_or_default(),
-            inputs: vec![exec_pin("exec-in"), Pin { id: "max".into(), label: "max".into(), ty: "number".into() }],
+            data: json!({"label": "Loop limit", "pinDefaults": {"max": max}})
+                .as_object()
+                .cloned()
+                .unwrap_or_default(),
+            inputs: vec![
+                exec_pin("exec-in"),
+                Pin {
+                    id: "max".into(),
+                    label: "max".into(),
+                    ty: "number".into(),
+                },
+            ],
             outputs: vec![exec_pin("again"), exec_pin("limit_reached")],
         });
         flow.edges[i].target = lid.clone();
@@ -475,14 +593,23 @@ fn refuse_loop_backs(flow: &CompiledFlow) -> Result<(), CompileError> {
         seen
     };
     for lid in &flow.order {
-        let Some(l) = flow.nodes.get(lid) else { continue };
-        if !matches!(l.kind, NodeKind::Control(Control::Loop | Control::For | Control::While)) {
+        let Some(l) = flow.nodes.get(lid) else {
+            continue;
+        };
+        if !matches!(
+            l.kind,
+            NodeKind::Control(Control::Loop | Control::For | Control::While)
+        ) {
             continue;
         }
-        let Some(body_start) = l.handle_target("loop") else { continue };
+        let Some(body_start) = l.handle_target("loop") else {
+            continue;
+        };
         let body = reach(body_start, lid);
         for s in &body {
-            let Some(sn) = flow.nodes.get(s) else { continue };
+            let Some(sn) = flow.nodes.get(s) else {
+                continue;
+            };
             let targets: Vec<(String, String)> = match &sn.next {
                 Next::Linear(t) => vec![("exec-out".into(), t.clone())],
                 Next::Handles(m) => m.iter().map(|(h, t)| (h.clone(), t.clone())).collect(),
@@ -494,7 +621,11 @@ fn refuse_loop_backs(flow: &CompiledFlow) -> Result<(), CompileError> {
                 }
                 let goes_back = t == *lid || reach(&t, "").contains(lid);
                 if goes_back {
-                    let tl = flow.nodes.get(&t).map(|n| n.label().to_string()).unwrap_or(t.clone());
+                    let tl = flow
+                        .nodes
+                        .get(&t)
+                        .map(|n| n.label().to_string())
+                        .unwrap_or(t.clone());
                     return Err(CompileError {
                         message: format!(
                             "Wire {}.{h} -> {tl} goes back out of {}'s loop body: the run would never end. \

@@ -30,11 +30,19 @@ pub struct Node {
 impl Node {
     /// Declared non-execution input pin ids, in order.
     pub fn data_inputs(&self) -> Vec<String> {
-        self.inputs.iter().filter(|p| !p.is_exec()).map(|p| p.id.clone()).collect()
+        self.inputs
+            .iter()
+            .filter(|p| !p.is_exec())
+            .map(|p| p.id.clone())
+            .collect()
     }
     /// Declared non-execution output pin ids, in order.
     pub fn data_outputs(&self) -> Vec<String> {
-        self.outputs.iter().filter(|p| !p.is_exec()).map(|p| p.id.clone()).collect()
+        self.outputs
+            .iter()
+            .filter(|p| !p.is_exec())
+            .map(|p| p.id.clone())
+            .collect()
     }
     /// True when any declared pin has type `execution`.
     pub fn has_exec_pins(&self) -> bool {
@@ -94,7 +102,10 @@ pub fn normalize_type(v: &Value) -> Option<String> {
         Value::Object(o) => o.get("value")?.as_str()?.to_string(),
         _ => return None,
     };
-    let s = s.strip_prefix("NodeType.").map(str::to_ascii_lowercase).unwrap_or(s);
+    let s = s
+        .strip_prefix("NodeType.")
+        .map(str::to_ascii_lowercase)
+        .unwrap_or(s);
     (!s.is_empty()).then_some(s)
 }
 
@@ -115,7 +126,11 @@ fn parse_pins(v: Option<&Value>) -> Vec<Pin> {
             }
             Some(Pin {
                 label: str_of(p.get("label")),
-                ty: p.get("type").and_then(Value::as_str).unwrap_or("any").to_string(),
+                ty: p
+                    .get("type")
+                    .and_then(Value::as_str)
+                    .unwrap_or("any")
+                    .to_string(),
                 id,
             })
         })
@@ -135,10 +150,18 @@ impl VisualFlow {
         let mut nodes = Vec::new();
         if let Some(Value::Array(items)) = obj.get("nodes") {
             for n in items {
-                let Some(nid) = n.get("id").and_then(Value::as_str).filter(|s| !s.is_empty()) else {
+                let Some(nid) = n
+                    .get("id")
+                    .and_then(Value::as_str)
+                    .filter(|s| !s.is_empty())
+                else {
                     continue;
                 };
-                let data = n.get("data").and_then(Value::as_object).cloned().unwrap_or_default();
+                let data = n
+                    .get("data")
+                    .and_then(Value::as_object)
+                    .cloned()
+                    .unwrap_or_default();
                 let ty = n
                     .get("type")
                     .and_then(normalize_type)
@@ -182,7 +205,11 @@ impl VisualFlow {
             interfaces: obj
                 .get("interfaces")
                 .and_then(Value::as_array)
-                .map(|a| a.iter().filter_map(|s| s.as_str().map(String::from)).collect())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|s| s.as_str().map(String::from))
+                        .collect()
+                })
                 .unwrap_or_default(),
             nodes,
             edges,

@@ -17,18 +17,27 @@ pub struct LoadProblem {
 }
 
 /// Compiles every flow of `bundle`; the first failure names the flow, node and node type.
-pub fn compile_bundle(bundle: &Bundle, registry: &NodeRegistry) -> Result<Vec<CompiledFlow>, String> {
+pub fn compile_bundle(
+    bundle: &Bundle,
+    registry: &NodeRegistry,
+) -> Result<Vec<CompiledFlow>, String> {
     let mut out = Vec::new();
     for flow_id in bundle.sorted_flow_ids() {
-        let Some(raw) = bundle.flow(&flow_id) else { continue };
-        let compiled = compile(raw, registry).map_err(|e| format!("bundle {} flow {flow_id}: {e}", bundle.bundle_ref()))?;
+        let Some(raw) = bundle.flow(&flow_id) else {
+            continue;
+        };
+        let compiled = compile(raw, registry)
+            .map_err(|e| format!("bundle {} flow {flow_id}: {e}", bundle.bundle_ref()))?;
         out.push(compiled);
     }
     Ok(out)
 }
 
 /// Compiles `bundles` into `flows`; returns the bundles that loaded and the problems of the others.
-pub fn build(bundles: Vec<Arc<Bundle>>, registry: &NodeRegistry) -> (Flows, Vec<Arc<Bundle>>, Vec<LoadProblem>) {
+pub fn build(
+    bundles: Vec<Arc<Bundle>>,
+    registry: &NodeRegistry,
+) -> (Flows, Vec<Arc<Bundle>>, Vec<LoadProblem>) {
     let mut flows = Flows::new();
     let mut ok = Vec::new();
     let mut problems = Vec::new();
@@ -40,7 +49,10 @@ pub fn build(bundles: Vec<Arc<Bundle>>, registry: &NodeRegistry) -> (Flows, Vec<
                 }
                 ok.push(b);
             }
-            Err(message) => problems.push(LoadProblem { source: b.bundle_ref(), message }),
+            Err(message) => problems.push(LoadProblem {
+                source: b.bundle_ref(),
+                message,
+            }),
         }
     }
     (flows, ok, problems)

@@ -5,7 +5,9 @@ use serde_json::{Value, json};
 
 use super::world::{World, cancel, deliver};
 use crate::engine;
-use crate::run::{CommandOutcome, CommandRecord, RunState, RunStatus, StepRecord, WaitReason, WaitState};
+use crate::run::{
+    CommandOutcome, CommandRecord, RunState, RunStatus, StepRecord, WaitReason, WaitState,
+};
 use crate::time;
 
 type Applied = Result<Vec<String>, String>;
@@ -17,8 +19,13 @@ pub fn apply(world: &mut World, cmd: &CommandRecord) -> CommandOutcome {
         "resume" => resume(world, cmd),
         "cancel" => cancel_cmd(world, cmd),
         "emit_event" => emit(world, cmd),
-        "update_schedule" => Err(format!("Run '{}' is not a scheduled run (update_schedule applies to runs started by /runs/schedule)", cmd.run_id)),
-        "compact_memory" => Err("compact_memory needs LLM nodes, which this gateway does not run yet".into()),
+        "update_schedule" => Err(format!(
+            "Run '{}' is not a scheduled run (update_schedule applies to runs started by /runs/schedule)",
+            cmd.run_id
+        )),
+        "compact_memory" => {
+            Err("compact_memory needs LLM nodes, which this gateway does not run yet".into())
+        }
         other => Err(format!("Unknown command type '{other}'")),
     };
     let (status, reason, runs) = match result {
@@ -36,14 +43,20 @@ pub fn apply(world: &mut World, cmd: &CommandRecord) -> CommandOutcome {
 }
 
 fn payload_str(cmd: &CommandRecord, key: &str) -> Option<String> {
-    cmd.payload.get(key).and_then(Value::as_str).filter(|s| !s.is_empty()).map(String::from)
+    cmd.payload
+        .get(key)
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .map(String::from)
 }
 
 /// A ledger record for a control-plane transition (the seed writes none; replay clients need them).
 fn control_record(run: &RunState, kind: &str, cmd: &CommandRecord, result: Value) -> StepRecord {
     let node = run.current_node.clone().unwrap_or_default();
     let mut rec = StepRecord::new(run, &node, "completed");
-    rec.effect = Some(json!({"type": kind, "payload": {"command_id": cmd.command_id, "payload": cmd.payload}, "result_key": null}));
+    rec.effect = Some(
+        json!({"type": kind, "payload": {"command_id": cmd.command_id, "payload": cmd.payload}, "result_key": null}),
+    );
     rec.result = Some(result);
     rec.idempotency_key = Some(format!("command:{}:{}", kind, cmd.command_id));
     rec
@@ -53,7 +66,10 @@ fn require_active(world: &World, cmd: &CommandRecord) -> Result<(), String> {
     if world.runs.contains_key(&cmd.run_id) {
         Ok(())
     } else {
-        Err(format!("Run '{}' is not active (unknown or already terminal)", cmd.run_id))
+        Err(format!(
+            "Run '{}' is not active (unknown or already terminal)",
+            cmd.run_id
+        ))
     }
 }
 
@@ -79,7 +95,12 @@ fn pause(world: &mut World, cmd: &CommandRecord) -> Applied {
                 run.status = RunStatus::Waiting;
                 run.waiting = Some(w);
             }
-            recs.push(control_record(run, "pause", cmd, json!({"paused": true, "reason": reason})));
+            recs.push(control_record(
+                run,
+                "pause",
+                cmd,
+                json!({"paused": true, "reason": reason}),
+            ));
             true
         });
         if did == Some(true) {
@@ -105,15 +126,24 @@ fn resume(world: &mut World, cmd: &CommandRecord) -> Applied {
         if run.control.paused {
             return Err("Run is paused".to_string());
         }
-        let Some(w) = run.waiting.as_ref().filter(|_| run.status == RunStatus::Waiting) else {
+        let Some(w) = run
+            .waiting
+            .as_ref()
+            .filter(|_| run.status == RunStatus::Waiting)
+        else {
             return Err("Run is not waiting".to_string());
         };
         if let Some(k) = &wait_key
             && w.wait_key.as_deref() != Some(k.as_str())
         {
-            return Err(format!("wait_key mismatch: run waits on {:?}, command gave {k:?}", w.wait_key));
+            return Err(format!(
+                "wait_key mismatch: run waits on {:?}, command gave {k:?}",
+                w.wait_key
+            ));
         }
-        let flow = flows.get(&run.workflow_id).ok_or_else(|| format!("Workflow '{}' is not loaded", run.workflow_id))?;
+        let flow = flows
+            .get(&run.workflow_id)
+            .ok_or_else(|| format!("Workflow '{}' is not loaded", run.workflow_id))?;
         engine::resume(run, &flow, inner.clone(), recs)
     });
     res.unwrap_or_else(|| Err("Run vanished".into()))?;
@@ -136,7 +166,12 @@ fn unpause(world: &mut World, cmd: &CommandRecord) -> Applied {
                 run.status = RunStatus::Running;
                 run.current_node = to.or(run.current_node.take());
             }
-            recs.push(control_record(run, "resume", cmd, json!({"resumed": true, "unpaused": true})));
+            recs.push(control_record(
+                run,
+                "resume",
+                cmd,
+                json!({"resumed": true, "unpaused": true}),
+            ));
             Some(std::mem::take(&mut run.control.pending_events))
         });
         if let Some(Some(events)) = did {
@@ -179,13 +214,20 @@ fn emit(world: &mut World, cmd: &CommandRecord) -> Applied {
         return Err("emit_event requires payload.name".into());
     };
     let scope = payload_str(cmd, "scope").unwrap_or_else(|| "session".into());
-    let session = payload_str(cmd, "session_id").or_else(|| payload_str(cmd, "sessionId")).unwrap_or_else(|| cmd.run_id.clone());
+    let session = payload_str(cmd, "session_id")
+        .or_else(|| payload_str(cmd, "sessionId"))
+        .unwrap_or_else(|| cmd.run_id.clone());
     let scope_id = match scope.as_str() {
         "session" => session.clone(),
-        "workflow" => payload_str(cmd, "workflow_id").ok_or("emit_event with scope 'workflow' requires payload.workflow_id")?,
+        "workflow" => payload_str(cmd, "workflow_id")
+            .ok_or("emit_event with scope 'workflow' requires payload.workflow_id")?,
         "run" => payload_str(cmd, "run_id").unwrap_or_else(|| cmd.run_id.clone()),
         "global" => "global".into(),
-        other => return Err(format!("emit_event scope must be session|workflow|run|global (got '{other}')")),
+        other => {
+            return Err(format!(
+                "emit_event scope must be session|workflow|run|global (got '{other}')"
+            ));
+        }
     };
     let inner = match cmd.payload.get("payload") {
         None | Some(Value::Null) => json!({}),
@@ -198,6 +240,9 @@ fn emit(world: &mut World, cmd: &CommandRecord) -> Applied {
         "emitted_at": payload_str(cmd, "emitted_at").unwrap_or_else(|| cmd.ts.clone()),
         "emitter": {"source": "external", "client_id": cmd.client_id},
     });
-    let keys = [format!("evt:{scope}:{scope_id}:{name}"), format!("evt:{scope}:{scope_id}:*")];
+    let keys = [
+        format!("evt:{scope}:{scope_id}:{name}"),
+        format!("evt:{scope}:{scope_id}:*"),
+    ];
     Ok(deliver(world, &keys, &envelope))
 }

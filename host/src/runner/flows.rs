@@ -29,13 +29,20 @@ impl Flows {
     }
     /// The node a new run of `workflow_id` starts at.
     pub fn entry(&self, workflow_id: &str) -> Option<String> {
-        self.entries.get(workflow_id).cloned().or_else(|| self.by_id.get(workflow_id).map(|f| f.entry.clone()))
+        self.entries
+            .get(workflow_id)
+            .cloned()
+            .or_else(|| self.by_id.get(workflow_id).map(|f| f.entry.clone()))
     }
     /// Registers a compiled flow and the listener workflows of its `on_event` nodes.
     pub fn insert_with_listeners(&mut self, flow: CompiledFlow) {
         let flow = Arc::new(flow);
         for node in &flow.listeners {
-            self.insert_listener(&listener_workflow_id(&flow.workflow_id, node), flow.clone(), node);
+            self.insert_listener(
+                &listener_workflow_id(&flow.workflow_id, node),
+                flow.clone(),
+                node,
+            );
         }
         self.by_id.insert(flow.workflow_id.clone(), flow);
     }
@@ -55,10 +62,22 @@ impl Flows {
 
 /// `visual_event_listener_<san(flow)>_<san(node)>` (§1.4 step 5).
 pub fn listener_workflow_id(workflow_id: &str, node_id: &str) -> String {
-    format!("visual_event_listener_{}_{}", sanitize(workflow_id), sanitize(node_id))
+    format!(
+        "visual_event_listener_{}_{}",
+        sanitize(workflow_id),
+        sanitize(node_id)
+    )
 }
 
 /// Replaces every character outside `[A-Za-z0-9_-]` with `_`.
 pub fn sanitize(s: &str) -> String {
-    s.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '-' { c } else { '_' }).collect()
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }

@@ -117,7 +117,10 @@ impl Gateway {
             let handle = std::thread::Builder::new()
                 .name("runner".into())
                 .spawn(move || run_loop(store, flows, max_steps, rx))
-                .map_err(|e| StoreError::Io { context: "starting the runner thread".into(), message: e.to_string() })?;
+                .map_err(|e| StoreError::Io {
+                    context: "starting the runner thread".into(),
+                    message: e.to_string(),
+                })?;
             *gw.thread.lock() = Some(handle);
         }
         Ok(gw)
@@ -143,20 +146,42 @@ impl Gateway {
     /// Creates a run (and the listener runs of its `on_event` nodes), durably, then hands it to the runner.
     pub fn start_run(&self, req: StartRequest) -> Result<RunState, String> {
         let flows = self.flows();
-        let flow = flows.get(&req.workflow_id).ok_or_else(|| format!("Workflow '{}' not found", req.workflow_id))?;
+        let flow = flows
+            .get(&req.workflow_id)
+            .ok_or_else(|| format!("Workflow '{}' not found", req.workflow_id))?;
         let mut input = req.input;
         if !input.contains_key("workspace_root") {
             // The path is reserved, not created: runs that never touch files leave no directory behind.
-            let dir = self.data_dir.join("workspaces").join(uuid::Uuid::new_v4().simple().to_string());
-            input.insert("workspace_root".into(), Value::String(dir.to_string_lossy().into_owned()));
+            let dir = self
+                .data_dir
+                .join("workspaces")
+                .join(uuid::Uuid::new_v4().simple().to_string());
+            input.insert(
+                "workspace_root".into(),
+                Value::String(dir.to_string_lossy().into_owned()),
+            );
         }
-        let root = new_run_state(&req.workflow_id, &flow.entry, input.clone(), req.session_id, None, req.bundle_sha256.clone());
+        let root = new_run_state(
+            &req.workflow_id,
+            &flow.entry,
+            input.clone(),
+            req.session_id,
+            None,
+            req.bundle_sha256.clone(),
+        );
         let mut runs = vec![root.clone()];
         for node in &flow.listeners {
             let lid = flows::listener_workflow_id(&req.workflow_id, node);
             let mut vars = input.clone();
             vars.retain(|k, _| !k.starts_with('_'));
-            runs.push(new_run_state(&lid, node, vars, root.session_id.clone(), Some(root.run_id.clone()), req.bundle_sha256.clone()));
+            runs.push(new_run_state(
+                &lid,
+                node,
+                vars,
+                root.session_id.clone(),
+                Some(root.run_id.clone()),
+                req.bundle_sha256.clone(),
+            ));
         }
         let mut batch = Batch::default();
         for r in &runs {
@@ -284,7 +309,11 @@ fn apply_commands(store: &Store, world: &mut World, cursor: &mut u64) -> Result<
     for cmd in &cmds {
         let outcome = commands::apply(world, cmd);
         if outcome.status == "rejected" {
-            tracing::info!("command {} rejected: {}", cmd.command_id, outcome.reason.as_deref().unwrap_or(""));
+            tracing::info!(
+                "command {} rejected: {}",
+                cmd.command_id,
+                outcome.reason.as_deref().unwrap_or("")
+            );
         }
         batch.put_outcome(&outcome);
         *cursor = (*cursor).max(cmd.seq);
@@ -308,7 +337,12 @@ fn recover(store: &Store, world: &mut World) -> Result<(), StoreError> {
         .runs
         .values()
         .filter_map(|r| {
-            let k = r.waiting.as_ref()?.wait_key.as_deref()?.strip_prefix("subworkflow:")?;
+            let k = r
+                .waiting
+                .as_ref()?
+                .wait_key
+                .as_deref()?
+                .strip_prefix("subworkflow:")?;
             (!world.runs.contains_key(k)).then(|| (r.run_id.clone(), k.to_string()))
         })
         .collect();

@@ -51,7 +51,10 @@ impl World {
     pub fn adopt(&mut self, run: RunState) {
         let id = run.run_id.clone();
         if let Some(p) = &run.parent_run_id {
-            self.children.entry(p.clone()).or_default().insert(id.clone());
+            self.children
+                .entry(p.clone())
+                .or_default()
+                .insert(id.clone());
         }
         self.index(&run);
         let runnable = run.status == RunStatus::Running && !run.control.paused;
@@ -73,7 +76,10 @@ impl World {
                 self.timers.insert((u.clone(), run.run_id.clone()));
             }
             if let Some(k) = &w.wait_key {
-                self.waiters.entry(k.clone()).or_default().insert(run.run_id.clone());
+                self.waiters
+                    .entry(k.clone())
+                    .or_default()
+                    .insert(run.run_id.clone());
             }
         }
     }
@@ -98,12 +104,19 @@ impl World {
     pub fn record(&mut self, run_id: &str, recs: Vec<StepRecord>) {
         self.dirty.insert(run_id.to_string());
         if !recs.is_empty() {
-            self.pending.entry(run_id.to_string()).or_default().extend(recs);
+            self.pending
+                .entry(run_id.to_string())
+                .or_default()
+                .extend(recs);
         }
     }
 
     /// Applies `f` to an active run with its indexes kept right; returns `None` for unknown runs.
-    pub fn with_run<T>(&mut self, id: &str, f: impl FnOnce(&mut RunState, &mut Vec<StepRecord>, &Flows) -> T) -> Option<T> {
+    pub fn with_run<T>(
+        &mut self,
+        id: &str,
+        f: impl FnOnce(&mut RunState, &mut Vec<StepRecord>, &Flows) -> T,
+    ) -> Option<T> {
         let mut run = self.runs.remove(id)?;
         self.unindex(&run);
         let mut recs = Vec::new();
@@ -133,14 +146,17 @@ impl World {
 
     /// A terminal child resumes its waiting parent; a terminal root cancels its event listeners.
     fn on_terminal(&mut self, id: &str) {
-        let Some(run) = self.runs.get(id).cloned() else { return };
+        let Some(run) = self.runs.get(id).cloned() else {
+            return;
+        };
         if let Some(parent) = &run.parent_run_id {
             if let Some(c) = self.children.get_mut(parent) {
                 c.remove(id);
             }
             let key = format!("subworkflow:{id}");
             let waiting = self.runs.get(parent).is_some_and(|p| {
-                p.status == RunStatus::Waiting && p.waiting.as_ref().and_then(|w| w.wait_key.as_deref()) == Some(key.as_str())
+                p.status == RunStatus::Waiting
+                    && p.waiting.as_ref().and_then(|w| w.wait_key.as_deref()) == Some(key.as_str())
             });
             if waiting {
                 let payload = child_payload(&run);
@@ -155,7 +171,16 @@ impl World {
         let listeners: Vec<String> = self
             .children
             .get(id)
-            .map(|c| c.iter().filter(|cid| self.runs.get(*cid).is_some_and(|r| r.workflow_id.starts_with("visual_event_listener_"))).cloned().collect())
+            .map(|c| {
+                c.iter()
+                    .filter(|cid| {
+                        self.runs
+                            .get(*cid)
+                            .is_some_and(|r| r.workflow_id.starts_with("visual_event_listener_"))
+                    })
+                    .cloned()
+                    .collect()
+            })
             .unwrap_or_default();
         for l in listeners {
             let reason = format!("Root run {id} ended ({})", run.status.as_str());
@@ -167,7 +192,11 @@ impl World {
     pub fn pop_ready(&mut self) -> Option<String> {
         while let Some(id) = self.ready.pop_front() {
             self.queued.remove(&id);
-            if self.runs.get(&id).is_some_and(|r| r.status == RunStatus::Running && !r.control.paused) {
+            if self
+                .runs
+                .get(&id)
+                .is_some_and(|r| r.status == RunStatus::Running && !r.control.paused)
+            {
                 return Some(id);
             }
         }
@@ -181,14 +210,19 @@ impl World {
 
     /// Steps one run up to `max_steps`.
     pub fn step_run(&mut self, id: &str) {
-        let Some(mut run) = self.runs.remove(id) else { return };
+        let Some(mut run) = self.runs.remove(id) else {
+            return;
+        };
         self.unindex(&run);
         let before = run.status;
         let mut recs = Vec::new();
         match self.flows.get(&run.workflow_id) {
             Some(flow) => {
                 let max = self.max_steps;
-                let mut host = WorldHost { world: self, new_runs: Vec::new() };
+                let mut host = WorldHost {
+                    world: self,
+                    new_runs: Vec::new(),
+                };
                 engine::advance(&mut run, &flow, &mut host, max, &mut recs);
                 let new_runs = std::mem::take(&mut host.new_runs);
                 for child in new_runs {
@@ -198,7 +232,10 @@ impl World {
             }
             None => {
                 let node = run.current_node.clone().unwrap_or_default();
-                let msg = format!("Workflow '{}' is not loaded on this gateway", run.workflow_id);
+                let msg = format!(
+                    "Workflow '{}' is not loaded on this gateway",
+                    run.workflow_id
+                );
                 engine::fail(&mut run, &mut recs, &node, msg);
             }
         }
@@ -211,7 +248,7 @@ impl World {
     pub fn fire_timers(&mut self) -> Option<String> {
         let now = time::now_iso();
         loop {
-            let Some((until, id)) = self.timers.iter().next().cloned() else { return None };
+            let (until, id) = self.timers.iter().next().cloned()?;
             if until > now {
                 return Some(until);
             }
@@ -221,13 +258,16 @@ impl World {
                 // Fired again when the run is resumed.
                 continue;
             }
-            self.with_run(&id, |run, recs, flows| fire_timer(run, recs, flows));
+            self.with_run(&id, fire_timer);
         }
     }
 
     /// Runs waiting on `wait_key`.
     pub fn waiters_of(&self, wait_key: &str) -> Vec<String> {
-        self.waiters.get(wait_key).map(|s| s.iter().cloned().collect()).unwrap_or_default()
+        self.waiters
+            .get(wait_key)
+            .map(|s| s.iter().cloned().collect())
+            .unwrap_or_default()
     }
 
     /// The run and all its active descendants, breadth first.
@@ -248,7 +288,9 @@ impl World {
         let mut evict = Vec::new();
         let dirty: Vec<String> = self.dirty.drain().collect();
         for id in dirty {
-            let Some(run) = self.runs.get_mut(&id) else { continue };
+            let Some(run) = self.runs.get_mut(&id) else {
+                continue;
+            };
             for rec in self.pending.remove(&id).unwrap_or_default() {
                 run.ledger_len += 1;
                 batch.append_ledger(&id, run.ledger_len, &rec);
@@ -264,7 +306,8 @@ impl World {
     /// Forgets terminal runs once their final state is durable.
     pub fn evict(&mut self, ids: &[String]) {
         for id in ids {
-            if self.runs.get(id).is_some_and(|r| r.status.is_terminal()) && !self.dirty.contains(id) {
+            if self.runs.get(id).is_some_and(|r| r.status.is_terminal()) && !self.dirty.contains(id)
+            {
                 if let Some(r) = self.runs.remove(id) {
                     self.unindex(&r);
                 }
@@ -289,7 +332,14 @@ pub fn child_payload(child: &RunState) -> Value {
     let mut out = output.as_object().cloned().unwrap_or_default();
     if child.status != RunStatus::Completed {
         out.insert("success".into(), Value::Bool(false));
-        out.insert("error".into(), child.error.clone().map(Value::String).unwrap_or(Value::Null));
+        out.insert(
+            "error".into(),
+            child
+                .error
+                .clone()
+                .map(Value::String)
+                .unwrap_or(Value::Null),
+        );
         if child.status == RunStatus::Cancelled {
             out.insert("cancelled".into(), Value::Bool(true));
         }
@@ -299,12 +349,21 @@ pub fn child_payload(child: &RunState) -> Value {
 
 /// A due deadline: `until` waits continue; event waits with a deadline resume with `timed_out`.
 fn fire_timer(run: &mut RunState, recs: &mut Vec<StepRecord>, flows: &Flows) {
-    let Some(flow) = flows.get(&run.workflow_id) else { return };
-    let Some(wait) = run.waiting.clone() else { return };
+    let Some(flow) = flows.get(&run.workflow_id) else {
+        return;
+    };
+    let Some(wait) = run.waiting.clone() else {
+        return;
+    };
     if wait.reason == WaitReason::Until {
         engine::resume_due(run, &flow, recs);
     } else {
-        let _ = engine::resume(run, &flow, json!({"timed_out": true, "until": wait.until}), recs);
+        let _ = engine::resume(
+            run,
+            &flow,
+            json!({"timed_out": true, "until": wait.until}),
+            recs,
+        );
     }
 }
 
@@ -329,18 +388,35 @@ struct WorldHost<'a> {
 }
 
 impl Host for WorldHost<'_> {
-    fn start_child(&mut self, parent: &RunState, workflow_id: &str, vars: Obj) -> Result<String, String> {
+    fn start_child(
+        &mut self,
+        parent: &RunState,
+        workflow_id: &str,
+        vars: Obj,
+    ) -> Result<String, String> {
         let flows = self.world.flows.clone();
         let Some(entry) = flows.entry(workflow_id) else {
             return Err(format!("Workflow '{workflow_id}' not found in registry"));
         };
-        let child = super::new_run_state(workflow_id, &entry, vars, parent.session_id.clone(), Some(parent.run_id.clone()), parent.bundle_sha256.clone());
+        let child = super::new_run_state(
+            workflow_id,
+            &entry,
+            vars,
+            parent.session_id.clone(),
+            Some(parent.run_id.clone()),
+            parent.bundle_sha256.clone(),
+        );
         let id = child.run_id.clone();
         self.new_runs.push(child);
         Ok(id)
     }
 
-    fn emit_event(&mut self, _emitter: &RunState, wait_keys: &[String], envelope: &Value) -> Vec<String> {
+    fn emit_event(
+        &mut self,
+        _emitter: &RunState,
+        wait_keys: &[String],
+        envelope: &Value,
+    ) -> Vec<String> {
         deliver(self.world, wait_keys, envelope)
     }
 }
@@ -353,7 +429,9 @@ pub fn deliver(world: &mut World, wait_keys: &[String], envelope: &Value) -> Vec
         for id in world.waiters_of(key) {
             let paused = world.runs.get(&id).is_some_and(|r| r.control.paused);
             if paused {
-                world.with_run(&id, |r, _, _| r.control.pending_events.push(envelope.clone()));
+                world.with_run(&id, |r, _, _| {
+                    r.control.pending_events.push(envelope.clone())
+                });
                 resumed.push(id);
                 continue;
             }
