@@ -1,0 +1,134 @@
+//! The `abstractgateway` binary as users run it: `run` output and exit codes, `bundle` tools.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_abstractgateway"))
+}
+
+fn bundle(name: &str) -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../bundles")).join(name)
+}
+
+fn shared() -> PathBuf {
+    std::env::var_os("AG_SHARED_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared")))
+}
+
+fn run(args: &[&str]) -> Output {
+    bin().args(args).output().expect("binary runs")
+}
+
+fn json_lines(out: &Output) -> Vec<Value> {
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l}: {e}")))
+        .collect()
+}
+
+#[test]
+fn run_json_prints_records_then_the_final_object() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let d = dir.path().to_string_lossy().to_string();
+    let b = bundle("echo-upper@1.0.0.flow");
+    let out = run(&["run", b.to_str().expect("path"), "--input", r#"{"name":"Alice"}"#, "--data-dir", &d, "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let lines = json_lines(&out);
+    assert_eq!(lines.len(), 3);
+    assert_eq!(lines[0]["idempotency_key"], "system:completion:end");
+    assert_eq!(lines[0].as_object().map(|o| o.len()), Some(16));
+    let last = &lines[2];
+    assert_eq!(last["status"], "completed");
+    assert_eq!(last["output"]["response"], "HELLO,  ALICE");
+    let keys: Vec<&str> = last.as_object().expect("object").keys().map(String::as_str).collect();
+    assert_eq!(keys, ["run_id", "status", "output", "waiting", "error"]);
+}
+
+#[test]
+fn waiting_run_exits_zero_and_readable_output_names_the_wait() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let d = dir.path().to_string_lossy().to_string();
+    let b = bundle("ask-user@1.0.0.flow");
+    let out = run(&["run", b.to_str().expect("path"), "--data-dir", &d]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("waiting"), "{text}");
+    assert!(text.contains("What is your favourite colour?"), "{text}");
+}
+
+#[test]
+fn bad_usage_and_bad_bundles_exit_two() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let d = dir.path().to_string_lossy().to_string();
+    let b = bundle("echo-upper@1.0.0.flow");
+    let bs = b.to_str().expect("path");
+    let out = run(&["run", bs, "--input", "[1]", "--data-dir", &d]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--input must be a JSON object"));
+    let out = run(&["run", bs, "--flow", "nope", "--data-dir", &d]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = run(&["run", "/nonexistent.flow", "--data-dir", &d]);
+    assert_eq!(out.status.code(), Some(2));
+    // A bundle with a node type this gateway cannot run: refused at load, naming type and node.
+    let llm = shared().join("fixtures/bundles/seed/basic-llm-test@0.0.0.flow");
+    let out = run(&["run", llm.to_str().expect("path"), "--data-dir", &d]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("llm_call") && err.contains("node-2"), "{err}");
+    let out = run(&["frobnicate"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn failed_run_exits_one() {
+    // A subflow pointing at a flow that does not exist fails the run at that node.
+    let dir = tempfile::tempdir().expect("tmp");
+    let src = dir.path().join("b");
+    std::fs::create_dir_all(src.join("flows")).expect("mkdir");
+    std::fs::write(
+        src.join("manifest.json"),
+        r#"{"bundle_format_version":"1","bundle_id":"broken","bundle_version":"1.0.0","entrypoints":[{"flow_id":"f"}],"flows":{"f":"flows/f.json"}}"#,
+    )
+    .expect("manifest");
+    std::fs::write(
+        src.join("flows/f.json"),
+        r#"{"id":"f","entryNode":"s","nodes":[
+          {"id":"s","type":"on_flow_start","data":{"outputs":[{"id":"exec-out","type":"execution"}]}},
+          {"id":"sub","type":"subflow","data":{"subflowId":"missing@9:x","inputs":[{"id":"exec-in","type":"execution"}],"outputs":[{"id":"exec-out","type":"execution"}]}}],
+          "edges":[{"id":"e","source":"s","sourceHandle":"exec-out","target":"sub","targetHandle":"exec-in"}]}"#,
+    )
+    .expect("flow");
+    let d = dir.path().join("data").to_string_lossy().to_string();
+    let out = run(&["run", src.to_str().expect("path"), "--data-dir", &d, "--json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    let last = json_lines(&out).pop().expect("final object");
+    assert_eq!(last["status"], "failed");
+    assert!(last["error"].as_str().unwrap_or_default().contains("missing@9:x"));
+}
+
+#[test]
+fn bundle_tools_inspect_verify_pack() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let b = bundle("echo-upper@1.0.0.flow");
+    let out = run(&["bundle", "inspect", b.to_str().expect("path")]);
+    assert_eq!(out.status.code(), Some(0));
+    let v: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert!(v.to_string().contains("echo-upper"));
+    let out = run(&["bundle", "verify", b.to_str().expect("path")]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let llm = shared().join("fixtures/bundles/seed/basic-agent.flow");
+    let out = run(&["bundle", "verify", llm.to_str().expect("path")]);
+    assert_eq!(out.status.code(), Some(2));
+    let packed = dir.path().join("re.flow");
+    let src = shared().join("fixtures/bundles/no-llm/src/chain@1.0.0");
+    let out = run(&["bundle", "pack", src.to_str().expect("path"), "--out", packed.to_str().expect("path")]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let d = dir.path().join("data").to_string_lossy().to_string();
+    let out = run(&["run", packed.to_str().expect("path"), "--data-dir", &d, "--json"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(json_lines(&out).pop().expect("final")["output"]["response"], "chain");
+}
