@@ -35,8 +35,21 @@ fn run_json_prints_records_then_the_final_object() {
     let dir = tempfile::tempdir().expect("tmp");
     let d = dir.path().to_string_lossy().to_string();
     let b = bundle("echo-upper@1.0.0.flow");
-    let out = run(&["run", b.to_str().expect("path"), "--input", r#"{"name":"Alice"}"#, "--data-dir", &d, "--json"]);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = run(&[
+        "run",
+        b.to_str().expect("path"),
+        "--input",
+        r#"{"name":"Alice"}"#,
+        "--data-dir",
+        &d,
+        "--json",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let lines = json_lines(&out);
     assert_eq!(lines.len(), 3);
     assert_eq!(lines[0]["idempotency_key"], "system:completion:end");
@@ -44,7 +57,12 @@ fn run_json_prints_records_then_the_final_object() {
     let last = &lines[2];
     assert_eq!(last["status"], "completed");
     assert_eq!(last["output"]["response"], "HELLO,  ALICE");
-    let keys: Vec<&str> = last.as_object().expect("object").keys().map(String::as_str).collect();
+    let keys: Vec<&str> = last
+        .as_object()
+        .expect("object")
+        .keys()
+        .map(String::as_str)
+        .collect();
     assert_eq!(keys, ["run_id", "status", "output", "waiting", "error"]);
 }
 
@@ -103,11 +121,27 @@ fn failed_run_exits_one() {
     )
     .expect("flow");
     let d = dir.path().join("data").to_string_lossy().to_string();
-    let out = run(&["run", src.to_str().expect("path"), "--data-dir", &d, "--json"]);
-    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = run(&[
+        "run",
+        src.to_str().expect("path"),
+        "--data-dir",
+        &d,
+        "--json",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let last = json_lines(&out).pop().expect("final object");
     assert_eq!(last["status"], "failed");
-    assert!(last["error"].as_str().unwrap_or_default().contains("missing@9:x"));
+    assert!(
+        last["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("missing@9:x")
+    );
 }
 
 #[test]
@@ -119,16 +153,41 @@ fn bundle_tools_inspect_verify_pack() {
     let v: Value = serde_json::from_slice(&out.stdout).expect("json");
     assert!(v.to_string().contains("echo-upper"));
     let out = run(&["bundle", "verify", b.to_str().expect("path")]);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let llm = shared().join("fixtures/bundles/seed/basic-agent.flow");
     let out = run(&["bundle", "verify", llm.to_str().expect("path")]);
     assert_eq!(out.status.code(), Some(2));
     let packed = dir.path().join("re.flow");
     let src = shared().join("fixtures/bundles/no-llm/src/chain@1.0.0");
-    let out = run(&["bundle", "pack", src.to_str().expect("path"), "--out", packed.to_str().expect("path")]);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = run(&[
+        "bundle",
+        "pack",
+        src.to_str().expect("path"),
+        "--out",
+        packed.to_str().expect("path"),
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let d = dir.path().join("data").to_string_lossy().to_string();
-    let out = run(&["run", packed.to_str().expect("path"), "--data-dir", &d, "--json"]);
+    let out = run(&[
+        "run",
+        packed.to_str().expect("path"),
+        "--data-dir",
+        &d,
+        "--json",
+    ]);
     assert_eq!(out.status.code(), Some(0));
-    assert_eq!(json_lines(&out).pop().expect("final")["output"]["response"], "chain");
+    assert_eq!(
+        json_lines(&out).pop().expect("final")["output"]["response"],
+        "chain"
+    );
 }

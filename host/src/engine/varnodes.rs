@@ -48,7 +48,7 @@ pub fn run(kind: VarWrite, run: &mut RunState, flow: &CompiledFlow, node: &Compi
         VarWrite::SetVar => set_var(run, node, &inputs),
         VarWrite::SetVars => set_vars(run, &inputs),
         VarWrite::SetVarProperty => set_var_property(run, &inputs),
-        VarWrite::AddToList => add_to_list(run, &inputs),
+        VarWrite::AddToList => add_to_list(run, node, &inputs),
     };
     match out {
         Ok(v) => {
@@ -115,17 +115,22 @@ fn set_var_property(run: &mut RunState, inputs: &Obj) -> Result<Value, String> {
     Ok(json!({"value": v}))
 }
 
-fn add_to_list(run: &mut RunState, inputs: &Obj) -> Result<Value, String> {
+fn add_to_list(run: &mut RunState, node: &CompiledNode, inputs: &Obj) -> Result<Value, String> {
     let name = var_name(inputs.get("name"), "Add to List")?;
     let mut list = match get_path(&run.vars, &name) {
         Some(Value::Array(a)) => a.clone(),
         _ => vec![],
     };
-    if let Some(item) = inputs.get("item").filter(|v| !v.is_null()) {
-        list.push(item.clone());
-    }
-    if let Some(Value::Array(items)) = inputs.get("items") {
-        list.extend(items.iter().cloned());
+    // `items` only counts when the node declares it: an ambient `items` key from an upstream
+    // loop's payload must not be appended.
+    match inputs.get("item").filter(|v| !v.is_null()) {
+        Some(item) => list.push(item.clone()),
+        None if node.node.input_pin("items").is_some() => {
+            if let Some(Value::Array(items)) = inputs.get("items") {
+                list.extend(items.iter().cloned());
+            }
+        }
+        None => {}
     }
     let v = Value::Array(list);
     set_path(&mut run.vars, &name, v.clone());

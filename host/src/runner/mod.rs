@@ -169,7 +169,8 @@ impl Gateway {
             None,
             req.bundle_sha256.clone(),
         );
-        let mut runs = vec![root.clone()];
+        // Listeners go first so they are parked on their event before the root can emit one.
+        let mut runs = Vec::new();
         for node in &flow.listeners {
             let lid = flows::listener_workflow_id(&req.workflow_id, node);
             let mut vars = input.clone();
@@ -183,6 +184,7 @@ impl Gateway {
                 req.bundle_sha256.clone(),
             ));
         }
+        runs.push(root.clone());
         let mut batch = Batch::default();
         for r in &runs {
             batch.put_run(r);
