@@ -31,12 +31,24 @@ async fn sigkill_under_load_loses_nothing_acknowledged() {
             let c = reqwest::Client::new();
             let mut i = 0;
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                let bundle = if (w + i) % 2 == 0 { "echo-upper" } else { "chain" };
-                let r = c.post(format!("{base}/api/gateway/runs/start")).bearer_auth(common::TOKEN).json(&json!({"bundle_id": bundle})).send().await;
+                let bundle = if (w + i) % 2 == 0 {
+                    "echo-upper"
+                } else {
+                    "chain"
+                };
+                let r = c
+                    .post(format!("{base}/api/gateway/runs/start"))
+                    .bearer_auth(common::TOKEN)
+                    .json(&json!({"bundle_id": bundle}))
+                    .send()
+                    .await;
                 match r {
                     Ok(r) if r.status() == 200 => {
                         if let Ok(v) = r.json::<serde_json::Value>().await {
-                            acked.lock().await.push(v["run_id"].as_str().unwrap_or_default().to_string());
+                            acked
+                                .lock()
+                                .await
+                                .push(v["run_id"].as_str().unwrap_or_default().to_string());
                         }
                     }
                     _ => break,
@@ -82,8 +94,19 @@ async fn sigkill_under_load_loses_nothing_acknowledged() {
     }
     // Each completed run has exactly one completion record.
     for r in runs.iter().take(50) {
-        let (_, l) = s.get(&format!("/api/gateway/runs/{r}/ledger?limit=2000")).await;
-        let n = l["items"].as_array().unwrap().iter().filter(|x| x["idempotency_key"].as_str().is_some_and(|k| k.starts_with("system:completion:"))).count();
+        let (_, l) = s
+            .get(&format!("/api/gateway/runs/{r}/ledger?limit=2000"))
+            .await;
+        let n = l["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|x| {
+                x["idempotency_key"]
+                    .as_str()
+                    .is_some_and(|k| k.starts_with("system:completion:"))
+            })
+            .count();
         assert_eq!(n, 1, "run {r}: {l}");
     }
 }

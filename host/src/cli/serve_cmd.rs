@@ -74,7 +74,10 @@ pub async fn serve(args: ServeArgs) -> ExitCode {
         }
     };
     if !runner {
-        state.warnings.write().push("runner disabled (--no-runner): runs are accepted but do not advance in this process".into());
+        state.warnings.write().push(
+            "runner disabled (--no-runner): runs are accepted but do not advance in this process"
+                .into(),
+        );
     }
     let listener = match tokio::net::TcpListener::bind((host.as_str(), port)).await {
         Ok(l) => l,
@@ -103,11 +106,17 @@ pub async fn runner() -> ExitCode {
     for w in &warnings {
         eprintln!("warning: {w}");
     }
-    let opts = GatewayOptions { data_dir: cfg.data_dir.clone(), runner: true, max_steps: cfg.tick_max_steps };
+    let opts = GatewayOptions {
+        data_dir: cfg.data_dir.clone(),
+        runner: true,
+        max_steps: cfg.tick_max_steps,
+    };
     let gw = match tokio::task::spawn_blocking(move || Gateway::open(opts, flows)).await {
         Ok(Ok(g)) => g,
         Ok(Err(e)) => {
-            eprintln!("error: {e}; one process owns a data dir: use `abstractgateway serve` (API and runner together) instead of a separate runner");
+            eprintln!(
+                "error: {e}; one process owns a data dir: use `abstractgateway serve` (API and runner together) instead of a separate runner"
+            );
             return ExitCode::from(EXIT_USAGE);
         }
         Err(e) => {
@@ -115,7 +124,10 @@ pub async fn runner() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    eprintln!("abstractgateway runner started on {}", cfg.data_dir.display());
+    eprintln!(
+        "abstractgateway runner started on {}",
+        cfg.data_dir.display()
+    );
     shutdown_signal().await;
     let _ = tokio::task::spawn_blocking(move || gw.shutdown()).await;
     ExitCode::SUCCESS

@@ -50,25 +50,33 @@ impl AuditLog {
         let (tx, rx) = channel::<String>();
         let p = path.clone();
         let d = dir.to_path_buf();
-        std::thread::Builder::new().name("audit".into()).spawn(move || {
-            let mut size = file.metadata().map(|m| m.len()).unwrap_or(0);
-            while let Ok(line) = rx.recv() {
-                if max_bytes > 0 && size >= max_bytes {
-                    match rotate(&d, &p, rotations) {
-                        Ok(f) => {
-                            file = f;
-                            size = 0;
+        std::thread::Builder::new()
+            .name("audit".into())
+            .spawn(move || {
+                let mut size = file.metadata().map(|m| m.len()).unwrap_or(0);
+                while let Ok(line) = rx.recv() {
+                    if max_bytes > 0 && size >= max_bytes {
+                        match rotate(&d, &p, rotations) {
+                            Ok(f) => {
+                                file = f;
+                                size = 0;
+                            }
+                            Err(e) => tracing::error!("audit log rotation failed: {e}"),
                         }
-                        Err(e) => tracing::error!("audit log rotation failed: {e}"),
                     }
+                    if let Err(e) = file
+                        .write_all(line.as_bytes())
+                        .and_then(|()| file.write_all(b"\n"))
+                    {
+                        tracing::error!("audit log write failed: {e}");
+                    }
+                    size += line.len() as u64 + 1;
                 }
-                if let Err(e) = file.write_all(line.as_bytes()).and_then(|()| file.write_all(b"\n")) {
-                    tracing::error!("audit log write failed: {e}");
-                }
-                size += line.len() as u64 + 1;
-            }
-        })?;
-        Ok(AuditLog { tx: parking_lot::Mutex::new(tx), path })
+            })?;
+        Ok(AuditLog {
+            tx: parking_lot::Mutex::new(tx),
+            path,
+        })
     }
 
     /// Path of the live file.
@@ -88,7 +96,9 @@ fn rotate(dir: &Path, path: &Path, keep: usize) -> std::io::Result<File> {
     let mut rotated: Vec<PathBuf> = fs::read_dir(dir)?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| {
-            p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("audit_log.") && n.ends_with(".jsonl") && n != AUDIT_FILE)
+            p.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
+                n.starts_with("audit_log.") && n.ends_with(".jsonl") && n != AUDIT_FILE
+            })
         })
         .collect();
     rotated.sort();
@@ -100,13 +110,23 @@ fn rotate(dir: &Path, path: &Path, keep: usize) -> std::io::Result<File> {
 }
 
 fn redact_query(q: &str) -> String {
-    q.split('&').filter(|p| !p.is_empty()).take(50).map(|p| format!("{}=<redacted>", p.split('=').next().unwrap_or(""))).collect::<Vec<_>>().join("&")
+    q.split('&')
+        .filter(|p| !p.is_empty())
+        .take(50)
+        .map(|p| format!("{}=<redacted>", p.split('=').next().unwrap_or("")))
+        .collect::<Vec<_>>()
+        .join("&")
 }
 
 /// Layer: after the response, writes one line per POST/PUT/PATCH/DELETE under `/api/gateway`.
 pub async fn layer(State(st): State<SharedState>, req: Request, next: Next) -> Response {
-    let Some(audit) = st.audit.as_ref() else { return next.run(req).await };
-    let is_write = matches!(*req.method(), Method::POST | Method::PUT | Method::PATCH | Method::DELETE);
+    let Some(audit) = st.audit.as_ref() else {
+        return next.run(req).await;
+    };
+    let is_write = matches!(
+        *req.method(),
+        Method::POST | Method::PUT | Method::PATCH | Method::DELETE
+    );
     if !is_write || !req.uri().path().starts_with("/api/gateway") {
         return next.run(req).await;
     }
@@ -125,8 +145,16 @@ pub async fn layer(State(st): State<SharedState>, req: Request, next: Next) -> R
             extra.insert(name.clone(), Value::String(v.chars().take(200).collect()));
         }
     }
-    let request_id = req.extensions().get::<RequestId>().map(|r| r.0.clone()).unwrap_or_default();
-    let ip = req.extensions().get::<ClientIp>().map(|c| c.0.clone()).unwrap_or_default();
+    let request_id = req
+        .extensions()
+        .get::<RequestId>()
+        .map(|r| r.0.clone())
+        .unwrap_or_default();
+    let ip = req
+        .extensions()
+        .get::<ClientIp>()
+        .map(|c| c.0.clone())
+        .unwrap_or_default();
     let auth_cell = std::sync::Arc::new(parking_lot::Mutex::new(AuthInfo::default()));
     let mut req = req;
     req.extensions_mut().insert(auth_cell.clone());
@@ -170,7 +198,10 @@ mod tests {
             }
         }
         std::thread::sleep(std::time::Duration::from_millis(200));
-        let names: Vec<String> = fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        let names: Vec<String> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
         assert!(names.contains(&AUDIT_FILE.to_string()));
         assert!(names.len() <= 3, "{names:?}");
         assert_eq!(token_fingerprint("abc"), "ba7816bf8f01");

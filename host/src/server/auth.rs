@@ -21,7 +21,10 @@ use super::state::SharedState;
 pub fn bearer(headers: &HeaderMap) -> Option<String> {
     let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?.trim();
     let (scheme, rest) = v.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim().to_string()).filter(|t| !t.is_empty())
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| rest.trim().to_string())
+        .filter(|t| !t.is_empty())
 }
 
 /// True when `presented` equals one of `tokens`; every token is compared, in constant time each.
@@ -35,7 +38,9 @@ pub fn token_valid(tokens: &[String], presented: &str) -> bool {
 
 /// The run id of a `/api/gateway/runs/{id}/ledger/stream` path.
 pub fn stream_route_run(path: &str) -> Option<&str> {
-    let id = path.strip_prefix("/api/gateway/runs/")?.strip_suffix("/ledger/stream")?;
+    let id = path
+        .strip_prefix("/api/gateway/runs/")?
+        .strip_suffix("/ledger/stream")?;
     (!id.is_empty() && !id.contains('/')).then_some(id)
 }
 
@@ -47,7 +52,8 @@ fn rejected(status: StatusCode, detail: &str, retry_after: Option<u64>) -> Respo
         r.headers_mut().insert(header::RETRY_AFTER, v);
     }
     if status == StatusCode::UNAUTHORIZED {
-        r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        r.headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
     }
     r
 }
@@ -59,10 +65,18 @@ pub async fn layer(State(st): State<SharedState>, req: Request, next: Next) -> R
     if !cfg.security || !path.starts_with("/api/gateway") {
         return next.run(req).await;
     }
-    let ip = req.extensions().get::<ClientIp>().cloned().unwrap_or(ClientIp("unknown".into()));
-    let write = matches!(*req.method(), Method::POST | Method::PUT | Method::PATCH | Method::DELETE);
+    let ip = req
+        .extensions()
+        .get::<ClientIp>()
+        .cloned()
+        .unwrap_or(ClientIp("unknown".into()));
+    let write = matches!(
+        *req.method(),
+        Method::POST | Method::PUT | Method::PATCH | Method::DELETE
+    );
     let read = matches!(*req.method(), Method::GET | Method::HEAD);
-    let required = (write && cfg.protect_write) || (read && cfg.protect_read && !(cfg.dev_read_no_auth && ip.is_loopback()));
+    let required = (write && cfg.protect_write)
+        || (read && cfg.protect_read && !(cfg.dev_read_no_auth && ip.is_loopback()));
     let presented = bearer(req.headers());
     if let Some(cell) = req.extensions().get::<Arc<Mutex<AuthInfo>>>() {
         let mut info = cell.lock();
@@ -73,15 +87,28 @@ pub async fn layer(State(st): State<SharedState>, req: Request, next: Next) -> R
         return next.run(req).await;
     }
     if cfg.tokens.is_empty() {
-        return rejected(StatusCode::SERVICE_UNAVAILABLE, "Gateway auth required but no token configured", None);
+        return rejected(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Gateway auth required but no token configured",
+            None,
+        );
     }
-    let mut valid = presented.as_deref().is_some_and(|t| token_valid(&cfg.tokens, t));
+    let mut valid = presented
+        .as_deref()
+        .is_some_and(|t| token_valid(&cfg.tokens, t));
     if !valid
         && presented.is_none()
         && *req.method() == Method::GET
         && let Some(run_id) = stream_route_run(&path)
     {
-        let token = req.uri().query().map(serde_urlencoded_pairs).unwrap_or_default().into_iter().find(|(k, _)| k == "stream_token").map(|(_, v)| v);
+        let token = req
+            .uri()
+            .query()
+            .map(serde_urlencoded_pairs)
+            .unwrap_or_default()
+            .into_iter()
+            .find(|(k, _)| k == "stream_token")
+            .map(|(_, v)| v);
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
         valid = token.is_some_and(|t| st.stream_tokens.verify(run_id, &t, now));
     }
@@ -90,10 +117,18 @@ pub async fn layer(State(st): State<SharedState>, req: Request, next: Next) -> R
         return next.run(req).await;
     }
     if let Some(secs) = st.lockout.locked_for(&ip.0) {
-        return rejected(StatusCode::TOO_MANY_REQUESTS, "Too Many Requests (auth lockout)", Some(secs));
+        return rejected(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too Many Requests (auth lockout)",
+            Some(secs),
+        );
     }
     match st.lockout.fail(&ip.0) {
-        Some(secs) => rejected(StatusCode::TOO_MANY_REQUESTS, "Too Many Requests (auth lockout)", Some(secs)),
+        Some(secs) => rejected(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too Many Requests (auth lockout)",
+            Some(secs),
+        ),
         None => rejected(StatusCode::UNAUTHORIZED, "Unauthorized", None),
     }
 }
@@ -113,7 +148,10 @@ mod tests {
         assert!(token_valid(&toks, "tok-1"));
         assert!(!token_valid(&toks, "tok-"));
         assert!(!token_valid(&[], "x"));
-        assert_eq!(stream_route_run("/api/gateway/runs/abc/ledger/stream"), Some("abc"));
+        assert_eq!(
+            stream_route_run("/api/gateway/runs/abc/ledger/stream"),
+            Some("abc")
+        );
         assert_eq!(stream_route_run("/api/gateway/runs/abc/ledger"), None);
     }
 }

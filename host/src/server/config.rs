@@ -63,8 +63,18 @@ pub struct ServerConfig {
 }
 
 /// Tokens the seed refuses on a non-loopback bind.
-const WEAK_TOKENS: [&str; 10] =
-    ["dev-token", "devtoken", "token", "changeme", "password", "admin", "god", "zeus", "root", "superuser"];
+const WEAK_TOKENS: [&str; 10] = [
+    "dev-token",
+    "devtoken",
+    "token",
+    "changeme",
+    "password",
+    "admin",
+    "god",
+    "zeus",
+    "root",
+    "superuser",
+];
 
 fn parse_bool(v: Option<String>, default: bool) -> bool {
     match v.as_deref().map(|s| s.trim().to_ascii_lowercase()) {
@@ -79,7 +89,10 @@ fn parse_num<T: std::str::FromStr>(v: Option<String>, default: T) -> T {
 }
 
 fn split_list(v: &str) -> impl Iterator<Item = String> + '_ {
-    v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from)
+    v.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(String::from)
 }
 
 impl ServerConfig {
@@ -91,13 +104,24 @@ impl ServerConfig {
     /// Reads the configuration through `get` (the environment in production, a map in tests).
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> ServerConfig {
         // Security knobs fall back to the legacy `ABSTRACTFLOW_GATEWAY_*` prefix.
-        let sec = |name: &str| get(&format!("ABSTRACTGATEWAY_{name}")).or_else(|| get(&format!("ABSTRACTFLOW_GATEWAY_{name}")));
+        let sec = |name: &str| {
+            get(&format!("ABSTRACTGATEWAY_{name}"))
+                .or_else(|| get(&format!("ABSTRACTFLOW_GATEWAY_{name}")))
+        };
         let first = |names: &[&str]| names.iter().find_map(|n| get(n));
-        let data_dir = first(&["ABSTRACTGATEWAY_DATA_DIR", "ABSTRACTFLOW_RUNTIME_DIR"]).unwrap_or_else(|| "./runtime".into());
-        let flows_dir =
-            first(&["ABSTRACTGATEWAY_FLOWS_DIR", "ABSTRACTFRAMEWORK_WORKFLOWS_DIR", "ABSTRACTFLOW_FLOWS_DIR"]).unwrap_or_else(|| "./flows".into());
+        let data_dir = first(&["ABSTRACTGATEWAY_DATA_DIR", "ABSTRACTFLOW_RUNTIME_DIR"])
+            .unwrap_or_else(|| "./runtime".into());
+        let flows_dir = first(&[
+            "ABSTRACTGATEWAY_FLOWS_DIR",
+            "ABSTRACTFRAMEWORK_WORKFLOWS_DIR",
+            "ABSTRACTFLOW_FLOWS_DIR",
+        ])
+        .unwrap_or_else(|| "./flows".into());
         let mut tokens: Vec<String> = Vec::new();
-        for raw in [sec("AUTH_TOKEN"), sec("AUTH_TOKENS")].into_iter().flatten() {
+        for raw in [sec("AUTH_TOKEN"), sec("AUTH_TOKENS")]
+            .into_iter()
+            .flatten()
+        {
             for t in split_list(&raw) {
                 if !tokens.contains(&t) {
                     tokens.push(t);
@@ -105,20 +129,28 @@ impl ServerConfig {
             }
         }
         let security = parse_bool(sec("SECURITY"), true);
-        let audit_headers = sec("AUDIT_LOG_HEADERS").unwrap_or_else(|| "x-client-id,x-client-version,x-forwarded-for".into());
+        let audit_headers = sec("AUDIT_LOG_HEADERS")
+            .unwrap_or_else(|| "x-client-id,x-client-version,x-forwarded-for".into());
         ServerConfig {
             host: "127.0.0.1".into(),
             port: 8080,
             flows_dir: absolute(PathBuf::from(flows_dir)),
             data_dir: absolute(PathBuf::from(data_dir)),
-            runner: parse_bool(first(&["ABSTRACTGATEWAY_RUNNER", "ABSTRACTFLOW_GATEWAY_RUNNER"]), true),
+            runner: parse_bool(
+                first(&["ABSTRACTGATEWAY_RUNNER", "ABSTRACTFLOW_GATEWAY_RUNNER"]),
+                true,
+            ),
             tick_max_steps: parse_num::<usize>(get("ABSTRACTGATEWAY_TICK_MAX_STEPS"), 100).max(1),
             security,
             tokens,
             protect_read: parse_bool(sec("PROTECT_READ"), true),
             protect_write: parse_bool(sec("PROTECT_WRITE"), true),
             dev_read_no_auth: parse_bool(sec("DEV_READ_NO_AUTH"), false),
-            allowed_origins: split_list(&sec("ALLOWED_ORIGINS").unwrap_or_else(|| "http://localhost:*,http://127.0.0.1:*".into())).collect(),
+            allowed_origins: split_list(
+                &sec("ALLOWED_ORIGINS")
+                    .unwrap_or_else(|| "http://localhost:*,http://127.0.0.1:*".into()),
+            )
+            .collect(),
             max_body_bytes: parse_num(sec("MAX_BODY_BYTES"), 256_000),
             max_bundle_bytes: parse_num(sec("MAX_BUNDLE_BYTES"), 78_643_200),
             max_attachment_bytes: parse_num(sec("MAX_ATTACHMENT_BYTES"), 26_214_400),
@@ -132,8 +164,13 @@ impl ServerConfig {
             audit_log: parse_bool(sec("AUDIT_LOG"), security),
             audit_max_bytes: parse_num(sec("AUDIT_LOG_MAX_BYTES"), 52_428_800),
             audit_rotations: parse_num::<usize>(sec("AUDIT_LOG_ROTATIONS"), 10).min(200),
-            audit_headers: split_list(&audit_headers).map(|h| h.to_ascii_lowercase()).collect(),
-            workflow_source: get("ABSTRACTGATEWAY_WORKFLOW_SOURCE").unwrap_or_else(|| "bundle".into()).trim().to_ascii_lowercase(),
+            audit_headers: split_list(&audit_headers)
+                .map(|h| h.to_ascii_lowercase())
+                .collect(),
+            workflow_source: get("ABSTRACTGATEWAY_WORKFLOW_SOURCE")
+                .unwrap_or_else(|| "bundle".into())
+                .trim()
+                .to_ascii_lowercase(),
         }
     }
 
@@ -154,15 +191,29 @@ impl ServerConfig {
         }
         let public = !self.is_loopback_bind();
         if public {
-            warnings.push(format!("binding to non-loopback host {}: the gateway is reachable from the network", self.host));
+            warnings.push(format!(
+                "binding to non-loopback host {}: the gateway is reachable from the network",
+                self.host
+            ));
         }
         let weak = self.tokens.iter().any(|t| is_weak_token(t));
         if public && weak {
             return Err("Refusing to start: weak auth token detected while binding to a non-loopback host. Use a random token of at least 15 characters.".into());
         }
-        let risky: Vec<&String> = self.allowed_origins.iter().filter(|p| is_risky_origin(p)).collect();
+        let risky: Vec<&String> = self
+            .allowed_origins
+            .iter()
+            .filter(|p| is_risky_origin(p))
+            .collect();
         if !risky.is_empty() {
-            warnings.push(format!("broad allowed-origin patterns: {}", risky.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")));
+            warnings.push(format!(
+                "broad allowed-origin patterns: {}",
+                risky
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
             if public && weak {
                 return Err("Refusing to start: weak auth token with broad allowed origins on a non-loopback host.".into());
             }
@@ -174,7 +225,9 @@ impl ServerConfig {
 /// `127.0.0.1`, `::1`, `localhost` (and the rest of 127/8).
 pub fn is_loopback_host(host: &str) -> bool {
     let h = host.trim().trim_start_matches('[').trim_end_matches(']');
-    h == "localhost" || h.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+    h == "localhost"
+        || h.parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// Empty, shorter than 15 characters, or one of the well-known defaults.
@@ -184,7 +237,9 @@ pub fn is_weak_token(t: &str) -> bool {
 }
 
 fn is_risky_origin(p: &str) -> bool {
-    let local = ["localhost", "127.0.0.1", "::1"].iter().any(|h| p.contains(h));
+    let local = ["localhost", "127.0.0.1", "::1"]
+        .iter()
+        .any(|h| p.contains(h));
     p == "*" || (p.contains("ngrok") && p.contains('*')) || (p.contains('*') && !local)
 }
 
@@ -201,21 +256,34 @@ mod tests {
     use std::collections::HashMap;
 
     fn cfg(pairs: &[(&str, &str)]) -> ServerConfig {
-        let m: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let m: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         ServerConfig::from_lookup(|k| m.get(k).cloned())
     }
 
     #[test]
     fn defaults_and_legacy_fallbacks() {
-        let c = cfg(&[("ABSTRACTFLOW_RUNTIME_DIR", "/tmp/x"), ("ABSTRACTFLOW_GATEWAY_AUTH_TOKEN", "a,b"), ("ABSTRACTGATEWAY_AUTH_TOKENS", "b, c")]);
+        let c = cfg(&[
+            ("ABSTRACTFLOW_RUNTIME_DIR", "/tmp/x"),
+            ("ABSTRACTFLOW_GATEWAY_AUTH_TOKEN", "a,b"),
+            ("ABSTRACTGATEWAY_AUTH_TOKENS", "b, c"),
+        ]);
         assert_eq!(c.data_dir, PathBuf::from("/tmp/x"));
         assert_eq!(c.tokens, ["a", "b", "c"]);
         assert_eq!(c.max_body_bytes, 256_000);
         assert_eq!((c.max_concurrency, c.max_sse, c.lockout_after), (64, 32, 5));
-        assert_eq!(c.allowed_origins, ["http://localhost:*", "http://127.0.0.1:*"]);
+        assert_eq!(
+            c.allowed_origins,
+            ["http://localhost:*", "http://127.0.0.1:*"]
+        );
         assert!(c.audit_log && c.protect_read && c.runner);
         assert!(!cfg(&[("ABSTRACTGATEWAY_RUNNER", "off")]).runner);
-        assert!(cfg(&[("ABSTRACTGATEWAY_RUNNER", "maybe")]).runner, "unparsable falls back to the default");
+        assert!(
+            cfg(&[("ABSTRACTGATEWAY_RUNNER", "maybe")]).runner,
+            "unparsable falls back to the default"
+        );
     }
 
     #[test]
@@ -223,12 +291,24 @@ mod tests {
         let e = cfg(&[]).check_startup().unwrap_err();
         assert!(e.starts_with("Missing gateway auth token."), "{e}");
         let mut c = cfg(&[("ABSTRACTGATEWAY_AUTH_TOKEN", "token")]);
-        assert!(c.check_startup().is_ok(), "a weak token is tolerated on loopback");
+        assert!(
+            c.check_startup().is_ok(),
+            "a weak token is tolerated on loopback"
+        );
         c.host = "0.0.0.0".into();
         let e = c.check_startup().unwrap_err();
-        assert!(e.starts_with("Refusing to start: weak auth token detected while binding to a non-loopback host."), "{e}");
+        assert!(
+            e.starts_with(
+                "Refusing to start: weak auth token detected while binding to a non-loopback host."
+            ),
+            "{e}"
+        );
         c.tokens = vec!["a-strong-random-token-123".into()];
         assert!(c.check_startup().is_ok());
-        assert!(is_weak_token("changeme") && is_weak_token("short") && !is_weak_token("0123456789abcdef"));
+        assert!(
+            is_weak_token("changeme")
+                && is_weak_token("short")
+                && !is_weak_token("0123456789abcdef")
+        );
     }
 }

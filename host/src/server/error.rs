@@ -21,7 +21,10 @@ pub struct ApiError {
 impl ApiError {
     /// Any status with a string detail.
     pub fn new(status: StatusCode, msg: impl Into<String>) -> Self {
-        ApiError { status, detail: Value::String(msg.into()) }
+        ApiError {
+            status,
+            detail: Value::String(msg.into()),
+        }
     }
     /// 400.
     pub fn bad_request(msg: impl Into<String>) -> Self {
@@ -41,7 +44,10 @@ impl ApiError {
     }
     /// 422 with FastAPI's error array.
     pub fn validation(errors: Vec<Value>) -> Self {
-        ApiError { status: StatusCode::UNPROCESSABLE_ENTITY, detail: Value::Array(errors) }
+        ApiError {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            detail: Value::Array(errors),
+        }
     }
 }
 
@@ -76,7 +82,10 @@ pub fn json_response(status: StatusCode, v: &Value) -> Response {
 /// A pre-encoded compact JSON body.
 pub fn raw_json(status: StatusCode, body: String) -> Response {
     let mut r = (status, body).into_response();
-    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     r
 }
 
@@ -84,7 +93,10 @@ pub fn raw_json(status: StatusCode, body: String) -> Response {
 pub fn middleware_reject(status: StatusCode, detail: &str) -> Response {
     let body = pyjson::to_string(&json!({"detail": detail}), true);
     let mut r = (status, body).into_response();
-    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json; charset=utf-8"));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json; charset=utf-8"),
+    );
     r
 }
 

@@ -10,14 +10,22 @@ use super::error::ApiError;
 /// non-object body.
 pub fn json_object(headers: &HeaderMap, body: &[u8]) -> Result<Map<String, Value>, ApiError> {
     if body.is_empty() {
-        return Err(ApiError::validation(vec![json!({"type": "missing", "loc": ["body"], "msg": "Field required", "input": null})]));
+        return Err(ApiError::validation(vec![
+            json!({"type": "missing", "loc": ["body"], "msg": "Field required", "input": null}),
+        ]));
     }
     let is_json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .map(|ct| {
-            let main = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-            main == "application/json" || (main.starts_with("application/") && main.ends_with("+json"))
+            let main = ct
+                .split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase();
+            main == "application/json"
+                || (main.starts_with("application/") && main.ends_with("+json"))
         })
         .unwrap_or(false);
     if !is_json {
@@ -37,8 +45,10 @@ pub fn json_object(headers: &HeaderMap, body: &[u8]) -> Result<Map<String, Value
 }
 
 fn not_a_dict(input: Value) -> ApiError {
-    ApiError::validation(vec![json!({"type": "model_attributes_type", "loc": ["body"],
-        "msg": "Input should be a valid dictionary or object to extract fields from", "input": input})])
+    ApiError::validation(vec![
+        json!({"type": "model_attributes_type", "loc": ["body"],
+        "msg": "Input should be a valid dictionary or object to extract fields from", "input": input}),
+    ])
 }
 
 fn strip_position(msg: &str) -> String {
@@ -51,7 +61,11 @@ fn strip_position(msg: &str) -> String {
 /// 0-based character offset of serde's (1-based line, column) position.
 fn byte_offset(body: &[u8], line: usize, column: usize) -> usize {
     let text = String::from_utf8_lossy(body);
-    let before: usize = text.split('\n').take(line.saturating_sub(1)).map(|l| l.chars().count() + 1).sum();
+    let before: usize = text
+        .split('\n')
+        .take(line.saturating_sub(1))
+        .map(|l| l.chars().count() + 1)
+        .sum();
     before + column
 }
 
@@ -64,11 +78,15 @@ pub struct BodyFields<'a> {
 impl<'a> BodyFields<'a> {
     /// Starts validating `obj`.
     pub fn new(obj: &'a Map<String, Value>) -> Self {
-        BodyFields { obj, errors: Vec::new() }
+        BodyFields {
+            obj,
+            errors: Vec::new(),
+        }
     }
 
     fn err(&mut self, ty: &str, field: &str, msg: &str, input: Value) {
-        self.errors.push(json!({"type": ty, "loc": ["body", field], "msg": msg, "input": input}));
+        self.errors
+            .push(json!({"type": ty, "loc": ["body", field], "msg": msg, "input": input}));
     }
 
     /// A required string field.
@@ -95,7 +113,12 @@ impl<'a> BodyFields<'a> {
         match v {
             Value::String(s) => Some(s.clone()),
             other => {
-                self.err("string_type", field, "Input should be a valid string", other.clone());
+                self.err(
+                    "string_type",
+                    field,
+                    "Input should be a valid string",
+                    other.clone(),
+                );
                 None
             }
         }
@@ -107,7 +130,12 @@ impl<'a> BodyFields<'a> {
             None => Map::new(),
             Some(Value::Object(m)) => m.clone(),
             Some(other) => {
-                self.err("dict_type", field, "Input should be a valid dictionary", other.clone());
+                self.err(
+                    "dict_type",
+                    field,
+                    "Input should be a valid dictionary",
+                    other.clone(),
+                );
                 Map::new()
             }
         }
@@ -118,11 +146,18 @@ impl<'a> BodyFields<'a> {
         let v = self.obj.get(field)?;
         let n = match v {
             Value::Number(n) if n.as_i64().is_some() => n.as_i64(),
-            Value::Number(n) if n.as_f64().is_some_and(|f| f.fract() == 0.0) => n.as_f64().map(|f| f as i64),
+            Value::Number(n) if n.as_f64().is_some_and(|f| f.fract() == 0.0) => {
+                n.as_f64().map(|f| f as i64)
+            }
             Value::String(s) if s.trim().parse::<i64>().is_ok() => s.trim().parse().ok(),
             Value::Null => return None,
             other => {
-                self.err("int_type", field, "Input should be a valid integer", other.clone());
+                self.err(
+                    "int_type",
+                    field,
+                    "Input should be a valid integer",
+                    other.clone(),
+                );
                 return None;
             }
         }?;
@@ -146,7 +181,11 @@ impl<'a> BodyFields<'a> {
 
     /// `Ok` when every field was valid, else the 422.
     pub fn finish(self) -> Result<(), ApiError> {
-        if self.errors.is_empty() { Ok(()) } else { Err(ApiError::validation(self.errors)) }
+        if self.errors.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::validation(self.errors))
+        }
     }
 }
 
@@ -160,12 +199,19 @@ impl QueryParams {
     /// Parses a raw query string (`a=1&b=x`).
     pub fn parse(raw: Option<&str>) -> Self {
         let pairs = raw.map(serde_urlencoded_pairs).unwrap_or_default();
-        QueryParams { pairs, errors: Vec::new() }
+        QueryParams {
+            pairs,
+            errors: Vec::new(),
+        }
     }
 
     /// The last value given for `name`.
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.pairs.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.pairs
+            .iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 
     /// An optional non-empty string.
@@ -175,7 +221,9 @@ impl QueryParams {
 
     /// An integer with optional bounds (`ge`, `le`), or `default`.
     pub fn int(&mut self, name: &str, default: i64, ge: Option<i64>, le: Option<i64>) -> i64 {
-        let Some(raw) = self.get(name).map(str::to_string) else { return default };
+        let Some(raw) = self.get(name).map(str::to_string) else {
+            return default;
+        };
         let Ok(n) = raw.trim().parse::<i64>() else {
             self.errors.push(json!({"type": "int_parsing", "loc": ["query", name], "msg": "Input should be a valid integer, unable to parse string as an integer", "input": raw}));
             return default;
@@ -195,7 +243,9 @@ impl QueryParams {
 
     /// A float with an exclusive lower bound and an inclusive upper bound.
     pub fn float(&mut self, name: &str, default: f64, gt: f64, le: f64) -> f64 {
-        let Some(raw) = self.get(name).map(str::to_string) else { return default };
+        let Some(raw) = self.get(name).map(str::to_string) else {
+            return default;
+        };
         let Ok(n) = raw.trim().parse::<f64>() else {
             self.errors.push(json!({"type": "float_parsing", "loc": ["query", name], "msg": "Input should be a valid number, unable to parse string as a number", "input": raw}));
             return default;
@@ -210,7 +260,9 @@ impl QueryParams {
 
     /// A boolean in pydantic's accepted spellings.
     pub fn bool(&mut self, name: &str, default: bool) -> bool {
-        let Some(raw) = self.get(name).map(str::to_string) else { return default };
+        let Some(raw) = self.get(name).map(str::to_string) else {
+            return default;
+        };
         match raw.trim().to_ascii_lowercase().as_str() {
             "1" | "true" | "t" | "yes" | "y" | "on" => true,
             "0" | "false" | "f" | "no" | "n" | "off" => false,
@@ -223,7 +275,11 @@ impl QueryParams {
 
     /// `Ok` when every parameter was valid, else the 422.
     pub fn finish(&mut self) -> Result<(), ApiError> {
-        if self.errors.is_empty() { Ok(()) } else { Err(ApiError::validation(std::mem::take(&mut self.errors))) }
+        if self.errors.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::validation(std::mem::take(&mut self.errors)))
+        }
     }
 }
 
@@ -245,15 +301,13 @@ fn percent_decode(s: &str) -> String {
     while i < b.len() {
         match b[i] {
             b'+' => out.push(b' '),
-            b'%' if i + 2 < b.len() => {
-                match (hex_val(b[i + 1]), hex_val(b[i + 2])) {
-                    (Some(h), Some(l)) => {
-                        out.push(h * 16 + l);
-                        i += 2;
-                    }
-                    _ => out.push(b'%'),
+            b'%' if i + 2 < b.len() => match (hex_val(b[i + 1]), hex_val(b[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push(h * 16 + l);
+                    i += 2;
                 }
-            }
+                _ => out.push(b'%'),
+            },
             c => out.push(c),
         }
         i += 1;
@@ -271,7 +325,14 @@ mod tests {
 
     #[test]
     fn query_decoding_and_errors() {
-        assert_eq!(serde_urlencoded_pairs("a=1&b=x+y%21&c"), vec![("a".into(), "1".into()), ("b".into(), "x y!".into()), ("c".into(), "".into())]);
+        assert_eq!(
+            serde_urlencoded_pairs("a=1&b=x+y%21&c"),
+            vec![
+                ("a".into(), "1".into()),
+                ("b".into(), "x y!".into()),
+                ("c".into(), "".into())
+            ]
+        );
         assert_eq!(percent_decode("%4"), "%4");
         let mut q = QueryParams::parse(Some("after=-1&limit=5000"));
         assert_eq!(q.int("after", 0, Some(0), None), -1);
@@ -286,9 +347,15 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert(header::CONTENT_TYPE, "application/json".parse().unwrap());
         let e = json_object(&h, br#"{"bundle_id":"#).unwrap_err();
-        assert_eq!(e.detail, json!([{"type":"json_invalid","loc":["body",13],"msg":"JSON decode error","input":{},"ctx":{"error":"Expecting value"}}]));
+        assert_eq!(
+            e.detail,
+            json!([{"type":"json_invalid","loc":["body",13],"msg":"JSON decode error","input":{},"ctx":{"error":"Expecting value"}}])
+        );
         let e = json_object(&h, b"").unwrap_err();
-        assert_eq!(e.detail, json!([{"type":"missing","loc":["body"],"msg":"Field required","input":null}]));
+        assert_eq!(
+            e.detail,
+            json!([{"type":"missing","loc":["body"],"msg":"Field required","input":null}])
+        );
         let e = json_object(&HeaderMap::new(), br#"{"a":1}"#).unwrap_err();
         assert_eq!(e.detail[0]["type"], "model_attributes_type");
         assert_eq!(e.detail[0]["input"], r#"{"a":1}"#);

@@ -30,12 +30,18 @@ pub struct Caps {
 impl Caps {
     /// `general` in-flight requests and `sse` open streams.
     pub fn new(general: usize, sse: usize) -> Self {
-        Caps { general: Arc::new(Semaphore::new(general)), sse: Arc::new(Semaphore::new(sse)) }
+        Caps {
+            general: Arc::new(Semaphore::new(general)),
+            sse: Arc::new(Semaphore::new(sse)),
+        }
     }
 }
 
 fn too_large(n: u64, cap: u64) -> Response {
-    middleware_reject(StatusCode::PAYLOAD_TOO_LARGE, &format!("Payload Too Large ({n} bytes > {cap} bytes)"))
+    middleware_reject(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        &format!("Payload Too Large ({n} bytes > {cap} bytes)"),
+    )
 }
 
 /// Body cap for a write to `path`.
@@ -43,7 +49,11 @@ fn body_cap(st: &SharedState, path: &str) -> u64 {
     let c = &st.cfg;
     let upload = |base: u64| {
         let cap = base.saturating_add(MULTIPART_SLACK);
-        if c.max_upload_body_bytes > 0 { cap.min(c.max_upload_body_bytes) } else { cap }
+        if c.max_upload_body_bytes > 0 {
+            cap.min(c.max_upload_body_bytes)
+        } else {
+            cap
+        }
     };
     if path.ends_with("/attachments/upload") {
         upload(c.max_attachment_bytes)
@@ -56,7 +66,10 @@ fn body_cap(st: &SharedState, path: &str) -> u64 {
 
 /// The body-cap layer (writes under `/api/gateway` only).
 pub async fn body_layer(State(st): State<SharedState>, req: Request, next: Next) -> Response {
-    let write = matches!(*req.method(), Method::POST | Method::PUT | Method::PATCH | Method::DELETE);
+    let write = matches!(
+        *req.method(),
+        Method::POST | Method::PUT | Method::PATCH | Method::DELETE
+    );
     if !st.cfg.security || !write || !req.uri().path().starts_with("/api/gateway") {
         return next.run(req).await;
     }
@@ -64,7 +77,11 @@ pub async fn body_layer(State(st): State<SharedState>, req: Request, next: Next)
     if cap == 0 {
         return next.run(req).await;
     }
-    let declared = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<u64>().ok());
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
     if let Some(n) = declared
         && n > cap
     {
@@ -83,24 +100,41 @@ pub async fn body_layer(State(st): State<SharedState>, req: Request, next: Next)
                 }
                 buf.extend_from_slice(&bytes);
             }
-            Err(e) => return middleware_reject(StatusCode::BAD_REQUEST, &format!("Failed to read request body: {e}")),
+            Err(e) => {
+                return middleware_reject(
+                    StatusCode::BAD_REQUEST,
+                    &format!("Failed to read request body: {e}"),
+                );
+            }
         }
     }
     next.run(Request::from_parts(parts, Body::from(buf))).await
 }
 
 /// The concurrency layer: SSE streams hold their slot for the life of the stream.
-pub async fn concurrency_layer(State(st): State<SharedState>, req: Request, next: Next) -> Response {
+pub async fn concurrency_layer(
+    State(st): State<SharedState>,
+    req: Request,
+    next: Next,
+) -> Response {
     if !st.cfg.security || !req.uri().path().starts_with("/api/gateway") {
         return next.run(req).await;
     }
     let sse = req.uri().path().ends_with("/ledger/stream");
-    let sem = if sse { st.caps.sse.clone() } else { st.caps.general.clone() };
+    let sem = if sse {
+        st.caps.sse.clone()
+    } else {
+        st.caps.general.clone()
+    };
     let permit = match tokio::time::timeout(ACQUIRE_TIMEOUT, sem.acquire_owned()).await {
         Ok(Ok(p)) => p,
         _ => {
-            let mut r = middleware_reject(StatusCode::TOO_MANY_REQUESTS, "Too Many Requests (concurrency limit)");
-            r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            let mut r = middleware_reject(
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too Many Requests (concurrency limit)",
+            );
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
             return r;
         }
     };
@@ -121,5 +155,8 @@ pub async fn concurrency_layer(State(st): State<SharedState>, req: Request, next
 
 /// Reads a whole (already capped) body.
 pub async fn read_body(body: Body) -> Result<bytes::Bytes, String> {
-    body.collect().await.map(|c| c.to_bytes()).map_err(|e| e.to_string())
+    body.collect()
+        .await
+        .map(|c| c.to_bytes())
+        .map_err(|e| e.to_string())
 }

@@ -27,7 +27,12 @@ pub struct Lockout {
 impl Lockout {
     /// Locks after `after` failures for `base_s · 2^(n-after)` seconds, at most `max_s`.
     pub fn new(after: u32, base_s: f64, max_s: f64) -> Self {
-        Lockout { after: after.max(1), base_s, max_s, map: Mutex::new(HashMap::new()) }
+        Lockout {
+            after: after.max(1),
+            base_s,
+            max_s,
+            map: Mutex::new(HashMap::new()),
+        }
     }
 
     fn decayed(&self, e: &Entry, now: Instant) -> f64 {
@@ -48,7 +53,8 @@ impl Lockout {
         let now = Instant::now();
         let mut map = self.map.lock();
         if map.len() >= MAX_TRACKED && !map.contains_key(ip) {
-            let mut quiet: Vec<(String, Instant)> = map.iter().map(|(k, e)| (k.clone(), e.last)).collect();
+            let mut quiet: Vec<(String, Instant)> =
+                map.iter().map(|(k, e)| (k.clone(), e.last)).collect();
             quiet.sort_by_key(|(_, t)| *t);
             for (k, _) in quiet.into_iter().take(MAX_TRACKED / 10) {
                 map.remove(&k);
@@ -56,8 +62,13 @@ impl Lockout {
         }
         let prev = map.get(ip).copied();
         let failures = prev.map(|e| self.decayed(&e, now)).unwrap_or(0.0) + 1.0;
-        let mut entry = Entry { failures, last: now, locked_until: prev.and_then(|e| e.locked_until) };
-        let n = failures.floor() as u32;
+        let mut entry = Entry {
+            failures,
+            last: now,
+            locked_until: prev.and_then(|e| e.locked_until),
+        };
+        // A partly decayed failure still counts until it has fully decayed.
+        let n = failures.ceil() as u32;
         let mut lock = None;
         if n >= self.after {
             let secs = (self.base_s * 2f64.powi((n - self.after).min(30) as i32)).min(self.max_s);

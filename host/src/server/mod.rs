@@ -39,7 +39,9 @@ const STREAM_KEY_META: &str = "server:stream_token_key";
 
 /// Builds the whole application for `state`.
 pub fn app(state: SharedState) -> Router {
-    let swagger: Router<SharedState> = SwaggerUi::new("/docs").url("/openapi.json", openapi::document()).into();
+    let swagger: Router<SharedState> = SwaggerUi::new("/docs")
+        .url("/openapi.json", openapi::document())
+        .into();
     routes::router()
         .merge(swagger)
         .layer(from_fn(routes::detail_bodies))
@@ -69,12 +71,19 @@ fn stream_key(store: &Store) -> Result<Vec<u8>, String> {
 /// Opens the data dir, loads FLOWS_DIR and builds the shared state (the runner starts if `cfg.runner`).
 pub fn open_state(cfg: ServerConfig) -> Result<SharedState, String> {
     let (set, flows, mut warnings) = state::load_bundles(&cfg.flows_dir);
-    let opts = GatewayOptions { data_dir: cfg.data_dir.clone(), runner: cfg.runner, max_steps: cfg.tick_max_steps };
+    let opts = GatewayOptions {
+        data_dir: cfg.data_dir.clone(),
+        runner: cfg.runner,
+        max_steps: cfg.tick_max_steps,
+    };
     let gw = Gateway::open(opts, flows).map_err(|e| e.to_string())?;
     let key = stream_key(gw.store())?;
     let deprecations = state::read_deprecations(&cfg.data_dir, &mut warnings);
     let audit = if cfg.security && cfg.audit_log {
-        Some(audit::AuditLog::start(&cfg.data_dir, cfg.audit_max_bytes, cfg.audit_rotations).map_err(|e| format!("cannot open the audit log: {e}"))?)
+        Some(
+            audit::AuditLog::start(&cfg.data_dir, cfg.audit_max_bytes, cfg.audit_rotations)
+                .map_err(|e| format!("cannot open the audit log: {e}"))?,
+        )
     } else {
         None
     };
@@ -101,7 +110,12 @@ pub async fn serve_on(
 ) -> std::io::Result<()> {
     let gw = state.gw.clone();
     let app = app(state);
-    let res = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).with_graceful_shutdown(shutdown).await;
+    let res = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await;
     let _ = tokio::task::spawn_blocking(move || gw.shutdown()).await;
     res
 }

@@ -60,12 +60,17 @@ pub fn origin_allowed(patterns: &[String], origin: &str) -> bool {
 }
 
 fn add_vary(resp: &mut Response) {
-    resp.headers_mut().append(header::VARY, HeaderValue::from_static("Origin"));
+    resp.headers_mut()
+        .append(header::VARY, HeaderValue::from_static("Origin"));
 }
 
 /// The layer.
 pub async fn layer(State(st): State<SharedState>, req: Request, next: Next) -> Response {
-    let origin = req.headers().get(header::ORIGIN).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let origin = req
+        .headers()
+        .get(header::ORIGIN)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
     let Some(origin) = origin else {
         let mut r = next.run(req).await;
         add_vary(&mut r);
@@ -73,7 +78,10 @@ pub async fn layer(State(st): State<SharedState>, req: Request, next: Next) -> R
     };
     let allowed = !st.cfg.security || origin_allowed(&st.cfg.allowed_origins, &origin);
     let gateway = req.uri().path().starts_with("/api/gateway");
-    let preflight = req.method() == Method::OPTIONS && req.headers().contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
+    let preflight = req.method() == Method::OPTIONS
+        && req
+            .headers()
+            .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
     if preflight {
         if !allowed {
             let mut r = middleware_reject(StatusCode::FORBIDDEN, "Forbidden (origin not allowed)");
@@ -82,18 +90,35 @@ pub async fn layer(State(st): State<SharedState>, req: Request, next: Next) -> R
         }
         let mut r = (StatusCode::OK, "OK").into_response();
         let h = r.headers_mut();
-        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
         if let Ok(v) = HeaderValue::from_str(&origin) {
             h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, v);
         }
-        h.insert(header::ACCESS_CONTROL_ALLOW_CREDENTIALS, HeaderValue::from_static("true"));
-        h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("GET, POST, PUT, PATCH, DELETE, OPTIONS"));
-        let req_headers = req.headers().get(header::ACCESS_CONTROL_REQUEST_HEADERS).cloned();
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
+            HeaderValue::from_static("true"),
+        );
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_METHODS,
+            HeaderValue::from_static("GET, POST, PUT, PATCH, DELETE, OPTIONS"),
+        );
+        let req_headers = req
+            .headers()
+            .get(header::ACCESS_CONTROL_REQUEST_HEADERS)
+            .cloned();
         h.insert(
             header::ACCESS_CONTROL_ALLOW_HEADERS,
-            req_headers.unwrap_or(HeaderValue::from_static("authorization, content-type, x-request-id, idempotency-key, last-event-id")),
+            req_headers.unwrap_or(HeaderValue::from_static(
+                "authorization, content-type, x-request-id, idempotency-key, last-event-id",
+            )),
         );
-        h.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
+        h.insert(
+            header::ACCESS_CONTROL_MAX_AGE,
+            HeaderValue::from_static("600"),
+        );
         add_vary(&mut r);
         return r;
     }
@@ -106,8 +131,14 @@ pub async fn layer(State(st): State<SharedState>, req: Request, next: Next) -> R
     if allowed && let Ok(v) = HeaderValue::from_str(&origin) {
         let h = r.headers_mut();
         h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, v);
-        h.insert(header::ACCESS_CONTROL_ALLOW_CREDENTIALS, HeaderValue::from_static("true"));
-        h.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue::from_static("x-request-id, retry-after, www-authenticate"));
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
+            HeaderValue::from_static("true"),
+        );
+        h.insert(
+            header::ACCESS_CONTROL_EXPOSE_HEADERS,
+            HeaderValue::from_static("x-request-id, retry-after, www-authenticate"),
+        );
     }
     add_vary(&mut r);
     r
@@ -119,7 +150,10 @@ mod tests {
 
     #[test]
     fn globs_like_fnmatch() {
-        let pats = vec!["http://localhost:*".to_string(), "https://app.example.com".to_string()];
+        let pats = vec![
+            "http://localhost:*".to_string(),
+            "https://app.example.com".to_string(),
+        ];
         assert!(origin_allowed(&pats, "http://localhost:5173"));
         assert!(origin_allowed(&pats, "https://app.example.com"));
         assert!(!origin_allowed(&pats, "http://evil.example.com"));

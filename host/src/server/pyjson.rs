@@ -12,16 +12,28 @@ struct PyFormatter {
 }
 
 impl Formatter for PyFormatter {
-    fn begin_array_value<W: ?Sized + io::Write>(&mut self, w: &mut W, first: bool) -> io::Result<()> {
+    fn begin_array_value<W: ?Sized + io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> io::Result<()> {
         if first { Ok(()) } else { w.write_all(b", ") }
     }
-    fn begin_object_key<W: ?Sized + io::Write>(&mut self, w: &mut W, first: bool) -> io::Result<()> {
+    fn begin_object_key<W: ?Sized + io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> io::Result<()> {
         if first { Ok(()) } else { w.write_all(b", ") }
     }
     fn begin_object_value<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
         w.write_all(b": ")
     }
-    fn write_string_fragment<W: ?Sized + io::Write>(&mut self, w: &mut W, fragment: &str) -> io::Result<()> {
+    fn write_string_fragment<W: ?Sized + io::Write>(
+        &mut self,
+        w: &mut W,
+        fragment: &str,
+    ) -> io::Result<()> {
         if !self.ascii || fragment.is_ascii() {
             return w.write_all(fragment.as_bytes());
         }
@@ -37,7 +49,11 @@ impl Formatter for PyFormatter {
         }
         Ok(())
     }
-    fn write_char_escape<W: ?Sized + io::Write>(&mut self, w: &mut W, esc: CharEscape) -> io::Result<()> {
+    fn write_char_escape<W: ?Sized + io::Write>(
+        &mut self,
+        w: &mut W,
+        esc: CharEscape,
+    ) -> io::Result<()> {
         serde_json::ser::CompactFormatter.write_char_escape(w, esc)
     }
 }
@@ -59,8 +75,14 @@ mod tests {
     #[test]
     fn python_spacing_and_escapes() {
         let v = json!({"detail": "Unauthorized", "a": [1, 2.5, null], "é": "ü\n"});
-        assert_eq!(super::to_string(&v, true), r#"{"detail": "Unauthorized", "a": [1, 2.5, null], "\u00e9": "\u00fc\n"}"#);
-        assert_eq!(super::to_string(&v, false), "{\"detail\": \"Unauthorized\", \"a\": [1, 2.5, null], \"é\": \"ü\\n\"}");
+        assert_eq!(
+            super::to_string(&v, true),
+            r#"{"detail": "Unauthorized", "a": [1, 2.5, null], "\u00e9": "\u00fc\n"}"#
+        );
+        assert_eq!(
+            super::to_string(&v, false),
+            "{\"detail\": \"Unauthorized\", \"a\": [1, 2.5, null], \"é\": \"ü\\n\"}"
+        );
         assert_eq!(super::to_string(&json!({}), true), "{}");
     }
 }

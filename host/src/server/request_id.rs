@@ -27,12 +27,17 @@ impl ClientIp {
 
 fn client_id_header(v: &str) -> Option<String> {
     let v = v.trim();
-    (!v.is_empty() && v.len() <= 200 && v.chars().all(|c| c.is_ascii_graphic())).then(|| v.to_string())
+    (!v.is_empty() && v.len() <= 200 && v.chars().all(|c| c.is_ascii_graphic()))
+        .then(|| v.to_string())
 }
 
 /// The layer.
 pub async fn layer(State(st): State<SharedState>, mut req: Request, next: Next) -> Response {
-    let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string()).unwrap_or_else(|| "unknown".into());
+    let peer = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip().to_string())
+        .unwrap_or_else(|| "unknown".into());
     let ip = if st.cfg.trust_proxy {
         req.headers()
             .get("x-forwarded-for")

@@ -46,12 +46,24 @@ pub type SharedState = Arc<AppState>;
 /// Loads FLOWS_DIR: reads every bundle, compiles it, and returns what loaded plus one warning per failure.
 pub fn load_bundles(dir: &Path) -> (BundleSet, Flows, Vec<String>) {
     if let Err(e) = std::fs::create_dir_all(dir) {
-        return (BundleSet::new(), Flows::new(), vec![format!("cannot create flows dir {}: {e}", dir.display())]);
+        return (
+            BundleSet::new(),
+            Flows::new(),
+            vec![format!("cannot create flows dir {}: {e}", dir.display())],
+        );
     }
     let (set, problems) = BundleSet::load_dir(dir);
-    let mut warnings: Vec<String> = problems.iter().map(|p| format!("bundle {} not loaded: {}", p.path.display(), p.message)).collect();
-    let (flows, ok, compile_problems) = catalog::build(set.iter().cloned().collect(), &NodeRegistry::new());
-    warnings.extend(compile_problems.iter().map(|p| format!("bundle {} not loaded: {}", p.source, p.message)));
+    let mut warnings: Vec<String> = problems
+        .iter()
+        .map(|p| format!("bundle {} not loaded: {}", p.path.display(), p.message))
+        .collect();
+    let (flows, ok, compile_problems) =
+        catalog::build(set.iter().cloned().collect(), &NodeRegistry::new());
+    warnings.extend(
+        compile_problems
+            .iter()
+            .map(|p| format!("bundle {} not loaded: {}", p.source, p.message)),
+    );
     let mut loaded = BundleSet::new();
     for b in ok {
         loaded.insert(b);
@@ -86,23 +98,40 @@ impl AppState {
     }
 
     /// Sets or clears a deprecation and persists the file atomically; returns whether something changed.
-    pub fn set_deprecation(&self, bundle_id: &str, flow_id: &str, entry: Option<Value>) -> std::io::Result<bool> {
+    pub fn set_deprecation(
+        &self,
+        bundle_id: &str,
+        flow_id: &str,
+        entry: Option<Value>,
+    ) -> std::io::Result<bool> {
         let mut d = self.deprecations.lock();
         if !d.get("bundles").is_some_and(Value::is_object) {
             *d = json!({"bundles": {}});
         }
-        let bundles = d["bundles"].as_object_mut().ok_or_else(|| std::io::Error::other("deprecations are not an object"))?;
+        let bundles = d["bundles"]
+            .as_object_mut()
+            .ok_or_else(|| std::io::Error::other("deprecations are not an object"))?;
         let changed = match entry {
             Some(e) => {
-                let b = bundles.entry(bundle_id.to_string()).or_insert_with(|| Value::Object(Map::new()));
+                let b = bundles
+                    .entry(bundle_id.to_string())
+                    .or_insert_with(|| Value::Object(Map::new()));
                 if let Value::Object(m) = b {
                     m.insert(flow_id.to_string(), e);
                 }
                 true
             }
             None => {
-                let removed = bundles.get_mut(bundle_id).and_then(Value::as_object_mut).and_then(|m| m.remove(flow_id)).is_some();
-                if bundles.get(bundle_id).and_then(Value::as_object).is_some_and(Map::is_empty) {
+                let removed = bundles
+                    .get_mut(bundle_id)
+                    .and_then(Value::as_object_mut)
+                    .and_then(|m| m.remove(flow_id))
+                    .is_some();
+                if bundles
+                    .get(bundle_id)
+                    .and_then(Value::as_object)
+                    .is_some_and(Map::is_empty)
+                {
                     bundles.remove(bundle_id);
                 }
                 removed
@@ -125,7 +154,10 @@ pub fn read_deprecations(data_dir: &Path, warnings: &mut Vec<String>) -> Value {
         Ok(bytes) => match serde_json::from_slice::<Value>(&bytes) {
             Ok(v) if v.get("bundles").is_some_and(Value::is_object) => v,
             _ => {
-                warnings.push(format!("{} is not valid; deprecations ignored", path.display()));
+                warnings.push(format!(
+                    "{} is not valid; deprecations ignored",
+                    path.display()
+                ));
                 json!({"bundles": {}})
             }
         },

@@ -36,12 +36,18 @@ impl StreamTokens {
 
     /// True when `token` was issued for `run_id` and has not expired (constant-time compare).
     pub fn verify(&self, run_id: &str, token: &str, now: i64) -> bool {
-        let Some((exp, sig)) = token.split_once('.') else { return false };
-        let Ok(expires) = exp.parse::<i64>() else { return false };
+        let Some((exp, sig)) = token.split_once('.') else {
+            return false;
+        };
+        let Ok(expires) = exp.parse::<i64>() else {
+            return false;
+        };
         if expires < now || expires > now + TTL_S + 60 {
             return false;
         }
-        let (Ok(sig), Some(want)) = (hex::decode(sig), self.mac(run_id, expires)) else { return false };
+        let (Ok(sig), Some(want)) = (hex::decode(sig), self.mac(run_id, expires)) else {
+            return false;
+        };
         subtle::ConstantTimeEq::ct_eq(sig.as_slice(), want.as_slice()).into()
     }
 }
@@ -58,7 +64,10 @@ mod tests {
         assert!(t.verify("r1", &tok, 1000));
         assert!(!t.verify("r2", &tok, 1000), "bound to its run");
         assert!(!t.verify("r1", &tok, 1301), "expired");
-        assert!(!StreamTokens::new(vec![8; 32]).verify("r1", &tok, 1000), "other key");
+        assert!(
+            !StreamTokens::new(vec![8; 32]).verify("r1", &tok, 1000),
+            "other key"
+        );
         assert!(!t.verify("r1", "1300.zz", 1000));
     }
 }

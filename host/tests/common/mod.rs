@@ -40,7 +40,8 @@ pub fn copy_bundles(flows: &Path) {
 
 fn spawn(dir: &Path, env: &[(String, String)], extra_args: &[&str]) -> (Child, String) {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_abstractgateway"));
-    cmd.args(["serve", "--host", "127.0.0.1", "--port", "0"]).args(extra_args);
+    cmd.args(["serve", "--host", "127.0.0.1", "--port", "0"])
+        .args(extra_args);
     cmd.env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("ABSTRACTGATEWAY_FLOWS_DIR", dir.join("flows"))
@@ -50,7 +51,11 @@ fn spawn(dir: &Path, env: &[(String, String)], extra_args: &[&str]) -> (Child, S
     for (k, v) in env {
         cmd.env(k, v);
     }
-    let mut child = cmd.stderr(Stdio::piped()).stdout(Stdio::null()).spawn().expect("spawn server");
+    let mut child = cmd
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("spawn server");
     let stderr = child.stderr.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -97,9 +102,19 @@ impl Server {
 
     /// Starts a server on an existing directory (`flows/`, `data/`).
     pub async fn start_in(dir: &Path, env: &[(&str, &str)]) -> Server {
-        let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         let (child, base) = spawn(dir, &env, &[]);
-        let s = Server { child: Some(child), base, dir: dir.to_path_buf(), client: reqwest::Client::new(), env, _tmp: None };
+        let s = Server {
+            child: Some(child),
+            base,
+            dir: dir.to_path_buf(),
+            client: reqwest::Client::new(),
+            env,
+            _tmp: None,
+        };
         s.wait_healthy().await;
         s
     }
@@ -125,28 +140,50 @@ impl Server {
 
     /// GET with the token; returns status and JSON (Null when not JSON).
     pub async fn get(&self, path: &str) -> (u16, Value) {
-        let r = self.client.get(self.url(path)).bearer_auth(TOKEN).send().await.unwrap();
+        let r = self
+            .client
+            .get(self.url(path))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap();
         let status = r.status().as_u16();
         (status, r.json().await.unwrap_or(Value::Null))
     }
 
     /// POST JSON with the token.
     pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
-        let r = self.client.post(self.url(path)).bearer_auth(TOKEN).json(&body).send().await.unwrap();
+        let r = self
+            .client
+            .post(self.url(path))
+            .bearer_auth(TOKEN)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
         let status = r.status().as_u16();
         (status, r.json().await.unwrap_or(Value::Null))
     }
 
     /// Starts a run and returns its id.
     pub async fn start_run(&self, bundle: &str, input: Value) -> String {
-        let (st, v) = self.post("/api/gateway/runs/start", json!({"bundle_id": bundle, "input_data": input})).await;
+        let (st, v) = self
+            .post(
+                "/api/gateway/runs/start",
+                json!({"bundle_id": bundle, "input_data": input}),
+            )
+            .await;
         assert_eq!(st, 200, "{v}");
         v["run_id"].as_str().unwrap().to_string()
     }
 
     /// Sends a command; returns the answer.
     pub async fn command(&self, id: &str, run_id: &str, ty: &str, payload: Value) -> (u16, Value) {
-        self.post("/api/gateway/commands", json!({"command_id": id, "run_id": run_id, "type": ty, "payload": payload})).await
+        self.post(
+            "/api/gateway/commands",
+            json!({"command_id": id, "run_id": run_id, "type": ty, "payload": payload}),
+        )
+        .await
     }
 
     /// Polls the run until `pred` holds on its summary (10 s at most).
@@ -158,7 +195,10 @@ impl Server {
             if pred(&v) {
                 return v;
             }
-            assert!(Instant::now() < deadline, "run {run_id} never reached the expected state: {v}");
+            assert!(
+                Instant::now() < deadline,
+                "run {run_id} never reached the expected state: {v}"
+            );
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
@@ -211,7 +251,10 @@ pub struct SseReader {
 impl SseReader {
     /// Wraps a streaming response.
     pub fn new(resp: reqwest::Response) -> Self {
-        SseReader { resp, buf: String::new() }
+        SseReader {
+            resp,
+            buf: String::new(),
+        }
     }
 
     /// The next event (None when the stream ends); panics after `timeout`.
@@ -236,7 +279,10 @@ impl SseReader {
                 }
                 return Some(ev);
             }
-            let chunk = tokio::time::timeout_at(deadline, self.resp.chunk()).await.expect("SSE event timed out").unwrap();
+            let chunk = tokio::time::timeout_at(deadline, self.resp.chunk())
+                .await
+                .expect("SSE event timed out")
+                .unwrap();
             match chunk {
                 Some(c) => self.buf.push_str(&String::from_utf8_lossy(&c)),
                 None => return None,
@@ -256,14 +302,25 @@ impl SseReader {
 }
 
 /// Opens the ledger stream of `run_id` with extra query and headers.
-pub async fn open_stream(s: &Server, run_id: &str, query: &str, last_event_id: Option<&str>) -> SseReader {
-    let mut req = s.client.get(s.url(&format!("/api/gateway/runs/{run_id}/ledger/stream{query}"))).bearer_auth(TOKEN);
+pub async fn open_stream(
+    s: &Server,
+    run_id: &str,
+    query: &str,
+    last_event_id: Option<&str>,
+) -> SseReader {
+    let mut req = s
+        .client
+        .get(s.url(&format!("/api/gateway/runs/{run_id}/ledger/stream{query}")))
+        .bearer_auth(TOKEN);
     if let Some(l) = last_event_id {
         req = req.header("Last-Event-ID", l);
     }
     let resp = req.send().await.unwrap();
     assert_eq!(resp.status(), 200);
-    assert_eq!(resp.headers()["content-type"], "text/event-stream; charset=utf-8");
+    assert_eq!(
+        resp.headers()["content-type"],
+        "text/event-stream; charset=utf-8"
+    );
     SseReader::new(resp)
 }
 

@@ -27,7 +27,8 @@ const STREAM_PAGE: usize = 256;
 const RETRY_MS: u64 = 1000;
 
 fn page_json(items: &[LedgerEntry], next_after: u64) -> String {
-    let mut s = String::with_capacity(64 + items.iter().map(|e| e.json.get().len() + 1).sum::<usize>());
+    let mut s =
+        String::with_capacity(64 + items.iter().map(|e| e.json.get().len() + 1).sum::<usize>());
     s.push_str("{\"items\":[");
     for (i, e) in items.iter().enumerate() {
         if i > 0 {
@@ -42,7 +43,11 @@ fn page_json(items: &[LedgerEntry], next_after: u64) -> String {
 }
 
 /// `GET /api/gateway/runs/{run_id}/ledger?after=&limit=` (404 for an unknown run: a deliberate difference).
-pub async fn ledger(State(st): State<SharedState>, Path(run_id): Path<String>, RawQuery(q): RawQuery) -> ApiResult {
+pub async fn ledger(
+    State(st): State<SharedState>,
+    Path(run_id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> ApiResult {
     let mut q = QueryParams::parse(q.as_deref());
     let after = q.int("after", 0, Some(0), None) as u64;
     let limit = q.int("limit", 200, Some(1), Some(2000)) as usize;
@@ -104,18 +109,30 @@ pub fn step_frame(e: &LedgerEntry) -> String {
 }
 
 fn done_frame(run_id: &str, cursor: u64) -> String {
-    let data = pyjson::to_string(&json!({"run_id": run_id, "cursor": cursor, "status": "terminal"}), false);
+    let data = pyjson::to_string(
+        &json!({"run_id": run_id, "cursor": cursor, "status": "terminal"}),
+        false,
+    );
     format!("event: done\ndata: {data}\n\n")
 }
 
 /// `GET /api/gateway/runs/{run_id}/ledger/stream?after=&heartbeat_s=` (also `Last-Event-ID`).
-pub async fn stream(State(st): State<SharedState>, Path(run_id): Path<String>, RawQuery(q): RawQuery, headers: HeaderMap) -> ApiResult {
+pub async fn stream(
+    State(st): State<SharedState>,
+    Path(run_id): Path<String>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+) -> ApiResult {
     let mut q = QueryParams::parse(q.as_deref());
     let mut after = q.int("after", 0, Some(0), None).max(0) as u64;
     let hb = q.float("heartbeat_s", 5.0, 0.1, 60.0);
     q.finish()?;
     // A browser reconnect repeats the original URL; the header then says where it really stopped.
-    if let Some(last) = headers.get("last-event-id").and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<u64>().ok()) {
+    if let Some(last) = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+    {
         after = last;
     }
     load_run(&st, &run_id)?;
@@ -125,7 +142,10 @@ pub async fn stream(State(st): State<SharedState>, Path(run_id): Path<String>, R
     let body = Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(rx));
     let mut resp = Response::new(body);
     let h = resp.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream; charset=utf-8"));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream; charset=utf-8"),
+    );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     h.insert("x-accel-buffering", HeaderValue::from_static("no"));
     Ok(resp)
@@ -133,9 +153,19 @@ pub async fn stream(State(st): State<SharedState>, Path(run_id): Path<String>, R
 
 /// Feeds one client from its own cursor: it reads the store (never a shared buffer), so a slow client only
 /// delays itself, and it wakes on every durable append through the run's watch channel.
-async fn pump(store: Store, run_id: String, mut cursor: u64, hb: Duration, tx: mpsc::Sender<Result<Bytes, Infallible>>) {
+async fn pump(
+    store: Store,
+    run_id: String,
+    mut cursor: u64,
+    hb: Duration,
+    tx: mpsc::Sender<Result<Bytes, Infallible>>,
+) {
     let mut watch = store.watch_run(&run_id);
-    if tx.send(Ok(Bytes::from(format!("retry: {RETRY_MS}\n\n")))).await.is_err() {
+    if tx
+        .send(Ok(Bytes::from(format!("retry: {RETRY_MS}\n\n"))))
+        .await
+        .is_err()
+    {
         return;
     }
     let mut last_emit = Instant::now();
@@ -180,4 +210,3 @@ async fn pump(store: Store, run_id: String, mut cursor: u64, hb: Duration, tx: m
         }
     }
 }
-

@@ -27,12 +27,24 @@ pub async fn health(State(st): State<SharedState>) -> ApiResult {
 }
 
 fn check_artifact_id(id: &str) -> Result<(), ApiError> {
-    let valid = !id.is_empty() && id.len() <= 128 && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
-    if valid { Ok(()) } else { Err(ApiError::bad_request(format!("Invalid artifact id: {id}"))) }
+    let valid = !id.is_empty()
+        && id.len() <= 128
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    if valid {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request(format!("Invalid artifact id: {id}")))
+    }
 }
 
 /// `GET /api/gateway/runs/{run_id}/artifacts`.
-pub async fn artifacts(State(st): State<SharedState>, Path(run_id): Path<String>, RawQuery(q): RawQuery) -> ApiResult {
+pub async fn artifacts(
+    State(st): State<SharedState>,
+    Path(run_id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> ApiResult {
     let mut q = QueryParams::parse(q.as_deref());
     q.int("limit", 200, Some(1), Some(2000));
     q.finish()?;
@@ -41,15 +53,23 @@ pub async fn artifacts(State(st): State<SharedState>, Path(run_id): Path<String>
 }
 
 /// `GET /api/gateway/runs/{run_id}/artifacts/{artifact_id}` (and `/content`).
-pub async fn artifact(State(st): State<SharedState>, Path((run_id, artifact_id)): Path<(String, String)>) -> ApiResult {
+pub async fn artifact(
+    State(st): State<SharedState>,
+    Path((run_id, artifact_id)): Path<(String, String)>,
+) -> ApiResult {
     check_artifact_id(&artifact_id)?;
     load_run(&st, &run_id)?;
-    Err(ApiError::not_found(format!("Artifact '{artifact_id}' not found")))
+    Err(ApiError::not_found(format!(
+        "Artifact '{artifact_id}' not found"
+    )))
 }
 
 /// `POST /api/gateway/attachments/upload|ingest`.
 pub async fn attachments_unsupported() -> ApiResult {
-    Err(ApiError::new(StatusCode::NOT_IMPLEMENTED, "Attachments are not supported by this gateway yet"))
+    Err(ApiError::new(
+        StatusCode::NOT_IMPLEMENTED,
+        "Attachments are not supported by this gateway yet",
+    ))
 }
 
 /// `GET /api/gateway/audit/tail?max_bytes=`.
@@ -71,7 +91,11 @@ pub async fn audit_tail(State(st): State<SharedState>, RawQuery(q): RawQuery) ->
         f.read_to_end(&mut buf)?;
         if start > 0 {
             // Start at a line boundary: a cut JSON line is useless to a reader.
-            let cut = buf.iter().position(|b| *b == b'\n').map(|i| i + 1).unwrap_or(buf.len());
+            let cut = buf
+                .iter()
+                .position(|b| *b == b'\n')
+                .map(|i| i + 1)
+                .unwrap_or(buf.len());
             buf.drain(..cut);
         }
         Ok((buf, start > 0))
@@ -80,5 +104,7 @@ pub async fn audit_tail(State(st): State<SharedState>, RawQuery(q): RawQuery) ->
     .map_err(|e| ApiError::internal(e.to_string()))?
     .map_err(|e| ApiError::internal(format!("Failed to read audit log: {e}")))?;
     let (buf, truncated) = res;
-    ok(json!({"ok": true, "bytes": buf.len(), "truncated": truncated, "content": String::from_utf8_lossy(&buf)}))
+    ok(
+        json!({"ok": true, "bytes": buf.len(), "truncated": truncated, "content": String::from_utf8_lossy(&buf)}),
+    )
 }
