@@ -10,5 +10,6 @@ pub mod engine;
 pub mod flow;
 pub mod run;
 pub mod runner;
+pub mod server;
 pub mod store;
 pub mod time;

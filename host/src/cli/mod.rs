@@ -3,6 +3,7 @@
 pub mod bundle_cmd;
 pub mod print;
 pub mod run_cmd;
+pub mod serve_cmd;
 
 use std::process::ExitCode;
 
@@ -29,6 +30,10 @@ pub enum Command {
     /// Inspect, verify or pack bundles.
     #[command(subcommand)]
     Bundle(bundle_cmd::BundleCommand),
+    /// Serve the HTTP API (and, unless --no-runner, run the workflows) on the configured data dir.
+    Serve(serve_cmd::ServeArgs),
+    /// Run the workflows of the data dir without HTTP.
+    Runner,
 }
 
 /// Parses the command line and runs the command.
@@ -47,5 +52,7 @@ pub async fn main() -> ExitCode {
     match cli.command {
         Command::Run(args) => run_cmd::run(args).await,
         Command::Bundle(cmd) => bundle_cmd::run(cmd),
+        Command::Serve(args) => serve_cmd::serve(args).await,
+        Command::Runner => serve_cmd::runner().await,
     }
 }

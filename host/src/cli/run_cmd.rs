@@ -85,6 +85,7 @@ pub async fn run(args: RunArgs) -> ExitCode {
         input,
         session_id: None,
         bundle_sha256: Some(bundle.sha256.clone()),
+        idempotency_key: None,
     };
     let run = match gw.start_run(req) {
         Ok(r) => r,

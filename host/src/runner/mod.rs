@@ -45,6 +45,8 @@ pub struct StartRequest {
     pub input: Obj,
     pub session_id: Option<String>,
     pub bundle_sha256: Option<String>,
+    /// Store meta key recorded with the run in the same commit (value = run_id), for idempotent starts.
+    pub idempotency_key: Option<String>,
 }
 
 enum Msg {
@@ -188,6 +190,9 @@ impl Gateway {
         let mut batch = Batch::default();
         for r in &runs {
             batch.put_run(r);
+        }
+        if let Some(key) = &req.idempotency_key {
+            batch.put_meta(key, root.run_id.as_bytes());
         }
         self.store.commit(batch).map_err(|e| e.to_string())?;
         let _ = self.tx.lock().send(Msg::Adopt(runs));

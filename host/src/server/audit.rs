@@ -1,0 +1,210 @@
+//! JSONL audit log of write requests (the seed's line shape), written by a background thread, rotated by size;
+//! tokens appear only as sha256 fingerprints. Also the layer that produces the lines.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{Sender, channel};
+use std::time::Instant;
+
+use axum::extract::{Request, State};
+use axum::http::Method;
+use axum::middleware::Next;
+use axum::response::Response;
+use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
+
+use super::request_id::{ClientIp, RequestId};
+use super::state::SharedState;
+
+/// File name of the live audit log inside the data dir.
+pub const AUDIT_FILE: &str = "audit_log.jsonl";
+
+/// What the auth layer learned, for the audit line.
+#[derive(Clone, Debug, Default)]
+pub struct AuthInfo {
+    /// Whether this request needed a token.
+    pub required: bool,
+    /// First 12 hex of sha256 of the presented token.
+    pub token_fp: Option<String>,
+}
+
+/// First 12 hex digits of sha256(token): identifies a token in logs without revealing it.
+pub fn token_fingerprint(token: &str) -> String {
+    let d = Sha256::digest(token.as_bytes());
+    hex::encode(d)[..12].to_string()
+}
+
+/// Handle of the writer thread.
+pub struct AuditLog {
+    tx: parking_lot::Mutex<Sender<String>>,
+    path: PathBuf,
+}
+
+impl AuditLog {
+    /// Starts the writer for `<dir>/audit_log.jsonl`.
+    pub fn start(dir: &Path, max_bytes: u64, rotations: usize) -> std::io::Result<AuditLog> {
+        fs::create_dir_all(dir)?;
+        let path = dir.join(AUDIT_FILE);
+        let mut file = OpenOptions::new().create(true).append(true).open(&path)?;
+        let (tx, rx) = channel::<String>();
+        let p = path.clone();
+        let d = dir.to_path_buf();
+        std::thread::Builder::new()
+            .name("audit".into())
+            .spawn(move || {
+                let mut size = file.metadata().map(|m| m.len()).unwrap_or(0);
+                while let Ok(line) = rx.recv() {
+                    if max_bytes > 0 && size >= max_bytes {
+                        match rotate(&d, &p, rotations) {
+                            Ok(f) => {
+                                file = f;
+                                size = 0;
+                            }
+                            Err(e) => tracing::error!("audit log rotation failed: {e}"),
+                        }
+                    }
+                    if let Err(e) = file
+                        .write_all(line.as_bytes())
+                        .and_then(|()| file.write_all(b"\n"))
+                    {
+                        tracing::error!("audit log write failed: {e}");
+                    }
+                    size += line.len() as u64 + 1;
+                }
+            })?;
+        Ok(AuditLog {
+            tx: parking_lot::Mutex::new(tx),
+            path,
+        })
+    }
+
+    /// Path of the live file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Queues one line.
+    pub fn write(&self, line: String) {
+        let _ = self.tx.lock().send(line);
+    }
+}
+
+fn rotate(dir: &Path, path: &Path, keep: usize) -> std::io::Result<File> {
+    let ts = crate::time::now_iso().replace([':', '-'], "");
+    fs::rename(path, dir.join(format!("audit_log.{ts}.jsonl")))?;
+    let mut rotated: Vec<PathBuf> = fs::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
+                n.starts_with("audit_log.") && n.ends_with(".jsonl") && n != AUDIT_FILE
+            })
+        })
+        .collect();
+    rotated.sort();
+    while rotated.len() > keep {
+        let old = rotated.remove(0);
+        let _ = fs::remove_file(old);
+    }
+    OpenOptions::new().create(true).append(true).open(path)
+}
+
+fn redact_query(q: &str) -> String {
+    q.split('&')
+        .filter(|p| !p.is_empty())
+        .take(50)
+        .map(|p| format!("{}=<redacted>", p.split('=').next().unwrap_or("")))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// Layer: after the response, writes one line per POST/PUT/PATCH/DELETE under `/api/gateway`.
+pub async fn layer(State(st): State<SharedState>, req: Request, next: Next) -> Response {
+    let Some(audit) = st.audit.as_ref() else {
+        return next.run(req).await;
+    };
+    let is_write = matches!(
+        *req.method(),
+        Method::POST | Method::PUT | Method::PATCH | Method::DELETE
+    );
+    if !is_write || !req.uri().path().starts_with("/api/gateway") {
+        return next.run(req).await;
+    }
+    let started = Instant::now();
+    let method = req.method().to_string();
+    let path = req.uri().path().to_string();
+    let query = req.uri().query().map(redact_query).unwrap_or_default();
+    let h = req.headers();
+    let header_str = |n: &str| h.get(n).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let origin = header_str("origin");
+    let ua = header_str("user-agent");
+    let bytes_in = header_str("content-length").and_then(|v| v.parse::<u64>().ok());
+    let mut extra = Map::new();
+    for name in &st.cfg.audit_headers {
+        if let Some(v) = header_str(name) {
+            extra.insert(name.clone(), Value::String(v.chars().take(200).collect()));
+        }
+    }
+    let request_id = req
+        .extensions()
+        .get::<RequestId>()
+        .map(|r| r.0.clone())
+        .unwrap_or_default();
+    let ip = req
+        .extensions()
+        .get::<ClientIp>()
+        .map(|c| c.0.clone())
+        .unwrap_or_default();
+    let auth_cell = std::sync::Arc::new(parking_lot::Mutex::new(AuthInfo::default()));
+    let mut req = req;
+    req.extensions_mut().insert(auth_cell.clone());
+    let resp = next.run(req).await;
+    let auth = auth_cell.lock().clone();
+    let mut line = json!({
+        "ts": crate::time::now_iso(), "request_id": request_id, "ip": ip, "method": method, "path": path,
+        "query": query, "status": resp.status().as_u16(), "duration_ms": started.elapsed().as_millis() as u64,
+        "auth_required": auth.required, "auth_token_fp": auth.token_fp,
+    });
+    if let Value::Object(m) = &mut line {
+        if let Some(o) = origin {
+            m.insert("origin".into(), Value::String(o));
+        }
+        if let Some(u) = ua {
+            m.insert("user_agent".into(), Value::String(u));
+        }
+        if let Some(b) = bytes_in {
+            m.insert("bytes_in".into(), json!(b));
+        }
+        if !extra.is_empty() {
+            m.insert("headers".into(), Value::Object(extra));
+        }
+    }
+    audit.write(line.to_string());
+    resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rotation_keeps_newest() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = AuditLog::start(dir.path(), 200, 2).unwrap();
+        for i in 0..40 {
+            log.write(format!("{{\"n\":{i},\"pad\":\"{}\"}}", "x".repeat(40)));
+            if i % 5 == 4 {
+                std::thread::sleep(std::time::Duration::from_millis(15));
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        let names: Vec<String> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert!(names.contains(&AUDIT_FILE.to_string()));
+        assert!(names.len() <= 3, "{names:?}");
+        assert_eq!(token_fingerprint("abc"), "ba7816bf8f01");
+        assert_eq!(redact_query("token=x&a=1"), "token=<redacted>&a=<redacted>");
+    }
+}

@@ -1,0 +1,157 @@
+//! Bearer-token auth for `/api/gateway/*`: constant-time compare against every configured token, the seed's
+//! read/write protection rules, lockout of repeated failures (never applied to a valid token), and the signed
+//! `?stream_token=` accepted on the ledger stream route only.
+
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::Response;
+use parking_lot::Mutex;
+use subtle::ConstantTimeEq;
+
+use super::audit::{AuthInfo, token_fingerprint};
+use super::error::middleware_reject;
+use super::extract::serde_urlencoded_pairs;
+use super::request_id::ClientIp;
+use super::state::SharedState;
+
+/// The bearer token of `Authorization: Bearer <t>` (scheme case-insensitive, token trimmed).
+pub fn bearer(headers: &HeaderMap) -> Option<String> {
+    let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?.trim();
+    let (scheme, rest) = v.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| rest.trim().to_string())
+        .filter(|t| !t.is_empty())
+}
+
+/// True when `presented` equals one of `tokens`; every token is compared, in constant time each.
+pub fn token_valid(tokens: &[String], presented: &str) -> bool {
+    let mut ok = subtle::Choice::from(0u8);
+    for t in tokens {
+        ok |= t.as_bytes().ct_eq(presented.as_bytes());
+    }
+    ok.into()
+}
+
+/// The run id of a `/api/gateway/runs/{id}/ledger/stream` path.
+pub fn stream_route_run(path: &str) -> Option<&str> {
+    let id = path
+        .strip_prefix("/api/gateway/runs/")?
+        .strip_suffix("/ledger/stream")?;
+    (!id.is_empty() && !id.contains('/')).then_some(id)
+}
+
+fn rejected(status: StatusCode, detail: &str, retry_after: Option<u64>) -> Response {
+    let mut r = middleware_reject(status, detail);
+    if let Some(s) = retry_after
+        && let Ok(v) = HeaderValue::from_str(&s.to_string())
+    {
+        r.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    if status == StatusCode::UNAUTHORIZED {
+        r.headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    }
+    r
+}
+
+/// The layer.
+pub async fn layer(State(st): State<SharedState>, req: Request, next: Next) -> Response {
+    let cfg = &st.cfg;
+    let path = req.uri().path().to_string();
+    if !cfg.security || !path.starts_with("/api/gateway") {
+        return next.run(req).await;
+    }
+    let ip = req
+        .extensions()
+        .get::<ClientIp>()
+        .cloned()
+        .unwrap_or(ClientIp("unknown".into()));
+    let write = matches!(
+        *req.method(),
+        Method::POST | Method::PUT | Method::PATCH | Method::DELETE
+    );
+    let read = matches!(*req.method(), Method::GET | Method::HEAD);
+    let required = (write && cfg.protect_write)
+        || (read && cfg.protect_read && !(cfg.dev_read_no_auth && ip.is_loopback()));
+    let presented = bearer(req.headers());
+    if let Some(cell) = req.extensions().get::<Arc<Mutex<AuthInfo>>>() {
+        let mut info = cell.lock();
+        info.required = required;
+        info.token_fp = presented.as_deref().map(token_fingerprint);
+    }
+    if !required {
+        return next.run(req).await;
+    }
+    if cfg.tokens.is_empty() {
+        return rejected(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Gateway auth required but no token configured",
+            None,
+        );
+    }
+    let mut valid = presented
+        .as_deref()
+        .is_some_and(|t| token_valid(&cfg.tokens, t));
+    if !valid
+        && presented.is_none()
+        && *req.method() == Method::GET
+        && let Some(run_id) = stream_route_run(&path)
+    {
+        let token = req
+            .uri()
+            .query()
+            .map(serde_urlencoded_pairs)
+            .unwrap_or_default()
+            .into_iter()
+            .find(|(k, _)| k == "stream_token")
+            .map(|(_, v)| v);
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        valid = token.is_some_and(|t| st.stream_tokens.verify(run_id, &t, now));
+    }
+    if valid {
+        st.lockout.success(&ip.0);
+        return next.run(req).await;
+    }
+    if let Some(secs) = st.lockout.locked_for(&ip.0) {
+        return rejected(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too Many Requests (auth lockout)",
+            Some(secs),
+        );
+    }
+    match st.lockout.fail(&ip.0) {
+        Some(secs) => rejected(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too Many Requests (auth lockout)",
+            Some(secs),
+        ),
+        None => rejected(StatusCode::UNAUTHORIZED, "Unauthorized", None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bearer_and_compare() {
+        let mut h = HeaderMap::new();
+        h.insert(header::AUTHORIZATION, "bearer  tok-1 ".parse().unwrap());
+        assert_eq!(bearer(&h).as_deref(), Some("tok-1"));
+        h.insert(header::AUTHORIZATION, "Basic tok-1".parse().unwrap());
+        assert_eq!(bearer(&h), None);
+        let toks = vec!["aaa".to_string(), "tok-1".to_string()];
+        assert!(token_valid(&toks, "tok-1"));
+        assert!(!token_valid(&toks, "tok-"));
+        assert!(!token_valid(&[], "x"));
+        assert_eq!(
+            stream_route_run("/api/gateway/runs/abc/ledger/stream"),
+            Some("abc")
+        );
+        assert_eq!(stream_route_run("/api/gateway/runs/abc/ledger"), None);
+    }
+}

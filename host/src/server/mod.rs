@@ -1,0 +1,121 @@
+//! The HTTP + SSE gateway: the seed's API over the durable store and runner, behind the security layers.
+//!
+//! Layer order, outermost first: request id → audit → origin/CORS → auth (+lockout) → body cap → concurrency
+//! → routes. `serve` runs the API with the runner in process (`--no-runner` forwards to a `runner` process over a
+//! local socket, see `split.rs`).
+
+pub mod audit;
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod extract;
+pub mod limits;
+pub mod lockout;
+pub mod openapi;
+pub mod origin;
+pub mod pyjson;
+pub mod request_id;
+pub mod routes;
+pub mod state;
+pub mod stream_token;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::middleware::{from_fn, from_fn_with_state};
+use parking_lot::{Mutex, RwLock};
+use utoipa_swagger_ui::SwaggerUi;
+
+pub use config::ServerConfig;
+use state::{AppState, SharedState};
+
+use crate::runner::{Gateway, GatewayOptions};
+use crate::store::{Batch, Store};
+
+/// Meta key of the stream-token signing key.
+const STREAM_KEY_META: &str = "server:stream_token_key";
+
+/// Builds the whole application for `state`.
+pub fn app(state: SharedState) -> Router {
+    let swagger: Router<SharedState> = SwaggerUi::new("/docs")
+        .url("/openapi.json", openapi::document())
+        .into();
+    routes::router()
+        .merge(swagger)
+        .layer(from_fn(routes::detail_bodies))
+        .layer(from_fn_with_state(state.clone(), limits::concurrency_layer))
+        .layer(from_fn_with_state(state.clone(), limits::body_layer))
+        .layer(from_fn_with_state(state.clone(), auth::layer))
+        .layer(from_fn_with_state(state.clone(), origin::layer))
+        .layer(from_fn_with_state(state.clone(), audit::layer))
+        .layer(from_fn_with_state(state.clone(), request_id::layer))
+        .layer(DefaultBodyLimit::disable())
+        .with_state(state)
+}
+
+fn stream_key(store: &Store) -> Result<Vec<u8>, String> {
+    if let Some(k) = store.get_meta(STREAM_KEY_META).map_err(|e| e.to_string())?
+        && k.len() == 32
+    {
+        return Ok(k);
+    }
+    let key: [u8; 32] = rand::random();
+    let mut b = Batch::new();
+    b.put_meta(STREAM_KEY_META, &key);
+    store.commit(b).map_err(|e| e.to_string())?;
+    Ok(key.to_vec())
+}
+
+/// Opens the data dir, loads FLOWS_DIR and builds the shared state (the runner starts if `cfg.runner`).
+pub fn open_state(cfg: ServerConfig) -> Result<SharedState, String> {
+    let (set, flows, mut warnings) = state::load_bundles(&cfg.flows_dir);
+    let opts = GatewayOptions {
+        data_dir: cfg.data_dir.clone(),
+        runner: cfg.runner,
+        max_steps: cfg.tick_max_steps,
+    };
+    let gw = Gateway::open(opts, flows).map_err(|e| e.to_string())?;
+    let key = stream_key(gw.store())?;
+    let deprecations = state::read_deprecations(&cfg.data_dir, &mut warnings);
+    let audit = if cfg.security && cfg.audit_log {
+        Some(
+            audit::AuditLog::start(&cfg.data_dir, cfg.audit_max_bytes, cfg.audit_rotations)
+                .map_err(|e| format!("cannot open the audit log: {e}"))?,
+        )
+    } else {
+        None
+    };
+    Ok(Arc::new(AppState {
+        gw,
+        bundles: RwLock::new(set),
+        warnings: RwLock::new(warnings),
+        deprecations: Mutex::new(deprecations),
+        reload_lock: tokio::sync::Mutex::new(()),
+        idem_lock: tokio::sync::Mutex::new(()),
+        stream_tokens: stream_token::StreamTokens::new(key),
+        lockout: lockout::Lockout::new(cfg.lockout_after, cfg.lockout_base_s, cfg.lockout_max_s),
+        caps: limits::Caps::new(cfg.max_concurrency, cfg.max_sse),
+        audit,
+        cfg,
+    }))
+}
+
+/// Serves `state` on `listener` until `shutdown` resolves; then stops the runner.
+pub async fn serve_on(
+    listener: tokio::net::TcpListener,
+    state: SharedState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let gw = state.gw.clone();
+    let app = app(state);
+    let res = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await;
+    let _ = tokio::task::spawn_blocking(move || gw.shutdown()).await;
+    res
+}

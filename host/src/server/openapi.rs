@@ -1,0 +1,253 @@
+//! The OpenAPI 3.1 document of the core API (built from the route table, with the bearer scheme the seed
+//! leaves undeclared) and the offline Swagger UI at `/docs`.
+
+use utoipa::openapi::path::{HttpMethod, OperationBuilder, Paths};
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityRequirement, SecurityScheme};
+use utoipa::openapi::{ComponentsBuilder, InfoBuilder, OpenApi, OpenApiBuilder, ResponseBuilder};
+
+/// `(method, path, tag, summary, authenticated)` of every route.
+pub const ROUTES: &[(&str, &str, &str, &str, bool)] = &[
+    (
+        "GET",
+        "/api/health",
+        "health",
+        "Liveness, plus bundle load warnings",
+        false,
+    ),
+    (
+        "GET",
+        "/api/gateway/bundles",
+        "bundles",
+        "List loaded bundles",
+        true,
+    ),
+    (
+        "GET",
+        "/api/gateway/bundles/{bundle_id}",
+        "bundles",
+        "Bundle detail",
+        true,
+    ),
+    (
+        "DELETE",
+        "/api/gateway/bundles/{bundle_id}",
+        "bundles",
+        "Remove a bundle (all versions or one)",
+        true,
+    ),
+    (
+        "GET",
+        "/api/gateway/bundles/{bundle_id}/flows/{flow_id}",
+        "bundles",
+        "VisualFlow JSON of one flow",
+        true,
+    ),
+    (
+        "POST",
+        "/api/gateway/bundles/{bundle_id}/deprecate",
+        "bundles",
+        "Deprecate a bundle or entrypoint",
+        true,
+    ),
+    (
+        "POST",
+        "/api/gateway/bundles/{bundle_id}/undeprecate",
+        "bundles",
+        "Undo a deprecation",
+        true,
+    ),
+    (
+        "POST",
+        "/api/gateway/bundles/upload",
+        "bundles",
+        "Install a .flow bundle (multipart)",
+        true,
+    ),
+    (
+        "POST",
+        "/api/gateway/bundles/reload",
+        "bundles",
+        "Re-read FLOWS_DIR",
+        true,
+    ),
+    (
+        "GET",
+        "/api/gateway/workflows/{workflow_id}/flow",
+        "bundles",
+        "VisualFlow JSON by workflow id",
+        true,
+    ),
+    (
+        "POST",
+        "/api/gateway/runs/start",
+        "runs",
+        "Start a run (honours Idempotency-Key)",
+        true,
+    ),
+    (
+        "POST",
+        "/api/gateway/runs/schedule",
+        "runs",
+        "Schedule a run (validated; execution not supported yet)",
+        true,
+    ),
+    (
+        "GET",
+        "/api/gateway/runs",
+        "runs",
+        "List runs, most recent first",
+        true,
+    ),
+    (
+        "GET",
+        "/api/gateway/runs/{run_id}",
+        "runs",
+        "Run summary (with output)",
+        true,
+    ),
+    (
+        "GET",
+        "/api/gateway/runs/{run_id}/input_data",
+        "runs",
+        "Start inputs of a run",
+        true,
+    ),
+    (
+        "GET",
+        "/api/gateway/runs/{run_id}/history_bundle",
+        "runs",
+        "RunHistoryBundle v1",
+        true,
+    ),
+    (
+        "GET",
+        "/api/gateway/runs/{run_id}/ledger",
+        "ledger",
+        "Ledger page after a cursor",
+        true,
+    ),
+    (
+        "POST",
+        "/api/gateway/runs/ledger/batch",
+        "ledger",
+        "Ledger pages of several runs",
+        true,
+    ),
+    (
+        "GET",
+        "/api/gateway/runs/{run_id}/ledger/stream",
+        "ledger",
+        "Ledger as server-sent events (Bearer or ?stream_token=)",
+        true,
+    ),
+    (
+        "POST",
+        "/api/gateway/runs/{run_id}/stream_token",
+        "ledger",
+        "Short-lived token for a browser EventSource",
+        true,
+    ),
+    (
+        "GET",
+        "/api/gateway/runs/{run_id}/artifacts",
+        "artifacts",
+        "Artifacts of a run",
+        true,
+    ),
+    (
+        "GET",
+        "/api/gateway/runs/{run_id}/artifacts/{artifact_id}",
+        "artifacts",
+        "Artifact metadata",
+        true,
+    ),
+    (
+        "GET",
+        "/api/gateway/runs/{run_id}/artifacts/{artifact_id}/content",
+        "artifacts",
+        "Artifact bytes",
+        true,
+    ),
+    (
+        "POST",
+        "/api/gateway/commands",
+        "commands",
+        "Submit a durable command (idempotent by command_id)",
+        true,
+    ),
+    (
+        "GET",
+        "/api/gateway/commands/{command_id}",
+        "commands",
+        "A command and its outcome",
+        true,
+    ),
+    (
+        "POST",
+        "/api/gateway/attachments/upload",
+        "attachments",
+        "Not supported yet (501)",
+        true,
+    ),
+    (
+        "POST",
+        "/api/gateway/attachments/ingest",
+        "attachments",
+        "Not supported yet (501)",
+        true,
+    ),
+    (
+        "GET",
+        "/api/gateway/audit/tail",
+        "audit",
+        "Tail of the audit log",
+        true,
+    ),
+];
+
+fn method(m: &str) -> HttpMethod {
+    match m {
+        "POST" => HttpMethod::Post,
+        "DELETE" => HttpMethod::Delete,
+        _ => HttpMethod::Get,
+    }
+}
+
+/// The document served at `/openapi.json`.
+pub fn document() -> OpenApi {
+    let mut paths = Paths::new();
+    for (m, path, tag, summary, auth) in ROUTES {
+        let mut op = OperationBuilder::new()
+            .tag(*tag)
+            .summary(Some(*summary))
+            .response("200", ResponseBuilder::new().description("Success").build());
+        if *auth {
+            op = op
+                .security(SecurityRequirement::new("bearer", Vec::<String>::new()))
+                .response(
+                    "401",
+                    ResponseBuilder::new()
+                        .description("Missing or invalid token")
+                        .build(),
+                );
+        }
+        paths.add_path_operation(*path, vec![method(m)], op.build());
+    }
+    OpenApiBuilder::new()
+        .info(
+            InfoBuilder::new()
+                .title("abstractgateway")
+                .version(env!("CARGO_PKG_VERSION"))
+                .build(),
+        )
+        .paths(paths)
+        .components(Some(
+            ComponentsBuilder::new()
+                .security_scheme(
+                    "bearer",
+                    SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+                )
+                .build(),
+        ))
+        .build()
+}

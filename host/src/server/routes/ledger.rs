@@ -1,0 +1,212 @@
+//! Ledger replay (§1.1 #17, #18) and the push-based SSE stream (#19).
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::Response;
+use bytes::Bytes;
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use crate::server::error::{ApiError, ApiResult, raw_json};
+use crate::server::extract::{BodyFields, QueryParams, json_object};
+use crate::server::pyjson;
+use crate::server::routes::runs::load_run;
+use crate::server::state::SharedState;
+use crate::store::{LedgerEntry, Store};
+
+/// Most runs one batch request may ask for (the seed has no cap).
+const MAX_BATCH_RUNS: usize = 500;
+/// Records read per store page by a stream.
+const STREAM_PAGE: usize = 256;
+/// Reconnect delay suggested to SSE clients.
+const RETRY_MS: u64 = 1000;
+
+fn page_json(items: &[LedgerEntry], next_after: u64) -> String {
+    let mut s =
+        String::with_capacity(64 + items.iter().map(|e| e.json.get().len() + 1).sum::<usize>());
+    s.push_str("{\"items\":[");
+    for (i, e) in items.iter().enumerate() {
+        if i > 0 {
+            s.push(',');
+        }
+        s.push_str(e.json.get());
+    }
+    s.push_str("],\"next_after\":");
+    s.push_str(&next_after.to_string());
+    s.push('}');
+    s
+}
+
+/// `GET /api/gateway/runs/{run_id}/ledger?after=&limit=` (404 for an unknown run: a deliberate difference).
+pub async fn ledger(
+    State(st): State<SharedState>,
+    Path(run_id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> ApiResult {
+    let mut q = QueryParams::parse(q.as_deref());
+    let after = q.int("after", 0, Some(0), None) as u64;
+    let limit = q.int("limit", 200, Some(1), Some(2000)) as usize;
+    q.finish()?;
+    let store = st.gw.store();
+    if store.ledger_len(&run_id) == 0 && store.get_run(&run_id)?.is_none() {
+        return Err(ApiError::run_not_found(&run_id));
+    }
+    let items = store.ledger_after(&run_id, after, limit)?;
+    let next = after + items.len() as u64;
+    Ok(raw_json(StatusCode::OK, page_json(&items, next)))
+}
+
+/// `POST /api/gateway/runs/ledger/batch`.
+pub async fn batch(State(st): State<SharedState>, headers: HeaderMap, body: Bytes) -> ApiResult {
+    let obj = json_object(&headers, &body)?;
+    let mut f = BodyFields::new(&obj);
+    let limit = f.opt_int("limit", Some(1), Some(2000)).unwrap_or(200) as usize;
+    let mut wanted: Vec<(String, u64)> = Vec::new();
+    match obj.get("runs") {
+        None => f.push(json!({"type": "missing", "loc": ["body", "runs"], "msg": "Field required", "input": Value::Object(obj.clone())})),
+        Some(Value::Array(a)) => {
+            for (i, r) in a.iter().enumerate() {
+                let rid = r.get("run_id").and_then(Value::as_str);
+                let after = r.get("after").map(|v| v.as_i64()).unwrap_or(Some(0));
+                match (rid, after) {
+                    (Some(id), Some(n)) if n >= 0 => wanted.push((id.to_string(), n as u64)),
+                    (None, _) => f.push(json!({"type": "missing", "loc": ["body", "runs", i, "run_id"], "msg": "Field required", "input": r})),
+                    (_, Some(n)) => f.push(json!({"type": "greater_than_equal", "loc": ["body", "runs", i, "after"], "msg": "Input should be greater than or equal to 0", "input": n, "ctx": {"ge": 0}})),
+                    (_, None) => f.push(json!({"type": "int_type", "loc": ["body", "runs", i, "after"], "msg": "Input should be a valid integer", "input": r.get("after")})),
+                }
+            }
+            if a.len() > MAX_BATCH_RUNS {
+                f.push(json!({"type": "too_long", "loc": ["body", "runs"], "msg": format!("List should have at most {MAX_BATCH_RUNS} items after validation, not {}", a.len()), "input": null, "ctx": {"field_type": "List", "max_length": MAX_BATCH_RUNS, "actual_length": a.len()}}));
+            }
+        }
+        Some(other) => f.push(json!({"type": "list_type", "loc": ["body", "runs"], "msg": "Input should be a valid list", "input": other})),
+    }
+    f.finish()?;
+    let mut s = String::from("{\"runs\":{");
+    for (i, (rid, after)) in wanted.iter().enumerate() {
+        let items = st.gw.store().ledger_after(rid, *after, limit)?;
+        if i > 0 {
+            s.push(',');
+        }
+        s.push_str(&serde_json::to_string(rid).unwrap_or_default());
+        s.push(':');
+        s.push_str(&page_json(&items, after + items.len() as u64));
+    }
+    s.push_str("}}");
+    Ok(raw_json(StatusCode::OK, s))
+}
+
+/// One `event: step` frame in the seed's framing (spaced JSON, non-ASCII kept).
+pub fn step_frame(e: &LedgerEntry) -> String {
+    let rec: Value = serde_json::from_str(e.json.get()).unwrap_or(Value::Null);
+    let data = pyjson::to_string(&json!({"cursor": e.seq, "record": rec}), false);
+    format!("id: {}\nevent: step\ndata: {data}\n\n", e.seq)
+}
+
+fn done_frame(run_id: &str, cursor: u64) -> String {
+    let data = pyjson::to_string(
+        &json!({"run_id": run_id, "cursor": cursor, "status": "terminal"}),
+        false,
+    );
+    format!("event: done\ndata: {data}\n\n")
+}
+
+/// `GET /api/gateway/runs/{run_id}/ledger/stream?after=&heartbeat_s=` (also `Last-Event-ID`).
+pub async fn stream(
+    State(st): State<SharedState>,
+    Path(run_id): Path<String>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+) -> ApiResult {
+    let mut q = QueryParams::parse(q.as_deref());
+    let mut after = q.int("after", 0, Some(0), None).max(0) as u64;
+    let hb = q.float("heartbeat_s", 5.0, 0.1, 60.0);
+    q.finish()?;
+    // A browser reconnect repeats the original URL; the header then says where it really stopped.
+    if let Some(last) = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+    {
+        after = last;
+    }
+    load_run(&st, &run_id)?;
+    let (tx, rx) = mpsc::channel::<Result<Bytes, Infallible>>(8);
+    let store = st.gw.store().clone();
+    tokio::spawn(pump(store, run_id, after, Duration::from_secs_f64(hb), tx));
+    let body = Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(rx));
+    let mut resp = Response::new(body);
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream; charset=utf-8"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    h.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    Ok(resp)
+}
+
+/// Feeds one client from its own cursor: it reads the store (never a shared buffer), so a slow client only
+/// delays itself, and it wakes on every durable append through the run's watch channel.
+async fn pump(
+    store: Store,
+    run_id: String,
+    mut cursor: u64,
+    hb: Duration,
+    tx: mpsc::Sender<Result<Bytes, Infallible>>,
+) {
+    let mut watch = store.watch_run(&run_id);
+    if tx
+        .send(Ok(Bytes::from(format!("retry: {RETRY_MS}\n\n"))))
+        .await
+        .is_err()
+    {
+        return;
+    }
+    let mut last_emit = Instant::now();
+    loop {
+        let head = *watch.borrow_and_update();
+        let page = match store.ledger_after(&run_id, cursor, STREAM_PAGE) {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::error!("ledger stream of run {run_id}: {e}");
+                return;
+            }
+        };
+        if !page.is_empty() {
+            let mut chunk = String::new();
+            for e in &page {
+                chunk.push_str(&step_frame(e));
+                cursor = e.seq;
+            }
+            if tx.send(Ok(Bytes::from(chunk))).await.is_err() {
+                return;
+            }
+            last_emit = Instant::now();
+            continue;
+        }
+        if head.status.is_some_and(|s| s.is_terminal()) && cursor >= head.ledger_len {
+            let _ = tx.send(Ok(Bytes::from(done_frame(&run_id, cursor)))).await;
+            return;
+        }
+        tokio::select! {
+            changed = watch.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+            }
+            _ = tokio::time::sleep_until(last_emit + hb) => {
+                if tx.send(Ok(Bytes::from_static(b": keep-alive\n\n"))).await.is_err() {
+                    return;
+                }
+                last_emit = Instant::now();
+            }
+            _ = tx.closed() => return,
+        }
+    }
+}

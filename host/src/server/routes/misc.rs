@@ -1,0 +1,110 @@
+//! Health, artifacts (no artifact store yet: empty lists, 404s), attachments (501) and the audit tail.
+
+use std::io::{Read, Seek, SeekFrom};
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
+use serde_json::{Value, json};
+
+use crate::server::audit::AUDIT_FILE;
+use crate::server::error::{ApiError, ApiResult, json_response};
+use crate::server::extract::QueryParams;
+use crate::server::routes::runs::load_run;
+use crate::server::state::SharedState;
+
+fn ok(v: Value) -> ApiResult {
+    Ok(json_response(StatusCode::OK, &v))
+}
+
+/// `GET /api/health`: the seed's body, plus `warnings` when some bundle did not load.
+pub async fn health(State(st): State<SharedState>) -> ApiResult {
+    let warnings = st.warnings.read().clone();
+    let mut v = json!({"status": "healthy", "service": "abstractgateway"});
+    if !warnings.is_empty() {
+        v["warnings"] = json!(warnings);
+    }
+    ok(v)
+}
+
+fn check_artifact_id(id: &str) -> Result<(), ApiError> {
+    let valid = !id.is_empty()
+        && id.len() <= 128
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    if valid {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request(format!("Invalid artifact id: {id}")))
+    }
+}
+
+/// `GET /api/gateway/runs/{run_id}/artifacts`.
+pub async fn artifacts(
+    State(st): State<SharedState>,
+    Path(run_id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> ApiResult {
+    let mut q = QueryParams::parse(q.as_deref());
+    q.int("limit", 200, Some(1), Some(2000));
+    q.finish()?;
+    load_run(&st, &run_id)?;
+    ok(json!({"items": []}))
+}
+
+/// `GET /api/gateway/runs/{run_id}/artifacts/{artifact_id}` (and `/content`).
+pub async fn artifact(
+    State(st): State<SharedState>,
+    Path((run_id, artifact_id)): Path<(String, String)>,
+) -> ApiResult {
+    check_artifact_id(&artifact_id)?;
+    load_run(&st, &run_id)?;
+    Err(ApiError::not_found(format!(
+        "Artifact '{artifact_id}' not found"
+    )))
+}
+
+/// `POST /api/gateway/attachments/upload|ingest`.
+pub async fn attachments_unsupported() -> ApiResult {
+    Err(ApiError::new(
+        StatusCode::NOT_IMPLEMENTED,
+        "Attachments are not supported by this gateway yet",
+    ))
+}
+
+/// `GET /api/gateway/audit/tail?max_bytes=`.
+pub async fn audit_tail(State(st): State<SharedState>, RawQuery(q): RawQuery) -> ApiResult {
+    let mut q = QueryParams::parse(q.as_deref());
+    let max = q.int("max_bytes", 80_000, Some(1024), Some(400_000)) as u64;
+    q.finish()?;
+    let path = st.cfg.data_dir.join(AUDIT_FILE);
+    let res = tokio::task::spawn_blocking(move || -> std::io::Result<(Vec<u8>, bool)> {
+        let mut f = match std::fs::File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), false)),
+            Err(e) => return Err(e),
+        };
+        let size = f.metadata()?.len();
+        let start = size.saturating_sub(max);
+        f.seek(SeekFrom::Start(start))?;
+        let mut buf = Vec::new();
+        f.read_to_end(&mut buf)?;
+        if start > 0 {
+            // Start at a line boundary: a cut JSON line is useless to a reader.
+            let cut = buf
+                .iter()
+                .position(|b| *b == b'\n')
+                .map(|i| i + 1)
+                .unwrap_or(buf.len());
+            buf.drain(..cut);
+        }
+        Ok((buf, start > 0))
+    })
+    .await
+    .map_err(|e| ApiError::internal(e.to_string()))?
+    .map_err(|e| ApiError::internal(format!("Failed to read audit log: {e}")))?;
+    let (buf, truncated) = res;
+    ok(
+        json!({"ok": true, "bytes": buf.len(), "truncated": truncated, "content": String::from_utf8_lossy(&buf)}),
+    )
+}

@@ -1,0 +1,479 @@
+//! Run endpoints (§1.1 #11-#16): start (with `Idempotency-Key`), schedule, summary, list, input data,
+//! history bundle, plus `POST /runs/{id}/stream_token`.
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use bytes::Bytes;
+use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::run::{RunState, RunStatus};
+use crate::runner::StartRequest;
+use crate::server::error::{ApiError, ApiResult, json_response};
+use crate::server::extract::{BodyFields, QueryParams, json_object};
+use crate::server::routes::bundles::require_bundle_mode;
+use crate::server::state::{AppState, SharedState};
+use crate::store::RunQuery;
+
+fn ok(v: Value) -> ApiResult {
+    Ok(json_response(StatusCode::OK, &v))
+}
+
+fn limits_of(run: &RunState) -> Value {
+    let l = run.vars.get("_limits").and_then(Value::as_object);
+    let get = |k: &str| l.and_then(|m| m.get(k)).cloned();
+    let used = get("estimated_tokens_used")
+        .and_then(|v| v.as_f64())
+        .unwrap_or(0.0);
+    let max = get("max_tokens").unwrap_or(json!(32768));
+    let pct = max
+        .as_f64()
+        .filter(|m| *m > 0.0)
+        .map(|m| ((used / m) * 10000.0).round() / 100.0)
+        .unwrap_or(0.0);
+    json!({"tokens": {"estimated_used": get("estimated_tokens_used").unwrap_or(json!(0)), "max_tokens": max,
+                      "max_input_tokens": get("max_input_tokens").unwrap_or(Value::Null), "pct": pct,
+                      "warn_tokens_pct": get("warn_tokens_pct").unwrap_or(json!(80))}})
+}
+
+/// `RunSummary` in the seed's key order, plus `output` (a deliberate addition).
+pub fn run_summary(run: &RunState) -> Value {
+    let waiting = run.waiting.as_ref().map(|w| {
+        json!({"reason": w.reason.as_str(), "wait_key": w.wait_key, "until": w.until, "prompt": w.prompt,
+               "choices": w.choices, "allow_free_text": w.allow_free_text, "details": w.details})
+    });
+    let schedule = run
+        .vars
+        .get("_meta")
+        .and_then(|m| m.get("schedule"))
+        .cloned();
+    json!({
+        "run_id": run.run_id, "workflow_id": run.workflow_id, "status": run.status.as_str(), "current_node": run.current_node,
+        "created_at": run.created_at, "updated_at": run.updated_at, "actor_id": run.actor_id, "session_id": run.session_id,
+        "parent_run_id": run.parent_run_id, "error": run.error,
+        "paused": run.control.paused, "pause_reason": run.control.pause_reason, "paused_at": run.control.paused_at,
+        "resumed_at": run.control.resumed_at, "waiting": waiting,
+        "is_scheduled": run.workflow_id.starts_with("scheduled:"), "schedule": schedule,
+        "limits": limits_of(run), "output": run.output,
+    })
+}
+
+/// Loads a run or answers 404.
+pub fn load_run(st: &AppState, run_id: &str) -> Result<RunState, ApiError> {
+    st.gw
+        .store()
+        .get_run(run_id)?
+        .ok_or_else(|| ApiError::run_not_found(run_id))
+}
+
+/// `POST /api/gateway/runs/start`.
+pub async fn start(State(st): State<SharedState>, headers: HeaderMap, body: Bytes) -> ApiResult {
+    require_bundle_mode(&st)?;
+    let obj = json_object(&headers, &body)?;
+    let mut f = BodyFields::new(&obj);
+    let bundle_id = f.opt_str("bundle_id");
+    let bundle_version = f.opt_str("bundle_version");
+    let flow_id = f.opt_str("flow_id");
+    let input = f.obj_or_empty("input_data");
+    let session_id = f
+        .opt_str("session_id")
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty());
+    f.finish()?;
+    let idem = headers
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|k| !k.is_empty())
+        .map(|k| {
+            format!(
+                "idem:runs/start:{}",
+                hex::encode(Sha256::digest(k.as_bytes()))
+            )
+        });
+    let _guard = match &idem {
+        Some(_) => Some(st.idem_lock.lock().await),
+        None => None,
+    };
+    if let Some(key) = &idem
+        && let Some(prev) = st.gw.store().get_meta(key)?
+    {
+        return ok(json!({"run_id": String::from_utf8_lossy(&prev)}));
+    }
+    let resolved = st.bundles.read().resolve_flow(
+        bundle_id.as_deref(),
+        bundle_version.as_deref(),
+        flow_id.as_deref(),
+    );
+    let (workflow_id, sha, bundle_id, flow) = match resolved {
+        Ok((b, flow)) => (
+            b.workflow_id(&flow),
+            Some(b.sha256.clone()),
+            b.bundle_id().to_string(),
+            flow,
+        ),
+        Err(e) => match &e.verbatim_workflow_id {
+            Some(w) if st.gw.flows().get(w).is_some() => {
+                (w.clone(), None, String::new(), w.clone())
+            }
+            _ => return Err(e.into()),
+        },
+    };
+    if !bundle_id.is_empty()
+        && let Some(dep) = st.deprecation(&bundle_id, &flow)
+    {
+        let reason = dep
+            .get("reason")
+            .and_then(Value::as_str)
+            .map(|r| format!(": {r}"))
+            .unwrap_or_default();
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            format!("Workflow '{bundle_id}:{flow}' is deprecated{reason}"),
+        ));
+    }
+    let req = StartRequest {
+        workflow_id,
+        input,
+        session_id,
+        bundle_sha256: sha,
+        idempotency_key: idem,
+    };
+    let gw = st.gw.clone();
+    let run = tokio::task::spawn_blocking(move || gw.start_run(req))
+        .await
+        .map_err(|e| ApiError::internal(format!("start task failed: {e}")))?
+        .map_err(|e| {
+            if e.contains("not found") {
+                ApiError::not_found(e)
+            } else {
+                ApiError::internal(format!("Failed to start run: {e}"))
+            }
+        })?;
+    ok(json!({"run_id": run.run_id}))
+}
+
+/// `POST /api/gateway/runs/schedule`: validated as the seed does; execution is not supported yet (501).
+pub async fn schedule(State(st): State<SharedState>, headers: HeaderMap, body: Bytes) -> ApiResult {
+    require_bundle_mode(&st)?;
+    let obj = json_object(&headers, &body)?;
+    let mut f = BodyFields::new(&obj);
+    let bundle_id = f.req_str("bundle_id");
+    let bundle_version = f.opt_str("bundle_version");
+    let flow_id = f.req_str("flow_id");
+    f.obj_or_empty("input_data");
+    let repeat_count = f.opt_int("repeat_count", None, None);
+    let interval = f.opt_str("interval");
+    let repeat_until = f.opt_str("repeat_until");
+    f.opt_str("start_at");
+    f.opt_str("session_id");
+    f.finish()?;
+    if bundle_id.trim().is_empty() || flow_id.trim().is_empty() {
+        return Err(ApiError::bad_request("bundle_id and flow_id are required"));
+    }
+    let (b, flow) = st
+        .bundles
+        .read()
+        .resolve_flow(Some(&bundle_id), bundle_version.as_deref(), Some(&flow_id))
+        .map_err(|e| {
+            if e.kind == crate::bundle::ResolveErrorKind::NotFound {
+                ApiError::not_found(format!("Target workflow '{bundle_id}:{flow_id}' not found"))
+            } else {
+                e.into()
+            }
+        })?;
+    if st.deprecation(b.bundle_id(), &flow).is_some() {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            format!("Workflow '{}:{flow}' is deprecated", b.bundle_id()),
+        ));
+    }
+    if let Some(n) = repeat_count {
+        if n <= 0 {
+            return Err(ApiError::bad_request("repeat_count must be >= 1"));
+        }
+        if n > 1 && interval.is_none() {
+            return Err(ApiError::bad_request("repeat_count > 1 requires interval"));
+        }
+        if n > 10_000 {
+            return Err(ApiError::bad_request("repeat_count must be <= 10000"));
+        }
+        if repeat_until.is_some() {
+            return Err(ApiError::bad_request(
+                "repeat_until cannot be combined with repeat_count",
+            ));
+        }
+    }
+    if repeat_until.is_some() && interval.is_none() {
+        return Err(ApiError::bad_request("repeat_until requires interval"));
+    }
+    Err(ApiError::new(
+        StatusCode::NOT_IMPLEMENTED,
+        "Scheduled runs are not supported by this gateway yet",
+    ))
+}
+
+/// `GET /api/gateway/runs/{run_id}`.
+pub async fn get(State(st): State<SharedState>, Path(run_id): Path<String>) -> ApiResult {
+    ok(run_summary(&load_run(&st, &run_id)?))
+}
+
+/// `GET /api/gateway/runs`.
+pub async fn list(State(st): State<SharedState>, RawQuery(q): RawQuery) -> ApiResult {
+    let mut q = QueryParams::parse(q.as_deref());
+    let limit = q.int("limit", 50, Some(1), Some(500));
+    let root_only = q.bool("root_only", false);
+    let with_len = q.bool("include_ledger_len", true);
+    let with_metrics = q.bool("include_metrics", false);
+    q.finish()?;
+    let status = match q.get("status").map(str::trim).filter(|s| !s.is_empty()) {
+        Some(s) => Some(RunStatus::parse(&s.to_ascii_lowercase()).ok_or_else(|| {
+            ApiError::bad_request(
+                "Invalid status (expected: running|waiting|completed|failed|cancelled)",
+            )
+        })?),
+        None => None,
+    };
+    let workflow_id = q.string("workflow_id").filter(|s| !s.is_empty());
+    let query = RunQuery {
+        limit: limit as usize,
+        status,
+        workflow_id: workflow_id.clone(),
+        session_id: q.string("session_id").filter(|s| !s.is_empty()),
+        root_only,
+    };
+    let store = st.gw.store().clone();
+    let runs = tokio::task::spawn_blocking(move || store.list_runs(&query))
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))??;
+    let mut items = Vec::with_capacity(runs.len());
+    for run in runs
+        .iter()
+        .filter(|r| workflow_id.is_some() || !r.workflow_id.starts_with("__"))
+    {
+        let mut v = run_summary(run);
+        if let Value::Object(m) = &mut v {
+            if with_len {
+                m.insert(
+                    "ledger_len".into(),
+                    json!(st.gw.store().ledger_len(&run.run_id)),
+                );
+            }
+            if with_metrics {
+                let steps = completed_steps(&st, &run.run_id)?;
+                m.insert("steps".into(), json!(steps));
+                m.insert("llm_calls".into(), json!(0));
+                m.insert("tool_calls".into(), json!(0));
+                m.insert("tokens_total".into(), Value::Null);
+            }
+        }
+        items.push(v);
+    }
+    ok(json!({"items": items}))
+}
+
+fn completed_steps(st: &AppState, run_id: &str) -> Result<u64, ApiError> {
+    let mut n = 0;
+    let mut after = 0;
+    loop {
+        let page = st.gw.store().ledger_after(run_id, after, 2000)?;
+        if page.is_empty() {
+            return Ok(n);
+        }
+        for e in &page {
+            after = e.seq;
+            if e.json.get().contains("\"status\":\"completed\"") {
+                n += 1;
+            }
+        }
+    }
+}
+
+/// `GET /api/gateway/runs/{run_id}/input_data`.
+pub async fn input_data(State(st): State<SharedState>, Path(run_id): Path<String>) -> ApiResult {
+    let run = load_run(&st, &run_id)?;
+    let (bref, flow_id) = run
+        .workflow_id
+        .split_once(':')
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .unwrap_or_default();
+    let (bundle_id, bundle_version) = match bref.split_once('@') {
+        Some((i, v)) => (i.to_string(), Some(v.to_string())),
+        None => (bref.clone(), None),
+    };
+    let bundle = st
+        .bundles
+        .read()
+        .find_workflow(&run.workflow_id)
+        .map(|(b, _)| b);
+    let pins: Vec<String> = bundle
+        .map(|b| b.entry_inputs(&flow_id).into_iter().map(|i| i.id).collect())
+        .unwrap_or_default();
+    let data: Map<String, Value> = if pins.is_empty() {
+        run.vars
+            .iter()
+            .filter(|(k, _)| !k.starts_with('_'))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    } else {
+        pins.iter()
+            .filter_map(|p| run.vars.get(p).map(|v| (p.clone(), v.clone())))
+            .collect()
+    };
+    let mut out =
+        json!({"run_id": run.run_id, "workflow_id": run.workflow_id, "bundle_id": bundle_id});
+    if let (Value::Object(m), Some(v)) = (&mut out, bundle_version) {
+        m.insert("bundle_version".into(), Value::String(v));
+    }
+    if let Value::Object(m) = &mut out {
+        m.insert("flow_id".into(), Value::String(flow_id));
+        m.insert("pin_ids".into(), json!(pins));
+        m.insert("input_data".into(), Value::Object(data));
+    }
+    ok(out)
+}
+
+fn descendants(st: &AppState, root: &str) -> Result<Vec<String>, ApiError> {
+    let mut out = Vec::new();
+    let mut queue = std::collections::VecDeque::from([root.to_string()]);
+    while let Some(id) = queue.pop_front() {
+        for c in st.gw.store().child_run_ids(&id)? {
+            if out.len() >= 2000 {
+                return Ok(out);
+            }
+            out.push(c.clone());
+            queue.push_back(c);
+        }
+    }
+    Ok(out)
+}
+
+/// `GET /api/gateway/runs/{run_id}/history_bundle` (RunHistoryBundle v1).
+pub async fn history_bundle(
+    State(st): State<SharedState>,
+    Path(run_id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> ApiResult {
+    let mut q = QueryParams::parse(q.as_deref());
+    let include_subruns = q.bool("include_subruns", true);
+    let include_session = q.bool("include_session", false);
+    q.int("session_turn_limit", 200, Some(1), Some(500));
+    let max_items = q.int("ledger_max_items", 2000, Some(0), Some(20000));
+    q.finish()?;
+    let mut mode = q
+        .get("ledger_mode")
+        .unwrap_or("tail")
+        .trim()
+        .to_ascii_lowercase();
+    if mode != "tail" && mode != "full" {
+        return Err(ApiError::bad_request(
+            "ledger_mode must be 'tail' or 'full'",
+        ));
+    }
+    let run = load_run(&st, &run_id)?;
+    let mut ids = vec![run_id.clone()];
+    if include_subruns {
+        ids.extend(descendants(&st, &run_id)?);
+    }
+    if max_items <= 0 && mode == "tail" {
+        mode = "full".into();
+    }
+    let max_items = if max_items > 0 {
+        max_items as u64
+    } else {
+        2000
+    };
+    let mut ledgers = Map::new();
+    let mut timeline = Vec::new();
+    for rid in &ids {
+        let total = st.gw.store().ledger_len(rid);
+        let start = if mode == "tail" && total > max_items {
+            total - max_items
+        } else {
+            0
+        };
+        let mut items = Vec::new();
+        let mut after = start;
+        loop {
+            let page = st.gw.store().ledger_after(rid, after, 2000)?;
+            if page.is_empty() {
+                break;
+            }
+            for e in page {
+                after = e.seq;
+                let rec: Value = serde_json::from_str(e.json.get()).unwrap_or(Value::Null);
+                let eff_type = rec
+                    .get("effect")
+                    .and_then(|x| x.get("type"))
+                    .cloned()
+                    .unwrap_or(Value::Null);
+                let ended = rec
+                    .get("ended_at")
+                    .filter(|v| !v.is_null())
+                    .or(rec.get("started_at"))
+                    .cloned();
+                let dur = match (
+                    rec.get("started_at")
+                        .and_then(Value::as_str)
+                        .and_then(crate::time::parse_iso),
+                    ended
+                        .as_ref()
+                        .and_then(Value::as_str)
+                        .and_then(crate::time::parse_iso),
+                ) {
+                    (Some(s), Some(e)) => json!(
+                        (((e - s).as_seconds_f64() * 1000.0).max(0.0) * 100.0).round() / 100.0
+                    ),
+                    _ => Value::Null,
+                };
+                timeline.push(json!({"run_id": rid, "cursor": e.seq, "node_id": rec.get("node_id"), "status": rec.get("status"),
+                    "effect_type": eff_type, "started_at": rec.get("started_at"), "ended_at": ended, "duration_ms": dur}));
+                items.push(json!({"cursor": e.seq, "record": rec}));
+            }
+        }
+        let n = items.len() as u64;
+        ledgers.insert(
+            rid.clone(),
+            json!({"run_id": rid, "total": total, "cursor_start": start + 1,
+            "cursor_end": start + n, "items": items, "artifacts": []}),
+        );
+    }
+    let input: Map<String, Value> = run
+        .vars
+        .iter()
+        .filter(|(k, _)| !k.starts_with('_'))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let waiting = run
+        .waiting
+        .as_ref()
+        .map(|w| serde_json::to_value(w).unwrap_or(Value::Null));
+    let session = if include_session {
+        run.session_id
+            .as_ref()
+            .map(|s| json!({"session_id": s, "turns": []}))
+    } else {
+        None
+    };
+    ok(json!({
+        "version": 1, "generated_at": crate::time::now_iso(), "root_run_id": run.run_id,
+        "run": {"run_id": run.run_id, "workflow_id": run.workflow_id, "status": run.status.as_str(),
+                "current_node": run.current_node.clone().unwrap_or_default(), "created_at": run.created_at, "updated_at": run.updated_at,
+                "actor_id": run.actor_id, "session_id": run.session_id, "parent_run_id": run.parent_run_id, "error": run.error, "waiting": waiting},
+        "workflow_snapshot": null, "input_data": input, "ledgers": ledgers, "timeline": timeline, "session": session,
+    }))
+}
+
+/// `POST /api/gateway/runs/{run_id}/stream_token`: a short-lived token for `?stream_token=` on this run's stream.
+pub async fn stream_token(State(st): State<SharedState>, Path(run_id): Path<String>) -> ApiResult {
+    load_run(&st, &run_id)?;
+    let now = time::OffsetDateTime::now_utc();
+    let (token, expires) = st
+        .stream_tokens
+        .issue(&run_id, now.unix_timestamp())
+        .ok_or_else(|| ApiError::internal("cannot sign stream token"))?;
+    let at = time::OffsetDateTime::from_unix_timestamp(expires)
+        .map(crate::time::format_iso)
+        .unwrap_or_default();
+    ok(json!({"token": token, "expires_at": at}))
+}

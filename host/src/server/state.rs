@@ -1,0 +1,166 @@
+//! Shared server state: the gateway (store + runner), the loaded bundles, load warnings and deprecations.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use parking_lot::{Mutex, RwLock};
+use serde_json::{Map, Value, json};
+
+use super::audit::AuditLog;
+use super::config::ServerConfig;
+use super::lockout::Lockout;
+use super::stream_token::StreamTokens;
+use crate::bundle::BundleSet;
+use crate::engine::NodeRegistry;
+use crate::runner::{Flows, Gateway, catalog};
+
+/// Everything handlers and layers share.
+pub struct AppState {
+    /// Store, flows and runner.
+    pub gw: Arc<Gateway>,
+    /// Bundles that loaded and compiled.
+    pub bundles: RwLock<BundleSet>,
+    /// Why some bundles were left out (also in `/api/health`).
+    pub warnings: RwLock<Vec<String>>,
+    /// Resolved configuration.
+    pub cfg: ServerConfig,
+    /// `workflow_deprecations.json` content (`{"bundles": {...}}`).
+    pub deprecations: Mutex<Value>,
+    /// Serializes reloads, uploads and deletes (they rewrite FLOWS_DIR and swap the flows).
+    pub reload_lock: tokio::sync::Mutex<()>,
+    /// Serializes `Idempotency-Key` starts so a retry racing the first attempt gets the same run.
+    pub idem_lock: tokio::sync::Mutex<()>,
+    /// Signs and checks browser SSE tokens.
+    pub stream_tokens: StreamTokens,
+    /// Auth failure tracking.
+    pub lockout: Lockout,
+    /// Concurrency pools.
+    pub caps: super::limits::Caps,
+    /// Audit log writer (None when disabled).
+    pub audit: Option<AuditLog>,
+}
+
+/// Shared handle of the state.
+pub type SharedState = Arc<AppState>;
+
+/// Loads FLOWS_DIR: reads every bundle, compiles it, and returns what loaded plus one warning per failure.
+pub fn load_bundles(dir: &Path) -> (BundleSet, Flows, Vec<String>) {
+    if let Err(e) = std::fs::create_dir_all(dir) {
+        return (
+            BundleSet::new(),
+            Flows::new(),
+            vec![format!("cannot create flows dir {}: {e}", dir.display())],
+        );
+    }
+    let (set, problems) = BundleSet::load_dir(dir);
+    let mut warnings: Vec<String> = problems
+        .iter()
+        .map(|p| format!("bundle {} not loaded: {}", p.path.display(), p.message))
+        .collect();
+    let (flows, ok, compile_problems) =
+        catalog::build(set.iter().cloned().collect(), &NodeRegistry::new());
+    warnings.extend(
+        compile_problems
+            .iter()
+            .map(|p| format!("bundle {} not loaded: {}", p.source, p.message)),
+    );
+    let mut loaded = BundleSet::new();
+    for b in ok {
+        loaded.insert(b);
+    }
+    for w in &warnings {
+        tracing::warn!("{w}");
+    }
+    (loaded, flows, warnings)
+}
+
+impl AppState {
+    /// Re-reads FLOWS_DIR and swaps bundles and flows; returns the loaded bundle ids.
+    pub fn reload(&self) -> Vec<String> {
+        let (set, flows, warnings) = load_bundles(&self.cfg.flows_dir);
+        let ids: Vec<String> = set.bundle_ids().map(str::to_string).collect();
+        self.gw.reload(flows);
+        *self.bundles.write() = set;
+        *self.warnings.write() = warnings;
+        ids
+    }
+
+    /// Path of the deprecations file.
+    fn deprecations_path(&self) -> PathBuf {
+        self.cfg.data_dir.join("workflow_deprecations.json")
+    }
+
+    /// The deprecation entry of `bundle_id`/`flow_id` (`flow_id` entry first, then `*`).
+    pub fn deprecation(&self, bundle_id: &str, flow_id: &str) -> Option<Value> {
+        let d = self.deprecations.lock();
+        let b = d.get("bundles")?.get(bundle_id)?;
+        b.get(flow_id).or_else(|| b.get("*")).cloned()
+    }
+
+    /// Sets or clears a deprecation and persists the file atomically; returns whether something changed.
+    pub fn set_deprecation(
+        &self,
+        bundle_id: &str,
+        flow_id: &str,
+        entry: Option<Value>,
+    ) -> std::io::Result<bool> {
+        let mut d = self.deprecations.lock();
+        if !d.get("bundles").is_some_and(Value::is_object) {
+            *d = json!({"bundles": {}});
+        }
+        let bundles = d["bundles"]
+            .as_object_mut()
+            .ok_or_else(|| std::io::Error::other("deprecations are not an object"))?;
+        let changed = match entry {
+            Some(e) => {
+                let b = bundles
+                    .entry(bundle_id.to_string())
+                    .or_insert_with(|| Value::Object(Map::new()));
+                if let Value::Object(m) = b {
+                    m.insert(flow_id.to_string(), e);
+                }
+                true
+            }
+            None => {
+                let removed = bundles
+                    .get_mut(bundle_id)
+                    .and_then(Value::as_object_mut)
+                    .and_then(|m| m.remove(flow_id))
+                    .is_some();
+                if bundles
+                    .get(bundle_id)
+                    .and_then(Value::as_object)
+                    .is_some_and(Map::is_empty)
+                {
+                    bundles.remove(bundle_id);
+                }
+                removed
+            }
+        };
+        if changed {
+            let path = self.deprecations_path();
+            let tmp = path.with_extension("json.tmp");
+            std::fs::write(&tmp, serde_json::to_vec_pretty(&*d).unwrap_or_default())?;
+            std::fs::rename(&tmp, &path)?;
+        }
+        Ok(changed)
+    }
+}
+
+/// Reads `workflow_deprecations.json` (missing or unreadable → empty, with a warning for the latter).
+pub fn read_deprecations(data_dir: &Path, warnings: &mut Vec<String>) -> Value {
+    let path = data_dir.join("workflow_deprecations.json");
+    match std::fs::read(&path) {
+        Ok(bytes) => match serde_json::from_slice::<Value>(&bytes) {
+            Ok(v) if v.get("bundles").is_some_and(Value::is_object) => v,
+            _ => {
+                warnings.push(format!(
+                    "{} is not valid; deprecations ignored",
+                    path.display()
+                ));
+                json!({"bundles": {}})
+            }
+        },
+        Err(_) => json!({"bundles": {}}),
+    }
+}

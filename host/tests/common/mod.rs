@@ -1,0 +1,331 @@
+//! Shared harness of the server tests: starts the real `abstractgateway serve` binary on a loopback port with a
+//! temp data dir and the repository's no-LLM bundles, and talks to it with a real HTTP client.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+/// The token every test server is started with.
+pub const TOKEN: &str = "test-token-0123456789abcdef";
+
+/// The repository's `bundles/` directory (the five no-LLM fixture bundles).
+pub fn bundles_dir() -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../bundles"))
+}
+
+/// A running server process and its directories.
+pub struct Server {
+    pub child: Option<Child>,
+    pub base: String,
+    pub dir: PathBuf,
+    pub client: reqwest::Client,
+    env: Vec<(String, String)>,
+    _tmp: Option<tempfile::TempDir>,
+}
+
+/// Copies the fixture bundles into `flows`.
+pub fn copy_bundles(flows: &Path) {
+    std::fs::create_dir_all(flows).unwrap();
+    for e in std::fs::read_dir(bundles_dir()).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "flow") {
+            std::fs::copy(&p, flows.join(p.file_name().unwrap())).unwrap();
+        }
+    }
+}
+
+fn spawn(dir: &Path, env: &[(String, String)], extra_args: &[&str]) -> (Child, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_abstractgateway"));
+    cmd.args(["serve", "--host", "127.0.0.1", "--port", "0"])
+        .args(extra_args);
+    cmd.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("ABSTRACTGATEWAY_FLOWS_DIR", dir.join("flows"))
+        .env("ABSTRACTGATEWAY_DATA_DIR", dir.join("data"))
+        .env("ABSTRACTGATEWAY_AUTH_TOKEN", TOKEN)
+        .env("ABSTRACTGATEWAY_LOG", "warn");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("spawn server");
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut sent = false;
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if !sent && let Some(addr) = line.strip_prefix("abstractgateway listening on ") {
+                let _ = tx.send(Ok(addr.to_string()));
+                sent = true;
+            } else if !sent && line.starts_with("error:") {
+                let _ = tx.send(Err(line.clone()));
+                sent = true;
+            }
+            if std::env::var_os("AG_TEST_SERVER_LOG").is_some() {
+                eprintln!("[server] {line}");
+            }
+        }
+        if !sent {
+            let _ = tx.send(Err("server exited before listening".into()));
+        }
+    });
+    match rx.recv_timeout(Duration::from_secs(30)) {
+        Ok(Ok(addr)) => (child, addr),
+        Ok(Err(e)) => {
+            let _ = child.kill();
+            panic!("server did not start: {e}");
+        }
+        Err(_) => {
+            let _ = child.kill();
+            panic!("server did not start within 30 s");
+        }
+    }
+}
+
+impl Server {
+    /// Starts a server with the fixture bundles and extra environment.
+    pub async fn start(env: &[(&str, &str)]) -> Server {
+        let tmp = tempfile::tempdir().unwrap();
+        copy_bundles(&tmp.path().join("flows"));
+        let dir = tmp.path().to_path_buf();
+        let mut s = Server::start_in(&dir, env).await;
+        s._tmp = Some(tmp);
+        s
+    }
+
+    /// Starts a server on an existing directory (`flows/`, `data/`).
+    pub async fn start_in(dir: &Path, env: &[(&str, &str)]) -> Server {
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let (child, base) = spawn(dir, &env, &[]);
+        let s = Server {
+            child: Some(child),
+            base,
+            dir: dir.to_path_buf(),
+            client: reqwest::Client::new(),
+            env,
+            _tmp: None,
+        };
+        s.wait_healthy().await;
+        s
+    }
+
+    /// Polls `/api/health` until it answers 200.
+    pub async fn wait_healthy(&self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok(r) = self.client.get(self.url("/api/health")).send().await
+                && r.status() == 200
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("server never became healthy");
+    }
+
+    /// Absolute URL of `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// GET with the token; returns status and JSON (Null when not JSON).
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        let r = self
+            .client
+            .get(self.url(path))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// POST JSON with the token.
+    pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        let r = self
+            .client
+            .post(self.url(path))
+            .bearer_auth(TOKEN)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Starts a run and returns its id.
+    pub async fn start_run(&self, bundle: &str, input: Value) -> String {
+        let (st, v) = self
+            .post(
+                "/api/gateway/runs/start",
+                json!({"bundle_id": bundle, "input_data": input}),
+            )
+            .await;
+        assert_eq!(st, 200, "{v}");
+        v["run_id"].as_str().unwrap().to_string()
+    }
+
+    /// Sends a command; returns the answer.
+    pub async fn command(&self, id: &str, run_id: &str, ty: &str, payload: Value) -> (u16, Value) {
+        self.post(
+            "/api/gateway/commands",
+            json!({"command_id": id, "run_id": run_id, "type": ty, "payload": payload}),
+        )
+        .await
+    }
+
+    /// Polls the run until `pred` holds on its summary (10 s at most).
+    pub async fn wait_run(&self, run_id: &str, pred: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let (st, v) = self.get(&format!("/api/gateway/runs/{run_id}")).await;
+            assert_eq!(st, 200, "{v}");
+            if pred(&v) {
+                return v;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "run {run_id} never reached the expected state: {v}"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Waits for a status.
+    pub async fn wait_status(&self, run_id: &str, status: &str) -> Value {
+        self.wait_run(run_id, |v| v["status"] == status).await
+    }
+
+    /// Kills the process with SIGKILL.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Stops the process and starts it again on the same directories.
+    pub async fn restart(&mut self) {
+        self.kill();
+        let (child, base) = spawn(&self.dir, &self.env, &[]);
+        self.child = Some(child);
+        self.base = base;
+        self.wait_healthy().await;
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// One parsed SSE event.
+#[derive(Debug, Clone, Default)]
+pub struct Sse {
+    pub id: Option<String>,
+    pub event: Option<String>,
+    pub data: Option<String>,
+    pub comment: Option<String>,
+    pub retry: Option<String>,
+}
+
+/// Incremental SSE reader over a streaming response.
+pub struct SseReader {
+    resp: reqwest::Response,
+    buf: String,
+}
+
+impl SseReader {
+    /// Wraps a streaming response.
+    pub fn new(resp: reqwest::Response) -> Self {
+        SseReader {
+            resp,
+            buf: String::new(),
+        }
+    }
+
+    /// The next event (None when the stream ends); panics after `timeout`.
+    pub async fn next(&mut self, timeout: Duration) -> Option<Sse> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if let Some(i) = self.buf.find("\n\n") {
+                let block: String = self.buf.drain(..i + 2).collect();
+                let mut ev = Sse::default();
+                for line in block.lines() {
+                    if let Some(c) = line.strip_prefix(": ") {
+                        ev.comment = Some(c.to_string());
+                    } else if let Some((k, v)) = line.split_once(": ") {
+                        match k {
+                            "id" => ev.id = Some(v.into()),
+                            "event" => ev.event = Some(v.into()),
+                            "data" => ev.data = Some(v.into()),
+                            "retry" => ev.retry = Some(v.into()),
+                            _ => {}
+                        }
+                    }
+                }
+                return Some(ev);
+            }
+            let chunk = tokio::time::timeout_at(deadline, self.resp.chunk())
+                .await
+                .expect("SSE event timed out")
+                .unwrap();
+            match chunk {
+                Some(c) => self.buf.push_str(&String::from_utf8_lossy(&c)),
+                None => return None,
+            }
+        }
+    }
+
+    /// The next `step`/`done` event, skipping keep-alives and `retry:`.
+    pub async fn next_event(&mut self, timeout: Duration) -> Option<Sse> {
+        loop {
+            let ev = self.next(timeout).await?;
+            if ev.event.is_some() {
+                return Some(ev);
+            }
+        }
+    }
+}
+
+/// Opens the ledger stream of `run_id` with extra query and headers.
+pub async fn open_stream(
+    s: &Server,
+    run_id: &str,
+    query: &str,
+    last_event_id: Option<&str>,
+) -> SseReader {
+    let mut req = s
+        .client
+        .get(s.url(&format!("/api/gateway/runs/{run_id}/ledger/stream{query}")))
+        .bearer_auth(TOKEN);
+    if let Some(l) = last_event_id {
+        req = req.header("Last-Event-ID", l);
+    }
+    let resp = req.send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(
+        resp.headers()["content-type"],
+        "text/event-stream; charset=utf-8"
+    );
+    SseReader::new(resp)
+}
+
+/// The record inside a `step` event's data.
+pub fn record(ev: &Sse) -> Value {
+    let v: Value = serde_json::from_str(ev.data.as_deref().unwrap()).unwrap();
+    v["record"].clone()
+}
