@@ -110,3 +110,24 @@ async fn sigkill_under_load_loses_nothing_acknowledged() {
         assert_eq!(n, 1, "run {r}: {l}");
     }
 }
+
+#[tokio::test]
+async fn a_second_process_on_the_data_dir_is_refused_loudly() {
+    let s = Server::start(&[]).await;
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_abstractgateway"))
+        .arg("runner")
+        .env("ABSTRACTGATEWAY_FLOWS_DIR", s.dir.join("flows"))
+        .env("ABSTRACTGATEWAY_DATA_DIR", s.dir.join("data"))
+        .env("ABSTRACTGATEWAY_AUTH_TOKEN", common::TOKEN)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("is in use by another abstractgateway process"),
+        "{err}"
+    );
+    // The first process is unaffected.
+    let run = s.start_run("echo-upper", json!({})).await;
+    s.wait_status(&run, "completed").await;
+}
