@@ -9,6 +9,7 @@
 //! scan whose errors take precedence), and `literal_eval`'s conversion rules.
 
 use std::collections::HashMap;
+use std::rc::Rc;
 
 use serde_json::{Map, Value};
 
@@ -44,8 +45,24 @@ pub enum PyVal {
     Ellipsis,
 }
 
+/// Stack for the parser thread: CPython allows 6000 nested rules, far more Rust frames
+/// than a default 2 MiB thread stack holds.
+const PARSER_STACK_BYTES: usize = 256 << 20;
+
 /// `ast.literal_eval(text)`.
 pub fn literal_eval(text: &str) -> Result<PyVal, PyException> {
+    std::thread::scope(|scope| {
+        std::thread::Builder::new()
+            .name("literal_eval".into())
+            .stack_size(PARSER_STACK_BYTES)
+            .spawn_scoped(scope, || literal_eval_here(text))
+            .map_err(|_| PyException::new("MemoryError", ""))?
+            .join()
+            .unwrap_or_else(|_| Err(PyException::new("MemoryError", "")))
+    })
+}
+
+fn literal_eval_here(text: &str) -> Result<PyVal, PyException> {
     if text.contains('\0') {
         return Err(PyException::new(
             "SyntaxError",
@@ -235,6 +252,9 @@ impl SynErr {
     }
 
     fn into_exception(self) -> PyException {
+        if self.kind == "MemoryError" {
+            return PyException::new(self.kind, "");
+        }
         PyException::new(
             self.kind,
             format!("{} (<unknown>, line {})", self.msg, self.line),
@@ -921,14 +941,14 @@ enum NodeKind {
     List(Vec<Node>),
     Set(Vec<Node>),
     Dict(Vec<(Option<Node>, Node)>),
-    Unary(UnOp, Box<Node>),
+    Unary(UnOp, Rc<Node>),
     /// `+`/`-` (true) or another operator (false).
-    BinOp(bool, bool, Box<Node>, Box<Node>),
-    Call(Box<Node>, bool),
+    BinOp(bool, bool, Rc<Node>, Rc<Node>),
+    Call(Rc<Node>, bool),
     /// `*value`.
-    Starred(Box<Node>),
+    Starred(Rc<Node>),
     /// A comparison: whether its first operator is `in`, and its left operand.
-    Compare(bool, Box<Node>),
+    Compare(bool, Rc<Node>),
     /// Any other AST node, by class name.
     Other(&'static str),
 }
@@ -1032,7 +1052,15 @@ struct Parser {
     memo: HashMap<MemoKey, Option<(Node, usize)>>,
     /// Skip the `invalid_*` alternatives of the next `expression` only.
     skip_invalid_once: bool,
+    /// Nesting of the recursive rules, bounded like CPython's parser stack.
+    depth: usize,
 }
+
+/// CPython's parser gives up with `MemoryError` past 6000 nested rule calls (`MAXSTACK`).
+/// Each rule here counts the levels of its CPython counterpart (left-recursive rules
+/// count twice: the rule and its `_raw` body), which reproduces the measured thresholds
+/// (1495 bare words, 5976 unary minus signs or `not`, 2988 `**` or `lambda:` levels).
+const MAX_DEPTH: usize = 6000;
 
 const MEMO_EXPRESSION: u8 = 0;
 const MEMO_DISJUNCTION: u8 = 1;
@@ -1051,7 +1079,32 @@ impl Parser {
             quiet: true,
             memo: HashMap::new(),
             skip_invalid_once: false,
+            depth: 0,
         }
+    }
+
+    /// Runs a rule one level deeper, failing with `MemoryError` past [`MAX_DEPTH`].
+    fn nested<T>(&mut self, f: impl FnOnce(&mut Self) -> PResult<T>) -> PResult<T> {
+        self.nested_by(1, f)
+    }
+
+    /// Like [`Self::nested`] for a rule worth `levels` CPython stack levels.
+    fn nested_by<T>(
+        &mut self,
+        levels: usize,
+        f: impl FnOnce(&mut Self) -> PResult<T>,
+    ) -> PResult<T> {
+        self.depth += levels;
+        let r = if self.depth > MAX_DEPTH {
+            let mut err = SynErr::new("MemoryError", "", 0);
+            // Not a SyntaxError: it ends the parse at once, without a second pass.
+            err.from_tokenizer = true;
+            Err(PErr::Fatal(Box::new(err)))
+        } else {
+            f(self)
+        };
+        self.depth -= levels;
+        r
     }
 
     /// Runs a memoized rule at the current position.
@@ -1210,6 +1263,10 @@ impl Parser {
 
     /// `eval: expressions NEWLINE* ENDMARKER`
     fn parse_eval(&mut self) -> PResult<Node> {
+        self.nested(Self::parse_eval_rule)
+    }
+
+    fn parse_eval_rule(&mut self) -> PResult<Node> {
         let node = self.expressions()?;
         while self.peek()? == Tok::Newline {
             self.pos += 1;
@@ -1237,6 +1294,10 @@ impl Parser {
 
     /// `expressions: expression (',' expression)* [',']`
     fn expressions(&mut self) -> PResult<Node> {
+        self.nested(Self::expressions_rule)
+    }
+
+    fn expressions_rule(&mut self) -> PResult<Node> {
         let line = self.line()?;
         let first = self.expression()?;
         if !self.is_op(",")? {
@@ -1254,6 +1315,10 @@ impl Parser {
 
     /// `star_expressions`, used after a legacy `print`.
     fn star_expressions(&mut self) -> PResult<Node> {
+        self.nested(Self::star_expressions_rule)
+    }
+
+    fn star_expressions_rule(&mut self) -> PResult<Node> {
         let line = self.line()?;
         let first = self.star_expression()?;
         if !self.is_op(",")? {
@@ -1270,17 +1335,21 @@ impl Parser {
     }
 
     fn star_expression(&mut self) -> PResult<Node> {
+        self.nested(Self::star_expression_rule)
+    }
+
+    fn star_expression_rule(&mut self) -> PResult<Node> {
         let line = self.line()?;
         if self.accept_op("*")? {
             let value = self.bitwise_or()?;
-            return Ok(Node::new(NodeKind::Starred(Box::new(value)), line));
+            return Ok(Node::new(NodeKind::Starred(Rc::new(value)), line));
         }
         self.expression()
     }
 
     /// `expression` (memoized).
     fn expression(&mut self) -> PResult<Node> {
-        self.memoized(MEMO_EXPRESSION, Self::expression_rule)
+        self.nested(|p| p.memoized(MEMO_EXPRESSION, Self::expression_rule))
     }
 
     /// `expression`: in the second pass the `invalid_expression` and
@@ -1325,9 +1394,14 @@ impl Parser {
     /// `invalid_expression`: two expressions side by side inside brackets ("Perhaps you
     /// forgot a comma?"), or `a if b` without `else`.
     fn invalid_expression(&mut self, start: usize, line: usize) -> PResult<()> {
+        self.nested(|p| p.invalid_expression_rule(start, line))
+    }
+
+    fn invalid_expression_rule(&mut self, start: usize, line: usize) -> PResult<()> {
         if !self.starts_with_name_string_or_soft_kw(start)?
             && let Some(a) = self.attempt(Self::disjunction)?
-            && let Some((_, end)) = self.speculate(Self::expression_without_invalid)?
+            && let Some((_, end)) =
+                self.speculate(|p| p.nested(Self::expression_without_invalid))?
         {
             let last_level = self
                 .tokens
@@ -1353,6 +1427,10 @@ impl Parser {
     /// `invalid_legacy_expression: a=NAME !'(' b=star_expressions`, an error only for
     /// `print`/`exec`; parsing `b` still runs the diagnostics further along the text.
     fn invalid_legacy_expression(&mut self, start: usize, line: usize) -> PResult<()> {
+        self.nested(|p| p.invalid_legacy_expression_rule(start, line))
+    }
+
+    fn invalid_legacy_expression_rule(&mut self, start: usize, line: usize) -> PResult<()> {
         let Tok::Name(name) = self.peek()? else {
             return Ok(());
         };
@@ -1393,6 +1471,10 @@ impl Parser {
     }
 
     fn lambdef(&mut self) -> PResult<Node> {
+        self.nested(Self::lambdef_rule)
+    }
+
+    fn lambdef_rule(&mut self) -> PResult<Node> {
         let line = self.line()?;
         self.pos += 1; // lambda
         if !self.is_op(":")? {
@@ -1435,11 +1517,11 @@ impl Parser {
 
     /// `disjunction` (memoized).
     fn disjunction(&mut self) -> PResult<Node> {
-        self.memoized(MEMO_DISJUNCTION, |p| p.bool_chain("or", Self::conjunction))
+        self.nested(|p| p.memoized(MEMO_DISJUNCTION, |p| p.bool_chain("or", Self::conjunction)))
     }
 
     fn conjunction(&mut self) -> PResult<Node> {
-        self.memoized(MEMO_CONJUNCTION, |p| p.bool_chain("and", Self::inversion))
+        self.nested(|p| p.memoized(MEMO_CONJUNCTION, |p| p.bool_chain("and", Self::inversion)))
     }
 
     /// `first (kw next)+ | first`, backtracking over a dangling keyword.
@@ -1466,7 +1548,7 @@ impl Parser {
     }
 
     fn inversion(&mut self) -> PResult<Node> {
-        self.memoized(MEMO_INVERSION, Self::inversion_rule)
+        self.nested(|p| p.memoized(MEMO_INVERSION, Self::inversion_rule))
     }
 
     fn inversion_rule(&mut self) -> PResult<Node> {
@@ -1474,7 +1556,7 @@ impl Parser {
         if self.accept_kw("not")? {
             let operand = self.inversion()?;
             return Ok(Node::new(
-                NodeKind::Unary(UnOp::Not, Box::new(operand)),
+                NodeKind::Unary(UnOp::Not, Rc::new(operand)),
                 line,
             ));
         }
@@ -1482,6 +1564,10 @@ impl Parser {
     }
 
     fn comparison(&mut self) -> PResult<Node> {
+        self.nested(Self::comparison_rule)
+    }
+
+    fn comparison_rule(&mut self) -> PResult<Node> {
         let line = self.line()?;
         let first = self.bitwise_or()?;
         let mut compared = false;
@@ -1519,7 +1605,7 @@ impl Parser {
             compared = true;
         }
         Ok(if compared {
-            Node::new(NodeKind::Compare(first_is_in, Box::new(first)), line)
+            Node::new(NodeKind::Compare(first_is_in, Rc::new(first)), line)
         } else {
             first
         })
@@ -1547,8 +1633,8 @@ impl Parser {
                 NodeKind::BinOp(
                     op == "+" || op == "-",
                     op == "+",
-                    Box::new(left),
-                    Box::new(right),
+                    Rc::new(left),
+                    Rc::new(right),
                 ),
                 line,
             );
@@ -1556,33 +1642,37 @@ impl Parser {
     }
 
     fn bitwise_or(&mut self) -> PResult<Node> {
-        self.memoized(MEMO_BITWISE_OR, |p| {
-            p.binary_level(&["|"], Self::bitwise_xor)
+        self.nested_by(2, |p| {
+            p.memoized(MEMO_BITWISE_OR, |p| {
+                p.binary_level(&["|"], Self::bitwise_xor)
+            })
         })
     }
 
     fn bitwise_xor(&mut self) -> PResult<Node> {
-        self.binary_level(&["^"], Self::bitwise_and)
+        self.nested_by(2, |p| p.binary_level(&["^"], Self::bitwise_and))
     }
 
     fn bitwise_and(&mut self) -> PResult<Node> {
-        self.binary_level(&["&"], Self::shift_expr)
+        self.nested_by(2, |p| p.binary_level(&["&"], Self::shift_expr))
     }
 
     fn shift_expr(&mut self) -> PResult<Node> {
-        self.binary_level(&["<<", ">>"], Self::sum)
+        self.nested_by(2, |p| p.binary_level(&["<<", ">>"], Self::sum))
     }
 
     fn sum(&mut self) -> PResult<Node> {
-        self.binary_level(&["+", "-"], Self::term)
+        self.nested_by(2, |p| p.binary_level(&["+", "-"], Self::term))
     }
 
     fn term(&mut self) -> PResult<Node> {
-        self.binary_level(&["*", "/", "//", "%", "@"], Self::factor)
+        self.nested_by(2, |p| {
+            p.binary_level(&["*", "/", "//", "%", "@"], Self::factor)
+        })
     }
 
     fn factor(&mut self) -> PResult<Node> {
-        self.memoized(MEMO_FACTOR, Self::factor_rule)
+        self.nested(|p| p.memoized(MEMO_FACTOR, Self::factor_rule))
     }
 
     fn factor_rule(&mut self) -> PResult<Node> {
@@ -1596,12 +1686,17 @@ impl Parser {
         if let Some(op) = op {
             self.pos += 1;
             let operand = self.factor()?;
-            return Ok(Node::new(NodeKind::Unary(op, Box::new(operand)), line));
+            return Ok(Node::new(NodeKind::Unary(op, Rc::new(operand)), line));
         }
         self.power()
     }
 
+    /// `power` with its `await_primary` level.
     fn power(&mut self) -> PResult<Node> {
+        self.nested_by(2, Self::power_rule)
+    }
+
+    fn power_rule(&mut self) -> PResult<Node> {
         let line = self.line()?;
         let base = if self.accept_kw("await")? {
             self.primary()?;
@@ -1613,7 +1708,7 @@ impl Parser {
         if self.accept_op("**")? {
             if let Some(exp) = self.attempt(Self::factor)? {
                 return Ok(Node::new(
-                    NodeKind::BinOp(false, false, Box::new(base), Box::new(exp)),
+                    NodeKind::BinOp(false, false, Rc::new(base), Rc::new(exp)),
                     line,
                 ));
             }
@@ -1623,6 +1718,10 @@ impl Parser {
     }
 
     fn primary(&mut self) -> PResult<Node> {
+        self.nested_by(2, Self::primary_rule)
+    }
+
+    fn primary_rule(&mut self) -> PResult<Node> {
         let line = self.line()?;
         let mut node = self.atom()?;
         loop {
@@ -1632,7 +1731,7 @@ impl Parser {
                     .map(|_| Node::new(NodeKind::Other("Attribute"), line))
             } else if self.accept_op("(")? {
                 self.attempt(Self::call_arguments)?
-                    .map(|no_args| Node::new(NodeKind::Call(Box::new(node.clone()), no_args), line))
+                    .map(|no_args| Node::new(NodeKind::Call(Rc::new(node.clone()), no_args), line))
             } else if self.accept_op("[")? {
                 self.attempt(|p| {
                     p.slices()?;
@@ -1727,6 +1826,10 @@ impl Parser {
 
     /// `named_expression`, with the `invalid_named_expression` diagnostics for `=`.
     fn named_expression(&mut self) -> PResult<Node> {
+        self.nested(Self::named_expression_rule)
+    }
+
+    fn named_expression_rule(&mut self) -> PResult<Node> {
         let line = self.line()?;
         if self.at_name()? && self.peek_n(1)? == Tok::Op(":=") {
             self.name()?;
@@ -1796,10 +1899,14 @@ impl Parser {
     }
 
     fn star_named_expression(&mut self) -> PResult<Node> {
+        self.nested(Self::star_named_expression_rule)
+    }
+
+    fn star_named_expression_rule(&mut self) -> PResult<Node> {
         let line = self.line()?;
         if self.accept_op("*")? {
             let value = self.bitwise_or()?;
-            return Ok(Node::new(NodeKind::Starred(Box::new(value)), line));
+            return Ok(Node::new(NodeKind::Starred(Rc::new(value)), line));
         }
         self.named_expression()
     }
@@ -1872,6 +1979,10 @@ impl Parser {
     }
 
     fn atom(&mut self) -> PResult<Node> {
+        self.nested(Self::atom_rule)
+    }
+
+    fn atom_rule(&mut self) -> PResult<Node> {
         let line = self.line()?;
         match self.peek()? {
             Tok::Name(n) => {
@@ -1894,9 +2005,9 @@ impl Parser {
                 self.pos += 1;
                 Ok(Node::new(NodeKind::Const(PyVal::Ellipsis), line))
             }
-            Tok::Op("(") => self.with_invalid_comprehension(Self::paren_atom),
-            Tok::Op("[") => self.with_invalid_comprehension(Self::list_atom),
-            Tok::Op("{") => self.with_invalid_comprehension(Self::brace_atom),
+            Tok::Op("(") => self.nested_by(3, |p| p.with_invalid_comprehension(Self::paren_atom)),
+            Tok::Op("[") => self.nested_by(3, |p| p.with_invalid_comprehension(Self::list_atom)),
+            Tok::Op("{") => self.nested_by(3, |p| p.with_invalid_comprehension(Self::brace_atom)),
             _ => Err(PErr::Fail),
         }
     }
@@ -2998,6 +3109,44 @@ mod tests {
         for (text, repr) in cases {
             assert_eq!(err(text), ("OK".to_string(), repr.to_string()), "{text:?}");
         }
+    }
+
+    /// CPython's parser stack: deep nesting ends with `MemoryError` (thresholds measured
+    /// on CPython 3.11), and the Rust side does not overflow its stack on the way. (Just
+    /// below the limit CPython may instead fail building the AST with a `RecursionError`
+    /// that depends on its caller's stack depth; that is not reproduced.)
+    #[test]
+    fn deep_inputs_hit_the_parser_limit() {
+        let kind = |t: String| literal_eval(&t).map(|_| "OK").unwrap_or_else(|e| e.kind);
+        assert_eq!(kind(vec!["w"; 1494].join(" ")), "SyntaxError");
+        assert_eq!(kind(vec!["w"; 1495].join(" ")), "MemoryError");
+        assert_eq!(kind(format!("{}1", "-".repeat(5976))), "MemoryError");
+        assert_eq!(kind(format!("{}x", "not ".repeat(5976))), "MemoryError");
+        assert_eq!(
+            kind(format!("{}c", "a if b else ".repeat(5976))),
+            "MemoryError"
+        );
+        assert_eq!(
+            kind(format!("{}1{}", "[".repeat(150), "]".repeat(150))),
+            "OK"
+        );
+        let nested_minus = format!(
+            "{}{}1{}",
+            "[".repeat(150),
+            "-".repeat(2900),
+            "]".repeat(150)
+        );
+        assert_eq!(kind(nested_minus), "MemoryError");
+        assert_eq!(kind(format!("{}2", "2**".repeat(2988))), "MemoryError");
+        assert_eq!(kind(format!("{}1", "lambda: ".repeat(2988))), "MemoryError");
+        let e = literal_eval(&"(".repeat(300)).unwrap_err();
+        assert_eq!(e.message, "too many nested parentheses (<unknown>, line 1)");
+        assert_eq!(
+            literal_eval(&vec!["w"; 5000].join(" "))
+                .unwrap_err()
+                .message,
+            ""
+        );
     }
 
     #[test]
