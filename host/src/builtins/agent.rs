@@ -61,18 +61,24 @@ fn non_empty_str(v: &Value) -> Option<String> {
 }
 
 /// `int(x)` for numbers, `int(float(s))` for non-blank strings; `None` where Python raises
-/// or the value is a bool/absent.
-fn lenient_count(v: &Value) -> Option<i128> {
+/// or the value is a bool/absent. Integers beyond 64 bits are kept as their float value.
+fn lenient_count(v: &Value) -> Option<Value> {
     match v {
-        Value::Number(n) => n
-            .as_i64()
-            .map(i128::from)
-            .or_else(|| n.as_u64().map(i128::from))
-            .or_else(|| n.as_f64().and_then(|f| float_to_int(f).ok())),
-        Value::String(s) if !py_strip(s).is_empty() => {
-            parse_py_float(s).and_then(|f| float_to_int(f).ok())
-        }
+        Value::Number(n) if !n.is_f64() => Some(Value::Number(n.clone())),
+        Value::Number(n) => n.as_f64().and_then(int_of_float),
+        Value::String(s) if !py_strip(s).is_empty() => parse_py_float(s).and_then(int_of_float),
         _ => None,
+    }
+}
+
+/// Python `int(f)` as JSON; `None` for `inf`/`nan` (Python raises).
+fn int_of_float(f: f64) -> Option<Value> {
+    float_to_int(f).ok()?;
+    let t = f.trunc();
+    if t.abs() < 9.0e18 {
+        Some(super::pyfmt::int_value(t as i128))
+    } else {
+        Some(super::pyfmt::float_value(t))
     }
 }
 
@@ -83,10 +89,10 @@ pub fn make_meta(inputs: &Map<String, Value>, _ctx: &BuiltinCtx) -> PyResult {
         .unwrap_or_else(|| "abstractcode.agent.v1.meta".into());
     out.insert("schema".into(), Value::String(schema));
     let version = match input(inputs, "version") {
-        Value::Bool(_) => 1,
-        v => lenient_count(v).unwrap_or(1),
+        Value::Bool(_) => Value::from(1),
+        v => lenient_count(v).unwrap_or_else(|| Value::from(1)),
     };
-    out.insert("version".into(), super::pyfmt::int_value(version));
+    out.insert("version".into(), version);
     if let Some(mode) = non_empty_str(input(inputs, "output_mode")) {
         out.insert("output_mode".into(), Value::String(mode));
     }
@@ -106,7 +112,7 @@ pub fn make_meta(inputs: &Map<String, Value>, _ctx: &BuiltinCtx) -> PyResult {
     }
     for key in ["iterations", "tool_calls", "tool_results"] {
         if let Some(n) = lenient_count(input(inputs, key)) {
-            out.insert(key.into(), super::pyfmt::int_value(n));
+            out.insert(key.into(), n);
         }
     }
     if let Some(reason) = non_empty_str(input(inputs, "finish_reason")) {
@@ -703,6 +709,14 @@ mod tests {
                    "output_mode": "structured", "provider": "7", "model": "m", "iterations": 3,
                    "finish_reason": "stop", "gen_time": 1.5, "usage": {"t": 1},
                    "trace": {"trace_id": "def"}, "warnings": ["a", "3"], "debug": 0}})
+        );
+        assert_eq!(
+            run(
+                "make_meta",
+                json!({"iterations": 1e300, "tool_calls": "7.9", "version": "inf"})
+            )
+            .unwrap(),
+            json!({"meta": {"schema": "abstractcode.agent.v1.meta", "version": 1, "iterations": 1e300, "tool_calls": 7}})
         );
         assert_eq!(
             run("make_meta", json!({"version": true, "warnings": " w "})).unwrap(),

@@ -108,8 +108,13 @@ fn parse_jsonish_maybe(text: &str) -> Option<Value> {
     })
 }
 
-/// Renders a JSON-like value the way the runtime's `stringify_json` does.
-pub(crate) fn stringify(value: &Value, mode: &str, indent: usize, sort_keys: bool) -> String {
+/// Indents beyond this raise `MemoryError` instead of building gigabytes of spaces
+/// (Python raises it from about 2^62; it would still try to allocate below that).
+const MAX_INDENT: i128 = 10_000_000;
+
+/// Renders a JSON-like value the way the runtime's `stringify_json` does; `indent` is the
+/// beautify width (Python's `json.dumps(indent=...)`).
+pub(crate) fn stringify(value: &Value, mode: &str, indent: i128, sort_keys: bool) -> PyResult {
     let mut v = value.clone();
     if let Value::String(s) = value
         && !py_strip(s).is_empty()
@@ -129,13 +134,26 @@ pub(crate) fn stringify(value: &Value, mode: &str, indent: usize, sort_keys: boo
             sort_keys,
             ..Default::default()
         },
-        _ => DumpOptions {
-            indent: Some(indent),
-            sort_keys,
-            ..Default::default()
-        },
+        // `json.dumps` returns a plain string before it builds the indent text.
+        _ if v.is_string() => DumpOptions::default(),
+        _ => {
+            if indent > i128::from(i64::MAX) {
+                return Err(PyException::new(
+                    "OverflowError",
+                    "cannot fit 'int' into an index-sized integer",
+                ));
+            }
+            if indent > MAX_INDENT {
+                return Err(PyException::new("MemoryError", ""));
+            }
+            DumpOptions {
+                indent: Some(usize::try_from(indent).unwrap_or(2)),
+                sort_keys,
+                ..Default::default()
+            }
+        }
     };
-    py_json_dumps(&v, opts)
+    Ok(Value::String(py_json_dumps(&v, opts)))
 }
 
 /// `stringify_json(value, mode=beautify|minified|none)`; legacy `indent` and `sort_keys`.
@@ -156,11 +174,8 @@ pub fn stringify_json(inputs: &Map<String, Value>, _ctx: &BuiltinCtx) -> PyResul
             _ => "beautify".into(),
         };
     }
-    let width = match indent {
-        Some(n) if n > 0 => usize::try_from(n).unwrap_or(2),
-        _ => 2,
-    };
-    Ok(Value::String(stringify(value, &mode, width, sort_keys)))
+    let width = indent.filter(|n| *n > 0).unwrap_or(2);
+    stringify(value, &mode, width, sort_keys)
 }
 
 #[cfg(test)]
@@ -278,5 +293,12 @@ mod tests {
         assert_eq!(s(json!({"value": "12", "mode": "none"})), json!("12"));
         assert_eq!(s(json!({"mode": "none"})), json!("null"));
         assert_eq!(s(json!({"value": 1e16, "mode": "none"})), json!("1e+16"));
+        // Python builds the indent text before encoding anything but a plain string.
+        let e = run("stringify_json", json!({"value": [1], "indent": 1e18})).unwrap_err();
+        assert_eq!(e.kind, "MemoryError");
+        assert_eq!(
+            s(json!({"value": "plain", "indent": 1e18})),
+            json!("\"plain\"")
+        );
     }
 }

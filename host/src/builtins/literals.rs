@@ -24,7 +24,7 @@ pub fn tools_allowlist(_inputs: &Map<String, Value>, ctx: &BuiltinCtx) -> PyResu
     if let Some(Value::Array(items)) = ctx.literal_value() {
         for name in items.iter().filter_map(Value::as_str).map(py_strip) {
             let name = Value::String(name.to_string());
-            if !py_strip(name.as_str().unwrap_or("")).is_empty() && !tools.contains(&name) {
+            if name != "" && !tools.contains(&name) {
                 tools.push(name);
             }
         }

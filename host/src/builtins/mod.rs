@@ -8,6 +8,8 @@
 mod agent;
 mod arrays;
 mod data;
+#[cfg(test)]
+mod fixture_tests;
 mod json;
 mod literals;
 mod logic;

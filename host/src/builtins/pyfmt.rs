@@ -117,10 +117,19 @@ pub fn py_float_repr(f: f64) -> String {
 /// Shortest round-trip decimal digits of a finite non-zero float: (negative, digits, exponent)
 /// where the value is `d.ddd × 10^exponent`.
 pub(crate) fn shortest_digits(f: f64) -> (bool, String, i32) {
-    let s = format!("{:e}", f.abs());
-    let (mantissa, exp) = s.split_once('e').unwrap_or((s.as_str(), "0"));
-    let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
-    let exp: i32 = exp.parse().unwrap_or(0);
+    let split = |s: &str| -> (String, i32) {
+        let (mantissa, exp) = s.split_once('e').unwrap_or((s, "0"));
+        let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
+        (digits, exp.parse().unwrap_or(0))
+    };
+    // Rust finds the shortest length; Python then takes the correctly rounded digits of
+    // that length (ties to even), which Rust's exact formatting gives.
+    let (shortest, _) = split(&format!("{:e}", f.abs()));
+    let (digits, exp) = split(&format!(
+        "{:.*e}",
+        shortest.len().saturating_sub(1),
+        f.abs()
+    ));
     (f.is_sign_negative(), digits, exp)
 }
 
@@ -759,6 +768,9 @@ mod tests {
             (f64::NAN, "nan"),
             (-2.5, "-2.5"),
             (100.25, "100.25"),
+            // Two shortest candidates: Python keeps the even one.
+            (811_212_085_039_910.0 + 0.25, "811212085039910.2"),
+            (221_991_263_332_664.0 + 0.625, "221991263332664.62"),
         ];
         for (f, want) in cases {
             assert_eq!(py_float_repr(f), want, "{f:e}");

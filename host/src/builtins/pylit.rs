@@ -8,6 +8,9 @@
 //! passes of its PEG parser (the common `invalid_*` rules, and the full-source tokenizer
 //! scan whose errors take precedence), and `literal_eval`'s conversion rules.
 
+use std::collections::HashMap;
+use std::rc::Rc;
+
 use serde_json::{Map, Value};
 
 use super::PyException;
@@ -42,8 +45,24 @@ pub enum PyVal {
     Ellipsis,
 }
 
+/// Stack for the parser thread: CPython allows 6000 nested rules, far more Rust frames
+/// than a default 2 MiB thread stack holds.
+const PARSER_STACK_BYTES: usize = 64 << 20;
+
 /// `ast.literal_eval(text)`.
 pub fn literal_eval(text: &str) -> Result<PyVal, PyException> {
+    std::thread::scope(|scope| {
+        std::thread::Builder::new()
+            .name("literal_eval".into())
+            .stack_size(PARSER_STACK_BYTES)
+            .spawn_scoped(scope, || literal_eval_here(text))
+            .map_err(|_| PyException::new("MemoryError", ""))?
+            .join()
+            .unwrap_or_else(|_| Err(PyException::new("MemoryError", "")))
+    })
+}
+
+fn literal_eval_here(text: &str) -> Result<PyVal, PyException> {
     if text.contains('\0') {
         return Err(PyException::new(
             "SyntaxError",
@@ -55,32 +74,36 @@ pub fn literal_eval(text: &str) -> Result<PyVal, PyException> {
         .replace("\r\n", "\n")
         .replace('\r', "\n");
     let mut parser = Parser::new(&src);
-    match parser.parse_eval() {
-        Ok(node) => convert(&node),
-        Err(PErr::Fatal(e)) => {
-            if e.from_tokenizer {
-                Err(e.into_exception())
-            } else {
-                Err(parser.full_scan(*e).into_exception())
-            }
-        }
-        Err(PErr::Fail) => {
-            let last = parser.tokens.get(parser.furthest).cloned();
-            let (kind, line) = match &last {
-                Some(t) => (t.kind.clone(), t.line),
-                None => (Tok::EndMarker, 1),
-            };
-            let err = match kind {
-                Tok::Indent => SynErr::new("IndentationError", "unexpected indent", line),
-                Tok::Dedent => SynErr::new("IndentationError", "unexpected unindent", line),
-                _ => {
-                    let generic = SynErr::new("SyntaxError", "invalid syntax", line);
-                    parser.full_scan(generic)
-                }
-            };
-            Err(err.into_exception())
-        }
+    // First pass: the grammar alone.
+    let first_error = match parser.parse_eval() {
+        Ok(node) => return convert(&node),
+        Err(PErr::Fatal(e)) if e.from_tokenizer => return Err(e.into_exception()),
+        Err(PErr::Fatal(e)) => Some(*e),
+        Err(PErr::Fail) => None,
+    };
+    // Second pass, as CPython does on failure: the `invalid_*` rules name the mistake.
+    let last = parser.tokens.get(parser.furthest).cloned();
+    parser.pos = 0;
+    parser.quiet = false;
+    parser.memo.clear();
+    let specific = match parser.parse_eval() {
+        Err(PErr::Fatal(e)) if e.from_tokenizer => return Err(e.into_exception()),
+        Err(PErr::Fatal(e)) => Some(*e),
+        _ => first_error,
+    };
+    if let Some(e) = specific {
+        return Err(parser.full_scan(e).into_exception());
     }
+    let (kind, line) = match &last {
+        Some(t) => (t.kind.clone(), t.line),
+        None => (Tok::EndMarker, 1),
+    };
+    let err = match kind {
+        Tok::Indent => SynErr::new("IndentationError", "unexpected indent", line),
+        Tok::Dedent => SynErr::new("IndentationError", "unexpected unindent", line),
+        _ => parser.full_scan(SynErr::new("SyntaxError", "invalid syntax", line)),
+    };
+    Err(err.into_exception())
 }
 
 /// The JSON form `parse_json` gives a literal (`_jsonify`: tuples become lists, dict keys
@@ -229,6 +252,9 @@ impl SynErr {
     }
 
     fn into_exception(self) -> PyException {
+        if self.kind == "MemoryError" {
+            return PyException::new(self.kind, "");
+        }
         PyException::new(
             self.kind,
             format!("{} (<unknown>, line {})", self.msg, self.line),
@@ -717,7 +743,8 @@ impl Tokenizer {
             Some('n') => self.lookahead(at + 1, "ot"),
             _ => false,
         };
-        if !keyword_follows && c.is_some_and(is_ident_char) {
+        // A non-ASCII char ends the number; the tokenizer then reports it as a character.
+        if !keyword_follows && c.is_some_and(|c| c.is_ascii() && is_ident_char(c)) {
             return Err(self.raised(format!("invalid {kind} literal"), at));
         }
         Ok(())
@@ -914,10 +941,14 @@ enum NodeKind {
     List(Vec<Node>),
     Set(Vec<Node>),
     Dict(Vec<(Option<Node>, Node)>),
-    Unary(UnOp, Box<Node>),
+    Unary(UnOp, Rc<Node>),
     /// `+`/`-` (true) or another operator (false).
-    BinOp(bool, bool, Box<Node>, Box<Node>),
-    Call(Box<Node>, bool),
+    BinOp(bool, bool, Rc<Node>, Rc<Node>),
+    Call(Rc<Node>, bool),
+    /// `*value`.
+    Starred(Rc<Node>),
+    /// A comparison: whether its first operator is `in`, and its left operand.
+    Compare(bool, Rc<Node>),
     /// Any other AST node, by class name.
     Other(&'static str),
 }
@@ -944,6 +975,8 @@ impl Node {
             NodeKind::Unary(..) => "UnaryOp",
             NodeKind::BinOp(..) => "BinOp",
             NodeKind::Call(..) => "Call",
+            NodeKind::Starred(_) => "Starred",
+            NodeKind::Compare(..) => "Compare",
             NodeKind::Other(c) => c,
         }
     }
@@ -963,6 +996,8 @@ impl Node {
             NodeKind::Dict(_) => "dict literal",
             NodeKind::Unary(..) | NodeKind::BinOp(..) => "expression",
             NodeKind::Call(..) => "function call",
+            NodeKind::Starred(_) => "starred",
+            NodeKind::Compare(..) => "comparison",
             NodeKind::Other(c) => match *c {
                 "Attribute" => "attribute",
                 "Subscript" => "subscript",
@@ -1001,15 +1036,38 @@ const KEYWORDS: &[&str] = &[
     "with", "yield",
 ];
 
+/// Memo key: rule and start token. Like CPython's, it ignores whether the `invalid_*`
+/// rules were on, so a result computed without them is reused with them.
+type MemoKey = (u8, usize);
+
 struct Parser {
     tokenizer: Tokenizer,
     tokens: Vec<Token>,
     pos: usize,
-    /// Furthest token index the (first-pass) parse looked at.
+    /// Furthest token index the parse looked at.
     furthest: usize,
-    /// Disables the speculative `invalid_*` checks (inside a speculative parse).
+    /// `invalid_*` diagnostic rules off: the first pass, or `*_without_invalid` in the second.
     quiet: bool,
+    /// Results of the memoized rules (`expression`, `disjunction`), as in CPython.
+    memo: HashMap<MemoKey, Option<(Node, usize)>>,
+    /// Skip the `invalid_*` alternatives of the next `expression` only.
+    skip_invalid_once: bool,
+    /// Nesting of the recursive rules, bounded like CPython's parser stack.
+    depth: usize,
 }
+
+/// CPython's parser gives up with `MemoryError` past 6000 nested rule calls (`MAXSTACK`).
+/// Each rule here counts the levels of its CPython counterpart (left-recursive rules
+/// count twice: the rule and its `_raw` body), which reproduces the measured thresholds
+/// (1495 bare words, 5976 unary minus signs or `not`, 2988 `**` or `lambda:` levels).
+const MAX_DEPTH: usize = 6000;
+
+const MEMO_EXPRESSION: u8 = 0;
+const MEMO_DISJUNCTION: u8 = 1;
+const MEMO_CONJUNCTION: u8 = 2;
+const MEMO_INVERSION: u8 = 3;
+const MEMO_BITWISE_OR: u8 = 4;
+const MEMO_FACTOR: u8 = 5;
 
 impl Parser {
     fn new(src: &str) -> Self {
@@ -1018,7 +1076,74 @@ impl Parser {
             tokens: Vec::new(),
             pos: 0,
             furthest: 0,
-            quiet: false,
+            quiet: true,
+            memo: HashMap::new(),
+            skip_invalid_once: false,
+            depth: 0,
+        }
+    }
+
+    /// Runs a rule one level deeper, failing with `MemoryError` past [`MAX_DEPTH`].
+    fn nested<T>(&mut self, f: impl FnOnce(&mut Self) -> PResult<T>) -> PResult<T> {
+        self.nested_by(1, f)
+    }
+
+    /// Like [`Self::nested`] for a rule worth `levels` CPython stack levels.
+    fn nested_by<T>(
+        &mut self,
+        levels: usize,
+        f: impl FnOnce(&mut Self) -> PResult<T>,
+    ) -> PResult<T> {
+        self.depth += levels;
+        let r = if self.depth > MAX_DEPTH {
+            let mut err = SynErr::new("MemoryError", "", 0);
+            // Not a SyntaxError: it ends the parse at once, without a second pass.
+            err.from_tokenizer = true;
+            Err(PErr::Fatal(Box::new(err)))
+        } else {
+            f(self)
+        };
+        self.depth -= levels;
+        r
+    }
+
+    /// Runs a memoized rule at the current position.
+    fn memoized(&mut self, rule: u8, f: fn(&mut Self) -> PResult<Node>) -> PResult<Node> {
+        let key = (rule, self.pos);
+        if let Some(hit) = self.memo.get(&key) {
+            return match hit.clone() {
+                Some((node, end)) => {
+                    self.pos = end;
+                    Ok(node)
+                }
+                None => Err(PErr::Fail),
+            };
+        }
+        let start = self.pos;
+        let r = f(self);
+        match &r {
+            Ok(node) => {
+                self.memo.insert(key, Some((node.clone(), self.pos)));
+            }
+            Err(PErr::Fail) => {
+                self.pos = start;
+                self.memo.insert(key, None);
+            }
+            Err(PErr::Fatal(_)) => {}
+        }
+        r
+    }
+
+    /// Runs `f`; on a plain failure the position is restored and `None` returned.
+    fn attempt<T>(&mut self, f: impl FnOnce(&mut Self) -> PResult<T>) -> PResult<Option<T>> {
+        let start = self.pos;
+        match f(self) {
+            Ok(v) => Ok(Some(v)),
+            Err(PErr::Fail) => {
+                self.pos = start;
+                Ok(None)
+            }
+            Err(e) => Err(e),
         }
     }
 
@@ -1118,28 +1243,30 @@ impl Parser {
         Err(PErr::Fatal(Box::new(SynErr::new("SyntaxError", msg, line))))
     }
 
-    /// Runs `f` speculatively: position and first-pass reach are restored afterwards.
+    /// Runs `f` with the diagnostic rules off (`*_without_invalid`); the position is restored.
     fn speculate<T>(
         &mut self,
         f: impl FnOnce(&mut Self) -> PResult<T>,
     ) -> PResult<Option<(T, usize)>> {
-        let (pos, furthest, quiet) = (self.pos, self.furthest, self.quiet);
+        let (pos, quiet) = (self.pos, self.quiet);
         self.quiet = true;
         let r = f(self);
         let end = self.pos;
         self.pos = pos;
-        self.furthest = furthest;
         self.quiet = quiet;
         match r {
             Ok(v) => Ok(Some((v, end))),
             Err(PErr::Fail) => Ok(None),
-            Err(PErr::Fatal(e)) if e.from_tokenizer => Err(PErr::Fatal(e)),
-            Err(PErr::Fatal(_)) => Ok(None),
+            Err(e) => Err(e),
         }
     }
 
     /// `eval: expressions NEWLINE* ENDMARKER`
     fn parse_eval(&mut self) -> PResult<Node> {
+        self.nested(Self::parse_eval_rule)
+    }
+
+    fn parse_eval_rule(&mut self) -> PResult<Node> {
         let node = self.expressions()?;
         while self.peek()? == Tok::Newline {
             self.pos += 1;
@@ -1167,6 +1294,10 @@ impl Parser {
 
     /// `expressions: expression (',' expression)* [',']`
     fn expressions(&mut self) -> PResult<Node> {
+        self.nested(Self::expressions_rule)
+    }
+
+    fn expressions_rule(&mut self) -> PResult<Node> {
         let line = self.line()?;
         let first = self.expression()?;
         if !self.is_op(",")? {
@@ -1184,6 +1315,10 @@ impl Parser {
 
     /// `star_expressions`, used after a legacy `print`.
     fn star_expressions(&mut self) -> PResult<Node> {
+        self.nested(Self::star_expressions_rule)
+    }
+
+    fn star_expressions_rule(&mut self) -> PResult<Node> {
         let line = self.line()?;
         let first = self.star_expression()?;
         if !self.is_op(",")? {
@@ -1200,57 +1335,73 @@ impl Parser {
     }
 
     fn star_expression(&mut self) -> PResult<Node> {
+        self.nested(Self::star_expression_rule)
+    }
+
+    fn star_expression_rule(&mut self) -> PResult<Node> {
         let line = self.line()?;
         if self.accept_op("*")? {
-            self.bitwise_or()?;
-            return Ok(Node::new(NodeKind::Other("Starred"), line));
+            let value = self.bitwise_or()?;
+            return Ok(Node::new(NodeKind::Starred(Rc::new(value)), line));
         }
         self.expression()
     }
 
-    /// `expression`, with the second-pass `invalid_expression` and
-    /// `invalid_legacy_expression` diagnostics.
+    /// `expression` (memoized).
     fn expression(&mut self) -> PResult<Node> {
+        self.nested(|p| p.memoized(MEMO_EXPRESSION, Self::expression_rule))
+    }
+
+    /// `expression`: in the second pass the `invalid_expression` and
+    /// `invalid_legacy_expression` alternatives come first.
+    fn expression_rule(&mut self) -> PResult<Node> {
+        let start = self.pos;
+        let line = self.line()?;
+        let skip = std::mem::take(&mut self.skip_invalid_once);
+        if !self.quiet && !skip {
+            self.invalid_expression(start, line)?;
+            self.pos = start;
+            self.invalid_legacy_expression(start, line)?;
+            self.pos = start;
+        }
+        self.expression_without_invalid()
+    }
+
+    /// `expression_without_invalid`: the plain alternatives (a distinct, unmemoized rule).
+    fn expression_without_invalid(&mut self) -> PResult<Node> {
+        let line = self.line()?;
         if self.is_kw("lambda")? {
             return self.lambdef();
         }
-        let start = self.pos;
-        let line = self.line()?;
-        if !self.quiet
-            && let Tok::Name(n) = self.peek()?
-        {
-            let next = self.peek_n(1)?;
-            if (n == "print" || n == "exec")
-                && next != Tok::Op("(")
-                && self.legacy_argument_follows(&next)
-            {
-                self.pos += 1;
-                let parsed = self.speculate(|p| p.star_expressions())?;
-                self.pos = start;
-                if parsed.is_some() {
-                    return self.fatal(
-                        format!("Missing parentheses in call to '{n}'. Did you mean {n}(...)?"),
-                        line,
-                    );
-                }
-            }
-        }
         let a = self.disjunction()?;
+        let after_a = self.pos;
         if self.accept_kw("if")? {
-            let _b = self.disjunction()?;
-            if self.accept_kw("else")? {
-                self.expression()?;
+            let if_else = self.attempt(|p| {
+                p.disjunction()?;
+                if !p.accept_kw("else")? {
+                    return Err(PErr::Fail);
+                }
+                p.expression()
+            })?;
+            if if_else.is_some() {
                 return Ok(Node::new(NodeKind::Other("IfExp"), line));
             }
-            if !self.quiet && !self.is_op(":")? {
-                return self.fatal("expected 'else' after 'if' expression", line);
-            }
-            return Err(PErr::Fail);
+            self.pos = after_a;
         }
-        if !self.quiet
-            && self.starts_expression()?
-            && !self.starts_with_name_string_or_soft_kw(start)?
-            && let Some((_, end)) = self.speculate(|p| p.expression())?
+        Ok(a)
+    }
+
+    /// `invalid_expression`: two expressions side by side inside brackets ("Perhaps you
+    /// forgot a comma?"), or `a if b` without `else`.
+    fn invalid_expression(&mut self, start: usize, line: usize) -> PResult<()> {
+        self.nested(|p| p.invalid_expression_rule(start, line))
+    }
+
+    fn invalid_expression_rule(&mut self, start: usize, line: usize) -> PResult<()> {
+        if !self.starts_with_name_string_or_soft_kw(start)?
+            && let Some(a) = self.attempt(Self::disjunction)?
+            && let Some((_, end)) =
+                self.speculate(|p| p.nested(Self::expression_without_invalid))?
         {
             let last_level = self
                 .tokens
@@ -1261,30 +1412,55 @@ impl Parser {
                 return self.fatal("invalid syntax. Perhaps you forgot a comma?", line);
             }
         }
-        Ok(a)
+        self.pos = start;
+        if self.attempt(Self::disjunction)?.is_some()
+            && self.accept_kw("if")?
+            && self.attempt(Self::disjunction)?.is_some()
+            && !self.is_kw("else")?
+            && !self.is_op(":")?
+        {
+            return self.fatal("expected 'else' after 'if' expression", line);
+        }
+        Ok(())
     }
 
-    /// Whether a token after `print`/`exec` makes `print x` (rather than `print + x`).
-    fn legacy_argument_follows(&self, next: &Tok) -> bool {
-        match next {
-            Tok::Name(n) => {
-                !KEYWORDS.contains(&n.as_str())
-                    || matches!(
-                        n.as_str(),
-                        "True" | "False" | "None" | "not" | "lambda" | "await"
-                    )
-            }
-            Tok::Number(_) | Tok::Str(_) => true,
-            Tok::Op(o) => matches!(*o, "{" | "~" | "..."),
-            _ => false,
+    /// `invalid_legacy_expression: a=NAME !'(' b=star_expressions`, an error only for
+    /// `print`/`exec`; parsing `b` still runs the diagnostics further along the text.
+    fn invalid_legacy_expression(&mut self, start: usize, line: usize) -> PResult<()> {
+        self.nested(|p| p.invalid_legacy_expression_rule(start, line))
+    }
+
+    fn invalid_legacy_expression_rule(&mut self, start: usize, line: usize) -> PResult<()> {
+        let Tok::Name(name) = self.peek()? else {
+            return Ok(());
+        };
+        if KEYWORDS.contains(&name.as_str()) || self.peek_n(1)? == Tok::Op("(") {
+            return Ok(());
         }
+        self.pos = start + 1;
+        let b = self.attempt(Self::star_expressions)?;
+        if b.is_some() && (name == "print" || name == "exec") {
+            return self.fatal(
+                format!("Missing parentheses in call to '{name}'. Did you mean {name}(...)?"),
+                line,
+            );
+        }
+        Ok(())
     }
 
     /// `!(NAME STRING | SOFT_KEYWORD)` at `start`.
     fn starts_with_name_string_or_soft_kw(&mut self, start: usize) -> PResult<bool> {
         let first = self.fetch(start)?.kind.clone();
-        if let Tok::Name(n) = &first {
-            if matches!(n.as_str(), "match" | "case" | "_") {
+        if let Tok::Name(n) = &first
+            && !KEYWORDS.contains(&n.as_str())
+        {
+            // CPython compares only the token's length (`strncmp`), so any prefix of a
+            // soft keyword (`c`, `ma`, ...) counts as one.
+            if !n.is_empty()
+                && ["_", "case", "match"]
+                    .iter()
+                    .any(|kw| kw.starts_with(n.as_str()))
+            {
                 return Ok(true);
             }
             if matches!(self.fetch(start + 1)?.kind, Tok::Str(_)) {
@@ -1295,6 +1471,10 @@ impl Parser {
     }
 
     fn lambdef(&mut self) -> PResult<Node> {
+        self.nested(Self::lambdef_rule)
+    }
+
+    fn lambdef_rule(&mut self) -> PResult<Node> {
         let line = self.line()?;
         self.pos += 1; // lambda
         if !self.is_op(":")? {
@@ -1320,6 +1500,11 @@ impl Parser {
         Ok(Node::new(NodeKind::Other("Lambda"), line))
     }
 
+    /// The current token is a NAME (keywords are separate token types in CPython).
+    fn at_name(&mut self) -> PResult<bool> {
+        Ok(matches!(self.peek()?, Tok::Name(n) if !KEYWORDS.contains(&n.as_str())))
+    }
+
     fn name(&mut self) -> PResult<String> {
         match self.peek()? {
             Tok::Name(n) if !KEYWORDS.contains(&n.as_str()) => {
@@ -1330,36 +1515,48 @@ impl Parser {
         }
     }
 
+    /// `disjunction` (memoized).
     fn disjunction(&mut self) -> PResult<Node> {
-        let line = self.line()?;
-        let first = self.conjunction()?;
-        if !self.is_kw("or")? {
-            return Ok(first);
-        }
-        while self.accept_kw("or")? {
-            self.conjunction()?;
-        }
-        Ok(Node::new(NodeKind::Other("BoolOp"), line))
+        self.nested(|p| p.memoized(MEMO_DISJUNCTION, |p| p.bool_chain("or", Self::conjunction)))
     }
 
     fn conjunction(&mut self) -> PResult<Node> {
+        self.nested(|p| p.memoized(MEMO_CONJUNCTION, |p| p.bool_chain("and", Self::inversion)))
+    }
+
+    /// `first (kw next)+ | first`, backtracking over a dangling keyword.
+    fn bool_chain(&mut self, kw: &str, next: fn(&mut Self) -> PResult<Node>) -> PResult<Node> {
         let line = self.line()?;
-        let first = self.inversion()?;
-        if !self.is_kw("and")? {
-            return Ok(first);
+        let first = next(self)?;
+        let mut chained = false;
+        loop {
+            let save = self.pos;
+            if !self.accept_kw(kw)? {
+                break;
+            }
+            if self.attempt(next)?.is_none() {
+                self.pos = save;
+                break;
+            }
+            chained = true;
         }
-        while self.accept_kw("and")? {
-            self.inversion()?;
-        }
-        Ok(Node::new(NodeKind::Other("BoolOp"), line))
+        Ok(if chained {
+            Node::new(NodeKind::Other("BoolOp"), line)
+        } else {
+            first
+        })
     }
 
     fn inversion(&mut self) -> PResult<Node> {
+        self.nested(|p| p.memoized(MEMO_INVERSION, Self::inversion_rule))
+    }
+
+    fn inversion_rule(&mut self) -> PResult<Node> {
         let line = self.line()?;
         if self.accept_kw("not")? {
             let operand = self.inversion()?;
             return Ok(Node::new(
-                NodeKind::Unary(UnOp::Not, Box::new(operand)),
+                NodeKind::Unary(UnOp::Not, Rc::new(operand)),
                 line,
             ));
         }
@@ -1367,10 +1564,16 @@ impl Parser {
     }
 
     fn comparison(&mut self) -> PResult<Node> {
+        self.nested(Self::comparison_rule)
+    }
+
+    fn comparison_rule(&mut self) -> PResult<Node> {
         let line = self.line()?;
         let first = self.bitwise_or()?;
         let mut compared = false;
+        let mut first_is_in = false;
         loop {
+            let save = self.pos;
             let tok = self.peek()?;
             let matched = match &tok {
                 Tok::Op(o) => matches!(*o, "==" | "!=" | "<" | "<=" | ">" | ">="),
@@ -1388,14 +1591,21 @@ impl Parser {
                 _ => false,
             };
             if !matched {
+                self.pos = save;
                 break;
             }
             self.pos += 1;
-            self.bitwise_or()?;
+            if self.attempt(Self::bitwise_or)?.is_none() {
+                self.pos = save;
+                break;
+            }
+            if !compared {
+                first_is_in = tok == Tok::Name("in".into());
+            }
             compared = true;
         }
         Ok(if compared {
-            Node::new(NodeKind::Other("Compare"), line)
+            Node::new(NodeKind::Compare(first_is_in, Rc::new(first)), line)
         } else {
             first
         })
@@ -1413,14 +1623,18 @@ impl Parser {
                 Tok::Op(o) if ops.contains(&o) => o,
                 _ => return Ok(left),
             };
+            let save = self.pos;
             self.pos += 1;
-            let right = next(self)?;
+            let Some(right) = self.attempt(next)? else {
+                self.pos = save;
+                return Ok(left);
+            };
             left = Node::new(
                 NodeKind::BinOp(
                     op == "+" || op == "-",
                     op == "+",
-                    Box::new(left),
-                    Box::new(right),
+                    Rc::new(left),
+                    Rc::new(right),
                 ),
                 line,
             );
@@ -1428,30 +1642,40 @@ impl Parser {
     }
 
     fn bitwise_or(&mut self) -> PResult<Node> {
-        self.binary_level(&["|"], Self::bitwise_xor)
+        self.nested_by(2, |p| {
+            p.memoized(MEMO_BITWISE_OR, |p| {
+                p.binary_level(&["|"], Self::bitwise_xor)
+            })
+        })
     }
 
     fn bitwise_xor(&mut self) -> PResult<Node> {
-        self.binary_level(&["^"], Self::bitwise_and)
+        self.nested_by(2, |p| p.binary_level(&["^"], Self::bitwise_and))
     }
 
     fn bitwise_and(&mut self) -> PResult<Node> {
-        self.binary_level(&["&"], Self::shift_expr)
+        self.nested_by(2, |p| p.binary_level(&["&"], Self::shift_expr))
     }
 
     fn shift_expr(&mut self) -> PResult<Node> {
-        self.binary_level(&["<<", ">>"], Self::sum)
+        self.nested_by(2, |p| p.binary_level(&["<<", ">>"], Self::sum))
     }
 
     fn sum(&mut self) -> PResult<Node> {
-        self.binary_level(&["+", "-"], Self::term)
+        self.nested_by(2, |p| p.binary_level(&["+", "-"], Self::term))
     }
 
     fn term(&mut self) -> PResult<Node> {
-        self.binary_level(&["*", "/", "//", "%", "@"], Self::factor)
+        self.nested_by(2, |p| {
+            p.binary_level(&["*", "/", "//", "%", "@"], Self::factor)
+        })
     }
 
     fn factor(&mut self) -> PResult<Node> {
+        self.nested(|p| p.memoized(MEMO_FACTOR, Self::factor_rule))
+    }
+
+    fn factor_rule(&mut self) -> PResult<Node> {
         let line = self.line()?;
         let op = match self.peek()? {
             Tok::Op("+") => Some(UnOp::Plus),
@@ -1462,12 +1686,17 @@ impl Parser {
         if let Some(op) = op {
             self.pos += 1;
             let operand = self.factor()?;
-            return Ok(Node::new(NodeKind::Unary(op, Box::new(operand)), line));
+            return Ok(Node::new(NodeKind::Unary(op, Rc::new(operand)), line));
         }
         self.power()
     }
 
+    /// `power` with its `await_primary` level.
     fn power(&mut self) -> PResult<Node> {
+        self.nested_by(2, Self::power_rule)
+    }
+
+    fn power_rule(&mut self) -> PResult<Node> {
         let line = self.line()?;
         let base = if self.accept_kw("await")? {
             self.primary()?;
@@ -1475,32 +1704,49 @@ impl Parser {
         } else {
             self.primary()?
         };
+        let save = self.pos;
         if self.accept_op("**")? {
-            let exp = self.factor()?;
-            return Ok(Node::new(
-                NodeKind::BinOp(false, false, Box::new(base), Box::new(exp)),
-                line,
-            ));
+            if let Some(exp) = self.attempt(Self::factor)? {
+                return Ok(Node::new(
+                    NodeKind::BinOp(false, false, Rc::new(base), Rc::new(exp)),
+                    line,
+                ));
+            }
+            self.pos = save;
         }
         Ok(base)
     }
 
     fn primary(&mut self) -> PResult<Node> {
+        self.nested_by(2, Self::primary_rule)
+    }
+
+    fn primary_rule(&mut self) -> PResult<Node> {
         let line = self.line()?;
         let mut node = self.atom()?;
         loop {
-            if self.accept_op(".")? {
-                self.name()?;
-                node = Node::new(NodeKind::Other("Attribute"), line);
+            let save = self.pos;
+            let extended = if self.accept_op(".")? {
+                self.attempt(Self::name)?
+                    .map(|_| Node::new(NodeKind::Other("Attribute"), line))
             } else if self.accept_op("(")? {
-                let no_args = self.call_arguments()?;
-                node = Node::new(NodeKind::Call(Box::new(node), no_args), line);
+                self.attempt(Self::call_arguments)?
+                    .map(|no_args| Node::new(NodeKind::Call(Rc::new(node.clone()), no_args), line))
             } else if self.accept_op("[")? {
-                self.slices()?;
-                self.expect_op("]")?;
-                node = Node::new(NodeKind::Other("Subscript"), line);
+                self.attempt(|p| {
+                    p.slices()?;
+                    p.expect_op("]")
+                })?
+                .map(|_| Node::new(NodeKind::Other("Subscript"), line))
             } else {
-                return Ok(node);
+                None
+            };
+            match extended {
+                Some(n) => node = n,
+                None => {
+                    self.pos = save;
+                    return Ok(node);
+                }
             }
         }
     }
@@ -1514,12 +1760,12 @@ impl Parser {
         loop {
             if self.accept_op("*")? || self.accept_op("**")? {
                 self.expression()?;
-            } else if matches!(self.peek()?, Tok::Name(_)) && self.peek_n(1)? == Tok::Op("=") {
+            } else if self.at_name()? && self.peek_n(1)? == Tok::Op("=") {
                 self.name()?;
                 self.pos += 1;
                 self.expression()?;
             } else {
-                if matches!(self.peek()?, Tok::Name(_)) && self.peek_n(1)? == Tok::Op(":=") {
+                if self.at_name()? && self.peek_n(1)? == Tok::Op(":=") {
                     self.named_expression()?;
                 } else {
                     self.expression()?;
@@ -1559,7 +1805,7 @@ impl Parser {
         }
         let has_lower = !self.is_op(":")?;
         if has_lower {
-            if matches!(self.peek()?, Tok::Name(_)) && self.peek_n(1)? == Tok::Op(":=") {
+            if self.at_name()? && self.peek_n(1)? == Tok::Op(":=") {
                 self.named_expression()?;
                 return Ok(());
             }
@@ -1580,8 +1826,12 @@ impl Parser {
 
     /// `named_expression`, with the `invalid_named_expression` diagnostics for `=`.
     fn named_expression(&mut self) -> PResult<Node> {
+        self.nested(Self::named_expression_rule)
+    }
+
+    fn named_expression_rule(&mut self) -> PResult<Node> {
         let line = self.line()?;
-        if matches!(self.peek()?, Tok::Name(_)) && self.peek_n(1)? == Tok::Op(":=") {
+        if self.at_name()? && self.peek_n(1)? == Tok::Op(":=") {
             self.name()?;
             self.pos += 1;
             self.expression()?;
@@ -1590,16 +1840,22 @@ impl Parser {
         let start = self.pos;
         let node = self.expression()?;
         if self.is_op(":=")? {
-            if self.quiet {
-                return Err(PErr::Fail);
+            if !self.quiet {
+                let save = self.pos;
+                self.pos += 1;
+                let rhs = self.attempt(Self::expression)?;
+                self.pos = save;
+                if rhs.is_some() {
+                    return self.fatal(
+                        format!(
+                            "cannot use assignment expressions with {}",
+                            node.expr_name()
+                        ),
+                        line,
+                    );
+                }
             }
-            return self.fatal(
-                format!(
-                    "cannot use assignment expressions with {}",
-                    node.expr_name()
-                ),
-                line,
-            );
+            return Err(PErr::Fail);
         }
         if !self.quiet && self.is_op("=")? {
             self.assignment_hint(start, &node, line)?;
@@ -1643,39 +1899,90 @@ impl Parser {
     }
 
     fn star_named_expression(&mut self) -> PResult<Node> {
+        self.nested(Self::star_named_expression_rule)
+    }
+
+    fn star_named_expression_rule(&mut self) -> PResult<Node> {
         let line = self.line()?;
         if self.accept_op("*")? {
-            self.bitwise_or()?;
-            return Ok(Node::new(NodeKind::Other("Starred"), line));
+            let value = self.bitwise_or()?;
+            return Ok(Node::new(NodeKind::Starred(Rc::new(value)), line));
         }
         self.named_expression()
     }
 
     fn for_if_clauses(&mut self) -> PResult<()> {
+        if !(self.is_kw("for")? || self.is_kw("async")?) {
+            return Err(PErr::Fail);
+        }
         while self.is_kw("for")? || self.is_kw("async")? {
-            self.accept_kw("async")?;
-            if !self.accept_kw("for")? {
-                return Err(PErr::Fail);
-            }
-            loop {
-                self.accept_op("*")?;
-                self.bitwise_or()?;
-                if !self.accept_op(",")? || self.is_kw("in")? {
-                    break;
-                }
-            }
-            if !self.accept_kw("in")? {
-                return Err(PErr::Fail);
-            }
-            self.disjunction()?;
-            while self.accept_kw("if")? {
-                self.disjunction()?;
-            }
+            self.for_if_clause()?;
         }
         Ok(())
     }
 
+    /// `['async'] 'for' star_targets 'in' ~ disjunction ('if' disjunction)*`, then
+    /// `invalid_for_target` in the second pass.
+    fn for_if_clause(&mut self) -> PResult<()> {
+        self.accept_kw("async")?;
+        if !self.accept_kw("for")? {
+            return Err(PErr::Fail);
+        }
+        let after_for = self.pos;
+        let head = self.attempt(|p| {
+            p.star_targets()?;
+            if p.accept_kw("in")? {
+                Ok(())
+            } else {
+                Err(PErr::Fail)
+            }
+        })?;
+        if head.is_some() {
+            // The cut after `in`: no other alternative once the iterable is being read.
+            self.disjunction()?;
+            while self.accept_kw("if")? {
+                self.disjunction()?;
+            }
+            return Ok(());
+        }
+        if !self.quiet {
+            self.pos = after_for;
+            if let Some(node) = self.attempt(Self::star_expressions)?
+                && let Some(bad) = invalid_target(&node)
+            {
+                return self.fatal(format!("cannot assign to {}", bad.expr_name()), bad.line);
+            }
+        }
+        Err(PErr::Fail)
+    }
+
+    /// `star_targets`: comma-separated assignment targets.
+    fn star_targets(&mut self) -> PResult<()> {
+        loop {
+            let target = if self.is_op("*")? {
+                self.star_named_expression()?
+            } else {
+                self.bitwise_or()?
+            };
+            if !is_valid_target(&target) {
+                return Err(PErr::Fail);
+            }
+            let save = self.pos;
+            if !self.accept_op(",")? {
+                return Ok(());
+            }
+            if self.is_kw("in")? || !(self.starts_expression()? || self.is_op("*")?) {
+                self.pos = if self.is_kw("in")? { self.pos } else { save };
+                return Ok(());
+            }
+        }
+    }
+
     fn atom(&mut self) -> PResult<Node> {
+        self.nested(Self::atom_rule)
+    }
+
+    fn atom_rule(&mut self) -> PResult<Node> {
         let line = self.line()?;
         match self.peek()? {
             Tok::Name(n) => {
@@ -1698,9 +2005,9 @@ impl Parser {
                 self.pos += 1;
                 Ok(Node::new(NodeKind::Const(PyVal::Ellipsis), line))
             }
-            Tok::Op("(") => self.paren_atom(),
-            Tok::Op("[") => self.list_atom(),
-            Tok::Op("{") => self.brace_atom(),
+            Tok::Op("(") => self.nested_by(3, |p| p.with_invalid_comprehension(Self::paren_atom)),
+            Tok::Op("[") => self.nested_by(3, |p| p.with_invalid_comprehension(Self::list_atom)),
+            Tok::Op("{") => self.nested_by(3, |p| p.with_invalid_comprehension(Self::brace_atom)),
             _ => Err(PErr::Fail),
         }
     }
@@ -1713,6 +2020,8 @@ impl Parser {
             parts.push((text, tok_line));
             self.pos += 1;
         }
+        // Errors raised after the whole run was read point at the token that follows it.
+        let after_line = self.line()?;
         let mut is_bytes = None;
         let mut fstring = false;
         let mut text = String::new();
@@ -1722,7 +2031,7 @@ impl Parser {
             match is_bytes {
                 None => is_bytes = Some(lit.bytes),
                 Some(b) if b != lit.bytes => {
-                    return self.fatal("cannot mix bytes and nonbytes literals", line);
+                    return self.fatal("cannot mix bytes and nonbytes literals", after_line);
                 }
                 _ => {}
             }
@@ -1737,13 +2046,18 @@ impl Parser {
                 }
                 match decode_escapes(&lit.body, lit.raw, true) {
                     Ok(s) => bytes.extend(s.chars().map(|c| c as u32 as u8)),
-                    Err(msg) => return self.fatal(format!("(value error) {msg}"), *tok_line),
+                    Err(msg) => return self.fatal(format!("(value error) {msg}"), after_line),
                 }
             } else {
                 match decode_escapes(&lit.body, lit.raw, false) {
                     Ok(s) => text.push_str(&s),
                     Err(msg) => {
-                        return self.fatal(format!("(unicode error) 'unicodeescape' codec can't decode bytes in position {msg}"), *tok_line);
+                        return self.fatal(
+                            format!(
+                                "(unicode error) 'unicodeescape' codec can't decode bytes in position {msg}"
+                            ),
+                            after_line,
+                        );
                     }
                 }
             }
@@ -1797,6 +2111,72 @@ impl Parser {
             return Err(PErr::Fail);
         }
         Ok(first)
+    }
+
+    /// A bracketed display, then (second pass) `invalid_comprehension` when it fails.
+    fn with_invalid_comprehension(
+        &mut self,
+        display: fn(&mut Self) -> PResult<Node>,
+    ) -> PResult<Node> {
+        let start = self.pos;
+        match display(self) {
+            Err(PErr::Fail) if !self.quiet => {
+                self.pos = start;
+                self.invalid_comprehension()?;
+                self.pos = start;
+                Err(PErr::Fail)
+            }
+            other => other,
+        }
+    }
+
+    /// `invalid_comprehension`: `[*a for ...]`, and `[a, b for ...]` without parentheses.
+    fn invalid_comprehension(&mut self) -> PResult<()> {
+        let open = self.peek()?;
+        let start = self.pos;
+        self.pos += 1;
+        let starred_line = self.line()?;
+        if self.accept_op("*")?
+            && self.attempt(Self::expression)?.is_some()
+            && self.attempt(Self::for_if_clauses)?.is_some()
+        {
+            return self.fatal(
+                "iterable unpacking cannot be used in comprehension",
+                starred_line,
+            );
+        }
+        if open == Tok::Op("(") {
+            return Ok(());
+        }
+        self.pos = start + 1;
+        let line = self.line()?;
+        if self.attempt(Self::star_named_expression)?.is_none() || !self.accept_op(",")? {
+            return Ok(());
+        }
+        let after_comma = self.pos;
+        let with_rest = self.attempt(|p| {
+            p.star_named_expression()?;
+            while p.accept_op(",")? {
+                if p.attempt(Self::star_named_expression)?.is_none() {
+                    break;
+                }
+            }
+            p.for_if_clauses()
+        })?;
+        if with_rest.is_some() {
+            return self.fatal(
+                "did you forget parentheses around the comprehension target?",
+                line,
+            );
+        }
+        self.pos = after_comma;
+        if self.attempt(Self::for_if_clauses)?.is_some() {
+            return self.fatal(
+                "did you forget parentheses around the comprehension target?",
+                line,
+            );
+        }
+        Ok(())
     }
 
     fn list_atom(&mut self) -> PResult<Node> {
@@ -1891,7 +2271,12 @@ impl Parser {
                 continue;
             }
             let key_line = self.line()?;
-            let key = self.expression()?;
+            // CPython reports a bad key after the first pair as a missing ':' rather than
+            // through the key expression's own diagnostics.
+            self.skip_invalid_once = true;
+            let key = self.expression();
+            self.skip_invalid_once = false;
+            let key = key?;
             if !self.is_op(":")? {
                 if !self.quiet && !pairs.is_empty() {
                     return self.fatal("':' expected after dictionary key", key_line);
@@ -2108,6 +2493,36 @@ fn decode_escapes(body: &str, raw: bool, bytes: bool) -> Result<String, String> 
 
 // ---------------------------------------------------------------------------------------
 // literal_eval's conversion
+
+/// A node `star_targets` accepts: names, attributes, subscripts, and bracketed or starred
+/// groups of them.
+fn is_valid_target(node: &Node) -> bool {
+    match &node.kind {
+        NodeKind::Name(_) => true,
+        NodeKind::Other(c) => matches!(*c, "Attribute" | "Subscript"),
+        NodeKind::Tuple(items) | NodeKind::List(items) => items.iter().all(is_valid_target),
+        NodeKind::Starred(inner) => is_valid_target(inner),
+        _ => false,
+    }
+}
+
+/// `_PyPegen_get_invalid_target` for `for` targets.
+fn invalid_target(node: &Node) -> Option<&Node> {
+    match &node.kind {
+        NodeKind::Tuple(items) | NodeKind::List(items) => items.iter().find_map(invalid_target),
+        NodeKind::Starred(inner) => invalid_target(inner),
+        NodeKind::Compare(first_in, left) => {
+            if *first_in {
+                invalid_target(left)
+            } else {
+                None
+            }
+        }
+        NodeKind::Name(_) => None,
+        NodeKind::Other("Attribute" | "Subscript") => None,
+        _ => Some(node),
+    }
+}
 
 fn malformed(node: Option<&Node>) -> PyException {
     match node {
@@ -2694,6 +3109,44 @@ mod tests {
         for (text, repr) in cases {
             assert_eq!(err(text), ("OK".to_string(), repr.to_string()), "{text:?}");
         }
+    }
+
+    /// CPython's parser stack: deep nesting ends with `MemoryError` (thresholds measured
+    /// on CPython 3.11), and the Rust side does not overflow its stack on the way. (Just
+    /// below the limit CPython may instead fail building the AST with a `RecursionError`
+    /// that depends on its caller's stack depth; that is not reproduced.)
+    #[test]
+    fn deep_inputs_hit_the_parser_limit() {
+        let kind = |t: String| literal_eval(&t).map(|_| "OK").unwrap_or_else(|e| e.kind);
+        assert_eq!(kind(vec!["w"; 1494].join(" ")), "SyntaxError");
+        assert_eq!(kind(vec!["w"; 1495].join(" ")), "MemoryError");
+        assert_eq!(kind(format!("{}1", "-".repeat(5976))), "MemoryError");
+        assert_eq!(kind(format!("{}x", "not ".repeat(5976))), "MemoryError");
+        assert_eq!(
+            kind(format!("{}c", "a if b else ".repeat(5976))),
+            "MemoryError"
+        );
+        assert_eq!(
+            kind(format!("{}1{}", "[".repeat(150), "]".repeat(150))),
+            "OK"
+        );
+        let nested_minus = format!(
+            "{}{}1{}",
+            "[".repeat(150),
+            "-".repeat(2900),
+            "]".repeat(150)
+        );
+        assert_eq!(kind(nested_minus), "MemoryError");
+        assert_eq!(kind(format!("{}2", "2**".repeat(2988))), "MemoryError");
+        assert_eq!(kind(format!("{}1", "lambda: ".repeat(2988))), "MemoryError");
+        let e = literal_eval(&"(".repeat(300)).unwrap_err();
+        assert_eq!(e.message, "too many nested parentheses (<unknown>, line 1)");
+        assert_eq!(
+            literal_eval(&vec!["w"; 5000].join(" "))
+                .unwrap_err()
+                .message,
+            ""
+        );
     }
 
     #[test]

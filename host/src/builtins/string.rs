@@ -90,6 +90,12 @@ pub fn split(inputs: &Map<String, Value>, _ctx: &BuiltinCtx) -> PyResult {
             Some(v) if !v.is_null() => py_int(v).ok(),
             _ => None,
         };
+        if maxsplit.is_some_and(|n| n > i128::from(i64::MAX) || n < i128::from(i64::MIN)) {
+            return Err(super::PyException::new(
+                "OverflowError",
+                "Python int too large to convert to C ssize_t",
+            ));
+        }
         match maxsplit {
             Some(n) if n >= 0 => {
                 let limit = usize::try_from(n)
@@ -439,6 +445,14 @@ mod tests {
         assert_eq!(
             run("split", json!({"text": 12.5, "delimiter": "."})).unwrap(),
             json!(["12", "5"])
+        );
+        let e = run("split", json!({"text": "a", "maxsplit": 1e300})).unwrap_err();
+        assert_eq!(
+            (e.kind, e.message.as_str()),
+            (
+                "OverflowError",
+                "Python int too large to convert to C ssize_t"
+            )
         );
     }
 
