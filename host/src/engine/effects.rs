@@ -448,6 +448,20 @@ fn subflow(
     }
 }
 
+/// Stores `value` as the result of the effect node `node_id`; false when it is not an effect node.
+fn store_at_current(run: &mut RunState, flow: &CompiledFlow, node_id: &str, value: Value) -> bool {
+    match flow.node(node_id) {
+        Some(node) => match node.kind {
+            crate::engine::nodes::NodeKind::Effect(kind) => {
+                store_result(run, node, kind, value);
+                true
+            }
+            _ => false,
+        },
+        None => false,
+    }
+}
+
 /// Writes an effect's result (or resume payload) and maps it onto the node's output pins.
 pub fn store_result(run: &mut RunState, node: &CompiledNode, kind: Effect, result: Value) {
     obj_mut(temp(&mut run.vars), "effects").insert(node.node.id.clone(), result.clone());
@@ -520,11 +534,9 @@ pub fn resume(
         return Err("Run is not waiting".into());
     };
     let node_id = run.current_node.clone().unwrap_or_default();
-    if let Some(node) = flow.node(&node_id)
-        && let crate::engine::nodes::NodeKind::Effect(kind) = node.kind
+    if !store_at_current(run, flow, &node_id, payload.clone())
+        && let Some(k) = &wait.result_key
     {
-        store_result(run, node, kind, payload.clone());
-    } else if let Some(k) = &wait.result_key {
         super::state::set_path(&mut run.vars, k, payload.clone());
     }
     let mut rec = StepRecord::new(run, &node_id, "completed");
@@ -560,11 +572,7 @@ pub fn resume_due(run: &mut RunState, flow: &CompiledFlow, records: &mut Vec<Ste
     };
     let node_id = run.current_node.clone().unwrap_or_default();
     let result = json!({"until": wait.until, "ready": true});
-    if let Some(node) = flow.node(&node_id)
-        && let crate::engine::nodes::NodeKind::Effect(kind) = node.kind
-    {
-        store_result(run, node, kind, result.clone());
-    }
+    store_at_current(run, flow, &node_id, result.clone());
     match wait.resume_to_node {
         Some(t) => {
             run.status = RunStatus::Running;

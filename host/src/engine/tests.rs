@@ -25,25 +25,17 @@ impl Host for NoHost {
 }
 
 fn new_run(vars: Value) -> RunState {
-    let now = crate::time::now_iso();
-    RunState {
-        run_id: "r1".into(),
-        workflow_id: "w".into(),
-        status: RunStatus::Running,
-        current_node: None,
-        vars: vars.as_object().cloned().unwrap_or_default(),
-        waiting: None,
-        output: None,
-        error: None,
-        created_at: now.clone(),
-        updated_at: now,
-        actor_id: Some("gateway".into()),
-        session_id: Some("r1".into()),
-        parent_run_id: None,
-        ledger_len: 0,
-        control: Default::default(),
-        bundle_sha256: None,
-    }
+    let mut run = crate::runner::new_run_state(
+        "w",
+        "",
+        vars.as_object().cloned().unwrap_or_default(),
+        None,
+        None,
+        None,
+    );
+    run.run_id = "r1".into();
+    run.session_id = Some("r1".into());
+    run
 }
 
 fn load(bundle: &str, flow: &str) -> crate::flow::CompiledFlow {
