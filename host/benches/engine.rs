@@ -82,7 +82,13 @@ fn chain() -> Fixture {
 struct NoHost;
 
 impl Host for NoHost {
-    fn start_child(&mut self, _: &RunState, workflow_id: &str, _: Obj) -> Result<String, String> {
+    fn start_child(
+        &mut self,
+        _: &RunState,
+        workflow_id: &str,
+        _: Obj,
+        _: Option<String>,
+    ) -> Result<String, String> {
         Err(format!("no child runs in this bench ({workflow_id})"))
     }
     fn emit_event(&mut self, _: &RunState, _: &[String], _: &Value) -> Vec<String> {
@@ -141,8 +147,7 @@ fn start(gw: &Gateway, fx: &Fixture) -> String {
     let req = StartRequest {
         workflow_id: fx.workflow_id(),
         input: fx.input(),
-        session_id: None,
-        bundle_sha256: None,
+        ..Default::default()
     };
     gw.start_run(req).expect("run starts").run_id
 }

@@ -435,7 +435,14 @@ fn subflow(
             Outcome::Failed(format!("subflow node '{}' has no subflowId", node.node.id)),
         );
     }
-    match host.start_child(run, &target, vars) {
+    // A schedule that does not share context gives each execution a session of its own.
+    let session = node
+        .node
+        .config("effectConfig", "sessionPrefix")
+        .and_then(Value::as_str)
+        .filter(|p| !p.is_empty())
+        .map(|p| format!("{p}:{}", uuid::Uuid::new_v4().simple()));
+    match host.start_child(run, &target, vars, session) {
         Ok(child) => {
             let mut w = wait_for(run, node, WaitReason::Subworkflow, resume_to);
             w.wait_key = Some(format!("subworkflow:{child}"));

@@ -10,12 +10,13 @@ use crate::run::{Obj, RunState, RunStatus, StepRecord};
 
 /// What the engine asks of the world outside one run: child runs and event delivery.
 pub trait Host {
-    /// Creates a child run of `parent` (durable with the parent's next commit) and returns its id.
+    /// Creates a child run of `parent` (durable with the parent's next commit; in `session`, else the parent's) and returns its id.
     fn start_child(
         &mut self,
         parent: &RunState,
         workflow_id: &str,
         vars: Obj,
+        session: Option<String>,
     ) -> Result<String, String>;
     /// Delivers `envelope` to every run waiting on one of `wait_keys`; returns the run ids resumed.
     fn emit_event(

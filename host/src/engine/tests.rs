@@ -16,7 +16,13 @@ pub(crate) fn shared_dir() -> PathBuf {
 
 struct NoHost;
 impl Host for NoHost {
-    fn start_child(&mut self, _: &RunState, wf: &str, _: Obj) -> Result<String, String> {
+    fn start_child(
+        &mut self,
+        _: &RunState,
+        wf: &str,
+        _: Obj,
+        _: Option<String>,
+    ) -> Result<String, String> {
         Err(format!("no child runs here ({wf})"))
     }
     fn emit_event(&mut self, _: &RunState, _: &[String], _: &Value) -> Vec<String> {

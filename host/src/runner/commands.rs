@@ -19,10 +19,7 @@ pub fn apply(world: &mut World, cmd: &CommandRecord) -> CommandOutcome {
         "resume" => resume(world, cmd),
         "cancel" => cancel_cmd(world, cmd),
         "emit_event" => emit(world, cmd),
-        "update_schedule" => Err(format!(
-            "Run '{}' is not a scheduled run (update_schedule applies to runs started by /runs/schedule)",
-            cmd.run_id
-        )),
+        "update_schedule" => update_schedule(world, cmd),
         "compact_memory" => {
             Err("compact_memory needs LLM nodes, which this gateway does not run yet".into())
         }
@@ -189,6 +186,19 @@ fn unpause(world: &mut World, cmd: &CommandRecord) -> Applied {
             });
         }
     }
+    // Resuming a recurrent schedule fires its next execution now (seed semantics).
+    if let Some(root) = scheduled_root(world, &cmd.run_id).filter(|_| !changed.is_empty()) {
+        world.with_run(&root, |run, _, _| {
+            if run.current_node.as_deref() == Some("wait_interval")
+                && let Some(w) = run
+                    .waiting
+                    .as_mut()
+                    .filter(|w| w.reason == WaitReason::Until)
+            {
+                w.until = Some(time::now_iso());
+            }
+        });
+    }
     // A due timer of a run paused past its deadline fires now.
     world.fire_timers();
     if changed.is_empty() {
@@ -245,4 +255,87 @@ fn emit(world: &mut World, cmd: &CommandRecord) -> Applied {
         format!("evt:{scope}:{scope_id}:*"),
     ];
     Ok(deliver(world, &keys, &envelope))
+}
+
+/// The scheduled root of `run_id`'s tree (the run itself or an active ancestor).
+fn scheduled_root(world: &World, run_id: &str) -> Option<String> {
+    let mut cur = world.runs.get(run_id)?;
+    loop {
+        if cur.workflow_id.starts_with("scheduled:") {
+            return Some(cur.run_id.clone());
+        }
+        cur = world.runs.get(cur.parent_run_id.as_deref()?)?;
+    }
+}
+
+fn update_schedule(world: &mut World, cmd: &CommandRecord) -> Applied {
+    let root = scheduled_root(world, &cmd.run_id).ok_or_else(|| {
+        format!("Run '{}' is not part of an active scheduled run (update_schedule applies to runs started by /runs/schedule)", cmd.run_id)
+    })?;
+    let raw = payload_str(cmd, "interval")
+        .or_else(|| payload_str(cmd, "schedule"))
+        .ok_or("update_schedule requires payload.interval")?;
+    let seconds = super::schedule::parse_interval(&raw).ok_or_else(|| {
+        format!("Invalid interval {raw:?}: expected e.g. '30s', '15m', '1.5h', '250ms'")
+    })?;
+    let immediately = cmd
+        .payload
+        .get("apply_immediately")
+        .and_then(Value::as_bool)
+        .unwrap_or(true);
+    let recurrent = world.runs.get(&root).is_some_and(|r| {
+        r.vars
+            .get("_meta")
+            .and_then(|m| m.get("schedule"))
+            .and_then(|s| s.get("interval"))
+            .is_some_and(|i| !i.is_null())
+    });
+    if !recurrent {
+        return Err(format!(
+            "Scheduled run '{root}' is not recurrent (it has no interval)"
+        ));
+    }
+    let Some(shared) = world.shared.clone() else {
+        return Err("update_schedule needs a gateway runner".into());
+    };
+    let workflow_id = world
+        .runs
+        .get(&root)
+        .map(|r| r.workflow_id.clone())
+        .unwrap_or_default();
+    let flow = shared
+        .dynamic(&workflow_id)
+        .ok_or_else(|| format!("Workflow '{workflow_id}' has no generated flow"))?;
+    let flow = super::schedule::with_interval(flow, seconds);
+    shared.put_dynamic(&workflow_id, flow.clone())?;
+    world.flows = shared.get();
+    world.meta_writes.push((
+        format!("dynamic_flow:{workflow_id}"),
+        serde_json::to_vec(&flow).unwrap_or_default(),
+    ));
+    let now = time::now_iso();
+    world.with_run(&root, |run, recs, _| {
+        let sched = crate::engine::state::obj_mut(
+            crate::engine::state::obj_mut(&mut run.vars, "_meta"),
+            "schedule",
+        );
+        sched.insert("interval".into(), Value::String(raw.clone()));
+        sched.insert("updated_at".into(), Value::String(now.clone()));
+        let update = json!({"command_id": cmd.command_id, "interval": raw, "updated_at": now,
+                            "requested_run_id": cmd.run_id, "scheduled_root_run_id": run.run_id});
+        crate::engine::state::obj_mut(&mut run.vars, "_runtime")
+            .insert("last_schedule_update".into(), update.clone());
+        // A pending interval wait is re-armed from now with the new interval.
+        if immediately
+            && run.current_node.as_deref() == Some("wait_interval")
+            && let Some(w) = run
+                .waiting
+                .as_mut()
+                .filter(|w| w.reason == WaitReason::Until)
+        {
+            w.until = Some(time::iso_after(seconds));
+        }
+        recs.push(control_record(run, "update_schedule", cmd, update));
+    });
+    Ok(vec![root])
 }

@@ -81,3 +81,51 @@ pub fn sanitize(s: &str) -> String {
         })
         .collect()
 }
+
+/// Flows shared by the API and the runner: the bundles' flows plus the generated wrappers of
+/// scheduled runs (which survive bundle reloads and restarts).
+#[derive(Default)]
+pub struct SharedFlows {
+    current: parking_lot::RwLock<Arc<Flows>>,
+    dynamic: parking_lot::Mutex<std::collections::BTreeMap<String, serde_json::Value>>,
+}
+
+impl SharedFlows {
+    /// Starts with the bundles' flows.
+    pub fn new(flows: Flows) -> Self {
+        SharedFlows {
+            current: parking_lot::RwLock::new(Arc::new(flows)),
+            dynamic: Default::default(),
+        }
+    }
+    /// The flows as of now (a cheap snapshot).
+    pub fn get(&self) -> Arc<Flows> {
+        self.current.read().clone()
+    }
+    /// Replaces the bundles' flows, keeping every generated flow.
+    pub fn set_bundles(&self, mut flows: Flows) {
+        for (id, raw) in self.dynamic.lock().iter() {
+            if let Ok(f) = crate::flow::compile(raw, &crate::engine::NodeRegistry::new()) {
+                let mut f = f;
+                f.workflow_id = id.clone();
+                flows.insert(f);
+            }
+        }
+        *self.current.write() = Arc::new(flows);
+    }
+    /// Adds or replaces a generated flow (a schedule wrapper).
+    pub fn put_dynamic(&self, id: &str, raw: serde_json::Value) -> Result<(), String> {
+        let mut compiled = crate::flow::compile(&raw, &crate::engine::NodeRegistry::new())
+            .map_err(|e| e.to_string())?;
+        compiled.workflow_id = id.to_string();
+        self.dynamic.lock().insert(id.to_string(), raw);
+        let mut flows = (*self.get()).clone();
+        flows.insert(compiled);
+        *self.current.write() = Arc::new(flows);
+        Ok(())
+    }
+    /// The JSON of a generated flow.
+    pub fn dynamic(&self, id: &str) -> Option<serde_json::Value> {
+        self.dynamic.lock().get(id).cloned()
+    }
+}

@@ -5,6 +5,7 @@
 pub mod catalog;
 pub mod commands;
 pub mod flows;
+pub mod schedule;
 pub mod world;
 
 use std::path::PathBuf;
@@ -13,7 +14,7 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use parking_lot::{Mutex, RwLock};
+use parking_lot::Mutex;
 use serde_json::{Value, json};
 
 pub use flows::Flows;
@@ -52,14 +53,14 @@ pub struct StartRequest {
 enum Msg {
     Adopt(Vec<RunState>),
     Commands,
-    Reload(Arc<Flows>),
+    Reload,
     Shutdown,
 }
 
 /// A running gateway: store, flows and (optionally) the runner thread.
 pub struct Gateway {
     store: Store,
-    flows: RwLock<Arc<Flows>>,
+    flows: Arc<flows::SharedFlows>,
     tx: Mutex<Sender<Msg>>,
     thread: Mutex<Option<JoinHandle<()>>>,
     data_dir: PathBuf,
@@ -106,10 +107,11 @@ impl Gateway {
     pub fn open(opts: GatewayOptions, flows: Flows) -> Result<Arc<Gateway>, StoreError> {
         let store = Store::open(&opts.data_dir)?;
         let (tx, rx) = channel();
-        let flows = Arc::new(flows);
+        let flows = Arc::new(flows::SharedFlows::new(flows));
+        load_dynamic_flows(&store, &flows)?;
         let gw = Arc::new(Gateway {
             store: store.clone(),
-            flows: RwLock::new(flows.clone()),
+            flows: flows.clone(),
             tx: Mutex::new(tx),
             thread: Mutex::new(None),
             data_dir: opts.data_dir.clone(),
@@ -135,14 +137,41 @@ impl Gateway {
 
     /// The flows currently loaded.
     pub fn flows(&self) -> Arc<Flows> {
-        self.flows.read().clone()
+        self.flows.get()
     }
 
     /// Replaces the loaded flows (bundle upload, delete, reload); the runner sees them at once.
     pub fn reload(&self, flows: Flows) {
-        let flows = Arc::new(flows);
-        *self.flows.write() = flows.clone();
-        let _ = self.tx.lock().send(Msg::Reload(flows));
+        self.flows.set_bundles(flows);
+        let _ = self.tx.lock().send(Msg::Reload);
+    }
+
+    /// Creates a scheduled run: its wrapper flow and parent run, durably, then hands it to the runner.
+    pub fn schedule_run(&self, spec: schedule::ScheduleSpec) -> Result<RunState, String> {
+        if self.flows().get(&spec.target_workflow_id).is_none() {
+            return Err(format!(
+                "Target workflow '{}' not found",
+                spec.target_workflow_id
+            ));
+        }
+        let id = format!("scheduled:{}", uuid::Uuid::new_v4());
+        let plan = schedule::plan(&id, &spec)?;
+        self.flows.put_dynamic(&id, plan.flow.clone())?;
+        let entry = self.flows().entry(&id).unwrap_or_else(|| "start".into());
+        let run = new_run_state(&id, &entry, plan.vars, spec.session_id.clone(), None, None);
+        let mut batch = Batch::default();
+        batch.put_run(&run);
+        write_dynamic_flow(&self.store, &mut batch, &id, &plan.flow).map_err(|e| e.to_string())?;
+        self.store.commit(batch).map_err(|e| e.to_string())?;
+        let tx = self.tx.lock();
+        let _ = tx.send(Msg::Reload);
+        let _ = tx.send(Msg::Adopt(vec![run.clone()]));
+        Ok(run)
+    }
+
+    /// The JSON of a generated (schedule wrapper) flow.
+    pub fn dynamic_flow(&self, workflow_id: &str) -> Option<Value> {
+        self.flows.dynamic(workflow_id)
     }
 
     /// Creates a run (and the listener runs of its `on_event` nodes), durably, then hands it to the runner.
@@ -229,8 +258,9 @@ impl Drop for Gateway {
 }
 
 /// The runner thread.
-fn run_loop(store: Store, flows: Arc<Flows>, max_steps: usize, rx: Receiver<Msg>) {
-    let mut world = World::new(flows, max_steps);
+fn run_loop(store: Store, flows: Arc<flows::SharedFlows>, max_steps: usize, rx: Receiver<Msg>) {
+    let mut world = World::new(flows.get(), max_steps);
+    world.shared = Some(flows.clone());
     if let Err(e) = recover(&store, &mut world) {
         tracing::error!("runner recovery failed: {e}");
         return;
@@ -243,10 +273,11 @@ fn run_loop(store: Store, flows: Arc<Flows>, max_steps: usize, rx: Receiver<Msg>
             match msg {
                 Msg::Adopt(runs) => runs.into_iter().for_each(|r| world.adopt(r)),
                 Msg::Commands => commands_pending = true,
-                Msg::Reload(f) => world.flows = f,
+                Msg::Reload => {}
                 Msg::Shutdown => shutdown = true,
             }
         }
+        world.flows = flows.get();
         if commands_pending {
             match apply_commands(&store, &mut world, &mut cursor) {
                 Ok(more) => commands_pending = more,
@@ -291,7 +322,7 @@ fn run_loop(store: Store, flows: Arc<Flows>, max_steps: usize, rx: Receiver<Msg>
         match rx.recv_timeout(wait) {
             Ok(Msg::Adopt(runs)) => runs.into_iter().for_each(|r| world.adopt(r)),
             Ok(Msg::Commands) => commands_pending = true,
-            Ok(Msg::Reload(f)) => world.flows = f,
+            Ok(Msg::Reload) => {}
             Ok(Msg::Shutdown) | Err(RecvTimeoutError::Disconnected) => return,
             Err(RecvTimeoutError::Timeout) => {}
         }
@@ -370,6 +401,55 @@ fn recover(store: &Store, world: &mut World) -> Result<(), StoreError> {
     }
     if !world.is_clean() {
         commit_round(store, world)?;
+    }
+    Ok(())
+}
+
+/// Meta key listing every generated flow id.
+const DYNAMIC_INDEX: &str = "dynamic_flows";
+
+fn dynamic_key(id: &str) -> String {
+    format!("dynamic_flow:{id}")
+}
+
+/// Adds a generated flow (and the updated index) to `batch`.
+pub fn write_dynamic_flow(
+    store: &Store,
+    batch: &mut Batch,
+    id: &str,
+    flow: &Value,
+) -> Result<(), StoreError> {
+    let mut ids: Vec<String> = store
+        .get_meta(DYNAMIC_INDEX)?
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default();
+    if !ids.iter().any(|x| x == id) {
+        ids.push(id.to_string());
+        batch.put_meta(DYNAMIC_INDEX, &serde_json::to_vec(&ids).unwrap_or_default());
+    }
+    batch.put_meta(
+        &dynamic_key(id),
+        &serde_json::to_vec(flow).unwrap_or_default(),
+    );
+    Ok(())
+}
+
+/// Reloads every generated flow at startup, so scheduled runs survive restarts.
+fn load_dynamic_flows(store: &Store, flows: &flows::SharedFlows) -> Result<(), StoreError> {
+    let ids: Vec<String> = store
+        .get_meta(DYNAMIC_INDEX)?
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default();
+    for id in ids {
+        let Some(raw) = store
+            .get_meta(&dynamic_key(&id))?
+            .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+        else {
+            continue;
+        };
+        if let Err(e) = flows.put_dynamic(&id, raw) {
+            tracing::warn!("generated flow {id} does not compile any more: {e}");
+        }
     }
     Ok(())
 }

@@ -27,6 +27,10 @@ pub struct World {
     pending: HashMap<String, Vec<StepRecord>>,
     dirty: HashSet<String>,
     pub flows: Arc<Flows>,
+    /// Where generated flows (schedule wrappers) are updated, when running inside a gateway.
+    pub shared: Option<Arc<super::flows::SharedFlows>>,
+    /// Small durable writes (generated flows) to commit with the next batch.
+    pub meta_writes: Vec<(String, Vec<u8>)>,
     pub max_steps: usize,
 }
 
@@ -43,6 +47,8 @@ impl World {
             pending: HashMap::new(),
             dirty: HashSet::new(),
             flows,
+            shared: None,
+            meta_writes: Vec::new(),
             max_steps: max_steps.max(1),
         }
     }
@@ -286,6 +292,9 @@ impl World {
     /// Moves every pending change into `batch`, assigning ledger seqs; returns runs to evict after commit.
     pub fn drain_into(&mut self, batch: &mut Batch) -> Vec<String> {
         let mut evict = Vec::new();
+        for (k, v) in self.meta_writes.drain(..) {
+            batch.put_meta(&k, &v);
+        }
         let dirty: Vec<String> = self.dirty.drain().collect();
         for id in dirty {
             let Some(run) = self.runs.get_mut(&id) else {
@@ -318,7 +327,7 @@ impl World {
 
     /// True when nothing waits to be committed.
     pub fn is_clean(&self) -> bool {
-        self.dirty.is_empty()
+        self.dirty.is_empty() && self.meta_writes.is_empty()
     }
 }
 
@@ -393,6 +402,7 @@ impl Host for WorldHost<'_> {
         parent: &RunState,
         workflow_id: &str,
         vars: Obj,
+        session: Option<String>,
     ) -> Result<String, String> {
         let flows = self.world.flows.clone();
         let Some(entry) = flows.entry(workflow_id) else {
@@ -402,7 +412,7 @@ impl Host for WorldHost<'_> {
             workflow_id,
             &entry,
             vars,
-            parent.session_id.clone(),
+            session.or(parent.session_id.clone()),
             Some(parent.run_id.clone()),
             parent.bundle_sha256.clone(),
         );

@@ -166,6 +166,12 @@ pub async fn workflow_flow(
     State(st): State<SharedState>,
     Path(workflow_id): Path<String>,
 ) -> ApiResult {
+    if let Some(flow) = st.gw.dynamic_flow(&workflow_id) {
+        return Ok(json_response(
+            StatusCode::OK,
+            &json!({"workflow_id": workflow_id, "flow": flow, "source": "dynamic"}),
+        ));
+    }
     let hit = st.bundles.read().find_workflow(&workflow_id);
     match hit {
         Some((b, fid)) => flow_answer(&b, &fid),

@@ -9,6 +9,7 @@ use sha2::{Digest, Sha256};
 
 use crate::run::{RunState, RunStatus};
 use crate::runner::StartRequest;
+use crate::runner::schedule::ScheduleSpec;
 use crate::server::error::{ApiError, ApiResult, json_response};
 use crate::server::extract::{BodyFields, QueryParams, json_object};
 use crate::server::routes::bundles::require_bundle_mode;
@@ -153,7 +154,8 @@ pub async fn start(State(st): State<SharedState>, headers: HeaderMap, body: Byte
     ok(json!({"run_id": run.run_id}))
 }
 
-/// `POST /api/gateway/runs/schedule`: validated as the seed does; execution is not supported yet (501).
+/// `POST /api/gateway/runs/schedule`: validated as the seed does, then a generated wrapper run
+/// (`scheduled:<uuid>`) waits for `start_at`, runs the target as a child and repeats on `interval`.
 pub async fn schedule(State(st): State<SharedState>, headers: HeaderMap, body: Bytes) -> ApiResult {
     require_bundle_mode(&st)?;
     let obj = json_object(&headers, &body)?;
@@ -161,13 +163,17 @@ pub async fn schedule(State(st): State<SharedState>, headers: HeaderMap, body: B
     let bundle_id = f.req_str("bundle_id");
     let bundle_version = f.opt_str("bundle_version");
     let flow_id = f.req_str("flow_id");
-    f.obj_or_empty("input_data");
+    let input = f.obj_or_empty("input_data");
     let repeat_count = f.opt_int("repeat_count", None, None);
     let interval = f.opt_str("interval");
     let repeat_until = f.opt_str("repeat_until");
-    f.opt_str("start_at");
-    f.opt_str("session_id");
+    let start_at = f.opt_str("start_at");
+    let session_id = f.opt_str("session_id");
     f.finish()?;
+    let share_context = obj
+        .get("share_context")
+        .and_then(Value::as_bool)
+        .unwrap_or(true);
     if bundle_id.trim().is_empty() || flow_id.trim().is_empty() {
         return Err(ApiError::bad_request("bundle_id and flow_id are required"));
     }
@@ -188,29 +194,31 @@ pub async fn schedule(State(st): State<SharedState>, headers: HeaderMap, body: B
             format!("Workflow '{}:{flow}' is deprecated", b.bundle_id()),
         ));
     }
-    if let Some(n) = repeat_count {
-        if n <= 0 {
-            return Err(ApiError::bad_request("repeat_count must be >= 1"));
-        }
-        if n > 1 && interval.is_none() {
-            return Err(ApiError::bad_request("repeat_count > 1 requires interval"));
-        }
-        if n > 10_000 {
-            return Err(ApiError::bad_request("repeat_count must be <= 10000"));
-        }
-        if repeat_until.is_some() {
-            return Err(ApiError::bad_request(
-                "repeat_until cannot be combined with repeat_count",
-            ));
-        }
-    }
-    if repeat_until.is_some() && interval.is_none() {
-        return Err(ApiError::bad_request("repeat_until requires interval"));
-    }
-    Err(ApiError::new(
-        StatusCode::NOT_IMPLEMENTED,
-        "Scheduled runs are not supported by this gateway yet",
-    ))
+    let spec = ScheduleSpec {
+        target_workflow_id: b.workflow_id(&flow),
+        target_bundle_id: b.bundle_id().to_string(),
+        target_bundle_version: b.bundle_version().to_string(),
+        target_flow_id: flow,
+        input,
+        start_at,
+        interval,
+        repeat_count,
+        repeat_until,
+        share_context,
+        session_id,
+    };
+    let gw = st.gw.clone();
+    let run = tokio::task::spawn_blocking(move || gw.schedule_run(spec))
+        .await
+        .map_err(|e| ApiError::internal(format!("schedule task failed: {e}")))?
+        .map_err(|e| {
+            if e.contains("not found") {
+                ApiError::not_found(e)
+            } else {
+                ApiError::bad_request(e)
+            }
+        })?;
+    ok(json!({"run_id": run.run_id}))
 }
 
 /// `GET /api/gateway/runs/{run_id}`.
