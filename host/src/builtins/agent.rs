@@ -39,9 +39,8 @@ fn as_list(v: &Value) -> Vec<Value> {
     }
 }
 
-/// `make_context(task, messages, context_extra)` → `{context: {...extra, task, messages}}`.
-pub fn make_context(inputs: &Map<String, Value>, _ctx: &BuiltinCtx) -> PyResult {
-    let mut out = obj_copy(input(inputs, "context_extra"));
+/// Sets `task` (as text) then `messages` (as a list), the pair both context builders carry.
+fn insert_task_messages(out: &mut Map<String, Value>, inputs: &Map<String, Value>) {
     out.insert(
         "task".into(),
         Value::String(task_text(input(inputs, "task"))),
@@ -50,6 +49,12 @@ pub fn make_context(inputs: &Map<String, Value>, _ctx: &BuiltinCtx) -> PyResult 
         "messages".into(),
         Value::Array(as_list(input(inputs, "messages"))),
     );
+}
+
+/// `make_context(task, messages, context_extra)` → `{context: {...extra, task, messages}}`.
+pub fn make_context(inputs: &Map<String, Value>, _ctx: &BuiltinCtx) -> PyResult {
+    let mut out = obj_copy(input(inputs, "context_extra"));
+    insert_task_messages(&mut out, inputs);
     Ok(wrap("context", Value::Object(out)))
 }
 
@@ -173,14 +178,7 @@ pub fn make_scratchpad(inputs: &Map<String, Value>, _ctx: &BuiltinCtx) -> PyResu
             out.insert(key.into(), Value::String(s));
         }
     }
-    out.insert(
-        "task".into(),
-        Value::String(task_text(input(inputs, "task"))),
-    );
-    out.insert(
-        "messages".into(),
-        Value::Array(as_list(input(inputs, "messages"))),
-    );
+    insert_task_messages(&mut out, inputs);
     if let Value::Object(extra) = input(inputs, "context_extra") {
         out.insert("context_extra".into(), Value::Object(extra.clone()));
     }

@@ -6,8 +6,8 @@ use rand::seq::IndexedRandom;
 use serde_json::{Map, Value};
 
 use super::pyfmt::{
-    DumpOptions, float_to_int, parse_py_float, py_eq, py_iter, py_json_dumps, py_str, py_strip,
-    py_truthy, py_type_name,
+    DumpOptions, lenient_index, py_eq, py_iter, py_json_dumps, py_str, py_strip, py_truthy,
+    py_type_name,
 };
 use super::string::get_path;
 use super::{BuiltinCtx, PyResult, input, input_or};
@@ -68,18 +68,7 @@ fn result_found(result: Value, found: bool) -> Value {
 /// `get_element(array, index=0, default)`: Python-style negative indices; floats truncate.
 pub fn get_element(inputs: &Map<String, Value>, _ctx: &BuiltinCtx) -> PyResult {
     let arr = array_or_empty(input(inputs, "array"));
-    let idx: i128 = match input_or(inputs, "index", &Value::from(0)) {
-        Value::Number(n) => n
-            .as_i64()
-            .map(i128::from)
-            .or_else(|| n.as_u64().map(i128::from))
-            .or_else(|| n.as_f64().and_then(|f| float_to_int(f).ok()))
-            .unwrap_or(0),
-        Value::String(s) if !py_strip(s).is_empty() => parse_py_float(s)
-            .and_then(|f| float_to_int(f).ok())
-            .unwrap_or(0),
-        _ => 0,
-    };
+    let idx = lenient_index(input_or(inputs, "index", &Value::from(0)));
     let len = arr.len() as i128;
     let idx = if idx < 0 { len + idx } else { idx };
     if (0..len).contains(&idx) {

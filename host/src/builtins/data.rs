@@ -4,7 +4,7 @@
 use serde_json::{Map, Value};
 
 use super::json::parse_text;
-use super::pyfmt::{float_to_int, parse_py_float, py_dict, py_iter, py_str, py_strip, py_truthy};
+use super::pyfmt::{lenient_index, py_dict, py_iter, py_str, py_strip, py_truthy};
 use super::string::get_path;
 use super::{BuiltinCtx, PyResult, input, input_or};
 
@@ -82,17 +82,7 @@ pub fn make_object(inputs: &Map<String, Value>, _ctx: &BuiltinCtx) -> PyResult {
 
 /// The executor's `break_object` path lookup: `.`-separated keys, digit parts index lists.
 fn dotted_get<'a>(value: &'a Value, path: &str) -> Option<&'a Value> {
-    let mut current = value;
-    for part in path.split('.') {
-        current = match current {
-            Value::Object(map) => map.get(part)?,
-            Value::Array(items) if !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit()) => {
-                items.get(part.parse::<usize>().ok()?)?
-            }
-            _ => return None,
-        };
-    }
-    Some(current)
+    super::vars::descend(value, path.split('.'))
 }
 
 /// `break_object(object)`: one output per `breakConfig.selectedPaths` entry; a JSON-ish
@@ -220,18 +210,8 @@ pub fn edit_json_schema(inputs: &Map<String, Value>, ctx: &BuiltinCtx) -> PyResu
 /// `path_mux(select, in0..inN, fallback)`: the selected arm (missing ≠ null), else `fallback`.
 pub fn path_mux(inputs: &Map<String, Value>, _ctx: &BuiltinCtx) -> PyResult {
     let idx: i128 = match input_or(inputs, "select", &Value::from(0)) {
-        Value::Null => 0,
         Value::Bool(b) => i128::from(*b),
-        Value::Number(n) => n
-            .as_i64()
-            .map(i128::from)
-            .or_else(|| n.as_u64().map(i128::from))
-            .or_else(|| n.as_f64().and_then(|f| float_to_int(f).ok()))
-            .unwrap_or(0),
-        Value::String(s) if !py_strip(s).is_empty() => parse_py_float(s)
-            .and_then(|f| float_to_int(f).ok())
-            .unwrap_or(0),
-        _ => 0,
+        other => lenient_index(other),
     };
     let key = format!("in{idx}");
     let out = if let Some(v) = inputs.get(&key) {

@@ -412,6 +412,22 @@ pub fn py_int(v: &Value) -> Result<i128, PyException> {
     }
 }
 
+/// `int(x)` for a number, `int(float(s))` for a non-blank string; 0 where the reference falls back.
+pub(crate) fn lenient_index(v: &Value) -> i128 {
+    match v {
+        Value::Number(n) => n
+            .as_i64()
+            .map(i128::from)
+            .or_else(|| n.as_u64().map(i128::from))
+            .or_else(|| n.as_f64().and_then(|f| float_to_int(f).ok()))
+            .unwrap_or(0),
+        Value::String(s) if !py_strip(s).is_empty() => parse_py_float(s)
+            .and_then(|f| float_to_int(f).ok())
+            .unwrap_or(0),
+        _ => 0,
+    }
+}
+
 /// Python `int(float)`: truncation toward zero, errors for `inf`/`nan`.
 pub fn float_to_int(f: f64) -> Result<i128, PyException> {
     if f.is_nan() {

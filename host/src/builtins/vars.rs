@@ -9,8 +9,15 @@ use super::{BuiltinCtx, PyResult, input};
 /// The executor's `_get_by_path`: `.`-separated keys; digit parts index lists.
 pub(crate) fn get_by_path<'a>(root: &'a Map<String, Value>, path: &str) -> Option<&'a Value> {
     let mut parts = path.split('.');
-    let first = parts.next()?;
-    let mut current = root.get(first)?;
+    let first = root.get(parts.next()?)?;
+    descend(first, parts)
+}
+
+/// Walks `parts` down from `current`: keys into objects, all-digit parts index lists.
+pub(crate) fn descend<'a, 'p>(
+    mut current: &'a Value,
+    parts: impl Iterator<Item = &'p str>,
+) -> Option<&'a Value> {
     for part in parts {
         current = match current {
             Value::Object(map) => map.get(part)?,

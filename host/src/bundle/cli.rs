@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use super::archive::{Limits, read_bundle};
 use super::error::BundleError;
 use super::model::Bundle;
-use super::namespace::{SUBFLOW_ID_KEYS, node_id, node_type};
+use super::namespace::{node_id, node_type, subflow_target};
 
 /// Everything worth knowing about a bundle, as JSON: manifest, digest, flows and entrypoints.
 pub fn inspect(path: &Path) -> Result<Value, BundleError> {
@@ -140,15 +140,7 @@ pub fn verify_bundle(bundle: &Bundle) -> Report {
             continue;
         };
         for node in nodes.iter().filter(|n| node_type(n) == "subflow") {
-            let target = SUBFLOW_ID_KEYS
-                .iter()
-                .filter_map(|k| {
-                    node.get("data")
-                        .and_then(|d| d.get(*k))
-                        .and_then(Value::as_str)
-                })
-                .map(str::trim)
-                .find(|s| !s.is_empty());
+            let target = subflow_target(node);
             match target {
                 None => warnings.push(format!(
                     "flow \"{fid}\" node \"{}\": subflow node names no flow",

@@ -94,6 +94,19 @@ pub fn node_id(node: &Value) -> String {
     }
 }
 
+/// The child flow id a `subflow` node names: the first non-blank of its `data` id keys, trimmed.
+pub fn subflow_target(node: &Value) -> Option<&str> {
+    SUBFLOW_ID_KEYS
+        .iter()
+        .filter_map(|k| {
+            node.get("data")
+                .and_then(|d| d.get(*k))
+                .and_then(Value::as_str)
+        })
+        .map(str::trim)
+        .find(|s| !s.is_empty())
+}
+
 /// Returns a namespaced copy of a raw flow.
 ///
 /// - `id` becomes `namespaced_flow_id`;

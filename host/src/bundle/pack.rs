@@ -16,7 +16,7 @@ use super::manifest::{
     BUNDLE_FORMAT_VERSION, DEFAULT_BUNDLE_VERSION, Entrypoint, Manifest, PathMap, check_relpath,
 };
 use super::model::BundleSource;
-use super::namespace::{SUBFLOW_ID_KEYS, node_id, node_type};
+use super::namespace::{node_id, node_type, subflow_target};
 
 /// Options of [`pack`]; every field is optional.
 #[derive(Debug, Clone, Default)]
@@ -369,15 +369,7 @@ fn subflow_refs(flow: &Value, fid: &str, missing: &mut BTreeSet<String>) -> Vec<
         if !reachable.is_empty() && !reachable.contains(&nid) {
             continue;
         }
-        let sub = SUBFLOW_ID_KEYS
-            .iter()
-            .filter_map(|k| {
-                node.get("data")
-                    .and_then(|d| d.get(*k))
-                    .and_then(Value::as_str)
-            })
-            .map(str::trim)
-            .find(|s| !s.is_empty());
+        let sub = subflow_target(node);
         match sub {
             Some(s) => out.push(s.to_string()),
             None => {

@@ -69,6 +69,28 @@ fn byte_offset(body: &[u8], line: usize, column: usize) -> usize {
     before + column
 }
 
+/// Pydantic's `ge`/`le` errors for an integer `n` read as `input` at `[loc, name]`.
+fn push_int_bounds(
+    errors: &mut Vec<Value>,
+    loc: &str,
+    name: &str,
+    n: i64,
+    input: &Value,
+    ge: Option<i64>,
+    le: Option<i64>,
+) {
+    if let Some(g) = ge
+        && n < g
+    {
+        errors.push(json!({"type": "greater_than_equal", "loc": [loc, name], "msg": format!("Input should be greater than or equal to {g}"), "input": input, "ctx": {"ge": g}}));
+    }
+    if let Some(l) = le
+        && n > l
+    {
+        errors.push(json!({"type": "less_than_equal", "loc": [loc, name], "msg": format!("Input should be less than or equal to {l}"), "input": input, "ctx": {"le": l}}));
+    }
+}
+
 /// Collects pydantic-style field errors of one JSON body model.
 pub struct BodyFields<'a> {
     obj: &'a Map<String, Value>,
@@ -161,16 +183,7 @@ impl<'a> BodyFields<'a> {
                 return None;
             }
         }?;
-        if let Some(g) = ge
-            && n < g
-        {
-            self.errors.push(json!({"type": "greater_than_equal", "loc": ["body", field], "msg": format!("Input should be greater than or equal to {g}"), "input": v, "ctx": {"ge": g}}));
-        }
-        if let Some(l) = le
-            && n > l
-        {
-            self.errors.push(json!({"type": "less_than_equal", "loc": ["body", field], "msg": format!("Input should be less than or equal to {l}"), "input": v, "ctx": {"le": l}}));
-        }
+        push_int_bounds(&mut self.errors, "body", field, n, v, ge, le);
         Some(n)
     }
 
@@ -228,16 +241,8 @@ impl QueryParams {
             self.errors.push(json!({"type": "int_parsing", "loc": ["query", name], "msg": "Input should be a valid integer, unable to parse string as an integer", "input": raw}));
             return default;
         };
-        if let Some(g) = ge
-            && n < g
-        {
-            self.errors.push(json!({"type": "greater_than_equal", "loc": ["query", name], "msg": format!("Input should be greater than or equal to {g}"), "input": raw, "ctx": {"ge": g}}));
-        }
-        if let Some(l) = le
-            && n > l
-        {
-            self.errors.push(json!({"type": "less_than_equal", "loc": ["query", name], "msg": format!("Input should be less than or equal to {l}"), "input": raw, "ctx": {"le": l}}));
-        }
+        let input = Value::from(raw);
+        push_int_bounds(&mut self.errors, "query", name, n, &input, ge, le);
         n
     }
 

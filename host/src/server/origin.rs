@@ -2,7 +2,7 @@
 //! a disallowed one is never echoed, and preflights are answered from the same allowlist.
 
 use axum::extract::{Request, State};
-use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
@@ -64,6 +64,24 @@ fn add_vary(resp: &mut Response) {
         .append(header::VARY, HeaderValue::from_static("Origin"));
 }
 
+/// Echoes an allowed origin with credentials (a header's text is always a valid header value).
+fn allow_origin(h: &mut HeaderMap, origin: &str) {
+    if let Ok(v) = HeaderValue::from_str(origin) {
+        h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, v);
+    }
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
+        HeaderValue::from_static("true"),
+    );
+}
+
+/// The 403 for an origin outside the allowlist, varied on `Origin` like every answer here.
+fn forbidden_origin() -> Response {
+    let mut r = middleware_reject(StatusCode::FORBIDDEN, "Forbidden (origin not allowed)");
+    add_vary(&mut r);
+    r
+}
+
 /// The layer.
 pub async fn layer(State(st): State<SharedState>, req: Request, next: Next) -> Response {
     let origin = req
@@ -84,9 +102,7 @@ pub async fn layer(State(st): State<SharedState>, req: Request, next: Next) -> R
             .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
     if preflight {
         if !allowed {
-            let mut r = middleware_reject(StatusCode::FORBIDDEN, "Forbidden (origin not allowed)");
-            add_vary(&mut r);
-            return r;
+            return forbidden_origin();
         }
         let mut r = (StatusCode::OK, "OK").into_response();
         let h = r.headers_mut();
@@ -94,13 +110,7 @@ pub async fn layer(State(st): State<SharedState>, req: Request, next: Next) -> R
             header::CONTENT_TYPE,
             HeaderValue::from_static("text/plain; charset=utf-8"),
         );
-        if let Ok(v) = HeaderValue::from_str(&origin) {
-            h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, v);
-        }
-        h.insert(
-            header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
-            HeaderValue::from_static("true"),
-        );
+        allow_origin(h, &origin);
         h.insert(
             header::ACCESS_CONTROL_ALLOW_METHODS,
             HeaderValue::from_static("GET, POST, PUT, PATCH, DELETE, OPTIONS"),
@@ -123,18 +133,12 @@ pub async fn layer(State(st): State<SharedState>, req: Request, next: Next) -> R
         return r;
     }
     if !allowed && gateway {
-        let mut r = middleware_reject(StatusCode::FORBIDDEN, "Forbidden (origin not allowed)");
-        add_vary(&mut r);
-        return r;
+        return forbidden_origin();
     }
     let mut r = next.run(req).await;
-    if allowed && let Ok(v) = HeaderValue::from_str(&origin) {
+    if allowed {
         let h = r.headers_mut();
-        h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, v);
-        h.insert(
-            header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
-            HeaderValue::from_static("true"),
-        );
+        allow_origin(h, &origin);
         h.insert(
             header::ACCESS_CONTROL_EXPOSE_HEADERS,
             HeaderValue::from_static("x-request-id, retry-after, www-authenticate"),
