@@ -69,33 +69,27 @@ fn subflow_targets(flow: &Value) -> Vec<String> {
     out
 }
 
-/// Wraps a loose flow and its transitive subflows as an unpacked bundle directory.
-fn wrap_loose(dir: &Path, root: &str, all: &HashMap<String, (PathBuf, Value)>) -> Arc<Bundle> {
-    let mut ids = BTreeSet::new();
-    let mut todo = vec![root.to_string()];
-    while let Some(id) = todo.pop() {
-        if !ids.insert(id.clone()) {
-            continue;
-        }
-        if let Some((_, v)) = all.get(&id) {
-            todo.extend(subflow_targets(v));
-        }
-    }
+/// Writes an unpacked bundle holding `files` (flow id, raw bytes) with `root` as its entrypoint.
+fn write_bundle_dir(
+    dir: &Path,
+    id: &str,
+    version: &str,
+    created_at: &str,
+    root: &str,
+    files: &[(String, Vec<u8>)],
+) -> Arc<Bundle> {
     std::fs::create_dir_all(dir.join("flows")).expect("mkdir");
     let mut flows = Map::new();
-    for id in &ids {
-        if let Some((p, _)) = all.get(id) {
-            let file = format!(
-                "flows/{}.json",
-                abstractgateway::runner::flows::sanitize(id)
-            );
-            std::fs::copy(p, dir.join(&file)).expect("copy flow");
-            flows.insert(id.clone(), Value::String(file));
-        }
+    for (fid, bytes) in files {
+        let file = format!(
+            "flows/{}.json",
+            abstractgateway::runner::flows::sanitize(fid)
+        );
+        std::fs::write(dir.join(&file), bytes).expect("write flow");
+        flows.insert(fid.clone(), Value::String(file));
     }
     let manifest = json!({
-        "bundle_format_version": "1", "bundle_id": "conformance", "bundle_version": "1.0.0",
-        "created_at": "2026-01-01T00:00:00+00:00",
+        "bundle_format_version": "1", "bundle_id": id, "bundle_version": version, "created_at": created_at,
         "entrypoints": [{"flow_id": root, "name": root, "description": "", "interfaces": []}],
         "default_entrypoint": root, "flows": flows, "artifacts": {}, "assets": {}, "metadata": {}
     });
@@ -104,43 +98,60 @@ fn wrap_loose(dir: &Path, root: &str, all: &HashMap<String, (PathBuf, Value)>) -
         serde_json::to_vec_pretty(&manifest).expect("json"),
     )
     .expect("manifest");
-    Arc::new(read_bundle(dir, &Limits::default()).expect("wrapped bundle loads"))
+    Arc::new(read_bundle(dir, &Limits::default()).expect("bundle loads"))
+}
+
+/// `root` and every flow it reaches through subflow nodes, as `read` finds them.
+fn closure(root: &str, read: impl Fn(&str) -> Option<Value>) -> BTreeSet<String> {
+    let mut ids = BTreeSet::new();
+    let mut todo = vec![root.to_string()];
+    while let Some(id) = todo.pop() {
+        let Some(flow) = read(&id) else { continue };
+        if ids.insert(id) {
+            todo.extend(subflow_targets(&flow));
+        }
+    }
+    ids
+}
+
+/// Wraps a loose flow and its transitive subflows as an unpacked bundle directory.
+fn wrap_loose(dir: &Path, root: &str, all: &HashMap<String, (PathBuf, Value)>) -> Arc<Bundle> {
+    let files: Vec<(String, Vec<u8>)> = closure(root, |id| all.get(id).map(|(_, v)| v.clone()))
+        .into_iter()
+        .map(|id| {
+            let bytes = std::fs::read(&all[&id].0).expect("read flow");
+            (id, bytes)
+        })
+        .collect();
+    write_bundle_dir(
+        dir,
+        "conformance",
+        "1.0.0",
+        "2026-01-01T00:00:00+00:00",
+        root,
+        &files,
+    )
 }
 
 /// A copy of `bundle` holding only `root` and its subflows (same id and version), so one flow with
 /// an unsupported sibling can still be compared.
 fn narrow(dir: &Path, bundle: &Bundle, root: &str) -> Arc<Bundle> {
-    let mut ids = BTreeSet::new();
-    let mut todo = vec![root.to_string()];
-    while let Some(id) = todo.pop() {
-        if !bundle.has_flow(&id) || !ids.insert(id.clone()) {
-            continue;
-        }
-        if let Some(raw) = bundle.raw_flow_json(&id) {
-            todo.extend(subflow_targets(&raw));
-        }
-    }
-    std::fs::create_dir_all(dir.join("flows")).expect("mkdir");
-    let mut flows = Map::new();
-    for id in &ids {
-        let file = format!("flows/{id}.json");
-        std::fs::write(dir.join(&file), bundle.raw_flow(id).expect("raw flow"))
-            .expect("write flow");
-        flows.insert(id.clone(), Value::String(file));
-    }
+    let files: Vec<(String, Vec<u8>)> = closure(root, |id| bundle.raw_flow_json(id))
+        .into_iter()
+        .map(|id| {
+            let bytes = bundle.raw_flow(&id).expect("raw flow").to_vec();
+            (id, bytes)
+        })
+        .collect();
     let m = &bundle.manifest;
-    let manifest = json!({
-        "bundle_format_version": "1", "bundle_id": m.bundle_id, "bundle_version": m.bundle_version,
-        "created_at": m.created_at,
-        "entrypoints": [{"flow_id": root, "name": root, "description": "", "interfaces": []}],
-        "default_entrypoint": root, "flows": flows, "artifacts": {}, "assets": {}, "metadata": {}
-    });
-    std::fs::write(
-        dir.join("manifest.json"),
-        serde_json::to_vec_pretty(&manifest).expect("json"),
+    write_bundle_dir(
+        dir,
+        &m.bundle_id,
+        &m.bundle_version,
+        &m.created_at,
+        root,
+        &files,
     )
-    .expect("manifest");
-    Arc::new(read_bundle(dir, &Limits::default()).expect("narrowed bundle loads"))
 }
 
 fn fixture_bundles() -> Vec<Arc<Bundle>> {

@@ -1,13 +1,16 @@
 //! Engine features beyond the fixture bundles, through the real runner and store: subflows as
 //! child runs, loops, sequence, while, on_event listeners, and fair scheduling of many runs.
 
+mod inproc;
+
+use inproc::wait_for;
+
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
 use abstractgateway::bundle::{Limits, read_bundle};
 use abstractgateway::engine::NodeRegistry;
-use abstractgateway::run::{RunState, RunStatus};
+use abstractgateway::run::RunStatus;
 use abstractgateway::runner::{Gateway, GatewayOptions, StartRequest, catalog};
 use abstractgateway::store::{NewCommand, RunQuery};
 use serde_json::{Value, json};
@@ -139,18 +142,6 @@ fn start(gw: &Gateway, wf: &str, input: Value) -> String {
         ..Default::default()
     };
     gw.start_run(req).expect("start").run_id
-}
-
-fn wait_for(gw: &Gateway, run_id: &str, pred: impl Fn(&RunState) -> bool) -> RunState {
-    for _ in 0..6000 {
-        if let Some(r) = gw.store().get_run(run_id).expect("get")
-            && pred(&r)
-        {
-            return r;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    panic!("run {run_id} never reached the expected state");
 }
 
 #[test]

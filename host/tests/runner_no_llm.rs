@@ -2,13 +2,17 @@
 //! (node, status, effect) ledger sequences recorded from the seed (peer-observed §4.5), plus the
 //! command semantics (durable outcomes, pause buffering events, cancel).
 
+mod inproc;
+
+use inproc::wait_for;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use abstractgateway::bundle::{Limits, read_bundle};
 use abstractgateway::engine::NodeRegistry;
-use abstractgateway::run::{RunState, RunStatus};
+use abstractgateway::run::RunStatus;
 use abstractgateway::runner::{Gateway, GatewayOptions, StartRequest, catalog};
 use abstractgateway::store::NewCommand;
 use serde_json::{Value, json};
@@ -45,31 +49,6 @@ fn start(gw: &Gateway, wf: &str, input: Value) -> String {
         ..Default::default()
     };
     gw.start_run(req).expect("start").run_id
-}
-
-/// Waits (with a generous deadline against hangs, not a performance bound) until `pred` holds.
-fn wait_for(gw: &Gateway, run_id: &str, pred: impl Fn(&RunState) -> bool) -> RunState {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("rt");
-    rt.block_on(async {
-        let mut rx = gw.store().watch_run(run_id);
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(r) = gw.store().get_run(run_id).expect("get")
-                && pred(&r)
-            {
-                return r;
-            }
-            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-            assert!(
-                !left.is_zero(),
-                "run {run_id} never reached the expected state"
-            );
-            let _ = tokio::time::timeout(left, rx.changed()).await;
-        }
-    })
 }
 
 fn summary(gw: &Gateway, run_id: &str) -> Vec<(String, String, Option<String>)> {

@@ -385,22 +385,10 @@ fn manifest_err(msg: impl Into<String>) -> BundleError {
     BundleError::Manifest(msg.into())
 }
 
-/// Python truthiness, which decides which alias wins (`a or b`).
-fn is_truthy(v: &Value) -> bool {
-    match v {
-        Value::Null => false,
-        Value::Bool(b) => *b,
-        Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
-        Value::String(s) => !s.is_empty(),
-        Value::Array(a) => !a.is_empty(),
-        Value::Object(o) => !o.is_empty(),
-    }
-}
-
 fn first_truthy<'a>(obj: &'a Map<String, Value>, keys: &[&str]) -> Option<&'a Value> {
     keys.iter()
         .filter_map(|k| obj.get(*k))
-        .find(|v| is_truthy(v))
+        .find(|v| crate::builtins::pyfmt::py_truthy(v))
 }
 
 /// A string field that may also be written as a number (the reference stringifies it).

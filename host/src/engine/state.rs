@@ -67,16 +67,7 @@ pub fn set_path(root: &mut Obj, path: &str, value: Value) {
 }
 
 /// Python truthiness of a JSON value.
-pub fn truthy(v: &Value) -> bool {
-    match v {
-        Value::Null => false,
-        Value::Bool(b) => *b,
-        Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
-        Value::String(s) => !s.is_empty(),
-        Value::Array(a) => !a.is_empty(),
-        Value::Object(o) => !o.is_empty(),
-    }
-}
+pub use crate::builtins::pyfmt::py_truthy as truthy;
 
 /// Numeric view of a value the way Python's `float()` accepts it (bools count, numeric strings parse).
 pub fn as_number(v: &Value) -> Option<f64> {

@@ -1,0 +1,41 @@
+//! Helpers of the in-process tests (engine + runner + store, no HTTP).
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use abstractgateway::run::RunState;
+use abstractgateway::runner::Gateway;
+
+/// The shared fixtures (`AG_SHARED_DIR`, else the checkout's sibling `shared/`).
+pub fn shared() -> PathBuf {
+    std::env::var_os("AG_SHARED_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared")))
+}
+
+/// Waits until `pred` holds on the run's durable state, woken by the store's watch channel.
+/// The deadline only guards against hangs; it is not a performance bound.
+pub fn wait_for(gw: &Gateway, run_id: &str, pred: impl Fn(&RunState) -> bool) -> RunState {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("rt");
+    rt.block_on(async {
+        let mut rx = gw.store().watch_run(run_id);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(r) = gw.store().get_run(run_id).expect("get")
+                && pred(&r)
+            {
+                return r;
+            }
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            assert!(
+                !left.is_zero(),
+                "run {run_id} never reached the expected state"
+            );
+            let _ = tokio::time::timeout(left.min(Duration::from_millis(500)), rx.changed()).await;
+        }
+    })
+}
