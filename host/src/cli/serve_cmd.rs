@@ -1,15 +1,15 @@
 //! `abstractgateway serve` (HTTP API + in-process runner) and `abstractgateway runner` (runner only).
 //!
-//! One process owns a data dir (the store lock). `serve --no-runner` keeps the API but steps nothing;
-//! a second process on the same data dir — `runner` or another `serve` — is refused with a clear error instead of
-//! idling silently.
+//! One process owns a data dir (the store lock). `serve` is API and runner in one process. For a split
+//! deployment, `runner` owns the data dir and serves the API on a private loopback port, and
+//! `serve --no-runner` is a front that forwards every request to it. A second owner of a data dir is
+//! refused with a clear error instead of idling silently.
 
 use std::process::ExitCode;
 
 use clap::Args;
 
 use super::EXIT_USAGE;
-use crate::runner::{Gateway, GatewayOptions};
 use crate::server::{self, ServerConfig};
 
 /// Options of `serve`.
@@ -59,7 +59,9 @@ pub async fn serve(args: ServeArgs) -> ExitCode {
             return ExitCode::from(EXIT_USAGE);
         }
     }
-    let runner = cfg.runner;
+    if args.no_runner {
+        return serve_front(&cfg).await;
+    }
     let host = cfg.host.clone();
     let port = cfg.port;
     let state = match tokio::task::spawn_blocking(move || server::open_state(cfg)).await {
@@ -73,12 +75,6 @@ pub async fn serve(args: ServeArgs) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    if !runner {
-        state.warnings.write().push(
-            "runner disabled (--no-runner): runs are accepted but do not advance in this process"
-                .into(),
-        );
-    }
     let listener = match tokio::net::TcpListener::bind((host.as_str(), port)).await {
         Ok(l) => l,
         Err(e) => {
@@ -99,36 +95,90 @@ pub async fn serve(args: ServeArgs) -> ExitCode {
     }
 }
 
-/// Runs `runner`: steps runs of the data dir with no HTTP until SIGINT/SIGTERM.
-pub async fn runner() -> ExitCode {
-    let cfg = ServerConfig::from_env();
-    let (_, flows, warnings) = server::state::load_bundles(&cfg.flows_dir);
-    for w in &warnings {
-        eprintln!("warning: {w}");
-    }
-    let opts = GatewayOptions {
-        data_dir: cfg.data_dir.clone(),
-        runner: true,
-        max_steps: cfg.tick_max_steps,
-    };
-    let gw = match tokio::task::spawn_blocking(move || Gateway::open(opts, flows)).await {
-        Ok(Ok(g)) => g,
-        Ok(Err(e)) => {
-            eprintln!(
-                "error: {e}; one process owns a data dir: use `abstractgateway serve` (API and runner together) instead of a separate runner"
-            );
+/// Runs `serve --no-runner`: the public API front of a split deployment.
+async fn serve_front(cfg: &ServerConfig) -> ExitCode {
+    let listener = match tokio::net::TcpListener::bind((cfg.host.as_str(), cfg.port)).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("error: cannot bind {}:{}: {e}", cfg.host, cfg.port);
             return ExitCode::from(EXIT_USAGE);
         }
+    };
+    match listener.local_addr() {
+        Ok(a) => eprintln!(
+            "abstractgateway front listening on http://{a}, forwarding to the runner of {}",
+            cfg.data_dir.display()
+        ),
+        Err(e) => eprintln!("abstractgateway front listening ({e})"),
+    }
+    let app = server::proxy::front(&cfg.data_dir);
+    match axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+    {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: front failed: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Runs `runner`: owns the data dir, steps its runs, and serves the API on a private loopback port
+/// (published in `<data_dir>/runner.addr`) for a `serve --no-runner` front.
+pub async fn runner() -> ExitCode {
+    let mut cfg = ServerConfig::from_env();
+    cfg.runner = true;
+    cfg.host = "127.0.0.1".into();
+    cfg.port = 0;
+    if let Err(e) = cfg.check_startup() {
+        eprintln!("error: {e}");
+        return ExitCode::from(EXIT_USAGE);
+    }
+    let data_dir = cfg.data_dir.clone();
+    let state = match tokio::task::spawn_blocking(move || server::open_state(cfg)).await {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+        Err(e) => {
+            eprintln!("error: startup failed: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let listener = match tokio::net::TcpListener::bind(("127.0.0.1", 0)).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("error: cannot bind a loopback port: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let addr = match listener.local_addr() {
+        Ok(a) => format!("http://{a}"),
         Err(e) => {
             eprintln!("error: {e}");
             return ExitCode::from(1);
         }
     };
+    // Published atomically (the store lock makes this process the only writer of the file).
+    let file = server::proxy::addr_file(&data_dir);
+    let tmp = file.with_extension("addr.tmp");
+    if let Err(e) = std::fs::write(&tmp, &addr).and_then(|_| std::fs::rename(&tmp, &file)) {
+        eprintln!("error: cannot write {}: {e}", file.display());
+        return ExitCode::from(1);
+    }
     eprintln!(
-        "abstractgateway runner started on {}",
-        cfg.data_dir.display()
+        "abstractgateway runner started on {} (private API on {addr})",
+        data_dir.display()
     );
-    shutdown_signal().await;
-    let _ = tokio::task::spawn_blocking(move || gw.shutdown()).await;
-    ExitCode::SUCCESS
+    let result = server::serve_on(listener, state, shutdown_signal()).await;
+    let _ = std::fs::remove_file(&file);
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: runner API failed: {e}");
+            ExitCode::from(1)
+        }
+    }
 }

@@ -13,6 +13,7 @@ pub mod limits;
 pub mod lockout;
 pub mod openapi;
 pub mod origin;
+pub mod proxy;
 pub mod pyjson;
 pub mod request_id;
 pub mod routes;
