@@ -111,7 +111,8 @@ async fn serve_front(cfg: &ServerConfig) -> ExitCode {
         ),
         Err(e) => eprintln!("abstractgateway front listening ({e})"),
     }
-    let app = server::proxy::front(&cfg.data_dir);
+    let app = server::proxy::front(&cfg.data_dir)
+        .into_make_service_with_connect_info::<std::net::SocketAddr>();
     match axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await
@@ -131,6 +132,8 @@ pub async fn runner() -> ExitCode {
     cfg.runner = true;
     cfg.host = "127.0.0.1".into();
     cfg.port = 0;
+    // Its API listens on loopback for the front, which sets X-Forwarded-For to the real client.
+    cfg.trust_proxy = true;
     if let Err(e) = cfg.check_startup() {
         eprintln!("error: {e}");
         return ExitCode::from(EXIT_USAGE);

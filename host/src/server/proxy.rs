@@ -3,12 +3,13 @@
 //! (written to `<data_dir>/runner.addr`); the front forwards every request to it, streams included,
 //! so uploads, commands and runs all reach the process that executes them.
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderName, StatusCode, header};
 use axum::response::Response;
 use serde_json::json;
@@ -52,7 +53,11 @@ fn unavailable(front: &Front, why: &str) -> Response {
         .unwrap_or_default()
 }
 
-async fn forward(State(front): State<Arc<Front>>, req: Request) -> Response {
+async fn forward(
+    State(front): State<Arc<Front>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    req: Request,
+) -> Response {
     let addr = match tokio::fs::read_to_string(addr_file(&front.data_dir)).await {
         Ok(a) if !a.trim().is_empty() => a.trim().to_string(),
         _ => return unavailable(&front, "no runner has published its address"),
@@ -65,10 +70,12 @@ async fn forward(State(front): State<Arc<Front>>, req: Request) -> Response {
         .unwrap_or("/");
     let mut rb = front.client.request(parts.method, format!("{addr}{path}"));
     for (k, v) in &parts.headers {
-        if !hop_by_hop(k) {
+        if !hop_by_hop(k) && k.as_str() != "x-forwarded-for" {
             rb = rb.header(k, v);
         }
     }
+    // The runner trusts this header from its front only: lockout and audit see the real client.
+    rb = rb.header("x-forwarded-for", peer.ip().to_string());
     let rb = rb.body(reqwest::Body::wrap_stream(body.into_data_stream()));
     let resp = match rb.send().await {
         Ok(r) => r,
