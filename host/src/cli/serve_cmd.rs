@@ -44,6 +44,21 @@ async fn shutdown_signal() {
     tokio::select! { _ = ctrl_c => {}, _ = term => {} }
 }
 
+/// Opens the store, bundles and runner off the async threads; a failure is printed with its exit code.
+async fn open_state(cfg: ServerConfig) -> Result<server::state::SharedState, ExitCode> {
+    match tokio::task::spawn_blocking(move || server::open_state(cfg)).await {
+        Ok(Ok(s)) => Ok(s),
+        Ok(Err(e)) => {
+            eprintln!("error: {e}");
+            Err(ExitCode::from(EXIT_USAGE))
+        }
+        Err(e) => {
+            eprintln!("error: startup failed: {e}");
+            Err(ExitCode::from(1))
+        }
+    }
+}
+
 /// Runs `serve`.
 pub async fn serve(args: ServeArgs) -> ExitCode {
     let mut cfg = ServerConfig::from_env();
@@ -64,16 +79,9 @@ pub async fn serve(args: ServeArgs) -> ExitCode {
     }
     let host = cfg.host.clone();
     let port = cfg.port;
-    let state = match tokio::task::spawn_blocking(move || server::open_state(cfg)).await {
-        Ok(Ok(s)) => s,
-        Ok(Err(e)) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(EXIT_USAGE);
-        }
-        Err(e) => {
-            eprintln!("error: startup failed: {e}");
-            return ExitCode::from(1);
-        }
+    let state = match open_state(cfg).await {
+        Ok(s) => s,
+        Err(code) => return code,
     };
     let listener = match tokio::net::TcpListener::bind((host.as_str(), port)).await {
         Ok(l) => l,
@@ -139,16 +147,9 @@ pub async fn runner() -> ExitCode {
         return ExitCode::from(EXIT_USAGE);
     }
     let data_dir = cfg.data_dir.clone();
-    let state = match tokio::task::spawn_blocking(move || server::open_state(cfg)).await {
-        Ok(Ok(s)) => s,
-        Ok(Err(e)) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(EXIT_USAGE);
-        }
-        Err(e) => {
-            eprintln!("error: startup failed: {e}");
-            return ExitCode::from(1);
-        }
+    let state = match open_state(cfg).await {
+        Ok(s) => s,
+        Err(code) => return code,
     };
     let listener = match tokio::net::TcpListener::bind(("127.0.0.1", 0)).await {
         Ok(l) => l,
