@@ -58,11 +58,7 @@ fn subflow_targets(flow: &Value) -> Vec<String> {
         if n.get("type").and_then(Value::as_str) != Some("subflow") {
             continue;
         }
-        let d = n.get("data").cloned().unwrap_or(Value::Null);
-        if let Some(t) = ["subflowId", "flowId", "workflowId", "workflow_id"]
-            .iter()
-            .find_map(|k| d.get(*k).and_then(Value::as_str))
-        {
+        if let Some(t) = abstractgateway::bundle::subflow_target(n) {
             out.push(t.to_string());
         }
     }
@@ -81,10 +77,7 @@ fn write_bundle_dir(
     std::fs::create_dir_all(dir.join("flows")).expect("mkdir");
     let mut flows = Map::new();
     for (fid, bytes) in files {
-        let file = format!(
-            "flows/{}.json",
-            abstractgateway::runner::flows::sanitize(fid)
-        );
+        let file = format!("flows/{}.json", abstractgateway::bundle::sanitize_id(fid));
         std::fs::write(dir.join(&file), bytes).expect("write flow");
         flows.insert(fid.clone(), Value::String(file));
     }
@@ -199,7 +192,7 @@ fn run_case(data_dir: &Path, bundle: Arc<Bundle>, flow_id: &str, input: &Value) 
     );
     let root_id = root.run_id.clone();
     for node in &flows.get(&wf).expect("flow").listeners {
-        let lid = abstractgateway::runner::flows::listener_workflow_id(&wf, node);
+        let lid = abstractgateway::bundle::event_listener_workflow_id(&wf, node);
         world.adopt(new_run_state(
             &lid,
             node,

@@ -32,8 +32,8 @@ pub use manifest::{
 };
 pub use model::{Bundle, BundleSource, EntryInput, entry_inputs_of, node_index_of};
 pub use namespace::{
-    event_listener_workflow_id, namespace_flow, namespaced_id, node_type, normalize_node_type,
-    react_workflow_id, sanitize_id,
+    SUBFLOW_ID_KEYS, event_listener_workflow_id, namespace_flow, namespaced_id, node_type,
+    normalize_node_type, react_workflow_id, sanitize_id, subflow_target,
 };
 pub use pack::{PackOptions, pack, pack_dir, write_bundle_zip};
 pub use registry::{BundleSet, LoadProblem};

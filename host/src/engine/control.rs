@@ -67,24 +67,31 @@ fn set_prev_handle(vars: &mut Obj, handle: &str) {
     temp(vars).insert("prev_exec_handle".into(), Value::String(handle.into()));
 }
 
-/// Gets this node's frame for `kind`, starting a fresh one on entry (not on a body return).
-fn enter(vars: &mut Obj, node_id: &str, kind: &str, fresh: impl FnOnce() -> Obj) -> (Obj, bool) {
+/// Gets this node's frame for `kind`; a fresh one (built by `fresh` from the run's vars) on entry,
+/// the saved one on a body return. A failing `fresh` leaves the control stack untouched.
+fn enter(
+    vars: &mut Obj,
+    node_id: &str,
+    kind: &str,
+    fresh: impl FnOnce(&Obj) -> Result<Obj, String>,
+) -> Result<Obj, String> {
     let returning = consume_return(vars, node_id);
     let existing =
         frame(vars, node_id).filter(|f| f.get("kind").and_then(Value::as_str) == Some(kind));
-    let (f, is_new) = match existing {
-        Some(f) if returning => (f, false),
-        Some(_) => (fresh(), true),
+    let f = match existing {
+        Some(f) if returning => f,
+        Some(_) => fresh(vars)?,
         None => {
+            let f = fresh(vars)?;
             stack(vars).push(Value::String(node_id.into()));
-            (fresh(), true)
+            f
         }
     };
     let st = stack(vars);
     if st.last().and_then(Value::as_str) != Some(node_id) {
         st.push(Value::String(node_id.into()));
     }
-    (f, is_new)
+    Ok(f)
 }
 
 fn pop(vars: &mut Obj, node_id: &str) {
@@ -230,12 +237,16 @@ fn branch(kind: Control, run: &mut RunState, flow: &CompiledFlow, node: &Compile
 fn sequence(parallel: bool, run: &mut RunState, node: &CompiledNode) -> Plan {
     let id = node.node.id.clone();
     let kind = if parallel { "parallel" } else { "sequence" };
-    let (mut f, _) = enter(&mut run.vars, &id, kind, || {
+    let entered = enter(&mut run.vars, &id, kind, |_| {
         let mut f = Obj::new();
         f.insert("kind".into(), kind.into());
         f.insert("idx".into(), 0.into());
-        f
+        Ok(f)
     });
+    let mut f = match entered {
+        Ok(f) => f,
+        Err(e) => return node_error(run, &id, e),
+    };
     let mut idx = f.get("idx").and_then(Value::as_u64).unwrap_or(0) as usize;
     while idx < node.then_handles.len() {
         let h = &node.then_handles[idx];
@@ -257,35 +268,25 @@ fn sequence(parallel: bool, run: &mut RunState, node: &CompiledNode) -> Plan {
 
 fn foreach(run: &mut RunState, flow: &CompiledFlow, node: &CompiledNode) -> Plan {
     let id = node.node.id.clone();
-    let items = |run: &RunState| -> Result<Vec<Value>, String> {
-        let inputs = resolve::exec_inputs(flow, node, &run.vars)?;
-        Ok(match inputs.get("items") {
+    // `items` is resolved once, on entry; body returns reuse the saved list.
+    let entered = enter(&mut run.vars, &id, "loop", |vars| {
+        let inputs = resolve::exec_inputs(flow, node, vars)?;
+        let items = match inputs.get("items") {
             None | Some(Value::Null) => vec![],
             Some(Value::Array(a)) => a.clone(),
             Some(Value::Object(m)) => m.values().cloned().collect(),
             Some(x) => vec![x.clone()],
-        })
-    };
-    let returning_frame = {
-        let returning =
-            ctrl(&mut run.vars).get("return_to").and_then(Value::as_str) == Some(id.as_str());
-        frame(&mut run.vars, &id).filter(|_| returning)
-    };
-    let fresh_items = if returning_frame.is_some() {
-        vec![]
-    } else {
-        match items(run) {
-            Ok(i) => i,
-            Err(e) => return node_error(run, &id, e),
-        }
-    };
-    let (mut f, _) = enter(&mut run.vars, &id, "loop", || {
+        };
         let mut f = Obj::new();
         f.insert("kind".into(), "loop".into());
         f.insert("idx".into(), 0.into());
-        f.insert("items".into(), Value::Array(fresh_items));
-        f
+        f.insert("items".into(), Value::Array(items));
+        Ok(f)
     });
+    let mut f = match entered {
+        Ok(f) => f,
+        Err(e) => return node_error(run, &id, e),
+    };
     let idx = f.get("idx").and_then(Value::as_u64).unwrap_or(0) as usize;
     let list = f
         .get("items")
@@ -309,27 +310,17 @@ fn foreach(run: &mut RunState, flow: &CompiledFlow, node: &CompiledNode) -> Plan
 
 fn for_range(run: &mut RunState, flow: &CompiledFlow, node: &CompiledNode) -> Plan {
     let id = node.node.id.clone();
-    let returning = ctrl(&mut run.vars).get("return_to").and_then(Value::as_str)
-        == Some(id.as_str())
-        && frame(&mut run.vars, &id).is_some();
-    let mut fresh = None;
-    if !returning {
-        let inputs = match resolve::exec_inputs(flow, node, &run.vars) {
-            Ok(i) => i,
-            Err(e) => return node_error(run, &id, e),
-        };
+    // start/end/step are resolved once, on entry.
+    let entered = enter(&mut run.vars, &id, "for", |vars| {
+        let inputs = resolve::exec_inputs(flow, node, vars)?;
         let start = inputs.get("start").and_then(as_number);
         let end = inputs.get("end").and_then(as_number);
         let step = inputs.get("step").and_then(as_number).unwrap_or(1.0);
         let (Some(start), Some(end)) = (start, end) else {
-            return node_error(
-                run,
-                &id,
-                "For loop requires numeric 'start' and 'end'.".into(),
-            );
+            return Err("For loop requires numeric 'start' and 'end'.".into());
         };
         if step == 0.0 {
-            return node_error(run, &id, "For loop requires a non-zero 'step'.".into());
+            return Err("For loop requires a non-zero 'step'.".into());
         }
         let span = if step > 0.0 { end - start } else { start - end };
         let total = if span <= 0.0 {
@@ -337,15 +328,15 @@ fn for_range(run: &mut RunState, flow: &CompiledFlow, node: &CompiledNode) -> Pl
         } else {
             (span / step.abs()).ceil() as u64
         };
-        fresh = Some(
-            json!({"kind": "for", "start": start, "end": end, "step": step, "i": start, "index": 0, "total": total}),
-        );
-    }
-    let (mut f, _) = enter(&mut run.vars, &id, "for", || {
-        fresh
-            .and_then(|v| v.as_object().cloned())
-            .unwrap_or_default()
+        Ok(json!({"kind": "for", "start": start, "end": end, "step": step, "i": start, "index": 0, "total": total})
+            .as_object()
+            .cloned()
+            .unwrap_or_default())
     });
+    let mut f = match entered {
+        Ok(f) => f,
+        Err(e) => return node_error(run, &id, e),
+    };
     let Some(body) = node.handle_target("loop") else {
         return leave(run, node, node.handle_target("done"), "done");
     };
@@ -381,12 +372,16 @@ fn for_range(run: &mut RunState, flow: &CompiledFlow, node: &CompiledNode) -> Pl
 
 fn while_loop(run: &mut RunState, flow: &CompiledFlow, node: &CompiledNode) -> Plan {
     let id = node.node.id.clone();
-    let (mut f, _) = enter(&mut run.vars, &id, "while", || {
+    let entered = enter(&mut run.vars, &id, "while", |_| {
         let mut f = Obj::new();
         f.insert("kind".into(), "while".into());
         f.insert("iters".into(), 0.into());
-        f
+        Ok(f)
     });
+    let mut f = match entered {
+        Ok(f) => f,
+        Err(e) => return node_error(run, &id, e),
+    };
     let iters = f.get("iters").and_then(Value::as_u64).unwrap_or(0);
     if iters >= MAX_LOOP_ITERATIONS {
         pop(&mut run.vars, &id);

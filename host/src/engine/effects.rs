@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use super::control;
-use super::exec::{Host, Plan, Recorder, active_control};
+use super::exec::{Host, Plan, active_control};
 use super::nodes::Effect;
 use super::resolve;
 use super::state::{as_number, obj_mut, set_node_output, temp};
@@ -55,7 +55,7 @@ pub fn run(
     flow: &CompiledFlow,
     node: &CompiledNode,
     host: &mut dyn Host,
-    rec: &mut Recorder,
+    records: &mut Vec<StepRecord>,
 ) -> Plan {
     let id = node.node.id.clone();
     let inputs = match resolve::exec_inputs(flow, node, &run.vars) {
@@ -92,13 +92,13 @@ pub fn run(
     started.ended_at = None;
     started.idempotency_key = Some(idempotency_key(&run.run_id, &id, effect_type, seq));
     let mut done = started.clone();
-    rec.records.push(started);
+    records.push(started);
     done.ended_at = Some(time::now_iso());
     match outcome {
         Outcome::Completed(result) => {
             done.status = "completed".into();
             done.result = Some(result.clone());
-            rec.records.push(done);
+            records.push(done);
             store_result(run, node, kind, result.clone());
             match resume_to {
                 Some(t)
@@ -113,7 +113,7 @@ pub fn run(
         Outcome::Waiting(wait) => {
             done.status = "waiting".into();
             done.result = Some(json!({"wait": wait}));
-            rec.records.push(done);
+            records.push(done);
             run.status = RunStatus::Waiting;
             run.waiting = Some(wait);
             Plan::Wait
@@ -127,17 +127,17 @@ pub fn run(
                 done.status = "completed".into();
                 let r = json!({"ok": false, "absorbed_failure": msg});
                 done.result = Some(r.clone());
-                rec.records.push(done);
+                records.push(done);
                 store_result(run, node, kind, r);
                 return Plan::Goto(t.clone());
             }
             done.status = "failed".into();
             done.error = Some(msg.clone());
-            rec.records.push(done);
+            records.push(done);
             run.status = RunStatus::Failed;
             run.error = Some(msg);
             run.waiting = None;
-            super::exec::terminal_status(run, rec.records, &id);
+            super::exec::terminal_status(run, records, &id);
             Plan::Wait
         }
     }
@@ -152,13 +152,7 @@ fn str_in(inputs: &Obj, key: &str) -> Option<String> {
     }
 }
 
-fn wait_for(
-    run: &RunState,
-    node: &CompiledNode,
-    reason: WaitReason,
-    resume_to: Option<String>,
-) -> WaitState {
-    let _ = run;
+fn wait_for(node: &CompiledNode, reason: WaitReason, resume_to: Option<String>) -> WaitState {
     let mut w = WaitState::new(reason);
     w.resume_to_node = resume_to;
     w.result_key = Some(result_key(&node.node.id));
@@ -188,7 +182,7 @@ fn build(
                 .and_then(Value::as_bool)
                 .unwrap_or(true);
             let payload = json!({"type": "ask_user", "prompt": prompt, "choices": choices, "allow_free_text": allow, "resume_to_node": resume_to});
-            let mut w = wait_for(run, node, WaitReason::User, resume_to);
+            let mut w = wait_for(node, WaitReason::User, resume_to);
             w.wait_key = Some(format!("user:{}:{}", run.run_id, id));
             w.prompt = Some(prompt);
             w.choices = Some(choices);
@@ -234,7 +228,7 @@ fn build(
                     Outcome::Completed(json!({"until": until, "ready": true})),
                 );
             }
-            let mut w = wait_for(run, node, WaitReason::Until, resume_to);
+            let mut w = wait_for(node, WaitReason::Until, resume_to);
             w.until = Some(until);
             (payload, Outcome::Waiting(w))
         }
@@ -247,7 +241,7 @@ fn build(
                 .and_then(Value::as_bool)
                 .unwrap_or(true);
             let mut payload = json!({"type": "wait_event", "wait_key": key, "allow_free_text": allow, "resume_to_node": resume_to});
-            let mut w = wait_for(run, node, WaitReason::Event, resume_to);
+            let mut w = wait_for(node, WaitReason::Event, resume_to);
             w.wait_key = Some(key);
             w.allow_free_text = allow;
             if let Some(p) = str_in(inputs, "prompt") {
@@ -287,7 +281,7 @@ fn build(
                 .unwrap_or_else(|| "session".into());
             let key = event_key(run, &scope, &name, None);
             let payload = json!({"type": "wait_event", "scope": scope, "name": name, "wait_key": key, "resume_to_node": resume_to});
-            let mut w = wait_for(run, node, WaitReason::Event, resume_to);
+            let mut w = wait_for(node, WaitReason::Event, resume_to);
             w.wait_key = Some(key);
             (payload, Outcome::Waiting(w))
         }
@@ -311,7 +305,7 @@ fn build(
             };
             let payload =
                 json!({"type": "wait_until", "until": until, "resume_to_node": resume_to});
-            let mut w = wait_for(run, node, WaitReason::Until, resume_to);
+            let mut w = wait_for(node, WaitReason::Until, resume_to);
             w.until = Some(until);
             (payload, Outcome::Waiting(w))
         }
@@ -397,7 +391,7 @@ fn subflow(
     resume_to: Option<String>,
     host: &mut dyn Host,
 ) -> (Value, Outcome) {
-    let target = ["subflowId", "flowId", "workflowId", "workflow_id"]
+    let target = crate::bundle::SUBFLOW_ID_KEYS
         .iter()
         .find_map(|k| {
             node.node
@@ -444,7 +438,7 @@ fn subflow(
         .map(|p| format!("{p}:{}", uuid::Uuid::new_v4().simple()));
     match host.start_child(run, &target, vars, session) {
         Ok(child) => {
-            let mut w = wait_for(run, node, WaitReason::Subworkflow, resume_to);
+            let mut w = wait_for(node, WaitReason::Subworkflow, resume_to);
             w.wait_key = Some(format!("subworkflow:{child}"));
             w.details = Some(
                 json!({"sub_run_id": child, "sub_workflow_id": target, "async": true, "include_traces": false}),

@@ -43,11 +43,6 @@ pub enum Plan {
     Fail(String),
 }
 
-/// Appends the records a step produces; the runner gives them their ledger seq.
-pub struct Recorder<'a> {
-    pub records: &'a mut Vec<StepRecord>,
-}
-
 /// Runs at most `max_steps` steps of `run`; returns the number of steps taken.
 pub fn advance(
     run: &mut RunState,
@@ -99,7 +94,7 @@ fn step(
         NodeKind::Control(c) => control::run(*c, run, flow, node),
         NodeKind::VarWrite(v) => varnodes::run(*v, run, flow, node),
         NodeKind::Builtin(_) | NodeKind::Plugin(_) => function_node(run, flow, node),
-        NodeKind::Effect(e) => effects::run(*e, run, flow, node, host, &mut Recorder { records }),
+        NodeKind::Effect(e) => effects::run(*e, run, flow, node, host, records),
     }
 }
 

@@ -39,7 +39,7 @@ impl Flows {
         let flow = Arc::new(flow);
         for node in &flow.listeners {
             self.insert_listener(
-                &listener_workflow_id(&flow.workflow_id, node),
+                &crate::bundle::event_listener_workflow_id(&flow.workflow_id, node),
                 flow.clone(),
                 node,
             );
@@ -60,34 +60,15 @@ impl Flows {
     }
 }
 
-/// `visual_event_listener_<san(flow)>_<san(node)>` (§1.4 step 5).
-pub fn listener_workflow_id(workflow_id: &str, node_id: &str) -> String {
-    format!(
-        "visual_event_listener_{}_{}",
-        sanitize(workflow_id),
-        sanitize(node_id)
-    )
-}
-
-/// Replaces every character outside `[A-Za-z0-9_-]` with `_`.
-pub fn sanitize(s: &str) -> String {
-    s.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
-}
-
 /// Flows shared by the API and the runner: the bundles' flows plus the generated wrappers of
 /// scheduled runs (which survive bundle reloads and restarts).
 #[derive(Default)]
 pub struct SharedFlows {
     current: parking_lot::RwLock<Arc<Flows>>,
-    dynamic: parking_lot::Mutex<std::collections::BTreeMap<String, serde_json::Value>>,
+    /// Generated flows: their JSON (to persist and serve) and their compiled form.
+    dynamic: parking_lot::Mutex<
+        std::collections::BTreeMap<String, (serde_json::Value, Arc<CompiledFlow>)>,
+    >,
 }
 
 impl SharedFlows {
@@ -104,28 +85,27 @@ impl SharedFlows {
     }
     /// Replaces the bundles' flows, keeping every generated flow.
     pub fn set_bundles(&self, mut flows: Flows) {
-        for (id, raw) in self.dynamic.lock().iter() {
-            if let Ok(f) = crate::flow::compile(raw, &crate::engine::NodeRegistry::new()) {
-                let mut f = f;
-                f.workflow_id = id.clone();
-                flows.insert(f);
-            }
+        for (id, (_, compiled)) in self.dynamic.lock().iter() {
+            flows.by_id.insert(id.clone(), compiled.clone());
         }
         *self.current.write() = Arc::new(flows);
     }
-    /// Adds or replaces a generated flow (a schedule wrapper).
+    /// Adds or replaces a generated flow (a schedule wrapper; its `id` is its workflow id).
     pub fn put_dynamic(&self, id: &str, raw: serde_json::Value) -> Result<(), String> {
-        let mut compiled = crate::flow::compile(&raw, &crate::engine::NodeRegistry::new())
-            .map_err(|e| e.to_string())?;
-        compiled.workflow_id = id.to_string();
-        self.dynamic.lock().insert(id.to_string(), raw);
+        let compiled = Arc::new(
+            crate::flow::compile(&raw, &crate::engine::NodeRegistry::new())
+                .map_err(|e| e.to_string())?,
+        );
+        self.dynamic
+            .lock()
+            .insert(id.to_string(), (raw, compiled.clone()));
         let mut flows = (*self.get()).clone();
-        flows.insert(compiled);
+        flows.by_id.insert(id.to_string(), compiled);
         *self.current.write() = Arc::new(flows);
         Ok(())
     }
     /// The JSON of a generated flow.
     pub fn dynamic(&self, id: &str) -> Option<serde_json::Value> {
-        self.dynamic.lock().get(id).cloned()
+        self.dynamic.lock().get(id).map(|(raw, _)| raw.clone())
     }
 }

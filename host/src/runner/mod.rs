@@ -203,7 +203,7 @@ impl Gateway {
         // Listeners go first so they are parked on their event before the root can emit one.
         let mut runs = Vec::new();
         for node in &flow.listeners {
-            let lid = flows::listener_workflow_id(&req.workflow_id, node);
+            let lid = crate::bundle::event_listener_workflow_id(&req.workflow_id, node);
             let mut vars = input.clone();
             vars.retain(|k, _| !k.starts_with('_'));
             runs.push(new_run_state(
