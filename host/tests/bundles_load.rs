@@ -1,18 +1,15 @@
 //! Every fixture bundle loads, or is refused with a message naming the node type it cannot run and
 //! its node id; a refused bundle never keeps the others from loading.
 
-use std::path::PathBuf;
+mod inproc;
+
+use inproc::shared;
+
 use std::sync::Arc;
 
 use abstractgateway::bundle::{BundleSet, Limits, read_bundle};
 use abstractgateway::engine::NodeRegistry;
 use abstractgateway::runner::catalog;
-
-fn shared() -> PathBuf {
-    std::env::var_os("AG_SHARED_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared")))
-}
 
 #[test]
 fn every_fixture_bundle_loads_or_names_what_it_lacks() {

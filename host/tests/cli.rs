@@ -1,5 +1,9 @@
 //! The `abstractgateway` binary as users run it: `run` output and exit codes, `bundle` tools.
 
+mod inproc;
+
+use inproc::shared;
+
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
@@ -11,12 +15,6 @@ fn bin() -> Command {
 
 fn bundle(name: &str) -> PathBuf {
     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../bundles")).join(name)
-}
-
-fn shared() -> PathBuf {
-    std::env::var_os("AG_SHARED_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared")))
 }
 
 fn run(args: &[&str]) -> Output {

@@ -5,6 +5,10 @@
 //! Prints `N passed, M failed` (plus the cases this gateway cannot run yet); fails if any case that
 //! loads does not match.
 
+mod inproc;
+
+use inproc::shared;
+
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -16,12 +20,6 @@ use abstractgateway::runner::world::World;
 use abstractgateway::runner::{catalog, new_run_state};
 use abstractgateway::store::{Batch, Store};
 use serde_json::{Map, Value, json};
-
-fn shared() -> PathBuf {
-    std::env::var_os("AG_SHARED_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared")))
-}
 
 fn read_json(p: &Path) -> Value {
     serde_json::from_slice(&std::fs::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display())))
