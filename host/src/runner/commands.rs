@@ -4,7 +4,6 @@
 use serde_json::{Value, json};
 
 use super::world::{World, cancel, deliver};
-use crate::engine;
 use crate::run::{
     CommandOutcome, CommandRecord, RunState, RunStatus, StepRecord, WaitReason, WaitState,
 };
@@ -119,31 +118,26 @@ fn resume(world: &mut World, cmd: &CommandRecord) -> Applied {
         return Err("resume payload.payload must be an object".into());
     }
     let wait_key = payload_str(cmd, "wait_key").or_else(|| payload_str(cmd, "waitKey"));
-    let res = world.with_run(&cmd.run_id, |run, recs, flows| {
-        if run.control.paused {
-            return Err("Run is paused".to_string());
-        }
-        let Some(w) = run
-            .waiting
-            .as_ref()
-            .filter(|_| run.status == RunStatus::Waiting)
-        else {
-            return Err("Run is not waiting".to_string());
-        };
-        if let Some(k) = &wait_key
-            && w.wait_key.as_deref() != Some(k.as_str())
-        {
-            return Err(format!(
-                "wait_key mismatch: run waits on {:?}, command gave {k:?}",
-                w.wait_key
-            ));
-        }
-        let flow = flows
-            .get(&run.workflow_id)
-            .ok_or_else(|| format!("Workflow '{}' is not loaded", run.workflow_id))?;
-        engine::resume(run, &flow, inner.clone(), recs)
-    });
-    res.unwrap_or_else(|| Err("Run vanished".into()))?;
+    let run = world.runs.get(&cmd.run_id).ok_or("Run vanished")?;
+    if run.control.paused {
+        return Err("Run is paused".into());
+    }
+    let Some(w) = run
+        .waiting
+        .as_ref()
+        .filter(|_| run.status == RunStatus::Waiting)
+    else {
+        return Err("Run is not waiting".into());
+    };
+    if let Some(k) = &wait_key
+        && w.wait_key.as_deref() != Some(k.as_str())
+    {
+        return Err(format!(
+            "wait_key mismatch: run waits on {:?}, command gave {k:?}",
+            w.wait_key
+        ));
+    }
+    world.resume(&cmd.run_id, inner.clone())?;
     Ok(vec![cmd.run_id.clone()])
 }
 
@@ -179,11 +173,7 @@ fn unpause(world: &mut World, cmd: &CommandRecord) -> Applied {
     // Events that arrived while paused are delivered now, in order.
     for (id, events) in buffered {
         for ev in events {
-            world.with_run(&id, |run, recs, flows| {
-                if let Some(flow) = flows.get(&run.workflow_id) {
-                    let _ = engine::resume(run, &flow, ev, recs);
-                }
-            });
+            let _ = world.resume(&id, ev);
         }
     }
     // Resuming a recurrent schedule fires its next execution now (seed semantics).

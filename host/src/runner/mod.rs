@@ -388,12 +388,7 @@ fn recover(store: &Store, world: &mut World) -> Result<(), StoreError> {
         if let Some(c) = store.get_run(&child)?
             && c.status.is_terminal()
         {
-            let payload = world::child_payload(&c);
-            world.with_run(&parent, |p, recs, flows| {
-                if let Some(flow) = flows.get(&p.workflow_id) {
-                    let _ = crate::engine::resume(p, &flow, payload, recs);
-                }
-            });
+            let _ = world.resume(&parent, world::child_payload(&c));
         }
     }
     if n > 0 {

@@ -135,6 +135,17 @@ impl World {
         Some(out)
     }
 
+    /// Resumes a waiting run with `payload` (engine semantics, indexes kept right).
+    pub fn resume(&mut self, id: &str, payload: Value) -> Result<(), String> {
+        self.with_run(id, |run, recs, flows| {
+            let flow = flows
+                .get(&run.workflow_id)
+                .ok_or_else(|| format!("Workflow '{}' is not loaded", run.workflow_id))?;
+            engine::resume(run, &flow, payload, recs)
+        })
+        .unwrap_or_else(|| Err(format!("Run '{id}' is not active")))
+    }
+
     /// Re-indexes a run after a change; runs terminal transitions' consequences.
     fn settle(&mut self, run: RunState, before: RunStatus) {
         let id = run.run_id.clone();
@@ -165,12 +176,7 @@ impl World {
                     && p.waiting.as_ref().and_then(|w| w.wait_key.as_deref()) == Some(key.as_str())
             });
             if waiting {
-                let payload = child_payload(&run);
-                self.with_run(parent, |p, recs, flows| {
-                    if let Some(flow) = flows.get(&p.workflow_id) {
-                        let _ = engine::resume(p, &flow, payload, recs);
-                    }
-                });
+                let _ = self.resume(parent, child_payload(&run));
             }
         }
         // Listener children of a finished root would otherwise wait forever (seed bug §7.13).
@@ -445,11 +451,7 @@ pub fn deliver(world: &mut World, wait_keys: &[String], envelope: &Value) -> Vec
                 resumed.push(id);
                 continue;
             }
-            let ok = world.with_run(&id, |r, recs, flows| match flows.get(&r.workflow_id) {
-                Some(flow) => engine::resume(r, &flow, envelope.clone(), recs).is_ok(),
-                None => false,
-            });
-            if ok == Some(true) {
+            if world.resume(&id, envelope.clone()).is_ok() {
                 resumed.push(id);
             }
         }
