@@ -64,6 +64,8 @@ pub struct Gateway {
     tx: Mutex<Sender<Msg>>,
     thread: Mutex<Option<JoinHandle<()>>>,
     data_dir: PathBuf,
+    /// Serialises the read-modify-write of the generated-flow index.
+    schedules: Mutex<()>,
 }
 
 /// A fresh run record at `entry` (the seed's defaults for `_limits`).
@@ -115,6 +117,7 @@ impl Gateway {
             tx: Mutex::new(tx),
             thread: Mutex::new(None),
             data_dir: opts.data_dir.clone(),
+            schedules: Mutex::new(()),
         });
         if opts.runner {
             let max_steps = opts.max_steps;
@@ -161,8 +164,13 @@ impl Gateway {
         let run = new_run_state(&id, &entry, plan.vars, spec.session_id.clone(), None, None);
         let mut batch = Batch::default();
         batch.put_run(&run);
-        write_dynamic_flow(&self.store, &mut batch, &id, &plan.flow).map_err(|e| e.to_string())?;
-        self.store.commit(batch).map_err(|e| e.to_string())?;
+        {
+            // Two schedules created at once must not each rewrite the index without the other's id.
+            let _index = self.schedules.lock();
+            write_dynamic_flow(&self.store, &mut batch, &id, &plan.flow)
+                .map_err(|e| e.to_string())?;
+            self.store.commit(batch).map_err(|e| e.to_string())?;
+        }
         let tx = self.tx.lock();
         let _ = tx.send(Msg::Reload);
         let _ = tx.send(Msg::Adopt(vec![run.clone()]));
