@@ -139,6 +139,7 @@ fn open_gateway(dir: &Path, fx: &Fixture) -> Arc<Gateway> {
         data_dir: dir.to_path_buf(),
         runner: true,
         max_steps: MAX_STEPS,
+        executor: None,
     };
     Gateway::open(opts, flows).expect("gateway opens")
 }

@@ -144,6 +144,30 @@ pub struct RunState {
     /// Digest of the bundle this run was started from (replays use exactly that bundle).
     #[serde(default)]
     pub bundle_sha256: Option<String>,
+    /// The plugin node this run is executing, if any (the runner owns its ledger tail until it returns).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inflight: Option<InFlight>,
+    /// sha256 of every component this run has executed, by plugin name.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub components: std::collections::BTreeMap<String, String>,
+}
+
+/// A plugin node in execution: enough to run it again after a crash, replaying its recorded host calls.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InFlight {
+    pub node_id: String,
+    pub node_type: String,
+    pub plugin: String,
+    /// The component the run is pinned to.
+    pub digest: String,
+    /// The resolved input pins the node was started with.
+    pub inputs: Value,
+    /// Ledger seq of the node's `started` record; its host calls follow it (0 until committed).
+    #[serde(default)]
+    pub started_seq: u64,
+    /// Set while the node waits, suspended in `durability.await-event`, for this event name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub awaiting: Option<String>,
 }
 
 /// One ledger entry: the seed's 16 keys, always present, in this order.
@@ -226,4 +250,61 @@ pub struct CommandOutcome {
     /// Runs the command changed.
     pub runs: Vec<String>,
     pub applied_at: String,
+}
+
+/// The ledger record of one host call a plugin made: `(interface, function)`, its request and its answer
+/// (`{"ok": ..}` or `{"error": ..}`). Replay reads these back in order.
+pub fn host_call_record(
+    run: &RunState,
+    node_id: &str,
+    call: (&str, &str),
+    request: Value,
+    answer: Result<Value, Value>,
+    duration_ms: f64,
+) -> StepRecord {
+    let failed = answer.is_err();
+    let mut rec = StepRecord::new(run, node_id, if failed { "failed" } else { "completed" });
+    rec.effect = Some(serde_json::json!({"type": "host_call", "payload": {
+        "interface": call.0, "function": call.1, "request": request}, "result_key": null}));
+    rec.result = Some(match answer {
+        Ok(v) => serde_json::json!({"ok": v, "duration_ms": duration_ms}),
+        Err(e) => {
+            rec.error = e.get("message").and_then(Value::as_str).map(String::from);
+            serde_json::json!({"error": e, "duration_ms": duration_ms})
+        }
+    });
+    rec
+}
+
+/// A host-call record read back from the ledger.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HostCall {
+    pub interface: String,
+    pub function: String,
+    pub request: Value,
+    /// `Ok(answer)` or `Err(error value)`, exactly as recorded.
+    pub answer: Result<Value, Value>,
+}
+
+impl HostCall {
+    /// Reads a ledger record back as a host call; `None` for any other record.
+    pub fn from_record(rec: &Value) -> Option<HostCall> {
+        let effect = rec.get("effect")?;
+        if effect.get("type")?.as_str()? != "host_call" {
+            return None;
+        }
+        let payload = effect.get("payload")?;
+        let result = rec.get("result")?;
+        let answer = match (result.get("ok"), result.get("error")) {
+            (Some(v), _) => Ok(v.clone()),
+            (None, Some(e)) => Err(e.clone()),
+            (None, None) => return None,
+        };
+        Some(HostCall {
+            interface: payload.get("interface")?.as_str()?.to_string(),
+            function: payload.get("function")?.as_str()?.to_string(),
+            request: payload.get("request").cloned().unwrap_or(Value::Null),
+            answer,
+        })
+    }
 }

@@ -96,3 +96,8 @@ mod tests {
         assert_eq!(parse_duration_s("x"), None);
     }
 }
+
+/// Milliseconds since the Unix epoch, now.
+pub fn now_ms() -> u64 {
+    u64::try_from(OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).unwrap_or(0)
+}

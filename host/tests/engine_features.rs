@@ -3,6 +3,7 @@
 
 mod inproc;
 
+use inproc::flowgen::{edge, node, write_bundle};
 use inproc::wait_for;
 
 use std::path::Path;
@@ -14,55 +15,6 @@ use abstractgateway::run::RunStatus;
 use abstractgateway::runner::{Gateway, GatewayOptions, StartRequest, catalog};
 use abstractgateway::store::{NewCommand, RunQuery};
 use serde_json::{Value, json};
-
-fn exec(id: &str) -> Value {
-    json!({"id": id, "label": "", "type": "execution"})
-}
-fn pin(id: &str) -> Value {
-    json!({"id": id, "label": id, "type": "any"})
-}
-/// A node: `ins`/`outs` are data pins; `exec_in`/`exec_outs` add execution pins.
-fn node(
-    id: &str,
-    ty: &str,
-    exec_in: bool,
-    exec_outs: &[&str],
-    ins: &[&str],
-    outs: &[&str],
-    extra: Value,
-) -> Value {
-    let mut inputs: Vec<Value> = if exec_in {
-        vec![exec("exec-in")]
-    } else {
-        vec![]
-    };
-    inputs.extend(ins.iter().map(|p| pin(p)));
-    let mut outputs: Vec<Value> = exec_outs.iter().map(|p| exec(p)).collect();
-    outputs.extend(outs.iter().map(|p| pin(p)));
-    let mut data = json!({"nodeType": ty, "label": id, "inputs": inputs, "outputs": outputs});
-    if let (Some(d), Some(e)) = (data.as_object_mut(), extra.as_object()) {
-        d.extend(e.clone());
-    }
-    json!({"id": id, "type": ty, "data": data})
-}
-fn edge(s: &str, sh: &str, t: &str, th: &str) -> Value {
-    json!({"id": format!("{s}.{sh}->{t}.{th}"), "source": s, "sourceHandle": sh, "target": t, "targetHandle": th})
-}
-
-fn write_bundle(dir: &Path, flows: &[(&str, Value)], entry: &str) -> std::path::PathBuf {
-    let b = dir.join("features");
-    std::fs::create_dir_all(b.join("flows")).expect("mkdir");
-    let mut map = serde_json::Map::new();
-    for (id, f) in flows {
-        std::fs::write(b.join(format!("flows/{id}.json")), f.to_string()).expect("flow");
-        map.insert(id.to_string(), json!(format!("flows/{id}.json")));
-    }
-    let entrypoints: Vec<Value> = flows.iter().map(|(id, _)| json!({"flow_id": id})).collect();
-    let manifest = json!({"bundle_format_version": "1", "bundle_id": "features", "bundle_version": "1.0.0",
-        "entrypoints": entrypoints, "default_entrypoint": entry, "flows": map});
-    std::fs::write(b.join("manifest.json"), manifest.to_string()).expect("manifest");
-    b
-}
 
 fn flows() -> Vec<(&'static str, Value)> {
     let child = json!({"id": "child", "entryNode": "s", "nodes": [
@@ -129,6 +81,7 @@ fn gateway(dir: &Path, max_steps: usize) -> Arc<Gateway> {
             data_dir: dir.join("data"),
             runner: true,
             max_steps,
+            executor: None,
         },
         flows,
     )

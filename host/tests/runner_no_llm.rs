@@ -36,6 +36,7 @@ fn gateway(dir: &std::path::Path) -> Arc<Gateway> {
             data_dir: dir.to_path_buf(),
             runner: true,
             max_steps: 100,
+            executor: None,
         },
         flows,
     )

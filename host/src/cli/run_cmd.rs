@@ -10,7 +10,6 @@ use serde_json::{Value, json};
 use super::EXIT_USAGE;
 use super::print::record_line;
 use crate::bundle::{Limits, read_bundle};
-use crate::engine::NodeRegistry;
 use crate::run::{RunStatus, WaitReason};
 use crate::runner::catalog;
 use crate::runner::{Gateway, GatewayOptions, StartRequest};
@@ -28,6 +27,9 @@ pub struct RunArgs {
     /// Where durable state lives.
     #[arg(long, env = "ABSTRACTGATEWAY_DATA_DIR", default_value = "runtime")]
     pub data_dir: PathBuf,
+    /// Node plugins (`*.wasm`) to load besides the built-in ones.
+    #[arg(long, env = "ABSTRACTGATEWAY_PLUGINS_DIR")]
+    pub plugins_dir: Option<PathBuf>,
     /// Print one JSON object per ledger record, then a final summary object.
     #[arg(long)]
     pub json: bool,
@@ -67,7 +69,15 @@ pub async fn run(args: RunArgs) -> ExitCode {
             bundle.bundle_ref()
         ));
     }
-    let (flows, _, problems) = catalog::build(vec![bundle.clone()], &NodeRegistry::new());
+    let (plugins, warnings) =
+        match crate::plugins::setup(&args.data_dir, args.plugins_dir.as_deref()) {
+            Ok(p) => p,
+            Err(e) => return usage(e),
+        };
+    for w in warnings {
+        eprintln!("warning: {w}");
+    }
+    let (flows, _, problems) = catalog::build(vec![bundle.clone()], &plugins.registry());
     if let Some(p) = problems.first() {
         return usage(format!("bundle does not load: {}", p.message));
     }
@@ -75,6 +85,7 @@ pub async fn run(args: RunArgs) -> ExitCode {
         data_dir: args.data_dir.clone(),
         runner: true,
         max_steps: 100,
+        executor: Some(plugins),
     };
     let gw = match Gateway::open(opts, flows) {
         Ok(g) => g,

@@ -534,6 +534,9 @@ pub fn resume(
     let Some(wait) = run.waiting.clone() else {
         return Err("Run is not waiting".into());
     };
+    if !wait.is_pause() && super::plugin_node::resume_awaiting(run, payload.clone(), records) {
+        return Ok(());
+    }
     let node_id = run.current_node.clone().unwrap_or_default();
     if !store_at_current(run, flow, &node_id, payload.clone())
         && let Some(k) = &wait.result_key

@@ -52,7 +52,11 @@ pub fn advance(
     records: &mut Vec<StepRecord>,
 ) -> usize {
     let mut steps = 0;
-    while run.status == RunStatus::Running && !run.control.paused && steps < max_steps {
+    while run.status == RunStatus::Running
+        && !run.control.paused
+        && run.inflight.is_none()
+        && steps < max_steps
+    {
         steps += 1;
         let Some(node_id) = run.current_node.clone() else {
             fail(
@@ -76,7 +80,7 @@ pub fn advance(
             break;
         };
         let plan = step(run, flow, node, host, records);
-        apply(run, flow, node, plan, records);
+        apply_plan(run, flow, node, plan, records);
     }
     steps
 }
@@ -93,7 +97,8 @@ fn step(
         NodeKind::End => end_node(run, flow, node),
         NodeKind::Control(c) => control::run(*c, run, flow, node),
         NodeKind::VarWrite(v) => varnodes::run(*v, run, flow, node),
-        NodeKind::Builtin(_) | NodeKind::Plugin(_) => function_node(run, flow, node),
+        NodeKind::Builtin(_) => function_node(run, flow, node),
+        NodeKind::Plugin(p) => super::plugin_node::start(run, flow, node, p, records),
         NodeKind::Effect(e) => effects::run(*e, run, flow, node, host, records),
     }
 }
@@ -228,7 +233,8 @@ pub fn active_control(run: &RunState, node_id: &str, flow: &CompiledFlow) -> Opt
     Some(top)
 }
 
-fn apply(
+/// Follows `plan` after `node` ran.
+pub(super) fn apply_plan(
     run: &mut RunState,
     flow: &CompiledFlow,
     node: &CompiledNode,

@@ -4,12 +4,14 @@ pub mod control;
 pub mod effects;
 pub mod exec;
 pub mod nodes;
+pub mod plugin_node;
 pub mod resolve;
 pub mod state;
 pub mod varnodes;
 
 pub use effects::{event_key, resume, resume_due};
 pub use exec::{Host, advance, complete, fail};
-pub use nodes::{NodePlugin, NodeRegistry};
+pub use nodes::{BundlePlugins, NodeRegistry, PluginNode};
+pub use plugin_node::PluginOutcome;
 #[cfg(test)]
 mod tests;

@@ -4,12 +4,24 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::builtins::{self, BuiltinFn};
-use crate::run::Obj;
 
-/// A node type provided from outside the engine (a WASM component in the plugin host).
-pub trait NodePlugin: Send + Sync {
-    /// Runs one node with its `data` object and resolved inputs; returns its output pins.
-    fn run(&self, node_type: &str, data: &Obj, inputs: &Obj) -> Result<Obj, String>;
+/// A node type provided by a plugin component; the engine suspends the run on it and the runner executes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PluginNode {
+    /// The VisualFlow node type.
+    pub node_type: String,
+    /// Name of the plugin that provides it.
+    pub plugin: String,
+    /// sha256 of the component; a run replays against exactly this digest.
+    pub digest: String,
+    /// Effect type written in the ledger's started/completed records.
+    pub effect: String,
+}
+
+/// Finds the plugins a bundle carries (and checks their digests) so its flows can use their node types.
+pub trait BundlePlugins: Send + Sync {
+    /// The node types of the components `bundle` declares; an error refuses the bundle.
+    fn load(&self, bundle: &crate::bundle::Bundle) -> Result<Vec<Arc<PluginNode>>, String>;
 }
 
 /// Control nodes drive the single cursor (§3.5).
@@ -70,7 +82,7 @@ pub enum NodeKind {
     VarWrite(VarWrite),
     Builtin(BuiltinFn),
     Effect(Effect),
-    Plugin(Arc<dyn NodePlugin>),
+    Plugin(Arc<PluginNode>),
 }
 
 impl std::fmt::Debug for NodeKind {
@@ -82,7 +94,7 @@ impl std::fmt::Debug for NodeKind {
             NodeKind::VarWrite(v) => write!(f, "VarWrite({v:?})"),
             NodeKind::Builtin(_) => write!(f, "Builtin"),
             NodeKind::Effect(e) => write!(f, "Effect({e:?})"),
-            NodeKind::Plugin(_) => write!(f, "Plugin"),
+            NodeKind::Plugin(p) => write!(f, "Plugin({})", p.node_type),
         }
     }
 }
@@ -121,7 +133,8 @@ fn native(ty: &str) -> Option<NodeKind> {
 /// Maps node type strings to their implementation; plugins are registered by type name.
 #[derive(Clone, Default)]
 pub struct NodeRegistry {
-    plugins: HashMap<String, Arc<dyn NodePlugin>>,
+    plugins: HashMap<String, Arc<PluginNode>>,
+    bundles: Option<Arc<dyn BundlePlugins>>,
 }
 
 impl NodeRegistry {
@@ -130,8 +143,27 @@ impl NodeRegistry {
         Self::default()
     }
     /// Registers a plugin-provided node type (a plugin never shadows a native type).
-    pub fn register_plugin(&mut self, node_type: &str, plugin: Arc<dyn NodePlugin>) {
-        self.plugins.insert(node_type.to_string(), plugin);
+    pub fn register_plugin(&mut self, plugin: Arc<PluginNode>) {
+        self.plugins.insert(plugin.node_type.clone(), plugin);
+    }
+    /// Lets bundles bring their own components.
+    pub fn set_bundle_plugins(&mut self, loader: Arc<dyn BundlePlugins>) {
+        self.bundles = Some(loader);
+    }
+    /// This registry plus the node types of the components `bundle` carries (theirs win for that bundle).
+    pub fn for_bundle(&self, bundle: &crate::bundle::Bundle) -> Result<NodeRegistry, String> {
+        let Some(loader) = &self.bundles else {
+            return Ok(self.clone());
+        };
+        let mut reg = self.clone();
+        for p in loader.load(bundle)? {
+            reg.register_plugin(p);
+        }
+        Ok(reg)
+    }
+    /// Every plugin-provided node type.
+    pub fn plugin_types(&self) -> impl Iterator<Item = &Arc<PluginNode>> {
+        self.plugins.values()
     }
     /// How to run `node_type`, or `None` when nothing provides it.
     pub fn lookup(&self, node_type: &str) -> Option<NodeKind> {

@@ -108,9 +108,6 @@ pub fn call_node_fn(node: &CompiledNode, inputs: &Obj, vars: &Obj) -> Result<Val
             };
             f(inputs, &ctx)
         }
-        NodeKind::Plugin(p) => p
-            .run(&node.node.ty, &node.node.data, inputs)
-            .map(Value::Object),
         other => Err(format!(
             "node '{}' ({other:?}) cannot be evaluated as a data node",
             node.node.id

@@ -21,6 +21,9 @@ pub fn compile_bundle(
     bundle: &Bundle,
     registry: &NodeRegistry,
 ) -> Result<Vec<CompiledFlow>, String> {
+    let registry = &registry
+        .for_bundle(bundle)
+        .map_err(|e| format!("bundle {}: {e}", bundle.bundle_ref()))?;
     let mut out = Vec::new();
     for flow_id in bundle.sorted_flow_ids() {
         let Some(raw) = bundle.flow(&flow_id) else {

@@ -4,6 +4,7 @@
 
 pub mod catalog;
 pub mod commands;
+pub mod executor;
 pub mod flows;
 pub mod schedule;
 pub mod world;
@@ -17,6 +18,7 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use serde_json::{Value, json};
 
+use executor::{CancelFlag, NodeDone, NodeExecutor, NodeJob};
 pub use flows::Flows;
 use world::World;
 
@@ -30,13 +32,26 @@ const ROUND_RUNS: usize = 256;
 const COMMAND_BATCH: usize = 200;
 
 /// How a gateway process is set up.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct GatewayOptions {
     pub data_dir: PathBuf,
     /// Start the runner thread (off for an API-only process).
     pub runner: bool,
     /// Steps per run before it yields to the others (`ABSTRACTGATEWAY_TICK_MAX_STEPS`).
     pub max_steps: usize,
+    /// Executes plugin nodes; without one they fail with a clear error.
+    pub executor: Option<Arc<dyn NodeExecutor>>,
+}
+
+impl std::fmt::Debug for GatewayOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GatewayOptions")
+            .field("data_dir", &self.data_dir)
+            .field("runner", &self.runner)
+            .field("max_steps", &self.max_steps)
+            .field("executor", &self.executor.is_some())
+            .finish()
+    }
 }
 
 /// What a caller asks to start.
@@ -54,6 +69,7 @@ enum Msg {
     Adopt(Vec<RunState>),
     Commands,
     Reload,
+    NodeDone(NodeDone),
     Shutdown,
 }
 
@@ -101,6 +117,8 @@ pub fn new_run_state(
         ledger_len: 0,
         control: Default::default(),
         bundle_sha256,
+        inflight: None,
+        components: Default::default(),
     }
 }
 
@@ -120,10 +138,16 @@ impl Gateway {
             schedules: Mutex::new(()),
         });
         if opts.runner {
-            let max_steps = opts.max_steps;
+            let ctx = LoopCtx {
+                store,
+                flows,
+                max_steps: opts.max_steps,
+                executor: opts.executor.clone(),
+                tx: gw.tx.lock().clone(),
+            };
             let handle = std::thread::Builder::new()
                 .name("runner".into())
-                .spawn(move || run_loop(store, flows, max_steps, rx))
+                .spawn(move || run_loop(ctx, rx))
                 .map_err(|e| StoreError::Io {
                     context: "starting the runner thread".into(),
                     message: e.to_string(),
@@ -265,14 +289,32 @@ impl Drop for Gateway {
     }
 }
 
+/// What the runner thread owns.
+struct LoopCtx {
+    store: Store,
+    flows: Arc<flows::SharedFlows>,
+    max_steps: usize,
+    executor: Option<Arc<dyn NodeExecutor>>,
+    /// The runner's own inbox, for executors to report back.
+    tx: Sender<Msg>,
+}
+
 /// The runner thread.
-fn run_loop(store: Store, flows: Arc<flows::SharedFlows>, max_steps: usize, rx: Receiver<Msg>) {
-    let mut world = World::new(flows.get(), max_steps);
+fn run_loop(ctx: LoopCtx, rx: Receiver<Msg>) {
+    let LoopCtx {
+        store,
+        flows,
+        max_steps,
+        ..
+    } = &ctx;
+    let (store, flows) = (store.clone(), flows.clone());
+    let mut world = World::new(flows.get(), *max_steps);
     world.shared = Some(flows.clone());
     if let Err(e) = recover(&store, &mut world) {
         tracing::error!("runner recovery failed: {e}");
         return;
     }
+    dispatch(&ctx, &mut world);
     let mut cursor = store.command_cursor().unwrap_or(0);
     let mut commands_pending = true;
     loop {
@@ -282,6 +324,7 @@ fn run_loop(store: Store, flows: Arc<flows::SharedFlows>, max_steps: usize, rx: 
                 Msg::Adopt(runs) => runs.into_iter().for_each(|r| world.adopt(r)),
                 Msg::Commands => commands_pending = true,
                 Msg::Reload => {}
+                Msg::NodeDone(done) => commands_pending |= node_done(&mut world, done),
                 Msg::Shutdown => shutdown = true,
             }
         }
@@ -309,6 +352,7 @@ fn run_loop(store: Store, flows: Arc<flows::SharedFlows>, max_steps: usize, rx: 
             tracing::error!("runner: commit failed, stopping: {e}");
             return;
         }
+        dispatch(&ctx, &mut world);
         if shutdown {
             return;
         }
@@ -331,6 +375,7 @@ fn run_loop(store: Store, flows: Arc<flows::SharedFlows>, max_steps: usize, rx: 
             Ok(Msg::Adopt(runs)) => runs.into_iter().for_each(|r| world.adopt(r)),
             Ok(Msg::Commands) => commands_pending = true,
             Ok(Msg::Reload) => {}
+            Ok(Msg::NodeDone(done)) => commands_pending |= node_done(&mut world, done),
             Ok(Msg::Shutdown) | Err(RecvTimeoutError::Disconnected) => return,
             Err(RecvTimeoutError::Timeout) => {}
         }
@@ -353,6 +398,10 @@ fn apply_commands(store: &Store, world: &mut World, cursor: &mut u64) -> Result<
     }
     let mut batch = Batch::default();
     for cmd in &cmds {
+        *cursor = (*cursor).max(cmd.seq);
+        if defer_if_executing(world, cmd) {
+            continue;
+        }
         let outcome = commands::apply(world, cmd);
         if outcome.status == "rejected" {
             tracing::info!(
@@ -362,7 +411,6 @@ fn apply_commands(store: &Store, world: &mut World, cursor: &mut u64) -> Result<
             );
         }
         batch.put_outcome(&outcome);
-        *cursor = (*cursor).max(cmd.seq);
     }
     // The outcomes, the state they changed and the cursor land atomically: exactly-once application.
     let evict = world.drain_into(&mut batch);
@@ -372,11 +420,101 @@ fn apply_commands(store: &Store, world: &mut World, cursor: &mut u64) -> Result<
     Ok(cmds.len() == COMMAND_BATCH)
 }
 
+/// A command touching a run whose plugin node is executing waits for it (a cancel also stops it).
+fn defer_if_executing(world: &mut World, cmd: &crate::run::CommandRecord) -> bool {
+    let targets = match cmd.kind.to_ascii_lowercase().as_str() {
+        "pause" | "resume" | "cancel" => world.tree(&cmd.run_id),
+        "update_schedule" => vec![cmd.run_id.clone()],
+        _ => return false,
+    };
+    let busy: Vec<Arc<CancelFlag>> = targets
+        .iter()
+        .filter_map(|id| world.executing.get(id).cloned())
+        .collect();
+    if busy.is_empty() {
+        return false;
+    }
+    if cmd.kind.eq_ignore_ascii_case("cancel") {
+        busy.iter().for_each(|f| f.cancel());
+    }
+    world.defer(cmd.clone());
+    true
+}
+
+/// Applies a finished plugin node, then retries deferred commands; true if some are still deferred.
+fn node_done(world: &mut World, done: NodeDone) -> bool {
+    world.finish_plugin(&done.run_id, done.outcome, done.ledger_len);
+    for cmd in world.take_deferred() {
+        if defer_if_executing(world, &cmd) {
+            continue;
+        }
+        let outcome = commands::apply(world, &cmd);
+        world.outcomes.push(outcome);
+    }
+    false
+}
+
+/// Hands every plugin node whose `started` record is durable to the executor.
+fn dispatch(ctx: &LoopCtx, world: &mut World) {
+    for id in world.take_dispatch() {
+        let Some(run) = world.runs.get(&id) else {
+            continue;
+        };
+        let Some(inflight) = run.inflight.clone() else {
+            continue;
+        };
+        let Some(executor) = ctx.executor.clone() else {
+            let msg = format!(
+                "PluginError: node '{}' ({}) needs the plugin host, which this process does not run",
+                inflight.node_id, inflight.node_type
+            );
+            world.finish_plugin(&id, crate::engine::PluginOutcome::Failed(msg), 0);
+            continue;
+        };
+        let config = world
+            .flows
+            .get(&run.workflow_id)
+            .and_then(|f| f.node(&inflight.node_id).map(|n| n.node.data.clone()))
+            .unwrap_or_default();
+        let cancel = Arc::new(CancelFlag::default());
+        let job = NodeJob {
+            run_id: id.clone(),
+            session_id: run.session_id.clone(),
+            actor_id: run.actor_id.clone(),
+            workflow_id: run.workflow_id.clone(),
+            node_id: inflight.node_id.clone(),
+            node_type: inflight.node_type.clone(),
+            plugin: inflight.plugin.clone(),
+            digest: inflight.digest.clone(),
+            config,
+            inputs: inflight.inputs.clone(),
+            started_seq: inflight.started_seq,
+            ledger_len: ctx.store.ledger_len(&id),
+            cancel: cancel.clone(),
+        };
+        world.executing.insert(id.clone(), cancel);
+        let tx = ctx.tx.clone();
+        executor.spawn(
+            ctx.store.clone(),
+            job,
+            Box::new(move |done| {
+                let _ = tx.send(Msg::NodeDone(done));
+            }),
+        );
+    }
+}
+
 /// Loads every active run; repairs parents whose child finished just before a crash.
 fn recover(store: &Store, world: &mut World) -> Result<(), StoreError> {
+    world.deferred = store
+        .get_meta(world::DEFERRED_KEY)?
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default();
     let runs = store.active_runs()?;
     let n = runs.len();
-    for r in runs {
+    for mut r in runs {
+        // An interrupted plugin node appended host calls past the committed state.
+        r.ledger_len = r.ledger_len.max(store.ledger_len(&r.run_id));
         world.adopt(r);
     }
     let waiting_parents: Vec<(String, String)> = world

@@ -6,11 +6,15 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 
+use super::executor::CancelFlag;
 use super::flows::Flows;
 use crate::engine::{self, Host};
-use crate::run::{Obj, RunState, RunStatus, StepRecord, WaitReason};
+use crate::run::{CommandOutcome, CommandRecord, Obj, RunState, RunStatus, StepRecord, WaitReason};
 use crate::store::Batch;
 use crate::time;
+
+/// Meta key of the commands deferred behind executing plugin nodes.
+pub const DEFERRED_KEY: &str = "deferred_commands";
 
 /// All active runs and the work pending on them. Owned by the runner thread.
 pub struct World {
@@ -32,6 +36,15 @@ pub struct World {
     /// Small durable writes (generated flows) to commit with the next batch.
     pub meta_writes: Vec<(String, Vec<u8>)>,
     pub max_steps: usize,
+    /// Runs whose plugin node must be handed to the executor once this round is durable.
+    dispatch: Vec<String>,
+    /// Runs whose plugin node is executing now, with the flag that cancels it.
+    pub executing: HashMap<String, Arc<CancelFlag>>,
+    /// Commands that touch an executing run; applied, in order, once it returns.
+    pub deferred: Vec<CommandRecord>,
+    /// Outcomes of deferred commands, committed with the next batch.
+    pub outcomes: Vec<CommandOutcome>,
+    deferred_changed: bool,
 }
 
 impl World {
@@ -50,6 +63,11 @@ impl World {
             shared: None,
             meta_writes: Vec::new(),
             max_steps: max_steps.max(1),
+            dispatch: Vec::new(),
+            executing: HashMap::new(),
+            deferred: Vec::new(),
+            outcomes: Vec::new(),
+            deferred_changed: false,
         }
     }
 
@@ -71,6 +89,13 @@ impl World {
     }
 
     fn enqueue(&mut self, id: &str) {
+        if self.runs.get(id).is_some_and(|r| r.inflight.is_some()) {
+            // A run on a plugin node is driven by the executor, not by the step loop.
+            if !self.dispatch.iter().any(|d| d == id) {
+                self.dispatch.push(id.to_string());
+            }
+            return;
+        }
         if self.queued.insert(id.to_string()) {
             self.ready.push_back(id.to_string());
         }
@@ -157,6 +182,9 @@ impl World {
             self.enqueue(&id);
         }
         if became_terminal {
+            if let Some(flag) = self.executing.get(&id) {
+                flag.cancel();
+            }
             self.on_terminal(&id);
         }
     }
@@ -208,6 +236,7 @@ impl World {
                 .runs
                 .get(&id)
                 .is_some_and(|r| r.status == RunStatus::Running && !r.control.paused)
+                && !self.executing.contains_key(&id)
             {
                 return Some(id);
             }
@@ -256,6 +285,56 @@ impl World {
         self.settle(run, before);
     }
 
+    /// Runs whose plugin node should start executing now (their state is durable).
+    pub fn take_dispatch(&mut self) -> Vec<String> {
+        let mut ids = std::mem::take(&mut self.dispatch);
+        ids.retain(|id| {
+            !self.executing.contains_key(id)
+                && self.runs.get(id).is_some_and(|r| {
+                    r.status == RunStatus::Running && !r.control.paused && r.inflight.is_some()
+                })
+        });
+        ids
+    }
+
+    /// Applies what a plugin node produced; `ledger_len` counts the host calls it recorded.
+    pub fn finish_plugin(&mut self, id: &str, outcome: engine::PluginOutcome, ledger_len: u64) {
+        self.executing.remove(id);
+        self.with_run(id, |run, recs, flows| {
+            run.ledger_len = run.ledger_len.max(ledger_len);
+            if run.status.is_terminal() {
+                run.inflight = None;
+                return;
+            }
+            match flows.get(&run.workflow_id) {
+                Some(flow) => engine::plugin_node::finish(run, &flow, outcome, recs),
+                None => {
+                    run.inflight = None;
+                    let node = run.current_node.clone().unwrap_or_default();
+                    let msg = format!(
+                        "Workflow '{}' is not loaded on this gateway",
+                        run.workflow_id
+                    );
+                    engine::fail(run, recs, &node, msg);
+                }
+            }
+        });
+    }
+
+    /// Holds a command until the executing runs it touches return.
+    pub fn defer(&mut self, cmd: CommandRecord) {
+        self.deferred.push(cmd);
+        self.deferred_changed = true;
+    }
+
+    /// Takes the deferred commands to try again.
+    pub fn take_deferred(&mut self) -> Vec<CommandRecord> {
+        if !self.deferred.is_empty() {
+            self.deferred_changed = true;
+        }
+        std::mem::take(&mut self.deferred)
+    }
+
     /// Fires every timer due by now; returns the next deadline, if any.
     pub fn fire_timers(&mut self) -> Option<String> {
         let now = time::now_iso();
@@ -301,14 +380,34 @@ impl World {
         for (k, v) in self.meta_writes.drain(..) {
             batch.put_meta(&k, &v);
         }
+        for o in self.outcomes.drain(..) {
+            batch.put_outcome(&o);
+        }
+        if std::mem::take(&mut self.deferred_changed) {
+            batch.put_meta(
+                DEFERRED_KEY,
+                &serde_json::to_vec(&self.deferred).unwrap_or_default(),
+            );
+        }
         let dirty: Vec<String> = self.dirty.drain().collect();
         for id in dirty {
             let Some(run) = self.runs.get_mut(&id) else {
                 continue;
             };
+            if self.executing.contains_key(&id) {
+                // Its executing plugin node owns the ledger tail; these records follow its host calls.
+                batch.put_run(run);
+                continue;
+            }
             for rec in self.pending.remove(&id).unwrap_or_default() {
                 run.ledger_len += 1;
                 batch.append_ledger(&id, run.ledger_len, &rec);
+            }
+            if let Some(f) = run.inflight.as_mut()
+                && f.started_seq == 0
+            {
+                // The step loop stops at a plugin node, so its `started` record is the run's last one.
+                f.started_seq = run.ledger_len;
             }
             batch.put_run(run);
             if run.status.is_terminal() && self.children.get(&id).is_none_or(BTreeSet::is_empty) {
@@ -333,7 +432,10 @@ impl World {
 
     /// True when nothing waits to be committed.
     pub fn is_clean(&self) -> bool {
-        self.dirty.is_empty() && self.meta_writes.is_empty()
+        self.dirty.is_empty()
+            && self.meta_writes.is_empty()
+            && self.outcomes.is_empty()
+            && !self.deferred_changed
     }
 }
 
@@ -390,6 +492,7 @@ pub fn cancel(run: &mut RunState, recs: &mut Vec<StepRecord>, reason: &str, by: 
     run.status = RunStatus::Cancelled;
     run.error = Some(reason.to_string());
     run.waiting = None;
+    run.inflight = None;
     run.control.cancelled_by = Some(by.to_string());
     let node = run.current_node.clone().unwrap_or_default();
     engine::exec::terminal_status(run, recs, &node);

@@ -12,6 +12,8 @@ pub struct ServerConfig {
     pub port: u16,
     /// Directory of `*.flow` bundles.
     pub flows_dir: PathBuf,
+    /// Node plugins (`*.wasm` + optional `<name>.grants.json`) loaded besides the built-in ones.
+    pub plugins_dir: PathBuf,
     /// Root of all durable state.
     pub data_dir: PathBuf,
     /// Step runs in this process.
@@ -131,10 +133,14 @@ impl ServerConfig {
         let security = parse_bool(sec("SECURITY"), true);
         let audit_headers = sec("AUDIT_LOG_HEADERS")
             .unwrap_or_else(|| "x-client-id,x-client-version,x-forwarded-for".into());
+        let plugins_dir = get("ABSTRACTGATEWAY_PLUGINS_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(&data_dir).join("plugins"));
         ServerConfig {
             host: "127.0.0.1".into(),
             port: 8080,
             flows_dir: absolute(PathBuf::from(flows_dir)),
+            plugins_dir: absolute(plugins_dir),
             data_dir: absolute(PathBuf::from(data_dir)),
             runner: parse_bool(
                 first(&["ABSTRACTGATEWAY_RUNNER", "ABSTRACTFLOW_GATEWAY_RUNNER"]),

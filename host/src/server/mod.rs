@@ -71,11 +71,15 @@ fn stream_key(store: &Store) -> Result<Vec<u8>, String> {
 
 /// Opens the data dir, loads FLOWS_DIR and builds the shared state (the runner starts if `cfg.runner`).
 pub fn open_state(cfg: ServerConfig) -> Result<SharedState, String> {
-    let (set, flows, mut warnings) = state::load_bundles(&cfg.flows_dir);
+    let (plugins, mut warnings) = crate::plugins::setup(&cfg.data_dir, Some(&cfg.plugins_dir))?;
+    let nodes = plugins.registry();
+    let (set, flows, bundle_warnings) = state::load_bundles(&cfg.flows_dir, &nodes);
+    warnings.extend(bundle_warnings);
     let opts = GatewayOptions {
         data_dir: cfg.data_dir.clone(),
         runner: cfg.runner,
         max_steps: cfg.tick_max_steps,
+        executor: Some(plugins),
     };
     let gw = Gateway::open(opts, flows).map_err(|e| e.to_string())?;
     let key = stream_key(gw.store())?;
@@ -99,6 +103,7 @@ pub fn open_state(cfg: ServerConfig) -> Result<SharedState, String> {
         lockout: lockout::Lockout::new(cfg.lockout_after, cfg.lockout_base_s, cfg.lockout_max_s),
         caps: limits::Caps::new(cfg.max_concurrency, cfg.max_sse),
         audit,
+        nodes,
         cfg,
     }))
 }

@@ -38,13 +38,15 @@ pub struct AppState {
     pub caps: super::limits::Caps,
     /// Audit log writer (None when disabled).
     pub audit: Option<AuditLog>,
+    /// Node types the bundles may use (native, built-in and directory plugins, and the bundles' own).
+    pub nodes: NodeRegistry,
 }
 
 /// Shared handle of the state.
 pub type SharedState = Arc<AppState>;
 
 /// Loads FLOWS_DIR: reads every bundle, compiles it, and returns what loaded plus one warning per failure.
-pub fn load_bundles(dir: &Path) -> (BundleSet, Flows, Vec<String>) {
+pub fn load_bundles(dir: &Path, nodes: &NodeRegistry) -> (BundleSet, Flows, Vec<String>) {
     if let Err(e) = std::fs::create_dir_all(dir) {
         return (
             BundleSet::new(),
@@ -57,8 +59,7 @@ pub fn load_bundles(dir: &Path) -> (BundleSet, Flows, Vec<String>) {
         .iter()
         .map(|p| format!("bundle {} not loaded: {}", p.path.display(), p.message))
         .collect();
-    let (flows, ok, compile_problems) =
-        catalog::build(set.iter().cloned().collect(), &NodeRegistry::new());
+    let (flows, ok, compile_problems) = catalog::build(set.iter().cloned().collect(), nodes);
     warnings.extend(
         compile_problems
             .iter()
@@ -77,7 +78,7 @@ pub fn load_bundles(dir: &Path) -> (BundleSet, Flows, Vec<String>) {
 impl AppState {
     /// Re-reads FLOWS_DIR and swaps bundles and flows; returns the loaded bundle ids.
     pub fn reload(&self) -> Vec<String> {
-        let (set, flows, warnings) = load_bundles(&self.cfg.flows_dir);
+        let (set, flows, warnings) = load_bundles(&self.cfg.flows_dir, &self.nodes);
         let ids: Vec<String> = set.bundle_ids().map(str::to_string).collect();
         self.gw.reload(flows);
         *self.bundles.write() = set;

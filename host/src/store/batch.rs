@@ -39,6 +39,9 @@ pub(crate) enum Op {
         key: String,
         value: Vec<u8>,
     },
+    DeleteMeta {
+        key: String,
+    },
 }
 
 /// A set of changes applied all together or not at all.
@@ -139,6 +142,16 @@ impl Batch {
         self.ops.push(Op::Meta {
             key: key.to_string(),
             value: value.to_vec(),
+        });
+    }
+
+    /// Removes a small caller-owned value.
+    pub fn delete_meta(&mut self, key: &str) {
+        if let Err(e) = keys::check_id("meta key", key) {
+            return self.fail(e);
+        }
+        self.ops.push(Op::DeleteMeta {
+            key: key.to_string(),
         });
     }
 

@@ -276,6 +276,9 @@ impl Committer {
                 Op::Meta { key, value } => {
                     wb.insert(&ks.meta, key.as_bytes(), value);
                 }
+                Op::DeleteMeta { key } => {
+                    wb.remove(&ks.meta, key.as_bytes());
+                }
             }
         }
         Ok(())

@@ -236,6 +236,20 @@ impl Store {
             .map(|v| v.to_vec()))
     }
 
+    /// Meta keys starting with `prefix`, in order, at most `limit`, as of the last fsync.
+    pub fn meta_keys(&self, prefix: &str, limit: usize) -> Result<Vec<String>, StoreError> {
+        let view = self.shared().durable.view();
+        let mut out = Vec::new();
+        for guard in view
+            .prefix(&self.shared().ks.meta, prefix.as_bytes())
+            .take(limit)
+        {
+            let key = guard.key()?;
+            out.push(String::from_utf8_lossy(&key).into_owned());
+        }
+        Ok(out)
+    }
+
     fn shared(&self) -> &Shared {
         &self.inner.shared
     }

@@ -35,6 +35,8 @@ pub(crate) fn run_state(run_id: &str, created: u32, status: RunStatus) -> RunSta
         ledger_len: 0,
         control: Control::default(),
         bundle_sha256: None,
+        inflight: None,
+        components: Default::default(),
     }
 }
 

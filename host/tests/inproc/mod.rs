@@ -1,6 +1,10 @@
 //! Helpers of the in-process tests (engine + runner + store, no HTTP).
 #![allow(dead_code)]
 
+pub mod flowgen;
+pub mod plugins;
+pub mod standin;
+
 use std::path::PathBuf;
 use std::time::Duration;
 

@@ -1,0 +1,155 @@
+//! Plugin nodes: the engine suspends the run on them, the runner executes the component, and the outcome
+//! comes back here to be recorded and followed like any other node's.
+
+use serde_json::{Value, json};
+
+use super::exec::{Plan, apply_plan, complete_output, fail, next_or, node_error};
+use super::nodes::PluginNode;
+use super::resolve;
+use super::state::set_node_output;
+use crate::flow::{CompiledFlow, CompiledNode};
+use crate::run::{
+    InFlight, Obj, RunState, RunStatus, StepRecord, WaitReason, WaitState, host_call_record,
+};
+
+/// What executing a plugin node produced.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PluginOutcome {
+    /// The node's output pins.
+    Output(Obj),
+    /// The node failed; the run fails with this message.
+    Failed(String),
+    /// The node called `durability.await-event(name)`: the run waits for that event.
+    Suspended(String),
+}
+
+/// Starts a plugin node: records `started` and marks the run in flight (the step loop stops here).
+pub fn start(
+    run: &mut RunState,
+    flow: &CompiledFlow,
+    node: &CompiledNode,
+    plugin: &PluginNode,
+    records: &mut Vec<StepRecord>,
+) -> Plan {
+    let inputs = match resolve::exec_inputs(flow, node, &run.vars) {
+        Ok(i) => i,
+        Err(e) => return node_error(run, &node.node.id, e),
+    };
+    // A run keeps the component version it first used, so a plugin upgrade never changes a run midway.
+    let digest = run
+        .components
+        .get(&plugin.plugin)
+        .cloned()
+        .unwrap_or_else(|| plugin.digest.clone());
+    let mut rec = StepRecord::new(run, &node.node.id, "started");
+    rec.effect = Some(json!({"type": plugin.effect, "payload": {
+        "node_type": plugin.node_type, "plugin": plugin.plugin, "digest": digest, "inputs": inputs},
+        "result_key": format!("_temp.effects.{}", node.node.id)}));
+    rec.ended_at = None;
+    records.push(rec);
+    run.components.insert(plugin.plugin.clone(), digest.clone());
+    run.inflight = Some(InFlight {
+        node_id: node.node.id.clone(),
+        node_type: plugin.node_type.clone(),
+        plugin: plugin.plugin.clone(),
+        digest,
+        inputs: Value::Object(inputs),
+        started_seq: 0,
+        awaiting: None,
+    });
+    Plan::Wait
+}
+
+/// Applies the outcome of the run's in-flight plugin node and moves the run on.
+pub fn finish(
+    run: &mut RunState,
+    flow: &CompiledFlow,
+    outcome: PluginOutcome,
+    records: &mut Vec<StepRecord>,
+) {
+    let Some(inflight) = run.inflight.clone() else {
+        return;
+    };
+    let node_id = inflight.node_id.clone();
+    let Some(node) = flow.node(&node_id) else {
+        run.inflight = None;
+        fail(
+            run,
+            records,
+            &node_id,
+            format!("KeyError: node '{node_id}' not found"),
+        );
+        return;
+    };
+    let effect = node_effect(node);
+    match outcome {
+        PluginOutcome::Output(out) => {
+            run.inflight = None;
+            let out = Value::Object(out);
+            let mut rec = StepRecord::new(run, &node_id, "completed");
+            rec.effect = Some(
+                json!({"type": effect, "payload": {"node_type": inflight.node_type,
+                "plugin": inflight.plugin, "digest": inflight.digest}, "result_key": null}),
+            );
+            rec.result = Some(out.clone());
+            records.push(rec);
+            run.vars.insert("_last_output".into(), out.clone());
+            set_node_output(&mut run.vars, &node_id, out.clone());
+            let plan = next_or(node, || complete_output(&out));
+            apply_plan(run, flow, node, plan, records);
+        }
+        PluginOutcome::Failed(msg) => {
+            run.inflight = None;
+            fail(run, records, &node_id, msg);
+        }
+        PluginOutcome::Suspended(name) => {
+            let mut w = WaitState::new(WaitReason::Event);
+            w.wait_key = Some(super::event_key(run, "session", &name, None));
+            w.resume_to_node = Some(node_id.clone());
+            w.details = Some(json!({"kind": "plugin_await_event", "name": name,
+                "node_type": inflight.node_type}));
+            let mut rec = StepRecord::new(run, &node_id, "waiting");
+            rec.effect = Some(
+                json!({"type": "wait_event", "payload": {"wait_key": w.wait_key,
+                "name": name}, "result_key": null}),
+            );
+            records.push(rec);
+            run.status = RunStatus::Waiting;
+            run.waiting = Some(w);
+            if let Some(f) = run.inflight.as_mut() {
+                f.awaiting = Some(name);
+            }
+        }
+    }
+}
+
+/// Resumes a plugin node suspended in `await-event`: the event becomes the recorded answer of that call,
+/// and the run is runnable again (the runner re-executes the node, replaying every recorded call).
+pub fn resume_awaiting(run: &mut RunState, payload: Value, records: &mut Vec<StepRecord>) -> bool {
+    let Some(inflight) = run.inflight.as_mut() else {
+        return false;
+    };
+    let Some(name) = inflight.awaiting.take() else {
+        return false;
+    };
+    let node_id = inflight.node_id.clone();
+    let text = payload.to_string();
+    records.push(host_call_record(
+        run,
+        &node_id,
+        ("durability", "await-event"),
+        json!({"name": name}),
+        Ok(Value::String(text)),
+        0.0,
+    ));
+    run.status = RunStatus::Running;
+    run.waiting = None;
+    true
+}
+
+fn node_effect(node: &CompiledNode) -> String {
+    match &node.kind {
+        super::nodes::NodeKind::Plugin(p) => p.effect.clone(),
+        _ => "plugin_node".into(),
+    }
+}

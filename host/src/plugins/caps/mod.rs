@@ -1,0 +1,111 @@
+//! Host capabilities, one module each (its WIT binding, its grant checks, its provider): what a component
+//! can reach of the world, and only through the recorder.
+
+pub mod artifacts;
+pub mod durability;
+pub mod http;
+pub mod kv;
+pub mod llm;
+pub mod log;
+pub mod tools;
+pub mod voice;
+
+use std::sync::Arc;
+
+use super::bindings::types::{Error, ErrorCode};
+
+/// The providers behind the capabilities, shared by every node execution.
+pub struct Capabilities {
+    pub http: reqwest::Client,
+    pub llm: Option<Arc<dyn llm::LlmBackend>>,
+    pub tools: Option<Arc<dyn tools::ToolBackend>>,
+    pub voice: Option<Arc<dyn voice::VoiceBackend>>,
+    pub artifacts: Option<Arc<dyn artifacts::ArtifactBackend>>,
+}
+
+impl Capabilities {
+    /// Capabilities with no model, tool, speech or artifact provider yet.
+    pub fn new() -> Capabilities {
+        Capabilities {
+            http: http::client(),
+            llm: None,
+            tools: None,
+            voice: None,
+            artifacts: None,
+        }
+    }
+}
+
+/// A WIT error value.
+pub fn error(code: ErrorCode, message: impl Into<String>) -> Error {
+    Error {
+        code,
+        message: message.into(),
+        retryable: matches!(
+            code,
+            ErrorCode::RateLimited | ErrorCode::Timeout | ErrorCode::Unavailable
+        ),
+    }
+}
+
+/// The WIT name of an error code (`access-denied`), as the ledger and messages show it.
+pub fn code_name(code: ErrorCode) -> &'static str {
+    match code {
+        ErrorCode::InvalidInput => "invalid-input",
+        ErrorCode::AccessDenied => "access-denied",
+        ErrorCode::NotFound => "not-found",
+        ErrorCode::RateLimited => "rate-limited",
+        ErrorCode::Timeout => "timeout",
+        ErrorCode::Cancelled => "cancelled",
+        ErrorCode::Unavailable => "unavailable",
+        ErrorCode::TooLarge => "too-large",
+        ErrorCode::Internal => "internal",
+        ErrorCode::Unsupported => "unsupported",
+    }
+}
+
+/// An error as the ledger records it.
+pub fn error_json(e: &Error) -> serde_json::Value {
+    serde_json::json!({"code": code_name(e.code), "message": e.message, "retryable": e.retryable})
+}
+
+/// An error read back from the ledger.
+pub fn error_from_json(v: &serde_json::Value) -> Option<Error> {
+    const CODES: [ErrorCode; 10] = [
+        ErrorCode::InvalidInput,
+        ErrorCode::AccessDenied,
+        ErrorCode::NotFound,
+        ErrorCode::RateLimited,
+        ErrorCode::Timeout,
+        ErrorCode::Cancelled,
+        ErrorCode::Unavailable,
+        ErrorCode::TooLarge,
+        ErrorCode::Internal,
+        ErrorCode::Unsupported,
+    ];
+    let name = v.get("code")?.as_str()?;
+    Some(Error {
+        code: CODES.into_iter().find(|c| code_name(*c) == name)?,
+        message: v.get("message")?.as_str()?.to_string(),
+        retryable: v
+            .get("retryable")
+            .and_then(serde_json::Value::as_bool)
+            .unwrap_or(false),
+    })
+}
+
+/// The refusal of a capability the plugin was not granted.
+pub fn denied(what: impl std::fmt::Display) -> Error {
+    error(
+        ErrorCode::AccessDenied,
+        format!("not granted to this plugin: {what}"),
+    )
+}
+
+impl Default for Capabilities {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl super::bindings::types::Host for super::ctx::NodeCtx {}

@@ -1,0 +1,81 @@
+//! The one wasmtime `Engine` of the process: pooling allocator, epoch interruption, a ticker thread.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+use super::grants::MAX_MEMORY_MB;
+
+/// How often the epoch advances: the granularity of CPU deadlines and cancellation.
+pub const EPOCH_TICK: Duration = Duration::from_millis(5);
+
+/// Component instances the pool keeps ready (concurrent node executions beyond this fall back to an error).
+const POOL_INSTANCES: u32 = 128;
+
+/// The engine plus the thread that ticks its epoch; the ticker stops when this is dropped.
+pub struct PluginEngine {
+    pub engine: Engine,
+    stop: Arc<AtomicBool>,
+}
+
+impl PluginEngine {
+    /// Builds the engine (pooling when the machine allows it, on-demand otherwise) and starts the ticker.
+    pub fn new() -> wasmtime::Result<PluginEngine> {
+        let engine = match Engine::new(&config(true)) {
+            Ok(e) => e,
+            Err(err) => {
+                // Some hosts cap virtual memory; the pool's reservations are then refused.
+                tracing::warn!("pooling allocator unavailable ({err}); using on-demand instances");
+                Engine::new(&config(false))?
+            }
+        };
+        let stop = Arc::new(AtomicBool::new(false));
+        let (e, s) = (engine.weak(), stop.clone());
+        std::thread::Builder::new()
+            .name("plugin-epoch".into())
+            .spawn(move || {
+                while !s.load(Ordering::Relaxed) {
+                    std::thread::sleep(EPOCH_TICK);
+                    match e.upgrade() {
+                        Some(engine) => engine.increment_epoch(),
+                        None => return,
+                    }
+                }
+            })?;
+        Ok(PluginEngine { engine, stop })
+    }
+}
+
+impl Drop for PluginEngine {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+fn config(pooling: bool) -> Config {
+    let mut cfg = Config::new();
+    cfg.wasm_component_model(true);
+    cfg.epoch_interruption(true);
+    // WASIp2 guests do not need the concurrent (p3) call path, which makes every call ~3x dearer.
+    cfg.concurrency_support(false);
+    cfg.max_wasm_stack(1 << 20);
+    if pooling {
+        let mut pool = PoolingAllocationConfig::default();
+        pool.total_component_instances(POOL_INSTANCES)
+            .total_core_instances(POOL_INSTANCES * 4)
+            .total_memories(POOL_INSTANCES * 2)
+            .total_tables(POOL_INSTANCES * 4)
+            .total_stacks(POOL_INSTANCES)
+            .max_memory_size((MAX_MEMORY_MB << 20) as usize)
+            .max_memories_per_component(8)
+            .max_tables_per_component(16)
+            .max_core_instances_per_component(64)
+            .table_elements(100_000)
+            .max_component_instance_size(1 << 20)
+            .max_core_instance_size(4 << 20);
+        cfg.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    }
+    cfg
+}

@@ -1,0 +1,231 @@
+//! Executes one plugin node: a fresh store from the pool, limits set, recorded calls replayed, the
+//! component's answer checked, and one `PluginOutcome` back.
+
+use std::sync::Arc;
+
+use serde_json::Value;
+use wasmtime::{Store as WasmStore, UpdateDeadline};
+
+use super::PluginHost;
+use super::bindings::node_export::Invocation;
+use super::caps::durability::SUSPENDED;
+use super::component::LoadedPlugin;
+use super::ctx::NodeCtx;
+use super::durable::Recorder;
+use crate::engine::PluginOutcome;
+use crate::run::{HostCall, RunState};
+use crate::runner::executor::{NodeDone, NodeJob};
+use crate::store::Store;
+
+/// Runs `job` to its outcome; never panics on anything the component does.
+pub async fn run_node(host: Arc<PluginHost>, store: Store, job: NodeJob) -> NodeDone {
+    let run_id = job.run_id.clone();
+    let mut ledger_len = job.ledger_len;
+    let outcome = match host.plugin_for(&job.plugin, &job.digest) {
+        Err(e) => PluginOutcome::Failed(e),
+        Ok(plugin) => match recorded(&store, &job) {
+            Err(e) => PluginOutcome::Failed(e),
+            Ok((replay, started_ms)) => {
+                let (outcome, len) = execute(&host, store, &job, &plugin, replay, started_ms).await;
+                ledger_len = len;
+                outcome
+            }
+        },
+    };
+    NodeDone {
+        run_id,
+        outcome,
+        ledger_len,
+    }
+}
+
+/// The host calls recorded after the node's `started` record, and the time that record was written.
+fn recorded(store: &Store, job: &NodeJob) -> Result<(Vec<HostCall>, u64), String> {
+    let mut calls = Vec::new();
+    let mut started_ms = crate::time::now_ms();
+    let mut cursor = job.started_seq.saturating_sub(1);
+    loop {
+        let page = store
+            .ledger_after(&job.run_id, cursor, 1000)
+            .map_err(|e| format!("cannot read the ledger to replay node {}: {e}", job.node_id))?;
+        let Some(last) = page.last() else { break };
+        cursor = last.seq;
+        for entry in &page {
+            let Ok(v) = serde_json::from_str::<Value>(entry.json.get()) else {
+                continue;
+            };
+            if entry.seq == job.started_seq {
+                if let Some(t) = v
+                    .get("started_at")
+                    .and_then(Value::as_str)
+                    .and_then(crate::time::parse_iso)
+                {
+                    started_ms =
+                        u64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(started_ms);
+                }
+                continue;
+            }
+            if v.get("node_id").and_then(Value::as_str) == Some(job.node_id.as_str())
+                && let Some(call) = HostCall::from_record(&v)
+            {
+                calls.push(call);
+            }
+        }
+    }
+    Ok((calls, started_ms))
+}
+
+async fn execute(
+    host: &PluginHost,
+    store: Store,
+    job: &NodeJob,
+    plugin: &LoadedPlugin,
+    replay: Vec<HostCall>,
+    started_ms: u64,
+) -> (PluginOutcome, u64) {
+    let ident = RunState {
+        vars: Default::default(),
+        ..crate::runner::new_run_state(
+            &job.workflow_id,
+            &job.node_id,
+            Default::default(),
+            job.session_id.clone(),
+            None,
+            None,
+        )
+    };
+    let ident = RunState {
+        run_id: job.run_id.clone(),
+        actor_id: job.actor_id.clone(),
+        ..ident
+    };
+    let grants = plugin.grants.clone();
+    let rec = Recorder::new(
+        Some(store),
+        ident,
+        job.node_id.clone(),
+        job.started_seq,
+        replay,
+        job.ledger_len,
+        grants.max_host_calls,
+        job.cancel.clone(),
+    );
+    let seed = format!("{}:{}", job.run_id, job.started_seq);
+    let ctx = NodeCtx::new(grants.clone(), host.caps.clone(), rec, started_ms, &seed);
+    let mut ws = WasmStore::new(&host.engine.engine, ctx);
+    ws.limiter(|c| &mut c.limiter);
+    ws.set_epoch_deadline(1);
+    let budget = std::time::Duration::from_millis(grants.timeout_ms);
+    let cancel = job.cancel.clone();
+    ws.epoch_deadline_callback(move |ctx| {
+        if cancel.is_cancelled() {
+            wasmtime::bail!("cancelled");
+        }
+        if ctx.data().cpu_time() > budget {
+            wasmtime::bail!("deadline");
+        }
+        Ok(UpdateDeadline::Yield(1))
+    });
+    let inv = Invocation {
+        node_type: job.node_type.clone(),
+        node_id: job.node_id.clone(),
+        config: Value::Object(job.config.clone()).to_string(),
+        inputs: job.inputs.to_string(),
+    };
+    let result = match plugin.pre.instantiate_async(&mut ws).await {
+        Ok(inst) => {
+            inst.abstractgateway_plugin_node()
+                .call_run(&mut ws, &inv)
+                .await
+        }
+        Err(e) => Err(e),
+    };
+    let flushed = ws.data_mut().rec.flush();
+    let data = ws.data();
+    let len = data.rec.ledger_len;
+    let name = &job.node_type;
+    let outcome = match (result, flushed) {
+        (_, Err(e)) => PluginOutcome::Failed(format!("PluginError: {e}")),
+        (Err(trap), _) => {
+            if let Some(event) = data.suspend.clone() {
+                PluginOutcome::Suspended(event)
+            } else {
+                PluginOutcome::Failed(trap_message(name, &trap, data, &grants))
+            }
+        }
+        (Ok(Err(e)), _) => PluginOutcome::Failed(format!(
+            "PluginError: {name}: {}: {}",
+            super::caps::code_name(e.code),
+            e.message
+        )),
+        (Ok(Ok(out)), _) => output(name, out, grants.max_output_bytes),
+    };
+    (outcome, len)
+}
+
+fn trap_message(
+    name: &str,
+    trap: &wasmtime::Error,
+    data: &NodeCtx,
+    grants: &super::grants::Grants,
+) -> String {
+    let code = trap.downcast_ref::<wasmtime::Trap>().copied();
+    // The chain's last message is the cause (a host error, or the trap itself); the rest is backtrace context.
+    let cause = trap
+        .chain()
+        .last()
+        .map(|c| c.to_string())
+        .unwrap_or_default();
+    if cause.contains(SUSPENDED) {
+        return format!("PluginError: {name}: suspended outside an await-event call");
+    }
+    if data.limiter.memory_hit {
+        return format!(
+            "PluginError: {name} exceeded its memory limit of {} MiB ({})",
+            data.limiter.max_memory_mb(),
+            first_line(&cause)
+        );
+    }
+    if cause == "deadline" || data.cpu_time() > std::time::Duration::from_millis(grants.timeout_ms)
+    {
+        return format!(
+            "PluginError: {name} exceeded its CPU time limit of {} ms",
+            grants.timeout_ms
+        );
+    }
+    if cause.starts_with("cancelled") {
+        return format!("Cancelled: {name} was stopped by a cancel command");
+    }
+    if code == Some(wasmtime::Trap::StackOverflow) {
+        return format!("PluginError: {name} overflowed its stack (unbounded recursion?)");
+    }
+    if cause.starts_with("ReplayDivergence") || cause.starts_with("PluginError") {
+        return first_line(&cause).to_string();
+    }
+    match code {
+        Some(t) => format!("PluginError: {name} trapped: {t}"),
+        None => format!("PluginError: {name} failed: {}", first_line(&cause)),
+    }
+}
+
+fn first_line(s: &str) -> &str {
+    s.lines().next().unwrap_or(s)
+}
+
+fn output(name: &str, out: String, max: u64) -> PluginOutcome {
+    if out.len() as u64 > max {
+        return PluginOutcome::Failed(format!(
+            "PluginError: {name} returned {} bytes of output; its limit is {max}",
+            out.len()
+        ));
+    }
+    match serde_json::from_str::<Value>(&out) {
+        Ok(Value::Object(m)) => PluginOutcome::Output(m),
+        Ok(other) => {
+            let mut m = crate::run::Obj::new();
+            m.insert("result".into(), other);
+            PluginOutcome::Output(m)
+        }
+        Err(e) => PluginOutcome::Failed(format!("PluginError: {name} returned invalid JSON: {e}")),
+    }
+}

@@ -1,0 +1,342 @@
+//! The component host: node types provided by sandboxed WebAssembly components (WIT package `wit/`).
+//!
+//! Components are compiled once and cached on disk by digest, linked once (`InstancePre`), and get a fresh
+//! pooled store per node execution with their own memory, CPU and output limits. Every host call goes
+//! through `durable::Recorder`, which appends it to the run's ledger or answers it from there on replay.
+
+pub mod bindings;
+pub mod builtin;
+pub mod cache;
+pub mod caps;
+pub mod component;
+pub mod ctx;
+pub mod durable;
+pub mod engine;
+pub mod grants;
+pub mod invoke;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use parking_lot::RwLock;
+use wasmtime::component::Linker;
+
+use crate::engine::{BundlePlugins, NodeRegistry, PluginNode};
+use crate::runner::executor::{NodeDone, NodeExecutor, NodeJob};
+use crate::store::Store;
+use cache::{ComponentCache, sha256_hex};
+use caps::Capabilities;
+use component::LoadedPlugin;
+use ctx::NodeCtx;
+pub use grants::Grants;
+
+/// Effect type recorded for plugin nodes that do not name one.
+const DEFAULT_EFFECT: &str = "plugin_node";
+
+/// The process's plugins: engine, linker, compiled cache and every loaded component by digest.
+pub struct PluginHost {
+    engine: engine::PluginEngine,
+    linker: Linker<NodeCtx>,
+    cache: ComponentCache,
+    /// digest → plugin (every version ever loaded here stays, so pinned runs can replay).
+    by_digest: RwLock<HashMap<String, Arc<LoadedPlugin>>>,
+    /// name → digest of the version new runs use (built-in and plugins dir).
+    current: RwLock<HashMap<String, String>>,
+    caps: Arc<Capabilities>,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl PluginHost {
+    /// A host caching compiled components under `<data_dir>/components`, with capabilities `caps`
+    /// (no component is loaded yet).
+    pub fn new(data_dir: &Path, caps: Capabilities) -> wasmtime::Result<Arc<PluginHost>> {
+        let engine = engine::PluginEngine::new()?;
+        let linker = component::linker(&engine.engine)?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("plugins")
+            .enable_all()
+            .build()?;
+        Ok(Arc::new(PluginHost {
+            linker,
+            cache: ComponentCache::new(&data_dir.join("components")),
+            engine,
+            by_digest: RwLock::new(HashMap::new()),
+            current: RwLock::new(HashMap::new()),
+            caps: Arc::new(caps),
+            runtime,
+        }))
+    }
+
+    /// Loads (or finds) a component and makes it the current version of `name`.
+    pub fn load(
+        &self,
+        name: &str,
+        bytes: &[u8],
+        grants: Grants,
+    ) -> Result<Arc<LoadedPlugin>, String> {
+        let plugin = self.compile(name, bytes, grants)?;
+        self.current
+            .write()
+            .insert(name.to_string(), plugin.digest.clone());
+        Ok(plugin)
+    }
+
+    /// Compiles (or takes from the cache), links and describes a component without making it current.
+    fn compile(
+        &self,
+        name: &str,
+        bytes: &[u8],
+        grants: Grants,
+    ) -> Result<Arc<LoadedPlugin>, String> {
+        grants
+            .validate()
+            .map_err(|e| format!("plugin {name}: {e}"))?;
+        let digest = sha256_hex(bytes);
+        if let Some(p) = self.by_digest.read().get(&digest)
+            && p.grants.as_ref() == &grants
+            && p.name == name
+        {
+            return Ok(p.clone());
+        }
+        let component = self
+            .cache
+            .load(&self.engine.engine, &digest, bytes)
+            .map_err(|e| format!("plugin {name}: not a valid component: {e:#}"))?;
+        let pre = component::prepare(&self.linker, &component).map_err(|e| {
+            format!("plugin {name}: cannot be linked (it must target the node-plugin world): {e:#}")
+        })?;
+        let types = self
+            .describe(&pre)
+            .map_err(|e| format!("plugin {name}: describe() failed: {e}"))?;
+        if types.is_empty() {
+            return Err(format!("plugin {name}: describe() lists no node type"));
+        }
+        let plugin = Arc::new(LoadedPlugin {
+            name: name.to_string(),
+            digest: digest.clone(),
+            pre,
+            grants: Arc::new(grants),
+            types,
+        });
+        self.by_digest.write().insert(digest, plugin.clone());
+        Ok(plugin)
+    }
+
+    /// Calls `describe` in a throwaway instance that is granted nothing.
+    fn describe(
+        &self,
+        pre: &bindings::node::NodePluginPre<NodeCtx>,
+    ) -> Result<Vec<bindings::node_export::NodeType>, String> {
+        let rec = durable::Recorder::new(
+            None,
+            crate::runner::new_run_state(
+                "describe",
+                "describe",
+                Default::default(),
+                None,
+                None,
+                None,
+            ),
+            "describe".into(),
+            0,
+            vec![],
+            0,
+            0,
+            Arc::new(Default::default()),
+        );
+        let ctx = NodeCtx::new(
+            Arc::new(Grants::default()),
+            self.caps.clone(),
+            rec,
+            0,
+            "describe",
+        );
+        let mut ws = wasmtime::Store::new(&self.engine.engine, ctx);
+        ws.limiter(|c| &mut c.limiter);
+        ws.set_epoch_deadline(1);
+        let started = std::time::Instant::now();
+        ws.epoch_deadline_callback(move |_| {
+            if started.elapsed() > std::time::Duration::from_secs(5) {
+                wasmtime::bail!("describe() took more than 5 s");
+            }
+            Ok(wasmtime::UpdateDeadline::Yield(1))
+        });
+        // A thread of its own: loading may be called from inside an async handler.
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                self.runtime.block_on(async {
+                    let inst = pre
+                        .instantiate_async(&mut ws)
+                        .await
+                        .map_err(|e| format!("{e:#}"))?;
+                    inst.abstractgateway_plugin_node()
+                        .call_describe(&mut ws)
+                        .await
+                        .map_err(|e| format!("{e:#}"))
+                })
+            })
+            .join()
+            .unwrap_or_else(|_| Err("describe() panicked the host thread".into()))
+        })
+    }
+
+    /// Loads every `*.wasm` of `dir`, each with the grants of its `<name>.grants.json` (none if absent).
+    pub fn load_dir(&self, dir: &Path) -> Vec<(PathBuf, Result<Arc<LoadedPlugin>, String>)> {
+        let mut out = Vec::new();
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return out;
+        };
+        let mut paths: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "wasm"))
+            .collect();
+        paths.sort();
+        for path in paths {
+            let name = path
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let loaded = std::fs::read(&path)
+                .map_err(|e| format!("cannot read {}: {e}", path.display()))
+                .and_then(|bytes| {
+                    let grants = read_grants(&path.with_extension("grants.json"))?;
+                    self.load(&name, &bytes, grants)
+                });
+            out.push((path, loaded));
+        }
+        out
+    }
+
+    /// A node registry with every current plugin's node types, which also loads the components bundles carry.
+    pub fn registry(self: &Arc<Self>) -> NodeRegistry {
+        let mut reg = NodeRegistry::new();
+        let current = self.current.read().clone();
+        let mut names: Vec<_> = current.into_iter().collect();
+        names.sort();
+        for (_, digest) in names {
+            if let Some(p) = self.by_digest.read().get(&digest) {
+                for node in node_types(p) {
+                    reg.register_plugin(node);
+                }
+            }
+        }
+        reg.set_bundle_plugins(self.clone());
+        reg
+    }
+
+    /// The plugin a job is pinned to; a digest no longer around is reloaded from the cache's copy.
+    fn plugin_for(&self, name: &str, digest: &str) -> Result<Arc<LoadedPlugin>, String> {
+        if let Some(p) = self.by_digest.read().get(digest) {
+            return Ok(p.clone());
+        }
+        Err(format!(
+            "PluginError: component {name} with digest {digest} is not loaded on this gateway; the run is pinned to it"
+        ))
+    }
+
+    /// The capabilities every node execution shares.
+    pub fn capabilities(&self) -> &Arc<Capabilities> {
+        &self.caps
+    }
+}
+
+/// The process's plugin host: the built-in components, then `plugins_dir` (absent = none); a plugin that
+/// does not load is a warning naming it, never a reason to refuse to start.
+pub fn setup(
+    data_dir: &Path,
+    plugins_dir: Option<&Path>,
+) -> Result<(Arc<PluginHost>, Vec<String>), String> {
+    let host = PluginHost::new(data_dir, Capabilities::new())
+        .map_err(|e| format!("cannot start the plugin host: {e:#}"))?;
+    let mut warnings = Vec::new();
+    for (name, bytes, grants) in builtin::components() {
+        if let Err(e) = host.load(name, bytes, grants) {
+            warnings.push(format!("built-in plugin {name} not loaded: {e}"));
+        }
+    }
+    if let Some(dir) = plugins_dir {
+        for (path, loaded) in host.load_dir(dir) {
+            if let Err(e) = loaded {
+                warnings.push(format!("plugin {} not loaded: {e}", path.display()));
+            }
+        }
+    }
+    for w in &warnings {
+        tracing::warn!("{w}");
+    }
+    Ok((host, warnings))
+}
+
+fn node_types(p: &LoadedPlugin) -> Vec<Arc<PluginNode>> {
+    p.types
+        .iter()
+        .map(|t| {
+            Arc::new(PluginNode {
+                node_type: t.name.clone(),
+                plugin: p.name.clone(),
+                digest: p.digest.clone(),
+                effect: t.effect.clone().unwrap_or_else(|| DEFAULT_EFFECT.into()),
+            })
+        })
+        .collect()
+}
+
+fn read_grants(path: &Path) -> Result<Grants, String> {
+    match std::fs::read(path) {
+        Ok(bytes) => {
+            let v: serde_json::Value = serde_json::from_slice(&bytes)
+                .map_err(|e| format!("{} is not valid JSON: {e}", path.display()))?;
+            Grants::from_json(&v).map_err(|e| format!("{}: {e}", path.display()))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Grants::default()),
+        Err(e) => Err(format!("cannot read {}: {e}", path.display())),
+    }
+}
+
+impl NodeExecutor for PluginHost {
+    fn spawn(self: Arc<Self>, store: Store, job: NodeJob, done: Box<dyn FnOnce(NodeDone) + Send>) {
+        let me = self.clone();
+        self.runtime.spawn(async move {
+            done(invoke::run_node(me, store, job).await);
+        });
+    }
+}
+
+impl BundlePlugins for PluginHost {
+    fn load(&self, bundle: &crate::bundle::Bundle) -> Result<Vec<Arc<PluginNode>>, String> {
+        let mut out = Vec::new();
+        for (decl, bytes) in &bundle_plugins(bundle) {
+            let digest = sha256_hex(bytes);
+            if !digest.eq_ignore_ascii_case(&decl.sha256) {
+                return Err(format!(
+                    "plugin {} has sha256 {digest} but the manifest declares {}",
+                    decl.path, decl.sha256
+                ));
+            }
+            let name = format!("{}/{}", bundle.bundle_ref(), decl.name());
+            let p = self.compile(&name, bytes, decl.grants.clone())?;
+            out.extend(node_types(&p));
+        }
+        Ok(out)
+    }
+}
+
+/// The components a bundle declares, with their bytes.
+fn bundle_plugins(_bundle: &crate::bundle::Bundle) -> Vec<(BundlePluginDecl, Vec<u8>)> {
+    Vec::new()
+}
+
+/// Placeholder until bundles carry plugin declarations.
+struct BundlePluginDecl {
+    path: String,
+    sha256: String,
+    grants: Grants,
+}
+
+impl BundlePluginDecl {
+    fn name(&self) -> String {
+        self.path.clone()
+    }
+}

@@ -1,0 +1,58 @@
+//! Builders for VisualFlow JSON and unpacked bundles used by the in-process tests.
+
+use std::path::Path;
+
+use serde_json::{Value, json};
+
+/// An execution pin.
+pub fn exec(id: &str) -> Value {
+    json!({"id": id, "label": "", "type": "execution"})
+}
+/// A data pin of type any.
+pub fn pin(id: &str) -> Value {
+    json!({"id": id, "label": id, "type": "any"})
+}
+/// A node: `ins`/`outs` are data pins; `exec_in`/`exec_outs` add execution pins.
+pub fn node(
+    id: &str,
+    ty: &str,
+    exec_in: bool,
+    exec_outs: &[&str],
+    ins: &[&str],
+    outs: &[&str],
+    extra: Value,
+) -> Value {
+    let mut inputs: Vec<Value> = if exec_in {
+        vec![exec("exec-in")]
+    } else {
+        vec![]
+    };
+    inputs.extend(ins.iter().map(|p| pin(p)));
+    let mut outputs: Vec<Value> = exec_outs.iter().map(|p| exec(p)).collect();
+    outputs.extend(outs.iter().map(|p| pin(p)));
+    let mut data = json!({"nodeType": ty, "label": id, "inputs": inputs, "outputs": outputs});
+    if let (Some(d), Some(e)) = (data.as_object_mut(), extra.as_object()) {
+        d.extend(e.clone());
+    }
+    json!({"id": id, "type": ty, "data": data})
+}
+/// An edge `source.handle -> target.handle`.
+pub fn edge(s: &str, sh: &str, t: &str, th: &str) -> Value {
+    json!({"id": format!("{s}.{sh}->{t}.{th}"), "source": s, "sourceHandle": sh, "target": t, "targetHandle": th})
+}
+
+/// Writes bundle `features@1.0.0` (an unpacked directory) with `flows`; returns its path.
+pub fn write_bundle(dir: &Path, flows: &[(&str, Value)], entry: &str) -> std::path::PathBuf {
+    let b = dir.join("features");
+    std::fs::create_dir_all(b.join("flows")).expect("mkdir");
+    let mut map = serde_json::Map::new();
+    for (id, f) in flows {
+        std::fs::write(b.join(format!("flows/{id}.json")), f.to_string()).expect("flow");
+        map.insert(id.to_string(), json!(format!("flows/{id}.json")));
+    }
+    let entrypoints: Vec<Value> = flows.iter().map(|(id, _)| json!({"flow_id": id})).collect();
+    let manifest = json!({"bundle_format_version": "1", "bundle_id": "features", "bundle_version": "1.0.0",
+        "entrypoints": entrypoints, "default_entrypoint": entry, "flows": map});
+    std::fs::write(b.join("manifest.json"), manifest.to_string()).expect("manifest");
+    b
+}

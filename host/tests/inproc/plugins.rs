@@ -1,0 +1,59 @@
+//! The components built from `plugins/` (by `scripts/build-plugins.sh`) and a gateway that runs them.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use abstractgateway::bundle::{Limits, read_bundle};
+use abstractgateway::runner::{Gateway, GatewayOptions, catalog};
+
+/// Where the built components are: `AG_PLUGINS_DIR`, else `<repo>/target/plugins`.
+pub fn built_dir() -> PathBuf {
+    std::env::var_os("AG_PLUGINS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../target/plugins")))
+}
+
+/// The bytes of built component `name` (e.g. `http_steps`).
+pub fn component(name: &str) -> Vec<u8> {
+    let p = built_dir().join(format!("{name}.wasm"));
+    std::fs::read(&p).unwrap_or_else(|e| {
+        panic!(
+            "{} is missing ({e}); build the plugins first: scripts/build-plugins.sh",
+            p.display()
+        )
+    })
+}
+
+/// A plugins dir holding `(component, grants JSON)` pairs.
+pub fn plugins_dir(dir: &Path, plugins: &[(&str, serde_json::Value)]) -> PathBuf {
+    let p = dir.join("plugins");
+    std::fs::create_dir_all(&p).expect("mkdir plugins");
+    for (name, grants) in plugins {
+        std::fs::write(p.join(format!("{name}.wasm")), component(name)).expect("write wasm");
+        if !grants.is_null() {
+            std::fs::write(p.join(format!("{name}.grants.json")), grants.to_string())
+                .expect("grants");
+        }
+    }
+    p
+}
+
+/// A gateway over the bundle at `bundle` with the plugins of `plugins`.
+pub fn gateway(data: &Path, bundle: &Path, plugins: &Path) -> Arc<Gateway> {
+    let (host, warnings) =
+        abstractgateway::plugins::setup(data, Some(plugins)).expect("plugin host");
+    assert!(warnings.is_empty(), "{warnings:?}");
+    let b = Arc::new(read_bundle(bundle, &Limits::default()).expect("bundle loads"));
+    let (flows, _, problems) = catalog::build(vec![b], &host.registry());
+    assert!(problems.is_empty(), "{problems:?}");
+    Gateway::open(
+        GatewayOptions {
+            data_dir: data.to_path_buf(),
+            runner: true,
+            max_steps: 100,
+            executor: Some(host),
+        },
+        flows,
+    )
+    .expect("open")
+}

@@ -1,0 +1,256 @@
+//! Plugin nodes through the real runner and store: real components built from `plugins/`, every host
+//! call in the ledger, grants enforced, and hostile components contained.
+
+mod inproc;
+
+use std::path::Path;
+
+use abstractgateway::run::{HostCall, RunState, RunStatus};
+use abstractgateway::runner::{Gateway, StartRequest};
+use inproc::flowgen::{edge, node, write_bundle};
+use inproc::plugins::{gateway, plugins_dir};
+use inproc::standin::StepServer;
+use inproc::wait_for;
+use serde_json::{Value, json};
+
+/// start → `ty` (inputs `ins` wired from the start node) → end (outputs `outs`).
+fn one_node_flow(ty: &str, ins: &[&str], outs: &[&str]) -> Value {
+    let mut edges = vec![
+        edge("s", "exec-out", "p", "exec-in"),
+        edge("p", "exec-out", "e", "exec-in"),
+    ];
+    edges.extend(ins.iter().map(|i| edge("s", i, "p", i)));
+    edges.extend(outs.iter().map(|o| edge("p", o, "e", o)));
+    json!({"id": "main", "entryNode": "s", "nodes": [
+        node("s", "on_flow_start", false, &["exec-out"], &[], ins, json!({})),
+        node("p", ty, true, &["exec-out"], ins, outs, json!({})),
+        node("e", "on_flow_end", true, &[], outs, &[], json!({}))],
+      "edges": edges})
+}
+
+fn start(gw: &Gateway, input: Value) -> String {
+    let req = StartRequest {
+        workflow_id: "features@1.0.0:main".into(),
+        input: input.as_object().cloned().unwrap_or_default(),
+        ..Default::default()
+    };
+    gw.start_run(req).expect("start").run_id
+}
+
+fn ledger(gw: &Gateway, run_id: &str) -> Vec<Value> {
+    gw.store()
+        .ledger_after(run_id, 0, 100_000)
+        .expect("ledger")
+        .iter()
+        .map(|e| serde_json::from_str(e.json.get()).expect("json"))
+        .collect()
+}
+
+fn host_calls(records: &[Value]) -> Vec<HostCall> {
+    records.iter().filter_map(HostCall::from_record).collect()
+}
+
+fn setup(dir: &Path, flow: Value, plugins: &[(&str, Value)]) -> std::sync::Arc<Gateway> {
+    let bundle = write_bundle(dir, &[("main", flow)], "main");
+    let pdir = plugins_dir(dir, plugins);
+    gateway(&dir.join("data"), &bundle, &pdir)
+}
+
+fn done(gw: &Gateway, id: &str) -> RunState {
+    wait_for(gw, id, |r| r.status.is_terminal())
+}
+
+#[test]
+fn a_plugin_node_runs_and_its_output_flows_on() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let gw = setup(
+        dir.path(),
+        one_node_flow("plugin_echo", &["value"], &["value"]),
+        &[("plugin_echo", Value::Null)],
+    );
+    let id = start(&gw, json!({"value": {"a": [1, 2, "x"]}}));
+    let r = done(&gw, &id);
+    assert_eq!(r.status, RunStatus::Completed, "{:?}", r.error);
+    assert_eq!(
+        r.output,
+        Some(json!({"value": {"a": [1, 2, "x"]}, "success": true}))
+    );
+    let recs = ledger(&gw, &id);
+    let p: Vec<(&str, &str)> = recs
+        .iter()
+        .filter(|r| r["node_id"] == "p")
+        .map(|r| {
+            (
+                r["status"].as_str().unwrap_or(""),
+                r["effect"]["type"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(
+        p,
+        vec![("started", "plugin_node"), ("completed", "plugin_node")]
+    );
+    let started = recs.iter().find(|r| r["node_id"] == "p").expect("started");
+    assert_eq!(
+        started["effect"]["payload"]["digest"]
+            .as_str()
+            .map(str::len),
+        Some(64)
+    );
+    assert_eq!(r.components.get("plugin_echo").map(String::len), Some(64));
+}
+
+#[test]
+fn every_http_call_is_recorded_in_order() {
+    let server = StepServer::start();
+    let dir = tempfile::tempdir().expect("tmp");
+    let grants = json!({"http": [server.url]});
+    let gw = setup(
+        dir.path(),
+        one_node_flow("http_steps", &["base_url", "count"], &["bodies"]),
+        &[("http_steps", grants)],
+    );
+    let id = start(&gw, json!({"base_url": server.url, "count": 3}));
+    let r = done(&gw, &id);
+    assert_eq!(r.status, RunStatus::Completed, "{:?}", r.error);
+    assert_eq!(
+        r.output,
+        Some(json!({"bodies": ["step-0", "step-1", "step-2"], "success": true}))
+    );
+    assert_eq!(server.hits(), 3);
+    let calls = host_calls(&ledger(&gw, &id));
+    let urls: Vec<&str> = calls
+        .iter()
+        .filter(|c| c.interface == "http")
+        .map(|c| c.request["url"].as_str().unwrap_or(""))
+        .collect();
+    let expect: Vec<String> = (0..3).map(|i| format!("{}/step/{i}", server.url)).collect();
+    assert_eq!(urls, expect);
+    assert!(calls.iter().all(|c| c.answer.is_ok()));
+}
+
+#[test]
+fn an_ungranted_origin_is_refused_and_recorded() {
+    let server = StepServer::start();
+    let dir = tempfile::tempdir().expect("tmp");
+    let gw = setup(
+        dir.path(),
+        one_node_flow("http_steps", &["base_url"], &["bodies"]),
+        &[("http_steps", Value::Null)],
+    );
+    let id = start(&gw, json!({"base_url": server.url}));
+    let r = done(&gw, &id);
+    assert_eq!(r.status, RunStatus::Failed);
+    let err = r.error.unwrap_or_default();
+    assert!(
+        err.contains("access-denied") && err.contains("not granted"),
+        "{err}"
+    );
+    assert_eq!(server.hits(), 0, "a refused call never leaves the host");
+    let calls = host_calls(&ledger(&gw, &id));
+    assert_eq!(calls.len(), 1);
+    assert_eq!(
+        calls[0].answer.as_ref().err().map(|e| e["code"].clone()),
+        Some(json!("access-denied"))
+    );
+}
+
+/// One gateway running every attack at once, plus an honest run: each attack fails (or is contained in)
+/// its own node, with a clear error in the ledger, and the honest run completes.
+#[test]
+fn hostile_components_fail_only_their_own_node() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let ins = ["attack", "mb", "calls", "mode"];
+    let outs = ["allocation_failed", "allocated_mb", "http", "kv"];
+    let grants = json!({"memory_mb": 32, "timeout_ms": 300, "max_output_bytes": 1 << 20,
+        "max_host_calls": 1000, "http": [], "kv": []});
+    let bundle = write_bundle(
+        dir.path(),
+        &[
+            ("main", one_node_flow("hostile", &ins, &outs)),
+            ("echo", one_node_flow("plugin_echo", &["value"], &["value"])),
+        ],
+        "main",
+    );
+    let pdir = plugins_dir(
+        dir.path(),
+        &[("hostile", grants), ("plugin_echo", Value::Null)],
+    );
+    let gw = gateway(&dir.path().join("data"), &bundle, &pdir);
+    let attacks = [
+        (
+            "infinite_loop",
+            json!({}),
+            "exceeded its CPU time limit of 300 ms",
+        ),
+        // Rust's shadow stack lives in linear memory: deep recursion runs off its start before the wasm stack ends.
+        ("recursion", json!({}), "stack|out of bounds memory access"),
+        ("trap", json!({"mode": "panic"}), "trapped"),
+        ("trap", json!({"mode": "unreachable"}), "trapped"),
+        ("huge_output", json!({"mb": 8}), "exceeded its memory limit"),
+        ("huge_output", json!({"mb": 2}), "its limit is 1048576"),
+        (
+            "call_flood",
+            json!({"calls": 100_000}),
+            "more than 1000 host calls",
+        ),
+    ];
+    let ids: Vec<(String, &str)> = attacks
+        .iter()
+        .map(|(attack, extra, want)| {
+            let mut input = json!({"attack": attack});
+            input
+                .as_object_mut()
+                .expect("obj")
+                .extend(extra.as_object().cloned().unwrap_or_default());
+            (start(&gw, input), *want)
+        })
+        .collect();
+    let bomb = start(&gw, json!({"attack": "memory_bomb"}));
+    let ungranted = start(&gw, json!({"attack": "ungranted"}));
+    let honest = gw
+        .start_run(StartRequest {
+            workflow_id: "features@1.0.0:echo".into(),
+            input: json!({"value": 7}).as_object().cloned().unwrap_or_default(),
+            ..Default::default()
+        })
+        .expect("start")
+        .run_id;
+    for (id, want) in &ids {
+        let r = done(&gw, id);
+        let err = r.error.clone().unwrap_or_default();
+        assert_eq!(r.status, RunStatus::Failed, "{id}: {err}");
+        assert!(
+            want.split('|').any(|w| err.contains(w)),
+            "expected {want:?} in {err:?}"
+        );
+        let failed = ledger(&gw, id)
+            .into_iter()
+            .find(|rec| rec["node_id"] == "p" && rec["status"] == "failed")
+            .expect("a failed record of the plugin node");
+        assert_eq!(failed["error"].as_str(), Some(err.as_str()));
+    }
+    let r = done(&gw, &bomb);
+    assert_eq!(r.status, RunStatus::Completed, "{:?}", r.error);
+    let out = r.output.expect("output");
+    assert_eq!(out["allocation_failed"], json!(true));
+    assert!(
+        out["allocated_mb"].as_u64().is_some_and(|mb| mb < 32),
+        "{out}"
+    );
+    let r = done(&gw, &ungranted);
+    assert_eq!(r.status, RunStatus::Completed, "{:?}", r.error);
+    let out = r.output.expect("output");
+    for cap in ["http", "kv"] {
+        assert_eq!(out[cap]["error"], json!("AccessDenied"), "{out}");
+        assert!(
+            out[cap]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("not granted")),
+            "{out}"
+        );
+    }
+    let r = done(&gw, &honest);
+    assert_eq!(r.status, RunStatus::Completed);
+    assert_eq!(r.output, Some(json!({"value": 7, "success": true})));
+}
