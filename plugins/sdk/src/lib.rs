@@ -5,7 +5,7 @@
 //! [`export_node!`] line; build it with `cargo build --release --target wasm32-wasip2`.
 //!
 //! ```ignore
-//! use abstractgateway_plugin_sdk::{export_node, json, Error, Invocation, Node, NodeType, Outputs};
+//! use abstractgateway_plugin_sdk::{Error, Invocation, Node, NodeType, Outputs, export_node, outputs};
 //!
 //! struct Upper;
 //!
