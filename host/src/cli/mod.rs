@@ -1,6 +1,7 @@
-//! The `abstractgateway` command line: `run`, `bundle inspect|verify|pack`, `serve`, `runner`.
+//! The `abstractgateway` command line: `run`, `bundle inspect|verify|pack`, `serve`, `runner`, `plugin new`.
 
 pub mod bundle_cmd;
+pub mod plugin;
 pub mod print;
 pub mod run_cmd;
 pub mod serve_cmd;
@@ -34,6 +35,9 @@ pub enum Command {
     Serve(serve_cmd::ServeArgs),
     /// Run the workflows of the data dir without HTTP.
     Runner,
+    /// Create WebAssembly plugins (node types).
+    #[command(subcommand)]
+    Plugin(plugin::PluginCommand),
 }
 
 /// Parses the command line and runs the command.
@@ -54,5 +58,6 @@ pub async fn main() -> ExitCode {
         Command::Bundle(cmd) => bundle_cmd::run(cmd),
         Command::Serve(args) => serve_cmd::serve(args).await,
         Command::Runner => serve_cmd::runner().await,
+        Command::Plugin(cmd) => plugin::run(cmd),
     }
 }
