@@ -285,16 +285,23 @@ fn send_failure(provider: &str, url: &str, e: &reqwest::Error) -> Failure {
             format!("{provider}: cannot call {url}: {}{hint}", error_chain(e)),
         ));
     }
+    let chain = error_chain(e);
+    if url.starts_with("https://") && chain.contains("scheme is not http") {
+        return Failure::fatal(LlmError::fatal(
+            ErrorCode::Unsupported,
+            format!(
+                "{provider}: cannot call {url}: this build has no TLS support for https endpoints \
+                 (enable a TLS feature of reqwest, or use an http:// base URL)"
+            ),
+        ));
+    }
     let code = if e.is_timeout() {
         ErrorCode::Timeout
     } else {
         ErrorCode::Unavailable
     };
     Failure {
-        error: LlmError::transient(
-            code,
-            format!("{provider}: cannot reach {url}: {}", error_chain(e)),
-        ),
+        error: LlmError::transient(code, format!("{provider}: cannot reach {url}: {chain}")),
         // Only a refused or failed connection is surely unprocessed by the server.
         retry: e.is_connect(),
         retry_after: None,

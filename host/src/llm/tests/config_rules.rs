@@ -228,3 +228,15 @@ async fn an_embedded_backend_is_the_default_only_when_nothing_is_configured() {
         "the default model travels with an explicit provider"
     );
 }
+
+/// The host import binding runs calls on a multi-threaded runtime: the futures must be `Send`.
+#[test]
+fn provider_futures_are_send_and_providers_are_shareable() {
+    fn assert_send<T: Send>(_: &T) {}
+    fn assert_shareable<T: Send + Sync>() {}
+    assert_shareable::<Providers>();
+    let providers = Providers::new(config(&[]));
+    let req = ask(None, None, "hi");
+    assert_send(&providers.complete(&req, CancelToken::never()));
+    assert_send(&providers.list_models(None));
+}

@@ -463,3 +463,29 @@ async fn no_key_appears_in_any_serialized_value() {
         assert!(!text.contains("SECRET"), "key fragment leaked in {text}");
     }
 }
+
+#[tokio::test]
+async fn https_endpoints_fail_clearly_without_tls() {
+    let retry = RetryPolicy {
+        base_backoff: Duration::from_millis(10),
+        ..RetryPolicy::default()
+    };
+    let mut cfg = config(&[
+        ("OPENAI_API_KEY", "sk-openai-test-000"),
+        // Nothing listens on port 9: with TLS compiled in, this is a refused connection instead.
+        ("OPENAI_BASE_URL", "https://127.0.0.1:9/v1"),
+    ]);
+    cfg.retry = retry;
+    let err = Providers::new(cfg)
+        .complete(
+            &ask(Some("openai"), Some("gpt-5-mini"), "hi"),
+            CancelToken::never(),
+        )
+        .await
+        .expect_err("no https here");
+    match err.code {
+        ErrorCode::Unsupported => assert!(err.message.contains("TLS"), "{}", err.message),
+        ErrorCode::Unavailable => assert!(err.retryable),
+        other => panic!("unexpected {other:?}: {}", err.message),
+    }
+}
