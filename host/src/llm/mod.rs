@@ -181,7 +181,16 @@ impl Providers {
         let mut routed = req.clone();
         routed.provider = Some(provider);
         routed.model = model;
-        backend.complete(&routed, cancel).await
+        let started = std::time::Instant::now();
+        let result = backend.complete(&routed, cancel).await;
+        tracing::debug!(
+            provider = routed.provider.as_deref(),
+            model = routed.model.as_deref(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            outcome = result.as_ref().map_or_else(|e| e.code.as_str(), |_| "ok"),
+            "LLM call"
+        );
+        result
     }
 
     /// The models `provider` (else the default provider) lists, for discovery.
