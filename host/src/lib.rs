@@ -8,6 +8,7 @@ pub mod bundle;
 pub mod cli;
 pub mod engine;
 pub mod flow;
+pub mod llm;
 pub mod plugins;
 pub mod run;
 pub mod runner;
