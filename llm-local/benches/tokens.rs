@@ -4,7 +4,9 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Instant;
 
-use abstractgateway_llm_local::{GenOptions, LocalModel, MODEL_ENV};
+use abstractgateway_llm_local::{
+    GenOptions, LocalModel, MODEL_ENV, THREADS_ENV, prefer_single_thread,
+};
 
 /// Runs per measurement; the median is reported.
 const RUNS: usize = 3;
@@ -47,6 +49,12 @@ fn main() {
     {
         return;
     }
+    // SAFETY: single-threaded so far.
+    unsafe { prefer_single_thread() };
+    println!(
+        "{THREADS_ENV}={}",
+        std::env::var(THREADS_ENV).unwrap_or_else(|_| "(from RAYON_NUM_THREADS)".into())
+    );
     let started = Instant::now();
     let model = LocalModel::load(model_path()).expect("loading the model");
     println!(

@@ -27,6 +27,26 @@ pub const MODEL_ENV: &str = "ABSTRACTGATEWAY_LOCAL_MODEL";
 /// Environment variable naming the model cache directory (shared with `scripts/fetch-model.sh`).
 pub const MODEL_DIR_ENV: &str = "ABSTRACTGATEWAY_MODEL_DIR";
 
+/// Environment variable candle reads for its worker-thread count (once, at the first matrix product).
+pub const THREADS_ENV: &str = "CANDLE_NUM_THREADS";
+
+/// Sets `CANDLE_NUM_THREADS=1` unless it or `RAYON_NUM_THREADS` is already set.
+///
+/// candle's workers spin-wait for each other at every matrix product; on a busy 2-core machine that made decoding
+/// 2-5x slower than doing each generation on its calling thread, which also lets concurrent requests run in parallel
+/// (candle serializes callers of its pool).
+///
+/// # Safety
+/// Changes the process environment: call it before other threads may read or write the environment other than
+/// through `std::env` (first thing in `main` is always fine).
+pub unsafe fn prefer_single_thread() {
+    let set = |name: &str| std::env::var_os(name).is_some_and(|v| !v.is_empty());
+    if !set(THREADS_ENV) && !set("RAYON_NUM_THREADS") {
+        // SAFETY: the caller guarantees no concurrent environment access outside std's lock.
+        unsafe { std::env::set_var(THREADS_ENV, "1") };
+    }
+}
+
 /// Model path: `$ABSTRACTGATEWAY_LOCAL_MODEL`, else `$ABSTRACTGATEWAY_MODEL_DIR/<file>`, else `models/<file>` under the current directory.
 ///
 /// The last default is where `scripts/fetch-model.sh` puts the file when run from a checkout.

@@ -8,12 +8,18 @@ use std::time::Instant;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
-use abstractgateway_llm_local::{GenOptions, LocalModel, MODEL_ENV, model_path_from_env, server};
+use abstractgateway_llm_local::{
+    GenOptions, LocalModel, MODEL_ENV, THREADS_ENV, model_path_from_env, prefer_single_thread,
+    server,
+};
 
 /// Local SmolLM2 model: OpenAI-compatible server and one-shot generation.
 #[derive(Parser)]
 #[command(name = "abstractgateway-llm", version)]
 struct Cli {
+    /// candle worker threads (default: $CANDLE_NUM_THREADS, else $RAYON_NUM_THREADS, else 1).
+    #[arg(long, global = true)]
+    threads: Option<usize>,
     #[command(subcommand)]
     command: Command,
 }
@@ -55,7 +61,15 @@ enum Command {
 }
 
 fn main() -> anyhow::Result<()> {
-    match Cli::parse().command {
+    let cli = Cli::parse();
+    // SAFETY: nothing else runs yet; the runtime and candle's workers start later.
+    unsafe {
+        match cli.threads {
+            Some(n) => std::env::set_var(THREADS_ENV, n.max(1).to_string()),
+            None => prefer_single_thread(),
+        }
+    }
+    match cli.command {
         Command::Serve { model, port, host } => serve(model, &host, port),
         Command::Generate {
             model,

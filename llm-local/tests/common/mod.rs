@@ -36,7 +36,11 @@ pub fn model_path() -> PathBuf {
 pub fn model() -> Arc<LocalModel> {
     static MODEL: OnceLock<Arc<LocalModel>> = OnceLock::new();
     MODEL
-        .get_or_init(|| Arc::new(LocalModel::load(model_path()).expect("loading the model")))
+        .get_or_init(|| {
+            // SAFETY: the other test threads only touch the environment through std::env, which locks it.
+            unsafe { abstractgateway_llm_local::prefer_single_thread() };
+            Arc::new(LocalModel::load(model_path()).expect("loading the model"))
+        })
         .clone()
 }
 
