@@ -168,6 +168,11 @@ impl LocalModel {
         Ok(self.encode(text)?.len())
     }
 
+    /// Checks that a conversation renders to a prompt that fits the context window; returns its token count.
+    pub fn check_prompt(&self, messages: &[(String, String)]) -> Result<usize> {
+        Ok(self.prompt_ids(messages)?.len())
+    }
+
     /// Answers a conversation of `(role, content)` messages.
     pub fn chat(&self, messages: &[(String, String)], opts: &GenOptions) -> Result<Generation> {
         self.chat_streaming(messages, opts, |_| true)
@@ -180,15 +185,8 @@ impl LocalModel {
         opts: &GenOptions,
         mut on_text: impl FnMut(&str) -> bool,
     ) -> Result<Generation> {
-        let prompt = chatml_prompt(messages)?;
-        let prompt_ids = self.encode(&prompt)?;
+        let prompt_ids = self.prompt_ids(messages)?;
         let prompt_tokens = prompt_ids.len();
-        if prompt_tokens >= self.context_len {
-            return Err(Error::InvalidRequest(format!(
-                "the prompt has {prompt_tokens} tokens; the context window holds {}",
-                self.context_len
-            )));
-        }
         let budget = opts.max_tokens.min(self.context_len - prompt_tokens);
         let mut generation = Generation {
             text: String::new(),
@@ -251,6 +249,19 @@ impl LocalModel {
         generation.text = full;
         generation.completion_tokens = generated.len();
         Ok(generation)
+    }
+
+    /// Token ids of the ChatML prompt, refused when no room is left to generate.
+    fn prompt_ids(&self, messages: &[(String, String)]) -> Result<Vec<u32>> {
+        let ids = self.encode(&chatml_prompt(messages)?)?;
+        if ids.len() >= self.context_len {
+            return Err(Error::InvalidRequest(format!(
+                "the prompt has {} tokens; the context window holds {}",
+                ids.len(),
+                self.context_len
+            )));
+        }
+        Ok(ids)
     }
 
     /// Runs `tokens` at `position` through the model and samples the following token.

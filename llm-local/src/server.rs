@@ -380,6 +380,22 @@ async fn chat_completions(State(state): State<Arc<AppState>>, body: Bytes) -> Re
         state.next_id.fetch_add(1, Ordering::Relaxed)
     );
     if request.stream {
+        // Refuse what would fail before the 200 and the event stream start.
+        let model = state.model.clone();
+        let messages = request.messages.clone();
+        match tokio::task::spawn_blocking(move || model.check_prompt(&messages)).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => return ApiError::from(e).into_response(),
+            Err(e) => {
+                return ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "server_error",
+                    format!("tokenizing failed: {e}"),
+                    None,
+                )
+                .into_response();
+            }
+        }
         stream_completion(state, id, request).into_response()
     } else {
         match complete(state, id, request).await {

@@ -2,7 +2,7 @@
 
 mod common;
 
-use abstractgateway_llm_local::{FinishReason, GenOptions, LocalModel, q8_cache_path};
+use abstractgateway_llm_local::{Error, FinishReason, GenOptions, LocalModel, q8_cache_path};
 use common::{model, model_path, user};
 
 #[test]
@@ -160,4 +160,44 @@ fn a_missing_or_foreign_file_is_a_precise_error() {
     std::fs::write(&junk, b"not a model").unwrap();
     let err = LocalModel::load(&junk).unwrap_err().to_string();
     assert!(err.contains("junk.gguf") && err.contains("GGUF"), "{err}");
+}
+
+#[test]
+fn concurrent_chats_match_sequential_ones() {
+    let model = model();
+    let opts = GenOptions {
+        max_tokens: 6,
+        ..GenOptions::default()
+    };
+    let prompts = ["Name a fruit.", "Name an animal."];
+    let sequential: Vec<String> = prompts
+        .iter()
+        .map(|p| model.chat(&user(p), &opts).unwrap().text)
+        .collect();
+    let concurrent: Vec<String> = std::thread::scope(|s| {
+        let handles: Vec<_> = prompts
+            .iter()
+            .map(|p| {
+                let (model, opts) = (&model, &opts);
+                s.spawn(move || model.chat(&user(p), opts).unwrap().text)
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(sequential, concurrent);
+}
+
+#[test]
+fn a_prompt_longer_than_the_context_is_refused_before_generating() {
+    let model = model();
+    let long = "hello ".repeat(model.context_len());
+    let err = model
+        .chat(&user(&long), &GenOptions::default())
+        .unwrap_err();
+    assert!(matches!(err, Error::InvalidRequest(_)), "{err}");
+    assert!(matches!(
+        model.check_prompt(&user(&long)),
+        Err(Error::InvalidRequest(_))
+    ));
+    assert!(model.check_prompt(&user("Hi")).unwrap() > 1);
 }

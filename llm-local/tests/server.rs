@@ -151,7 +151,15 @@ async fn malformed_requests_get_openai_style_400s() {
             Some("n"),
         ),
     ];
+    let too_long =
+        json!({"messages": [{"role": "user", "content": "hello ".repeat(5000)}], "stream": true})
+            .to_string();
+    let cases = cases
+        .iter()
+        .map(|(b, p)| (b.to_string(), *p))
+        .chain([(too_long, Some("messages"))]);
     for (body, param) in cases {
+        let body = body.as_str();
         let (status, text) = post(&base, body).await;
         assert_eq!(status, 400, "{body} -> {text}");
         let v: Value = serde_json::from_str(&text).unwrap();
