@@ -5,7 +5,7 @@
 //! the bytes actually produced by the decompressor, never taken from the headers.
 //!
 //! Digests: for a zip (file or upload) the sha256 of its bytes. For a directory, the sha256 of
-//! the files the reader uses (`manifest.json` and every `manifest.flows` path), each encoded as
+//! the files the reader uses (`manifest.json`, every `manifest.flows` and `manifest.plugins` path), each encoded as
 //! `relpath UTF-8 bytes, 0x00, u64 big-endian length, content`, in byte order of relpath.
 
 use std::collections::HashSet;
@@ -19,6 +19,7 @@ use zip::{CompressionMethod, ZipArchive};
 use super::error::BundleError;
 use super::manifest::{Manifest, check_relpath};
 use super::model::{Bundle, BundleSource};
+use super::plugin::PluginDecl;
 
 /// Name of the manifest inside a bundle.
 pub const MANIFEST_NAME: &str = "manifest.json";
@@ -35,6 +36,8 @@ pub struct Limits {
     /// Entries producing at most this many bytes are exempt from the ratio rule: small, very
     /// repetitive JSON files compress legitimately well, and their size cannot hurt.
     pub ratio_exempt_bytes: u64,
+    /// Most bytes one `manifest.plugins` file may hold (it also counts towards `max_total_bytes`).
+    pub max_plugin_bytes: u64,
 }
 
 impl Default for Limits {
@@ -44,6 +47,7 @@ impl Default for Limits {
             max_total_bytes: 256 * 1024 * 1024,
             max_ratio: 200,
             ratio_exempt_bytes: 1024 * 1024,
+            max_plugin_bytes: 64 * 1024 * 1024,
         }
     }
 }
@@ -63,19 +67,23 @@ pub fn read_bundle(path: &Path, limits: &Limits) -> Result<Bundle, BundleError> 
         )));
     }
     let bytes = fs::read(path).map_err(|e| BundleError::io(path, e))?;
-    let (manifest, files) = read_zip(&bytes, limits)?;
-    Bundle::assemble(
+    let (manifest, files, plugins) = read_zip(&bytes, limits)?;
+    let mut bundle = Bundle::assemble(
         manifest,
         sha256_hex(&bytes),
         BundleSource::File(path.to_path_buf()),
         files,
-    )
+    )?;
+    bundle.plugins = plugins;
+    Ok(bundle)
 }
 
 /// Reads a bundle from `.flow` bytes (an upload); the source is [`BundleSource::Upload`].
 pub fn read_bundle_bytes(bytes: &[u8], limits: &Limits) -> Result<Bundle, BundleError> {
-    let (manifest, files) = read_zip(bytes, limits)?;
-    Bundle::assemble(manifest, sha256_hex(bytes), BundleSource::Upload, files)
+    let (manifest, files, plugins) = read_zip(bytes, limits)?;
+    let mut bundle = Bundle::assemble(manifest, sha256_hex(bytes), BundleSource::Upload, files)?;
+    bundle.plugins = plugins;
+    Ok(bundle)
 }
 
 /// Hex sha256 of some bytes.
@@ -85,6 +93,9 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 
 /// `(flow_id, relpath, bytes)` of every `manifest.flows` file, in manifest order.
 type FlowFiles = Vec<(String, String, Vec<u8>)>;
+
+/// Every `manifest.plugins` declaration with its file's bytes, in manifest order.
+type PluginFiles = Vec<(PluginDecl, Vec<u8>)>;
 
 /// Running decompression budget shared by all entries of one bundle.
 struct Budget<'a> {
@@ -104,12 +115,21 @@ impl Budget<'_> {
         ))
     }
 
+    fn plugin_too_large(&self, name: &str) -> BundleError {
+        BundleError::Refused(format!(
+            "plugin file \"{name}\" is larger than {} bytes (the per-plugin limit)",
+            self.limits.max_plugin_bytes
+        ))
+    }
+
     /// Reads `reader` to the end, refusing it as soon as it passes a limit; `keep` retains the bytes.
+    /// `plugin` applies the per-plugin file cap on top of the shared budget.
     fn consume(
         &mut self,
         reader: impl Read,
         name: &str,
         compressed: Option<u64>,
+        plugin: bool,
         keep: bool,
     ) -> Result<Vec<u8>, BundleError> {
         let remaining = self.remaining();
@@ -117,7 +137,9 @@ impl Budget<'_> {
             c.saturating_mul(self.limits.max_ratio)
                 .max(self.limits.ratio_exempt_bytes)
         });
-        let cap = ratio_cap.map_or(remaining, |r| r.min(remaining));
+        let shared_cap = ratio_cap.map_or(remaining, |r| r.min(remaining));
+        let plugin_cap = plugin.then_some(self.limits.max_plugin_bytes);
+        let cap = plugin_cap.map_or(shared_cap, |p| p.min(shared_cap));
         let mut limited = reader.take(cap.saturating_add(1));
         let mut kept = Vec::new();
         let mut buf = vec![0u8; 64 * 1024];
@@ -131,6 +153,9 @@ impl Budget<'_> {
             }
             count += n as u64;
             if count > cap {
+                if plugin_cap == Some(cap) {
+                    return Err(self.plugin_too_large(name));
+                }
                 return Err(match (compressed, ratio_cap) {
                     (Some(c), Some(r)) if r < remaining => BundleError::Refused(format!(
                         "zip entry \"{name}\" expands more than {}x its compressed size of {c} bytes",
@@ -148,8 +173,11 @@ impl Budget<'_> {
     }
 }
 
-/// Validates the zip structure, then the manifest, then reads the flows under the limits.
-fn read_zip(bytes: &[u8], limits: &Limits) -> Result<(Manifest, FlowFiles), BundleError> {
+/// Validates the zip structure, then the manifest, then reads the flows and plugins under the limits.
+fn read_zip(
+    bytes: &[u8],
+    limits: &Limits,
+) -> Result<(Manifest, FlowFiles, PluginFiles), BundleError> {
     let mut archive =
         ZipArchive::new(Cursor::new(bytes)).map_err(|e| BundleError::Zip(e.to_string()))?;
     if archive.has_duplicate_names() {
@@ -169,15 +197,25 @@ fn read_zip(bytes: &[u8], limits: &Limits) -> Result<(Manifest, FlowFiles), Bund
         .iter()
         .position(|n| n == MANIFEST_NAME)
         .ok_or_else(|| BundleError::Missing(format!("{MANIFEST_NAME} not found in bundle")))?;
-    let manifest_bytes = read_entry(&mut archive, manifest_idx, &names, &mut budget, bytes, true)?;
+    let manifest_bytes = read_entry(
+        &mut archive,
+        manifest_idx,
+        &names,
+        &mut budget,
+        bytes,
+        false,
+        true,
+    )?;
     let manifest = Manifest::from_json_bytes(&manifest_bytes)?;
 
     // Every other entry is decompressed (and counted) so a bomb cannot hide in an unused file.
     let mut contents: Vec<Option<Vec<u8>>> = vec![None; names.len()];
+    let plugin_paths: HashSet<&str> = manifest.plugins.iter().map(|p| p.path.as_str()).collect();
     let wanted: HashSet<&str> = manifest.flows.iter().map(|(_, p)| p).collect();
     for i in (0..names.len()).filter(|&i| i != manifest_idx) {
-        let keep = wanted.contains(names[i].as_str());
-        let data = read_entry(&mut archive, i, &names, &mut budget, bytes, keep)?;
+        let plugin = plugin_paths.contains(names[i].as_str());
+        let keep = plugin || wanted.contains(names[i].as_str());
+        let data = read_entry(&mut archive, i, &names, &mut budget, bytes, plugin, keep)?;
         if keep {
             contents[i] = Some(data);
         }
@@ -200,7 +238,25 @@ fn read_zip(bytes: &[u8], limits: &Limits) -> Result<(Manifest, FlowFiles), Bund
         })?;
         files.push((flow_id.to_string(), path.to_string(), data));
     }
-    Ok((manifest, files))
+
+    let mut plugins = Vec::with_capacity(manifest.plugins.len());
+    for (i, decl) in manifest.plugins.iter().enumerate() {
+        let data = names
+            .iter()
+            .position(|n| *n == decl.path)
+            .and_then(|j| contents[j].clone())
+            .ok_or_else(|| missing_plugin(i, decl, "bundle"))?;
+        plugins.push((decl.clone(), data));
+    }
+    Ok((manifest, files, plugins))
+}
+
+fn missing_plugin(index: usize, decl: &PluginDecl, place: &str) -> BundleError {
+    BundleError::Missing(format!(
+        "manifest.plugins[{index}] (\"{}\"): file \"{}\" not found in {place}",
+        decl.name(),
+        decl.path
+    ))
 }
 
 /// Checks every central-directory entry without decompressing anything; returns the names.
@@ -262,6 +318,7 @@ fn read_entry(
     names: &[String],
     budget: &mut Budget<'_>,
     bytes: &[u8],
+    plugin: bool,
     keep: bool,
 ) -> Result<Vec<u8>, BundleError> {
     let name = &names[index];
@@ -270,36 +327,58 @@ fn read_entry(
         .map_err(|e| BundleError::Zip(format!("cannot open \"{name}\": {e}")))?;
     // A lying header cannot widen the ratio allowance beyond the archive's real size.
     let compressed = file.compressed_size().min(bytes.len() as u64);
-    budget.consume(file, name, Some(compressed), keep)
+    budget.consume(file, name, Some(compressed), plugin, keep)
 }
 
 /// Reads an unpacked bundle directory; only regular files inside it are used.
 fn read_dir_bundle(dir: &Path, limits: &Limits) -> Result<Bundle, BundleError> {
+    read_dir_bundle_with(dir, limits, false)
+}
+
+/// Reads a bundle directory the packer is about to zip: plugin digests may still be `""`/`"auto"`.
+pub(crate) fn read_source_dir(dir: &Path, limits: &Limits) -> Result<Bundle, BundleError> {
+    read_dir_bundle_with(dir, limits, true)
+}
+
+fn read_dir_bundle_with(
+    dir: &Path,
+    limits: &Limits,
+    pending_digests_ok: bool,
+) -> Result<Bundle, BundleError> {
     let root = fs::canonicalize(dir).map_err(|e| BundleError::io(dir, e))?;
     let mut budget = Budget { limits, used: 0 };
-    let manifest_bytes = read_dir_file_in(&root, MANIFEST_NAME, &mut budget)?.ok_or_else(|| {
-        BundleError::Missing(format!(
-            "{MANIFEST_NAME} not found in bundle directory {}",
-            dir.display()
-        ))
-    })?;
-    let manifest = Manifest::from_json_bytes(&manifest_bytes)?;
+    let manifest_bytes =
+        read_dir_file_in(&root, MANIFEST_NAME, &mut budget, false)?.ok_or_else(|| {
+            BundleError::Missing(format!(
+                "{MANIFEST_NAME} not found in bundle directory {}",
+                dir.display()
+            ))
+        })?;
+    let manifest = Manifest::from_json_bytes_with(&manifest_bytes, pending_digests_ok)?;
     let mut files = Vec::with_capacity(manifest.flows.len());
     for (flow_id, path) in manifest.flows.iter() {
-        let data = read_dir_file_in(&root, path, &mut budget)?.ok_or_else(|| {
+        let data = read_dir_file_in(&root, path, &mut budget, false)?.ok_or_else(|| {
             BundleError::Missing(format!(
                 "manifest.flows[\"{flow_id}\"]: file \"{path}\" not found in bundle directory"
             ))
         })?;
         files.push((flow_id.to_string(), path.to_string(), data));
     }
-    let digest = dir_digest(&manifest_bytes, &files);
-    Bundle::assemble(
+    let mut plugins = Vec::with_capacity(manifest.plugins.len());
+    for (i, decl) in manifest.plugins.iter().enumerate() {
+        let data = read_dir_file_in(&root, &decl.path, &mut budget, true)?
+            .ok_or_else(|| missing_plugin(i, decl, "bundle directory"))?;
+        plugins.push((decl.clone(), data));
+    }
+    let digest = dir_digest(&manifest_bytes, &files, &plugins);
+    let mut bundle = Bundle::assemble(
         manifest,
         digest,
         BundleSource::Dir(dir.to_path_buf()),
         files,
-    )
+    )?;
+    bundle.plugins = plugins;
+    Ok(bundle)
 }
 
 /// Reads `root/rel` (`root` canonical) if it is a regular file inside `root`; `None` when absent.
@@ -308,13 +387,15 @@ pub(crate) fn read_dir_file(
     rel: &str,
     limits: &Limits,
 ) -> Result<Option<Vec<u8>>, BundleError> {
-    read_dir_file_in(root, rel, &mut Budget { limits, used: 0 })
+    read_dir_file_in(root, rel, &mut Budget { limits, used: 0 }, false)
 }
 
+/// `plugin` applies the per-plugin file cap on top of the shared budget.
 fn read_dir_file_in(
     root: &Path,
     rel: &str,
     budget: &mut Budget<'_>,
+    plugin: bool,
 ) -> Result<Option<Vec<u8>>, BundleError> {
     if let Err(why) = check_relpath(rel) {
         return Err(BundleError::Refused(format!("\"{rel}\" is unsafe: {why}")));
@@ -342,16 +423,20 @@ fn read_dir_file_in(
             "\"{rel}\" resolves outside the bundle directory"
         )));
     }
+    if plugin && meta.len() > budget.limits.max_plugin_bytes {
+        return Err(budget.plugin_too_large(rel));
+    }
     if meta.len() > budget.remaining() {
         return Err(budget.total_exceeded(rel));
     }
     let file = fs::File::open(&real).map_err(|e| BundleError::io(&real, e))?;
-    budget.consume(file, rel, None, true).map(Some)
+    budget.consume(file, rel, None, plugin, true).map(Some)
 }
 
-fn dir_digest(manifest_bytes: &[u8], files: &FlowFiles) -> String {
+fn dir_digest(manifest_bytes: &[u8], files: &FlowFiles, plugins: &PluginFiles) -> String {
     let mut parts: Vec<(&str, &[u8])> = vec![(MANIFEST_NAME, manifest_bytes)];
     parts.extend(files.iter().map(|(_, p, b)| (p.as_str(), b.as_slice())));
+    parts.extend(plugins.iter().map(|(d, b)| (d.path.as_str(), b.as_slice())));
     parts.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
     parts.dedup_by(|a, b| a.0 == b.0);
     let mut h = Sha256::new();

@@ -7,12 +7,12 @@ use std::path::Path;
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use super::archive::{Limits, read_bundle};
+use super::archive::{Limits, read_bundle, sha256_hex};
 use super::error::BundleError;
 use super::model::Bundle;
 use super::namespace::{node_id, node_type, subflow_target};
 
-/// Everything worth knowing about a bundle, as JSON: manifest, digest, flows and entrypoints.
+/// Everything worth knowing about a bundle, as JSON: manifest, digest, flows, entrypoints and plugins.
 pub fn inspect(path: &Path) -> Result<Value, BundleError> {
     let bundle = read_bundle(path, &Limits::default())?;
     Ok(inspect_bundle(&bundle))
@@ -57,6 +57,20 @@ pub fn inspect_bundle(bundle: &Bundle) -> Value {
             })
         })
         .collect();
+    let plugins: Vec<Value> = bundle
+        .plugins
+        .iter()
+        .map(|(decl, bytes)| {
+            json!({
+                "name": decl.name(),
+                "path": decl.path,
+                "sha256": decl.sha256,
+                "sha256_matches": sha256_hex(bytes) == decl.sha256,
+                "size": bytes.len(),
+                "grants": decl.grants,
+            })
+        })
+        .collect();
     json!({
         "source": bundle.source.to_string(),
         "sha256": bundle.sha256,
@@ -64,6 +78,7 @@ pub fn inspect_bundle(bundle: &Bundle) -> Value {
         "manifest": bundle.manifest.to_value(),
         "flows": flows,
         "entrypoints": entrypoints,
+        "plugins": plugins,
     })
 }
 
@@ -124,6 +139,17 @@ pub fn verify_bundle(bundle: &Bundle) -> Report {
     }
     if let Err(e) = bundle.default_flow() {
         warnings.push(format!("no default entrypoint: {e}"));
+    }
+    for (decl, bytes) in &bundle.plugins {
+        let actual = sha256_hex(bytes);
+        if actual != decl.sha256 {
+            warnings.push(format!(
+                "plugin \"{}\" ({}): declared sha256 {} but the file's is {actual}; the component host refuses it",
+                decl.name(),
+                decl.path,
+                decl.sha256
+            ));
+        }
     }
     for (fid, _) in &bundle.flows {
         let Some(raw) = bundle.raw_flow_json(fid) else {

@@ -330,6 +330,7 @@ fn synthetic(id: &str, version: &str, created_at: &str, entrypoints: &[&str]) ->
         artifacts: PathMap::new(),
         assets: PathMap::new(),
         metadata: Default::default(),
+        plugins: Vec::new(),
     };
     let files = entrypoints
         .iter()

@@ -4,6 +4,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value, json};
 
 use super::error::BundleError;
+use super::plugin::{PluginDecl, parse_plugins, validate_plugins};
 
 /// The only supported `bundle_format_version`.
 pub const BUNDLE_FORMAT_VERSION: &str = "1";
@@ -119,15 +120,25 @@ pub struct Manifest {
     pub assets: PathMap,
     /// Free-form publisher metadata.
     pub metadata: Map<String, Value>,
+    /// WebAssembly components shipped with the flows (empty when the key is absent).
+    pub plugins: Vec<PluginDecl>,
 }
 
 impl Manifest {
     /// Parses and validates `manifest.json` bytes.
     pub fn from_json_bytes(bytes: &[u8]) -> Result<Manifest, BundleError> {
+        Manifest::from_json_bytes_with(bytes, false)
+    }
+
+    /// [`Manifest::from_json_bytes`] with [`Manifest::validate_with`]'s leniency for pending digests.
+    pub(crate) fn from_json_bytes_with(
+        bytes: &[u8],
+        pending_digests_ok: bool,
+    ) -> Result<Manifest, BundleError> {
         let value: Value = serde_json::from_slice(bytes)
             .map_err(|e| BundleError::Manifest(format!("manifest.json is not valid JSON: {e}")))?;
         let manifest = Manifest::from_value(&value)?;
-        manifest.validate()?;
+        manifest.validate_with(pending_digests_ok)?;
         Ok(manifest)
     }
 
@@ -215,11 +226,17 @@ impl Manifest {
             artifacts: path_map(obj, "artifacts")?,
             assets: path_map(obj, "assets")?,
             metadata,
+            plugins: parse_plugins(obj.get("plugins"))?,
         })
     }
 
-    /// Applies every §1.2 rule; the error names the offending field.
+    /// Applies every §1.2 rule and the plugin rules; the error names the offending field.
     pub fn validate(&self) -> Result<(), BundleError> {
+        self.validate_with(false)
+    }
+
+    /// [`Manifest::validate`], but a plugin `sha256` may still be `""`/`"auto"` (a source dir being packed).
+    pub(crate) fn validate_with(&self, pending_digests_ok: bool) -> Result<(), BundleError> {
         if self.bundle_format_version.trim() != BUNDLE_FORMAT_VERSION {
             return Err(manifest_err(format!(
                 "manifest.bundle_format_version must be \"{BUNDLE_FORMAT_VERSION}\" (got \"{}\")",
@@ -281,7 +298,7 @@ impl Manifest {
                 }
             }
         }
-        Ok(())
+        validate_plugins(&self.plugins, pending_digests_ok)
     }
 
     /// `bundle_id@bundle_version`.
@@ -294,7 +311,12 @@ impl Manifest {
         self.entrypoints.iter().find(|ep| ep.flow_id == flow_id)
     }
 
-    /// The canonical JSON form (snake_case keys, `default_entrypoint` omitted when unset).
+    /// The declared plugin whose [`PluginDecl::name`] is `name`.
+    pub fn plugin(&self, name: &str) -> Option<&PluginDecl> {
+        self.plugins.iter().find(|p| p.name() == name)
+    }
+
+    /// The canonical JSON form (snake_case keys; `default_entrypoint` and `plugins` omitted when unset).
     pub fn to_value(&self) -> Value {
         let mut out = Map::new();
         out.insert(
@@ -327,6 +349,12 @@ impl Manifest {
         out.insert("artifacts".into(), self.artifacts.to_value());
         out.insert("assets".into(), self.assets.to_value());
         out.insert("metadata".into(), Value::Object(self.metadata.clone()));
+        if !self.plugins.is_empty() {
+            out.insert(
+                "plugins".into(),
+                Value::Array(self.plugins.iter().map(PluginDecl::to_value).collect()),
+            );
+        }
         Value::Object(out)
     }
 

@@ -9,6 +9,7 @@ pub mod manifest;
 pub mod model;
 pub mod namespace;
 pub mod pack;
+pub mod plugin;
 pub mod registry;
 pub mod version;
 
@@ -16,6 +17,8 @@ pub mod version;
 mod fixture_tests;
 #[cfg(test)]
 mod hostile_tests;
+#[cfg(test)]
+mod plugin_tests;
 #[cfg(test)]
 pub(crate) mod test_support;
 
@@ -36,5 +39,8 @@ pub use namespace::{
     normalize_node_type, react_workflow_id, sanitize_id, subflow_target,
 };
 pub use pack::{PackOptions, pack, pack_dir, write_bundle_zip};
+pub use plugin::{
+    MAX_PLUGIN_NAME_LEN, PLUGIN_EXTENSION, PluginDecl, SHA256_AUTO, is_valid_plugin_name,
+};
 pub use registry::{BundleSet, LoadProblem};
 pub use version::{pick_latest, split_bundle_ref};

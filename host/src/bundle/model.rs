@@ -12,6 +12,7 @@ use super::manifest::{Manifest, type_name};
 use super::namespace::{
     id_map, namespace_flow, namespaced_id, node_id, node_type, normalize_node_type,
 };
+use super::plugin::PluginDecl;
 
 /// Where a bundle was read from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,11 +72,15 @@ pub struct Bundle {
     pub flows: Vec<(String, Value)>,
     /// `(flow_id, file bytes as stored)` in manifest order; the HTTP API returns flows as stored.
     pub raw_flows: Vec<(String, Vec<u8>)>,
+    /// Each `manifest.plugins` declaration with its file's bytes, in manifest order. The digest is
+    /// not checked here: the component host verifies it so every refusal reads the same.
+    pub plugins: Vec<(PluginDecl, Vec<u8>)>,
 }
 
 impl Bundle {
     /// Builds a bundle from a validated manifest and the bytes of each `manifest.flows` file
     /// (`(flow_id, relpath, bytes)` in manifest order): parses and namespaces every flow.
+    /// `plugins` starts empty; the readers fill it with the declared files.
     pub fn assemble(
         manifest: Manifest,
         sha256: String,
@@ -114,6 +119,7 @@ impl Bundle {
             source,
             flows,
             raw_flows,
+            plugins: Vec::new(),
         })
     }
 
@@ -179,6 +185,14 @@ impl Bundle {
     pub fn raw_flow_json(&self, flow_id: &str) -> Option<Value> {
         self.raw_flow(flow_id)
             .and_then(|b| serde_json::from_slice(b).ok())
+    }
+
+    /// The declaration and bytes of the plugin named `name` (see [`PluginDecl::name`]).
+    pub fn plugin(&self, name: &str) -> Option<(&PluginDecl, &[u8])> {
+        self.plugins
+            .iter()
+            .find(|(d, _)| d.name() == name)
+            .map(|(d, b)| (d, b.as_slice()))
     }
 
     /// The flow started when none is named: the single entrypoint, else `default_entrypoint`.

@@ -10,12 +10,11 @@ use serde_json::{Map, Value};
 use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, ZipWriter};
 
-use super::archive::{Limits, MANIFEST_NAME, read_bundle, read_dir_file};
+use super::archive::{Limits, MANIFEST_NAME, read_dir_file, read_source_dir, sha256_hex};
 use super::error::BundleError;
 use super::manifest::{
     BUNDLE_FORMAT_VERSION, DEFAULT_BUNDLE_VERSION, Entrypoint, Manifest, PathMap, check_relpath,
 };
-use super::model::BundleSource;
 use super::namespace::{node_id, node_type, subflow_target};
 
 /// Options of [`pack`]; every field is optional.
@@ -157,6 +156,7 @@ pub fn pack(root_flow: &Path, out: &Path, opts: &PackOptions) -> Result<Manifest
         artifacts: PathMap::new(),
         assets: PathMap::new(),
         metadata: opts.metadata.clone(),
+        plugins: Vec::new(),
     };
     let files: Vec<(String, Vec<u8>)> = collector
         .loaded
@@ -170,20 +170,44 @@ pub fn pack(root_flow: &Path, out: &Path, opts: &PackOptions) -> Result<Manifest
 /// Zips an unpacked bundle directory into `out` after reading it with every check of the reader.
 ///
 /// Flow files are copied byte for byte; files named in `manifest.assets` and `manifest.artifacts`
-/// are copied too and must exist. The manifest is written in canonical form.
+/// are copied too and must exist. `manifest.plugins` files are copied; a plugin `sha256` of `""` or
+/// `"auto"` is replaced by the file's digest, and any other value must match the file (a bundle the
+/// component host would refuse is not worth writing). The manifest is written in canonical form.
 pub fn pack_dir(dir: &Path, out: &Path) -> Result<Manifest, BundleError> {
     let limits = Limits::default();
-    let bundle = read_bundle(dir, &limits)?;
-    let BundleSource::Dir(_) = bundle.source else {
+    if !dir.is_dir() {
         return Err(pack_err(format!(
             "{} is not a bundle directory",
             dir.display()
         )));
-    };
-    let manifest = bundle.manifest.clone();
+    }
+    let bundle = read_source_dir(dir, &limits)?;
+    let mut manifest = bundle.manifest.clone();
     let mut files: Vec<(String, Vec<u8>)> = Vec::new();
     for ((_, path), (_, bytes)) in manifest.flows.iter().zip(&bundle.raw_flows) {
         files.push((path.to_string(), bytes.clone()));
+    }
+    for (i, ((decl, bytes), slot)) in bundle
+        .plugins
+        .iter()
+        .zip(manifest.plugins.iter_mut())
+        .enumerate()
+    {
+        let actual = sha256_hex(bytes);
+        if decl.sha256_pending() {
+            slot.sha256 = actual;
+        } else if decl.sha256 != actual {
+            return Err(pack_err(format!(
+                "manifest.plugins[{i}] (\"{}\"): declared sha256 {} does not match file \"{}\" \
+                 (sha256 {actual}); fix it or write \"auto\"",
+                decl.name(),
+                decl.sha256,
+                decl.path
+            )));
+        }
+        if !files.iter().any(|(p, _)| *p == decl.path) {
+            files.push((decl.path.clone(), bytes.clone()));
+        }
     }
     let root = fs::canonicalize(dir).map_err(|e| BundleError::io(dir, e))?;
     for (section, map) in [
