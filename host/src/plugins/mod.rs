@@ -307,7 +307,7 @@ impl NodeExecutor for PluginHost {
 impl BundlePlugins for PluginHost {
     fn load(&self, bundle: &crate::bundle::Bundle) -> Result<Vec<Arc<PluginNode>>, String> {
         let mut out = Vec::new();
-        for (decl, bytes) in &bundle_plugins(bundle) {
+        for (decl, bytes) in &bundle.plugins {
             let digest = sha256_hex(bytes);
             if !digest.eq_ignore_ascii_case(&decl.sha256) {
                 return Err(format!(
@@ -316,27 +316,11 @@ impl BundlePlugins for PluginHost {
                 ));
             }
             let name = format!("{}/{}", bundle.bundle_ref(), decl.name());
-            let p = self.compile(&name, bytes, decl.grants.clone())?;
+            let grants = Grants::from_json(&decl.grants)
+                .map_err(|e| format!("plugin {}: {e}", decl.path))?;
+            let p = self.compile(&name, bytes, grants)?;
             out.extend(node_types(&p));
         }
         Ok(out)
-    }
-}
-
-/// The components a bundle declares, with their bytes.
-fn bundle_plugins(_bundle: &crate::bundle::Bundle) -> Vec<(BundlePluginDecl, Vec<u8>)> {
-    Vec::new()
-}
-
-/// Placeholder until bundles carry plugin declarations.
-struct BundlePluginDecl {
-    path: String,
-    sha256: String,
-    grants: Grants,
-}
-
-impl BundlePluginDecl {
-    fn name(&self) -> String {
-        self.path.clone()
     }
 }
