@@ -19,8 +19,8 @@ pub enum PluginOutcome {
     Output(Obj),
     /// The node failed; the run fails with this message.
     Failed(String),
-    /// The node called `durability.await-event(name)`: the run waits for that event.
-    Suspended(String),
+    /// The node called `durability.await-event(name, details)`: the run waits for that event.
+    Suspended(String, Obj),
 }
 
 /// Starts a plugin node: records `started` and marks the run in flight (the step loop stops here).
@@ -102,16 +102,32 @@ pub fn finish(
             run.inflight = None;
             fail(run, records, &node_id, msg);
         }
-        PluginOutcome::Suspended(name) => {
-            let mut w = WaitState::new(WaitReason::Event);
-            w.wait_key = Some(super::event_key(run, "session", &name, None));
+        PluginOutcome::Suspended(name, details) => {
+            let by_user = details.get("reason").and_then(Value::as_str) == Some("user");
+            let mut w = WaitState::new(if by_user {
+                WaitReason::User
+            } else {
+                WaitReason::Event
+            });
+            w.wait_key = Some(if by_user {
+                name.clone()
+            } else {
+                super::event_key(run, "session", &name, None)
+            });
             w.resume_to_node = Some(node_id.clone());
-            w.details = Some(json!({"kind": "plugin_await_event", "name": name,
-                "node_type": inflight.node_type}));
+            w.prompt = details
+                .get("prompt")
+                .and_then(Value::as_str)
+                .map(String::from);
+            w.choices = details.get("choices").and_then(Value::as_array).cloned();
+            let mut shown = details;
+            shown.remove("reason");
+            shown.insert("plugin_await_event".into(), Value::String(name.clone()));
+            w.details = Some(Value::Object(shown));
             let mut rec = StepRecord::new(run, &node_id, "waiting");
             rec.effect = Some(
-                json!({"type": "wait_event", "payload": {"wait_key": w.wait_key,
-                "name": name}, "result_key": null}),
+                json!({"type": if by_user { "ask_user" } else { "wait_event" },
+                "payload": {"wait_key": w.wait_key, "name": name, "details": w.details}, "result_key": null}),
             );
             records.push(rec);
             run.status = RunStatus::Waiting;

@@ -24,7 +24,7 @@ pub struct NodeCtx {
     /// When the component started running (for its CPU budget).
     pub started: Instant,
     /// Set by `durability.await-event` when the node must wait for an event.
-    pub suspend: Option<String>,
+    pub suspend: Option<(String, crate::run::Obj)>,
 }
 
 impl NodeCtx {

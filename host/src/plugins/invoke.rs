@@ -147,8 +147,8 @@ async fn execute(
     let outcome = match (result, flushed) {
         (_, Err(e)) => PluginOutcome::Failed(format!("PluginError: {e}")),
         (Err(trap), _) => {
-            if let Some(event) = data.suspend.clone() {
-                PluginOutcome::Suspended(event)
+            if let Some((event, details)) = data.suspend.clone() {
+                PluginOutcome::Suspended(event, details)
             } else {
                 PluginOutcome::Failed(trap_message(name, &trap, data, &grants))
             }

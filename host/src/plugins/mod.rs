@@ -248,11 +248,14 @@ pub fn setup(
     data_dir: &Path,
     plugins_dir: Option<&Path>,
 ) -> Result<(Arc<PluginHost>, Vec<String>), String> {
-    let host = PluginHost::new(data_dir, Capabilities::new())
+    let mut caps = Capabilities::new();
+    let providers = Arc::new(crate::llm::Providers::from_env());
+    let mut warnings: Vec<String> = providers.config().warnings().to_vec();
+    caps.llm = Some(Arc::new(caps::llm::ProvidersBackend(providers)));
+    let host = PluginHost::new(data_dir, caps)
         .map_err(|e| format!("cannot start the plugin host: {e:#}"))?;
-    let mut warnings = Vec::new();
     for (name, bytes, grants) in builtin::components() {
-        if let Err(e) = host.load(name, bytes, grants) {
+        if let Err(e) = grants.and_then(|g| host.load(name, bytes, g)) {
             warnings.push(format!("built-in plugin {name} not loaded: {e}"));
         }
     }

@@ -12,7 +12,13 @@ pub fn idempotency_key() -> String {
 
 /// Suspends the node until the event `name` reaches the run; returns its payload.
 pub fn await_event(name: &str) -> Result<Value, Error> {
-    let payload = wit::await_event(name)?;
+    await_event_with(name, &Value::Object(Default::default()))
+}
+
+/// Like `await_event`, with `details` shown to clients in the wait (`{"reason": "user", "prompt": ...}`
+/// makes it a wait for a person, resumed with wait key `name`).
+pub fn await_event_with(name: &str, details: &Value) -> Result<Value, Error> {
+    let payload = wit::await_event(name, &details.to_string())?;
     if payload.trim().is_empty() {
         return Ok(Value::Null);
     }

@@ -26,13 +26,27 @@ impl Host for NodeCtx {
         got.map_err(|e| anyhow!(e.message))
     }
 
-    async fn await_event(&mut self, name: String) -> wasmtime::Result<Result<String, Error>> {
+    async fn await_event(
+        &mut self,
+        name: String,
+        details: String,
+    ) -> wasmtime::Result<Result<String, Error>> {
         if name.is_empty() || name.len() > 256 {
             return Ok(Err(error(
                 ErrorCode::InvalidInput,
                 "event name must be 1..256 bytes",
             )));
         }
+        let details = match serde_json::from_str::<serde_json::Value>(&details) {
+            Ok(serde_json::Value::Object(m)) => m,
+            Ok(serde_json::Value::Null) => Default::default(),
+            _ => {
+                return Ok(Err(error(
+                    ErrorCode::InvalidInput,
+                    "await-event details must be a JSON object",
+                )));
+            }
+        };
         if self.rec.replaying() {
             // The event that resumed the run was recorded as this call's answer.
             return self
@@ -45,7 +59,7 @@ impl Host for NodeCtx {
                 .await;
         }
         // Nothing recorded yet: the node stops here and the run waits durably for the event.
-        self.suspend = Some(name);
+        self.suspend = Some((name, details));
         Err(anyhow!(SUSPENDED))
     }
 

@@ -42,3 +42,112 @@ impl Host for NodeCtx {
             .await
     }
 }
+
+/// The host's provider layer answers plugin `llm` calls.
+pub struct ProvidersBackend(pub std::sync::Arc<crate::llm::Providers>);
+
+impl LlmBackend for ProvidersBackend {
+    fn route(&self, req: &Request) -> Result<(String, String), Error> {
+        let (provider, model) = self
+            .0
+            .route(&chat_request(req.clone())?)
+            .map_err(wit_error)?;
+        Ok((provider, model.unwrap_or_default()))
+    }
+
+    fn complete(&self, req: Request) -> Answer<Response> {
+        let providers = self.0.clone();
+        Box::pin(async move {
+            let chat = chat_request(req)?;
+            // Cancellation is the recorder's: it drops this future, which aborts the HTTP call.
+            let resp = providers
+                .complete(&chat, crate::llm::CancelToken::never())
+                .await
+                .map_err(wit_error)?;
+            Ok(response(resp))
+        })
+    }
+}
+
+fn json_field(name: &str, s: Option<String>) -> Result<Option<serde_json::Value>, Error> {
+    s.filter(|s| !s.trim().is_empty())
+        .map(|s| {
+            serde_json::from_str(&s).map_err(|e| {
+                error(
+                    ErrorCode::InvalidInput,
+                    format!("llm request {name} is not JSON: {e}"),
+                )
+            })
+        })
+        .transpose()
+}
+
+fn chat_request(req: Request) -> Result<crate::llm::ChatRequest, Error> {
+    let mut messages = Vec::with_capacity(req.messages.len());
+    for m in req.messages {
+        messages.push(crate::llm::ChatMessage {
+            role: m.role,
+            content: m.content,
+            name: m.name,
+            tool_call_id: m.tool_call_id,
+            tool_calls: json_field("tool_calls", m.tool_calls)?,
+        });
+    }
+    Ok(crate::llm::ChatRequest {
+        provider: req.provider,
+        model: req.model,
+        messages,
+        tools: json_field("tools", req.tools)?,
+        response_schema: json_field("response_schema", req.response_schema)?,
+        temperature: req.temperature,
+        max_tokens: req.max_tokens,
+        seed: req.seed,
+        options: json_field("options", req.options)?,
+    })
+}
+
+fn response(r: crate::llm::ChatResponse) -> Response {
+    use super::super::bindings::llm::{ToolCall, Usage};
+    Response {
+        content: r.content,
+        reasoning: r.reasoning,
+        tool_calls: r
+            .tool_calls
+            .into_iter()
+            .map(|t| ToolCall {
+                call_id: t.call_id,
+                name: t.name,
+                arguments: t.arguments.to_string(),
+            })
+            .collect(),
+        finish_reason: r.finish_reason,
+        usage: Usage {
+            input_tokens: r.usage.input_tokens,
+            output_tokens: r.usage.output_tokens,
+            total_tokens: r.usage.total_tokens,
+        },
+        provider: r.provider,
+        model: r.model,
+    }
+}
+
+fn wit_error(e: crate::llm::LlmError) -> Error {
+    use crate::llm::ErrorCode as E;
+    let code = match e.code {
+        E::InvalidInput => ErrorCode::InvalidInput,
+        E::AccessDenied => ErrorCode::AccessDenied,
+        E::NotFound => ErrorCode::NotFound,
+        E::RateLimited => ErrorCode::RateLimited,
+        E::Timeout => ErrorCode::Timeout,
+        E::Cancelled => ErrorCode::Cancelled,
+        E::Unavailable => ErrorCode::Unavailable,
+        E::TooLarge => ErrorCode::TooLarge,
+        E::Internal => ErrorCode::Internal,
+        E::Unsupported => ErrorCode::Unsupported,
+    };
+    Error {
+        code,
+        message: e.message,
+        retryable: e.retryable,
+    }
+}
