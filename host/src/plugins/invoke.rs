@@ -126,10 +126,17 @@ async fn execute(
         }
         Ok(UpdateDeadline::Yield(1))
     });
+    // What a node may know of its host, beside its own config (never credentials).
+    let mut config = job.config.clone();
+    config.insert(
+        "_gateway".into(),
+        serde_json::json!({"tool_mode": host.caps.tool_mode, "run_id": job.run_id,
+            "workflow_id": job.workflow_id, "session_id": job.session_id}),
+    );
     let inv = Invocation {
         node_type: job.node_type.clone(),
         node_id: job.node_id.clone(),
-        config: Value::Object(job.config.clone()).to_string(),
+        config: Value::Object(config).to_string(),
         inputs: job.inputs.to_string(),
     };
     let result = match plugin.pre.instantiate_async(&mut ws).await {

@@ -249,6 +249,18 @@ pub fn setup(
     plugins_dir: Option<&Path>,
 ) -> Result<(Arc<PluginHost>, Vec<String>), String> {
     let mut caps = Capabilities::new();
+    if let Ok(mode) = std::env::var("ABSTRACTGATEWAY_TOOL_MODE") {
+        let mode = mode.trim().to_ascii_lowercase();
+        match mode.as_str() {
+            "passthrough" | "local" | "approval_required" => caps.tool_mode = mode,
+            "" => {}
+            other => {
+                return Err(format!(
+                    "ABSTRACTGATEWAY_TOOL_MODE={other:?} is not one of passthrough, local, approval_required"
+                ));
+            }
+        }
+    }
     let providers = Arc::new(crate::llm::Providers::from_env());
     let mut warnings: Vec<String> = providers.config().warnings().to_vec();
     caps.llm = Some(Arc::new(caps::llm::ProvidersBackend(providers)));

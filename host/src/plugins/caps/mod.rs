@@ -16,6 +16,8 @@ use super::bindings::types::{Error, ErrorCode};
 
 /// The providers behind the capabilities, shared by every node execution.
 pub struct Capabilities {
+    /// `ABSTRACTGATEWAY_TOOL_MODE`: `passthrough` (default: tool calls wait for approval) or `local`.
+    pub tool_mode: String,
     pub http: reqwest::Client,
     pub llm: Option<Arc<dyn llm::LlmBackend>>,
     pub tools: Option<Arc<dyn tools::ToolBackend>>,
@@ -27,6 +29,7 @@ impl Capabilities {
     /// Capabilities with no model, tool, speech or artifact provider yet.
     pub fn new() -> Capabilities {
         Capabilities {
+            tool_mode: "passthrough".into(),
             http: http::client(),
             llm: None,
             tools: None,
