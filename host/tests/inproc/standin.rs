@@ -7,33 +7,33 @@ use axum::Router;
 use axum::extract::{Path, State};
 use axum::routing::get;
 
-/// A running stand-in: its base URL and how many requests it has seen.
+/// A running stand-in (on its own thread until the process ends): its base URL and the requests it has seen.
 pub struct StepServer {
     pub url: String,
     hits: Arc<AtomicUsize>,
-    _rt: tokio::runtime::Runtime,
 }
 
 impl StepServer {
-    /// Starts on a free loopback port.
+    /// Starts on a free loopback port; usable from sync and async tests alike.
     pub fn start() -> StepServer {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .expect("rt");
         let hits = Arc::new(AtomicUsize::new(0));
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.set_nonblocking(true).expect("nonblocking");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
         let app = Router::new()
             .route("/step/{i}", get(step))
             .with_state(hits.clone());
-        let listener = rt
-            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-            .expect("bind");
-        let url = format!("http://{}", listener.local_addr().expect("addr"));
-        rt.spawn(async move {
-            let _ = axum::serve(listener, app).await;
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("rt");
+            rt.block_on(async move {
+                let l = tokio::net::TcpListener::from_std(listener).expect("listener");
+                let _ = axum::serve(l, app).await;
+            });
         });
-        StepServer { url, hits, _rt: rt }
+        StepServer { url, hits }
     }
 
     /// Requests seen so far.
