@@ -32,6 +32,7 @@ use utoipa_swagger_ui::SwaggerUi;
 pub use config::ServerConfig;
 use state::{AppState, SharedState};
 
+use crate::artifacts::ArtifactStore;
 use crate::runner::{Gateway, GatewayOptions};
 use crate::store::{Batch, Store};
 
@@ -88,6 +89,8 @@ pub fn open_state(cfg: ServerConfig) -> Result<SharedState, String> {
     } else {
         None
     };
+    let artifacts = ArtifactStore::open_with(&cfg.data_dir, crate::artifacts::max_bytes_from_env())
+        .map_err(|e| format!("cannot open the artifact store: {e}"))?;
     Ok(Arc::new(AppState {
         gw,
         bundles: RwLock::new(set),
@@ -99,6 +102,7 @@ pub fn open_state(cfg: ServerConfig) -> Result<SharedState, String> {
         lockout: lockout::Lockout::new(cfg.lockout_after, cfg.lockout_base_s, cfg.lockout_max_s),
         caps: limits::Caps::new(cfg.max_concurrency, cfg.max_sse),
         audit,
+        artifacts: Arc::new(artifacts),
         cfg,
     }))
 }

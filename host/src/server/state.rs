@@ -10,6 +10,7 @@ use super::audit::AuditLog;
 use super::config::ServerConfig;
 use super::lockout::Lockout;
 use super::stream_token::StreamTokens;
+use crate::artifacts::ArtifactStore;
 use crate::bundle::BundleSet;
 use crate::engine::NodeRegistry;
 use crate::runner::{Flows, Gateway, catalog};
@@ -38,6 +39,8 @@ pub struct AppState {
     pub caps: super::limits::Caps,
     /// Audit log writer (None when disabled).
     pub audit: Option<AuditLog>,
+    /// Run artifacts under `<data_dir>/artifacts` (shared with the plugin host).
+    pub artifacts: Arc<ArtifactStore>,
 }
 
 /// Shared handle of the state.

@@ -1,0 +1,1 @@
+//! Speech synthesis and recognition providers behind the WIT `voice` interface.
