@@ -290,3 +290,20 @@ fn concurrent_puts_of_the_same_content_agree() {
         100_000
     );
 }
+
+#[test]
+fn named_puts_keep_the_file_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = ArtifactStore::open(dir.path()).unwrap();
+    let m = store
+        .put_named("r", b"hello", "text/plain", Some("note.txt"))
+        .unwrap();
+    assert_eq!(m.filename(), Some("note.txt"));
+    assert_eq!(m.tags["filename"], "note.txt");
+    let anon = store.put_named("r", b"other", "text/plain", None).unwrap();
+    assert_eq!(anon.filename(), None);
+    assert_eq!(
+        store.get_meta("r", &m.artifact_id).unwrap().filename(),
+        Some("note.txt")
+    );
+}

@@ -471,8 +471,8 @@ fn artifacts_put_by_plugins_are_transcribable() {
 #[ignore]
 fn measure_local_engine_speed() {
     let voice = Voice::new(VoiceConfig::default());
-    let text = "the quick brown fox jumps over the lazy dog while the workflow host records every step \
-                and the runner keeps each run durable across restarts";
+    let text = "the quick brown fox jumps over the lazy dog while the server records every step \
+                and the runner keeps each run durable across every crash";
     let t = Instant::now();
     let audio = voice.synthesize(&say(text)).unwrap();
     let tts = t.elapsed().as_secs_f64();

@@ -10,7 +10,9 @@ mod ids;
 mod store;
 
 pub use ids::{artifact_id, blob_id, is_artifact_id, is_blob_id};
-pub use store::{ArtifactError, ArtifactMeta, ArtifactStore, DEFAULT_MAX_BYTES, NewArtifact};
+pub use store::{
+    ArtifactError, ArtifactMeta, ArtifactStore, DEFAULT_MAX_BYTES, FILENAME_TAG, NewArtifact,
+};
 
 /// Environment variable overriding the per-artifact size cap (bytes).
 pub const MAX_BYTES_ENV: &str = "ABSTRACTGATEWAY_MAX_ARTIFACT_BYTES";

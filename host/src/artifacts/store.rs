@@ -74,7 +74,15 @@ pub struct ArtifactMeta {
     pub metadata: Map<String, Value>,
 }
 
+/// Tag holding an artifact's file name (the seed's attachment convention).
+pub const FILENAME_TAG: &str = "filename";
+
 impl ArtifactMeta {
+    /// The file name given when the artifact was stored (WIT `artifact-info.name`).
+    pub fn filename(&self) -> Option<&str> {
+        self.tags.get(FILENAME_TAG).map(String::as_str)
+    }
+
     /// The list-item shape of `GET /runs/{id}/artifacts`.
     pub fn list_item(&self) -> Value {
         serde_json::json!({
@@ -189,6 +197,21 @@ impl ArtifactStore {
             .map_err(|e| ArtifactError::Corrupt(format!("cannot encode metadata: {e}")))?;
         write_atomic(&self.meta_path(run_id, &id), &body)?;
         Ok(meta)
+    }
+
+    /// WIT `artifacts.put`: stores `content` with an optional file name (kept in the `filename` tag).
+    pub fn put_named(
+        &self,
+        run_id: &str,
+        content: &[u8],
+        content_type: &str,
+        name: Option<&str>,
+    ) -> Result<ArtifactMeta, ArtifactError> {
+        let mut extra = NewArtifact::default();
+        if let Some(n) = name.map(str::trim).filter(|n| !n.is_empty()) {
+            extra.tags.insert(FILENAME_TAG.to_string(), n.to_string());
+        }
+        self.put(run_id, content, content_type, extra)
     }
 
     fn blob_ok(&self, meta: &ArtifactMeta) -> bool {
