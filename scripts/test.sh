@@ -4,4 +4,19 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 rustup show active-toolchain >/dev/null 2>&1 || rustup toolchain install
 rustup target add wasm32-wasip2 >/dev/null 2>&1 || true
+# The voice tests run the local speech engines; install them once when apt is available.
+voice_pkgs="espeak-ng pocketsphinx pocketsphinx-en-us"
+missing=""
+for p in $voice_pkgs; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+if [ -n "$missing" ] && command -v apt-get >/dev/null 2>&1; then
+  sudo_cmd=""
+  [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1 && sudo_cmd="sudo"
+  echo "installing:$missing" >&2
+  # shellcheck disable=SC2086
+  $sudo_cmd env DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
+  # shellcheck disable=SC2086
+  $sudo_cmd env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null
+fi
 cargo test --release --workspace -- --test-threads=2

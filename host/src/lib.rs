@@ -3,6 +3,7 @@
 //! Data flows one way: HTTP → commands/store → runner → engine → ledger → SSE.
 //! See `docs/ARCHITECTURE.md` for the map.
 
+pub mod artifacts;
 pub mod builtins;
 pub mod bundle;
 pub mod cli;
@@ -15,3 +16,4 @@ pub mod runner;
 pub mod server;
 pub mod store;
 pub mod time;
+pub mod voice;

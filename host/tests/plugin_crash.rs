@@ -25,7 +25,10 @@ fn write_bundle(dir: &Path, origin: &str) {
     let wasm = component("http_steps");
     std::fs::write(src.join("plugins/http_steps.wasm"), &wasm).expect("wasm");
     let ins = ["base_url", "count", "spin"];
-    let mut edges = vec![edge("s", "exec-out", "p", "exec-in"), edge("p", "exec-out", "e", "exec-in")];
+    let mut edges = vec![
+        edge("s", "exec-out", "p", "exec-in"),
+        edge("p", "exec-out", "e", "exec-in"),
+    ];
     edges.extend(ins.iter().map(|i| edge("s", i, "p", i)));
     edges.push(edge("p", "bodies", "e", "bodies"));
     edges.push(edge("p", "spin_digest", "e", "spin_digest"));
@@ -45,15 +48,24 @@ fn write_bundle(dir: &Path, origin: &str) {
 }
 
 async fn ledger(s: &Server, run: &str) -> Vec<Value> {
-    let (st, v) = s.get(&format!("/api/gateway/runs/{run}/ledger?limit=1000")).await;
+    let (st, v) = s
+        .get(&format!("/api/gateway/runs/{run}/ledger?limit=1000"))
+        .await;
     assert_eq!(st, 200, "{v}");
     v["items"].as_array().cloned().unwrap_or_default()
 }
 
 fn http_calls(recs: &[Value]) -> Vec<String> {
     recs.iter()
-        .filter(|r| r["effect"]["type"] == "host_call" && r["effect"]["payload"]["interface"] == "http")
-        .map(|r| r["effect"]["payload"]["request"]["url"].as_str().unwrap_or("").to_string())
+        .filter(|r| {
+            r["effect"]["type"] == "host_call" && r["effect"]["payload"]["interface"] == "http"
+        })
+        .map(|r| {
+            r["effect"]["payload"]["request"]["url"]
+                .as_str()
+                .unwrap_or("")
+                .to_string()
+        })
         .collect()
 }
 
@@ -82,11 +94,17 @@ async fn sigkill_between_calls_replays_recorded_calls_and_repeats_none() {
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         let calls = http_calls(&ledger(&s, &run).await);
-        assert!(calls.len() < 3, "the third call happened before the kill; raise SPIN");
+        assert!(
+            calls.len() < 3,
+            "the third call happened before the kill; raise SPIN"
+        );
         if calls.len() == 2 {
             break;
         }
-        assert!(Instant::now() < deadline, "the node never made its second call");
+        assert!(
+            Instant::now() < deadline,
+            "the node never made its second call"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     s.kill();
@@ -95,14 +113,32 @@ async fn sigkill_between_calls_replays_recorded_calls_and_repeats_none() {
     s.restart().await;
     let done = wait_done(&s, &run).await;
     assert_eq!(done["status"], "completed", "{done}");
-    assert_eq!(standin.hits(), 3, "after the restart only the missing call is made");
+    assert_eq!(
+        standin.hits(),
+        3,
+        "after the restart only the missing call is made"
+    );
     let recs = ledger(&s, &run).await;
-    let urls: Vec<String> = (0..3).map(|i| format!("{}/step/{i}", standin.url)).collect();
-    assert_eq!(http_calls(&recs), urls, "each call recorded exactly once, in order");
-    let started: Vec<&Value> = recs.iter().filter(|r| r["node_id"] == "p" && r["status"] == "started").collect();
+    let urls: Vec<String> = (0..3)
+        .map(|i| format!("{}/step/{i}", standin.url))
+        .collect();
+    assert_eq!(
+        http_calls(&recs),
+        urls,
+        "each call recorded exactly once, in order"
+    );
+    let started: Vec<&Value> = recs
+        .iter()
+        .filter(|r| r["node_id"] == "p" && r["status"] == "started")
+        .collect();
     assert_eq!(started.len(), 1);
     let digest = started[0]["effect"]["payload"]["digest"].clone();
-    assert_eq!(digest, json!(abstractgateway::bundle::sha256_hex(&component("http_steps"))));
+    assert_eq!(
+        digest,
+        json!(abstractgateway::bundle::sha256_hex(&component(
+            "http_steps"
+        )))
+    );
 
     // An uninterrupted run gives the same output.
     let again = s.start_run("steps", input).await;

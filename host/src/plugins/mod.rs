@@ -44,13 +44,18 @@ pub struct PluginHost {
     /// name → digest of the version new runs use (built-in and plugins dir).
     current: RwLock<HashMap<String, String>>,
     caps: Arc<Capabilities>,
+    artifact_store: Option<Arc<crate::artifacts::ArtifactStore>>,
     runtime: tokio::runtime::Runtime,
 }
 
 impl PluginHost {
     /// A host caching compiled components under `<data_dir>/components`, with capabilities `caps`
     /// (no component is loaded yet).
-    pub fn new(data_dir: &Path, caps: Capabilities) -> wasmtime::Result<Arc<PluginHost>> {
+    pub fn new(
+        data_dir: &Path,
+        caps: Capabilities,
+        artifact_store: Option<Arc<crate::artifacts::ArtifactStore>>,
+    ) -> wasmtime::Result<Arc<PluginHost>> {
         let engine = engine::PluginEngine::new()?;
         let linker = component::linker(&engine.engine)?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -65,6 +70,7 @@ impl PluginHost {
             by_digest: RwLock::new(HashMap::new()),
             current: RwLock::new(HashMap::new()),
             caps: Arc::new(caps),
+            artifact_store,
             runtime,
         }))
     }
@@ -236,6 +242,11 @@ impl PluginHost {
         ))
     }
 
+    /// The run artifact store the capabilities write to (the HTTP API serves the same one).
+    pub fn artifacts(&self) -> Option<Arc<crate::artifacts::ArtifactStore>> {
+        self.artifact_store.clone()
+    }
+
     /// The capabilities every node execution shares.
     pub fn capabilities(&self) -> &Arc<Capabilities> {
         &self.caps
@@ -264,7 +275,19 @@ pub fn setup(
     let providers = Arc::new(crate::llm::Providers::from_env());
     let mut warnings: Vec<String> = providers.config().warnings().to_vec();
     caps.llm = Some(Arc::new(caps::llm::ProvidersBackend(providers)));
-    let host = PluginHost::new(data_dir, caps)
+    let artifacts = Arc::new(
+        crate::artifacts::ArtifactStore::open_with(
+            data_dir,
+            crate::artifacts::max_bytes_from_env(),
+        )
+        .map_err(|e| format!("cannot open the artifact store: {e}"))?,
+    );
+    caps.artifacts = Some(Arc::new(caps::artifacts::StoreBackend(artifacts.clone())));
+    caps.voice = Some(Arc::new(caps::voice::EnginesBackend {
+        voice: Arc::new(crate::voice::Voice::from_env()),
+        artifacts: artifacts.clone(),
+    }));
+    let host = PluginHost::new(data_dir, caps, Some(artifacts))
         .map_err(|e| format!("cannot start the plugin host: {e:#}"))?;
     for (name, bytes, grants) in builtin::components() {
         if let Err(e) = grants.and_then(|g| host.load(name, bytes, g)) {

@@ -32,6 +32,7 @@ use utoipa_swagger_ui::SwaggerUi;
 pub use config::ServerConfig;
 use state::{AppState, SharedState};
 
+use crate::artifacts::ArtifactStore;
 use crate::runner::{Gateway, GatewayOptions};
 use crate::store::{Batch, Store};
 
@@ -73,6 +74,8 @@ fn stream_key(store: &Store) -> Result<Vec<u8>, String> {
 pub fn open_state(cfg: ServerConfig) -> Result<SharedState, String> {
     let (plugins, mut warnings) = crate::plugins::setup(&cfg.data_dir, Some(&cfg.plugins_dir))?;
     let nodes = plugins.registry();
+    // One artifact store: what plugins write is what the HTTP API serves.
+    let plugins_artifacts = plugins.artifacts();
     let (set, flows, bundle_warnings) = state::load_bundles(&cfg.flows_dir, &nodes);
     warnings.extend(bundle_warnings);
     let opts = GatewayOptions {
@@ -92,6 +95,13 @@ pub fn open_state(cfg: ServerConfig) -> Result<SharedState, String> {
     } else {
         None
     };
+    let artifacts = match plugins_artifacts {
+        Some(a) => a,
+        None => Arc::new(
+            ArtifactStore::open_with(&cfg.data_dir, crate::artifacts::max_bytes_from_env())
+                .map_err(|e| format!("cannot open the artifact store: {e}"))?,
+        ),
+    };
     Ok(Arc::new(AppState {
         gw,
         bundles: RwLock::new(set),
@@ -104,6 +114,7 @@ pub fn open_state(cfg: ServerConfig) -> Result<SharedState, String> {
         caps: limits::Caps::new(cfg.max_concurrency, cfg.max_sse),
         audit,
         nodes,
+        artifacts,
         cfg,
     }))
 }

@@ -10,6 +10,7 @@ use super::audit::AuditLog;
 use super::config::ServerConfig;
 use super::lockout::Lockout;
 use super::stream_token::StreamTokens;
+use crate::artifacts::ArtifactStore;
 use crate::bundle::BundleSet;
 use crate::engine::NodeRegistry;
 use crate::runner::{Flows, Gateway, catalog};
@@ -40,6 +41,8 @@ pub struct AppState {
     pub audit: Option<AuditLog>,
     /// Node types the bundles may use (native, built-in and directory plugins, and the bundles' own).
     pub nodes: NodeRegistry,
+    /// Run artifacts under `<data_dir>/artifacts` (shared with the plugin host).
+    pub artifacts: Arc<ArtifactStore>,
 }
 
 /// Shared handle of the state.

@@ -89,3 +89,64 @@ impl Host for NodeCtx {
             .await
     }
 }
+
+/// The host's artifact store answers plugin `artifacts` calls (blocking file IO off the async workers).
+pub struct StoreBackend(pub std::sync::Arc<crate::artifacts::ArtifactStore>);
+
+fn info_of(m: &crate::artifacts::ArtifactMeta) -> ArtifactInfo {
+    ArtifactInfo {
+        id: m.artifact_id.clone(),
+        content_type: m.content_type.clone(),
+        size: m.size_bytes,
+        name: m.filename().map(String::from),
+    }
+}
+
+fn artifact_error(e: crate::artifacts::ArtifactError) -> Error {
+    use crate::artifacts::ArtifactError as A;
+    let code = match &e {
+        A::InvalidId(_) | A::InvalidInput(_) => ErrorCode::InvalidInput,
+        A::NotFound(_) => ErrorCode::NotFound,
+        A::TooLarge { .. } => ErrorCode::TooLarge,
+        _ => ErrorCode::Internal,
+    };
+    error(code, e.to_string())
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, crate::artifacts::ArtifactError> + Send + 'static,
+) -> Result<T, Error> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| error(ErrorCode::Internal, format!("artifact task failed: {e}")))?
+        .map_err(artifact_error)
+}
+
+impl ArtifactBackend for StoreBackend {
+    fn put(
+        &self,
+        run_id: &str,
+        content_type: &str,
+        data: Vec<u8>,
+        name: Option<String>,
+    ) -> Answer<ArtifactInfo> {
+        let (s, run, ct) = (self.0.clone(), run_id.to_string(), content_type.to_string());
+        Box::pin(async move {
+            blocking(move || s.put_named(&run, &data, &ct, name.as_deref()))
+                .await
+                .map(|m| info_of(&m))
+        })
+    }
+    fn get(&self, run_id: &str, id: &str) -> Answer<Vec<u8>> {
+        let (s, run, id) = (self.0.clone(), run_id.to_string(), id.to_string());
+        Box::pin(async move { blocking(move || s.read(&run, &id)).await.map(|(_, b)| b) })
+    }
+    fn info(&self, run_id: &str, id: &str) -> Answer<ArtifactInfo> {
+        let (s, run, id) = (self.0.clone(), run_id.to_string(), id.to_string());
+        Box::pin(async move {
+            blocking(move || s.get_meta(&run, &id))
+                .await
+                .map(|m| info_of(&m))
+        })
+    }
+}

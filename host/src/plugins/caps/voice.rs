@@ -65,3 +65,82 @@ impl Host for NodeCtx {
             .await
     }
 }
+
+/// The host's speech engines, writing and reading audio as artifacts of the run.
+pub struct EnginesBackend {
+    pub voice: std::sync::Arc<crate::voice::Voice>,
+    pub artifacts: std::sync::Arc<crate::artifacts::ArtifactStore>,
+}
+
+fn voice_error(e: crate::voice::VoiceError) -> Error {
+    use crate::voice::VoiceErrorCode as V;
+    let code = match e.code {
+        V::InvalidInput => ErrorCode::InvalidInput,
+        V::NotFound => ErrorCode::NotFound,
+        V::RateLimited => ErrorCode::RateLimited,
+        V::Timeout => ErrorCode::Timeout,
+        V::Unavailable => ErrorCode::Unavailable,
+        V::TooLarge => ErrorCode::TooLarge,
+        V::Unsupported => ErrorCode::Unsupported,
+        _ => ErrorCode::Internal,
+    };
+    Error {
+        code,
+        message: e.message,
+        retryable: e.retryable,
+    }
+}
+
+impl VoiceBackend for EnginesBackend {
+    fn synthesize(&self, run_id: &str, req: Synthesis) -> Answer<Audio> {
+        let (v, a, run) = (
+            self.voice.clone(),
+            self.artifacts.clone(),
+            run_id.to_string(),
+        );
+        let req = crate::voice::SynthesisRequest {
+            text: req.text,
+            voice: req.voice,
+            format: req.format,
+            provider: req.provider,
+            model: req.model,
+        };
+        Box::pin(async move {
+            let art = v
+                .synthesize_to_artifact_async(a, run, req)
+                .await
+                .map_err(voice_error)?;
+            Ok(Audio {
+                artifact_id: art.artifact_id,
+                content_type: art.content_type,
+                size: art.size,
+                duration_ms: art.duration_ms,
+            })
+        })
+    }
+
+    fn transcribe(&self, run_id: &str, req: Transcription) -> Answer<Transcript> {
+        let (v, a, run) = (
+            self.voice.clone(),
+            self.artifacts.clone(),
+            run_id.to_string(),
+        );
+        let id = req.artifact_id.clone();
+        let req = crate::voice::TranscriptionRequest {
+            language: req.language,
+            hint: req.hint,
+            provider: req.provider,
+            model: req.model,
+        };
+        Box::pin(async move {
+            let t = v
+                .transcribe_artifact_async(a, run, id, req)
+                .await
+                .map_err(voice_error)?;
+            Ok(Transcript {
+                text: t.text,
+                language: t.language,
+            })
+        })
+    }
+}

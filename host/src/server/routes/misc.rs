@@ -1,15 +1,14 @@
-//! Health, artifacts (no artifact store yet: empty lists, 404s), attachments (501) and the audit tail.
+//! Health, attachments (501) and the audit tail.
 
 use std::io::{Read, Seek, SeekFrom};
 
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 
 use crate::server::audit::AUDIT_FILE;
 use crate::server::error::{ApiError, ApiResult, json_response};
 use crate::server::extract::QueryParams;
-use crate::server::routes::runs::load_run;
 use crate::server::state::SharedState;
 
 fn ok(v: Value) -> ApiResult {
@@ -24,44 +23,6 @@ pub async fn health(State(st): State<SharedState>) -> ApiResult {
         v["warnings"] = json!(warnings);
     }
     ok(v)
-}
-
-fn check_artifact_id(id: &str) -> Result<(), ApiError> {
-    let valid = !id.is_empty()
-        && id.len() <= 128
-        && id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
-    if valid {
-        Ok(())
-    } else {
-        Err(ApiError::bad_request(format!("Invalid artifact id: {id}")))
-    }
-}
-
-/// `GET /api/gateway/runs/{run_id}/artifacts`.
-pub async fn artifacts(
-    State(st): State<SharedState>,
-    Path(run_id): Path<String>,
-    RawQuery(q): RawQuery,
-) -> ApiResult {
-    let mut q = QueryParams::parse(q.as_deref());
-    q.int("limit", 200, Some(1), Some(2000));
-    q.finish()?;
-    load_run(&st, &run_id)?;
-    ok(json!({"items": []}))
-}
-
-/// `GET /api/gateway/runs/{run_id}/artifacts/{artifact_id}` (and `/content`).
-pub async fn artifact(
-    State(st): State<SharedState>,
-    Path((run_id, artifact_id)): Path<(String, String)>,
-) -> ApiResult {
-    check_artifact_id(&artifact_id)?;
-    load_run(&st, &run_id)?;
-    Err(ApiError::not_found(format!(
-        "Artifact '{artifact_id}' not found"
-    )))
 }
 
 /// `POST /api/gateway/attachments/upload|ingest`.

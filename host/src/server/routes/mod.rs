@@ -1,5 +1,6 @@
 //! The route table.
 
+pub mod artifacts;
 pub mod bundles;
 pub mod commands;
 pub mod ledger;
@@ -66,14 +67,14 @@ pub fn router() -> Router<SharedState> {
             "/api/gateway/runs/{run_id}/stream_token",
             post(runs::stream_token),
         )
-        .route("/api/gateway/runs/{run_id}/artifacts", get(misc::artifacts))
+        .route("/api/gateway/runs/{run_id}/artifacts", get(artifacts::list))
         .route(
             "/api/gateway/runs/{run_id}/artifacts/{artifact_id}",
-            get(misc::artifact),
+            get(artifacts::meta),
         )
         .route(
             "/api/gateway/runs/{run_id}/artifacts/{artifact_id}/content",
-            get(misc::artifact),
+            get(artifacts::content),
         )
         .route("/api/gateway/commands", post(commands::submit))
         .route("/api/gateway/commands/{command_id}", get(commands::get))

@@ -1,0 +1,128 @@
+//! Run artifacts (#20–#22): list, metadata, and streamed content.
+
+use std::io::Read;
+
+use axum::body::Body;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use serde_json::{Value, json};
+
+use crate::artifacts::{ArtifactError, ArtifactMeta};
+use crate::server::error::{ApiError, ApiResult, json_response};
+use crate::server::extract::QueryParams;
+use crate::server::routes::runs::load_run;
+use crate::server::state::SharedState;
+
+/// Content is streamed in chunks of this size (the seed's 1 MiB).
+const CHUNK: usize = 1024 * 1024;
+
+/// The seed's id check: anything else is a 400 before the store is asked.
+fn check_artifact_id(id: &str) -> Result<(), ApiError> {
+    let valid = !id.is_empty()
+        && id.len() <= 128
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    if valid {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request(format!("Invalid artifact id: {id}")))
+    }
+}
+
+fn store_error(e: ArtifactError) -> ApiError {
+    match e {
+        // Well-formed for the seed but not one of our hex ids: it cannot exist.
+        ArtifactError::InvalidId(id) | ArtifactError::NotFound(id) => {
+            ApiError::not_found(format!("Artifact '{id}' not found"))
+        }
+        ArtifactError::TooLarge { .. } => {
+            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, e.to_string())
+        }
+        ArtifactError::InvalidInput(m) => ApiError::bad_request(m),
+        ArtifactError::Corrupt(_) | ArtifactError::Io(_) => {
+            ApiError::internal(format!("Failed to read artifact: {e}"))
+        }
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ArtifactError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?
+        .map_err(store_error)
+}
+
+/// `GET /api/gateway/runs/{run_id}/artifacts?limit=`: newest first.
+pub async fn list(
+    State(st): State<SharedState>,
+    Path(run_id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> ApiResult {
+    let mut q = QueryParams::parse(q.as_deref());
+    let limit = q.int("limit", 200, Some(1), Some(2000));
+    q.finish()?;
+    load_run(&st, &run_id)?;
+    let store = st.artifacts.clone();
+    let limit = usize::try_from(limit).unwrap_or(200);
+    let metas = blocking(move || store.list(&run_id, limit)).await?;
+    let items: Vec<Value> = metas.iter().map(ArtifactMeta::list_item).collect();
+    Ok(json_response(StatusCode::OK, &json!({"items": items})))
+}
+
+/// `GET /api/gateway/runs/{run_id}/artifacts/{artifact_id}`: the metadata.
+pub async fn meta(
+    State(st): State<SharedState>,
+    Path((run_id, artifact_id)): Path<(String, String)>,
+) -> ApiResult {
+    check_artifact_id(&artifact_id)?;
+    load_run(&st, &run_id)?;
+    let store = st.artifacts.clone();
+    let meta = blocking(move || store.get_meta(&run_id, &artifact_id)).await?;
+    let v = serde_json::to_value(&meta).map_err(|e| ApiError::internal(e.to_string()))?;
+    Ok(json_response(StatusCode::OK, &v))
+}
+
+/// `GET /api/gateway/runs/{run_id}/artifacts/{artifact_id}/content`: the bytes, streamed.
+pub async fn content(
+    State(st): State<SharedState>,
+    Path((run_id, artifact_id)): Path<(String, String)>,
+) -> ApiResult {
+    check_artifact_id(&artifact_id)?;
+    load_run(&st, &run_id)?;
+    let store = st.artifacts.clone();
+    let (meta, file) = blocking(move || store.open_content(&run_id, &artifact_id)).await?;
+    // A blocking reader thread feeds a small channel: memory stays bounded whatever the artifact size.
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(2);
+    tokio::task::spawn_blocking(move || {
+        let mut file = file;
+        loop {
+            let mut buf = vec![0u8; CHUNK];
+            match file.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => {
+                    buf.truncate(n);
+                    if tx.blocking_send(Ok(Bytes::from(buf))).is_err() {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    let _ = tx.blocking_send(Err(e));
+                    break;
+                }
+            }
+        }
+    });
+    let body = Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(rx));
+    let mut resp: Response = (StatusCode::OK, body).into_response();
+    let ct = HeaderValue::from_str(&meta.content_type)
+        .unwrap_or_else(|_| HeaderValue::from_static("application/octet-stream"));
+    resp.headers_mut().insert(header::CONTENT_TYPE, ct);
+    resp.headers_mut()
+        .insert(header::CONTENT_LENGTH, HeaderValue::from(meta.size_bytes));
+    Ok(resp)
+}
