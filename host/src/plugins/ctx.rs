@@ -37,7 +37,8 @@ impl NodeCtx {
         now_ms: u64,
         seed: &str,
     ) -> Self {
-        let bytes: Vec<u8> = (0u8..=127)
+        // 256 bytes cycled: enough to seed a guest's hash maps; a component needing real entropy has none here.
+        let bytes: Vec<u8> = (0u8..8)
             .flat_map(|i| Sha256::digest(format!("{seed}:{i}").as_bytes()).to_vec())
             .collect();
         let mut b = WasiCtx::builder();

@@ -41,8 +41,8 @@ pub struct PluginHost {
     cache: ComponentCache,
     /// digest → plugin (every version ever loaded here stays, so pinned runs can replay).
     by_digest: RwLock<HashMap<String, Arc<LoadedPlugin>>>,
-    /// name → digest of the version new runs use (built-in and plugins dir).
-    current: RwLock<HashMap<String, String>>,
+    /// `(name, digest)` of the version new runs use, in load order (a later one wins a node type).
+    current: RwLock<Vec<(String, String)>>,
     caps: Arc<Capabilities>,
     artifact_store: Option<Arc<crate::artifacts::ArtifactStore>>,
     runtime: tokio::runtime::Runtime,
@@ -68,7 +68,7 @@ impl PluginHost {
             cache: ComponentCache::new(&data_dir.join("components")),
             engine,
             by_digest: RwLock::new(HashMap::new()),
-            current: RwLock::new(HashMap::new()),
+            current: RwLock::new(Vec::new()),
             caps: Arc::new(caps),
             artifact_store,
             runtime,
@@ -83,9 +83,9 @@ impl PluginHost {
         grants: Grants,
     ) -> Result<Arc<LoadedPlugin>, String> {
         let plugin = self.compile(name, bytes, grants)?;
-        self.current
-            .write()
-            .insert(name.to_string(), plugin.digest.clone());
+        let mut current = self.current.write();
+        current.retain(|(n, _)| n != name);
+        current.push((name.to_string(), plugin.digest.clone()));
         Ok(plugin)
     }
 
@@ -219,9 +219,7 @@ impl PluginHost {
     pub fn registry(self: &Arc<Self>) -> NodeRegistry {
         let mut reg = NodeRegistry::new();
         let current = self.current.read().clone();
-        let mut names: Vec<_> = current.into_iter().collect();
-        names.sort();
-        for (_, digest) in names {
+        for (_, digest) in current {
             if let Some(p) = self.by_digest.read().get(&digest) {
                 for node in node_types(p) {
                     reg.register_plugin(node);
