@@ -65,7 +65,9 @@ pub fn run(host: &mut dyn Host, inv: &Invocation) -> Result<Outputs, Error> {
         );
     }
     transcript.push(Message::user(task.clone()));
-    let mut reported = vec![json!({"role": "user", "content": task, "metadata": {"message_id": message_id(&gw, inv, 0)}})];
+    let mut reported = vec![
+        json!({"role": "user", "content": task, "metadata": {"message_id": message_id(&gw, inv, 0)}}),
+    ];
     let (mut all_calls, mut all_results) = (Vec::new(), Vec::new());
     let base = Request {
         provider: provider.clone(),
@@ -117,8 +119,10 @@ pub fn run(host: &mut dyn Host, inv: &Invocation) -> Result<Outputs, Error> {
         let mut assistant = Message::assistant(resp.content.clone());
         assistant.tool_calls = Some(Value::Array(listed.clone()));
         transcript.push(assistant);
-        reported.push(json!({"role": "assistant", "content": resp.content, "metadata": {"kind": "tool_calls",
-            "message_id": message_id(&gw, inv, reported.len())}}));
+        reported.push(
+            json!({"role": "assistant", "content": resp.content, "metadata": {"kind": "tool_calls",
+            "message_id": message_id(&gw, inv, reported.len())}}),
+        );
         let key = format!("tools:{}:{}:{iterations}", gw.run_id, inv.node_id());
         let results = run_calls(host, &gw.tool_mode, &key, &calls, &allowed)?;
         for (call, result) in calls.iter().zip(&results) {
@@ -136,8 +140,10 @@ pub fn run(host: &mut dyn Host, inv: &Invocation) -> Result<Outputs, Error> {
         all_calls.extend(listed);
         all_results.extend(results);
     };
-    reported.push(json!({"role": "assistant", "content": answer, "metadata": {"kind": "final_answer",
-        "message_id": message_id(&gw, inv, reported.len())}}));
+    reported.push(
+        json!({"role": "assistant", "content": answer, "metadata": {"kind": "final_answer",
+        "message_id": message_id(&gw, inv, reported.len())}}),
+    );
 
     let used_provider = provider.unwrap_or_else(|| last.provider.clone());
     let used_model = model.unwrap_or_else(|| last.model.clone());

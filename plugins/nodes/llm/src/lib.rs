@@ -79,7 +79,9 @@ pub fn run_with(h: &mut dyn host::Host, inv: &Invocation) -> Result<Outputs, Err
         "llm_call" => llm_call::run(h, inv),
         "agent" => agent::run(h, inv),
         "tool_calls" | "call_tool" => tool_calls::run(h, inv),
-        other => Err(Error::not_found(format!("node type {other} is not provided by node-llm"))),
+        other => Err(Error::not_found(format!(
+            "node type {other} is not provided by node-llm"
+        ))),
     }
 }
 

@@ -135,7 +135,11 @@ pub fn parse_structured(content: &str) -> Option<Value> {
 
 fn preview(s: &str) -> String {
     let p: String = s.chars().take(200).collect();
-    if p.len() < s.len() { format!("{p}...") } else { p }
+    if p.len() < s.len() {
+        format!("{p}...")
+    } else {
+        p
+    }
 }
 
 /// Tool calls as the seed normalises them: `[{name, arguments, call_id}]`.
@@ -209,5 +213,8 @@ pub fn outputs(inv: &Invocation, resp: &Response, data: Option<Value>, trace_id:
 pub fn declares_output(inv: &Invocation, id: &str) -> bool {
     inv.config_value("outputs")
         .and_then(Value::as_array)
-        .is_some_and(|pins| pins.iter().any(|p| p.get("id").and_then(Value::as_str) == Some(id)))
+        .is_some_and(|pins| {
+            pins.iter()
+                .any(|p| p.get("id").and_then(Value::as_str) == Some(id))
+        })
 }

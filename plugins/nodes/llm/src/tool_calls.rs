@@ -34,8 +34,9 @@ pub fn normalise(v: Option<&Value>) -> Vec<Call> {
             continue;
         }
         let arguments = match f.get("arguments") {
-            Some(Value::String(s)) => abstractgateway_plugin_sdk::serde_json::from_str(s)
-                .unwrap_or_else(|_| json!({})),
+            Some(Value::String(s)) => {
+                abstractgateway_plugin_sdk::serde_json::from_str(s).unwrap_or_else(|_| json!({}))
+            }
             Some(Value::Object(o)) => Value::Object(o.clone()),
             _ => json!({}),
         };
@@ -58,8 +59,12 @@ pub fn normalise(v: Option<&Value>) -> Vec<Call> {
 /// One result in the seed's shape.
 fn result(call: &Call, outcome: Result<Value, String>) -> Value {
     match outcome {
-        Ok(output) => json!({"call_id": call.call_id, "name": call.name, "success": true, "output": output, "error": null}),
-        Err(e) => json!({"call_id": call.call_id, "name": call.name, "success": false, "output": null, "error": e}),
+        Ok(output) => {
+            json!({"call_id": call.call_id, "name": call.name, "success": true, "output": output, "error": null})
+        }
+        Err(e) => {
+            json!({"call_id": call.call_id, "name": call.name, "success": false, "output": null, "error": e})
+        }
     }
 }
 
@@ -116,7 +121,12 @@ pub fn run_calls(
         _ => answer
             .get("response")
             .and_then(Value::as_str)
-            .is_some_and(|s| matches!(s.trim().to_ascii_lowercase().as_str(), "yes" | "y" | "approve" | "approved")),
+            .is_some_and(|s| {
+                matches!(
+                    s.trim().to_ascii_lowercase().as_str(),
+                    "yes" | "y" | "approve" | "approved"
+                )
+            }),
     };
     if approved {
         Ok(execute(host, calls, allowed))

@@ -102,7 +102,11 @@ fn llm_call_builds_the_request_from_pins_then_effect_config() {
     assert_eq!(req.messages[0].role, "system");
     assert_eq!(req.messages[1].content, "Hello");
     let tools = req.tools.as_ref().unwrap();
-    assert_eq!(tools.as_array().unwrap().len(), 1, "unknown tool names are dropped");
+    assert_eq!(
+        tools.as_array().unwrap().len(),
+        1,
+        "unknown tool names are dropped"
+    );
     assert_eq!(out["response"], json!("echo:Hello"));
     assert_eq!(out["success"], json!(true));
     assert_eq!(out["tool_calls"], json!([]));
@@ -113,7 +117,10 @@ fn llm_call_builds_the_request_from_pins_then_effect_config() {
             "usage": {"input_tokens": 1, "output_tokens": 1, "total_tokens": 2, "prompt_tokens": 1, "completion_tokens": 1},
             "trace": {"trace_id": "key-1"}})
     );
-    assert!(!out.contains_key("result"), "legacy pins only when declared");
+    assert!(
+        !out.contains_key("result"),
+        "legacy pins only when declared"
+    );
 }
 
 #[test]
@@ -145,7 +152,11 @@ fn llm_call_without_prompt_or_messages_fails() {
     let mut h = Scripted::default();
     let inv = Invocation::new("llm_call", "node-2", json!({}), json!({"prompt": ""}));
     let e = run_with(&mut h, &inv).unwrap_err();
-    assert!(e.message.contains("requires payload.prompt or payload.messages"), "{e}");
+    assert!(
+        e.message
+            .contains("requires payload.prompt or payload.messages"),
+        "{e}"
+    );
     assert!(h.requests.is_empty());
 }
 
@@ -160,7 +171,11 @@ fn llm_call_uses_context_messages_when_asked() {
         json!({"prompt": "now", "use_context": true, "context": ctx}),
     );
     run_with(&mut h, &inv).unwrap();
-    let contents: Vec<&str> = h.requests[0].messages.iter().map(|m| m.content.as_str()).collect();
+    let contents: Vec<&str> = h.requests[0]
+        .messages
+        .iter()
+        .map(|m| m.content.as_str())
+        .collect();
     assert_eq!(contents, ["earlier", "ok", "now"]);
 }
 
@@ -207,7 +222,12 @@ fn tool_calls_approval_waits_then_rejects_or_executes() {
     assert_eq!(h.waits[0].1["mode"], json!("approval_required"));
     assert_eq!(h.waits[0].1["tool_calls"][1]["name"], json!("missing"));
     assert!(h.invoked.is_empty());
-    let errors: Vec<&Value> = out["results"].as_array().unwrap().iter().map(|r| &r["error"]).collect();
+    let errors: Vec<&Value> = out["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| &r["error"])
+        .collect();
     assert_eq!(errors, [&json!("rejected"), &json!("rejected")]);
 
     let mut h = Scripted {
@@ -262,10 +282,19 @@ fn agent_answers_on_the_first_plain_reply() {
     assert_eq!(h.requests[0].messages[0].role, "system");
     let meta = &out["meta"];
     assert_eq!(meta["schema"], json!("abstractcode.agent.v1.meta"));
-    assert_eq!((meta["provider"].clone(), meta["model"].clone()), (json!("lmstudio"), json!("m")));
+    assert_eq!(
+        (meta["provider"].clone(), meta["model"].clone()),
+        (json!("lmstudio"), json!("m"))
+    );
     assert_eq!(meta["iterations"], json!(1));
-    assert_eq!(out["scratchpad"]["workflow_id"], json!("visual_react_agent_b_1_0_0_f_node-2"));
-    assert_eq!(out["scratchpad"]["messages"][1]["metadata"]["kind"], json!("final_answer"));
+    assert_eq!(
+        out["scratchpad"]["workflow_id"],
+        json!("visual_react_agent_b_1_0_0_f_node-2")
+    );
+    assert_eq!(
+        out["scratchpad"]["messages"][1]["metadata"]["kind"],
+        json!("final_answer")
+    );
 }
 
 #[test]
@@ -287,8 +316,15 @@ fn agent_acts_observes_and_stops_at_the_budget() {
     );
     let out = run_with(&mut h, &inv).unwrap();
     assert_eq!(h.invoked.len(), 2);
-    assert_eq!(h.requests.len(), 3, "two iterations and one conclusion call");
-    assert!(h.requests[2].tools.is_none(), "the conclusion call offers no tools");
+    assert_eq!(
+        h.requests.len(),
+        3,
+        "two iterations and one conclusion call"
+    );
+    assert!(
+        h.requests[2].tools.is_none(),
+        "the conclusion call offers no tools"
+    );
     let second = &h.requests[1].messages;
     assert_eq!(second.last().unwrap().role, "tool");
     assert_eq!(second.last().unwrap().content, "{\"text\":\"contents\"}");
@@ -308,7 +344,11 @@ fn agent_structured_output_makes_one_extra_call() {
     );
     let out = run_with(&mut h, &inv).unwrap();
     assert_eq!(h.requests.len(), 2);
-    assert!(h.requests[1].messages[0].content.starts_with("Convert the Agent answer"));
+    assert!(
+        h.requests[1].messages[0]
+            .content
+            .starts_with("Convert the Agent answer")
+    );
     assert_eq!(out["data"], json!({"answer": "x"}));
     assert_eq!(out["meta"]["output_mode"], json!("structured"));
 }
