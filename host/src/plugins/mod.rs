@@ -257,6 +257,16 @@ pub fn setup(
     data_dir: &Path,
     plugins_dir: Option<&Path>,
 ) -> Result<(Arc<PluginHost>, Vec<String>), String> {
+    setup_with(data_dir, plugins_dir, crate::llm::LlmConfig::from_env())
+}
+
+/// Like [`setup`], with the LLM providers configured by `llm` instead of the process environment
+/// (tests point them at a local server this way).
+pub fn setup_with(
+    data_dir: &Path,
+    plugins_dir: Option<&Path>,
+    llm: crate::llm::LlmConfig,
+) -> Result<(Arc<PluginHost>, Vec<String>), String> {
     let mut caps = Capabilities::new();
     if let Ok(mode) = std::env::var("ABSTRACTGATEWAY_TOOL_MODE") {
         let mode = mode.trim().to_ascii_lowercase();
@@ -270,7 +280,7 @@ pub fn setup(
             }
         }
     }
-    let providers = Arc::new(crate::llm::Providers::from_env());
+    let providers = Arc::new(crate::llm::Providers::new(llm));
     let mut warnings: Vec<String> = providers.config().warnings().to_vec();
     caps.llm = Some(Arc::new(caps::llm::ProvidersBackend(providers)));
     let artifacts = Arc::new(

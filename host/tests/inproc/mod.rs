@@ -1,6 +1,7 @@
 //! Helpers of the in-process tests (engine + runner + store, no HTTP).
 #![allow(dead_code)]
 
+pub mod fake_llm;
 pub mod flowgen;
 pub mod plugins;
 pub mod standin;

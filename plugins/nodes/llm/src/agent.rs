@@ -1,0 +1,256 @@
+//! `agent`: the ReAct loop inside one node (reason → act → observe → ... → answer; flow-format §3.9).
+//! No child run exists: `sub_run_id` is the node's own run id.
+
+use abstractgateway_plugin_sdk::llm::{Message, Request};
+use abstractgateway_plugin_sdk::{Error, Invocation, Map, Outputs, Value, json};
+
+use crate::host::Host;
+use crate::llm_call::{parse_structured, to_message, tool_specs};
+use crate::params::{self, Gateway, pick, pick_bool, pick_f64, pick_str, tool_names};
+use crate::tool_calls::{Call, run_calls};
+
+/// The iteration cap when neither pin nor `agentConfig` sets one.
+pub const DEFAULT_MAX_ITERATIONS: u32 = 20;
+
+/// The ReAct persona sent as the system prompt of every reasoning call.
+pub const REACT_SYSTEM: &str = "You are a helpful assistant that works step by step. Think about the task, \
+call a tool when you need information or an action, observe its result, and repeat. When you have enough \
+information, reply with the final answer as plain text and no tool call.";
+
+/// The final call made when the iteration budget is spent.
+const CONCLUDE: &str = "You have used your iteration budget. Give your best final answer now from what you \
+know, without calling tools.";
+
+/// Runs one `agent` node.
+pub fn run(host: &mut dyn Host, inv: &Invocation) -> Result<Outputs, Error> {
+    let empty = json!({});
+    let agent_cfg = inv.config_value("agentConfig").unwrap_or(&empty);
+    let cfg = [agent_cfg];
+    let gw = Gateway::of(inv.config());
+    let task = pick_str(inv, "prompt", &[]).unwrap_or_default();
+    let provider = pick_str(inv, "provider", &cfg).map(|p| p.to_ascii_lowercase());
+    let model = pick_str(inv, "model", &cfg);
+    let max_iterations = pick_f64(inv, "max_iterations", &cfg)
+        .filter(|n| *n >= 1.0)
+        .map(|n| n.min(1000.0) as u32)
+        .unwrap_or(DEFAULT_MAX_ITERATIONS);
+    let allowed = tool_names(pick(inv, "tools", &cfg));
+    let tools = if allowed.is_empty() {
+        None
+    } else {
+        tool_specs(host, &allowed)?
+    };
+    let temperature = pick_f64(inv, "temperature", &cfg)
+        .filter(|t| (*t - 0.7).abs() > f64::EPSILON)
+        .unwrap_or(if tools.is_some() { 0.2 } else { 0.7 });
+    let seed = pick_f64(inv, "seed", &cfg)
+        .filter(|s| *s >= 0.0 && s.fract() == 0.0)
+        .map(|s| s as i64);
+    let mut system = REACT_SYSTEM.to_string();
+    if let Some(extra) = pick_str(inv, "system", &cfg) {
+        system = format!("{system}\n\n{extra}");
+    }
+    let include_context = pick_bool(inv, "include_context", &cfg)
+        .or_else(|| pick_bool(inv, "use_context", &cfg))
+        .unwrap_or(false);
+
+    // The transcript the model sees, and the one reported in the scratchpad (with metadata).
+    let mut transcript: Vec<Message> = Vec::new();
+    if include_context {
+        transcript.extend(
+            params::context_messages(inv.input("context"))
+                .iter()
+                .filter_map(to_message)
+                .filter(|m| m.role != "system"),
+        );
+    }
+    transcript.push(Message::user(task.clone()));
+    let mut reported = vec![
+        json!({"role": "user", "content": task, "metadata": {"message_id": message_id(&gw, inv, 0)}}),
+    ];
+    let (mut all_calls, mut all_results) = (Vec::new(), Vec::new());
+    let base = Request {
+        provider: provider.clone(),
+        model: model.clone(),
+        temperature: Some(temperature),
+        seed,
+        ..Default::default()
+    };
+    let mut iterations = 0;
+    let (answer, last) = loop {
+        if iterations >= max_iterations {
+            let mut msgs = vec![Message::system(system.clone())];
+            msgs.extend(transcript.iter().cloned());
+            msgs.push(Message::user(CONCLUDE));
+            let resp = host.complete(Request {
+                messages: msgs,
+                ..base.clone()
+            })?;
+            break (resp.content.clone(), resp);
+        }
+        iterations += 1;
+        let mut msgs = vec![Message::system(system.clone())];
+        msgs.extend(transcript.iter().cloned());
+        let resp = host.complete(Request {
+            messages: msgs,
+            tools: tools.clone(),
+            ..base.clone()
+        })?;
+        if resp.tool_calls.is_empty() {
+            break (resp.content.clone(), resp);
+        }
+        let calls: Vec<Call> = resp
+            .tool_calls
+            .iter()
+            .enumerate()
+            .map(|(i, c)| Call {
+                call_id: c
+                    .call_id
+                    .clone()
+                    .unwrap_or_else(|| format!("call_{iterations}_{}", i + 1)),
+                name: c.name.clone(),
+                arguments: c.arguments.clone(),
+            })
+            .collect();
+        let listed: Vec<Value> = calls
+            .iter()
+            .map(|c| json!({"call_id": c.call_id, "name": c.name, "arguments": c.arguments}))
+            .collect();
+        let mut assistant = Message::assistant(resp.content.clone());
+        assistant.tool_calls = Some(Value::Array(listed.clone()));
+        transcript.push(assistant);
+        reported.push(
+            json!({"role": "assistant", "content": resp.content, "metadata": {"kind": "tool_calls",
+            "message_id": message_id(&gw, inv, reported.len())}}),
+        );
+        let key = format!("tools:{}:{}:{iterations}", gw.run_id, inv.node_id());
+        let results = run_calls(host, &gw.tool_mode, &key, &calls, &allowed)?;
+        for (call, result) in calls.iter().zip(&results) {
+            let body = match result.get("success").and_then(Value::as_bool) {
+                Some(true) => result.get("output").map(text_of).unwrap_or_default(),
+                _ => format!(
+                    "Error: {}",
+                    result.get("error").map(text_of).unwrap_or_default()
+                ),
+            };
+            transcript.push(Message::tool_result(call.call_id.clone(), body.clone()));
+            reported.push(json!({"role": "tool", "content": body, "metadata": {"kind": "observation",
+                "name": call.name, "call_id": call.call_id, "message_id": message_id(&gw, inv, reported.len())}}));
+        }
+        all_calls.extend(listed);
+        all_results.extend(results);
+    };
+    reported.push(
+        json!({"role": "assistant", "content": answer, "metadata": {"kind": "final_answer",
+        "message_id": message_id(&gw, inv, reported.len())}}),
+    );
+
+    let used_provider = provider.unwrap_or_else(|| last.provider.clone());
+    let used_model = model.unwrap_or_else(|| last.model.clone());
+    let schema = params::schema(pick(inv, "resp_schema", &[]))
+        .or_else(|| params::schema(pick(inv, "response_schema", &[])))
+        .or_else(|| output_schema(agent_cfg));
+    let data = match schema {
+        Some(schema) => Some(structure(host, &base, &task, &answer, schema)?),
+        None => None,
+    };
+    let workflow_id = format!(
+        "visual_react_agent_{}_{}",
+        sanitize(&gw.workflow_id),
+        inv.node_id()
+    );
+    let mut meta = Map::new();
+    meta.insert("schema".into(), json!("abstractcode.agent.v1.meta"));
+    meta.insert("version".into(), json!(1));
+    meta.insert("provider".into(), json!(used_provider));
+    meta.insert("model".into(), json!(used_model));
+    meta.insert("sub_run_id".into(), json!(gw.run_id));
+    meta.insert("iterations".into(), json!(iterations));
+    meta.insert("tool_calls".into(), json!(all_calls.len()));
+    meta.insert("tool_results".into(), json!(all_results.len()));
+    let mode = if data.is_some() {
+        "structured"
+    } else {
+        "unstructured"
+    };
+    meta.insert("output_mode".into(), json!(mode));
+    let scratchpad = json!({
+        "sub_run_id": gw.run_id, "workflow_id": workflow_id, "task": task, "messages": reported,
+        "node_traces": {}, "steps": [], "tool_calls": all_calls, "tool_results": all_results,
+    });
+    let mut out = Outputs::new();
+    let response = match &data {
+        Some(d) => d.to_string(),
+        None => answer,
+    };
+    out.insert("response".into(), json!(response));
+    out.insert("success".into(), json!(true));
+    out.insert("meta".into(), Value::Object(meta));
+    out.insert("scratchpad".into(), scratchpad);
+    if let Some(d) = data {
+        out.insert("data".into(), d);
+    }
+    out.insert("tool_calls".into(), Value::Array(all_calls));
+    out.insert("tool_results".into(), Value::Array(all_results));
+    Ok(out)
+}
+
+/// `agentConfig.outputSchema` when enabled: `{enabled, jsonSchema|schema}`.
+fn output_schema(agent_cfg: &Value) -> Option<Value> {
+    let s = agent_cfg.get("outputSchema")?;
+    if s.get("enabled").and_then(Value::as_bool) != Some(true) {
+        return None;
+    }
+    params::schema(s.get("jsonSchema").or_else(|| s.get("schema")))
+}
+
+/// The extra call that turns the free-text answer into the required JSON.
+fn structure(
+    host: &mut dyn Host,
+    base: &Request,
+    task: &str,
+    answer: &str,
+    schema: Value,
+) -> Result<Value, Error> {
+    let prompt = format!(
+        "Convert the Agent answer into a JSON object matching the required schema. Return JSON only.\n\nTask:\n{task}\n\nAnswer:\n{answer}"
+    );
+    let resp = host.complete(Request {
+        messages: vec![Message::user(prompt)],
+        response_schema: Some(schema),
+        ..base.clone()
+    })?;
+    parse_structured(&resp.content).ok_or_else(|| {
+        Error::invalid_input("agent: the structured answer is not the requested JSON")
+    })
+}
+
+/// A tool output as observation text.
+fn text_of(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// The seed's workflow-id sanitising: anything outside `[A-Za-z0-9_-]` becomes `_`.
+pub fn sanitize(id: &str) -> String {
+    id.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// A message id stable across replays of the node.
+fn message_id(gw: &Gateway, inv: &Invocation, index: usize) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in format!("{}:{}:{index}", gw.run_id, inv.node_id()).bytes() {
+        h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("msg_{h:016x}")
+}

@@ -1,0 +1,354 @@
+//! The node logic against a scripted host: requests built from pins and config, output mapping,
+//! tool modes and approvals, and the agent loop.
+
+use std::collections::VecDeque;
+
+use abstractgateway_plugin_sdk::llm::{Request, Response, ToolCall, Usage};
+use abstractgateway_plugin_sdk::{Error, Invocation, ToolSpec, Value, json};
+use node_llm::host::Host;
+use node_llm::run_with;
+
+/// Answers each completion with the next scripted response (or `echo:<last user text>`); records calls.
+#[derive(Default)]
+struct Scripted {
+    replies: VecDeque<Response>,
+    requests: Vec<Request>,
+    invoked: Vec<(String, Value)>,
+    waits: Vec<(String, Value)>,
+    resume: Value,
+}
+
+fn reply(content: &str, calls: Vec<ToolCall>) -> Response {
+    Response {
+        content: content.into(),
+        reasoning: None,
+        tool_calls: calls,
+        finish_reason: "stop".into(),
+        usage: Usage {
+            input_tokens: 1,
+            output_tokens: 1,
+            total_tokens: 2,
+        },
+        provider: "lmstudio".into(),
+        model: "fake-model".into(),
+    }
+}
+
+impl Host for Scripted {
+    fn complete(&mut self, req: Request) -> Result<Response, Error> {
+        let last_user = req
+            .messages
+            .iter()
+            .rev()
+            .find(|m| m.role == "user")
+            .map(|m| m.content.clone())
+            .unwrap_or_default();
+        let structured = req.response_schema.is_some();
+        self.requests.push(req);
+        if structured {
+            return Ok(reply("{\"answer\":\"x\"}", vec![]));
+        }
+        Ok(self
+            .replies
+            .pop_front()
+            .unwrap_or_else(|| reply(&format!("echo:{last_user}"), vec![])))
+    }
+    fn list_tools(&mut self) -> Result<Vec<ToolSpec>, Error> {
+        Ok(vec![ToolSpec::new(
+            "read_file",
+            "Reads a file.",
+            json!({"type": "object", "properties": {"path": {"type": "string"}}}),
+        )])
+    }
+    fn invoke(&mut self, name: &str, arguments: &Value) -> Result<Value, Error> {
+        self.invoked.push((name.into(), arguments.clone()));
+        if name == "read_file" {
+            Ok(json!({"text": "contents"}))
+        } else {
+            Err(Error::not_found(format!("no tool {name}")))
+        }
+    }
+    fn await_event(&mut self, key: &str, details: &Value) -> Result<Value, Error> {
+        self.waits.push((key.into(), details.clone()));
+        Ok(self.resume.clone())
+    }
+    fn idempotency_key(&mut self) -> String {
+        "key-1".into()
+    }
+}
+
+fn gateway(mode: &str) -> Value {
+    json!({"tool_mode": mode, "run_id": "r1", "workflow_id": "b@1.0.0:f", "session_id": "r1"})
+}
+
+#[test]
+fn llm_call_builds_the_request_from_pins_then_effect_config() {
+    let mut h = Scripted::default();
+    let config = json!({"effectConfig": {"provider": "LMStudio", "model": "m1", "temperature": 0.1},
+        "_gateway": gateway("approval_required")});
+    let inv = Invocation::new(
+        "llm_call",
+        "n2",
+        config,
+        json!({"prompt": "Hello", "system": "Be brief", "model": "m2", "seed": 7, "tools": ["read_file", "nope"]}),
+    );
+    let out = run_with(&mut h, &inv).unwrap();
+    let req = &h.requests[0];
+    assert_eq!(req.provider.as_deref(), Some("lmstudio"));
+    assert_eq!(req.model.as_deref(), Some("m2"));
+    assert_eq!(req.temperature, Some(0.1));
+    assert_eq!(req.seed, Some(7));
+    assert_eq!(req.messages.len(), 2);
+    assert_eq!(req.messages[0].role, "system");
+    assert_eq!(req.messages[1].content, "Hello");
+    let tools = req.tools.as_ref().unwrap();
+    assert_eq!(
+        tools.as_array().unwrap().len(),
+        1,
+        "unknown tool names are dropped"
+    );
+    assert_eq!(out["response"], json!("echo:Hello"));
+    assert_eq!(out["success"], json!(true));
+    assert_eq!(out["tool_calls"], json!([]));
+    assert_eq!(
+        out["meta"],
+        json!({"schema": "abstractflow.llm_call.v1.meta", "version": 1, "output_mode": "unstructured",
+            "tool_calls": 0, "model": "fake-model", "finish_reason": "stop",
+            "usage": {"input_tokens": 1, "output_tokens": 1, "total_tokens": 2, "prompt_tokens": 1, "completion_tokens": 1},
+            "trace": {"trace_id": "key-1"}})
+    );
+    assert!(
+        !out.contains_key("result"),
+        "legacy pins only when declared"
+    );
+}
+
+#[test]
+fn llm_call_defaults_and_structured_output() {
+    let mut h = Scripted::default();
+    let config = json!({"outputs": [{"id": "result"}]});
+    let schema = json!({"type": "object", "properties": {"answer": {"type": "string"}}, "required": ["answer"]});
+    let inv = Invocation::new(
+        "llm_call",
+        "n",
+        config,
+        json!({"prompt": "Q", "seed": -1, "resp_schema": schema.to_string()}),
+    );
+    let out = run_with(&mut h, &inv).unwrap();
+    let req = &h.requests[0];
+    assert_eq!(req.temperature, Some(0.7));
+    assert_eq!(req.seed, None, "seed -1 means unset");
+    assert_eq!(req.provider, None);
+    assert_eq!(req.response_schema, Some(schema));
+    assert_eq!(out["data"], json!({"answer": "x"}));
+    assert_eq!(out["response"], json!("{\"answer\":\"x\"}"));
+    assert_eq!(out["meta"]["output_mode"], json!("structured"));
+    assert_eq!(out["result"]["content"], json!("{\"answer\":\"x\"}"));
+    assert_eq!(out["result"]["tool_calls"], Value::Null);
+}
+
+#[test]
+fn llm_call_without_prompt_or_messages_fails() {
+    let mut h = Scripted::default();
+    let inv = Invocation::new("llm_call", "node-2", json!({}), json!({"prompt": ""}));
+    let e = run_with(&mut h, &inv).unwrap_err();
+    assert!(
+        e.message
+            .contains("requires payload.prompt or payload.messages"),
+        "{e}"
+    );
+    assert!(h.requests.is_empty());
+}
+
+#[test]
+fn llm_call_uses_context_messages_when_asked() {
+    let mut h = Scripted::default();
+    let ctx = json!({"messages": [{"role": "user", "content": "earlier"}, {"role": "assistant", "content": "ok"}]});
+    let inv = Invocation::new(
+        "llm_call",
+        "n",
+        json!({}),
+        json!({"prompt": "now", "use_context": true, "context": ctx}),
+    );
+    run_with(&mut h, &inv).unwrap();
+    let contents: Vec<&str> = h.requests[0]
+        .messages
+        .iter()
+        .map(|m| m.content.as_str())
+        .collect();
+    assert_eq!(contents, ["earlier", "ok", "now"]);
+}
+
+fn calls() -> Value {
+    json!([{"name": "read_file", "arguments": {"path": "a"}, "call_id": "c1"},
+           {"function": {"name": "missing", "arguments": "{\"x\":1}"}, "id": "c2"}])
+}
+
+#[test]
+fn tool_calls_local_mode_executes() {
+    let mut h = Scripted::default();
+    let inv = Invocation::new(
+        "tool_calls",
+        "t",
+        json!({"_gateway": gateway("local")}),
+        json!({"tool_calls": calls()}),
+    );
+    let out = run_with(&mut h, &inv).unwrap();
+    assert!(h.waits.is_empty());
+    assert_eq!(h.invoked[1], ("missing".to_string(), json!({"x": 1})));
+    assert_eq!(
+        out["results"],
+        json!([{"call_id": "c1", "name": "read_file", "success": true, "output": {"text": "contents"}, "error": null},
+               {"call_id": "c2", "name": "missing", "success": false, "output": null, "error": "no tool missing"}])
+    );
+    assert_eq!(out["success"], json!(false));
+}
+
+#[test]
+fn tool_calls_approval_waits_then_rejects_or_executes() {
+    let mut h = Scripted {
+        resume: json!({"approved": false}),
+        ..Default::default()
+    };
+    let inv = Invocation::new(
+        "tool_calls",
+        "t",
+        json!({"_gateway": gateway("passthrough")}),
+        json!({"tool_calls": calls()}),
+    );
+    let out = run_with(&mut h, &inv).unwrap();
+    assert_eq!(h.waits[0].0, "tools:r1:t");
+    assert_eq!(h.waits[0].1["reason"], json!("user"));
+    assert_eq!(h.waits[0].1["mode"], json!("approval_required"));
+    assert_eq!(h.waits[0].1["tool_calls"][1]["name"], json!("missing"));
+    assert!(h.invoked.is_empty());
+    let errors: Vec<&Value> = out["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| &r["error"])
+        .collect();
+    assert_eq!(errors, [&json!("rejected"), &json!("rejected")]);
+
+    let mut h = Scripted {
+        resume: json!({"approved": true}),
+        ..Default::default()
+    };
+    let out = run_with(&mut h, &inv).unwrap();
+    assert_eq!(h.invoked.len(), 2);
+    assert_eq!(out["results"][0]["success"], json!(true));
+
+    let executed = json!([{"call_id": "c1", "name": "read_file", "success": true, "output": 1, "error": null}]);
+    let mut h = Scripted {
+        resume: json!({"mode": "executed", "results": executed}),
+        ..Default::default()
+    };
+    let out = run_with(&mut h, &inv).unwrap();
+    assert!(h.invoked.is_empty());
+    assert_eq!(out["results"], executed);
+    assert_eq!(out["success"], json!(true));
+}
+
+#[test]
+fn call_tool_runs_one_call_and_honours_the_allow_list() {
+    let mut h = Scripted::default();
+    let inv = Invocation::new(
+        "call_tool",
+        "t",
+        json!({"_gateway": gateway("local")}),
+        json!({"tool_call": {"name": "read_file", "arguments": {}}, "allowed_tools": ["write_file"]}),
+    );
+    let out = run_with(&mut h, &inv).unwrap();
+    assert!(h.invoked.is_empty());
+    assert_eq!(out["success"], json!(false));
+    assert_eq!(out["result"], json!("Tool 'read_file' is not allowed"));
+}
+
+#[test]
+fn agent_answers_on_the_first_plain_reply() {
+    let mut h = Scripted::default();
+    let inv = Invocation::new(
+        "agent",
+        "node-2",
+        json!({"agentConfig": {"provider": "lmstudio", "model": "m", "tools": ["read_file"]},
+            "_gateway": gateway("approval_required")}),
+        json!({"prompt": "hello world"}),
+    );
+    let out = run_with(&mut h, &inv).unwrap();
+    assert_eq!(out["response"], json!("echo:hello world"));
+    assert_eq!(out["success"], json!(true));
+    assert_eq!(h.requests.len(), 1);
+    assert_eq!(h.requests[0].temperature, Some(0.2), "tools present");
+    assert_eq!(h.requests[0].messages[0].role, "system");
+    let meta = &out["meta"];
+    assert_eq!(meta["schema"], json!("abstractcode.agent.v1.meta"));
+    assert_eq!(
+        (meta["provider"].clone(), meta["model"].clone()),
+        (json!("lmstudio"), json!("m"))
+    );
+    assert_eq!(meta["iterations"], json!(1));
+    assert_eq!(
+        out["scratchpad"]["workflow_id"],
+        json!("visual_react_agent_b_1_0_0_f_node-2")
+    );
+    assert_eq!(
+        out["scratchpad"]["messages"][1]["metadata"]["kind"],
+        json!("final_answer")
+    );
+}
+
+#[test]
+fn agent_acts_observes_and_stops_at_the_budget() {
+    let call = |id: &str| ToolCall {
+        call_id: Some(id.into()),
+        name: "read_file".into(),
+        arguments: json!({"path": "a"}),
+    };
+    let mut h = Scripted {
+        replies: VecDeque::from([reply("", vec![call("a")]), reply("", vec![call("b")])]),
+        ..Default::default()
+    };
+    let inv = Invocation::new(
+        "agent",
+        "n",
+        json!({"_gateway": gateway("local")}),
+        json!({"prompt": "task", "tools": ["read_file"], "max_iterations": 2}),
+    );
+    let out = run_with(&mut h, &inv).unwrap();
+    assert_eq!(h.invoked.len(), 2);
+    assert_eq!(
+        h.requests.len(),
+        3,
+        "two iterations and one conclusion call"
+    );
+    assert!(
+        h.requests[2].tools.is_none(),
+        "the conclusion call offers no tools"
+    );
+    let second = &h.requests[1].messages;
+    assert_eq!(second.last().unwrap().role, "tool");
+    assert_eq!(second.last().unwrap().content, "{\"text\":\"contents\"}");
+    assert_eq!(out["meta"]["tool_calls"], json!(2));
+    assert_eq!(out["meta"]["iterations"], json!(2));
+    assert_eq!(out["tool_results"][1]["success"], json!(true));
+}
+
+#[test]
+fn agent_structured_output_makes_one_extra_call() {
+    let mut h = Scripted::default();
+    let inv = Invocation::new(
+        "agent",
+        "n",
+        json!({}),
+        json!({"prompt": "t", "resp_schema": {"type": "object", "properties": {"answer": {"type": "string"}}}}),
+    );
+    let out = run_with(&mut h, &inv).unwrap();
+    assert_eq!(h.requests.len(), 2);
+    assert!(
+        h.requests[1].messages[0]
+            .content
+            .starts_with("Convert the Agent answer")
+    );
+    assert_eq!(out["data"], json!({"answer": "x"}));
+    assert_eq!(out["meta"]["output_mode"], json!("structured"));
+}
