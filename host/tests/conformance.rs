@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use abstractgateway::bundle::{Bundle, Limits, read_bundle};
-use abstractgateway::engine::{self, NodeRegistry};
+use abstractgateway::engine;
 use abstractgateway::run::{RunStatus, WaitReason};
 use abstractgateway::runner::world::World;
 use abstractgateway::runner::{catalog, new_run_state};
@@ -164,7 +164,9 @@ fn fixture_bundles() -> Vec<Arc<Bundle>> {
 
 /// Runs one case with the golden's input and resume rule (`resume-v1`); returns the actual record.
 fn run_case(data_dir: &Path, bundle: Arc<Bundle>, flow_id: &str, input: &Value) -> Value {
-    let (flows, _, problems) = catalog::build(vec![bundle.clone()], &NodeRegistry::new());
+    // `code` nodes run in the Python component (the goldens need it: tests build it first).
+    let python = inproc::python::host();
+    let (flows, _, problems) = catalog::build(vec![bundle.clone()], &python.registry());
     if let Some(p) = problems.first() {
         let compile_error = p.message.contains("Branching")
             || p.message.contains("loop body")
@@ -214,6 +216,9 @@ fn run_case(data_dir: &Path, bundle: Arc<Bundle>, flow_id: &str, input: &Value) 
         let evict = world.drain_into(&mut batch);
         store.commit(batch).expect("commit");
         world.evict(&evict);
+        if inproc::python::execute_pending(&mut world, &store, &python) {
+            continue;
+        }
         let status = store.get_run(&root_id).expect("get").map(|r| r.status);
         if status.is_some_and(RunStatus::is_terminal) {
             break;

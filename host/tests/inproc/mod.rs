@@ -3,6 +3,7 @@
 
 pub mod flowgen;
 pub mod plugins;
+pub mod python;
 pub mod standin;
 
 use std::path::PathBuf;
