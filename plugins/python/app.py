@@ -350,7 +350,8 @@ class Node(wit_world.exports.Node):
             try:
                 out = run_function(config, inputs)
             except CodeExecutionError as e:
-                raise fail(types.ErrorCode.INVALID_INPUT, str(e))
+                # The host ends the run with this record, as the seed does when a function node raises.
+                out = {"success": False, "error": str(e)}
         else:
             raise fail(types.ErrorCode.UNSUPPORTED, f"unknown node type {inv.node_type!r}")
         return json.dumps(out, ensure_ascii=False, allow_nan=False)

@@ -192,7 +192,7 @@ fn is_function_like(node_type: &str) -> bool {
 }
 
 /// The record of a function-like node that raised: a `code` node reports its exception as an output record
-/// with `success: false` and `error`; a failure (legacy `function`, or a sandbox limit) carries its message.
+/// with `success: false` and `error`; a failure (a sandbox limit) carries its message.
 fn exception_record(outcome: &PluginOutcome) -> Option<Obj> {
     match outcome {
         PluginOutcome::Output(out)
@@ -201,7 +201,8 @@ fn exception_record(outcome: &PluginOutcome) -> Option<Obj> {
         {
             Some(out.clone())
         }
-        PluginOutcome::Failed(msg) => {
+        // A cancel stops the run as cancelled, never as a flow error.
+        PluginOutcome::Failed(msg) if !msg.starts_with("Cancelled:") => {
             let mut record = Obj::new();
             record.insert("success".into(), Value::Bool(false));
             record.insert("error".into(), Value::String(msg.clone()));
