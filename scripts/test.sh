@@ -19,4 +19,8 @@ if [ -n "$missing" ] && command -v apt-get >/dev/null 2>&1; then
   # shellcheck disable=SC2086
   $sudo_cmd env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null
 fi
+# The guest components the tests load (hostile, http_steps, ...) and the Python code-node component.
+./scripts/build-plugins.sh >/dev/null
+# The Python code-node component: the conformance and code-node tests need it (skipped when up to date).
+./scripts/build-python-plugin.sh >/dev/null
 cargo test --release --workspace -- --test-threads=2

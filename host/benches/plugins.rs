@@ -16,7 +16,9 @@ use serde_json::json;
 fn component(name: &str) -> Vec<u8> {
     let dir = std::env::var_os("AG_PLUGINS_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../target/plugins")));
+        .unwrap_or_else(|| {
+            PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../target/plugins"))
+        });
     std::fs::read(dir.join(format!("{name}.wasm"))).expect("run scripts/build-plugins.sh first")
 }
 
@@ -42,16 +44,32 @@ fn benches(c: &mut Criterion) {
     let tmp = tempfile::tempdir().expect("tmp");
     let store = Store::open(&tmp.path().join("data")).expect("store");
     let host = PluginHost::new(tmp.path(), Capabilities::new(), None).expect("host");
-    let echo = host.load("plugin_echo", &component("plugin_echo"), Grants::default()).expect("echo");
-    let flood_grants = Grants { max_host_calls: u64::MAX, ..Grants::default() };
-    let hostile = host.load("hostile", &component("hostile"), flood_grants).expect("hostile");
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("rt");
+    let echo = host
+        .load("plugin_echo", &component("plugin_echo"), Grants::default())
+        .expect("echo");
+    let flood_grants = Grants {
+        max_host_calls: u64::MAX,
+        ..Grants::default()
+    };
+    let hostile = host
+        .load("hostile", &component("hostile"), flood_grants)
+        .expect("hostile");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("rt");
     let mut n = 0u64;
 
     c.bench_function("plugin node: instantiate + run plugin_echo", |b| {
         b.iter(|| {
             n += 1;
-            let j = job(n, "plugin_echo", "plugin_echo", &echo.digest, json!({"value": 1}));
+            let j = job(
+                n,
+                "plugin_echo",
+                "plugin_echo",
+                &echo.digest,
+                json!({"value": 1}),
+            );
             rt.block_on(invoke::run_node(host.clone(), store.clone(), j))
         })
     });
@@ -62,16 +80,28 @@ fn benches(c: &mut Criterion) {
         let mut t = [Duration::ZERO; 2];
         for (i, calls) in [0, 1000].into_iter().enumerate() {
             n += 1;
-            let j = job(n, "hostile", "hostile", &hostile.digest, json!({"attack": "call_flood", "calls": calls}));
+            let j = job(
+                n,
+                "hostile",
+                "hostile",
+                &hostile.digest,
+                json!({"attack": "call_flood", "calls": calls}),
+            );
             let t0 = Instant::now();
             let done = rt.block_on(invoke::run_node(host.clone(), store.clone(), j));
             t[i] = t0.elapsed();
-            assert!(matches!(done.outcome, abstractgateway::engine::PluginOutcome::Output(_)));
+            assert!(matches!(
+                done.outcome,
+                abstractgateway::engine::PluginOutcome::Output(_)
+            ));
         }
         per_call.push(t[1].saturating_sub(t[0]).as_secs_f64() * 1e6 / 1000.0);
     }
     per_call.sort_by(f64::total_cmp);
-    println!("host call (log) incl. its ledger record: median {:.2} µs over 15 rounds of 1,000", per_call[7]);
+    println!(
+        "host call (log) incl. its ledger record: median {:.2} µs over 15 rounds of 1,000",
+        per_call[7]
+    );
 
     let bytes = component("http_steps");
     let mut g = c.benchmark_group("component load");
@@ -80,7 +110,8 @@ fn benches(c: &mut Criterion) {
         b.iter(|| {
             let dir = tempfile::tempdir().expect("tmp");
             let h = PluginHost::new(dir.path(), Capabilities::new(), None).expect("host");
-            h.load("http_steps", &bytes, Grants::default()).expect("load")
+            h.load("http_steps", &bytes, Grants::default())
+                .expect("load")
         })
     });
     let warm = tempfile::tempdir().expect("tmp");
@@ -91,7 +122,8 @@ fn benches(c: &mut Criterion) {
     g.bench_function("cached load (compiled on disk)", |b| {
         b.iter(|| {
             let h = PluginHost::new(warm.path(), Capabilities::new(), None).expect("host");
-            h.load("http_steps", &bytes, Grants::default()).expect("load")
+            h.load("http_steps", &bytes, Grants::default())
+                .expect("load")
         })
     });
     g.bench_function("plugin host start alone (engine, pool, runtime)", |b| {

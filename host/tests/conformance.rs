@@ -18,7 +18,6 @@ use abstractgateway::bundle::{Bundle, Limits, read_bundle};
 use abstractgateway::engine;
 use abstractgateway::plugins::PluginHost;
 use abstractgateway::run::{RunStatus, WaitReason};
-use abstractgateway::runner::executor::{CancelFlag, NodeExecutor, NodeJob};
 use abstractgateway::runner::world::World;
 use abstractgateway::runner::{catalog, new_run_state};
 use abstractgateway::store::{Batch, Store};
@@ -223,7 +222,7 @@ fn run_case(
         let evict = world.drain_into(&mut batch);
         store.commit(batch).expect("commit");
         world.evict(&evict);
-        if run_plugin_nodes(&mut world, &store, host) {
+        if inproc::plugins::execute_pending(&mut world, &store, host) {
             continue;
         }
         let status = store.get_run(&root_id).expect("get").map(|r| r.status);
@@ -293,59 +292,17 @@ fn run_case(
     json!({"final_status": status, "output": run.output, "error": run.error, "ledger_summary": summary, "ledger_len": ledger.len()})
 }
 
-/// Executes every plugin node whose `started` record is durable, one at a time, as the runner would;
-/// true if any ran.
-fn run_plugin_nodes(world: &mut World, store: &Store, host: &Arc<PluginHost>) -> bool {
-    let ids = world.take_dispatch();
-    for id in &ids {
-        let Some(run) = world.runs.get(id) else {
-            continue;
-        };
-        let Some(inflight) = run.inflight.clone() else {
-            continue;
-        };
-        let config = world
-            .flows
-            .get(&run.workflow_id)
-            .and_then(|f| f.node(&inflight.node_id).map(|n| n.node.data.clone()))
-            .unwrap_or_default();
-        let job = NodeJob {
-            run_id: id.clone(),
-            session_id: run.session_id.clone(),
-            actor_id: run.actor_id.clone(),
-            workflow_id: run.workflow_id.clone(),
-            node_id: inflight.node_id.clone(),
-            node_type: inflight.node_type.clone(),
-            plugin: inflight.plugin.clone(),
-            digest: inflight.digest.clone(),
-            config,
-            inputs: inflight.inputs.clone(),
-            started_seq: inflight.started_seq,
-            ledger_len: store.ledger_len(id),
-            cancel: Arc::new(CancelFlag::default()),
-        };
-        let (tx, rx) = std::sync::mpsc::channel();
-        host.clone().spawn(
-            store.clone(),
-            job,
-            Box::new(move |done| {
-                let _ = tx.send(done);
-            }),
-        );
-        let done = rx.recv().expect("the executor answers");
-        world.finish_plugin(&done.run_id, done.outcome, done.ledger_len);
-    }
-    !ids.is_empty()
-}
-
 #[test]
 fn goldens_match_the_seed() {
     let fake = FakeLlm::start();
-    let host_dir = tempfile::tempdir().expect("tmp");
+    // `code` nodes run in the Python component; its compiled form is cached across test runs.
     let (host, warnings) =
-        abstractgateway::plugins::setup_with(host_dir.path(), None, fake.config())
+        abstractgateway::plugins::setup_with(&inproc::python::cache_root(), None, fake.config())
             .expect("plugin host");
     assert!(warnings.is_empty(), "{warnings:?}");
+    let (bytes, grants) = inproc::python::component();
+    host.load(inproc::python::NAME, &bytes, grants)
+        .unwrap_or_else(|e| panic!("the Python component does not load: {e}"));
     let golden_dir = shared().join("fixtures/flows/golden");
     let out_dir = tempfile::tempdir().expect("tmp");
     let actual_dir = out_dir.path().join("actual");

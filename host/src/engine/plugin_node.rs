@@ -82,6 +82,21 @@ pub fn finish(
         return;
     };
     let effect = node_effect(node);
+    if is_function_like(&inflight.node_type)
+        && let Some(record) = exception_record(&outcome)
+    {
+        run.inflight = None;
+        let mut rec = StepRecord::new(run, &node_id, "completed");
+        rec.effect = Some(
+            json!({"type": effect, "payload": {"node_type": inflight.node_type,
+            "plugin": inflight.plugin, "digest": inflight.digest}, "result_key": null}),
+        );
+        rec.result = Some(Value::Object(record.clone()));
+        records.push(rec);
+        let plan = code_error(run, &node_id, record);
+        apply_plan(run, flow, node, plan, records);
+        return;
+    }
     match outcome {
         PluginOutcome::Output(out) => {
             run.inflight = None;
@@ -168,4 +183,46 @@ fn node_effect(node: &CompiledNode) -> String {
         super::nodes::NodeKind::Plugin(p) => p.effect.clone(),
         _ => "plugin_node".into(),
     }
+}
+
+/// The seed's function-like code nodes: an exception there completes the run with `success: false` (§3.5)
+/// instead of failing it, as it does for effect nodes.
+fn is_function_like(node_type: &str) -> bool {
+    matches!(node_type, "code" | "function")
+}
+
+/// The record of a function-like node that raised: a `code` node reports its exception as an output record
+/// with `success: false` and `error`; a failure (a sandbox limit) carries its message.
+fn exception_record(outcome: &PluginOutcome) -> Option<Obj> {
+    match outcome {
+        PluginOutcome::Output(out)
+            if out.get("success") == Some(&Value::Bool(false))
+                && out.get("error").is_some_and(Value::is_string) =>
+        {
+            Some(out.clone())
+        }
+        // A cancel stops the run as cancelled, never as a flow error.
+        PluginOutcome::Failed(msg) if !msg.starts_with("Cancelled:") => {
+            let mut record = Obj::new();
+            record.insert("success".into(), Value::Bool(false));
+            record.insert("error".into(), Value::String(msg.clone()));
+            Some(record)
+        }
+        _ => None,
+    }
+}
+
+/// Completes the run like an exception in a builtin: `_flow_error` vars, the node's record as its output,
+/// and the record plus `node` as the run's output.
+fn code_error(run: &mut RunState, node_id: &str, mut record: Obj) -> Plan {
+    let message = record
+        .get("error")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    // Sets `_flow_error`/`_flow_error_node` as for any function-like node; the output is the richer record.
+    let _ = node_error(run, node_id, message);
+    set_node_output(&mut run.vars, node_id, Value::Object(record.clone()));
+    record.insert("node".into(), Value::String(node_id.into()));
+    Plan::Complete(Value::Object(record))
 }

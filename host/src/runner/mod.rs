@@ -454,6 +454,37 @@ fn node_done(world: &mut World, done: NodeDone) -> bool {
     false
 }
 
+/// The job that executes run `id`'s in-flight plugin node, if it has one.
+pub fn node_job(
+    world: &World,
+    store: &Store,
+    id: &str,
+    cancel: Arc<CancelFlag>,
+) -> Option<NodeJob> {
+    let run = world.runs.get(id)?;
+    let inflight = run.inflight.clone()?;
+    let config = world
+        .flows
+        .get(&run.workflow_id)
+        .and_then(|f| f.node(&inflight.node_id).map(|n| n.node.data.clone()))
+        .unwrap_or_default();
+    Some(NodeJob {
+        run_id: id.to_string(),
+        session_id: run.session_id.clone(),
+        actor_id: run.actor_id.clone(),
+        workflow_id: run.workflow_id.clone(),
+        node_id: inflight.node_id,
+        node_type: inflight.node_type,
+        plugin: inflight.plugin,
+        digest: inflight.digest,
+        config,
+        inputs: inflight.inputs,
+        started_seq: inflight.started_seq,
+        ledger_len: store.ledger_len(id),
+        cancel,
+    })
+}
+
 /// Hands every plugin node whose `started` record is durable to the executor.
 fn dispatch(ctx: &LoopCtx, world: &mut World) {
     for id in world.take_dispatch() {
@@ -471,26 +502,9 @@ fn dispatch(ctx: &LoopCtx, world: &mut World) {
             world.finish_plugin(&id, crate::engine::PluginOutcome::Failed(msg), 0);
             continue;
         };
-        let config = world
-            .flows
-            .get(&run.workflow_id)
-            .and_then(|f| f.node(&inflight.node_id).map(|n| n.node.data.clone()))
-            .unwrap_or_default();
         let cancel = Arc::new(CancelFlag::default());
-        let job = NodeJob {
-            run_id: id.clone(),
-            session_id: run.session_id.clone(),
-            actor_id: run.actor_id.clone(),
-            workflow_id: run.workflow_id.clone(),
-            node_id: inflight.node_id.clone(),
-            node_type: inflight.node_type.clone(),
-            plugin: inflight.plugin.clone(),
-            digest: inflight.digest.clone(),
-            config,
-            inputs: inflight.inputs.clone(),
-            started_seq: inflight.started_seq,
-            ledger_len: ctx.store.ledger_len(&id),
-            cancel: cancel.clone(),
+        let Some(job) = node_job(world, &ctx.store, &id, cancel.clone()) else {
+            continue;
         };
         world.executing.insert(id.clone(), cancel);
         let tx = ctx.tx.clone();

@@ -4,6 +4,7 @@
 pub mod fake_llm;
 pub mod flowgen;
 pub mod plugins;
+pub mod python;
 pub mod standin;
 
 use std::path::PathBuf;

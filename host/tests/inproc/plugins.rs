@@ -4,7 +4,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use abstractgateway::bundle::{Limits, read_bundle};
-use abstractgateway::runner::{Gateway, GatewayOptions, catalog};
+use abstractgateway::plugins::PluginHost;
+use abstractgateway::runner::executor::{CancelFlag, NodeExecutor};
+use abstractgateway::runner::world::World;
+use abstractgateway::runner::{Gateway, GatewayOptions, catalog, node_job};
+use abstractgateway::store::Store;
 
 /// Where the built components are: `AG_PLUGINS_DIR`, else `<repo>/target/plugins`.
 pub fn built_dir() -> PathBuf {
@@ -56,4 +60,26 @@ pub fn gateway(data: &Path, bundle: &Path, plugins: &Path) -> Arc<Gateway> {
         flows,
     )
     .expect("open")
+}
+
+/// Executes every plugin node the world has made durable (one at a time, to completion) and applies the
+/// outcomes; true when some ran. Stands in for the runner's dispatch in tests that drive a `World` by hand.
+pub fn execute_pending(world: &mut World, store: &Store, host: &Arc<PluginHost>) -> bool {
+    let ids = world.take_dispatch();
+    for id in &ids {
+        let Some(job) = node_job(world, store, id, Arc::new(CancelFlag::default())) else {
+            continue;
+        };
+        let (tx, rx) = std::sync::mpsc::channel();
+        host.clone().spawn(
+            store.clone(),
+            job,
+            Box::new(move |done| {
+                let _ = tx.send(done);
+            }),
+        );
+        let done = rx.recv().expect("the executor answers");
+        world.finish_plugin(&done.run_id, done.outcome, done.ledger_len);
+    }
+    !ids.is_empty()
 }
