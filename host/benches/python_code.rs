@@ -108,7 +108,7 @@ fn main() {
     let cache = tempfile::tempdir().expect("tmp");
     println!("python_code.wasm: {:.1} MB", bytes.len() as f64 / 1e6);
 
-    let host = PluginHost::new(cache.path(), Default::default()).expect("host");
+    let host = PluginHost::new(cache.path(), Default::default(), None).expect("host");
     let t = Instant::now();
     host.load("python_code", &bytes, grants.clone())
         .expect("component loads");
@@ -130,7 +130,7 @@ fn main() {
     drop(gw);
 
     // A restarted process: the compiled form comes from the cache by digest.
-    let host2 = PluginHost::new(cache.path(), Default::default()).expect("host");
+    let host2 = PluginHost::new(cache.path(), Default::default(), None).expect("host");
     let t = Instant::now();
     host2
         .load("python_code", &bytes, grants)

@@ -89,12 +89,25 @@ fn bad_usage_and_bad_bundles_exit_two() {
     assert_eq!(out.status.code(), Some(2));
     let out = run(&["run", "/nonexistent.flow", "--data-dir", &d]);
     assert_eq!(out.status.code(), Some(2));
-    // A bundle with a node type this gateway cannot run: refused at load, naming type and node.
-    let llm = shared().join("fixtures/bundles/seed/basic-llm-test@0.0.0.flow");
-    let out = run(&["run", llm.to_str().expect("path"), "--data-dir", &d]);
+    // A bundle with a node type nothing provides: refused at load, naming type and node.
+    let odd = dir.path().join("odd");
+    std::fs::create_dir_all(odd.join("flows")).expect("mkdir");
+    let exec = |id: &str| serde_json::json!({"id": id, "label": "", "type": "execution"});
+    let flow = serde_json::json!({"id": "main", "entryNode": "s", "nodes": [
+        {"id": "s", "type": "on_flow_start", "data": {"outputs": [exec("exec-out")]}},
+        {"id": "node-7", "type": "teleport_user", "data": {"inputs": [exec("exec-in")]}}],
+      "edges": [{"id": "e", "source": "s", "sourceHandle": "exec-out", "target": "node-7", "targetHandle": "exec-in"}]});
+    std::fs::write(odd.join("flows/main.json"), flow.to_string()).expect("flow");
+    let manifest = serde_json::json!({"bundle_format_version": "1", "bundle_id": "odd", "bundle_version": "1.0.0",
+        "entrypoints": [{"flow_id": "main"}], "flows": {"main": "flows/main.json"}});
+    std::fs::write(odd.join("manifest.json"), manifest.to_string()).expect("manifest");
+    let out = run(&["run", odd.to_str().expect("path"), "--data-dir", &d]);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("llm_call") && err.contains("node-2"), "{err}");
+    assert!(
+        err.contains("teleport_user") && err.contains("node-7"),
+        "{err}"
+    );
     let out = run(&["frobnicate"]);
     assert_eq!(out.status.code(), Some(2));
 }

@@ -254,3 +254,39 @@ fn hostile_components_fail_only_their_own_node() {
     assert_eq!(r.status, RunStatus::Completed);
     assert_eq!(r.output, Some(json!({"value": 7, "success": true})));
 }
+
+/// A bundle whose component does not match its declared digest is refused, naming both digests.
+#[test]
+fn a_bundle_component_with_the_wrong_digest_is_refused() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let b = write_bundle(
+        dir.path(),
+        &[("main", one_node_flow("plugin_echo", &["value"], &["value"]))],
+        "main",
+    );
+    std::fs::create_dir_all(b.join("plugins")).expect("mkdir");
+    std::fs::write(
+        b.join("plugins/echo.wasm"),
+        inproc::plugins::component("plugin_echo"),
+    )
+    .expect("wasm");
+    let manifest_path = b.join("manifest.json");
+    let mut manifest: Value =
+        serde_json::from_slice(&std::fs::read(&manifest_path).expect("read")).expect("json");
+    manifest["plugins"] = json!([{"path": "plugins/echo.wasm", "sha256": "0".repeat(64)}]);
+    std::fs::write(&manifest_path, manifest.to_string()).expect("write");
+    let (host, _) = abstractgateway::plugins::setup(&dir.path().join("data"), None).expect("host");
+    let bundle = std::sync::Arc::new(
+        abstractgateway::bundle::read_bundle(&b, &abstractgateway::bundle::Limits::default())
+            .expect("reads"),
+    );
+    let (_, ok, problems) = abstractgateway::runner::catalog::build(vec![bundle], &host.registry());
+    assert!(ok.is_empty());
+    assert!(
+        problems[0]
+            .message
+            .contains("but the manifest declares 0000"),
+        "{:?}",
+        problems[0].message
+    );
+}

@@ -220,3 +220,101 @@ fn clip(v: &Value) -> String {
         None => s,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn recorder(store: &Store, replay: Vec<HostCall>) -> Recorder {
+        let run = crate::runner::new_run_state("wf", "n", Default::default(), None, None, None);
+        Recorder::new(
+            Some(store.clone()),
+            run,
+            "n".into(),
+            1,
+            replay,
+            1,
+            10,
+            Arc::new(CancelFlag::default()),
+        )
+    }
+
+    fn recorded(request: Value, answer: Value) -> HostCall {
+        HostCall {
+            interface: "http".into(),
+            function: "fetch".into(),
+            request,
+            answer: Ok(answer),
+        }
+    }
+
+    #[tokio::test]
+    async fn replay_answers_from_the_record_without_running_the_call() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let store = Store::open(dir.path()).expect("store");
+        let mut rec = recorder(
+            &store,
+            vec![recorded(json!({"url": "u"}), json!("recorded"))],
+        );
+        let got: Result<String, WitError> = rec
+            .call(
+                HostFn::remote("http", "fetch"),
+                json!({"url": "u"}),
+                async { panic!("must not run live") },
+            )
+            .await
+            .expect("no trap");
+        assert_eq!(got.ok().as_deref(), Some("recorded"));
+        assert!(!rec.replaying());
+        assert_eq!(rec.ledger_len, 1, "a replayed call appends nothing");
+    }
+
+    #[tokio::test]
+    async fn a_call_that_differs_from_its_record_is_a_divergence() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let store = Store::open(dir.path()).expect("store");
+        let mut rec = recorder(&store, vec![recorded(json!({"url": "a"}), json!("x"))]);
+        let err = rec
+            .call::<String, _>(
+                HostFn::remote("http", "fetch"),
+                json!({"url": "b"}),
+                async { Ok("live".into()) },
+            )
+            .await
+            .expect_err("diverges");
+        let msg = format!("{err:#}");
+        assert!(
+            msg.starts_with("ReplayDivergence: host call #1 was recorded as http.fetch"),
+            "{msg}"
+        );
+        let mut rec = recorder(&store, vec![recorded(json!({"url": "a"}), json!("x"))]);
+        let err = rec
+            .call::<String, _>(HostFn::local("log", "log"), json!({"url": "a"}), async {
+                Ok("live".into())
+            })
+            .await
+            .expect_err("diverges");
+        assert!(format!("{err:#}").contains("now calls log.log"));
+    }
+
+    #[tokio::test]
+    async fn the_call_budget_is_enforced() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let store = Store::open(dir.path()).expect("store");
+        let mut rec = recorder(&store, vec![]);
+        rec.max_calls = 2;
+        for _ in 0..2 {
+            let r: Result<(), WitError> = rec
+                .call(HostFn::local("log", "log"), json!({}), async { Ok(()) })
+                .await
+                .expect("ok");
+            assert!(r.is_ok());
+        }
+        let err = rec
+            .call::<(), _>(HostFn::local("log", "log"), json!({}), async { Ok(()) })
+            .await
+            .expect_err("over budget");
+        assert!(format!("{err}").contains("more than 2 host calls"));
+    }
+}

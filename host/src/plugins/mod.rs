@@ -45,7 +45,17 @@ pub struct PluginHost {
     current: RwLock<Vec<(String, String)>>,
     caps: Arc<Capabilities>,
     artifact_store: Option<Arc<crate::artifacts::ArtifactStore>>,
-    runtime: tokio::runtime::Runtime,
+    /// Where node executions run; `None` only while dropping.
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl Drop for PluginHost {
+    fn drop(&mut self) {
+        // The host may be dropped from async code (the CLI's main); a blocking shutdown would panic there.
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_background();
+        }
+    }
 }
 
 impl PluginHost {
@@ -71,7 +81,7 @@ impl PluginHost {
             current: RwLock::new(Vec::new()),
             caps: Arc::new(caps),
             artifact_store,
-            runtime,
+            runtime: Some(runtime),
         }))
     }
 
@@ -172,7 +182,10 @@ impl PluginHost {
         // A thread of its own: loading may be called from inside an async handler.
         std::thread::scope(|s| {
             s.spawn(|| {
-                self.runtime.block_on(async {
+                let Some(rt) = self.runtime.as_ref() else {
+                    return Err("the plugin host is shutting down".to_string());
+                };
+                rt.block_on(async {
                     let inst = pre
                         .instantiate_async(&mut ws)
                         .await
@@ -344,9 +357,11 @@ fn read_grants(path: &Path) -> Result<Grants, String> {
 impl NodeExecutor for PluginHost {
     fn spawn(self: Arc<Self>, store: Store, job: NodeJob, done: Box<dyn FnOnce(NodeDone) + Send>) {
         let me = self.clone();
-        self.runtime.spawn(async move {
-            done(invoke::run_node(me, store, job).await);
-        });
+        if let Some(rt) = self.runtime.as_ref() {
+            rt.spawn(async move {
+                done(invoke::run_node(me, store, job).await);
+            });
+        }
     }
 }
 
