@@ -15,3 +15,4 @@ pub mod runner;
 pub mod server;
 pub mod store;
 pub mod time;
+pub mod tools;

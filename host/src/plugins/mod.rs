@@ -14,10 +14,11 @@ pub mod durable;
 pub mod engine;
 pub mod grants;
 pub mod invoke;
+pub mod tool_plugin;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use parking_lot::RwLock;
 use wasmtime::component::Linker;
@@ -30,6 +31,7 @@ use caps::Capabilities;
 use component::LoadedPlugin;
 use ctx::NodeCtx;
 pub use grants::Grants;
+use tool_plugin::ToolPlugin;
 
 /// Effect type recorded for plugin nodes that do not name one.
 const DEFAULT_EFFECT: &str = "plugin_node";
@@ -45,6 +47,17 @@ pub struct PluginHost {
     current: RwLock<HashMap<String, String>>,
     caps: Arc<Capabilities>,
     runtime: tokio::runtime::Runtime,
+    /// Where tool plugins' tools go (the registry behind `caps.tools`).
+    tools: OnceLock<Arc<crate::tools::ToolRegistry>>,
+}
+
+/// What loading a component gave: node types, or tools.
+#[derive(Clone)]
+pub enum Loaded {
+    /// A node plugin (`node-plugin` world).
+    Nodes(Arc<LoadedPlugin>),
+    /// A tool plugin (`tool-plugin` world), its tools added to the registry.
+    Tools(Arc<ToolPlugin>),
 }
 
 impl PluginHost {
@@ -66,30 +79,30 @@ impl PluginHost {
             current: RwLock::new(HashMap::new()),
             caps: Arc::new(caps),
             runtime,
+            tools: OnceLock::new(),
         }))
     }
 
-    /// Loads (or finds) a component and makes it the current version of `name`.
-    pub fn load(
-        &self,
-        name: &str,
-        bytes: &[u8],
-        grants: Grants,
-    ) -> Result<Arc<LoadedPlugin>, String> {
-        let plugin = self.compile(name, bytes, grants)?;
-        self.current
-            .write()
-            .insert(name.to_string(), plugin.digest.clone());
-        Ok(plugin)
+    /// Connects the tool registry (the one in `caps.tools`): tool plugins loaded from now on add their tools.
+    pub fn set_tool_registry(self: &Arc<Self>, registry: Arc<crate::tools::ToolRegistry>) {
+        registry.attach(self);
+        let _ = self.tools.set(registry);
+    }
+
+    /// Loads (or finds) a component: a node plugin becomes the current version of `name`; a tool plugin's
+    /// tools join the registry.
+    pub fn load(&self, name: &str, bytes: &[u8], grants: Grants) -> Result<Loaded, String> {
+        let loaded = self.compile(name, bytes, grants)?;
+        if let Loaded::Nodes(plugin) = &loaded {
+            self.current
+                .write()
+                .insert(name.to_string(), plugin.digest.clone());
+        }
+        Ok(loaded)
     }
 
     /// Compiles (or takes from the cache), links and describes a component without making it current.
-    fn compile(
-        &self,
-        name: &str,
-        bytes: &[u8],
-        grants: Grants,
-    ) -> Result<Arc<LoadedPlugin>, String> {
+    fn compile(&self, name: &str, bytes: &[u8], grants: Grants) -> Result<Loaded, String> {
         grants
             .validate()
             .map_err(|e| format!("plugin {name}: {e}"))?;
@@ -98,12 +111,17 @@ impl PluginHost {
             && p.grants.as_ref() == &grants
             && p.name == name
         {
-            return Ok(p.clone());
+            return Ok(Loaded::Nodes(p.clone()));
         }
         let component = self
             .cache
             .load(&self.engine.engine, &digest, bytes)
             .map_err(|e| format!("plugin {name}: not a valid component: {e:#}"))?;
+        if tool_plugin::is_tool_plugin(&self.engine.engine, &component) {
+            return self
+                .load_tool_plugin(name, &digest, &component, grants)
+                .map(Loaded::Tools);
+        }
         let pre = component::prepare(&self.linker, &component).map_err(|e| {
             format!("plugin {name}: cannot be linked (it must target the node-plugin world): {e:#}")
         })?;
@@ -121,7 +139,7 @@ impl PluginHost {
             types,
         });
         self.by_digest.write().insert(digest, plugin.clone());
-        Ok(plugin)
+        Ok(Loaded::Nodes(plugin))
     }
 
     /// Calls `describe` in a throwaway instance that is granted nothing.
@@ -129,6 +147,28 @@ impl PluginHost {
         &self,
         pre: &bindings::node::NodePluginPre<NodeCtx>,
     ) -> Result<Vec<bindings::node_export::NodeType>, String> {
+        let mut ws = self.describe_store();
+        // A thread of its own: loading may be called from inside an async handler.
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                self.runtime.block_on(async {
+                    let inst = pre
+                        .instantiate_async(&mut ws)
+                        .await
+                        .map_err(|e| format!("{e:#}"))?;
+                    inst.abstractgateway_plugin_node()
+                        .call_describe(&mut ws)
+                        .await
+                        .map_err(|e| format!("{e:#}"))
+                })
+            })
+            .join()
+            .unwrap_or_else(|_| Err("describe() panicked the host thread".into()))
+        })
+    }
+
+    /// A throwaway store for `describe()`: granted nothing, no run to record in, 5 s at most.
+    fn describe_store(&self) -> wasmtime::Store<NodeCtx> {
         let rec = durable::Recorder::new(
             None,
             crate::runner::new_run_state(
@@ -163,27 +203,11 @@ impl PluginHost {
             }
             Ok(wasmtime::UpdateDeadline::Yield(1))
         });
-        // A thread of its own: loading may be called from inside an async handler.
-        std::thread::scope(|s| {
-            s.spawn(|| {
-                self.runtime.block_on(async {
-                    let inst = pre
-                        .instantiate_async(&mut ws)
-                        .await
-                        .map_err(|e| format!("{e:#}"))?;
-                    inst.abstractgateway_plugin_node()
-                        .call_describe(&mut ws)
-                        .await
-                        .map_err(|e| format!("{e:#}"))
-                })
-            })
-            .join()
-            .unwrap_or_else(|_| Err("describe() panicked the host thread".into()))
-        })
+        ws
     }
 
     /// Loads every `*.wasm` of `dir`, each with the grants of its `<name>.grants.json` (none if absent).
-    pub fn load_dir(&self, dir: &Path) -> Vec<(PathBuf, Result<Arc<LoadedPlugin>, String>)> {
+    pub fn load_dir(&self, dir: &Path) -> Vec<(PathBuf, Result<Loaded, String>)> {
         let mut out = Vec::new();
         let Ok(entries) = std::fs::read_dir(dir) else {
             return out;
@@ -261,11 +285,14 @@ pub fn setup(
             }
         }
     }
+    let tools = Arc::new(crate::tools::ToolRegistry::new());
+    caps.tools = Some(tools.clone());
     let providers = Arc::new(crate::llm::Providers::from_env());
     let mut warnings: Vec<String> = providers.config().warnings().to_vec();
     caps.llm = Some(Arc::new(caps::llm::ProvidersBackend(providers)));
     let host = PluginHost::new(data_dir, caps)
         .map_err(|e| format!("cannot start the plugin host: {e:#}"))?;
+    host.set_tool_registry(tools);
     for (name, bytes, grants) in builtin::components() {
         if let Err(e) = grants.and_then(|g| host.load(name, bytes, g)) {
             warnings.push(format!("built-in plugin {name} not loaded: {e}"));
@@ -333,8 +360,9 @@ impl BundlePlugins for PluginHost {
             let name = format!("{}/{}", bundle.bundle_ref(), decl.name());
             let grants = Grants::from_json(&decl.grants)
                 .map_err(|e| format!("plugin {}: {e}", decl.path))?;
-            let p = self.compile(&name, bytes, grants)?;
-            out.extend(node_types(&p));
+            if let Loaded::Nodes(p) = self.compile(&name, bytes, grants)? {
+                out.extend(node_types(&p));
+            }
         }
         Ok(out)
     }
