@@ -16,7 +16,8 @@ use axum::routing::get;
 use serde_json::{Value, json};
 
 fn ctx(root: Option<&Path>, grants: Grants) -> ToolContext {
-    let run = abstractgateway::runner::new_run_state("wf", "n", Default::default(), None, None, None);
+    let run =
+        abstractgateway::runner::new_run_state("wf", "n", Default::default(), None, None, None);
     ToolContext {
         run_id: run.run_id.clone(),
         workspace_root: root.map(|r| r.to_string_lossy().into_owned()),
@@ -90,14 +91,24 @@ fn the_registry_lists_the_builtin_tools_with_json_schemas() {
     let names: Vec<String> = reg.list().into_iter().map(|t| t.name).collect();
     assert_eq!(
         names,
-        ["list_files", "search_files", "read_file", "write_file", "fetch_url"]
+        [
+            "list_files",
+            "search_files",
+            "read_file",
+            "write_file",
+            "fetch_url"
+        ]
     );
     for t in reg.list() {
         let p: Value = serde_json::from_str(&t.parameters).expect("schema is JSON");
         assert_eq!(p["type"], "object", "{}", t.name);
         assert!(p["properties"].is_object(), "{}", t.name);
     }
-    let read = reg.list().into_iter().find(|t| t.name == "read_file").expect("read_file");
+    let read = reg
+        .list()
+        .into_iter()
+        .find(|t| t.name == "read_file")
+        .expect("read_file");
     let p: Value = serde_json::from_str(&read.parameters).expect("json");
     assert_eq!(p["required"], json!(["file_path"]));
     assert_eq!(p["properties"]["start_line"]["default"], json!(1));
@@ -115,7 +126,12 @@ fn list_files_lists_by_glob_hides_dotfiles_and_limits() {
         "a.txt\nb.txt\nsub/"
     );
     assert_eq!(
-        call(&root, "list_files", json!({"pattern": "*.RS", "recursive": true})).expect("rs"),
+        call(
+            &root,
+            "list_files",
+            json!({"pattern": "*.RS", "recursive": true})
+        )
+        .expect("rs"),
         "sub/c.rs\nsub/deep/d.rs"
     );
     let hidden = call(&root, "list_files", json!({"include_hidden": true})).expect("hidden");
@@ -132,7 +148,11 @@ fn list_files_lists_by_glob_hides_dotfiles_and_limits() {
             .starts_with("No files found")
     );
     assert_eq!(
-        code(call(&root, "list_files", json!({"directory_path": "a.txt"}))),
+        code(call(
+            &root,
+            "list_files",
+            json!({"directory_path": "a.txt"})
+        )),
         ErrorCode::InvalidInput
     );
     assert_eq!(
@@ -149,63 +169,146 @@ fn read_file_numbers_lines_ranges_and_continues_partial_reads() {
         "File: a.txt (3 lines)\n\n   1: alpha\n   2: Beta line\n   3: gamma"
     );
     assert_eq!(
-        call(&root, "read_file", json!({"file_path": "./a.txt", "start_line": 2, "end_line": 2}))
-            .expect("range"),
+        call(
+            &root,
+            "read_file",
+            json!({"file_path": "./a.txt", "start_line": 2, "end_line": 2})
+        )
+        .expect("range"),
         "File: a.txt (3 lines)\n\n   2: Beta line"
     );
     assert_eq!(
-        call(&root, "read_file", json!({"file_path": "a.txt", "start_char": 6})).expect("chars"),
+        call(
+            &root,
+            "read_file",
+            json!({"file_path": "a.txt", "start_char": 6})
+        )
+        .expect("chars"),
         "Beta line\ngamma\n"
     );
     // An absolute path inside the workspace is fine.
     let abs = root.join("sub/c.rs").to_string_lossy().into_owned();
-    assert!(call(&root, "read_file", json!({"file_path": abs})).expect("abs").contains("let beta"));
+    assert!(
+        call(&root, "read_file", json!({"file_path": abs}))
+            .expect("abs")
+            .contains("let beta")
+    );
     // A read longer than one answer comes back PARTIAL with the exact continuation.
     let big: String = (1..=20_000).map(|i| format!("line number {i}\n")).collect();
     std::fs::write(root.join("big.txt"), &big).expect("w");
     let first = call(&root, "read_file", json!({"file_path": "big.txt"})).expect("big");
     let cont = first.rsplit("start_line=").next().expect("continuation");
     let next: i64 = cont.split(')').next().expect("n").parse().expect("number");
-    assert!(first.contains("[PARTIAL: lines 1-") && next > 1000, "{}", &first[first.len() - 200..]);
-    let second = call(&root, "read_file", json!({"file_path": "big.txt", "start_line": next}))
-        .expect("second");
-    assert!(second.contains(&format!("{next:>4}: line number {next}\n")), "continues at {next}");
-    assert_eq!(code(call(&root, "read_file", json!({"file_path": "sub"}))), ErrorCode::InvalidInput);
-    assert_eq!(code(call(&root, "read_file", json!({"file_path": "missing.txt"}))), ErrorCode::NotFound);
-    assert_eq!(code(call(&root, "read_file", json!({}))), ErrorCode::InvalidInput);
-    assert_eq!(code(call(&root, "read_file", json!({"file_path": 3}))), ErrorCode::InvalidInput);
+    assert!(
+        first.contains("[PARTIAL: lines 1-") && next > 1000,
+        "{}",
+        &first[first.len() - 200..]
+    );
+    let second = call(
+        &root,
+        "read_file",
+        json!({"file_path": "big.txt", "start_line": next}),
+    )
+    .expect("second");
+    assert!(
+        second.contains(&format!("{next:>4}: line number {next}\n")),
+        "continues at {next}"
+    );
+    assert_eq!(
+        code(call(&root, "read_file", json!({"file_path": "sub"}))),
+        ErrorCode::InvalidInput
+    );
+    assert_eq!(
+        code(call(
+            &root,
+            "read_file",
+            json!({"file_path": "missing.txt"})
+        )),
+        ErrorCode::NotFound
+    );
+    assert_eq!(
+        code(call(&root, "read_file", json!({}))),
+        ErrorCode::InvalidInput
+    );
+    assert_eq!(
+        code(call(&root, "read_file", json!({"file_path": 3}))),
+        ErrorCode::InvalidInput
+    );
 }
 
 #[test]
 fn write_file_creates_appends_and_caps() {
     let (_t, root) = workspace();
-    let out = call(&root, "write_file", json!({"file_path": "new/dir/x.md", "content": "hello"}))
-        .expect("write");
+    let out = call(
+        &root,
+        "write_file",
+        json!({"file_path": "new/dir/x.md", "content": "hello"}),
+    )
+    .expect("write");
     assert_eq!(out, "Successfully wrote 5 bytes to new/dir/x.md");
-    call(&root, "write_file", json!({"file_path": "new/dir/x.md", "content": " world", "mode": "a"}))
-        .expect("append");
-    assert_eq!(std::fs::read_to_string(root.join("new/dir/x.md")).expect("r"), "hello world");
-    call(&root, "write_file", json!({"file_path": "new/dir/x.md", "content": "over"})).expect("w");
-    assert_eq!(std::fs::read_to_string(root.join("new/dir/x.md")).expect("r"), "over");
+    call(
+        &root,
+        "write_file",
+        json!({"file_path": "new/dir/x.md", "content": " world", "mode": "a"}),
+    )
+    .expect("append");
     assert_eq!(
-        code(call(&root, "write_file", json!({"file_path": "y", "content": "", "mode": "x"}))),
+        std::fs::read_to_string(root.join("new/dir/x.md")).expect("r"),
+        "hello world"
+    );
+    call(
+        &root,
+        "write_file",
+        json!({"file_path": "new/dir/x.md", "content": "over"}),
+    )
+    .expect("w");
+    assert_eq!(
+        std::fs::read_to_string(root.join("new/dir/x.md")).expect("r"),
+        "over"
+    );
+    assert_eq!(
+        code(call(
+            &root,
+            "write_file",
+            json!({"file_path": "y", "content": "", "mode": "x"})
+        )),
         ErrorCode::InvalidInput
     );
     assert_eq!(
-        code(call(&root, "write_file", json!({"file_path": "sub", "content": "x"}))),
+        code(call(
+            &root,
+            "write_file",
+            json!({"file_path": "sub", "content": "x"})
+        )),
         ErrorCode::InvalidInput
     );
     let huge = "x".repeat((8 << 20) + 1);
     assert_eq!(
-        code(call(&root, "write_file", json!({"file_path": "huge", "content": huge}))),
+        code(call(
+            &root,
+            "write_file",
+            json!({"file_path": "huge", "content": huge})
+        )),
         ErrorCode::TooLarge
     );
     assert!(!root.join("huge").exists());
     // A fresh run's workspace does not exist until the first write makes it.
     let fresh = root.parent().expect("parent").join("fresh");
-    assert!(call(&fresh, "list_files", json!({})).expect("empty").starts_with("No files found"));
-    call(&fresh, "write_file", json!({"file_path": "f.txt", "content": "1"})).expect("first write");
-    assert_eq!(std::fs::read_to_string(fresh.join("f.txt")).expect("r"), "1");
+    assert!(
+        call(&fresh, "list_files", json!({}))
+            .expect("empty")
+            .starts_with("No files found")
+    );
+    call(
+        &fresh,
+        "write_file",
+        json!({"file_path": "f.txt", "content": "1"}),
+    )
+    .expect("first write");
+    assert_eq!(
+        std::fs::read_to_string(fresh.join("f.txt")).expect("r"),
+        "1"
+    );
 }
 
 #[test]
@@ -216,28 +319,58 @@ fn search_files_finds_lines_files_and_counts() {
         "a.txt:2: Beta line\nsub/c.rs:2:     let beta = 1;\nsub/deep/d.rs:1: // beta"
     );
     assert_eq!(
-        call(&root, "search_files", json!({"pattern": "beta", "case_sensitive": true,
-            "output_mode": "files_with_matches"}))
+        call(
+            &root,
+            "search_files",
+            json!({"pattern": "beta", "case_sensitive": true,
+            "output_mode": "files_with_matches"})
+        )
         .expect("files"),
         "sub/c.rs\nsub/deep/d.rs"
     );
     assert_eq!(
-        call(&root, "search_files", json!({"pattern": "a", "path": "a.txt", "output_mode": "count"}))
-            .expect("count"),
+        call(
+            &root,
+            "search_files",
+            json!({"pattern": "a", "path": "a.txt", "output_mode": "count"})
+        )
+        .expect("count"),
         "a.txt: 3"
     );
     assert_eq!(
-        call(&root, "search_files", json!({"pattern": "let", "file_pattern": "*.rs", "context_lines": 1}))
-            .expect("context"),
+        call(
+            &root,
+            "search_files",
+            json!({"pattern": "let", "file_pattern": "*.rs", "context_lines": 1})
+        )
+        .expect("context"),
         "sub/c.rs-1- fn main() {\nsub/c.rs:2:     let beta = 1;\nsub/c.rs-3- }"
     );
-    let paged = call(&root, "search_files", json!({"pattern": "beta", "head_limit": 1, "offset": 1}))
-        .expect("page");
-    assert_eq!(paged, "sub/c.rs:2:     let beta = 1;\n... 1 more results (continue with offset=2)");
-    assert!(call(&root, "search_files", json!({"pattern": "zzz"})).expect("none").starts_with("No matches"));
-    assert_eq!(code(call(&root, "search_files", json!({"pattern": "("}))), ErrorCode::InvalidInput);
+    let paged = call(
+        &root,
+        "search_files",
+        json!({"pattern": "beta", "head_limit": 1, "offset": 1}),
+    )
+    .expect("page");
     assert_eq!(
-        code(call(&root, "search_files", json!({"pattern": "a", "output_mode": "lines"}))),
+        paged,
+        "sub/c.rs:2:     let beta = 1;\n... 1 more results (continue with offset=2)"
+    );
+    assert!(
+        call(&root, "search_files", json!({"pattern": "zzz"}))
+            .expect("none")
+            .starts_with("No matches")
+    );
+    assert_eq!(
+        code(call(&root, "search_files", json!({"pattern": "("}))),
+        ErrorCode::InvalidInput
+    );
+    assert_eq!(
+        code(call(
+            &root,
+            "search_files",
+            json!({"pattern": "a", "output_mode": "lines"})
+        )),
         ErrorCode::InvalidInput
     );
 }
@@ -247,16 +380,48 @@ fn file_tools_refuse_every_way_out_of_the_workspace() {
     let (tmp, root) = workspace();
     let secret = tmp.path().join("secret.txt");
     let denied = |r| assert_eq!(code(r), ErrorCode::AccessDenied);
-    denied(call(&root, "read_file", json!({"file_path": "../secret.txt"})));
-    denied(call(&root, "read_file", json!({"file_path": "sub/../../secret.txt"})));
-    denied(call(&root, "read_file", json!({"file_path": "sub/../a.txt"})));
-    denied(call(&root, "read_file", json!({"file_path": secret.to_string_lossy()})));
-    denied(call(&root, "read_file", json!({"file_path": "/etc/hostname"})));
+    denied(call(
+        &root,
+        "read_file",
+        json!({"file_path": "../secret.txt"}),
+    ));
+    denied(call(
+        &root,
+        "read_file",
+        json!({"file_path": "sub/../../secret.txt"}),
+    ));
+    denied(call(
+        &root,
+        "read_file",
+        json!({"file_path": "sub/../a.txt"}),
+    ));
+    denied(call(
+        &root,
+        "read_file",
+        json!({"file_path": secret.to_string_lossy()}),
+    ));
+    denied(call(
+        &root,
+        "read_file",
+        json!({"file_path": "/etc/hostname"}),
+    ));
     denied(call(&root, "list_files", json!({"directory_path": ".."})));
     denied(call(&root, "list_files", json!({"directory_path": "/"})));
-    denied(call(&root, "search_files", json!({"pattern": "SECRET", "path": ".."})));
-    denied(call(&root, "write_file", json!({"file_path": "../escaped.txt", "content": "x"})));
-    denied(call(&root, "write_file", json!({"file_path": tmp.path().join("abs.txt").to_string_lossy(), "content": "x"})));
+    denied(call(
+        &root,
+        "search_files",
+        json!({"pattern": "SECRET", "path": ".."}),
+    ));
+    denied(call(
+        &root,
+        "write_file",
+        json!({"file_path": "../escaped.txt", "content": "x"}),
+    ));
+    denied(call(
+        &root,
+        "write_file",
+        json!({"file_path": tmp.path().join("abs.txt").to_string_lossy(), "content": "x"}),
+    ));
     assert!(!tmp.path().join("escaped.txt").exists() && !tmp.path().join("abs.txt").exists());
 
     // Symbolic links: to a file outside, to a directory outside, and a dangling one.
@@ -267,28 +432,65 @@ fn file_tools_refuse_every_way_out_of_the_workspace() {
     std::os::unix::fs::symlink(tmp.path().join("nowhere"), root.join("dangling")).expect("symlink");
     denied(call(&root, "read_file", json!({"file_path": "link.txt"})));
     denied(call(&root, "list_files", json!({"directory_path": "out"})));
-    denied(call(&root, "write_file", json!({"file_path": "link.txt", "content": "pwned"})));
-    denied(call(&root, "write_file", json!({"file_path": "out/new.txt", "content": "pwned"})));
-    denied(call(&root, "write_file", json!({"file_path": "out/deeper/new.txt", "content": "pwned"})));
-    denied(call(&root, "write_file", json!({"file_path": "dangling", "content": "pwned"})));
-    assert_eq!(std::fs::read_to_string(&secret).expect("r"), "TOP SECRET beta\n");
-    assert!(std::fs::read_dir(&outside).expect("ls").next().is_none(), "nothing written outside");
+    denied(call(
+        &root,
+        "write_file",
+        json!({"file_path": "link.txt", "content": "pwned"}),
+    ));
+    denied(call(
+        &root,
+        "write_file",
+        json!({"file_path": "out/new.txt", "content": "pwned"}),
+    ));
+    denied(call(
+        &root,
+        "write_file",
+        json!({"file_path": "out/deeper/new.txt", "content": "pwned"}),
+    ));
+    denied(call(
+        &root,
+        "write_file",
+        json!({"file_path": "dangling", "content": "pwned"}),
+    ));
+    assert_eq!(
+        std::fs::read_to_string(&secret).expect("r"),
+        "TOP SECRET beta\n"
+    );
+    assert!(
+        std::fs::read_dir(&outside).expect("ls").next().is_none(),
+        "nothing written outside"
+    );
     assert!(!tmp.path().join("nowhere").exists());
     // Walking neither follows the link to a directory nor reads the linked file.
-    let listed = call(&root, "list_files", json!({"recursive": true, "pattern": "*"})).expect("ls");
-    assert!(listed.contains("out") && !listed.contains("out/"), "{listed}");
+    let listed = call(
+        &root,
+        "list_files",
+        json!({"recursive": true, "pattern": "*"}),
+    )
+    .expect("ls");
+    assert!(
+        listed.contains("out") && !listed.contains("out/"),
+        "{listed}"
+    );
     let found = call(&root, "search_files", json!({"pattern": "SECRET"})).expect("search");
     assert!(found.starts_with("No matches"), "{found}");
     // A link that stays inside is followed.
     std::os::unix::fs::symlink(root.join("a.txt"), root.join("alias.txt")).expect("symlink");
-    assert!(call(&root, "read_file", json!({"file_path": "alias.txt"})).expect("r").contains("alpha"));
+    assert!(
+        call(&root, "read_file", json!({"file_path": "alias.txt"}))
+            .expect("r")
+            .contains("alpha")
+    );
 
     // No workspace at all: file tools are unavailable.
     assert_eq!(
         code(call_with(None, Grants::default(), "list_files", json!({}))),
         ErrorCode::Unavailable
     );
-    assert_eq!(code(call(&root, "no_such_tool", json!({}))), ErrorCode::NotFound);
+    assert_eq!(
+        code(call(&root, "no_such_tool", json!({}))),
+        ErrorCode::NotFound
+    );
 }
 
 /// A loopback stand-in: `/page` (HTML), `/data` (JSON), `/hop` (redirect to `/data`), `/leave` (redirect to
@@ -331,13 +533,27 @@ fn fetch_url_reaches_only_granted_origins() {
         ..Grants::default()
     };
     let fetch = |grants: &Grants, path: &str| {
-        call_with(None, grants.clone(), "fetch_url", json!({"url": format!("{}{path}", s.url)}))
+        call_with(
+            None,
+            grants.clone(),
+            "fetch_url",
+            json!({"url": format!("{}{path}", s.url)}),
+        )
     };
     let page = fetch(&granted, "/page").expect("page");
-    assert!(page.starts_with(&format!("URL: {}/page\nStatus: 200 OK\nContent-Type: text/html", s.url)), "{page}");
+    assert!(
+        page.starts_with(&format!(
+            "URL: {}/page\nStatus: 200 OK\nContent-Type: text/html",
+            s.url
+        )),
+        "{page}"
+    );
     assert!(page.ends_with("\n\nTitle\nHello & welcome"), "{page}");
     let data = fetch(&granted, "/data").expect("json");
-    assert!(data.ends_with("{\n  \"k\": [\n    1,\n    2\n  ]\n}"), "{data}");
+    assert!(
+        data.ends_with("{\n  \"k\": [\n    1,\n    2\n  ]\n}"),
+        "{data}"
+    );
     // A redirect staying on the granted origin is followed; one leaving it is refused.
     let hop = fetch(&granted, "/hop").expect("hop");
     assert!(hop.starts_with(&format!("URL: {}/data\n", s.url)), "{hop}");
@@ -345,7 +561,10 @@ fn fetch_url_reaches_only_granted_origins() {
     assert_eq!(c, ErrorCode::AccessDenied);
     assert!(msg.contains(&elsewhere.url), "{msg}");
     // Not granted at all.
-    assert_eq!(code(fetch(&Grants::default(), "/page")), ErrorCode::AccessDenied);
+    assert_eq!(
+        code(fetch(&Grants::default(), "/page")),
+        ErrorCode::AccessDenied
+    );
     let other_port = Grants {
         http: vec![elsewhere.url.clone()],
         ..Grants::default()
@@ -358,11 +577,21 @@ fn fetch_url_reaches_only_granted_origins() {
     };
     assert_eq!(code(fetch(&small, "/big")), ErrorCode::TooLarge);
     assert_eq!(
-        code(call_with(None, granted.clone(), "fetch_url", json!({"url": "file:///etc/hostname"}))),
+        code(call_with(
+            None,
+            granted.clone(),
+            "fetch_url",
+            json!({"url": "file:///etc/hostname"})
+        )),
         ErrorCode::InvalidInput
     );
     assert_eq!(
-        code(call_with(None, granted, "fetch_url", json!({"url": "not a url"}))),
+        code(call_with(
+            None,
+            granted,
+            "fetch_url",
+            json!({"url": "not a url"})
+        )),
         ErrorCode::InvalidInput
     );
 }

@@ -75,8 +75,15 @@ fn a_node_lists_and_invokes_a_tool_plugin() {
     assert_eq!(out["error"], Value::Null);
     assert_eq!(
         out["tools"],
-        json!(["list_files", "search_files", "read_file", "write_file", "fetch_url",
-            "count_words", "reverse_words"])
+        json!([
+            "list_files",
+            "search_files",
+            "read_file",
+            "write_file",
+            "fetch_url",
+            "count_words",
+            "reverse_words"
+        ])
     );
     let recs = ledger(&gw, &id);
     let calls: Vec<(String, HostCall)> = recs
@@ -89,7 +96,10 @@ fn a_node_lists_and_invokes_a_tool_plugin() {
         .iter()
         .map(|(n, c)| (n.as_str(), c.interface.as_str(), c.function.as_str()))
         .collect();
-    assert_eq!(names, [("p", "tools", "list-tools"), ("p", "tools", "invoke")]);
+    assert_eq!(
+        names,
+        [("p", "tools", "list-tools"), ("p", "tools", "invoke")]
+    );
     assert_eq!(
         calls[1].1.request,
         json!({"name": "reverse_words", "arguments": {"text": "one two  three"}})
@@ -100,7 +110,10 @@ fn a_node_lists_and_invokes_a_tool_plugin() {
     let (_, r) = run(&gw, json!({"name": "count_words", "arguments": {}}));
     let out = r.output.expect("output");
     assert_eq!(out["error"]["code"], "InvalidInput");
-    assert_eq!(out["error"]["message"], "argument 'text' (a string) is required");
+    assert_eq!(
+        out["error"]["message"],
+        "argument 'text' (a string) is required"
+    );
 }
 
 #[test]
@@ -145,7 +158,10 @@ fn builtin_file_tools_work_in_the_runs_workspace() {
         .map(String::from)
         .expect("workspace_root");
     assert!(Path::new(&root).starts_with(dir.path().join("data")));
-    assert_eq!(std::fs::read_to_string(Path::new(&root).join("x.txt")).expect("x"), "x");
+    assert_eq!(
+        std::fs::read_to_string(Path::new(&root).join("x.txt")).expect("x"),
+        "x"
+    );
 }
 
 #[test]

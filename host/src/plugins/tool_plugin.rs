@@ -13,8 +13,8 @@ use super::bindings::tool::ToolPluginPre;
 use super::bindings::tools::ToolInfo;
 use super::bindings::types::{Error, ErrorCode};
 use super::caps::durability::SUSPENDED;
-use super::caps::tools::ToolContext;
 use super::caps::error;
+use super::caps::tools::ToolContext;
 use super::ctx::NodeCtx;
 use super::grants::Grants;
 

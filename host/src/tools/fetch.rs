@@ -35,18 +35,31 @@ fn check_url(grants: &Grants, url: &reqwest::Url) -> Result<(), Error> {
 
 fn transport(e: &reqwest::Error) -> Error {
     if e.is_timeout() {
-        error(ErrorCode::Timeout, format!("fetch_url: request timed out: {e}"))
+        error(
+            ErrorCode::Timeout,
+            format!("fetch_url: request timed out: {e}"),
+        )
     } else {
-        error(ErrorCode::Unavailable, format!("fetch_url: request failed: {e}"))
+        error(
+            ErrorCode::Unavailable,
+            format!("fetch_url: request failed: {e}"),
+        )
     }
 }
 
 /// Runs `fetch_url` with the caller's `grants` through `client` (which must not follow redirects itself).
-pub async fn fetch_url(client: &reqwest::Client, grants: &Grants, args: Value) -> Result<Value, Error> {
+pub async fn fetch_url(
+    client: &reqwest::Client,
+    grants: &Grants,
+    args: Value,
+) -> Result<Value, Error> {
     let a = Args::new("fetch_url", args)?;
     let raw = a.str("url")?;
     let mut url = reqwest::Url::parse(raw).map_err(|e| {
-        error(ErrorCode::InvalidInput, format!("fetch_url: invalid url {raw:?}: {e}"))
+        error(
+            ErrorCode::InvalidInput,
+            format!("fetch_url: invalid url {raw:?}: {e}"),
+        )
     })?;
     let mut method = match a.str_or("method", "GET")?.to_ascii_uppercase().as_str() {
         "GET" => reqwest::Method::GET,
@@ -73,10 +86,16 @@ pub async fn fetch_url(client: &reqwest::Client, grants: &Grants, args: Value) -
                 other => other.to_string(),
             };
             let name = reqwest::header::HeaderName::from_bytes(k.as_bytes()).map_err(|_| {
-                error(ErrorCode::InvalidInput, format!("fetch_url: invalid header name {k:?}"))
+                error(
+                    ErrorCode::InvalidInput,
+                    format!("fetch_url: invalid header name {k:?}"),
+                )
             })?;
             let value = reqwest::header::HeaderValue::from_str(&v).map_err(|_| {
-                error(ErrorCode::InvalidInput, format!("fetch_url: invalid value of header {k:?}"))
+                error(
+                    ErrorCode::InvalidInput,
+                    format!("fetch_url: invalid value of header {k:?}"),
+                )
             })?;
             headers.insert(name, value);
         }
@@ -168,7 +187,11 @@ pub async fn fetch_url(client: &reqwest::Client, grants: &Grants, args: Value) -
             preview
         }
     };
-    let ct = if content_type.is_empty() { "unknown" } else { &content_type };
+    let ct = if content_type.is_empty() {
+        "unknown"
+    } else {
+        &content_type
+    };
     Ok(Value::String(format!(
         "URL: {url}\nStatus: {status}\nContent-Type: {ct}\nSize: {} bytes\n\n{content}",
         bytes.len()
@@ -195,7 +218,10 @@ fn render(content_type: &str, bytes: &[u8]) -> String {
 /// A crude HTML-to-text: scripts and styles dropped, tags removed, common entities decoded, blank runs folded.
 fn html_text(html: &str) -> String {
     static DROP: std::sync::LazyLock<Option<regex::Regex>> = std::sync::LazyLock::new(|| {
-        regex::Regex::new(r"(?is)<(script|style|noscript)\b.*?</(script|style|noscript)\s*>|<!--.*?-->").ok()
+        regex::Regex::new(
+            r"(?is)<(script|style|noscript)\b.*?</(script|style|noscript)\s*>|<!--.*?-->",
+        )
+        .ok()
     });
     static TAG: std::sync::LazyLock<Option<regex::Regex>> =
         std::sync::LazyLock::new(|| regex::Regex::new(r"(?s)<[^>]*>").ok());

@@ -229,7 +229,10 @@ pub fn read_file(ws: &Workspace, args: Value) -> Result<Value, Error> {
         shown_last = i + 1;
     }
     if shown_last < last {
-        let offset: usize = lines[..shown_last].iter().map(|l| l.chars().count() + 1).sum();
+        let offset: usize = lines[..shown_last]
+            .iter()
+            .map(|l| l.chars().count() + 1)
+            .sum();
         out.push_str(&format!(
             "\n[PARTIAL: lines {first}-{shown_last} of {total}; continue with read_file(file_path={shown:?}, start_line={}) or read_file(file_path={shown:?}, start_char={offset})]",
             shown_last + 1
@@ -335,7 +338,9 @@ pub fn search_files(ws: &Workspace, args: Value) -> Result<Value, Error> {
             )
         })?;
     if !ws.exists() {
-        return Ok(Value::String(format!("No matches found for pattern '{pattern}'")));
+        return Ok(Value::String(format!(
+            "No matches found for pattern '{pattern}'"
+        )));
     }
     let root = ws.existing(".")?;
     let start = ws.existing(&path)?;
@@ -379,7 +384,11 @@ pub fn search_files(ws: &Workspace, args: Value) -> Result<Value, Error> {
                 .chain(text.match_indices('\n').map(|(i, _)| i + 1))
                 .collect();
             re.find_iter(&text)
-                .map(|m| starts.partition_point(|s| *s <= m.start()).saturating_sub(1))
+                .map(|m| {
+                    starts
+                        .partition_point(|s| *s <= m.start())
+                        .saturating_sub(1)
+                })
                 .collect()
         } else {
             lines
@@ -416,7 +425,9 @@ pub fn search_files(ws: &Workspace, args: Value) -> Result<Value, Error> {
         }
     }
     if results.is_empty() {
-        return Ok(Value::String(format!("No matches found for pattern '{pattern}'")));
+        return Ok(Value::String(format!(
+            "No matches found for pattern '{pattern}'"
+        )));
     }
     let total = results.len();
     let page: Vec<String> = results.into_iter().skip(offset).take(limit).collect();

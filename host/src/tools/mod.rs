@@ -17,9 +17,9 @@ use serde_json::Value;
 use crate::plugins::PluginHost;
 use crate::plugins::bindings::tools::ToolInfo;
 use crate::plugins::bindings::types::{Error, ErrorCode};
+use crate::plugins::caps::error;
 use crate::plugins::caps::llm::Answer;
 use crate::plugins::caps::tools::{ToolBackend, ToolContext};
-use crate::plugins::caps::error;
 use crate::plugins::tool_plugin::ToolPlugin;
 use workspace::Workspace;
 

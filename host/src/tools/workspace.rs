@@ -90,7 +90,9 @@ impl Workspace {
         } else {
             Err(error(
                 ErrorCode::AccessDenied,
-                format!("path {path:?} leads outside the run's workspace (through a symbolic link)"),
+                format!(
+                    "path {path:?} leads outside the run's workspace (through a symbolic link)"
+                ),
             ))
         }
     }

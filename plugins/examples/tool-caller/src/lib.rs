@@ -27,7 +27,9 @@ impl Node for ToolCaller {
         let arguments = inv.input("arguments").cloned().unwrap_or_else(|| json!({}));
         let listed: Vec<String> = tools::list()?.into_iter().map(|t| t.name).collect();
         Ok(match tools::invoke(name, &arguments) {
-            Ok(result) => outputs! { "tools" => listed, "result" => result, "error" => Value::Null },
+            Ok(result) => {
+                outputs! { "tools" => listed, "result" => result, "error" => Value::Null }
+            }
             Err(e) => outputs! {
                 "tools" => listed,
                 "result" => Value::Null,
