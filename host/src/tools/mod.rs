@@ -101,12 +101,11 @@ fn workspace(ctx: &ToolContext, tool: &str) -> Result<Workspace, Error> {
         })
 }
 
+/// A file tool: synchronous, given the run's workspace and the call's arguments.
+type FileTool = fn(&Workspace, Value) -> Result<Value, Error>;
+
 /// Runs a file tool off the async threads.
-async fn blocking(
-    ws: Workspace,
-    args: Value,
-    f: fn(&Workspace, Value) -> Result<Value, Error>,
-) -> Result<Value, Error> {
+async fn blocking(ws: Workspace, args: Value, f: FileTool) -> Result<Value, Error> {
     tokio::task::spawn_blocking(move || f(&ws, args))
         .await
         .unwrap_or_else(|e| Err(error(ErrorCode::Internal, format!("file tool failed: {e}"))))
@@ -124,7 +123,7 @@ impl ToolBackend for ToolRegistry {
     }
 
     fn invoke(&self, ctx: ToolContext, name: &str, arguments: Value) -> Answer<Value> {
-        let file_tool: Option<fn(&Workspace, Value) -> Result<Value, Error>> = match name {
+        let file_tool: Option<FileTool> = match name {
             "list_files" => Some(files::list_files),
             "read_file" => Some(files::read_file),
             "write_file" => Some(files::write_file),
