@@ -34,6 +34,7 @@ fn job(n: u64, node_type: &str, plugin: &str, digest: &str, inputs: serde_json::
         digest: digest.into(),
         config: Default::default(),
         inputs,
+        workspace_root: None,
         started_seq: 0,
         ledger_len: 0,
         cancel: Arc::new(CancelFlag::default()),
@@ -67,7 +68,7 @@ fn benches(c: &mut Criterion) {
                 n,
                 "plugin_echo",
                 "plugin_echo",
-                &echo.digest,
+                echo.digest(),
                 json!({"value": 1}),
             );
             rt.block_on(invoke::run_node(host.clone(), store.clone(), j))
@@ -84,7 +85,7 @@ fn benches(c: &mut Criterion) {
                 n,
                 "hostile",
                 "hostile",
-                &hostile.digest,
+                hostile.digest(),
                 json!({"attack": "call_flood", "calls": calls}),
             );
             let t0 = Instant::now();

@@ -16,4 +16,5 @@ pub mod runner;
 pub mod server;
 pub mod store;
 pub mod time;
+pub mod tools;
 pub mod voice;

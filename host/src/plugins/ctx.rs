@@ -25,6 +25,10 @@ pub struct NodeCtx {
     pub started: Instant,
     /// Set by `durability.await-event` when the node must wait for an event.
     pub suspend: Option<(String, crate::run::Obj)>,
+    /// The run's workspace (its var `workspace_root`): where file tools called by this node may reach.
+    pub workspace_root: Option<String>,
+    /// The frozen clock's time, ms since the epoch (tool plugins this node calls see the same).
+    pub now_ms: u64,
 }
 
 impl NodeCtx {
@@ -60,6 +64,8 @@ impl NodeCtx {
             rec,
             started: Instant::now(),
             suspend: None,
+            workspace_root: None,
+            now_ms,
         }
     }
 

@@ -4,6 +4,7 @@
 use std::collections::VecDeque;
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -52,11 +53,14 @@ pub struct Recorder {
     /// Identity used to stamp records (run id, session, actor; no vars).
     run: RunState,
     node_id: String,
+    /// Seq of the node's `started` record.
+    started_seq: u64,
     /// `run:started_seq`, the stable prefix of idempotency keys.
     key_base: String,
     replay: VecDeque<HostCall>,
-    /// Last seq appended (or found) in the run's ledger.
-    pub ledger_len: u64,
+    /// Last seq appended (or found) in the run's ledger; shared with the recorders of nested tool calls,
+    /// which append into the same ledger while the caller waits.
+    cursor: Arc<AtomicU64>,
     calls: u64,
     max_calls: u64,
     tickets: Vec<CommitTicket>,
@@ -80,17 +84,66 @@ impl Recorder {
     ) -> Recorder {
         Recorder {
             key_base: format!("{}:{started_seq}", run.run_id),
+            started_seq,
             store,
             run,
             node_id,
             replay: replay.into(),
-            ledger_len,
+            cursor: Arc::new(AtomicU64::new(ledger_len)),
             calls: 0,
             max_calls,
             tickets: Vec::new(),
             cancel,
             host_time: Duration::ZERO,
         }
+    }
+
+    /// A recorder for the host calls of a tool plugin run by this node's next call (`tools.invoke`): it appends
+    /// to the same ledger cursor, under node id `<node>/<label>#<call>` so the caller's own replay skips its
+    /// records, and its idempotency keys extend the caller's key of that call.
+    pub fn nested(&self, label: &str) -> Recorder {
+        let call = self.calls + 1;
+        Recorder {
+            key_base: format!("{}:{call}", self.key_base),
+            started_seq: self.started_seq,
+            store: self.store.clone(),
+            run: self.run.clone(),
+            node_id: self.nested_node_id(label),
+            replay: VecDeque::new(),
+            cursor: self.cursor.clone(),
+            calls: 0,
+            max_calls: self.max_calls,
+            tickets: Vec::new(),
+            cancel: self.cancel.clone(),
+            host_time: Duration::ZERO,
+        }
+    }
+
+    /// Sets what to replay (records of an earlier, interrupted try) and the call budget of a nested recorder.
+    pub fn with_replay(mut self, replay: Vec<HostCall>, max_calls: u64) -> Recorder {
+        self.replay = replay.into();
+        self.max_calls = max_calls;
+        self
+    }
+
+    /// The node id records are stamped with.
+    pub fn node_id(&self) -> &str {
+        &self.node_id
+    }
+
+    /// The node id [`Recorder::nested`] would stamp records with.
+    pub fn nested_node_id(&self, label: &str) -> String {
+        format!("{}/{label}#{}", self.node_id, self.calls + 1)
+    }
+
+    /// Seq of the node's `started` record.
+    pub fn started_seq(&self) -> u64 {
+        self.started_seq
+    }
+
+    /// Last seq appended (or found) in the run's ledger.
+    pub fn ledger_len(&self) -> u64 {
+        self.cursor.load(Ordering::SeqCst)
     }
 
     /// True while recorded answers remain.
@@ -190,9 +243,9 @@ impl Recorder {
             took.as_secs_f64() * 1000.0,
         );
         rec.idempotency_key = Some(format!("{}:{}", self.key_base, self.calls));
-        self.ledger_len += 1;
+        let seq = self.cursor.fetch_add(1, Ordering::SeqCst) + 1;
         let mut batch = Batch::new();
-        batch.append_ledger(&self.run.run_id, self.ledger_len, &rec);
+        batch.append_ledger(&self.run.run_id, seq, &rec);
         if f.remote {
             store
                 .commit_async(batch)
@@ -267,7 +320,7 @@ mod tests {
             .expect("no trap");
         assert_eq!(got.ok().as_deref(), Some("recorded"));
         assert!(!rec.replaying());
-        assert_eq!(rec.ledger_len, 1, "a replayed call appends nothing");
+        assert_eq!(rec.ledger_len(), 1, "a replayed call appends nothing");
     }
 
     #[tokio::test]

@@ -23,7 +23,7 @@ pub async fn run_node(host: Arc<PluginHost>, store: Store, job: NodeJob) -> Node
     let mut ledger_len = job.ledger_len;
     let outcome = match host.plugin_for(&job.plugin, &job.digest) {
         Err(e) => PluginOutcome::Failed(e),
-        Ok(plugin) => match recorded(&store, &job) {
+        Ok(plugin) => match recorded(&store, &job.run_id, job.started_seq, &job.node_id) {
             Err(e) => PluginOutcome::Failed(e),
             Ok((replay, started_ms)) => {
                 let (outcome, len) = execute(&host, store, &job, &plugin, replay, started_ms).await;
@@ -39,22 +39,28 @@ pub async fn run_node(host: Arc<PluginHost>, store: Store, job: NodeJob) -> Node
     }
 }
 
-/// The host calls recorded after the node's `started` record, and the time that record was written.
-fn recorded(store: &Store, job: &NodeJob) -> Result<(Vec<HostCall>, u64), String> {
+/// The host calls stamped `node_id` recorded after the node's `started` record (seq `started_seq`), and the
+/// time that record was written.
+pub fn recorded(
+    store: &Store,
+    run_id: &str,
+    started_seq: u64,
+    node_id: &str,
+) -> Result<(Vec<HostCall>, u64), String> {
     let mut calls = Vec::new();
     let mut started_ms = crate::time::now_ms();
-    let mut cursor = job.started_seq.saturating_sub(1);
+    let mut cursor = started_seq.saturating_sub(1);
     loop {
         let page = store
-            .ledger_after(&job.run_id, cursor, 1000)
-            .map_err(|e| format!("cannot read the ledger to replay node {}: {e}", job.node_id))?;
+            .ledger_after(run_id, cursor, 1000)
+            .map_err(|e| format!("cannot read the ledger to replay node {node_id}: {e}"))?;
         let Some(last) = page.last() else { break };
         cursor = last.seq;
         for entry in &page {
             let Ok(v) = serde_json::from_str::<Value>(entry.json.get()) else {
                 continue;
             };
-            if entry.seq == job.started_seq {
+            if entry.seq == started_seq {
                 if let Some(t) = v
                     .get("started_at")
                     .and_then(Value::as_str)
@@ -65,7 +71,7 @@ fn recorded(store: &Store, job: &NodeJob) -> Result<(Vec<HostCall>, u64), String
                 }
                 continue;
             }
-            if v.get("node_id").and_then(Value::as_str) == Some(job.node_id.as_str())
+            if v.get("node_id").and_then(Value::as_str) == Some(node_id)
                 && let Some(call) = HostCall::from_record(&v)
             {
                 calls.push(call);
@@ -111,7 +117,8 @@ async fn execute(
         job.cancel.clone(),
     );
     let seed = format!("{}:{}", job.run_id, job.started_seq);
-    let ctx = NodeCtx::new(grants.clone(), host.caps.clone(), rec, started_ms, &seed);
+    let mut ctx = NodeCtx::new(grants.clone(), host.caps.clone(), rec, started_ms, &seed);
+    ctx.workspace_root = job.workspace_root.clone();
     let mut ws = WasmStore::new(&host.engine.engine, ctx);
     ws.limiter(|c| &mut c.limiter);
     ws.set_epoch_deadline(1);
@@ -149,7 +156,7 @@ async fn execute(
     };
     let flushed = ws.data_mut().rec.flush();
     let data = ws.data();
-    let len = data.rec.ledger_len;
+    let len = data.rec.ledger_len();
     let name = &job.node_type;
     let outcome = match (result, flushed) {
         (_, Err(e)) => PluginOutcome::Failed(format!("PluginError: {e}")),

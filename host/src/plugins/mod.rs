@@ -14,10 +14,11 @@ pub mod durable;
 pub mod engine;
 pub mod grants;
 pub mod invoke;
+pub mod tool_plugin;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use parking_lot::RwLock;
 use wasmtime::component::Linker;
@@ -30,6 +31,7 @@ use caps::Capabilities;
 use component::LoadedPlugin;
 use ctx::NodeCtx;
 pub use grants::Grants;
+use tool_plugin::ToolPlugin;
 
 /// Effect type recorded for plugin nodes that do not name one.
 const DEFAULT_EFFECT: &str = "plugin_node";
@@ -47,6 +49,8 @@ pub struct PluginHost {
     artifact_store: Option<Arc<crate::artifacts::ArtifactStore>>,
     /// Where node executions run; `None` only while dropping.
     runtime: Option<tokio::runtime::Runtime>,
+    /// Where tool plugins' tools go (the registry behind `caps.tools`).
+    tools: OnceLock<Arc<crate::tools::ToolRegistry>>,
 }
 
 impl Drop for PluginHost {
@@ -54,6 +58,25 @@ impl Drop for PluginHost {
         // The host may be dropped from async code (the CLI's main); a blocking shutdown would panic there.
         if let Some(rt) = self.runtime.take() {
             rt.shutdown_background();
+        }
+    }
+}
+
+/// What loading a component gave: node types, or tools.
+#[derive(Clone)]
+pub enum Loaded {
+    /// A node plugin (`node-plugin` world).
+    Nodes(Arc<LoadedPlugin>),
+    /// A tool plugin (`tool-plugin` world), its tools added to the registry.
+    Tools(Arc<ToolPlugin>),
+}
+
+impl Loaded {
+    /// sha256 of the component.
+    pub fn digest(&self) -> &str {
+        match self {
+            Loaded::Nodes(p) => &p.digest,
+            Loaded::Tools(p) => &p.digest,
         }
     }
 }
@@ -82,30 +105,30 @@ impl PluginHost {
             caps: Arc::new(caps),
             artifact_store,
             runtime: Some(runtime),
+            tools: OnceLock::new(),
         }))
     }
 
-    /// Loads (or finds) a component and makes it the current version of `name`.
-    pub fn load(
-        &self,
-        name: &str,
-        bytes: &[u8],
-        grants: Grants,
-    ) -> Result<Arc<LoadedPlugin>, String> {
-        let plugin = self.compile(name, bytes, grants)?;
-        let mut current = self.current.write();
-        current.retain(|(n, _)| n != name);
-        current.push((name.to_string(), plugin.digest.clone()));
-        Ok(plugin)
+    /// Connects the tool registry (the one in `caps.tools`): tool plugins loaded from now on add their tools.
+    pub fn set_tool_registry(self: &Arc<Self>, registry: Arc<crate::tools::ToolRegistry>) {
+        registry.attach(self);
+        let _ = self.tools.set(registry);
+    }
+
+    /// Loads (or finds) a component: a node plugin becomes the current version of `name`; a tool plugin's
+    /// tools join the registry.
+    pub fn load(&self, name: &str, bytes: &[u8], grants: Grants) -> Result<Loaded, String> {
+        let loaded = self.compile(name, bytes, grants)?;
+        if let Loaded::Nodes(plugin) = &loaded {
+            let mut current = self.current.write();
+            current.retain(|(n, _)| n != name);
+            current.push((name.to_string(), plugin.digest.clone()));
+        }
+        Ok(loaded)
     }
 
     /// Compiles (or takes from the cache), links and describes a component without making it current.
-    fn compile(
-        &self,
-        name: &str,
-        bytes: &[u8],
-        grants: Grants,
-    ) -> Result<Arc<LoadedPlugin>, String> {
+    fn compile(&self, name: &str, bytes: &[u8], grants: Grants) -> Result<Loaded, String> {
         grants
             .validate()
             .map_err(|e| format!("plugin {name}: {e}"))?;
@@ -114,12 +137,17 @@ impl PluginHost {
             && p.grants.as_ref() == &grants
             && p.name == name
         {
-            return Ok(p.clone());
+            return Ok(Loaded::Nodes(p.clone()));
         }
         let component = self
             .cache
             .load(&self.engine.engine, &digest, bytes)
             .map_err(|e| format!("plugin {name}: not a valid component: {e:#}"))?;
+        if tool_plugin::is_tool_plugin(&self.engine.engine, &component) {
+            return self
+                .load_tool_plugin(name, &digest, &component, grants)
+                .map(Loaded::Tools);
+        }
         let pre = component::prepare(&self.linker, &component).map_err(|e| {
             format!("plugin {name}: cannot be linked (it must target the node-plugin world): {e:#}")
         })?;
@@ -137,7 +165,7 @@ impl PluginHost {
             types,
         });
         self.by_digest.write().insert(digest, plugin.clone());
-        Ok(plugin)
+        Ok(Loaded::Nodes(plugin))
     }
 
     /// Calls `describe` in a throwaway instance that is granted nothing.
@@ -145,6 +173,36 @@ impl PluginHost {
         &self,
         pre: &bindings::node::NodePluginPre<NodeCtx>,
     ) -> Result<Vec<bindings::node_export::NodeType>, String> {
+        let mut ws = self.describe_store();
+        self.block_on(async {
+            let inst = pre
+                .instantiate_async(&mut ws)
+                .await
+                .map_err(|e| format!("{e:#}"))?;
+            inst.abstractgateway_plugin_node()
+                .call_describe(&mut ws)
+                .await
+                .map_err(|e| format!("{e:#}"))
+        })
+    }
+
+    /// A throwaway store for `describe()`: granted nothing, no run to record in, 5 s at most.
+    /// Runs `fut` on the host's runtime from a thread of its own: loading may be called from async code.
+    fn block_on<T: Send>(
+        &self,
+        fut: impl std::future::Future<Output = Result<T, String>> + Send,
+    ) -> Result<T, String> {
+        std::thread::scope(|s| {
+            s.spawn(|| match self.runtime.as_ref() {
+                Some(rt) => rt.block_on(fut),
+                None => Err("the plugin host is shutting down".to_string()),
+            })
+            .join()
+            .unwrap_or_else(|_| Err("a component's describe() panicked the host thread".into()))
+        })
+    }
+
+    fn describe_store(&self) -> wasmtime::Store<NodeCtx> {
         let rec = durable::Recorder::new(
             None,
             crate::runner::new_run_state(
@@ -179,30 +237,11 @@ impl PluginHost {
             }
             Ok(wasmtime::UpdateDeadline::Yield(1))
         });
-        // A thread of its own: loading may be called from inside an async handler.
-        std::thread::scope(|s| {
-            s.spawn(|| {
-                let Some(rt) = self.runtime.as_ref() else {
-                    return Err("the plugin host is shutting down".to_string());
-                };
-                rt.block_on(async {
-                    let inst = pre
-                        .instantiate_async(&mut ws)
-                        .await
-                        .map_err(|e| format!("{e:#}"))?;
-                    inst.abstractgateway_plugin_node()
-                        .call_describe(&mut ws)
-                        .await
-                        .map_err(|e| format!("{e:#}"))
-                })
-            })
-            .join()
-            .unwrap_or_else(|_| Err("describe() panicked the host thread".into()))
-        })
+        ws
     }
 
     /// Loads every `*.wasm` of `dir`, each with the grants of its `<name>.grants.json` (none if absent).
-    pub fn load_dir(&self, dir: &Path) -> Vec<(PathBuf, Result<Arc<LoadedPlugin>, String>)> {
+    pub fn load_dir(&self, dir: &Path) -> Vec<(PathBuf, Result<Loaded, String>)> {
         let mut out = Vec::new();
         let Ok(entries) = std::fs::read_dir(dir) else {
             return out;
@@ -293,6 +332,8 @@ pub fn setup_with(
             }
         }
     }
+    let tools = Arc::new(crate::tools::ToolRegistry::new());
+    caps.tools = Some(tools.clone());
     let providers = Arc::new(crate::llm::Providers::new(llm));
     let mut warnings: Vec<String> = providers.config().warnings().to_vec();
     caps.llm = Some(Arc::new(caps::llm::ProvidersBackend(providers)));
@@ -310,6 +351,7 @@ pub fn setup_with(
     }));
     let host = PluginHost::new(data_dir, caps, Some(artifacts))
         .map_err(|e| format!("cannot start the plugin host: {e:#}"))?;
+    host.set_tool_registry(tools);
     for (name, bytes, grants) in builtin::components() {
         if let Err(e) = grants.and_then(|g| host.load(name, bytes, g)) {
             warnings.push(format!("built-in plugin {name} not loaded: {e}"));
@@ -379,8 +421,9 @@ impl BundlePlugins for PluginHost {
             let name = format!("{}/{}", bundle.bundle_ref(), decl.name());
             let grants = Grants::from_json(&decl.grants)
                 .map_err(|e| format!("plugin {}: {e}", decl.path))?;
-            let p = self.compile(&name, bytes, grants)?;
-            out.extend(node_types(&p));
+            if let Loaded::Nodes(p) = self.compile(&name, bytes, grants)? {
+                out.extend(node_types(&p));
+            }
         }
         Ok(out)
     }

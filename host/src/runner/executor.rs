@@ -55,6 +55,8 @@ pub struct NodeJob {
     pub config: Obj,
     /// Resolved input pins.
     pub inputs: Value,
+    /// The run's var `workspace_root` (else its nearest ancestor's): the file tools' sandbox.
+    pub workspace_root: Option<String>,
     /// Seq of the node's `started` record: recorded host calls after it are replayed.
     pub started_seq: u64,
     /// Durable ledger length now: live host calls append from `ledger_len + 1`.

@@ -479,6 +479,7 @@ pub fn node_job(
         digest: inflight.digest,
         config,
         inputs: inflight.inputs,
+        workspace_root: workspace_root(world, id),
         started_seq: inflight.started_seq,
         ledger_len: store.ledger_len(id),
         cancel,
@@ -516,6 +517,19 @@ fn dispatch(ctx: &LoopCtx, world: &mut World) {
             }),
         );
     }
+}
+
+/// The `workspace_root` var of a run, else of its nearest ancestor that has one (child runs may not copy it).
+fn workspace_root(world: &World, run_id: &str) -> Option<String> {
+    let mut id = run_id;
+    for _ in 0..64 {
+        let run = world.runs.get(id)?;
+        if let Some(root) = run.vars.get("workspace_root").and_then(Value::as_str) {
+            return Some(root.to_string());
+        }
+        id = run.parent_run_id.as_deref()?;
+    }
+    None
 }
 
 /// Loads every active run; repairs parents whose child finished just before a crash.

@@ -1,25 +1,48 @@
-//! `tools`: tools granted to the plugin, served by the host's tool registry.
+//! `tools`: tools granted to the plugin, served by the host's tool registry (`crate::tools`).
+
+use std::sync::Arc;
 
 use serde_json::json;
 
 use super::super::bindings::tools::{Host, ToolInfo};
 use super::super::bindings::types::Error;
 use super::super::ctx::NodeCtx;
-use super::super::durable::HostFn;
+use super::super::durable::{HostFn, Recorder};
+use super::super::grants::Grants;
 use super::llm::Answer;
 use super::{ErrorCode, denied, error};
+
+/// What a tool call knows of its caller: the run, its workspace, the calling plugin's grants, and where the
+/// host calls of a tool plugin are recorded.
+pub struct ToolContext {
+    /// The run the calling node belongs to.
+    pub run_id: String,
+    /// The run's `workspace_root` var: the only directory file tools may reach (none = no file tools).
+    pub workspace_root: Option<String>,
+    /// The calling plugin's grants (`fetch_url` reaches only its `http` origins).
+    pub grants: Arc<Grants>,
+    /// Records the host calls a tool plugin makes, nested under the caller's node and call.
+    pub recorder: Recorder,
+    /// The caller's frozen clock, ms since the epoch.
+    pub now_ms: u64,
+}
 
 /// The tools the host can run (built-in tools and tool plugins).
 pub trait ToolBackend: Send + Sync {
     /// Every tool known to the host.
     fn list(&self) -> Vec<ToolInfo>;
-    /// Runs one tool for run `run_id` with JSON arguments.
+    /// Runs one tool with JSON arguments for the caller described by `ctx`.
     fn invoke(
         &self,
-        run_id: &str,
+        ctx: ToolContext,
         name: &str,
         arguments: serde_json::Value,
     ) -> Answer<serde_json::Value>;
+}
+
+/// The label of nested records of a call to tool `name` (`<node>/tool:<name>#<call>`).
+fn nested_label(name: &str) -> String {
+    format!("tool:{name}")
 }
 
 impl Host for NodeCtx {
@@ -62,7 +85,14 @@ impl Host for NodeCtx {
         };
         let allowed = self.grants.allows_tool(&name);
         let backend = self.caps.tools.clone();
-        let run_id = self.rec.run_id().to_string();
+        // Built before `call` counts this call, so the nested records name this call's position.
+        let ctx = ToolContext {
+            run_id: self.rec.run_id().to_string(),
+            workspace_root: self.workspace_root.clone(),
+            grants: self.grants.clone(),
+            recorder: self.rec.nested(&nested_label(&name)),
+            now_ms: self.now_ms,
+        };
         let req = json!({"name": name, "arguments": args});
         let got: Result<serde_json::Value, Error> = self
             .rec
@@ -76,7 +106,7 @@ impl Host for NodeCtx {
                         format!("no tool named {name:?}"),
                     ));
                 };
-                backend.invoke(&run_id, &name, args).await
+                backend.invoke(ctx, &name, args).await
             })
             .await?;
         Ok(got.map(|v| v.to_string()))

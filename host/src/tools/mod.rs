@@ -1,0 +1,159 @@
+//! The host's tool registry: built-in tools (files confined to the run's workspace, `fetch_url` confined to
+//! the caller's granted origins) and the tools of tool plugins; it answers the `tools` capability.
+
+pub mod args;
+pub mod fetch;
+pub mod files;
+pub mod glob;
+pub mod specs;
+pub mod workspace;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, OnceLock, Weak};
+
+use parking_lot::RwLock;
+use serde_json::Value;
+
+use crate::plugins::PluginHost;
+use crate::plugins::bindings::tools::ToolInfo;
+use crate::plugins::bindings::types::{Error, ErrorCode};
+use crate::plugins::caps::error;
+use crate::plugins::caps::llm::Answer;
+use crate::plugins::caps::tools::{ToolBackend, ToolContext};
+use crate::plugins::tool_plugin::ToolPlugin;
+use workspace::Workspace;
+
+/// Every tool the host runs, by name.
+pub struct ToolRegistry {
+    builtins: Vec<ToolInfo>,
+    /// tool name → the plugin providing it.
+    plugins: RwLock<BTreeMap<String, Arc<ToolPlugin>>>,
+    http: reqwest::Client,
+    /// The plugin host that runs tool plugins (set once it exists: it owns this registry's capabilities).
+    host: OnceLock<Weak<PluginHost>>,
+}
+
+impl Default for ToolRegistry {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ToolRegistry {
+    /// A registry with the built-in tools and no plugin yet.
+    pub fn new() -> ToolRegistry {
+        ToolRegistry {
+            builtins: specs::builtin_specs(),
+            plugins: RwLock::new(BTreeMap::new()),
+            http: crate::plugins::caps::http::client(),
+            host: OnceLock::new(),
+        }
+    }
+
+    /// Connects the plugin host that runs tool plugins.
+    pub fn attach(&self, host: &Arc<PluginHost>) {
+        let _ = self.host.set(Arc::downgrade(host));
+    }
+
+    /// Adds (or replaces, for a new version of the same plugin) the tools of `plugin`; a name taken by a
+    /// built-in tool or another plugin is refused.
+    pub fn add_plugin(&self, plugin: Arc<ToolPlugin>) -> Result<(), String> {
+        let mut map = self.plugins.write();
+        for t in &plugin.tools {
+            if self.builtins.iter().any(|b| b.name == t.name) {
+                return Err(format!(
+                    "tool plugin {}: tool {:?} is a built-in tool's name",
+                    plugin.name, t.name
+                ));
+            }
+            if let Some(other) = map.get(&t.name)
+                && other.name != plugin.name
+            {
+                return Err(format!(
+                    "tool plugin {}: tool {:?} is already provided by plugin {}",
+                    plugin.name, t.name, other.name
+                ));
+            }
+        }
+        map.retain(|_, p| p.name != plugin.name);
+        for t in &plugin.tools {
+            map.insert(t.name.clone(), plugin.clone());
+        }
+        Ok(())
+    }
+
+    /// The plugin providing tool `name`, if a plugin does.
+    pub fn plugin_of(&self, name: &str) -> Option<Arc<ToolPlugin>> {
+        self.plugins.read().get(name).cloned()
+    }
+}
+
+fn workspace(ctx: &ToolContext, tool: &str) -> Result<Workspace, Error> {
+    ctx.workspace_root
+        .as_deref()
+        .filter(|r| !r.is_empty())
+        .map(Workspace::new)
+        .ok_or_else(|| {
+            error(
+                ErrorCode::Unavailable,
+                format!("{tool}: this run has no workspace (its var workspace_root is not set)"),
+            )
+        })
+}
+
+/// A file tool: synchronous, given the run's workspace and the call's arguments.
+type FileTool = fn(&Workspace, Value) -> Result<Value, Error>;
+
+/// Runs a file tool off the async threads.
+async fn blocking(ws: Workspace, args: Value, f: FileTool) -> Result<Value, Error> {
+    tokio::task::spawn_blocking(move || f(&ws, args))
+        .await
+        .unwrap_or_else(|e| Err(error(ErrorCode::Internal, format!("file tool failed: {e}"))))
+}
+
+impl ToolBackend for ToolRegistry {
+    fn list(&self) -> Vec<ToolInfo> {
+        let mut out = self.builtins.clone();
+        for (name, plugin) in self.plugins.read().iter() {
+            if let Some(t) = plugin.tools.iter().find(|t| &t.name == name) {
+                out.push(t.clone());
+            }
+        }
+        out
+    }
+
+    fn invoke(&self, ctx: ToolContext, name: &str, arguments: Value) -> Answer<Value> {
+        let file_tool: Option<FileTool> = match name {
+            "list_files" => Some(files::list_files),
+            "read_file" => Some(files::read_file),
+            "write_file" => Some(files::write_file),
+            "search_files" => Some(files::search_files),
+            _ => None,
+        };
+        if let Some(f) = file_tool {
+            let ws = workspace(&ctx, name);
+            return Box::pin(async move { blocking(ws?, arguments, f).await });
+        }
+        if name == "fetch_url" {
+            let client = self.http.clone();
+            return Box::pin(
+                async move { fetch::fetch_url(&client, &ctx.grants, arguments).await },
+            );
+        }
+        let Some(plugin) = self.plugin_of(name) else {
+            let msg = format!("no tool named {name:?}");
+            return Box::pin(async move { Err(error(ErrorCode::NotFound, msg)) });
+        };
+        let host = self.host.get().and_then(Weak::upgrade);
+        let name = name.to_string();
+        Box::pin(async move {
+            let Some(host) = host else {
+                return Err(error(
+                    ErrorCode::Unavailable,
+                    "the plugin host that runs tool plugins is gone",
+                ));
+            };
+            host.call_tool(&plugin, ctx, &name, arguments).await
+        })
+    }
+}
