@@ -72,6 +72,7 @@ impl Node for Voice {
                 .input("stt_provider", "provider_voice")
                 .input("stt_model", "model")
                 .input("max_duration_s", "number")
+                .input("hint", "string")
                 .output("audio_artifact", "artifact_audio")
                 .output("artifact_ref", "artifact")
                 .output("artifact_id", "string")

@@ -21,7 +21,10 @@ pub fn wait(p: &Params) -> Result<(String, Value), Error> {
     if let Some(m) = d.as_object_mut() {
         for (k, keys) in [
             ("language", &["language"][..]),
-            ("provider", &["stt_provider", "sttProvider", "provider_voice"][..]),
+            (
+                "provider",
+                &["stt_provider", "sttProvider", "provider_voice"][..],
+            ),
             ("model", &["stt_model", "sttModel", "model_voice"][..]),
         ] {
             if let Some(v) = p.text(keys)? {
@@ -46,7 +49,8 @@ fn typed_text(payload: &Map<String, Value>) -> Option<String> {
 /// Runs the node: `await-event`, then (for audio) `artifacts.info` and `voice.transcribe`.
 pub fn run(p: &Params) -> Result<Outputs, Error> {
     let (key, details) = wait(p)?;
-    let opts = SttOptions::of(p)?;
+    // `prompt` is what the user is asked; the words expected come from `hint` only.
+    let opts = SttOptions::of(p, &["hint"])?;
     let payload = match durability::await_event_with(&key, &details)? {
         Value::Object(m) => m,
         Value::Null => Map::new(),
@@ -116,7 +120,10 @@ mod tests {
     #[test]
     fn typed_answers_are_text() {
         let m = json!({"response": "yes please"});
-        assert_eq!(typed_text(m.as_object().unwrap()).as_deref(), Some("yes please"));
+        assert_eq!(
+            typed_text(m.as_object().unwrap()).as_deref(),
+            Some("yes please")
+        );
         let m = json!({"other": 1});
         assert_eq!(typed_text(m.as_object().unwrap()), None);
     }

@@ -106,7 +106,10 @@ mod tests {
         let inv = Invocation::new("t", "n", json!({}), json!({"text": [1], "speed": "fast"}));
         let p = Params::of(&inv);
         let e = p.text(&["text", "prompt"]).unwrap_err();
-        assert!(e.message.contains("text must be a string, got an array"), "{e}");
+        assert!(
+            e.message.contains("text must be a string, got an array"),
+            "{e}"
+        );
         let e = p.number(&["speed"]).unwrap_err();
         assert!(e.message.contains("speed must be a number"), "{e}");
     }

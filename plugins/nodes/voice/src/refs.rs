@@ -13,9 +13,11 @@ pub fn artifact_ref(id: &str, content_type: &str, size_bytes: u64) -> Value {
 pub fn artifact_id(v: &Value) -> Option<String> {
     let s = match v {
         Value::String(s) => s.as_str(),
-        Value::Object(m) => ["$artifact", "artifact_id", "id"]
-            .iter()
-            .find_map(|k| m.get(*k).and_then(Value::as_str).filter(|s| !s.trim().is_empty()))?,
+        Value::Object(m) => ["$artifact", "artifact_id", "id"].iter().find_map(|k| {
+            m.get(*k)
+                .and_then(Value::as_str)
+                .filter(|s| !s.trim().is_empty())
+        })?,
         _ => return None,
     };
     Some(s.trim().to_string()).filter(|s| !s.is_empty())
@@ -70,8 +72,14 @@ mod tests {
     fn ids_come_from_strings_and_references() {
         assert_eq!(artifact_id(&json!(ID)).as_deref(), Some(ID));
         assert_eq!(artifact_id(&json!({"$artifact": ID})).as_deref(), Some(ID));
-        assert_eq!(artifact_id(&json!({"artifact_id": ID})).as_deref(), Some(ID));
-        assert_eq!(artifact_id(&artifact_ref(ID, "audio/wav", 3)).as_deref(), Some(ID));
+        assert_eq!(
+            artifact_id(&json!({"artifact_id": ID})).as_deref(),
+            Some(ID)
+        );
+        assert_eq!(
+            artifact_id(&artifact_ref(ID, "audio/wav", 3)).as_deref(),
+            Some(ID)
+        );
         assert_eq!(artifact_id(&json!({"$artifact": "  "})), None);
         assert_eq!(artifact_id(&json!(3)), None);
         let e = required_artifact_id("audio_artifact", Some(&json!([ID]))).unwrap_err();

@@ -20,11 +20,11 @@ pub struct SttOptions {
 }
 
 impl SttOptions {
-    /// Reads the seed's keys and aliases.
-    pub fn of(p: &Params) -> Result<Self, Error> {
+    /// Reads the seed's keys and aliases; `hint_keys` name the pins holding the expected words.
+    pub fn of(p: &Params, hint_keys: &[&str]) -> Result<Self, Error> {
         Ok(SttOptions {
             language: p.text(&["language"])?,
-            hint: p.text(&["hint", "prompt"])?,
+            hint: p.text(hint_keys)?,
             provider: p.text(&["stt_provider", "sttProvider", "provider_voice"])?,
             model: p.text(&["stt_model", "sttModel", "model_voice"])?,
         })
@@ -74,7 +74,7 @@ pub fn run(p: &Params) -> Result<Outputs, Error> {
         "audio_artifact",
         p.value(&["audio_artifact", "artifact", "audio"]),
     )?;
-    let opts = SttOptions::of(p)?;
+    let opts = SttOptions::of(p, &["hint", "prompt"])?;
     let t = transcribe(&audio_id, &opts)?;
     let mut out = Outputs::new();
     out.insert("text".into(), json!(t.text));
@@ -108,7 +108,7 @@ mod tests {
                    "language": "en"}),
         );
         let p = Params::of(&inv);
-        let o = SttOptions::of(&p).unwrap();
+        let o = SttOptions::of(&p, &["hint", "prompt"]).unwrap();
         let t = o.transcription("ab");
         assert_eq!(t.hint.as_deref(), Some("the quick brown fox"));
         assert_eq!(t.provider.as_deref(), Some("pocketsphinx"));
@@ -120,7 +120,12 @@ mod tests {
 
     #[test]
     fn a_missing_audio_pin_is_refused_before_any_host_call() {
-        let inv = Invocation::new("transcribe_audio", "n", json!({}), json!({"audio_artifact": null}));
+        let inv = Invocation::new(
+            "transcribe_audio",
+            "n",
+            json!({}),
+            json!({"audio_artifact": null}),
+        );
         let e = run(&Params::of(&inv)).unwrap_err();
         assert!(e.message.contains("audio_artifact is required"), "{e}");
     }

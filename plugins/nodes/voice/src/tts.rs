@@ -36,7 +36,9 @@ pub fn request(p: &Params) -> Result<TtsRequest, Error> {
     {
         ignored.push("quality_preset".into());
     }
-    if p.number(&["speed"])?.is_some_and(|s| (s - 1.0).abs() > 1e-9) {
+    if p.number(&["speed"])?
+        .is_some_and(|s| (s - 1.0).abs() > 1e-9)
+    {
         ignored.push("speed".into());
     }
     Ok(TtsRequest {
@@ -134,7 +136,10 @@ mod tests {
         };
         let out = outputs(&r, &a);
         assert_eq!(out["audio_artifact"]["$artifact"], json!("a".repeat(32)));
-        assert_eq!(out["meta"]["ignored_options"], json!(["instructions", "speed"]));
+        assert_eq!(
+            out["meta"]["ignored_options"],
+            json!(["instructions", "speed"])
+        );
         assert_eq!(out["success"], json!(true));
     }
 
