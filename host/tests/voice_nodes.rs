@@ -124,11 +124,16 @@ fn host_calls(recs: &[Value]) -> Vec<String> {
 
 /// Polls until the run is waiting or terminal (speech engines take a few seconds on a busy machine).
 async fn settle(s: &Server, run: &str) -> Value {
+    settle_in(s, run, &["completed", "failed", "cancelled", "waiting"]).await
+}
+
+/// Polls until the run's status is one of `states`.
+async fn settle_in(s: &Server, run: &str, states: &[&str]) -> Value {
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         let (_, v) = s.get(&format!("/api/gateway/runs/{run}")).await;
         let status = v["status"].as_str().unwrap_or("");
-        if ["completed", "failed", "cancelled", "waiting"].contains(&status) {
+        if states.contains(&status) {
             return v;
         }
         assert!(Instant::now() < deadline, "run {run} did not settle: {v}");
@@ -254,7 +259,8 @@ async fn listen_voice_waits_for_voice_input_then_transcribes_it() {
         )
         .await;
     assert_eq!(st, 200, "{v}");
-    let done = settle(&s, &run).await;
+    // The command is applied asynchronously: the run is still waiting for a moment.
+    let done = settle_in(&s, &run, &["completed", "failed", "cancelled"]).await;
     assert_eq!(done["status"], "completed", "{done}");
     let out = &done["output"];
     assert_eq!(out["text"], SENTENCE, "{out}");
@@ -381,12 +387,12 @@ async fn measure_voice_nodes_per_audio_second() {
         let (tts, stt) = (node_s("tts"), node_s("stt"));
         println!(
             "round {i}: audio {audio_s:.2} s; TTS node {tts:.3} s = {:.3} s/audio-s (engine {:.3} s); \
-             STT node {stt:.3} s = {:.3} s/audio-s (engine {:.3} s); run wall {wall:.2} s; exact = {}",
+             STT node {stt:.3} s = {:.3} s/audio-s (engine {:.3} s); run wall {wall:.2} s; heard {}",
             tts / audio_s,
             engine_s("synthesize"),
             stt / audio_s,
             engine_s("transcribe"),
-            done["output"]["text"] == sentence
+            done["output"]["text"]
         );
     }
 }

@@ -43,7 +43,7 @@ export_node!(PutBytes);
 /// The bytes of a hex string (either case, whitespace ignored).
 pub fn decode_hex(s: &str) -> Result<Vec<u8>, Error> {
     let digits: Vec<u8> = s.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
-    if digits.len() % 2 != 0 {
+    if !digits.len().is_multiple_of(2) {
         return Err(Error::invalid_input("hex has an odd number of digits"));
     }
     let nibble = |b: u8| match b {
