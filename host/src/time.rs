@@ -73,6 +73,11 @@ pub fn parse_duration_s(s: &str) -> Option<f64> {
     (v.is_finite() && v >= 0.0).then_some(v * mult)
 }
 
+/// Milliseconds since the Unix epoch, now.
+pub fn now_ms() -> u64 {
+    u64::try_from(OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).unwrap_or(0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -95,9 +100,4 @@ mod tests {
         assert_eq!(parse_duration_s("2m"), Some(120.0));
         assert_eq!(parse_duration_s("x"), None);
     }
-}
-
-/// Milliseconds since the Unix epoch, now.
-pub fn now_ms() -> u64 {
-    u64::try_from(OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).unwrap_or(0)
 }

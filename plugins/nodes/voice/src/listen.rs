@@ -1,0 +1,130 @@
+//! `listen_voice`: waits durably for the user's spoken answer, then transcribes it.
+
+use abstractgateway_plugin_sdk::{Error, Map, Outputs, Value, artifacts, durability, json};
+
+use crate::params::Params;
+use crate::refs::{artifact_ref, audio_in_payload};
+use crate::stt::{SttOptions, transcribe};
+
+/// Audio types a client may answer with (those the seed advertises).
+const CONTENT_TYPES: [&str; 3] = ["audio/wav", "audio/mpeg", "audio/webm"];
+
+/// The wait key (default `voice_input`) and the details shown to clients while the run waits.
+pub fn wait(p: &Params) -> Result<(String, Value), Error> {
+    let key = p
+        .text(&["wait_key", "event_key"])?
+        .unwrap_or_else(|| "voice_input".into());
+    let prompt = p.text(&["prompt"])?.unwrap_or_else(|| "Speak now.".into());
+    // `reason: user` makes the host wait on `key` itself (resumed like ask_user), not on a session event.
+    let mut d = json!({"reason": "user", "prompt": prompt, "allow_free_text": true,
+        "input_mode": "voice", "content_types": CONTENT_TYPES});
+    if let Some(m) = d.as_object_mut() {
+        for (k, keys) in [
+            ("language", &["language"][..]),
+            (
+                "provider",
+                &["stt_provider", "sttProvider", "provider_voice"][..],
+            ),
+            ("model", &["stt_model", "sttModel", "model_voice"][..]),
+        ] {
+            if let Some(v) = p.text(keys)? {
+                m.insert(k.into(), json!(v));
+            }
+        }
+        if let Some(s) = p.number(&["max_duration_s", "maxDurationS"])? {
+            m.insert("max_duration_s".into(), json!(s));
+        }
+    }
+    Ok((key, d))
+}
+
+/// The typed answer of a payload that carries no audio (`text` or `response`).
+fn typed_text(payload: &Map<String, Value>) -> Option<String> {
+    ["text", "response"]
+        .iter()
+        .find_map(|k| payload.get(*k).and_then(Value::as_str))
+        .map(str::to_string)
+}
+
+/// Runs the node: `await-event`, then (for audio) `artifacts.info` and `voice.transcribe`.
+pub fn run(p: &Params) -> Result<Outputs, Error> {
+    let (key, details) = wait(p)?;
+    // `prompt` is what the user is asked; the words expected come from `hint` only.
+    let opts = SttOptions::of(p, &["hint"])?;
+    let payload = match durability::await_event_with(&key, &details)? {
+        Value::Object(m) => m,
+        Value::Null => Map::new(),
+        other => {
+            let mut m = Map::new();
+            m.insert("response".into(), other);
+            m
+        }
+    };
+    // As the seed does, the resume payload's own keys are outputs too.
+    let mut out: Outputs = payload.clone();
+    match audio_in_payload(&payload) {
+        Some(id) => {
+            let info = artifacts::info(&id).map_err(|e| Error {
+                message: format!("the voice input names artifact {id}: {}", e.message),
+                ..e
+            })?;
+            let t = transcribe(&id, &opts)?;
+            let r = artifact_ref(&info.id, &info.content_type, info.size);
+            out.insert("audio_artifact".into(), r.clone());
+            out.insert("artifact_ref".into(), r);
+            out.insert("artifact_id".into(), json!(info.id));
+            out.insert("content_type".into(), json!(info.content_type));
+            out.insert("text".into(), json!(t.text));
+            out.insert("meta".into(), opts.meta(&id, t.language.as_deref()));
+        }
+        None => {
+            let text = typed_text(&payload).ok_or_else(|| {
+                Error::invalid_input(format!(
+                    "{key} was answered without audio or text: resume with \
+                     {{\"audio_artifact\": id}} (or {{\"$artifact\": id}}) or {{\"text\": ...}}"
+                ))
+            })?;
+            out.insert("audio_artifact".into(), Value::Null);
+            out.insert("text".into(), json!(text));
+        }
+    }
+    out.insert("success".into(), Value::Bool(true));
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use abstractgateway_plugin_sdk::Invocation;
+
+    #[test]
+    fn the_wait_matches_the_seed_details() {
+        let inv = Invocation::new(
+            "listen_voice",
+            "n",
+            json!({"effectConfig": {"stt_provider": "pocketsphinx"}}),
+            json!({"language": "en", "max_duration_s": "30"}),
+        );
+        let (key, d) = wait(&Params::of(&inv)).unwrap();
+        assert_eq!(key, "voice_input");
+        assert_eq!(
+            d,
+            json!({"reason": "user", "prompt": "Speak now.", "allow_free_text": true,
+                   "input_mode": "voice", "content_types": ["audio/wav", "audio/mpeg", "audio/webm"],
+                   "language": "en", "provider": "pocketsphinx", "max_duration_s": 30.0})
+        );
+        let inv = Invocation::new("listen_voice", "n", json!({}), json!({"event_key": "mic"}));
+        assert_eq!(wait(&Params::of(&inv)).unwrap().0, "mic");
+    }
+
+    #[test]
+    fn typed_answers_are_text() {
+        let m = json!({"response": "yes please"});
+        assert_eq!(
+            typed_text(m.as_object().unwrap()).as_deref(),
+            Some("yes please")
+        );
+        let m = json!({"other": 1});
+        assert_eq!(typed_text(m.as_object().unwrap()), None);
+    }
+}
