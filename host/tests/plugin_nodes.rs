@@ -290,3 +290,54 @@ fn a_bundle_component_with_the_wrong_digest_is_refused() {
         problems[0].message
     );
 }
+
+/// A run pinned to a component version that was since replaced still executes exactly that version: the
+/// compiled-component cache keeps every source by digest.
+#[test]
+fn a_pinned_older_component_version_still_runs() {
+    use abstractgateway::plugins::{Grants, PluginHost, caps::Capabilities, invoke};
+    use abstractgateway::runner::executor::{CancelFlag, NodeJob};
+    let dir = tempfile::tempdir().expect("tmp");
+    let old = inproc::plugins::component("plugin_echo");
+    let old_digest = abstractgateway::bundle::sha256_hex(&old);
+    PluginHost::new(dir.path(), Capabilities::new(), None)
+        .expect("host")
+        .load("plugin_echo", &old, Grants::default())
+        .expect("load");
+    // A restart with another component under the same name.
+    let host = PluginHost::new(dir.path(), Capabilities::new(), None).expect("host");
+    host.load(
+        "plugin_echo",
+        &inproc::plugins::component("text_tools"),
+        Grants::default(),
+    )
+    .expect("load new");
+    let store = abstractgateway::store::Store::open(&dir.path().join("db")).expect("store");
+    let job = NodeJob {
+        run_id: "pinned".into(),
+        session_id: None,
+        actor_id: None,
+        workflow_id: "wf".into(),
+        node_id: "p".into(),
+        node_type: "plugin_echo".into(),
+        plugin: "plugin_echo".into(),
+        digest: old_digest,
+        config: Default::default(),
+        inputs: json!({"value": 5}),
+        workspace_root: None,
+        started_seq: 0,
+        ledger_len: 0,
+        cancel: std::sync::Arc::new(CancelFlag::default()),
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("rt");
+    let done = rt.block_on(invoke::run_node(host, store, job));
+    assert_eq!(
+        done.outcome,
+        abstractgateway::engine::PluginOutcome::Output(
+            json!({"value": 5}).as_object().cloned().unwrap_or_default()
+        )
+    );
+}

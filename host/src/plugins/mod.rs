@@ -287,8 +287,27 @@ impl PluginHost {
         if let Some(p) = self.by_digest.read().get(digest) {
             return Ok(p.clone());
         }
+        // An older version the run started with: the cache kept its source, and it runs with the grants the
+        // plugin has now (grants may only have been tightened since).
+        if let Some(bytes) = self.cache.source(digest) {
+            let grants = self
+                .current
+                .read()
+                .iter()
+                .find(|(n, _)| n == name)
+                .and_then(|(_, d)| {
+                    self.by_digest
+                        .read()
+                        .get(d)
+                        .map(|p| p.grants.as_ref().clone())
+                })
+                .unwrap_or_default();
+            if let Ok(Loaded::Nodes(p)) = self.compile(name, &bytes, grants) {
+                return Ok(p);
+            }
+        }
         Err(format!(
-            "PluginError: component {name} with digest {digest} is not loaded on this gateway; the run is pinned to it"
+            "PluginError: component {name} with digest {digest} is not available on this gateway; the run is pinned to it"
         ))
     }
 
