@@ -186,7 +186,6 @@ impl PluginHost {
         })
     }
 
-    /// A throwaway store for `describe()`: granted nothing, no run to record in, 5 s at most.
     /// Runs `fut` on the host's runtime from a thread of its own: loading may be called from async code.
     fn block_on<T: Send>(
         &self,
@@ -202,6 +201,7 @@ impl PluginHost {
         })
     }
 
+    /// A throwaway store for `describe()`: granted nothing, no run to record in, 5 s at most.
     fn describe_store(&self) -> wasmtime::Store<NodeCtx> {
         let rec = durable::Recorder::new(
             None,
