@@ -23,4 +23,5 @@ fi
 ./scripts/build-plugins.sh >/dev/null
 # The Python code-node component: the conformance and code-node tests need it (skipped when up to date).
 ./scripts/build-python-plugin.sh >/dev/null
-cargo test --release --workspace -- --test-threads=2
+# With the in-process model compiled in, so its end-to-end tests run too (they fetch the model once).
+cargo test --release --workspace --features abstractgateway/local-model -- --test-threads=2

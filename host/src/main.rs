@@ -2,8 +2,12 @@
 
 use std::process::ExitCode;
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
+    #[cfg(feature = "local-model")]
+    // SAFETY: first thing in `main`, before any other thread exists.
+    unsafe {
+        abstractgateway_llm_local::prefer_single_thread()
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("ABSTRACTGATEWAY_LOG")
@@ -11,5 +15,14 @@ async fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    abstractgateway::cli::main().await
+    match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt.block_on(abstractgateway::cli::main()),
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }

@@ -9,6 +9,8 @@
 mod anthropic;
 mod cancel;
 mod config;
+#[cfg(feature = "local-model")]
+pub mod embedded;
 mod openai;
 mod options;
 mod structured;

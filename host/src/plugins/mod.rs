@@ -355,6 +355,8 @@ pub fn setup_with(
     caps.tools = Some(tools.clone());
     let providers = Arc::new(crate::llm::Providers::new(llm));
     let mut warnings: Vec<String> = providers.config().warnings().to_vec();
+    #[cfg(feature = "local-model")]
+    warnings.extend(crate::llm::embedded::register_from_env(&providers));
     caps.llm = Some(Arc::new(caps::llm::ProvidersBackend(providers)));
     let artifacts = Arc::new(
         crate::artifacts::ArtifactStore::open_with(

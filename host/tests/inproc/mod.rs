@@ -5,6 +5,7 @@ pub mod fake_llm;
 pub mod flowgen;
 pub mod plugins;
 pub mod python;
+pub mod scripted_llm;
 pub mod standin;
 
 use std::path::PathBuf;

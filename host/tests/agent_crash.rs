@@ -1,0 +1,114 @@
+//! kill -9 in the middle of an agent's ReAct loop: the model asked for a tool, the tool ran, and the second
+//! model call is in flight. After a restart the agent replays the recorded model answer and tool result,
+//! makes only the model call that never completed, and finishes; nothing completed is repeated.
+//! Runs the seed's `basic-agent` bundle over HTTP with a scripted OpenAI-compatible stand-in.
+
+mod common;
+mod inproc;
+
+use std::time::{Duration, Instant};
+
+use common::Server;
+use inproc::scripted_llm::ScriptedLlm;
+use inproc::shared;
+use serde_json::{Value, json};
+
+async fn ledger(s: &Server, run: &str) -> Vec<Value> {
+    let (st, v) = s
+        .get(&format!("/api/gateway/runs/{run}/ledger?limit=1000"))
+        .await;
+    assert_eq!(st, 200, "{v}");
+    v["items"].as_array().cloned().unwrap_or_default()
+}
+
+/// `(interface, function)` of every host call record, in ledger order.
+fn host_calls(recs: &[Value]) -> Vec<(String, String)> {
+    recs.iter()
+        .filter(|r| r["effect"]["type"] == "host_call")
+        .map(|r| {
+            let p = &r["effect"]["payload"];
+            (
+                p["interface"].as_str().unwrap_or("").to_string(),
+                p["function"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_mid_agent_repeats_no_completed_model_or_tool_call() {
+    let llm = ScriptedLlm::start(Duration::from_secs(600));
+    let tmp = tempfile::tempdir().expect("tmp");
+    std::fs::create_dir_all(tmp.path().join("flows")).expect("mkdir");
+    std::fs::copy(
+        shared().join("fixtures/bundles/seed/basic-agent@0.0.1.flow"),
+        tmp.path().join("flows/basic-agent@0.0.1.flow"),
+    )
+    .expect("copy bundle");
+    let env = [
+        ("LMSTUDIO_BASE_URL", llm.base_url.as_str()),
+        ("ABSTRACTGATEWAY_TOOL_MODE", "local"),
+    ];
+    let mut s = Server::start_in(tmp.path(), &env).await;
+    let run = s
+        .start_run(
+            "basic-agent",
+            json!({"prompt": "List the files of the workspace."}),
+        )
+        .await;
+
+    // The second model call (the one carrying the tool's answer) is in flight: kill.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while llm.final_turns() == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the agent never made its second model call"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let before = host_calls(&ledger(&s, &run).await);
+    s.kill();
+    let tool_call = ("tools".to_string(), "invoke".to_string());
+    assert_eq!(
+        before.iter().filter(|c| **c == tool_call).count(),
+        1,
+        "the tool ran once before the kill: {before:?}"
+    );
+
+    s.restart().await;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let done = loop {
+        let (_, v) = s.get(&format!("/api/gateway/runs/{run}")).await;
+        if ["completed", "failed", "cancelled"].contains(&v["status"].as_str().unwrap_or("")) {
+            break v;
+        }
+        assert!(Instant::now() < deadline, "run did not finish: {v}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(done["status"], "completed", "{done}");
+    assert_eq!(
+        done["output"]["response"], "done: listed the workspace",
+        "{done}"
+    );
+    assert_eq!(
+        llm.first_turns(),
+        1,
+        "the completed model call that asked for the tool was replayed, not repeated"
+    );
+    assert_eq!(
+        llm.final_turns(),
+        2,
+        "only the call that was in flight at the kill is made again"
+    );
+    let after = host_calls(&ledger(&s, &run).await);
+    assert_eq!(
+        after.iter().filter(|c| **c == tool_call).count(),
+        1,
+        "the tool did not run again: {after:?}"
+    );
+    let llm_calls = after.iter().filter(|c| c.0 == "llm").count();
+    assert_eq!(
+        llm_calls, 2,
+        "two completed model calls in the ledger: {after:?}"
+    );
+}
