@@ -10,6 +10,15 @@ markdown table:
 Either side can be skipped (--ours '' or --seed ''). Metrics: startup to first healthy, idle RSS, start->completed
 latency of echo-upper (sequential), 500 runs at concurrency 8, command-apply latency (resume of ask-user until
 completed), one event to N SSE subscribers (p99), plus an fsync on the data dir's disk measured in the same session.
+
+LLM mode (--llm) measures what each gateway adds to a model call whose own time is ~0: both sides are pointed at
+the deterministic fake OpenAI-compatible server (--fake-llm, answers at once) as provider lmstudio / model
+fake-model, with the two seed LLM bundles of --llm-bundles, and the table gives start->completed p50/p90 of
+basic-llm-test and basic-agent (input {"prompt": "Say hi"}, sequential, after warm-up runs), the chat and
+/v1/models requests the fake saw per run (from its request log), and the time per chat request:
+
+    python3 bench/compare.py --llm --ours target/release/abstractgateway \
+        --seed ../shared/peer/seed-gateway.sh --fake-llm ../shared/fixtures/fake_llm_server.py [--llm-runs 30]
 """
 
 import argparse
@@ -295,6 +304,126 @@ def bench(kind, exe, bundles, args, extra_env):
     return res
 
 
+LLM_BUNDLES = ("basic-llm-test", "basic-agent")
+
+
+# The fake writes a response's headers and body in two sends; with Nagle on, a client that keeps its connection
+# alive and delays its ACK waits ~40 ms for the body of every back-to-back call. That stall is the fake's, not the
+# gateway's (many model servers set TCP_NODELAY), so the fake gets TCP_NODELAY unless --fake-llm-nagle is given.
+NODELAY_LAUNCHER = ("import runpy, socketserver, sys; socketserver.StreamRequestHandler.disable_nagle_algorithm = True; "
+                    "sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__')")
+
+
+def start_fake_llm(script, log_path, nagle):
+    cmd = [sys.executable, script] if nagle else [sys.executable, "-c", NODELAY_LAUNCHER, script]
+    p = subprocess.Popen(cmd + ["--port", "0", "--log", log_path],
+                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    line = p.stdout.readline().split()
+    if len(line) != 2 or line[0] != "LISTENING":
+        p.kill()
+        raise RuntimeError("fake LLM server did not start: %r" % line)
+    return p, int(line[1])
+
+
+def fake_requests(log_path):
+    """(chat completions, model listings) the fake LLM has logged so far."""
+    chat = models = 0
+    try:
+        with open(log_path, encoding="utf-8") as f:
+            for line in f:
+                try:
+                    e = json.loads(line)
+                except ValueError:
+                    continue
+                path = e.get("path", "")
+                if e.get("method") == "POST" and path.endswith("/chat/completions"):
+                    chat += 1
+                elif e.get("method") == "GET" and path.endswith("/models"):
+                    models += 1
+    except FileNotFoundError:
+        pass
+    return chat, models
+
+
+def llm_run(c, bundle):
+    t = time.perf_counter()
+    rid = c.start(bundle, {"prompt": "Say hi"})
+    v = c.wait(rid, ("completed", "failed", "cancelled"))
+    ms = (time.perf_counter() - t) * 1000
+    if v["status"] != "completed":
+        raise RuntimeError("%s run %s ended %s: %s" % (bundle, rid, v["status"], v.get("error")))
+    return ms
+
+
+def bench_llm(kind, exe, args):
+    root = tempfile.mkdtemp(prefix="gwbench-llm-%s-" % kind)
+    flows = os.path.join(root, "flows")
+    data = os.path.join(root, "data")
+    os.makedirs(flows)
+    for f in os.listdir(args.llm_bundles):
+        if f.endswith(".flow"):
+            shutil.copy(os.path.join(args.llm_bundles, f), flows)
+    log_path = os.path.join(root, "fake-llm.jsonl")
+    fake, fake_port = start_fake_llm(args.fake_llm, log_path, args.fake_llm_nagle)
+    env = {"LMSTUDIO_BASE_URL": "http://127.0.0.1:%d/v1" % fake_port,
+           "ABSTRACTGATEWAY_PROVIDER": "lmstudio", "ABSTRACTGATEWAY_MODEL": "fake-model"}
+    port = free_port()
+    pid = None
+    res = {"load_before": os.getloadavg()[0]}
+    try:
+        pid, res["startup_s"] = start_server(kind, exe, flows, data, port, env)
+        c = Client(port)
+        for bundle in LLM_BUNDLES:
+            for _ in range(args.llm_warmup):
+                llm_run(c, bundle)
+            chat0, models0 = fake_requests(log_path)
+            xs = [llm_run(c, bundle) for _ in range(args.llm_runs)]
+            chat1, models1 = fake_requests(log_path)
+            res[bundle] = {"p50": pct(xs, 50), "p90": pct(xs, 90), "chat_per_run": (chat1 - chat0) / len(xs),
+                           "models_per_run": (models1 - models0) / len(xs)}
+        res["load_after"] = os.getloadavg()[0]
+    finally:
+        if pid is not None:
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except OSError:
+                pass
+        fake.terminate()
+        fake.wait(timeout=10)
+        time.sleep(1)
+        shutil.rmtree(root, ignore_errors=True)
+    return res
+
+
+def main_llm(args):
+    results = {}
+    for kind, exe in (("ours", args.ours), ("seed", args.seed)):
+        if exe:
+            print("benchmarking %s (LLM bundles) ..." % kind, file=sys.stderr)
+            results[kind] = bench_llm(kind, exe, args)
+            print(json.dumps(results[kind]), file=sys.stderr)
+    kinds = list(results)
+    rows = []
+    for bundle in LLM_BUNDLES:
+        rows += [
+            ("%s start→completed p50 (ms)" % bundle, lambda r, b=bundle: "%.1f" % r[b]["p50"]),
+            ("%s start→completed p90 (ms)" % bundle, lambda r, b=bundle: "%.1f" % r[b]["p90"]),
+            ("%s chat requests / `GET /v1/models` per run" % bundle,
+             lambda r, b=bundle: "%.2f / %.2f" % (r[b]["chat_per_run"], r[b]["models_per_run"])),
+            ("%s p50 per chat request (ms)" % bundle,
+             lambda r, b=bundle: "%.1f" % (r[b]["p50"] / r[b]["chat_per_run"]) if r[b]["chat_per_run"] else "n/a"),
+        ]
+    rows.append(("Load average (1 min) before / after", lambda r: "%.2f / %.2f" % (r["load_before"], r["load_after"])))
+    print("| Metric (%d runs each after %d warm-up, fake LLM) | %s |" % (args.llm_runs, args.llm_warmup, " | ".join(kinds)))
+    print("|---|" + "---|" * len(kinds))
+    for label, cell in rows:
+        print("| %s | %s |" % (label, " | ".join(cell(results[k]) for k in kinds)))
+    if "ours" in results and "seed" in results:
+        print()
+        for bundle in LLM_BUNDLES:
+            print("- %s p50, seed / ours: %.0f×" % (bundle, results["seed"][bundle]["p50"] / results["ours"][bundle]["p50"]))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--ours", default="target/release/abstractgateway")
@@ -305,7 +434,16 @@ def main():
     ap.add_argument("--latency-runs", type=int, default=50)
     ap.add_argument("--cmd-runs", type=int, default=30)
     ap.add_argument("--subscribers", type=int, default=1000)
+    ap.add_argument("--llm", action="store_true", help="measure the LLM bundles against a fake model instead")
+    ap.add_argument("--llm-bundles", default="bundles/llm")
+    ap.add_argument("--fake-llm", default="../shared/fixtures/fake_llm_server.py")
+    ap.add_argument("--fake-llm-nagle", action="store_true", help="leave Nagle on in the fake LLM (see NODELAY_LAUNCHER)")
+    ap.add_argument("--llm-runs", type=int, default=30)
+    ap.add_argument("--llm-warmup", type=int, default=3)
     args = ap.parse_args()
+    if args.llm:
+        main_llm(args)
+        return
     # Both sides need room for the fan-out streams; everything else stays at its default.
     env = {"ABSTRACTGATEWAY_MAX_SSE": str(args.subscribers + 10), "ABSTRACTGATEWAY_MAX_CONCURRENCY": str(args.subscribers + 64)}
     results = {}
