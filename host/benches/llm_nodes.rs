@@ -158,7 +158,7 @@ fn benches(c: &mut Criterion) {
             cancel: Arc::new(CancelFlag::default()),
         }
     };
-    let mut run = |j: NodeJob| {
+    let run = |j: NodeJob| {
         let done = rt.block_on(invoke::run_node(host.clone(), store.clone(), j));
         assert!(
             matches!(done.outcome, PluginOutcome::Output(_)),

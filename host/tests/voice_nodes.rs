@@ -236,6 +236,7 @@ async fn listen_voice_waits_for_voice_input_then_transcribes_it() {
     assert_eq!(waiting["status"], "waiting", "{waiting}");
     let w = &waiting["waiting"];
     assert_eq!(w["wait_key"], "voice_input", "{waiting}");
+    assert_eq!(w["reason"], "event", "as the seed's WAIT_EVENT: {waiting}");
     assert_eq!(w["prompt"], "Say the sentence.");
     assert_eq!(w["details"]["input_mode"], "voice");
     assert_eq!(w["details"]["language"], "en");

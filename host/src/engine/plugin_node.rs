@@ -118,13 +118,16 @@ pub fn finish(
             fail(run, records, &node_id, msg);
         }
         PluginOutcome::Suspended(name, details) => {
-            let by_user = details.get("reason").and_then(Value::as_str) == Some("user");
+            let reason = details.get("reason").and_then(Value::as_str);
+            let by_user = reason == Some("user");
             let mut w = WaitState::new(if by_user {
                 WaitReason::User
             } else {
                 WaitReason::Event
             });
-            w.wait_key = Some(if by_user {
+            // "user" and "key" wait on the literal key (resumed by a command naming it); otherwise the
+            // wait is on the session event `name`, which `emit_event` reaches.
+            w.wait_key = Some(if by_user || reason == Some("key") {
                 name.clone()
             } else {
                 super::event_key(run, "session", &name, None)

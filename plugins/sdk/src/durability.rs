@@ -16,7 +16,8 @@ pub fn await_event(name: &str) -> Result<Value, Error> {
 }
 
 /// Like `await_event`, with `details` shown to clients in the wait (`{"reason": "user", "prompt": ...}`
-/// makes it a wait for a person, resumed with wait key `name`).
+/// makes it a wait for a person, resumed with wait key `name`; `{"reason": "key"}` an event wait on the
+/// literal wait key `name`).
 pub fn await_event_with(name: &str, details: &Value) -> Result<Value, Error> {
     let payload = wit::await_event(name, &details.to_string())?;
     if payload.trim().is_empty() {

@@ -15,8 +15,9 @@ pub fn wait(p: &Params) -> Result<(String, Value), Error> {
         .text(&["wait_key", "event_key"])?
         .unwrap_or_else(|| "voice_input".into());
     let prompt = p.text(&["prompt"])?.unwrap_or_else(|| "Speak now.".into());
-    // `reason: user` makes the host wait on `key` itself (resumed like ask_user), not on a session event.
-    let mut d = json!({"reason": "user", "prompt": prompt, "allow_free_text": true,
+    // As the seed's WAIT_EVENT on `voice_input`: an event wait on the literal key, resumed by a command
+    // naming it (`reason: key`), not on a session event.
+    let mut d = json!({"reason": "key", "prompt": prompt, "allow_free_text": true,
         "input_mode": "voice", "content_types": CONTENT_TYPES});
     if let Some(m) = d.as_object_mut() {
         for (k, keys) in [
@@ -109,7 +110,7 @@ mod tests {
         assert_eq!(key, "voice_input");
         assert_eq!(
             d,
-            json!({"reason": "user", "prompt": "Speak now.", "allow_free_text": true,
+            json!({"reason": "key", "prompt": "Speak now.", "allow_free_text": true,
                    "input_mode": "voice", "content_types": ["audio/wav", "audio/mpeg", "audio/webm"],
                    "language": "en", "provider": "pocketsphinx", "max_duration_s": 30.0})
         );
