@@ -5,16 +5,15 @@
 //! text answer parsed.
 
 use futures::future::BoxFuture;
-use reqwest::Method;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::{Map, Value, json};
 
 use super::cancel::CancelToken;
 use super::config::Endpoint;
-use super::openai::{ToolSpec, model_ids, usage};
+use super::openai::{ToolSpec, usage};
 use super::options::{kind, split_options};
-use super::structured::{Schema, response_schema, structured_content, tool_arguments};
-use super::transport::{Call, Transport, auth_header};
+use super::structured::{Schema, response_schema, tool_arguments};
+use super::transport::{Transport, auth_header};
 use super::types::{ChatRequest, ChatResponse, ErrorCode, LlmError, ToolCall};
 use super::{ChatBackend, resolved_model};
 
@@ -72,19 +71,9 @@ impl AnthropicClient {
         let (host, extra) = split_options(req)?;
         let schema = response_schema(req.response_schema.as_ref(), host.schema_name.as_deref())?;
         let (body, mode) = request_body(req, model, schema.as_ref(), extra)?;
-        let answer = self
-            .transport
-            .json(
-                Call {
-                    provider,
-                    method: Method::POST,
-                    url: format!("{}/v1/messages", self.endpoint.base_url),
-                    headers: self.headers()?,
-                    body: Some(&body),
-                    timeout: host.timeout,
-                },
-                cancel,
-            )
+        let url = format!("{}/v1/messages", self.endpoint.base_url);
+        let answer = (self.transport)
+            .post(provider, url, self.headers()?, &body, host.timeout, cancel)
             .await?;
         let mut resp = parse_response(provider, model, &answer)?;
         match mode {
@@ -102,11 +91,7 @@ impl AnthropicClient {
             }
             SchemaMode::Prompted => {
                 if resp.tool_calls.is_empty() {
-                    resp.content =
-                        structured_content(provider, &resp.content).map_err(|mut e| {
-                            e.message = self.transport.redact(&e.message);
-                            e
-                        })?;
+                    resp.content = self.transport.structured(provider, &resp.content)?;
                 }
             }
         }
@@ -115,22 +100,10 @@ impl AnthropicClient {
 
     /// The model ids Anthropic lists (`GET {base}/v1/models`).
     pub async fn models(&self, cancel: &CancelToken) -> Result<Vec<String>, LlmError> {
-        let provider = self.endpoint.provider.as_str();
-        let answer = self
-            .transport
-            .json(
-                Call {
-                    provider,
-                    method: Method::GET,
-                    url: format!("{}/v1/models", self.endpoint.base_url),
-                    headers: self.headers()?,
-                    body: None,
-                    timeout: None,
-                },
-                cancel,
-            )
-            .await?;
-        model_ids(provider, &answer)
+        let url = format!("{}/v1/models", self.endpoint.base_url);
+        (self.transport)
+            .model_ids(&self.endpoint.provider, url, self.headers()?, cancel)
+            .await
     }
 }
 

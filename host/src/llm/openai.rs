@@ -2,15 +2,14 @@
 //! openrouter all speak it.
 
 use futures::future::BoxFuture;
-use reqwest::Method;
 use reqwest::header::HeaderMap;
 use serde_json::{Map, Value, json};
 
 use super::cancel::CancelToken;
 use super::config::Endpoint;
 use super::options::{kind, split_options};
-use super::structured::{Schema, response_schema, structured_content, tool_arguments};
-use super::transport::{Call, Transport, auth_header, error_detail};
+use super::structured::{Schema, response_schema, tool_arguments};
+use super::transport::{Transport, auth_header, error_detail};
 use super::types::{ChatMessage, ChatRequest, ChatResponse, ErrorCode, LlmError, ToolCall, Usage};
 use super::{ChatBackend, resolved_model};
 
@@ -62,48 +61,23 @@ impl OpenAiClient {
             host.strict_schema,
             extra,
         )?;
-        let answer = self
-            .transport
-            .json(
-                Call {
-                    provider,
-                    method: Method::POST,
-                    url: format!("{}/chat/completions", self.endpoint.base_url),
-                    headers: self.headers()?,
-                    body: Some(&body),
-                    timeout: host.timeout,
-                },
-                cancel,
-            )
+        let url = format!("{}/chat/completions", self.endpoint.base_url);
+        let answer = (self.transport)
+            .post(provider, url, self.headers()?, &body, host.timeout, cancel)
             .await?;
         let mut resp = parse_response(provider, model, &answer)?;
         if schema.is_some() && resp.tool_calls.is_empty() {
-            resp.content = structured_content(provider, &resp.content).map_err(|mut e| {
-                e.message = self.transport.redact(&e.message);
-                e
-            })?;
+            resp.content = self.transport.structured(provider, &resp.content)?;
         }
         Ok(resp)
     }
 
     /// The model ids the endpoint lists (`GET {base}/models`).
     pub async fn models(&self, cancel: &CancelToken) -> Result<Vec<String>, LlmError> {
-        let provider = self.endpoint.provider.as_str();
-        let answer = self
-            .transport
-            .json(
-                Call {
-                    provider,
-                    method: Method::GET,
-                    url: format!("{}/models", self.endpoint.base_url),
-                    headers: self.headers()?,
-                    body: None,
-                    timeout: None,
-                },
-                cancel,
-            )
-            .await?;
-        model_ids(provider, &answer)
+        let url = format!("{}/models", self.endpoint.base_url);
+        (self.transport)
+            .model_ids(&self.endpoint.provider, url, self.headers()?, cancel)
+            .await
     }
 }
 

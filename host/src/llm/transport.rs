@@ -202,9 +202,51 @@ impl Transport {
         error
     }
 
-    /// Scrubs credentials from a message built outside the loop (e.g. from an answer's content).
-    pub(crate) fn redact(&self, text: &str) -> String {
-        redact(text, &self.secrets)
+    /// `POST url` with a JSON `body`; the answer's JSON.
+    pub(crate) async fn post(
+        &self,
+        provider: &str,
+        url: String,
+        headers: HeaderMap,
+        body: &Value,
+        timeout: Option<Duration>,
+        cancel: &CancelToken,
+    ) -> Result<Value, LlmError> {
+        let call = Call {
+            provider,
+            method: Method::POST,
+            url,
+            headers,
+            body: Some(body),
+            timeout,
+        };
+        self.json(call, cancel).await
+    }
+
+    /// `GET url` of a model listing; the model ids it names.
+    pub(crate) async fn model_ids(
+        &self,
+        provider: &str,
+        url: String,
+        headers: HeaderMap,
+        cancel: &CancelToken,
+    ) -> Result<Vec<String>, LlmError> {
+        let call = Call {
+            provider,
+            method: Method::GET,
+            url,
+            headers,
+            body: None,
+            timeout: None,
+        };
+        let answer = self.json(call, cancel).await?;
+        super::openai::model_ids(provider, &answer)
+    }
+
+    /// A structured answer's JSON as compact text; credentials are scrubbed from the error, which quotes
+    /// the answer.
+    pub(crate) fn structured(&self, provider: &str, content: &str) -> Result<String, LlmError> {
+        super::structured::structured_content(provider, content).map_err(|e| self.scrub(e))
     }
 }
 
