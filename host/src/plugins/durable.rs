@@ -496,6 +496,7 @@ mod tests {
         let mut rec = fresh(&store);
         let run_id = rec.run_id().to_string();
         call(&mut rec, HostFn::local("log", "log"), 1).await;
+        // Named for the caller's next call, its second.
         let mut inner = rec.nested("tool:t");
         call(&mut inner, HostFn::local("log", "log"), 2).await;
         call(&mut inner, HostFn::remote("http", "fetch"), 3).await;
@@ -511,9 +512,9 @@ mod tests {
             nodes,
             vec![
                 ("n".to_string(), 1),
-                ("n/tool:t#1".to_string(), 2),
-                ("n/tool:t#1".to_string(), 3),
-                ("n/tool:t#1".to_string(), 4),
+                ("n/tool:t#2".to_string(), 2),
+                ("n/tool:t#2".to_string(), 3),
+                ("n/tool:t#2".to_string(), 4),
                 ("n".to_string(), 5),
             ]
         );
