@@ -41,15 +41,11 @@ impl NodeCtx {
         now_ms: u64,
         seed: &str,
     ) -> Self {
-        // 256 bytes cycled: enough to seed a guest's hash maps; a component needing real entropy has none here.
-        let bytes: Vec<u8> = (0u8..8)
-            .flat_map(|i| Sha256::digest(format!("{seed}:{i}").as_bytes()).to_vec())
-            .collect();
         let mut b = WasiCtx::builder();
         b.wall_clock(FrozenClock(now_ms))
             .monotonic_clock(FrozenClock(now_ms))
-            .secure_random(wasmtime_wasi::Deterministic::new(bytes.clone()))
-            .insecure_random(wasmtime_wasi::Deterministic::new(bytes))
+            .secure_random(SeededBytes::new(seed))
+            .insecure_random(SeededBytes::new(seed))
             .insecure_random_seed(u128::from_le_bytes(
                 Sha256::digest(seed.as_bytes())[..16]
                     .try_into()
@@ -105,6 +101,69 @@ impl HostMonotonicClock for FrozenClock {
     }
 }
 
+/// The guest's random bytes: sha256 of `<seed>:0` .. `<seed>:7` (256 bytes), cycled, the same stream on every
+/// replay. Each 32-byte block is hashed when first read: most nodes never ask for randomness, and hashing all
+/// of it up front was a quarter of a trivial node's cost.
+struct SeededBytes {
+    seed: String,
+    /// Position in the 256-byte cycle.
+    pos: usize,
+    /// Which block `block` holds.
+    loaded: Option<usize>,
+    block: [u8; 32],
+}
+
+impl SeededBytes {
+    /// Bytes of the cycle.
+    const LEN: usize = 256;
+
+    fn new(seed: &str) -> Self {
+        SeededBytes {
+            seed: seed.to_string(),
+            pos: 0,
+            loaded: None,
+            block: [0; 32],
+        }
+    }
+
+    fn next_byte(&mut self) -> u8 {
+        let index = self.pos / 32;
+        if self.loaded != Some(index) {
+            self.block = Sha256::digest(format!("{}:{index}", self.seed).as_bytes()).into();
+            self.loaded = Some(index);
+        }
+        let b = self.block[self.pos % 32];
+        self.pos = (self.pos + 1) % Self::LEN;
+        b
+    }
+}
+
+impl rand_core::TryRng for SeededBytes {
+    type Error = std::convert::Infallible;
+
+    // Big-endian words, as the byte-cycle generator this replaces composed them (recorded runs replay alike).
+    fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
+        let mut w = [0u8; 4];
+        for b in &mut w {
+            *b = self.next_byte();
+        }
+        Ok(u32::from_be_bytes(w))
+    }
+
+    fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
+        let hi = u64::from(self.try_next_u32()?);
+        let lo = u64::from(self.try_next_u32()?);
+        Ok((hi << 32) | lo)
+    }
+
+    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Self::Error> {
+        for b in dst {
+            *b = self.next_byte();
+        }
+        Ok(())
+    }
+}
+
 /// Caps linear memory and remembers that the cap was hit, to name it in the node's error.
 pub struct Limiter {
     max_memory: usize,
@@ -153,5 +212,36 @@ impl ResourceLimiter for Limiter {
     }
     fn memories(&self) -> usize {
         16
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wasmtime_wasi::Rng;
+
+    /// The eager form: every block hashed up front, cycled by wasmtime-wasi's generator.
+    fn eager(seed: &str) -> wasmtime_wasi::Deterministic {
+        let bytes: Vec<u8> = (0u8..8)
+            .flat_map(|i| Sha256::digest(format!("{seed}:{i}").as_bytes()).to_vec())
+            .collect();
+        wasmtime_wasi::Deterministic::new(bytes)
+    }
+
+    #[test]
+    fn lazy_bytes_are_the_eager_stream_across_the_cycle() {
+        let (mut lazy, mut det) = (SeededBytes::new("run-1:7"), eager("run-1:7"));
+        assert_eq!(lazy.next_u32(), det.next_u32());
+        assert_eq!(lazy.next_u64(), det.next_u64());
+        // 700 bytes: crosses every block boundary and wraps the 256-byte cycle twice.
+        let (mut a, mut b) = (vec![0u8; 700], vec![0u8; 700]);
+        lazy.fill_bytes(&mut a);
+        det.fill_bytes(&mut b);
+        assert_eq!(a, b);
+        assert_eq!(lazy.next_u64(), det.next_u64());
+        let mut other = SeededBytes::new("run-1:8");
+        let mut c = vec![0u8; 32];
+        other.fill_bytes(&mut c);
+        assert_ne!(c[..], a[..32], "another node execution sees other bytes");
     }
 }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use parking_lot::Mutex;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -23,7 +24,8 @@ pub struct HostFn {
     pub interface: &'static str,
     pub function: &'static str,
     /// A side effect outside this process: its record is fsynced before the component sees the answer, so it
-    /// is never repeated. Local calls ride the next group commit (a lost one is simply re-executed).
+    /// is never repeated. Local calls are queued in small batches, made durable with the node's next remote
+    /// call or before its outcome is reported (a lost one is simply re-executed).
     pub remote: bool,
 }
 
@@ -61,9 +63,10 @@ pub struct Recorder {
     /// Last seq appended (or found) in the run's ledger; shared with the recorders of nested tool calls,
     /// which append into the same ledger while the caller waits.
     cursor: Arc<AtomicU64>,
+    /// Records not yet handed to the store; shared with nested recorders like `cursor`.
+    tail: Arc<Mutex<Tail>>,
     calls: u64,
     max_calls: u64,
-    tickets: Vec<CommitTicket>,
     cancel: Arc<CancelFlag>,
     /// Wall time spent inside live host calls (excluded from the node's CPU budget).
     pub host_time: Duration,
@@ -90,9 +93,9 @@ impl Recorder {
             node_id,
             replay: replay.into(),
             cursor: Arc::new(AtomicU64::new(ledger_len)),
+            tail: Arc::default(),
             calls: 0,
             max_calls,
-            tickets: Vec::new(),
             cancel,
             host_time: Duration::ZERO,
         }
@@ -111,9 +114,9 @@ impl Recorder {
             node_id: self.nested_node_id(label),
             replay: VecDeque::new(),
             cursor: self.cursor.clone(),
+            tail: self.tail.clone(),
             calls: 0,
             max_calls: self.max_calls,
-            tickets: Vec::new(),
             cancel: self.cancel.clone(),
             host_time: Duration::ZERO,
         }
@@ -222,6 +225,10 @@ impl Recorder {
         let Some(store) = self.store.clone() else {
             bail!("PluginError: host calls are not allowed in describe()");
         };
+        if f.remote {
+            // Records held back become visible before a call that may take long, not after it.
+            self.tail.lock().submit(&store);
+        }
         let t0 = Instant::now();
         let cancel = self.cancel.clone();
         let answer = tokio::select! {
@@ -243,26 +250,77 @@ impl Recorder {
             took.as_secs_f64() * 1000.0,
         );
         rec.idempotency_key = Some(format!("{}:{}", self.key_base, self.calls));
-        let seq = self.cursor.fetch_add(1, Ordering::SeqCst) + 1;
-        let mut batch = Batch::new();
-        batch.append_ledger(&self.run.run_id, seq, &rec);
-        if f.remote {
-            store
-                .commit_async(batch)
-                .await
+        // Seq taken and record queued under one lock, so records reach the committer in seq order whichever
+        // recorder (this node's or a nested tool's) appends them.
+        let durable = {
+            let mut tail = self.tail.lock();
+            let seq = self.cursor.fetch_add(1, Ordering::SeqCst) + 1;
+            tail.batch.append_ledger(&self.run.run_id, seq, &rec);
+            if f.remote {
+                // The answer must not reach the component before its record (and every one before it) is
+                // fsynced: a remote effect is never repeated.
+                tail.since = None;
+                Some(store.submit_async(std::mem::take(&mut tail.batch)))
+            } else {
+                let since = *tail.since.get_or_insert(t0);
+                tail.buffered += 1;
+                if tail.buffered >= MAX_BUFFERED || since.elapsed() >= MAX_HELD {
+                    tail.submit(&store);
+                }
+                None
+            }
+        };
+        if let Some(done) = durable {
+            done.await
                 .map_err(|e| anyhow!("ledger write failed: {e}"))?;
-        } else {
-            self.tickets.push(store.submit(batch));
         }
         Ok(answer)
     }
 
-    /// Waits until every buffered record is durable (before the node's outcome is reported).
+    /// Hands buffered records to the store and waits until every one is durable (before the node's outcome is
+    /// reported).
     pub fn flush(&mut self) -> Result<(), String> {
-        for t in self.tickets.drain(..) {
+        let Some(store) = self.store.as_ref() else {
+            return Ok(());
+        };
+        let tickets = {
+            let mut tail = self.tail.lock();
+            tail.submit(store);
+            std::mem::take(&mut tail.tickets)
+        };
+        for t in tickets {
             t.wait().map_err(|e| format!("ledger write failed: {e}"))?;
         }
         Ok(())
+    }
+}
+
+/// Local records held back at most this many at a time: they are queued as one batch (one channel message, one
+/// continuity check), and a crash before they are durable only means those local calls run again.
+const MAX_BUFFERED: usize = 256;
+/// ... and at most this long, so a client following the ledger sees a busy node's records promptly.
+const MAX_HELD: Duration = Duration::from_millis(20);
+
+/// The ledger records of one node execution not yet durable: a batch being filled and the tickets of batches
+/// already queued.
+#[derive(Default)]
+struct Tail {
+    batch: Batch,
+    buffered: usize,
+    /// When the oldest record of `batch` was made.
+    since: Option<Instant>,
+    tickets: Vec<CommitTicket>,
+}
+
+impl Tail {
+    /// Queues the records held back (in seq order: callers hold the lock that assigns seqs).
+    fn submit(&mut self, store: &Store) {
+        if !self.batch.is_empty() {
+            let ticket = store.submit(std::mem::take(&mut self.batch));
+            self.tickets.push(ticket);
+        }
+        self.buffered = 0;
+        self.since = None;
     }
 }
 
@@ -369,5 +427,113 @@ mod tests {
             .await
             .expect_err("over budget");
         assert!(format!("{err}").contains("more than 2 host calls"));
+    }
+
+    /// A recorder of a fresh run whose ledger is empty (its records start at seq 1).
+    fn fresh(store: &Store) -> Recorder {
+        let run = crate::runner::new_run_state("wf", "n", Default::default(), None, None, None);
+        Recorder::new(
+            Some(store.clone()),
+            run,
+            "n".into(),
+            0,
+            vec![],
+            0,
+            100,
+            Arc::new(CancelFlag::default()),
+        )
+    }
+
+    async fn call(rec: &mut Recorder, f: HostFn, n: u64) {
+        let r: Result<(), WitError> = rec
+            .call(f, json!({"n": n}), async { Ok(()) })
+            .await
+            .expect("recorded");
+        assert!(r.is_ok());
+    }
+
+    /// `(node_id, function, request.n)` of every durable record, in seq order (checking seqs are 1..=len).
+    fn durable(store: &Store, run_id: &str) -> Vec<(String, String, u64)> {
+        let page = store.ledger_after(run_id, 0, 100).expect("read");
+        page.iter()
+            .enumerate()
+            .map(|(i, e)| {
+                assert_eq!(e.seq, i as u64 + 1);
+                let v: Value = serde_json::from_str(e.json.get()).expect("json");
+                let call = HostCall::from_record(&v).expect("a host call");
+                let node = v["node_id"].as_str().unwrap_or_default().to_string();
+                (node, call.function, call.request["n"].as_u64().unwrap_or(0))
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn local_records_wait_for_the_next_remote_call_or_the_flush() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let store = Store::open(dir.path()).expect("store");
+        let mut rec = fresh(&store);
+        let run_id = rec.run_id().to_string();
+        for n in 1..=3 {
+            call(&mut rec, HostFn::local("log", "log"), n).await;
+        }
+        assert_eq!(store.ledger_len(&run_id), 0, "local records are held back");
+        call(&mut rec, HostFn::remote("http", "fetch"), 4).await;
+        // The remote answer came back only once its record, and every local one before it, was durable.
+        let got = durable(&store, &run_id);
+        assert_eq!(got.len(), 4);
+        assert_eq!(got[3], ("n".into(), "fetch".into(), 4));
+        assert_eq!(got[0], ("n".into(), "log".into(), 1));
+        call(&mut rec, HostFn::local("log", "log"), 5).await;
+        rec.flush().expect("flush");
+        assert_eq!(durable(&store, &run_id).len(), 5);
+        assert_eq!(rec.ledger_len(), 5);
+    }
+
+    #[tokio::test]
+    async fn nested_records_interleave_with_the_callers_in_seq_order() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let store = Store::open(dir.path()).expect("store");
+        let mut rec = fresh(&store);
+        let run_id = rec.run_id().to_string();
+        call(&mut rec, HostFn::local("log", "log"), 1).await;
+        // Named for the caller's next call, its second.
+        let mut inner = rec.nested("tool:t");
+        call(&mut inner, HostFn::local("log", "log"), 2).await;
+        call(&mut inner, HostFn::remote("http", "fetch"), 3).await;
+        call(&mut inner, HostFn::local("log", "log"), 4).await;
+        inner.flush().expect("nested flush");
+        call(&mut rec, HostFn::local("tools", "invoke"), 5).await;
+        rec.flush().expect("flush");
+        let nodes: Vec<(String, u64)> = durable(&store, &run_id)
+            .into_iter()
+            .map(|(node, _, n)| (node, n))
+            .collect();
+        assert_eq!(
+            nodes,
+            vec![
+                ("n".to_string(), 1),
+                ("n/tool:t#2".to_string(), 2),
+                ("n/tool:t#2".to_string(), 3),
+                ("n/tool:t#2".to_string(), 4),
+                ("n".to_string(), 5),
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_flood_of_local_calls_is_queued_in_bounded_batches() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let store = Store::open(dir.path()).expect("store");
+        let mut rec = fresh(&store);
+        rec.max_calls = 1000;
+        let run_id = rec.run_id().to_string();
+        for n in 1..=(MAX_BUFFERED as u64 + 1) {
+            call(&mut rec, HostFn::local("log", "log"), n).await;
+        }
+        // At least one batch was queued on its own before the flush (a full one, or an old one on a slow machine).
+        assert!(rec.tail.lock().buffered < MAX_BUFFERED);
+        assert!(!rec.tail.lock().tickets.is_empty());
+        rec.flush().expect("flush");
+        assert_eq!(store.ledger_len(&run_id), MAX_BUFFERED as u64 + 1);
     }
 }

@@ -1,6 +1,7 @@
 //! Executes one plugin node: a fresh store from the pool, limits set, recorded calls replayed, the
 //! component's answer checked, and one `PluginOutcome` back.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use serde_json::Value;
@@ -13,7 +14,7 @@ use super::component::LoadedPlugin;
 use super::ctx::NodeCtx;
 use super::durable::Recorder;
 use crate::engine::PluginOutcome;
-use crate::run::{HostCall, RunState};
+use crate::run::{HostCall, RunState, RunStatus};
 use crate::runner::executor::{NodeDone, NodeJob};
 use crate::store::Store;
 
@@ -57,21 +58,19 @@ pub fn recorded(
         let Some(last) = page.last() else { break };
         cursor = last.seq;
         for entry in &page {
-            let Ok(v) = serde_json::from_str::<Value>(entry.json.get()) else {
+            // Most records belong to other nodes: only two fields are read before deciding.
+            let Ok(probe) = serde_json::from_str::<Probe<'_>>(entry.json.get()) else {
                 continue;
             };
             if entry.seq == started_seq {
-                if let Some(t) = v
-                    .get("started_at")
-                    .and_then(Value::as_str)
-                    .and_then(crate::time::parse_iso)
-                {
+                if let Some(t) = probe.started_at.as_deref().and_then(crate::time::parse_iso) {
                     started_ms =
                         u64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(started_ms);
                 }
                 continue;
             }
-            if v.get("node_id").and_then(Value::as_str) == Some(node_id)
+            if probe.node_id.as_deref() == Some(node_id)
+                && let Ok(v) = serde_json::from_str::<Value>(entry.json.get())
                 && let Some(call) = HostCall::from_record(&v)
             {
                 calls.push(call);
@@ -79,6 +78,15 @@ pub fn recorded(
         }
     }
     Ok((calls, started_ms))
+}
+
+/// The two fields of a ledger record replay looks at first.
+#[derive(serde::Deserialize)]
+struct Probe<'a> {
+    #[serde(borrow, default)]
+    node_id: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    started_at: Option<Cow<'a, str>>,
 }
 
 async fn execute(
@@ -89,22 +97,7 @@ async fn execute(
     replay: Vec<HostCall>,
     started_ms: u64,
 ) -> (PluginOutcome, u64) {
-    let ident = RunState {
-        vars: Default::default(),
-        ..crate::runner::new_run_state(
-            &job.workflow_id,
-            &job.node_id,
-            Default::default(),
-            job.session_id.clone(),
-            None,
-            None,
-        )
-    };
-    let ident = RunState {
-        run_id: job.run_id.clone(),
-        actor_id: job.actor_id.clone(),
-        ..ident
-    };
+    let ident = identity(job);
     let grants = plugin.grants.clone();
     let rec = Recorder::new(
         Some(store),
@@ -175,6 +168,31 @@ async fn execute(
         (Ok(Ok(out)), _) => output(name, out, grants.max_output_bytes),
     };
     (outcome, len)
+}
+
+/// What the node's records are stamped with: run, session (a run's own id when it has none) and actor. Only
+/// these fields are read; building a whole fresh run (uuid, timestamps, default limits) cost more than the node.
+fn identity(job: &NodeJob) -> RunState {
+    RunState {
+        run_id: job.run_id.clone(),
+        workflow_id: job.workflow_id.clone(),
+        status: RunStatus::Running,
+        current_node: Some(job.node_id.clone()),
+        vars: Default::default(),
+        waiting: None,
+        output: None,
+        error: None,
+        created_at: String::new(),
+        updated_at: String::new(),
+        actor_id: job.actor_id.clone(),
+        session_id: Some(job.session_id.clone().unwrap_or_else(|| job.run_id.clone())),
+        parent_run_id: None,
+        ledger_len: job.ledger_len,
+        control: Default::default(),
+        bundle_sha256: None,
+        inflight: None,
+        components: Default::default(),
+    }
 }
 
 fn trap_message(

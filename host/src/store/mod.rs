@@ -217,6 +217,19 @@ impl Store {
         rx.await.map_err(|_| StoreError::Closed)?
     }
 
+    /// Queues a batch now (so it keeps its place in submission order) and resolves once it is durable.
+    pub fn submit_async(
+        &self,
+        batch: Batch,
+    ) -> impl std::future::Future<Output = Result<(), StoreError>> + Send + 'static {
+        let (reply, rx) = Reply::future();
+        let sent = self.send(Request::Write { batch, reply });
+        async move {
+            sent?;
+            rx.await.map_err(|_| StoreError::Closed)?
+        }
+    }
+
     /// Queues a batch and returns at once; batches apply in submission order.
     pub fn submit(&self, batch: Batch) -> CommitTicket {
         let (reply, rx) = Reply::blocking();

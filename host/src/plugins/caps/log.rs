@@ -19,14 +19,21 @@ impl Host for NodeCtx {
             }
             message.truncate(cut);
         }
-        let level = format!("{lvl:?}").to_lowercase();
-        let replaying = self.rec.replaying();
-        let run = self.rec.run_id().to_string();
+        let level = match lvl {
+            Level::Trace => "trace",
+            Level::Debug => "debug",
+            Level::Info => "info",
+            Level::Warn => "warn",
+            Level::Error => "error",
+        };
+        // The live part never runs for a call answered from the ledger, so a replay logs nothing twice; the run
+        // id is copied only when debug logging is on.
+        let run = tracing::enabled!(tracing::Level::DEBUG).then(|| self.rec.run_id().to_string());
         let req = json!({"level": level, "message": message});
         let _: Result<(), _> = self
             .rec
             .call(HostFn::local("log", "log"), req, async move {
-                if !replaying {
+                if let Some(run) = run {
                     tracing::debug!(run = %run, level = %level, "plugin: {message}");
                 }
                 Ok(())
