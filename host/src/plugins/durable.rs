@@ -262,10 +262,13 @@ impl Recorder {
                 tail.since = None;
                 Some(store.submit_async(std::mem::take(&mut tail.batch)))
             } else {
+                let first = tail.since.is_none();
                 let since = *tail.since.get_or_insert(t0);
                 tail.buffered += 1;
                 if tail.buffered >= MAX_BUFFERED || since.elapsed() >= MAX_HELD {
                     tail.submit(&store);
+                } else if first {
+                    self.submit_later(&store);
                 }
                 None
             }
@@ -275,6 +278,25 @@ impl Recorder {
                 .map_err(|e| anyhow!("ledger write failed: {e}"))?;
         }
         Ok(answer)
+    }
+
+    /// Queues the batch just started once it is `MAX_HELD` old, even if the node makes no further call (a node
+    /// that logs, then computes for long, still shows the log as it happens).
+    fn submit_later(&self, store: &Store) {
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let (tail, store) = (Arc::downgrade(&self.tail), store.clone());
+        rt.spawn(async move {
+            tokio::time::sleep(MAX_HELD).await;
+            if let Some(tail) = tail.upgrade() {
+                let mut tail = tail.lock();
+                // A newer batch (started after this one was queued) has its own timer.
+                if tail.since.is_some_and(|t| t.elapsed() >= MAX_HELD) {
+                    tail.submit(&store);
+                }
+            }
+        });
     }
 
     /// Hands buffered records to the store and waits until every one is durable (before the node's outcome is
@@ -487,6 +509,29 @@ mod tests {
         rec.flush().expect("flush");
         assert_eq!(durable(&store, &run_id).len(), 5);
         assert_eq!(rec.ledger_len(), 5);
+    }
+
+    #[tokio::test]
+    async fn a_held_record_is_queued_after_max_held_without_another_call() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let store = Store::open(dir.path()).expect("store");
+        let mut rec = fresh(&store);
+        let run_id = rec.run_id().to_string();
+        call(&mut rec, HostFn::local("log", "log"), 1).await;
+        // The node now "computes" (no host call, no flush): the record still becomes durable.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while store.ledger_len(&run_id) == 0 {
+            assert!(
+                Instant::now() < deadline,
+                "the held record was never queued"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert_eq!(
+            durable(&store, &run_id),
+            vec![("n".into(), "log".into(), 1)]
+        );
+        rec.flush().expect("flush");
     }
 
     #[tokio::test]
