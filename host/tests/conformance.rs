@@ -15,9 +15,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use abstractgateway::bundle::{Bundle, Limits, read_bundle};
-use abstractgateway::engine;
+use abstractgateway::engine::{self, NodeRegistry};
+use abstractgateway::flow::compile;
 use abstractgateway::plugins::PluginHost;
 use abstractgateway::run::{RunStatus, WaitReason};
+use abstractgateway::runner::flows::Flows;
 use abstractgateway::runner::world::World;
 use abstractgateway::runner::{catalog, new_run_state};
 use abstractgateway::store::{Batch, Store};
@@ -107,23 +109,19 @@ fn closure(root: &str, read: impl Fn(&str) -> Option<Value>) -> BTreeSet<String>
     ids
 }
 
-/// Wraps a loose flow and its transitive subflows as an unpacked bundle directory.
-fn wrap_loose(dir: &Path, root: &str, all: &HashMap<String, (PathBuf, Value)>) -> Arc<Bundle> {
-    let files: Vec<(String, Vec<u8>)> = closure(root, |id| all.get(id).map(|(_, v)| v.clone()))
-        .into_iter()
-        .map(|id| {
-            let bytes = std::fs::read(&all[&id].0).expect("read flow");
-            (id, bytes)
-        })
-        .collect();
-    write_bundle_dir(
-        dir,
-        "conformance",
-        "1.0.0",
-        "2026-01-01T00:00:00+00:00",
-        root,
-        &files,
-    )
+/// A loose flow and its transitive subflows, compiled and registered under their raw ids, as the seed's
+/// registry of loose flows holds them (subflow targets resolve by raw id; no bundle namespace).
+fn loose_catalog(
+    root: &str,
+    all: &HashMap<String, (PathBuf, Value)>,
+    registry: &NodeRegistry,
+) -> Result<Flows, String> {
+    let mut flows = Flows::new();
+    for id in closure(root, |id| all.get(id).map(|(_, v)| v.clone())) {
+        let compiled = compile(&all[&id].1, registry).map_err(|e| format!("flow {id}: {e}"))?;
+        flows.insert_with_listeners(compiled);
+    }
+    Ok(flows)
 }
 
 /// A copy of `bundle` holding only `root` and its subflows (same id and version), so one flow with
@@ -168,21 +166,23 @@ fn fixture_bundles() -> Vec<Arc<Bundle>> {
 fn run_case(
     data_dir: &Path,
     host: &Arc<PluginHost>,
-    bundle: Arc<Bundle>,
-    flow_id: &str,
+    flows: Result<Flows, String>,
+    wf: &str,
     input: &Value,
 ) -> Value {
-    let (flows, _, problems) = catalog::build(vec![bundle.clone()], &host.registry());
-    if let Some(p) = problems.first() {
-        let compile_error = p.message.contains("Branching")
-            || p.message.contains("loop body")
-            || p.message.contains("more than one incoming");
-        return json!({"final_status": if compile_error { "compile_error" } else { "unsupported" }, "output": null, "error": p.message});
-    }
+    let flows = match flows {
+        Ok(f) => f,
+        Err(message) => {
+            let compile_error = message.contains("Branching")
+                || message.contains("loop body")
+                || message.contains("more than one incoming");
+            return json!({"final_status": if compile_error { "compile_error" } else { "unsupported" }, "output": null, "error": message});
+        }
+    };
     let store = Store::open(data_dir).expect("store");
     let flows = Arc::new(flows);
     let mut world = World::new(flows.clone(), 100);
-    let wf = bundle.workflow_id(flow_id);
+    let wf = wf.to_string();
     let mut vars = input.as_object().cloned().unwrap_or_default();
     vars.insert(
         "workspace_root".into(),
@@ -289,7 +289,15 @@ fn run_case(
     } else {
         run.status.as_str().to_string()
     };
-    json!({"final_status": status, "output": run.output, "error": run.error, "ledger_summary": summary, "ledger_len": ledger.len()})
+    // The node whose failure ended the run, shown next to a mismatch so its cause is visible.
+    let failed_node = ledger
+        .iter()
+        .rev()
+        .find(|r| r["status"] == "failed")
+        .map(|r| r["node_id"].clone())
+        .unwrap_or(Value::Null);
+    json!({"final_status": status, "output": run.output, "error": run.error, "failed_node": failed_node,
+        "ledger_summary": summary, "ledger_len": ledger.len()})
 }
 
 #[test]
@@ -308,6 +316,7 @@ fn goldens_match_the_seed() {
     let actual_dir = out_dir.path().join("actual");
     std::fs::create_dir_all(&actual_dir).expect("mkdir");
     let loose = loose_flows();
+    let registry = host.registry();
     let bundles = fixture_bundles();
     let mut cases: Vec<PathBuf> = std::fs::read_dir(&golden_dir)
         .expect("golden dir")
@@ -330,17 +339,22 @@ fn goldens_match_the_seed() {
         }
         let input = golden.get("input").cloned().unwrap_or(json!({}));
         let work = out_dir.path().join(format!("case{i}"));
-        let (bundle, flow_id) = match case.split_once("__") {
+        let (flows, wf) = match case.split_once("__") {
             Some((bref, fid)) => match bundles.iter().find(|b| b.bundle_ref() == bref) {
-                Some(b) => (narrow(&work.join("bundle"), b, fid), fid.to_string()),
+                Some(b) => {
+                    let bundle = narrow(&work.join("bundle"), b, fid);
+                    let (flows, _, problems) = catalog::build(vec![bundle.clone()], &registry);
+                    let flows = match problems.first() {
+                        Some(p) => Err(p.message.clone()),
+                        None => Ok(flows),
+                    };
+                    (flows, bundle.workflow_id(fid))
+                }
                 None => continue,
             },
-            None => (
-                wrap_loose(&work.join("bundle"), &case, &loose),
-                case.clone(),
-            ),
+            None => (loose_catalog(&case, &loose, &registry), case.clone()),
         };
-        let actual = run_case(&work.join("data"), &host, bundle, &flow_id, &input);
+        let actual = run_case(&work.join("data"), &host, flows, &wf, &input);
         std::fs::write(
             actual_dir.join(format!("{case}.json")),
             serde_json::to_vec(&actual).expect("json"),
@@ -354,6 +368,13 @@ fn goldens_match_the_seed() {
             continue;
         }
         let ok = compare_one(&actual_dir, &case);
+        if !ok && !actual["error"].is_null() {
+            println!(
+                "    run error (node {}): {}",
+                actual["failed_node"],
+                actual["error"].as_str().unwrap_or_default()
+            );
+        }
         if ok {
             passed.push(case)
         } else {

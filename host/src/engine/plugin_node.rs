@@ -12,6 +12,15 @@ use crate::run::{
     InFlight, Obj, RunState, RunStatus, StepRecord, WaitReason, WaitState, host_call_record,
 };
 
+/// Reserved output key: the value the node leaves as the ambient payload (`_last_output`, §3.3). Effect-like
+/// plugin nodes (an `effect` other than the default) set none unless they return this key; function-like
+/// ones set their output pins.
+pub const AMBIENT_KEY: &str = "_ambient";
+
+/// Reserved output key: what the run completes with when this node ends it (the seed's `complete_output`);
+/// without it a terminal plugin node completes with its output pins plus `success`.
+pub const COMPLETE_KEY: &str = "_complete_output";
+
 /// What executing a plugin node produced.
 #[derive(Debug, Clone, PartialEq)]
 pub enum PluginOutcome {
@@ -31,9 +40,13 @@ pub fn start(
     plugin: &PluginNode,
     records: &mut Vec<StepRecord>,
 ) -> Plan {
-    let inputs = match resolve::exec_inputs(flow, node, &run.vars) {
+    let inputs = match resolve::exec_inputs_typed(flow, node, &run.vars) {
         Ok(i) => i,
-        Err(e) => return node_error(run, &node.node.id, e),
+        // The seed's agent node swallows a failing pull and starts from empty inputs.
+        Err(_) if plugin.effect == "agent" => Default::default(),
+        // An effect node's failing pull fails the run (§3.5); a function-like node reports it.
+        Err(e) if plugin.effect != DEFAULT_EFFECT => return super::exec::Plan::Fail(e.to_string()),
+        Err(e) => return node_error(run, &node.node.id, e.message),
     };
     // A run keeps the component version it first used, so a plugin upgrade never changes a run midway.
     let digest = run
@@ -98,8 +111,10 @@ pub fn finish(
         return;
     }
     match outcome {
-        PluginOutcome::Output(out) => {
+        PluginOutcome::Output(mut out) => {
             run.inflight = None;
+            let ambient = out.remove(AMBIENT_KEY);
+            let completion = out.remove(COMPLETE_KEY);
             let out = Value::Object(out);
             let mut rec = StepRecord::new(run, &node_id, "completed");
             rec.effect = Some(
@@ -108,9 +123,17 @@ pub fn finish(
             );
             rec.result = Some(out.clone());
             records.push(rec);
-            run.vars.insert("_last_output".into(), out.clone());
+            match ambient {
+                Some(a) => {
+                    run.vars.insert("_last_output".into(), a);
+                }
+                None if effect == DEFAULT_EFFECT => {
+                    run.vars.insert("_last_output".into(), out.clone());
+                }
+                None => {}
+            }
             set_node_output(&mut run.vars, &node_id, out.clone());
-            let plan = next_or(node, || complete_output(&out));
+            let plan = next_or(node, || completion.unwrap_or_else(|| complete_output(&out)));
             apply_plan(run, flow, node, plan, records);
         }
         PluginOutcome::Failed(msg) => {
@@ -178,10 +201,13 @@ pub fn resume_awaiting(run: &mut RunState, payload: Value, records: &mut Vec<Ste
     true
 }
 
+/// The effect type of a plugin node that declares none: a function-like node.
+const DEFAULT_EFFECT: &str = "plugin_node";
+
 fn node_effect(node: &CompiledNode) -> String {
     match &node.kind {
         super::nodes::NodeKind::Plugin(p) => p.effect.clone(),
-        _ => "plugin_node".into(),
+        _ => DEFAULT_EFFECT.into(),
     }
 }
 
