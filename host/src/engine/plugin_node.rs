@@ -21,6 +21,13 @@ pub const AMBIENT_KEY: &str = "_ambient";
 /// without it a terminal plugin node completes with its output pins plus `success`.
 pub const COMPLETE_KEY: &str = "_complete_output";
 
+/// Reserved input key: the run's active context (`vars.context`), given to the model nodes (`llm_call`,
+/// `agent`) whose "use context" option reads the conversation so far.
+pub const RUN_CONTEXT_KEY: &str = "_run_context";
+
+/// Reserved output key: messages the node appends to the run's `context.messages` (a "use context" turn).
+pub const CONTEXT_APPEND_KEY: &str = "_context_append";
+
 /// What executing a plugin node produced.
 #[derive(Debug, Clone, PartialEq)]
 pub enum PluginOutcome {
@@ -48,6 +55,12 @@ pub fn start(
         Err(e) if plugin.effect != DEFAULT_EFFECT => return super::exec::Plan::Fail(e.to_string()),
         Err(e) => return node_error(run, &node.node.id, e.message),
     };
+    let mut inputs = inputs;
+    if matches!(plugin.effect.as_str(), "llm_call" | "agent")
+        && let Some(ctx @ Value::Object(_)) = run.vars.get("context")
+    {
+        inputs.insert(RUN_CONTEXT_KEY.into(), ctx.clone());
+    }
     // A run keeps the component version it first used, so a plugin upgrade never changes a run midway.
     let digest = run
         .components
@@ -115,6 +128,9 @@ pub fn finish(
             run.inflight = None;
             let ambient = out.remove(AMBIENT_KEY);
             let completion = out.remove(COMPLETE_KEY);
+            if let Some(Value::Array(turn)) = out.remove(CONTEXT_APPEND_KEY) {
+                append_context(&mut run.vars, turn);
+            }
             let out = Value::Object(out);
             let mut rec = StepRecord::new(run, &node_id, "completed");
             rec.effect = Some(
@@ -174,6 +190,26 @@ pub fn finish(
                 f.awaiting = Some(name);
             }
         }
+    }
+}
+
+/// Appends messages to `vars.context.messages`, creating the namespace as the seed does.
+fn append_context(vars: &mut crate::run::Obj, turn: Vec<Value>) {
+    let ctx = vars
+        .entry("context")
+        .or_insert_with(|| Value::Object(Default::default()));
+    if !ctx.is_object() {
+        *ctx = Value::Object(Default::default());
+    }
+    let Value::Object(ctx) = ctx else { return };
+    let msgs = ctx
+        .entry("messages")
+        .or_insert_with(|| Value::Array(vec![]));
+    if !msgs.is_array() {
+        *msgs = Value::Array(vec![]);
+    }
+    if let Value::Array(list) = msgs {
+        list.extend(turn);
     }
 }
 

@@ -6,8 +6,8 @@ use abstractgateway_plugin_sdk::{Error, Invocation, Map, Outputs, Value, json};
 
 use crate::host::Host;
 use crate::llm_call::{
-    AMBIENT, COMPLETE_OUTPUT, declares_output, empty_prompt_error, structured_answer, to_message,
-    tool_specs,
+    AMBIENT, COMPLETE_OUTPUT, CONTEXT_APPEND, declares_output, empty_prompt_error,
+    structured_answer, to_message, tool_specs,
 };
 use crate::params::{self, Gateway, pick, pick_bool, pick_f64, pick_str, tool_names};
 use crate::tool_calls::{Call, run_calls};
@@ -58,15 +58,16 @@ pub fn run(host: &mut dyn Host, inv: &Invocation) -> Result<Outputs, Error> {
         .unwrap_or(false);
 
     // The transcript the model sees, and the one reported in the scratchpad (with metadata).
-    let mut transcript: Vec<Message> = Vec::new();
-    if include_context {
-        transcript.extend(
-            params::context_messages(inv.input("context"))
-                .iter()
-                .filter_map(to_message)
-                .filter(|m| m.role != "system"),
-        );
+    // A `context` pin with messages wins over the run's conversation ("use context").
+    let mut history = params::context_messages(inv.input("context"));
+    if history.is_empty() && include_context {
+        history = params::context_messages(inv.input("_run_context"));
     }
+    let mut transcript: Vec<Message> = history
+        .iter()
+        .filter_map(to_message)
+        .filter(|m| m.role != "system")
+        .collect();
     let mut reported = Vec::new();
     if !task.trim().is_empty() {
         transcript.push(Message::user(task.clone()));
@@ -84,11 +85,18 @@ pub fn run(host: &mut dyn Host, inv: &Invocation) -> Result<Outputs, Error> {
         let run = AgentRun {
             gw: &gw,
             task: &task,
-            provider: provider.unwrap_or_default(),
-            model: model.unwrap_or_default(),
+            // Like the seed, an agent naming no route reports the host default.
+            provider: provider.unwrap_or_else(|| gw.default_provider.clone()),
+            model: model.unwrap_or_else(|| gw.default_model.clone()),
             workflow_id,
         };
-        return Ok(run.failed(inv, &empty_prompt_error("reason")));
+        let mut out = run.failed(inv, &empty_prompt_error("reason"));
+        if include_context {
+            let answer = out.get("response").cloned().unwrap_or_default();
+            let turn = run.context_turn(inv, &[], &[], answer.as_str().unwrap_or_default());
+            out.insert(CONTEXT_APPEND.into(), Value::Array(turn));
+        }
+        return Ok(out);
     }
     let (mut all_calls, mut all_results) = (Vec::new(), Vec::new());
     let base = Request {
@@ -194,11 +202,16 @@ pub fn run(host: &mut dyn Host, inv: &Invocation) -> Result<Outputs, Error> {
     };
     // What the node reports, and what the seed's later re-mapping of its result shows on the pins: the
     // structured pass drops `iterations` from the former only.
+    let mut context_turn = None;
     let mut meta = run.meta(mode, all_calls.len(), all_results.len());
     let mut pin_meta = meta.clone();
     pin_meta.insert("iterations".into(), json!(iterations));
     if data.is_none() {
         meta.insert("iterations".into(), json!(iterations));
+    }
+    if include_context {
+        let turn = run.context_turn(inv, &all_calls, &all_results, &answer);
+        context_turn = Some(Value::Array(turn));
     }
     let response = match &data {
         Some(d) => d.to_string(),
@@ -228,6 +241,9 @@ pub fn run(host: &mut dyn Host, inv: &Invocation) -> Result<Outputs, Error> {
     }
     pins.insert(AMBIENT.into(), Value::Object(node_out));
     pins.insert(COMPLETE_OUTPUT.into(), Value::Object(completion));
+    if let Some(turn) = context_turn {
+        pins.insert(CONTEXT_APPEND.into(), turn);
+    }
     Ok(pins)
 }
 
@@ -254,6 +270,96 @@ impl AgentRun<'_> {
             meta.insert("sub_run_id".into(), json!(self.gw.run_id));
         }
         meta
+    }
+
+    /// The messages a "use context" agent adds to the run's conversation: its task, one observation per
+    /// tool result, and its answer (empty texts are left out).
+    fn context_turn(
+        &self,
+        inv: &Invocation,
+        calls: &[Value],
+        results: &[Value],
+        answer: &str,
+    ) -> Vec<Value> {
+        let node = inv.node_id();
+        let message = |role: &str, content: String, suffix: &str, extra: Value| {
+            let mut meta = json!({"kind": "agent_turn", "node_id": node,
+                "message_id": format!("agent:{}:{node}:{suffix}", self.gw.run_id)});
+            if let (Value::Object(m), Value::Object(x)) = (&mut meta, extra) {
+                m.extend(x);
+            }
+            if !self.gw.run_id.is_empty()
+                && let Value::Object(m) = &mut meta
+            {
+                m.insert("sub_run_id".into(), json!(self.gw.run_id));
+            }
+            json!({"role": role, "content": content, "metadata": meta})
+        };
+        let mut out = Vec::new();
+        if !self.task.trim().is_empty() {
+            out.push(message(
+                "user",
+                self.task.trim().to_string(),
+                "task",
+                json!({}),
+            ));
+        }
+        for (i, r) in results.iter().enumerate() {
+            let name = r.get("name").and_then(Value::as_str).unwrap_or("tool");
+            let call_id = r.get("call_id").and_then(Value::as_str).unwrap_or_default();
+            let ok = r.get("success").and_then(Value::as_bool) == Some(true);
+            let rendered = match r.get("output") {
+                Some(v @ (Value::Object(_) | Value::Array(_))) => {
+                    abstractgateway_plugin_sdk::serde_json::to_string_pretty(v).unwrap_or_default()
+                }
+                Some(Value::Null) | None => String::new(),
+                Some(v) => text_of(v),
+            };
+            let mut details = if ok {
+                rendered.trim().to_string()
+            } else {
+                r.get("error")
+                    .filter(|e| !e.is_null())
+                    .map(text_of)
+                    .unwrap_or(rendered)
+                    .trim()
+                    .to_string()
+            };
+            let args = calls
+                .iter()
+                .find(|c| {
+                    !call_id.is_empty() && c.get("call_id").and_then(Value::as_str) == Some(call_id)
+                })
+                .and_then(|c| c.get("arguments"))
+                .filter(|a| a.as_object().is_some_and(|o| !o.is_empty()));
+            if let Some(a) = args {
+                details = format!("args={a}\n{details}").trim().to_string();
+            }
+            let content = if ok {
+                format!("[{name}]: {details}")
+            } else {
+                format!("[{name}]: Error: {details}")
+            };
+            let suffix = if call_id.is_empty() {
+                format!("tool:{i}")
+            } else {
+                format!("tool:{call_id}")
+            };
+            let mut extra = json!({"kind": "tool_observation", "tool_name": name, "success": ok});
+            if !call_id.is_empty() {
+                extra["call_id"] = json!(call_id);
+            }
+            out.push(message("assistant", content, &suffix, extra));
+        }
+        if !answer.trim().is_empty() {
+            out.push(message(
+                "assistant",
+                answer.trim().to_string(),
+                "answer",
+                json!({}),
+            ));
+        }
+        out
     }
 
     /// The seed's outputs when the ReAct loop failed before answering: `success: false`, a readable

@@ -16,13 +16,50 @@ pub fn run(host: &mut dyn Host, inv: &Invocation) -> Result<Outputs, Error> {
     let cfg = [effect];
     let req = build_request(host, inv, &cfg)?;
     let schema = req.response_schema.clone();
+    let req_messages = req.messages.clone();
     let resp = host.complete(req)?;
     let data = match &schema {
         Some(schema) => Some(structured_answer(inv.node_id(), schema, &resp.content)?),
         None => None,
     };
     let trace_id = host.idempotency_key();
-    Ok(outputs(inv, &resp, data, &trace_id))
+    let mut out = outputs(inv, &resp, data.clone(), &trace_id);
+    if use_context(inv, &cfg) {
+        let user = user_text(&req_messages);
+        let assistant = match (resp.content.trim(), &data) {
+            ("", Some(d)) => {
+                abstractgateway_plugin_sdk::serde_json::to_string_pretty(d).unwrap_or_default()
+            }
+            (text, _) => text.to_string(),
+        };
+        let meta = json!({"kind": "llm_turn", "node_id": inv.node_id()});
+        let turn: Vec<Value> = [("user", user), ("assistant", assistant)]
+            .into_iter()
+            .filter(|(_, text)| !text.is_empty())
+            .map(|(role, text)| json!({"role": role, "content": text, "metadata": meta}))
+            .collect();
+        out.insert(CONTEXT_APPEND.into(), Value::Array(turn));
+    }
+    Ok(out)
+}
+
+/// The "use context" option (`use_context`, else `include_context`).
+pub fn use_context(inv: &Invocation, cfg: &[&Value]) -> bool {
+    pick_bool(inv, "use_context", cfg)
+        .or_else(|| pick_bool(inv, "include_context", cfg))
+        .unwrap_or(false)
+}
+
+/// The user text a "use context" turn records: the prompt, else the last non-empty user message.
+fn user_text(messages: &[Message]) -> String {
+    messages
+        .iter()
+        .rev()
+        .filter(|m| m.role == "user")
+        .map(|m| m.content.trim())
+        .find(|t| !t.is_empty())
+        .unwrap_or_default()
+        .to_string()
 }
 
 /// The structured answer validated against the schema's model and dumped as the seed does.
@@ -44,19 +81,18 @@ pub fn build_request(
 ) -> Result<Request, Error> {
     let prompt = pick_str(inv, "prompt", cfg).unwrap_or_default();
     let system = pick_str(inv, "system", cfg).or_else(|| pick_str(inv, "system_prompt", cfg));
-    let use_context = pick_bool(inv, "use_context", cfg)
-        .or_else(|| pick_bool(inv, "include_context", cfg))
-        .unwrap_or(false);
+    let use_context = use_context(inv, cfg);
     let mut messages = Vec::new();
     if let Some(s) = system {
         messages.push(Message::system(s));
     }
     let mut history = params::context_messages(pick(inv, "messages", cfg));
     if use_context {
-        history.splice(0..0, params::context_messages(inv.input("context")));
+        history.splice(0..0, params::active_context(inv));
     }
     messages.extend(history.iter().filter_map(to_message));
-    if !prompt.is_empty() {
+    // With a conversation to continue, the seed still sends the (empty) prompt turn.
+    if !prompt.is_empty() || (use_context && !history.is_empty()) {
         messages.push(Message::user(prompt));
     }
     if !messages.iter().any(|m| m.role != "system") {
@@ -249,6 +285,9 @@ pub fn outputs(inv: &Invocation, resp: &Response, data: Option<Value>, trace_id:
 
 /// Reserved output key: what the run completes with when this node ends it.
 pub const COMPLETE_OUTPUT: &str = "_complete_output";
+
+/// Reserved output key: messages appended to the run's `context.messages` (a "use context" turn).
+pub const CONTEXT_APPEND: &str = "_context_append";
 
 /// Reserved output key: the ambient payload (`_last_output`) the node leaves for the next node.
 pub const AMBIENT: &str = "_ambient";

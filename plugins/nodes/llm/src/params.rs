@@ -320,6 +320,10 @@ pub struct Gateway {
     pub run_id: String,
     /// Its workflow id.
     pub workflow_id: String,
+    /// The host's default route (the seed's run-scoped `_runtime.provider/model`); empty when none.
+    pub default_provider: String,
+    /// The model of that route.
+    pub default_model: String,
 }
 
 impl Gateway {
@@ -336,8 +340,20 @@ impl Gateway {
             },
             run_id: s("run_id"),
             workflow_id: s("workflow_id"),
+            default_provider: s("default_provider"),
+            default_model: s("default_model"),
         }
     }
+}
+
+/// The conversation a "use context" call continues: the `context` pin's messages when it has any, else
+/// the run's active context (`vars.context.messages`, handed over by the host as `_run_context`).
+pub fn active_context(inv: &Invocation) -> Vec<Map<String, Value>> {
+    let pinned = context_messages(inv.input("context"));
+    if !pinned.is_empty() {
+        return pinned;
+    }
+    context_messages(inv.input("_run_context"))
 }
 
 /// Chat messages `[{role, content}]` from a `context` value (`{messages: [...]}`) or a bare list.
