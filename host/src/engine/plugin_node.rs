@@ -56,7 +56,7 @@ pub fn start(
         Err(e) => return node_error(run, &node.node.id, e.message),
     };
     let mut inputs = inputs;
-    if matches!(plugin.effect.as_str(), "llm_call" | "agent")
+    if matches!(plugin.node_type.as_str(), "llm_call" | "agent")
         && let Some(ctx @ Value::Object(_)) = run.vars.get("context")
     {
         inputs.insert(RUN_CONTEXT_KEY.into(), ctx.clone());
