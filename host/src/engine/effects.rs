@@ -58,10 +58,10 @@ pub fn run(
     records: &mut Vec<StepRecord>,
 ) -> Plan {
     let id = node.node.id.clone();
-    let inputs = match resolve::exec_inputs(flow, node, &run.vars) {
+    let inputs = match resolve::exec_inputs_typed(flow, node, &run.vars) {
         Ok(i) => i,
         // An error while resolving an effect's inputs fails the run (§3.5).
-        Err(e) => return Plan::Fail(format!("ValueError: {e}")),
+        Err(e) => return Plan::Fail(e.to_string()),
     };
     if matches!(kind, Effect::OnEvent | Effect::OnSchedule) {
         // Listeners re-arm after their body: they sit on the control stack like a loop.

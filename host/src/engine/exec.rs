@@ -190,8 +190,12 @@ fn end_node(run: &mut RunState, flow: &CompiledFlow, node: &CompiledNode) -> Pla
             .collect(),
     };
     let mut resolved = base;
+    // The end node is function-like: a failing pull completes the run with `{success: false, error, node}`.
     if let Err(e) = resolve::apply_wires_and_defaults(flow, node, &run.vars, &mut resolved, 0) {
-        return Plan::Fail(format!("ValueError: {e}"));
+        return match node_error(run, &node.node.id, e.message) {
+            Plan::Complete(out) => Plan::End(out),
+            other => other,
+        };
     }
     let mut out = if node.data_inputs.is_empty() {
         resolved

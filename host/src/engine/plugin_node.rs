@@ -12,6 +12,22 @@ use crate::run::{
     InFlight, Obj, RunState, RunStatus, StepRecord, WaitReason, WaitState, host_call_record,
 };
 
+/// Reserved output key: the value the node leaves as the ambient payload (`_last_output`, §3.3). Effect-like
+/// plugin nodes (an `effect` other than the default) set none unless they return this key; function-like
+/// ones set their output pins.
+pub const AMBIENT_KEY: &str = "_ambient";
+
+/// Reserved output key: what the run completes with when this node ends it (the seed's `complete_output`);
+/// without it a terminal plugin node completes with its output pins plus `success`.
+pub const COMPLETE_KEY: &str = "_complete_output";
+
+/// Reserved input key: the run's active context (`vars.context`), given to the model nodes (`llm_call`,
+/// `agent`) whose "use context" option reads the conversation so far.
+pub const RUN_CONTEXT_KEY: &str = "_run_context";
+
+/// Reserved output key: messages the node appends to the run's `context.messages` (a "use context" turn).
+pub const CONTEXT_APPEND_KEY: &str = "_context_append";
+
 /// What executing a plugin node produced.
 #[derive(Debug, Clone, PartialEq)]
 pub enum PluginOutcome {
@@ -31,10 +47,20 @@ pub fn start(
     plugin: &PluginNode,
     records: &mut Vec<StepRecord>,
 ) -> Plan {
-    let inputs = match resolve::exec_inputs(flow, node, &run.vars) {
+    let inputs = match resolve::exec_inputs_typed(flow, node, &run.vars) {
         Ok(i) => i,
-        Err(e) => return node_error(run, &node.node.id, e),
+        // The seed's agent node swallows a failing pull and starts from empty inputs.
+        Err(_) if plugin.effect == "agent" => Default::default(),
+        // An effect node's failing pull fails the run (§3.5); a function-like node reports it.
+        Err(e) if plugin.effect != DEFAULT_EFFECT => return super::exec::Plan::Fail(e.to_string()),
+        Err(e) => return node_error(run, &node.node.id, e.message),
     };
+    let mut inputs = inputs;
+    if matches!(plugin.node_type.as_str(), "llm_call" | "agent")
+        && let Some(ctx @ Value::Object(_)) = run.vars.get("context")
+    {
+        inputs.insert(RUN_CONTEXT_KEY.into(), ctx.clone());
+    }
     // A run keeps the component version it first used, so a plugin upgrade never changes a run midway.
     let digest = run
         .components
@@ -98,8 +124,13 @@ pub fn finish(
         return;
     }
     match outcome {
-        PluginOutcome::Output(out) => {
+        PluginOutcome::Output(mut out) => {
             run.inflight = None;
+            let ambient = out.remove(AMBIENT_KEY);
+            let completion = out.remove(COMPLETE_KEY);
+            if let Some(Value::Array(turn)) = out.remove(CONTEXT_APPEND_KEY) {
+                append_context(&mut run.vars, turn);
+            }
             let out = Value::Object(out);
             let mut rec = StepRecord::new(run, &node_id, "completed");
             rec.effect = Some(
@@ -108,9 +139,17 @@ pub fn finish(
             );
             rec.result = Some(out.clone());
             records.push(rec);
-            run.vars.insert("_last_output".into(), out.clone());
+            match ambient {
+                Some(a) => {
+                    run.vars.insert("_last_output".into(), a);
+                }
+                None if effect == DEFAULT_EFFECT => {
+                    run.vars.insert("_last_output".into(), out.clone());
+                }
+                None => {}
+            }
             set_node_output(&mut run.vars, &node_id, out.clone());
-            let plan = next_or(node, || complete_output(&out));
+            let plan = next_or(node, || completion.unwrap_or_else(|| complete_output(&out)));
             apply_plan(run, flow, node, plan, records);
         }
         PluginOutcome::Failed(msg) => {
@@ -157,6 +196,26 @@ pub fn finish(
     }
 }
 
+/// Appends messages to `vars.context.messages`, creating the namespace as the seed does.
+fn append_context(vars: &mut crate::run::Obj, turn: Vec<Value>) {
+    let ctx = vars
+        .entry("context")
+        .or_insert_with(|| Value::Object(Default::default()));
+    if !ctx.is_object() {
+        *ctx = Value::Object(Default::default());
+    }
+    let Value::Object(ctx) = ctx else { return };
+    let msgs = ctx
+        .entry("messages")
+        .or_insert_with(|| Value::Array(vec![]));
+    if !msgs.is_array() {
+        *msgs = Value::Array(vec![]);
+    }
+    if let Value::Array(list) = msgs {
+        list.extend(turn);
+    }
+}
+
 /// Resumes a plugin node suspended in `await-event`: the event becomes the recorded answer of that call,
 /// and the run is runnable again (the runner re-executes the node, replaying every recorded call).
 pub fn resume_awaiting(run: &mut RunState, payload: Value, records: &mut Vec<StepRecord>) -> bool {
@@ -181,10 +240,13 @@ pub fn resume_awaiting(run: &mut RunState, payload: Value, records: &mut Vec<Ste
     true
 }
 
+/// The effect type of a plugin node that declares none: a function-like node.
+const DEFAULT_EFFECT: &str = "plugin_node";
+
 fn node_effect(node: &CompiledNode) -> String {
     match &node.kind {
         super::nodes::NodeKind::Plugin(p) => p.effect.clone(),
-        _ => "plugin_node".into(),
+        _ => DEFAULT_EFFECT.into(),
     }
 }
 

@@ -4,7 +4,7 @@ use serde_json::Value;
 
 use super::nodes::NodeKind;
 use super::state::{last_output, node_output};
-use crate::builtins::BuiltinCtx;
+use crate::builtins::{self, BuiltinCtx, PyException};
 use crate::flow::{CompiledFlow, CompiledNode};
 use crate::run::Obj;
 
@@ -13,6 +13,16 @@ const MAX_PURE_DEPTH: usize = 256;
 
 /// Inputs for an executable node: ambient payload, then wires, then defaults.
 pub fn exec_inputs(flow: &CompiledFlow, node: &CompiledNode, vars: &Obj) -> Result<Obj, String> {
+    exec_inputs_typed(flow, node, vars).map_err(|e| e.message)
+}
+
+/// [`exec_inputs`], keeping the Python exception class of a failing pull: an effect node fails its
+/// run with `"<Class>: <message>"`, where a function-like node only reports the message.
+pub fn exec_inputs_typed(
+    flow: &CompiledFlow,
+    node: &CompiledNode,
+    vars: &Obj,
+) -> Result<Obj, PyException> {
     let mut resolved = match last_output(vars) {
         Some(Value::Object(m)) => m.clone(),
         _ => Obj::new(),
@@ -27,7 +37,7 @@ fn pure_inputs(
     node: &CompiledNode,
     vars: &Obj,
     depth: usize,
-) -> Result<Obj, String> {
+) -> Result<Obj, PyException> {
     let mut resolved = Obj::new();
     apply_wires_and_defaults(flow, node, vars, &mut resolved, depth)?;
     Ok(resolved)
@@ -49,7 +59,7 @@ pub fn apply_wires_and_defaults(
     vars: &Obj,
     resolved: &mut Obj,
     depth: usize,
-) -> Result<(), String> {
+) -> Result<(), PyException> {
     for edge in &node.inputs {
         let Some(src) = flow.node(&edge.source) else {
             continue;
@@ -82,19 +92,28 @@ pub fn eval_pure(
     node: &CompiledNode,
     vars: &Obj,
     depth: usize,
-) -> Result<Value, String> {
+) -> Result<Value, PyException> {
     if depth > MAX_PURE_DEPTH {
-        return Err(format!(
+        return Err(PyException::value_error(format!(
             "Data edge cycle detected at node '{}'",
             node.node.id
-        ));
+        )));
     }
     let inputs = pure_inputs(flow, node, vars, depth)?;
-    call_node_fn(node, &inputs, vars)
+    call_node_fn_typed(node, &inputs, vars)
 }
 
 /// Runs a builtin or plugin node function on resolved inputs.
 pub fn call_node_fn(node: &CompiledNode, inputs: &Obj, vars: &Obj) -> Result<Value, String> {
+    call_node_fn_typed(node, inputs, vars).map_err(|e| e.message)
+}
+
+/// [`call_node_fn`], keeping the Python exception class.
+pub fn call_node_fn_typed(
+    node: &CompiledNode,
+    inputs: &Obj,
+    vars: &Obj,
+) -> Result<Value, PyException> {
     match &node.kind {
         NodeKind::Builtin(f) => {
             let data = Value::Object(node.node.data.clone());
@@ -106,11 +125,14 @@ pub fn call_node_fn(node: &CompiledNode, inputs: &Obj, vars: &Obj) -> Result<Val
                 output_pins: &node.data_outputs,
                 vars,
             };
-            f(inputs, &ctx)
+            match builtins::lookup_py(&node.node.ty) {
+                Some(typed) => typed(inputs, &ctx),
+                None => f(inputs, &ctx).map_err(PyException::value_error),
+            }
         }
-        other => Err(format!(
+        other => Err(PyException::value_error(format!(
             "node '{}' ({other:?}) cannot be evaluated as a data node",
             node.node.id
-        )),
+        ))),
     }
 }

@@ -160,3 +160,95 @@ fn wait_event_uses_the_literal_key() {
         Some(json!({"event": {"name": "go"}, "success": true}))
     );
 }
+
+/// A registry with one effect-like plugin node type (`llm_call`), as the LLM component declares it.
+fn llm_registry() -> NodeRegistry {
+    let mut reg = NodeRegistry::new();
+    reg.register_plugin(std::sync::Arc::new(PluginNode {
+        node_type: "llm_call".into(),
+        plugin: "node_llm".into(),
+        digest: "d".into(),
+        effect: "llm_call".into(),
+    }));
+    reg
+}
+
+/// start → llm_call (prompt from a `format` node) → optional end echoing the start's `topic` pin.
+fn llm_flow(template: &str, with_end: bool) -> crate::flow::CompiledFlow {
+    let mut nodes = vec![
+        json!({"id": "start", "type": "on_flow_start", "data": {"outputs": [
+            {"id": "exec-out", "type": "execution"}, {"id": "topic", "type": "string"}]}}),
+        json!({"id": "fmt", "type": "format", "data": {"inputs": [{"id": "template", "type": "string"},
+            {"id": "values", "type": "object"}], "outputs": [{"id": "result", "type": "string"}],
+            "pinDefaults": {"template": template, "values": {"topic": "t"}}}}),
+        json!({"id": "llm", "type": "llm_call", "data": {"inputs": [{"id": "exec-in", "type": "execution"},
+            {"id": "prompt", "type": "string"}], "outputs": [{"id": "exec-out", "type": "execution"},
+            {"id": "response", "type": "string"}]}}),
+    ];
+    let mut edges = vec![
+        json!({"id": "e1", "source": "start", "sourceHandle": "exec-out", "target": "llm", "targetHandle": "exec-in"}),
+        json!({"id": "e2", "source": "fmt", "sourceHandle": "result", "target": "llm", "targetHandle": "prompt"}),
+    ];
+    if with_end {
+        nodes.push(
+            json!({"id": "end", "type": "on_flow_end", "data": {"inputs": [
+            {"id": "exec-in", "type": "execution"}, {"id": "topic", "type": "string"},
+            {"id": "response", "type": "string"}]}}),
+        );
+        edges.push(json!({"id": "e3", "source": "llm", "sourceHandle": "exec-out", "target": "end", "targetHandle": "exec-in"}));
+        edges.push(json!({"id": "e4", "source": "llm", "sourceHandle": "response", "target": "end", "targetHandle": "response"}));
+    }
+    let raw = json!({"id": "f", "name": "f", "entryNode": "start", "nodes": nodes, "edges": edges});
+    compile(&raw, &llm_registry()).expect("compiles")
+}
+
+fn llm_outcome() -> PluginOutcome {
+    let out = json!({"response": "echo:t", "success": true,
+        "_complete_output": {"success": true, "result": {"content": "echo:t"}},
+        "_context_append": [{"role": "user", "content": "t"}]});
+    PluginOutcome::Output(out.as_object().cloned().unwrap_or_default())
+}
+
+#[test]
+fn an_effect_like_plugin_node_leaves_no_ambient_payload() {
+    let flow = llm_flow("{topic}", true);
+    let (mut run, mut recs) = drive(&flow, json!({"topic": "from input"}));
+    assert!(run.inflight.is_some(), "the llm node runs in the component");
+    plugin_node::finish(&mut run, &flow, llm_outcome(), &mut recs);
+    advance(&mut run, &flow, &mut NoHost, 100, &mut recs);
+    assert_eq!(run.status, RunStatus::Completed);
+    // The end's unwired `topic` still comes from the start node's ambient payload, not the llm node.
+    assert_eq!(
+        run.output,
+        Some(json!({"topic": "from input", "response": "echo:t", "success": true}))
+    );
+    assert_eq!(
+        run.vars.get("context"),
+        Some(&json!({"messages": [{"role": "user", "content": "t"}]}))
+    );
+    // The reserved keys are not output pins.
+    let pins = state::node_output(&run.vars, "llm").cloned();
+    assert_eq!(pins, Some(json!({"response": "echo:t", "success": true})));
+}
+
+#[test]
+fn a_terminal_plugin_node_completes_with_what_it_returns_for_completion() {
+    let flow = llm_flow("{topic}", false);
+    let (mut run, mut recs) = drive(&flow, json!({}));
+    plugin_node::finish(&mut run, &flow, llm_outcome(), &mut recs);
+    assert_eq!(run.status, RunStatus::Completed);
+    assert_eq!(
+        run.output,
+        Some(json!({"success": true, "result": {"content": "echo:t"}}))
+    );
+}
+
+#[test]
+fn a_failing_pull_fails_an_effect_node_with_the_exception_class() {
+    let flow = llm_flow("{role, winner}", true);
+    let (run, recs) = drive(&flow, json!({}));
+    assert_eq!(run.status, RunStatus::Failed);
+    assert_eq!(run.error.as_deref(), Some("KeyError: 'role, winner'"));
+    assert_eq!(recs[0].node_id, "llm");
+    assert_eq!(recs[0].status, "failed");
+}

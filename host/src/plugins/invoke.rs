@@ -128,10 +128,17 @@ async fn execute(
     });
     // What a node may know of its host, beside its own config (never credentials).
     let mut config = job.config.clone();
+    let (default_provider, default_model) = host
+        .caps
+        .llm
+        .as_ref()
+        .and_then(|l| l.default_route())
+        .unwrap_or_default();
     config.insert(
         "_gateway".into(),
         serde_json::json!({"tool_mode": host.caps.tool_mode, "run_id": job.run_id,
-            "workflow_id": job.workflow_id, "session_id": job.session_id}),
+            "workflow_id": job.workflow_id, "session_id": job.session_id,
+            "default_provider": default_provider, "default_model": default_model}),
     );
     let inv = Invocation {
         node_type: job.node_type.clone(),

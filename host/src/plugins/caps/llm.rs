@@ -18,6 +18,10 @@ pub trait LlmBackend: Send + Sync {
     fn route(&self, req: &Request) -> Result<(String, String), Error>;
     /// One completion.
     fn complete(&self, req: Request) -> Answer<Response>;
+    /// The `(provider, model)` a request naming neither goes to, if the host has one.
+    fn default_route(&self) -> Option<(String, String)> {
+        None
+    }
 }
 
 impl Host for NodeCtx {
@@ -53,6 +57,10 @@ impl LlmBackend for ProvidersBackend {
             .route(&chat_request(req.clone())?)
             .map_err(wit_error)?;
         Ok((provider, model.unwrap_or_default()))
+    }
+
+    fn default_route(&self) -> Option<(String, String)> {
+        self.0.default_route()
     }
 
     fn complete(&self, req: Request) -> Answer<Response> {

@@ -5,7 +5,10 @@ use abstractgateway_plugin_sdk::llm::{Message, Request};
 use abstractgateway_plugin_sdk::{Error, Invocation, Map, Outputs, Value, json};
 
 use crate::host::Host;
-use crate::llm_call::{parse_structured, to_message, tool_specs};
+use crate::llm_call::{
+    AMBIENT, COMPLETE_OUTPUT, CONTEXT_APPEND, declares_output, empty_prompt_error,
+    structured_answer, to_message, tool_specs,
+};
 use crate::params::{self, Gateway, pick, pick_bool, pick_f64, pick_str, tool_names};
 use crate::tool_calls::{Call, run_calls};
 
@@ -55,19 +58,46 @@ pub fn run(host: &mut dyn Host, inv: &Invocation) -> Result<Outputs, Error> {
         .unwrap_or(false);
 
     // The transcript the model sees, and the one reported in the scratchpad (with metadata).
-    let mut transcript: Vec<Message> = Vec::new();
-    if include_context {
-        transcript.extend(
-            params::context_messages(inv.input("context"))
-                .iter()
-                .filter_map(to_message)
-                .filter(|m| m.role != "system"),
+    // A `context` pin with messages wins over the run's conversation ("use context").
+    let mut history = params::context_messages(inv.input("context"));
+    if history.is_empty() && include_context {
+        history = params::context_messages(inv.input("_run_context"));
+    }
+    let mut transcript: Vec<Message> = history
+        .iter()
+        .filter_map(to_message)
+        .filter(|m| m.role != "system")
+        .collect();
+    let mut reported = Vec::new();
+    if !task.trim().is_empty() {
+        transcript.push(Message::user(task.clone()));
+        reported.push(
+            json!({"role": "user", "content": task, "metadata": {"message_id": message_id(&gw, inv, 0)}}),
         );
     }
-    transcript.push(Message::user(task.clone()));
-    let mut reported = vec![
-        json!({"role": "user", "content": task, "metadata": {"message_id": message_id(&gw, inv, 0)}}),
-    ];
+    let workflow_id = format!(
+        "visual_react_agent_{}_{}",
+        sanitize(&gw.workflow_id),
+        sanitize(inv.node_id())
+    );
+    // The ReAct child's first reasoning call has nothing to send: it fails, and so does the agent.
+    if transcript.is_empty() {
+        let run = AgentRun {
+            gw: &gw,
+            task: &task,
+            // Like the seed, an agent naming no route reports the host default.
+            provider: provider.unwrap_or_else(|| gw.default_provider.clone()),
+            model: model.unwrap_or_else(|| gw.default_model.clone()),
+            workflow_id,
+        };
+        let mut out = run.failed(inv, &empty_prompt_error("reason"));
+        if include_context {
+            let answer = out.get("response").cloned().unwrap_or_default();
+            let turn = run.context_turn(inv, &[], &[], answer.as_str().unwrap_or_default());
+            out.insert(CONTEXT_APPEND.into(), Value::Array(turn));
+        }
+        return Ok(out);
+    }
     let (mut all_calls, mut all_results) = (Vec::new(), Vec::new());
     let base = Request {
         provider: provider.clone(),
@@ -151,48 +181,230 @@ pub fn run(host: &mut dyn Host, inv: &Invocation) -> Result<Outputs, Error> {
         .or_else(|| params::schema(pick(inv, "response_schema", &[])))
         .or_else(|| output_schema(agent_cfg));
     let data = match schema {
-        Some(schema) => Some(structure(host, &base, &task, &answer, schema)?),
+        Some(schema) => Some(structure(host, inv, &base, &task, &answer, schema)?),
         None => None,
     };
-    let workflow_id = format!(
-        "visual_react_agent_{}_{}",
-        sanitize(&gw.workflow_id),
-        inv.node_id()
-    );
-    let mut meta = Map::new();
-    meta.insert("schema".into(), json!("abstractcode.agent.v1.meta"));
-    meta.insert("version".into(), json!(1));
-    meta.insert("provider".into(), json!(used_provider));
-    meta.insert("model".into(), json!(used_model));
-    meta.insert("sub_run_id".into(), json!(gw.run_id));
-    meta.insert("iterations".into(), json!(iterations));
-    meta.insert("tool_calls".into(), json!(all_calls.len()));
-    meta.insert("tool_results".into(), json!(all_results.len()));
+    let run = AgentRun {
+        gw: &gw,
+        task: &task,
+        provider: used_provider,
+        model: used_model,
+        workflow_id,
+    };
+    let scratchpad = json!({
+        "sub_run_id": gw.run_id, "workflow_id": run.workflow_id, "task": task, "messages": reported,
+        "node_traces": {}, "steps": [], "tool_calls": all_calls, "tool_results": all_results,
+    });
     let mode = if data.is_some() {
         "structured"
     } else {
         "unstructured"
     };
-    meta.insert("output_mode".into(), json!(mode));
-    let scratchpad = json!({
-        "sub_run_id": gw.run_id, "workflow_id": workflow_id, "task": task, "messages": reported,
-        "node_traces": {}, "steps": [], "tool_calls": all_calls, "tool_results": all_results,
-    });
-    let mut out = Outputs::new();
+    // What the node reports, and what the seed's later re-mapping of its result shows on the pins: the
+    // structured pass drops `iterations` from the former only.
+    let mut context_turn = None;
+    let mut meta = run.meta(mode, all_calls.len(), all_results.len());
+    let mut pin_meta = meta.clone();
+    pin_meta.insert("iterations".into(), json!(iterations));
+    if data.is_none() {
+        meta.insert("iterations".into(), json!(iterations));
+    }
+    if include_context {
+        let turn = run.context_turn(inv, &all_calls, &all_results, &answer);
+        context_turn = Some(Value::Array(turn));
+    }
     let response = match &data {
         Some(d) => d.to_string(),
         None => answer,
     };
-    out.insert("response".into(), json!(response));
-    out.insert("success".into(), json!(true));
-    out.insert("meta".into(), Value::Object(meta));
-    out.insert("scratchpad".into(), scratchpad);
-    if let Some(d) = data {
-        out.insert("data".into(), d);
+    let mut node_out = Outputs::new();
+    node_out.insert("response".into(), json!(response));
+    if let Some(d) = &data {
+        node_out.insert("data".into(), d.clone());
     }
-    out.insert("tool_calls".into(), Value::Array(all_calls));
-    out.insert("tool_results".into(), Value::Array(all_results));
-    Ok(out)
+    node_out.insert("success".into(), json!(true));
+    node_out.insert("meta".into(), Value::Object(meta));
+    node_out.insert("scratchpad".into(), scratchpad.clone());
+    let completion = node_out.clone();
+    node_out.insert("tool_calls".into(), Value::Array(all_calls.clone()));
+    node_out.insert("tool_results".into(), Value::Array(all_results.clone()));
+    let mut pins = node_out.clone();
+    pins.insert("meta".into(), Value::Object(pin_meta.clone()));
+    if declares_output(inv, "result") {
+        // The legacy pin: the structured object, else the unstructured essentials.
+        let legacy = match &data {
+            Some(d) => d.clone(),
+            None => json!({"response": response, "success": true, "meta": pin_meta,
+                "scratchpad": scratchpad}),
+        };
+        pins.insert("result".into(), legacy);
+    }
+    pins.insert(AMBIENT.into(), Value::Object(node_out));
+    pins.insert(COMPLETE_OUTPUT.into(), Value::Object(completion));
+    if let Some(turn) = context_turn {
+        pins.insert(CONTEXT_APPEND.into(), turn);
+    }
+    Ok(pins)
+}
+
+/// What every agent outcome reports about its (in-node) sub-run.
+struct AgentRun<'a> {
+    gw: &'a Gateway,
+    task: &'a str,
+    provider: String,
+    model: String,
+    workflow_id: String,
+}
+
+impl AgentRun<'_> {
+    fn meta(&self, mode: &str, calls: usize, results: usize) -> Map<String, Value> {
+        let mut meta = Map::new();
+        meta.insert("schema".into(), json!("abstractcode.agent.v1.meta"));
+        meta.insert("version".into(), json!(1));
+        meta.insert("output_mode".into(), json!(mode));
+        meta.insert("provider".into(), json!(self.provider));
+        meta.insert("model".into(), json!(self.model));
+        meta.insert("tool_calls".into(), json!(calls));
+        meta.insert("tool_results".into(), json!(results));
+        if !self.gw.run_id.is_empty() {
+            meta.insert("sub_run_id".into(), json!(self.gw.run_id));
+        }
+        meta
+    }
+
+    /// The messages a "use context" agent adds to the run's conversation: its task, one observation per
+    /// tool result, and its answer (empty texts are left out).
+    fn context_turn(
+        &self,
+        inv: &Invocation,
+        calls: &[Value],
+        results: &[Value],
+        answer: &str,
+    ) -> Vec<Value> {
+        let node = inv.node_id();
+        let message = |role: &str, content: String, suffix: &str, extra: Value| {
+            let mut meta = json!({"kind": "agent_turn", "node_id": node,
+                "message_id": format!("agent:{}:{node}:{suffix}", self.gw.run_id)});
+            if let (Value::Object(m), Value::Object(x)) = (&mut meta, extra) {
+                m.extend(x);
+            }
+            if !self.gw.run_id.is_empty()
+                && let Value::Object(m) = &mut meta
+            {
+                m.insert("sub_run_id".into(), json!(self.gw.run_id));
+            }
+            json!({"role": role, "content": content, "metadata": meta})
+        };
+        let mut out = Vec::new();
+        if !self.task.trim().is_empty() {
+            out.push(message(
+                "user",
+                self.task.trim().to_string(),
+                "task",
+                json!({}),
+            ));
+        }
+        for (i, r) in results.iter().enumerate() {
+            let name = r.get("name").and_then(Value::as_str).unwrap_or("tool");
+            let call_id = r.get("call_id").and_then(Value::as_str).unwrap_or_default();
+            let ok = r.get("success").and_then(Value::as_bool) == Some(true);
+            let rendered = match r.get("output") {
+                Some(v @ (Value::Object(_) | Value::Array(_))) => {
+                    abstractgateway_plugin_sdk::serde_json::to_string_pretty(v).unwrap_or_default()
+                }
+                Some(Value::Null) | None => String::new(),
+                Some(v) => text_of(v),
+            };
+            let mut details = if ok {
+                rendered.trim().to_string()
+            } else {
+                r.get("error")
+                    .filter(|e| !e.is_null())
+                    .map(text_of)
+                    .unwrap_or(rendered)
+                    .trim()
+                    .to_string()
+            };
+            let args = calls
+                .iter()
+                .find(|c| {
+                    !call_id.is_empty() && c.get("call_id").and_then(Value::as_str) == Some(call_id)
+                })
+                .and_then(|c| c.get("arguments"))
+                .filter(|a| a.as_object().is_some_and(|o| !o.is_empty()));
+            if let Some(a) = args {
+                details = format!("args={a}\n{details}").trim().to_string();
+            }
+            let content = if ok {
+                format!("[{name}]: {details}")
+            } else {
+                format!("[{name}]: Error: {details}")
+            };
+            let suffix = if call_id.is_empty() {
+                format!("tool:{i}")
+            } else {
+                format!("tool:{call_id}")
+            };
+            let mut extra = json!({"kind": "tool_observation", "tool_name": name, "success": ok});
+            if !call_id.is_empty() {
+                extra["call_id"] = json!(call_id);
+            }
+            out.push(message("assistant", content, &suffix, extra));
+        }
+        if !answer.trim().is_empty() {
+            out.push(message(
+                "assistant",
+                answer.trim().to_string(),
+                "answer",
+                json!({}),
+            ));
+        }
+        out
+    }
+
+    /// The seed's outputs when the ReAct loop failed before answering: `success: false`, a readable
+    /// response, and the error in `meta.error` and `error`.
+    fn failed(&self, inv: &Invocation, error: &str) -> Outputs {
+        let head: String = error.chars().take(300).collect();
+        let head = if head.len() < error.len() {
+            format!("{head}…")
+        } else {
+            head
+        };
+        let run_part = if self.gw.run_id.is_empty() {
+            String::new()
+        } else {
+            format!(" (run {})", self.gw.run_id)
+        };
+        let answer =
+            format!("The agent failed before producing a final answer{run_part}. Error: {head}");
+        let scratchpad = json!({
+            "sub_run_id": self.gw.run_id, "workflow_id": self.workflow_id, "task": self.task,
+            "messages": [{"role": "assistant", "content": answer}], "node_traces": {}, "steps": [],
+            "tool_calls": [], "tool_results": [],
+        });
+        let pin_meta = self.meta("unstructured", 0, 0);
+        let mut meta = pin_meta.clone();
+        meta.insert("error".into(), json!(error));
+        let mut node_out = Outputs::new();
+        node_out.insert("response".into(), json!(answer));
+        node_out.insert("success".into(), json!(false));
+        node_out.insert("meta".into(), Value::Object(meta));
+        node_out.insert("scratchpad".into(), scratchpad);
+        let mut completion = node_out.clone();
+        completion.insert("error".into(), json!(error));
+        node_out.insert("tool_calls".into(), json!([]));
+        node_out.insert("tool_results".into(), json!([]));
+        node_out.insert("error".into(), json!(error));
+        let mut pins = node_out.clone();
+        pins.insert("meta".into(), Value::Object(pin_meta));
+        if declares_output(inv, "result") {
+            pins.insert("result".into(), json!({"success": false, "error": error}));
+        }
+        pins.insert(AMBIENT.into(), Value::Object(node_out));
+        pins.insert(COMPLETE_OUTPUT.into(), Value::Object(completion));
+        pins
+    }
 }
 
 /// `agentConfig.outputSchema` when enabled: `{enabled, jsonSchema|schema}`.
@@ -207,22 +419,24 @@ fn output_schema(agent_cfg: &Value) -> Option<Value> {
 /// The extra call that turns the free-text answer into the required JSON.
 fn structure(
     host: &mut dyn Host,
+    inv: &Invocation,
     base: &Request,
     task: &str,
     answer: &str,
     schema: Value,
 ) -> Result<Value, Error> {
+    let schema = params::model_schema(&schema).ok_or_else(|| {
+        Error::invalid_input("response_schema must be a JSON schema object with properties")
+    })?;
     let prompt = format!(
         "Convert the Agent answer into a JSON object matching the required schema. Return JSON only.\n\nTask:\n{task}\n\nAnswer:\n{answer}"
     );
     let resp = host.complete(Request {
         messages: vec![Message::user(prompt)],
-        response_schema: Some(schema),
+        response_schema: Some(schema.clone()),
         ..base.clone()
     })?;
-    parse_structured(&resp.content).ok_or_else(|| {
-        Error::invalid_input("agent: the structured answer is not the requested JSON")
-    })
+    structured_answer(inv.node_id(), &schema, &resp.content)
 }
 
 /// A tool output as observation text.
@@ -233,17 +447,25 @@ fn text_of(v: &Value) -> String {
     }
 }
 
-/// The seed's workflow-id sanitising: anything outside `[A-Za-z0-9_-]` becomes `_`.
+/// The seed's workflow-id sanitising: each run of characters outside `[A-Za-z0-9_-]` becomes one `_`;
+/// an empty id is `unknown`.
 pub fn sanitize(id: &str) -> String {
-    id.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
+    let mut out = String::new();
+    let mut in_run = false;
+    for c in id.trim().chars() {
+        if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+            out.push(c);
+            in_run = false;
+        } else if !in_run {
+            out.push('_');
+            in_run = true;
+        }
+    }
+    if out.is_empty() {
+        "unknown".into()
+    } else {
+        out
+    }
 }
 
 /// A message id stable across replays of the node.

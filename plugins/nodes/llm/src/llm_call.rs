@@ -15,21 +15,62 @@ pub fn run(host: &mut dyn Host, inv: &Invocation) -> Result<Outputs, Error> {
     let effect = inv.config_value("effectConfig").unwrap_or(&empty);
     let cfg = [effect];
     let req = build_request(host, inv, &cfg)?;
-    let structured = req.response_schema.is_some();
+    let schema = req.response_schema.clone();
+    let req_messages = req.messages.clone();
     let resp = host.complete(req)?;
-    let data = if structured {
-        Some(parse_structured(&resp.content).ok_or_else(|| {
-            Error::invalid_input(format!(
-                "llm_call (node {}): the model's answer is not the requested JSON: {}",
-                inv.node_id(),
-                preview(&resp.content)
-            ))
-        })?)
-    } else {
-        None
+    let data = match &schema {
+        Some(schema) => Some(structured_answer(inv.node_id(), schema, &resp.content)?),
+        None => None,
     };
     let trace_id = host.idempotency_key();
-    Ok(outputs(inv, &resp, data, &trace_id))
+    let mut out = outputs(inv, &resp, data.clone(), &trace_id);
+    if use_context(inv, &cfg) {
+        let user = user_text(&req_messages);
+        let assistant = match (resp.content.trim(), &data) {
+            ("", Some(d)) => {
+                abstractgateway_plugin_sdk::serde_json::to_string_pretty(d).unwrap_or_default()
+            }
+            (text, _) => text.to_string(),
+        };
+        let meta = json!({"kind": "llm_turn", "node_id": inv.node_id()});
+        let turn: Vec<Value> = [("user", user), ("assistant", assistant)]
+            .into_iter()
+            .filter(|(_, text)| !text.is_empty())
+            .map(|(role, text)| json!({"role": role, "content": text, "metadata": meta}))
+            .collect();
+        out.insert(CONTEXT_APPEND.into(), Value::Array(turn));
+    }
+    Ok(out)
+}
+
+/// The "use context" option (`use_context`, else `include_context`).
+pub fn use_context(inv: &Invocation, cfg: &[&Value]) -> bool {
+    pick_bool(inv, "use_context", cfg)
+        .or_else(|| pick_bool(inv, "include_context", cfg))
+        .unwrap_or(false)
+}
+
+/// The user text a "use context" turn records: the prompt, else the last non-empty user message.
+fn user_text(messages: &[Message]) -> String {
+    messages
+        .iter()
+        .rev()
+        .filter(|m| m.role == "user")
+        .map(|m| m.content.trim())
+        .find(|t| !t.is_empty())
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// The structured answer validated against the schema's model and dumped as the seed does.
+pub fn structured_answer(node_id: &str, schema: &Value, content: &str) -> Result<Value, Error> {
+    let parsed = parse_structured(content).ok_or_else(|| {
+        Error::invalid_input(format!(
+            "llm_call (node {node_id}): the model's answer is not the requested JSON: {}",
+            preview(content)
+        ))
+    })?;
+    Ok(params::model_dump(schema, &parsed))
 }
 
 /// The chat request of an `llm_call` node.
@@ -40,26 +81,22 @@ pub fn build_request(
 ) -> Result<Request, Error> {
     let prompt = pick_str(inv, "prompt", cfg).unwrap_or_default();
     let system = pick_str(inv, "system", cfg).or_else(|| pick_str(inv, "system_prompt", cfg));
-    let use_context = pick_bool(inv, "use_context", cfg)
-        .or_else(|| pick_bool(inv, "include_context", cfg))
-        .unwrap_or(false);
+    let use_context = use_context(inv, cfg);
     let mut messages = Vec::new();
     if let Some(s) = system {
         messages.push(Message::system(s));
     }
     let mut history = params::context_messages(pick(inv, "messages", cfg));
     if use_context {
-        history.splice(0..0, params::context_messages(inv.input("context")));
+        history.splice(0..0, params::active_context(inv));
     }
     messages.extend(history.iter().filter_map(to_message));
-    if !prompt.is_empty() {
+    // With a conversation to continue, the seed still sends the (empty) prompt turn.
+    if !prompt.is_empty() || (use_context && !history.is_empty()) {
         messages.push(Message::user(prompt));
     }
     if !messages.iter().any(|m| m.role != "system") {
-        return Err(Error::invalid_input(format!(
-            "llm_call (node {}) requires payload.prompt or payload.messages; both were empty.",
-            inv.node_id()
-        )));
+        return Err(Error::invalid_input(empty_prompt_error(inv.node_id())));
     }
     let names = tool_names(pick(inv, "tools", cfg));
     let tools = if names.is_empty() {
@@ -67,8 +104,14 @@ pub fn build_request(
     } else {
         tool_specs(host, &names)?
     };
-    let response_schema =
-        params::schema(pick(inv, "resp_schema", cfg).or_else(|| pick(inv, "response_schema", cfg)));
+    let response_schema = match params::schema(
+        pick(inv, "resp_schema", cfg).or_else(|| pick(inv, "response_schema", cfg)),
+    ) {
+        Some(s) => Some(params::model_schema(&s).ok_or_else(|| {
+            Error::invalid_input("response_schema must be a JSON schema object with properties")
+        })?),
+        None => None,
+    };
     let seed = pick_f64(inv, "seed", cfg)
         .filter(|s| *s >= 0.0 && s.fract() == 0.0)
         .map(|s| s as i64);
@@ -88,6 +131,14 @@ pub fn build_request(
         seed,
         options: None,
     })
+}
+
+/// The seed's refusal of a model call with nothing to send, naming the node.
+pub fn empty_prompt_error(node_id: &str) -> String {
+    format!(
+        "llm_call (node {node_id}) requires payload.prompt or payload.messages; both were empty. Supply the \
+         flow's prompt input when starting the run (input_data.<prompt pin>), or connect/pin it in the flow."
+    )
 }
 
 /// The specs of the granted tools named in `names`, in that order; unknown names are dropped, as the seed does.
@@ -150,13 +201,20 @@ pub fn normalised_tool_calls(resp: &Response) -> Vec<Value> {
         .collect()
 }
 
-/// The raw result object the seed stores (legacy `result`/`raw` pins expose it).
+/// The raw result object the seed stores (legacy `result`/`raw` pins expose it). A structured answer
+/// comes back as the validated model only: no text, usage, model or trace.
 pub fn raw_result(resp: &Response, data: Option<&Value>, trace_id: &str) -> Value {
+    if let Some(d) = data {
+        return json!({
+            "content": null, "data": d, "tool_calls": null, "usage": null, "model": null,
+            "finish_reason": null, "trace_id": null,
+        });
+    }
     let calls = normalised_tool_calls(resp);
     json!({
         "content": resp.content,
         "reasoning": resp.reasoning,
-        "data": data,
+        "data": null,
         "tool_calls": if calls.is_empty() { Value::Null } else { Value::Array(calls) },
         "usage": params::usage_json(&resp.usage),
         "model": resp.model,
@@ -166,8 +224,10 @@ pub fn raw_result(resp: &Response, data: Option<&Value>, trace_id: &str) -> Valu
     })
 }
 
-/// The output pins of a completed call (the seed's mapping of an `LLM_CALL` result).
+/// The output pins of a completed call (the seed's mapping of an `LLM_CALL` result), plus what the run
+/// completes with when the node ends it (`{success, result: <raw result>}`, as for any effect node).
 pub fn outputs(inv: &Invocation, resp: &Response, data: Option<Value>, trace_id: &str) -> Outputs {
+    let raw = raw_result(resp, data.as_ref(), trace_id);
     let calls = normalised_tool_calls(resp);
     let response = match &data {
         Some(d) => d.to_string(),
@@ -183,15 +243,25 @@ pub fn outputs(inv: &Invocation, resp: &Response, data: Option<Value>, trace_id:
     };
     meta.insert("output_mode".into(), json!(mode));
     meta.insert("tool_calls".into(), json!(calls.len()));
-    // The seed's provider path reports the model but not the provider.
-    if !resp.model.trim().is_empty() {
-        meta.insert("model".into(), json!(resp.model.trim()));
+    // Only what the raw result carries: the seed's provider path reports the model but not the provider.
+    let text = |k: &str| {
+        raw.get(k)
+            .and_then(Value::as_str)
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+    };
+    if let Some(m) = text("model") {
+        meta.insert("model".into(), json!(m));
     }
-    if !resp.finish_reason.trim().is_empty() {
-        meta.insert("finish_reason".into(), json!(resp.finish_reason.trim()));
+    if let Some(f) = text("finish_reason") {
+        meta.insert("finish_reason".into(), json!(f));
     }
-    meta.insert("usage".into(), params::usage_json(&resp.usage));
-    meta.insert("trace".into(), json!({"trace_id": trace_id}));
+    if let Some(u) = raw.get("usage").filter(|u| u.is_object()) {
+        meta.insert("usage".into(), u.clone());
+    }
+    if let Some(t) = text("trace_id") {
+        meta.insert("trace".into(), json!({"trace_id": t}));
+    }
     let mut out = Outputs::new();
     out.insert("response".into(), json!(response));
     if let Some(d) = &data {
@@ -203,11 +273,24 @@ pub fn outputs(inv: &Invocation, resp: &Response, data: Option<Value>, trace_id:
     // Legacy pins, only for flows that still declare them.
     for legacy in ["result", "raw"] {
         if declares_output(inv, legacy) {
-            out.insert(legacy.into(), raw_result(resp, data.as_ref(), trace_id));
+            out.insert(legacy.into(), raw.clone());
         }
     }
+    out.insert(
+        COMPLETE_OUTPUT.into(),
+        json!({"success": true, "result": raw}),
+    );
     out
 }
+
+/// Reserved output key: what the run completes with when this node ends it.
+pub const COMPLETE_OUTPUT: &str = "_complete_output";
+
+/// Reserved output key: messages appended to the run's `context.messages` (a "use context" turn).
+pub const CONTEXT_APPEND: &str = "_context_append";
+
+/// Reserved output key: the ambient payload (`_last_output`) the node leaves for the next node.
+pub const AMBIENT: &str = "_ambient";
 
 /// True when the node's `data.outputs` lists the pin `id`.
 pub fn declares_output(inv: &Invocation, id: &str) -> bool {

@@ -40,27 +40,251 @@ pub fn pick_bool(inv: &Invocation, key: &str, configs: &[&Value]) -> Option<bool
     }
 }
 
-/// A JSON schema given as an object or as JSON text; OpenAI `{type: json_schema, json_schema: {schema}}`
-/// wrappers are unwrapped.
+/// A structured-output schema as the seed normalises it: an object or JSON text; `response_format` and
+/// OpenAI `{type: json_schema, json_schema: {schema}}` wrappers are unwrapped, and a "field map" example
+/// (`{"choice": "", "score": 0}`) becomes an object schema whose fields are inferred from the values.
 pub fn schema(v: Option<&Value>) -> Option<Value> {
     let v = match v? {
         Value::String(s) => serde_json_parse(s)?,
         other => other.clone(),
     };
-    let obj = v.as_object()?;
-    if obj.is_empty() {
+    let obj = v.as_object().filter(|o| !o.is_empty())?;
+    let inner = unwrap_schema(obj.clone());
+    if inner.is_empty() {
         return None;
     }
-    if let Some(inner) = obj.get("json_schema").and_then(|j| j.get("schema")) {
-        return Some(inner.clone());
+    Some(coerce_object_schema(&inner))
+}
+
+fn unwrap_schema(mut current: Map<String, Value>) -> Map<String, Value> {
+    for key in ["response_format", "responseFormat"] {
+        if let Some(Value::Object(inner)) = current.get(key) {
+            current = inner.clone();
+        }
     }
-    if let Some(inner) = obj.get("schema").filter(|s| s.is_object())
-        && !obj.contains_key("type")
-        && !obj.contains_key("properties")
+    if let Some(Value::Object(js)) = current.get("json_schema")
+        && let Some(Value::Object(inner)) = js.get("schema")
     {
-        return Some(inner.clone());
+        return inner.clone();
     }
-    Some(v)
+    if let Some(Value::Object(inner)) = current.get("schema")
+        && !looks_like_json_schema(&current)
+    {
+        return inner.clone();
+    }
+    current
+}
+
+const PRIMITIVE_TYPES: [&str; 7] = [
+    "string", "number", "integer", "boolean", "object", "array", "null",
+];
+
+fn looks_like_json_schema(o: &Map<String, Value>) -> bool {
+    let keyed = [
+        "$schema",
+        "$id",
+        "$ref",
+        "$defs",
+        "definitions",
+        "oneOf",
+        "anyOf",
+        "allOf",
+        "enum",
+        "const",
+        "items",
+    ];
+    if keyed.iter().any(|k| o.contains_key(*k)) {
+        return true;
+    }
+    if o.get("required").is_some_and(Value::is_array)
+        || o.get("properties").is_some_and(Value::is_object)
+    {
+        return true;
+    }
+    match o.get("type") {
+        Some(Value::String(t)) => PRIMITIVE_TYPES.contains(&t.as_str()),
+        Some(Value::Array(ts)) if !ts.is_empty() => ts
+            .iter()
+            .all(|t| t.as_str().is_some_and(|t| PRIMITIVE_TYPES.contains(&t))),
+        _ => false,
+    }
+}
+
+fn coerce_object_schema(o: &Map<String, Value>) -> Value {
+    if looks_like_json_schema(o) {
+        let mut out = o.clone();
+        if out.get("properties").is_some_and(Value::is_object)
+            && out.get("type").is_none_or(Value::is_null)
+        {
+            out.insert("type".into(), json!("object"));
+        }
+        return Value::Object(out);
+    }
+    let mut properties = Map::new();
+    let mut required = Vec::new();
+    for (k, v) in o {
+        let key = k.trim();
+        if key.is_empty() {
+            continue;
+        }
+        required.push(json!(key));
+        properties.insert(key.to_string(), infer_schema(v));
+    }
+    let mut out = Map::new();
+    out.insert("type".into(), json!("object"));
+    out.insert("properties".into(), Value::Object(properties));
+    if !required.is_empty() {
+        out.insert("required".into(), Value::Array(required));
+    }
+    Value::Object(out)
+}
+
+fn infer_schema(v: &Value) -> Value {
+    match v {
+        Value::Null => json!({}),
+        Value::Bool(_) => json!({"type": "boolean"}),
+        Value::Number(n) if n.is_i64() || n.is_u64() => json!({"type": "integer"}),
+        Value::Number(_) => json!({"type": "number"}),
+        Value::String(s) => json!({"type": "string", "description": s}),
+        Value::Array(items) => {
+            let item = items.iter().find(|i| !i.is_null()).and_then(|i| match i {
+                Value::Object(o) => Some(coerce_object_schema(o)),
+                Value::Array(_) => None,
+                other => Some(infer_schema(other)),
+            });
+            match item {
+                Some(i) => json!({"type": "array", "items": i}),
+                None => json!({"type": "array"}),
+            }
+        }
+        Value::Object(o) => coerce_object_schema(o),
+    }
+}
+
+/// The schema as the seed's structured-output model enforces it (and sends it to the provider): types,
+/// enums, object properties and required names; length, pattern and count constraints are not kept, and
+/// an optional field may be null. `None` when the schema is not an object with properties (the seed
+/// refuses those).
+pub fn model_schema(schema: &Value) -> Option<Value> {
+    let o = schema.as_object()?;
+    let is_object = match o.get("type") {
+        None | Some(Value::Null) => o.get("properties").is_some_and(Value::is_object),
+        Some(Value::String(t)) => t == "object",
+        Some(Value::Array(ts)) => ts.iter().any(|t| t == "object"),
+        _ => false,
+    };
+    let props = o.get("properties").and_then(Value::as_object)?;
+    (is_object && !props.is_empty()).then(|| object_view(o, props))
+}
+
+fn object_view(o: &Map<String, Value>, props: &Map<String, Value>) -> Value {
+    let required: Vec<&str> = o
+        .get("required")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    let mut properties = Map::new();
+    let mut req = Vec::new();
+    for (name, sub) in props {
+        if name.trim().is_empty() {
+            continue;
+        }
+        let view = type_view(sub);
+        if required.contains(&name.as_str()) {
+            req.push(json!(name));
+            properties.insert(name.clone(), view);
+        } else {
+            let default = sub.get("default").cloned().unwrap_or(Value::Null);
+            properties.insert(
+                name.clone(),
+                json!({"anyOf": [view, {"type": "null"}], "default": default}),
+            );
+        }
+    }
+    json!({"type": "object", "properties": properties, "required": req})
+}
+
+fn type_view(sub: &Value) -> Value {
+    let Some(o) = sub.as_object() else {
+        return json!({});
+    };
+    if let Some(Value::Array(e)) = o.get("enum")
+        && !e.is_empty()
+    {
+        return json!({"enum": e});
+    }
+    match o.get("type") {
+        Some(Value::Array(ts)) if !ts.is_empty() => {
+            let mut variants: Vec<Value> = ts
+                .iter()
+                .filter_map(Value::as_str)
+                .map(|t| {
+                    let mut one = o.clone();
+                    one.insert("type".into(), json!(t));
+                    type_view(&Value::Object(one))
+                })
+                .collect();
+            if variants.len() > 1 {
+                variants.retain(|v| v.as_object().is_none_or(|m| !m.is_empty()));
+            }
+            match variants.len() {
+                0 => json!({}),
+                1 => variants.remove(0),
+                _ => json!({"anyOf": variants}),
+            }
+        }
+        Some(Value::String(t)) => match t.as_str() {
+            "string" | "integer" | "number" | "boolean" | "null" => json!({"type": t}),
+            "array" => {
+                json!({"type": "array", "items": type_view(o.get("items").unwrap_or(&Value::Null))})
+            }
+            "object" => match o.get("properties").and_then(Value::as_object) {
+                Some(p) if !p.is_empty() => object_view(o, p),
+                _ => json!({"type": "object", "additionalProperties": true}),
+            },
+            _ => json!({}),
+        },
+        _ => json!({}),
+    }
+}
+
+/// A validated answer as the seed's model dumps it: every declared field present (absent optional ones
+/// are null or their default), undeclared keys dropped, nested objects and lists alike.
+pub fn model_dump(view: &Value, value: &Value) -> Value {
+    if let Some(Value::Array(variants)) = view.get("anyOf") {
+        if value.is_null() {
+            return Value::Null;
+        }
+        let first = variants
+            .iter()
+            .find(|v| v.get("type") != Some(&json!("null")));
+        return first
+            .map(|v| model_dump(v, value))
+            .unwrap_or_else(|| value.clone());
+    }
+    match (view.get("type").and_then(Value::as_str), value) {
+        (Some("object"), Value::Object(m)) => {
+            let Some(props) = view.get("properties").and_then(Value::as_object) else {
+                return value.clone();
+            };
+            let mut out = Map::new();
+            for (name, sub) in props {
+                let v = match m.get(name) {
+                    Some(v) => model_dump(sub, v),
+                    None => sub.get("default").cloned().unwrap_or(Value::Null),
+                };
+                out.insert(name.clone(), v);
+            }
+            Value::Object(out)
+        }
+        (Some("array"), Value::Array(items)) => {
+            let item_view = view.get("items").cloned().unwrap_or(json!({}));
+            Value::Array(items.iter().map(|i| model_dump(&item_view, i)).collect())
+        }
+        _ => value.clone(),
+    }
 }
 
 fn serde_json_parse(s: &str) -> Option<Value> {
@@ -96,6 +320,10 @@ pub struct Gateway {
     pub run_id: String,
     /// Its workflow id.
     pub workflow_id: String,
+    /// The host's default route (the seed's run-scoped `_runtime.provider/model`); empty when none.
+    pub default_provider: String,
+    /// The model of that route.
+    pub default_model: String,
 }
 
 impl Gateway {
@@ -112,8 +340,20 @@ impl Gateway {
             },
             run_id: s("run_id"),
             workflow_id: s("workflow_id"),
+            default_provider: s("default_provider"),
+            default_model: s("default_model"),
         }
     }
+}
+
+/// The conversation a "use context" call continues: the `context` pin's messages when it has any, else
+/// the run's active context (`vars.context.messages`, handed over by the host as `_run_context`).
+pub fn active_context(inv: &Invocation) -> Vec<Map<String, Value>> {
+    let pinned = context_messages(inv.input("context"));
+    if !pinned.is_empty() {
+        return pinned;
+    }
+    context_messages(inv.input("_run_context"))
 }
 
 /// Chat messages `[{role, content}]` from a `context` value (`{messages: [...]}`) or a bare list.

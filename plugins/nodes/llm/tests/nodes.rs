@@ -143,8 +143,134 @@ fn llm_call_defaults_and_structured_output() {
     assert_eq!(out["data"], json!({"answer": "x"}));
     assert_eq!(out["response"], json!("{\"answer\":\"x\"}"));
     assert_eq!(out["meta"]["output_mode"], json!("structured"));
-    assert_eq!(out["result"]["content"], json!("{\"answer\":\"x\"}"));
-    assert_eq!(out["result"]["tool_calls"], Value::Null);
+    // A structured answer comes back as the validated model only, as the seed's provider path returns it.
+    assert_eq!(out["result"]["content"], Value::Null);
+    assert_eq!(out["result"]["data"], json!({"answer": "x"}));
+    assert_eq!(out["result"]["model"], Value::Null);
+    assert_eq!(out["meta"].get("model"), None);
+    assert_eq!(
+        out["_complete_output"],
+        json!({"success": true, "result": out["result"]})
+    );
+    assert_eq!(
+        out.get("_ambient"),
+        None,
+        "llm_call leaves no ambient payload"
+    );
+}
+
+#[test]
+fn llm_call_field_map_schema_and_model_dump() {
+    let mut h = Scripted::default();
+    // An example object instead of a schema: every field required, its type inferred from the value;
+    // constraints a model does not enforce are not sent; absent optional fields dump as null.
+    let example = json!({"answer": "", "count": 0, "extra": {"type": "object",
+        "properties": {"a": {"type": "string", "maxLength": 3}, "b": {"type": "number", "default": 1}},
+        "required": ["a"]}});
+    let inv = Invocation::new(
+        "llm_call",
+        "n",
+        json!({}),
+        json!({"prompt": "Q", "response_schema": example}),
+    );
+    let out = run_with(&mut h, &inv).unwrap();
+    assert_eq!(out["meta"]["output_mode"], json!("structured"));
+    let sent = h.requests[0].response_schema.clone().unwrap();
+    assert_eq!(sent["required"], json!(["answer", "count", "extra"]));
+    assert_eq!(sent["properties"]["count"], json!({"type": "integer"}));
+    assert_eq!(
+        sent["properties"]["extra"]["properties"]["a"],
+        json!({"type": "string"})
+    );
+    assert_eq!(
+        sent["properties"]["extra"]["properties"]["b"],
+        json!({"anyOf": [{"type": "number"}, {"type": "null"}], "default": 1})
+    );
+    let view = sent.clone();
+    let dumped = node_llm::params::model_dump(
+        &view,
+        &json!({"answer": "x", "count": 0, "extra": {"a": "x", "zzz": 1}, "undeclared": true}),
+    );
+    assert_eq!(
+        dumped,
+        json!({"answer": "x", "count": 0, "extra": {"a": "x", "b": 1}})
+    );
+}
+
+#[test]
+fn llm_call_use_context_continues_and_records_the_turn() {
+    let mut h = Scripted::default();
+    let run_ctx = json!({"messages": [{"role": "user", "content": "earlier"},
+        {"role": "assistant", "content": "ok"}]});
+    let inv = Invocation::new(
+        "llm_call",
+        "n",
+        json!({}),
+        json!({"prompt": "", "use_context": true, "_run_context": run_ctx}),
+    );
+    let out = run_with(&mut h, &inv).unwrap();
+    let sent: Vec<(&str, &str)> = h.requests[0]
+        .messages
+        .iter()
+        .map(|m| (m.role.as_str(), m.content.as_str()))
+        .collect();
+    // The empty prompt turn is still sent after the conversation.
+    assert_eq!(
+        sent,
+        [("user", "earlier"), ("assistant", "ok"), ("user", "")]
+    );
+    assert_eq!(out["response"], json!("echo:"));
+    assert_eq!(
+        out["_context_append"],
+        json!([
+            {"role": "user", "content": "earlier", "metadata": {"kind": "llm_turn", "node_id": "n"}},
+            {"role": "assistant", "content": "echo:", "metadata": {"kind": "llm_turn", "node_id": "n"}}
+        ])
+    );
+}
+
+#[test]
+fn agent_without_a_task_fails_like_the_seed_react_child() {
+    let mut h = Scripted::default();
+    let mut gw = gateway("approval_required");
+    gw["default_provider"] = json!("lmstudio");
+    gw["default_model"] = json!("fake-model");
+    // `task` is a legacy pin: the agent reads only `prompt`.
+    let inv = Invocation::new(
+        "agent",
+        "node-3",
+        json!({"_gateway": gw, "outputs": [{"id": "result"}]}),
+        json!({"task": "hello world"}),
+    );
+    let out = run_with(&mut h, &inv).unwrap();
+    assert!(h.requests.is_empty(), "no model call is made");
+    let error = out["error"].as_str().unwrap();
+    assert!(
+        error.starts_with("llm_call (node reason) requires payload.prompt or payload.messages")
+    );
+    assert_eq!(out["success"], json!(false));
+    assert_eq!(
+        out["response"],
+        json!(format!(
+            "The agent failed before producing a final answer (run r1). Error: {error}"
+        ))
+    );
+    assert_eq!(out["meta"]["provider"], json!("lmstudio"));
+    assert_eq!(out["meta"]["model"], json!("fake-model"));
+    assert_eq!(
+        out["meta"].get("error"),
+        None,
+        "the pins show the re-mapped meta"
+    );
+    assert_eq!(out["_ambient"]["meta"]["error"], json!(error));
+    assert_eq!(out["result"], json!({"success": false, "error": error}));
+    let completion = &out["_complete_output"];
+    assert_eq!(completion["error"], json!(error));
+    assert_eq!(completion.get("tool_calls"), None);
+    assert_eq!(
+        out["scratchpad"]["messages"],
+        json!([{"role": "assistant", "content": out["response"]}])
+    );
 }
 
 #[test]
