@@ -24,6 +24,10 @@ fn bundles_dir() -> PathBuf {
 fn gateway(dir: &std::path::Path) -> Arc<Gateway> {
     let mut bundles = vec![];
     for e in std::fs::read_dir(bundles_dir()).expect("bundles").flatten() {
+        // `bundles/llm/` holds the seed's LLM bundles; this runner has no model.
+        if e.path().extension().is_none_or(|x| x != "flow") {
+            continue;
+        }
         bundles.push(Arc::new(
             read_bundle(&e.path(), &Limits::default()).expect("bundle loads"),
         ));

@@ -206,13 +206,13 @@ pub fn register_from_env(providers: &Providers) -> Vec<String> {
         .filter(|a| !a.is_empty())
         .collect();
     let path = abstractgateway_llm_local::model_path_from_env();
-    // Only worth saying when some request will be routed here.
+    // Said in the log, not among the configuration warnings: a gateway whose flows call no model is
+    // healthy without it, and a call that needs it fails with the same advice.
     if !path.is_file() && (providers.default_route().is_none() || !aliases.is_empty()) {
-        warnings.push(format!(
-            "the embedded model is not at {}: LLM calls routed to it will fail until \
-             scripts/fetch-model.sh fetches it",
-            path.display()
-        ));
+        tracing::warn!(
+            path = %path.display(),
+            "the embedded model is not there: LLM calls routed to it fail until scripts/fetch-model.sh fetches it"
+        );
     }
     let backend: Arc<dyn ChatBackend> = Arc::new(EmbeddedModel::new(path, max_tokens));
     providers.register(EMBEDDED, backend.clone());
