@@ -13,14 +13,6 @@ use inproc::scripted_llm::ScriptedLlm;
 use inproc::shared;
 use serde_json::{Value, json};
 
-async fn ledger(s: &Server, run: &str) -> Vec<Value> {
-    let (st, v) = s
-        .get(&format!("/api/gateway/runs/{run}/ledger?limit=1000"))
-        .await;
-    assert_eq!(st, 200, "{v}");
-    v["items"].as_array().cloned().unwrap_or_default()
-}
-
 /// `(interface, function)` of every host call record, in ledger order.
 fn host_calls(recs: &[Value]) -> Vec<(String, String)> {
     recs.iter()
@@ -66,7 +58,7 @@ async fn sigkill_mid_agent_repeats_no_completed_model_or_tool_call() {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let before = host_calls(&ledger(&s, &run).await);
+    let before = host_calls(&s.ledger(&run).await);
     s.kill();
     let tool_call = ("tools".to_string(), "invoke".to_string());
     assert_eq!(
@@ -76,15 +68,7 @@ async fn sigkill_mid_agent_repeats_no_completed_model_or_tool_call() {
     );
 
     s.restart().await;
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let done = loop {
-        let (_, v) = s.get(&format!("/api/gateway/runs/{run}")).await;
-        if ["completed", "failed", "cancelled"].contains(&v["status"].as_str().unwrap_or("")) {
-            break v;
-        }
-        assert!(Instant::now() < deadline, "run did not finish: {v}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let done = s.wait_done(&run, 120).await;
     assert_eq!(done["status"], "completed", "{done}");
     assert_eq!(
         done["output"]["response"], "done: listed the workspace",
@@ -100,7 +84,7 @@ async fn sigkill_mid_agent_repeats_no_completed_model_or_tool_call() {
         2,
         "only the call that was in flight at the kill is made again"
     );
-    let after = host_calls(&ledger(&s, &run).await);
+    let after = host_calls(&s.ledger(&run).await);
     assert_eq!(
         after.iter().filter(|c| **c == tool_call).count(),
         1,

@@ -9,7 +9,6 @@ mod inproc;
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use common::Server;
 use inproc::shared;
@@ -49,27 +48,6 @@ fn flows_dir() -> tempfile::TempDir {
     tmp
 }
 
-async fn wait_done(s: &Server, run: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(600);
-    loop {
-        let (_, v) = s.get(&format!("/api/gateway/runs/{run}")).await;
-        if ["completed", "failed", "cancelled"].contains(&v["status"].as_str().unwrap_or("")) {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "run {run} did not finish: {v}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-/// The run's ledger as the API serves it.
-async fn ledger(s: &Server, run: &str) -> Vec<Value> {
-    let (st, v) = s
-        .get(&format!("/api/gateway/runs/{run}/ledger?limit=1000"))
-        .await;
-    assert_eq!(st, 200, "{v}");
-    v["items"].as_array().cloned().unwrap_or_default()
-}
-
 /// Runs `bundle` (optionally a version) with `input`; asserts it completed with a non-empty answer in
 /// `pin`, that the ledger holds every model call, each answered by the local model via `provider`, and
 /// that no record carries `secret`.
@@ -88,11 +66,11 @@ async fn run_bundle(
     let (st, v) = s.post("/api/gateway/runs/start", body).await;
     assert_eq!(st, 200, "{v}");
     let run = v["run_id"].as_str().expect("run_id").to_string();
-    let done = wait_done(s, &run).await;
+    let done = s.wait_done(&run, 600).await;
     assert_eq!(done["status"], "completed", "{bundle}: {done}");
     let answer = done["output"][pin].as_str().unwrap_or("");
     assert!(!answer.trim().is_empty(), "{bundle}: empty answer: {done}");
-    let records = ledger(s, &run).await;
+    let records = s.ledger(&run).await;
     let calls: Vec<&Value> = records
         .iter()
         .filter(|r| {
@@ -156,7 +134,7 @@ async fn a_missing_embedded_model_fails_the_node_with_the_fix() {
     )];
     let s = Server::start_in(tmp.path(), &env).await;
     let run = s.start_run("basic-llm-test", json!({"prompt": "hi"})).await;
-    let done = wait_done(&s, &run).await;
+    let done = s.wait_done(&run, 600).await;
     assert_eq!(done["status"], "failed", "{done}");
     let error = done["error"].as_str().unwrap_or("");
     assert!(error.contains("scripts/fetch-model.sh"), "{error}");

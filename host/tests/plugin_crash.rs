@@ -47,14 +47,6 @@ fn write_bundle(dir: &Path, origin: &str) {
     abstractgateway::bundle::pack_dir(&src, &dir.join("flows/steps.flow")).expect("pack");
 }
 
-async fn ledger(s: &Server, run: &str) -> Vec<Value> {
-    let (st, v) = s
-        .get(&format!("/api/gateway/runs/{run}/ledger?limit=1000"))
-        .await;
-    assert_eq!(st, 200, "{v}");
-    v["items"].as_array().cloned().unwrap_or_default()
-}
-
 fn http_calls(recs: &[Value]) -> Vec<String> {
     recs.iter()
         .filter(|r| {
@@ -69,18 +61,6 @@ fn http_calls(recs: &[Value]) -> Vec<String> {
         .collect()
 }
 
-async fn wait_done(s: &Server, run: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let (_, v) = s.get(&format!("/api/gateway/runs/{run}")).await;
-        if ["completed", "failed", "cancelled"].contains(&v["status"].as_str().unwrap_or("")) {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "run {run} did not finish: {v}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_between_calls_replays_recorded_calls_and_repeats_none() {
     let standin = StepServer::start();
@@ -93,7 +73,7 @@ async fn sigkill_between_calls_replays_recorded_calls_and_repeats_none() {
     // Kill as soon as the second call's record is durable: the node is then spinning before the third.
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
-        let calls = http_calls(&ledger(&s, &run).await);
+        let calls = http_calls(&s.ledger(&run).await);
         assert!(
             calls.len() < 3,
             "the third call happened before the kill; raise SPIN"
@@ -111,14 +91,14 @@ async fn sigkill_between_calls_replays_recorded_calls_and_repeats_none() {
     assert_eq!(standin.hits(), 2);
 
     s.restart().await;
-    let done = wait_done(&s, &run).await;
+    let done = s.wait_done(&run, 120).await;
     assert_eq!(done["status"], "completed", "{done}");
     assert_eq!(
         standin.hits(),
         3,
         "after the restart only the missing call is made"
     );
-    let recs = ledger(&s, &run).await;
+    let recs = s.ledger(&run).await;
     let urls: Vec<String> = (0..3)
         .map(|i| format!("{}/step/{i}", standin.url))
         .collect();
@@ -142,7 +122,7 @@ async fn sigkill_between_calls_replays_recorded_calls_and_repeats_none() {
 
     // An uninterrupted run gives the same output.
     let again = s.start_run("steps", input).await;
-    let clean = wait_done(&s, &again).await;
+    let clean = s.wait_done(&again, 120).await;
     assert_eq!(clean["status"], "completed");
     assert_eq!(standin.hits(), 6);
     let (_, a) = s.get(&format!("/api/gateway/runs/{run}")).await;

@@ -99,14 +99,6 @@ fn listen_flow() -> Value {
         edge("ask", "content_type", "e", "content_type")]})
 }
 
-async fn ledger(s: &Server, run: &str) -> Vec<Value> {
-    let (st, v) = s
-        .get(&format!("/api/gateway/runs/{run}/ledger?limit=1000"))
-        .await;
-    assert_eq!(st, 200, "{v}");
-    v["items"].as_array().cloned().unwrap_or_default()
-}
-
 /// `interface.function` of every host call, in ledger order.
 fn host_calls(recs: &[Value]) -> Vec<String> {
     recs.iter()
@@ -200,7 +192,7 @@ async fn a_flow_speaks_a_sentence_and_hears_it_back() {
     assert_eq!(text, SENTENCE.as_bytes());
 
     // The ledger: both nodes are llm_call effects, and each engine call is recorded once, in order.
-    let recs = ledger(&s, &run).await;
+    let recs = s.ledger(&run).await;
     assert_eq!(
         host_calls(&recs),
         ["voice.synthesize", "voice.transcribe", "artifacts.put"]
@@ -267,7 +259,7 @@ async fn listen_voice_waits_for_voice_input_then_transcribes_it() {
     assert_eq!(out["text"], SENTENCE, "{out}");
     assert_eq!(out["audio_artifact"]["$artifact"], json!(aid));
     assert_eq!(out["content_type"], "audio/wav");
-    let recs = ledger(&s, &run).await;
+    let recs = s.ledger(&run).await;
     assert_eq!(
         host_calls(&recs),
         [
@@ -326,7 +318,7 @@ async fn bad_audio_fails_the_transcribe_node_with_a_clear_error() {
         assert!(err.contains("transcribe_audio"), "{err}");
         assert!(err.contains("cannot transcribe audio artifact"), "{err}");
         assert!(err.contains(expected), "{expected:?} not in {err:?}");
-        let recs = ledger(&s, &run).await;
+        let recs = s.ledger(&run).await;
         assert_eq!(
             host_calls(&recs),
             ["artifacts.put", "voice.transcribe"],
@@ -363,7 +355,7 @@ async fn measure_voice_nodes_per_audio_second() {
             .as_f64()
             .expect("duration")
             / 1000.0;
-        let recs = ledger(&s, &run).await;
+        let recs = s.ledger(&run).await;
         let node_s = |n: &str| {
             let at = |status: &str, field: &str| {
                 recs.iter()

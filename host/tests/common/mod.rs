@@ -208,6 +208,31 @@ impl Server {
         self.wait_run(run_id, |v| v["status"] == status).await
     }
 
+    /// The run's ledger (up to 1,000 records) as the API serves it.
+    pub async fn ledger(&self, run_id: &str) -> Vec<Value> {
+        let (st, v) = self
+            .get(&format!("/api/gateway/runs/{run_id}/ledger?limit=1000"))
+            .await;
+        assert_eq!(st, 200, "{v}");
+        v["items"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// Polls the run until it is completed, failed or cancelled (`secs` at most); returns its summary.
+    pub async fn wait_done(&self, run_id: &str, secs: u64) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            let (_, v) = self.get(&format!("/api/gateway/runs/{run_id}")).await;
+            if ["completed", "failed", "cancelled"].contains(&v["status"].as_str().unwrap_or("")) {
+                return v;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "run {run_id} did not finish: {v}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Kills the process with SIGKILL.
     pub fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {

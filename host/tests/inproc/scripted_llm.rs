@@ -34,23 +34,11 @@ impl ScriptedLlm {
             delayed: AtomicBool::new(false),
             requests: Mutex::new(Vec::new()),
         });
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        listener.set_nonblocking(true).expect("nonblocking");
-        let base_url = format!("http://{}/v1", listener.local_addr().expect("addr"));
         let app = Router::new()
             .route("/v1/chat/completions", post(chat))
             .route("/v1/models", get(models))
             .with_state(inner.clone());
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("rt");
-            rt.block_on(async move {
-                let l = tokio::net::TcpListener::from_std(listener).expect("listener");
-                let _ = axum::serve(l, app).await;
-            });
-        });
+        let base_url = format!("http://{}/v1", super::standin::serve_on_thread(app));
         ScriptedLlm { base_url, inner }
     }
 
