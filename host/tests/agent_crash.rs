@@ -96,3 +96,42 @@ async fn sigkill_mid_agent_repeats_no_completed_model_or_tool_call() {
         "two completed model calls in the ledger: {after:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancel_command_stops_the_model_call_in_flight() {
+    let llm = ScriptedLlm::start(Duration::from_secs(600));
+    let tmp = tempfile::tempdir().expect("tmp");
+    std::fs::create_dir_all(tmp.path().join("flows")).expect("mkdir");
+    std::fs::copy(
+        shared().join("fixtures/bundles/seed/basic-agent@0.0.1.flow"),
+        tmp.path().join("flows/basic-agent@0.0.1.flow"),
+    )
+    .expect("copy bundle");
+    let env = [
+        ("LMSTUDIO_BASE_URL", llm.base_url.as_str()),
+        ("ABSTRACTGATEWAY_TOOL_MODE", "local"),
+    ];
+    let s = Server::start_in(tmp.path(), &env).await;
+    let run = s
+        .start_run(
+            "basic-agent",
+            json!({"prompt": "List the files of the workspace."}),
+        )
+        .await;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while llm.final_turns() == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the agent never made its second model call"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // The model would answer in 10 minutes; the cancel must not wait for it.
+    let (st, v) = s
+        .command("cancel-1", &run, "cancel", json!({"reason": "enough"}))
+        .await;
+    assert_eq!(st, 200, "{v}");
+    let done = s.wait_done(&run, 60).await;
+    assert_eq!(done["status"], "cancelled", "{done}");
+    assert_eq!(llm.final_turns(), 1, "the cancelled call is not retried");
+}

@@ -321,6 +321,16 @@ impl World {
         });
     }
 
+    /// Forgets the in-flight plugin node of run `id` without applying an outcome (a cancel that stopped it
+    /// decides how the run ends); `ledger_len` counts the host calls it recorded.
+    pub fn drop_plugin(&mut self, id: &str, ledger_len: u64) {
+        self.executing.remove(id);
+        self.with_run(id, |run, _, _| {
+            run.ledger_len = run.ledger_len.max(ledger_len);
+            run.inflight = None;
+        });
+    }
+
     /// Holds a command until the executing runs it touches return.
     pub fn defer(&mut self, cmd: CommandRecord) {
         self.deferred.push(cmd);
