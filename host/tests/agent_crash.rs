@@ -27,8 +27,9 @@ fn host_calls(recs: &[Value]) -> Vec<(String, String)> {
         .collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigkill_mid_agent_repeats_no_completed_model_or_tool_call() {
+/// `basic-agent` served with the scripted model (its answer to the tool result delayed 10 minutes) and local tool
+/// mode, one run started and its second model call in flight.
+async fn agent_with_second_call_in_flight() -> (ScriptedLlm, tempfile::TempDir, Server, String) {
     let llm = ScriptedLlm::start(Duration::from_secs(600));
     let tmp = tempfile::tempdir().expect("tmp");
     std::fs::create_dir_all(tmp.path().join("flows")).expect("mkdir");
@@ -41,15 +42,13 @@ async fn sigkill_mid_agent_repeats_no_completed_model_or_tool_call() {
         ("LMSTUDIO_BASE_URL", llm.base_url.as_str()),
         ("ABSTRACTGATEWAY_TOOL_MODE", "local"),
     ];
-    let mut s = Server::start_in(tmp.path(), &env).await;
+    let s = Server::start_in(tmp.path(), &env).await;
     let run = s
         .start_run(
             "basic-agent",
             json!({"prompt": "List the files of the workspace."}),
         )
         .await;
-
-    // The second model call (the one carrying the tool's answer) is in flight: kill.
     let deadline = Instant::now() + Duration::from_secs(120);
     while llm.final_turns() == 0 {
         assert!(
@@ -58,6 +57,13 @@ async fn sigkill_mid_agent_repeats_no_completed_model_or_tool_call() {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    (llm, tmp, s, run)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_mid_agent_repeats_no_completed_model_or_tool_call() {
+    // The second model call (the one carrying the tool's answer) is in flight: kill.
+    let (llm, _tmp, mut s, run) = agent_with_second_call_in_flight().await;
     let before = host_calls(&s.ledger(&run).await);
     s.kill();
     let tool_call = ("tools".to_string(), "invoke".to_string());
@@ -99,33 +105,7 @@ async fn sigkill_mid_agent_repeats_no_completed_model_or_tool_call() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cancel_command_stops_the_model_call_in_flight() {
-    let llm = ScriptedLlm::start(Duration::from_secs(600));
-    let tmp = tempfile::tempdir().expect("tmp");
-    std::fs::create_dir_all(tmp.path().join("flows")).expect("mkdir");
-    std::fs::copy(
-        shared().join("fixtures/bundles/seed/basic-agent@0.0.1.flow"),
-        tmp.path().join("flows/basic-agent@0.0.1.flow"),
-    )
-    .expect("copy bundle");
-    let env = [
-        ("LMSTUDIO_BASE_URL", llm.base_url.as_str()),
-        ("ABSTRACTGATEWAY_TOOL_MODE", "local"),
-    ];
-    let s = Server::start_in(tmp.path(), &env).await;
-    let run = s
-        .start_run(
-            "basic-agent",
-            json!({"prompt": "List the files of the workspace."}),
-        )
-        .await;
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while llm.final_turns() == 0 {
-        assert!(
-            Instant::now() < deadline,
-            "the agent never made its second model call"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let (llm, _tmp, s, run) = agent_with_second_call_in_flight().await;
     // The model would answer in 10 minutes; the cancel must not wait for it.
     let (st, v) = s
         .command("cancel-1", &run, "cancel", json!({"reason": "enough"}))
