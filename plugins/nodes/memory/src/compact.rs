@@ -53,20 +53,19 @@ fn normalize(
             *md = Value::Object(Map::new());
         }
         if let Value::Object(md) = md
-            && !md
+            && md
                 .get("message_id")
                 .and_then(Value::as_str)
-                .is_some_and(|s| !s.is_empty())
+                .is_none_or(str::is_empty)
         {
             md.insert(
                 "message_id".into(),
                 json!(message_id(&ids.run_id, node_id, &format!("{i}:{content}"))),
             );
         }
-        if !m
-            .get("timestamp")
+        if m.get("timestamp")
             .and_then(Value::as_str)
-            .is_some_and(|s| !s.trim().is_empty())
+            .is_none_or(|s| s.trim().is_empty())
         {
             m.insert("timestamp".into(), json!(now));
         }

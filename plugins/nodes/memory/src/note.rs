@@ -123,7 +123,7 @@ pub fn run(h: &mut dyn Host, inv: &Invocation) -> Result<Outputs, Error> {
         let done = context::rehydrate(
             h,
             &mut active,
-            &[span_id.clone()],
+            std::slice::from_ref(&span_id),
             "end",
             "message_id",
             Some(1),

@@ -21,25 +21,16 @@ struct Filter {
 }
 
 fn str_list(v: Option<&Value>) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
     let items: Vec<&Value> = match v {
-        Some(Value::String(s)) => vec![v.unwrap_or(&Value::Null)]
-            .into_iter()
-            .filter(|_| !s.trim().is_empty())
-            .collect(),
+        Some(s @ Value::String(_)) => vec![s],
         Some(Value::Array(a)) => a.iter().collect(),
         _ => vec![],
     };
-    for it in items {
-        if let Value::String(s) = it {
-            let s = s.trim().to_string();
-            if !s.is_empty()
-                && !out
-                    .iter()
-                    .any(|o: &String| o.to_lowercase() == s.to_lowercase())
-            {
-                out.push(s);
-            }
+    let mut out: Vec<String> = Vec::new();
+    for s in items.into_iter().filter_map(Value::as_str) {
+        let s = s.trim().to_string();
+        if !s.is_empty() && !out.iter().any(|o| o.to_lowercase() == s.to_lowercase()) {
+            out.push(s);
         }
     }
     out
