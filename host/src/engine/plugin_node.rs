@@ -22,11 +22,29 @@ pub const AMBIENT_KEY: &str = "_ambient";
 pub const COMPLETE_KEY: &str = "_complete_output";
 
 /// Reserved input key: the run's active context (`vars.context`), given to the model nodes (`llm_call`,
-/// `agent`) whose "use context" option reads the conversation so far.
+/// `agent`) whose "use context" option reads the conversation so far, and to the span-memory nodes that
+/// read or rewrite it ([`reads_run_context`]).
 pub const RUN_CONTEXT_KEY: &str = "_run_context";
 
 /// Reserved output key: messages the node appends to the run's `context.messages` (a "use context" turn).
 pub const CONTEXT_APPEND_KEY: &str = "_context_append";
+
+/// Reserved output key: the run's new `context.messages`, replacing the list (a compaction summary, spans
+/// rehydrated at a position, a note kept in context).
+pub const CONTEXT_MESSAGES_KEY: &str = "_context_messages";
+
+/// Whether nodes of `node_type` receive the run's context as [`RUN_CONTEXT_KEY`].
+pub fn reads_run_context(node_type: &str) -> bool {
+    matches!(
+        node_type,
+        "llm_call"
+            | "agent"
+            | "memory_note"
+            | "memory_query"
+            | "memory_compact"
+            | "memory_rehydrate"
+    )
+}
 
 /// What executing a plugin node produced.
 #[derive(Debug, Clone, PartialEq)]
@@ -56,7 +74,7 @@ pub fn start(
         Err(e) => return node_error(run, &node.node.id, e.message),
     };
     let mut inputs = inputs;
-    if matches!(plugin.node_type.as_str(), "llm_call" | "agent")
+    if reads_run_context(&plugin.node_type)
         && let Some(ctx @ Value::Object(_)) = run.vars.get("context")
     {
         inputs.insert(RUN_CONTEXT_KEY.into(), ctx.clone());
@@ -128,8 +146,11 @@ pub fn finish(
             run.inflight = None;
             let ambient = out.remove(AMBIENT_KEY);
             let completion = out.remove(COMPLETE_KEY);
+            if let Some(Value::Array(list)) = out.remove(CONTEXT_MESSAGES_KEY) {
+                with_context_messages(&mut run.vars, |msgs| *msgs = list);
+            }
             if let Some(Value::Array(turn)) = out.remove(CONTEXT_APPEND_KEY) {
-                append_context(&mut run.vars, turn);
+                with_context_messages(&mut run.vars, |msgs| msgs.extend(turn));
             }
             let out = Value::Object(out);
             let mut rec = StepRecord::new(run, &node_id, "completed");
@@ -196,8 +217,8 @@ pub fn finish(
     }
 }
 
-/// Appends messages to `vars.context.messages`, creating the namespace as the seed does.
-fn append_context(vars: &mut crate::run::Obj, turn: Vec<Value>) {
+/// Applies `f` to `vars.context.messages`, created (as the seed does) when missing or not a list.
+fn with_context_messages(vars: &mut crate::run::Obj, f: impl FnOnce(&mut Vec<Value>)) {
     let ctx = vars
         .entry("context")
         .or_insert_with(|| Value::Object(Default::default()));
@@ -212,7 +233,7 @@ fn append_context(vars: &mut crate::run::Obj, turn: Vec<Value>) {
         *msgs = Value::Array(vec![]);
     }
     if let Value::Array(list) = msgs {
-        list.extend(turn);
+        f(list);
     }
 }
 

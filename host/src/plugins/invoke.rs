@@ -137,7 +137,7 @@ async fn execute(
     config.insert(
         "_gateway".into(),
         serde_json::json!({"tool_mode": host.caps.tool_mode, "run_id": job.run_id,
-            "workflow_id": job.workflow_id, "session_id": job.session_id,
+            "workflow_id": job.workflow_id, "session_id": job.session_id, "actor_id": job.actor_id,
             "default_provider": default_provider, "default_model": default_model}),
     );
     let inv = Invocation {
