@@ -319,9 +319,7 @@ fn without_the_python_component_a_flow_with_expressions_is_refused() {
         json!({"pinExpressions": {"a": "value"}}),
         json!([]),
     );
-    let err = abstractgateway::flow::compile(&flow, &NodeRegistry::new())
-        .err()
-        .expect("refused");
+    let err = abstractgateway::flow::compile(&flow, &NodeRegistry::new()).expect_err("refused");
     assert!(
         err.message
             .contains("need the Python component (python_code)"),
