@@ -515,9 +515,10 @@ def evaluate_expression(library, where, expression, value, run_vars):
 
 
 def run_pin_expressions(config, inputs):
-    """`check` compiles the library and every listed expression; otherwise evaluates one expression.
+    """`check` compiles the library and every listed expression; `eval` evaluates a node's expressions in
+    order, each over its pin's `value` and the shared `vars`, stopping at the first failure.
 
-    Answers `{"ok": true, "value": <json>}` or `{"ok": false, "error", "index"?}` (index: the failing check)."""
+    Answers `{"ok": true, "values"?: [<json>...]}` or `{"ok": false, "error", "index"}` (the failing item)."""
     if not isinstance(inputs, dict):
         inputs = {}
     index = None
@@ -529,14 +530,20 @@ def run_pin_expressions(config, inputs):
                 item = item if isinstance(item, dict) else {}
                 compile_expression(str(item.get("where") or "?"), str(item.get("expression") or ""))
             return '{"ok": true}'
-        text = evaluate_expression(
-            library,
-            str(inputs.get("where") or "?"),
-            str(inputs.get("expression") or ""),
-            inputs.get("value"),
-            inputs.get("vars"),
-        )
-        return '{"ok": true, "value": ' + text + "}"
+        items = inputs.get("eval")
+        texts = []
+        for index, item in enumerate(items if isinstance(items, list) else []):
+            item = item if isinstance(item, dict) else {}
+            texts.append(
+                evaluate_expression(
+                    library,
+                    str(item.get("where") or "?"),
+                    str(item.get("expression") or ""),
+                    item.get("value"),
+                    inputs.get("vars"),
+                )
+            )
+        return '{"ok": true, "values": [' + ", ".join(texts) + "]}"
     except CodeExecutionError as e:
         return json.dumps({"ok": False, "error": str(e), "index": index}, ensure_ascii=False)
     except RecursionError as e:

@@ -37,15 +37,14 @@ pub trait PinExprEvaluator: Send + Sync {
         exprs: &[(&str, &str)],
     ) -> Result<(), (Option<usize>, String)>;
 
-    /// The value of expression `source` at `site` over `value` (the pin's would-be value) and `vars`.
+    /// The values of a node's expressions `(site, source, value)` (`value`: the pin's would-be value), in
+    /// order, over the run's `vars`; the first failure ends the batch with its message.
     fn eval(
         &self,
         functions: &Value,
-        site: &str,
-        source: &str,
-        value: &Value,
+        exprs: &[(&str, &str, &Value)],
         vars: &Obj,
-    ) -> Result<Value, String>;
+    ) -> Result<Vec<Value>, String>;
 }
 
 /// What a flow with pin expressions evaluates them with: the evaluator and the flow's `functions` list.
@@ -83,7 +82,8 @@ pub fn of_node(node: &crate::flow::model::Node, label: &str) -> Vec<PinExpr> {
         .collect()
 }
 
-/// Step 4 of §3.3: each expression of `node` replaces its pin's value in `resolved`, in declaration order.
+/// Step 4 of §3.3: each expression of `node` replaces its pin's value in `resolved`. An expression sees its
+/// own pin's value, never another expression's result, so a node's expressions go to the sandbox together.
 pub fn apply(
     flow: &CompiledFlow,
     node: &CompiledNode,
@@ -102,12 +102,31 @@ pub fn apply(
             ),
         ));
     };
-    for e in &node.pin_exprs {
-        let value = resolved.get(&e.pin).cloned().unwrap_or(Value::Null);
-        let v = ctx
-            .evaluator
-            .eval(&ctx.functions, &e.site, &e.source, &value, vars)
-            .map_err(|m| PyException::new(ERROR_CLASS, m))?;
+    let null = Value::Null;
+    let batch: Vec<(&str, &str, &Value)> = node
+        .pin_exprs
+        .iter()
+        .map(|e| {
+            let value = resolved.get(&e.pin).unwrap_or(&null);
+            (e.site.as_str(), e.source.as_str(), value)
+        })
+        .collect();
+    let values = ctx
+        .evaluator
+        .eval(&ctx.functions, &batch, vars)
+        .map_err(|m| PyException::new(ERROR_CLASS, m))?;
+    if values.len() != node.pin_exprs.len() {
+        return Err(PyException::new(
+            ERROR_CLASS,
+            format!(
+                "pin expressions on node {}: the sandbox returned {} values for {} expressions",
+                node.node.id,
+                values.len(),
+                node.pin_exprs.len()
+            ),
+        ));
+    }
+    for (e, v) in node.pin_exprs.iter().zip(values) {
         resolved.insert(e.pin.clone(), v);
     }
     Ok(())

@@ -3,8 +3,8 @@
 //!
 //! The component provides the host-internal node type [`PIN_EXPR_TYPE`]; it is never offered to flows.
 //! Its `run` gets the flow's `functions` as config and, as inputs, either `{check: [{where, expression}]}`
-//! (compile only) or `{where, expression, value, vars}`; it answers `{ok: true, value?}` or
-//! `{ok: false, error, index?}`. Nothing is recorded: an expression is pure, and its instance is granted
+//! (compile only) or `{eval: [{where, expression, value}], vars}` (one node's expressions); it answers
+//! `{ok: true, values?}` or `{ok: false, error, index?}`. Nothing is recorded: an expression is pure, and its instance is granted
 //! no host call.
 
 use std::sync::Arc;
@@ -160,11 +160,14 @@ fn identity() -> RunState {
     }
 }
 
-/// The `{ok, value | error, index}` answer as a result.
-fn answer(v: Value) -> Result<Value, (Option<usize>, String)> {
+/// The `{ok, values | error, index}` answer as a result.
+fn answer(v: Value) -> Result<Vec<Value>, (Option<usize>, String)> {
     match v {
         Value::Object(mut m) if m.get("ok") == Some(&Value::Bool(true)) => {
-            Ok(m.remove("value").unwrap_or(Value::Null))
+            match m.remove("values") {
+                Some(Value::Array(values)) => Ok(values),
+                _ => Ok(Vec::new()),
+            }
         }
         Value::Object(m) => {
             let index = m
@@ -196,23 +199,24 @@ impl PinExprEvaluator for ComponentPinExprs {
         let v = self
             .call(functions, json!({ "check": check }).to_string(), site)
             .map_err(|e| (None, e))?;
-        answer(v).map(|_| ())
+        answer(v).map(drop)
     }
 
     fn eval(
         &self,
         functions: &Value,
-        site: &str,
-        source: &str,
-        value: &Value,
+        exprs: &[(&str, &str, &Value)],
         vars: &Obj,
-    ) -> Result<Value, String> {
+    ) -> Result<Vec<Value>, String> {
+        let site = exprs.first().map(|(s, _, _)| *s).unwrap_or("?");
+        let items: Vec<Value> = exprs
+            .iter()
+            .map(|(site, source, value)| json!({"where": site, "expression": source, "value": value}))
+            .collect();
         // Built by hand so the run's vars are serialized once, never cloned.
         let inputs = format!(
-            r#"{{"where":{},"expression":{},"value":{},"vars":{}}}"#,
-            Value::from(site),
-            Value::from(source),
-            value,
+            r#"{{"eval":{},"vars":{}}}"#,
+            Value::Array(items),
             serde_json::to_string(vars).map_err(|e| format!("pin expression on {site}: {e}"))?
         );
         answer(self.call(functions, inputs, site)?).map_err(|(_, e)| e)
