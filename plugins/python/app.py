@@ -139,6 +139,12 @@ def validate_code(code):
         tree = ast.parse(code)
     except SyntaxError as e:
         raise CodeExecutionError(f"Syntax error: {e}") from e
+    check_tree(tree)
+    return tree
+
+
+def check_tree(tree):
+    """Rejects the constructs the sandbox forbids (the one policy of code nodes, expressions and functions)."""
     for item in ast.walk(tree):
         if isinstance(item, ast.Call) and isinstance(item.func, ast.Name):
             if item.func.id in ("exec", "eval", "compile", "__import__", "open", "globals", "locals", "vars"):
@@ -147,7 +153,6 @@ def validate_code(code):
             raise CodeExecutionError(f"Access to dunder attributes ('{item.attr}') is not allowed")
         if isinstance(item, ast.Name) and item.id.startswith("__") and item.id.endswith("__"):
             raise CodeExecutionError(f"Access to dunder names ('{item.id}') is not allowed")
-    return tree
 
 
 def call_user_function(code, function_name, payload):
@@ -300,6 +305,251 @@ def run_function(config, inputs):
     return pins
 
 
+# ---- pin expressions and the flow `functions` library (§3.6) -------------------------------------------
+
+PIN_EXPR_TYPE = "__pin_expr__"
+PREVIEW_CHARS = 120
+
+
+class PinExpressionError(CodeExecutionError):
+    """A pin expression or a flow function that does not compile or evaluate, with the seed's message."""
+
+
+class ReadOnlyVars:
+    """`vars` inside an expression: run vars by attribute or subscript; adding or replacing one is refused."""
+
+    __slots__ = ("_vars",)
+
+    def __init__(self, run_vars):
+        object.__setattr__(self, "_vars", run_vars if isinstance(run_vars, dict) else {})
+
+    def __getattr__(self, name):
+        run_vars = object.__getattribute__(self, "_vars")
+        try:
+            return run_vars[name]
+        except KeyError:
+            known = ", ".join(sorted(k for k in run_vars if not k.startswith("_")))[:200] or "none yet"
+            raise KeyError(f"unknown run var '{name}' (known: {known})") from None
+
+    def __getitem__(self, name):
+        return self.__getattr__(str(name))
+
+    def get(self, name, default=None):
+        return object.__getattribute__(self, "_vars").get(name, default)
+
+    def __contains__(self, name):
+        return name in object.__getattribute__(self, "_vars")
+
+    def __setattr__(self, name, _value):
+        raise PinExpressionError("vars is read-only inside a pin expression — use a Set Variable node to write state")
+
+    def __setitem__(self, name, _value):
+        raise PinExpressionError("vars is read-only inside a pin expression — use a Set Variable node to write state")
+
+    def __delattr__(self, name):
+        raise PinExpressionError("vars is read-only inside a pin expression — use a Set Variable node to write state")
+
+    def __repr__(self):
+        return f"<vars: {', '.join(sorted(object.__getattribute__(self, '_vars')))}>"
+
+
+def _expression_builtins():
+    """The code-node builtins without `__import__`: expressions and flow functions import nothing."""
+    table = _sandbox_builtins()
+    table.pop("__import__", None)
+    return table
+
+
+def _reserved_function_names():
+    return {"vars", "value"} | set(_expression_builtins())
+
+
+MUTABLE_DEFAULTS = (ast.List, ast.Dict, ast.Set, ast.ListComp, ast.DictComp, ast.SetComp)
+
+
+def _check_function_purity(name, code):
+    """Refuses what would keep state between calls or runs: imports, top-level statements other than `def`,
+    `global`/`nonlocal`, mutable default arguments (the seed's rules for flow functions)."""
+    try:
+        tree = ast.parse(code)
+    except SyntaxError as e:
+        raise PinExpressionError(f"flow function {name!r} does not parse: {e}") from e
+    try:
+        check_tree(tree)
+    except CodeExecutionError as e:
+        raise PinExpressionError(f"flow function {name!r}: {e}") from e
+    for stmt in tree.body:
+        if isinstance(stmt, ast.FunctionDef):
+            continue
+        if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant) and isinstance(stmt.value.value, str):
+            continue
+        raise PinExpressionError(
+            f"flow function {name!r}: only `def` statements are allowed at the top level "
+            f"(got {type(stmt).__name__}) — flow functions must be pure; put constants inside a function"
+        )
+    for item in ast.walk(tree):
+        if isinstance(item, (ast.Import, ast.ImportFrom)):
+            raise PinExpressionError(f"flow function {name!r}: imports are not allowed")
+        if isinstance(item, (ast.Global, ast.Nonlocal)):
+            raise PinExpressionError(
+                f"flow function {name!r}: `global`/`nonlocal` is not allowed — a flow function must not "
+                "write persistent state"
+            )
+        if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            defaults = list(item.args.defaults) + [d for d in item.args.kw_defaults if d is not None]
+            for d in defaults:
+                if isinstance(d, MUTABLE_DEFAULTS):
+                    raise PinExpressionError(
+                        f"flow function {name!r}: a mutable default argument ({type(d).__name__}) is not "
+                        "allowed — use None and build the value inside"
+                    )
+
+
+def compile_functions(functions):
+    """The flow's `functions` as `{declared name: callable}`, all defined in one shared namespace."""
+    entries = []
+    for entry in functions if isinstance(functions, list) else []:
+        if not isinstance(entry, dict):
+            continue
+        name, code = entry.get("name"), entry.get("code")
+        if isinstance(name, str) and name.strip() and isinstance(code, str) and code.strip():
+            entries.append((name.strip(), code))
+    if not entries:
+        return {}
+    reserved = _reserved_function_names()
+    shared = {"__builtins__": _expression_builtins(), "__name__": "flow_functions"}
+    baseline = set(shared)
+    owner_of = {}
+    declared = []
+    for name, code in entries:
+        if not name.isidentifier() or keyword.iskeyword(name) or name.startswith("__"):
+            raise PinExpressionError(f"flow function name {name!r} is not a plain identifier")
+        if name in reserved:
+            raise PinExpressionError(f"flow function name {name!r} shadows a sandbox builtin/helper — pick another name")
+        if name in owner_of:
+            raise PinExpressionError(
+                f"duplicate flow function name {name!r} (already defined by entry {owner_of[name]!r})"
+            )
+        _check_function_purity(name, code)
+        try:
+            byte_code = compile(code, filename=f"<flowfn:{name}>", mode="exec")
+        except (SyntaxError, ValueError, RecursionError) as e:
+            raise PinExpressionError(f"flow function {name!r} does not parse: {e}") from e
+        before = {k: id(v) for k, v in shared.items()}
+        try:
+            exec(byte_code, shared)
+        except Exception as e:
+            raise PinExpressionError(
+                f"flow function {name!r} failed at definition time: {type(e).__name__}: {e}"
+            ) from e
+        for key, value in shared.items():
+            if before.get(key) == id(value) or (key.startswith("__") and key.endswith("__")):
+                continue
+            if key in baseline or key in reserved:
+                raise PinExpressionError(
+                    f"flow function entry {name!r} redefines {key!r}, which shadows a sandbox builtin/helper"
+                )
+            if owner_of.get(key, name) != name:
+                raise PinExpressionError(
+                    f"flow function entry {name!r} redefines {key!r}, already owned by entry {owner_of[key]!r}"
+                )
+            owner_of[key] = name
+        if not callable(shared.get(name)):
+            raise PinExpressionError(
+                f"flow function entry {name!r} must define a callable named {name!r} "
+                "(the code's `def` name must match the declared name)"
+            )
+        declared.append(name)
+    return {name: shared[name] for name in declared}
+
+
+def compile_expression(where, expression):
+    """One pin expression as eval-mode bytecode, refused as the sandbox refuses code."""
+    try:
+        tree = ast.parse(expression.strip(), mode="eval")
+    except SyntaxError as e:
+        raise PinExpressionError(f"pin expression on {where} does not parse: {e}") from e
+    except (ValueError, RecursionError, MemoryError) as e:
+        raise PinExpressionError(
+            f"pin expression on {where} could not be compiled ({type(e).__name__}: {e}) — "
+            "it may be too large or deeply nested"
+        ) from e
+    try:
+        check_tree(tree)
+    except CodeExecutionError as e:
+        raise PinExpressionError(f"pin expression on {where} refused: {e}") from e
+    try:
+        return compile(tree, filename=f"<fx:{where}>", mode="eval")
+    except (SyntaxError, ValueError, RecursionError) as e:
+        raise PinExpressionError(f"pin expression on {where} could not be compiled ({type(e).__name__}: {e})") from e
+
+
+def _plain(value):
+    """json.dumps' fallback: the `vars` view leaves an expression as a plain dict, nothing else unknown does."""
+    if isinstance(value, ReadOnlyVars):
+        return dict(object.__getattribute__(value, "_vars"))
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+def evaluate_expression(library, where, expression, value, run_vars):
+    """The expression's value over `value`, `vars`, the helpers and the flow functions, as JSON text."""
+    byte_code = compile_expression(where, expression)
+    env = {"__builtins__": _expression_builtins()}
+    env.update(library)
+    env["value"] = value
+    env["vars"] = ReadOnlyVars(run_vars)
+    text = expression.strip()
+    preview = text if len(text) <= PREVIEW_CHARS else text[: PREVIEW_CHARS - 3] + "..."
+    try:
+        result = eval(byte_code, env)
+    except PinExpressionError:
+        raise
+    except Exception as e:
+        raise PinExpressionError(
+            f"pin expression on {where} failed: {type(e).__name__}: {e} — expression: {preview}"
+        ) from e
+    try:
+        return json.dumps(result, default=_plain, ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError, RecursionError) as e:
+        raise PinExpressionError(f"pin expression on {where} returned a value that is not JSON: {e}") from e
+
+
+def run_pin_expressions(config, inputs):
+    """`check` compiles the library and every listed expression; `eval` evaluates a node's expressions in
+    order, each over its pin's `value` and the shared `vars`, stopping at the first failure.
+
+    Answers `{"ok": true, "values"?: [<json>...]}` or `{"ok": false, "error", "index"}` (the failing item)."""
+    if not isinstance(inputs, dict):
+        inputs = {}
+    index = None
+    try:
+        library = compile_functions(config.get("functions"))
+        checks = inputs.get("check")
+        if isinstance(checks, list):
+            for index, item in enumerate(checks):
+                item = item if isinstance(item, dict) else {}
+                compile_expression(str(item.get("where") or "?"), str(item.get("expression") or ""))
+            return '{"ok": true}'
+        items = inputs.get("eval")
+        texts = []
+        for index, item in enumerate(items if isinstance(items, list) else []):
+            item = item if isinstance(item, dict) else {}
+            texts.append(
+                evaluate_expression(
+                    library,
+                    str(item.get("where") or "?"),
+                    str(item.get("expression") or ""),
+                    item.get("value"),
+                    inputs.get("vars"),
+                )
+            )
+        return '{"ok": true, "values": [' + ", ".join(texts) + "]}"
+    except CodeExecutionError as e:
+        return json.dumps({"ok": False, "error": str(e), "index": index}, ensure_ascii=False)
+    except RecursionError as e:
+        return json.dumps({"ok": False, "error": f"pin expression failed: RecursionError: {e}", "index": index})
+
+
 def fail(code, message):
     return Err(types.Error(code=code, message=message, retryable=False))
 
@@ -327,6 +577,15 @@ class Node(wit_world.exports.Node):
                 effect=None,
             ),
             node.NodeType(
+                name=PIN_EXPR_TYPE,
+                label="Pin expressions",
+                description="Host-internal: compiles and evaluates the pin expressions and flow functions "
+                "of a flow (never a node of a flow).",
+                inputs=[],
+                outputs=[],
+                effect=None,
+            ),
+            node.NodeType(
                 name="function",
                 label="Function",
                 description="Legacy Python function node: `code` + `functionName`, or an `expression`.",
@@ -344,6 +603,8 @@ class Node(wit_world.exports.Node):
             raise fail(types.ErrorCode.INVALID_INPUT, f"invalid invocation JSON: {e}")
         if not isinstance(config, dict):
             config = {}
+        if inv.node_type == PIN_EXPR_TYPE:
+            return run_pin_expressions(config, inputs)
         if inv.node_type == "code":
             out = run_code(config, inputs)
         elif inv.node_type == "function":

@@ -4,6 +4,7 @@ pub mod control;
 pub mod effects;
 pub mod exec;
 pub mod nodes;
+pub mod pinexpr;
 pub mod plugin_node;
 pub mod resolve;
 pub mod state;
@@ -12,6 +13,7 @@ pub mod varnodes;
 pub use effects::{event_key, resume, resume_due};
 pub use exec::{Host, advance, complete, fail};
 pub use nodes::{BundlePlugins, NodeRegistry, PluginNode};
+pub use pinexpr::{PinExpr, PinExprEvaluator, PinExprs};
 pub use plugin_node::PluginOutcome;
 #[cfg(test)]
 mod tests;

@@ -135,6 +135,8 @@ fn native(ty: &str) -> Option<NodeKind> {
 pub struct NodeRegistry {
     plugins: HashMap<String, Arc<PluginNode>>,
     bundles: Option<Arc<dyn BundlePlugins>>,
+    /// The Python sandbox pin expressions run in; `None` refuses flows that have some.
+    pin_exprs: Option<Arc<dyn super::PinExprEvaluator>>,
 }
 
 impl NodeRegistry {
@@ -149,6 +151,14 @@ impl NodeRegistry {
     /// Lets bundles bring their own components.
     pub fn set_bundle_plugins(&mut self, loader: Arc<dyn BundlePlugins>) {
         self.bundles = Some(loader);
+    }
+    /// Lets flows use pin expressions and `functions`, evaluated by `evaluator`.
+    pub fn set_pin_evaluator(&mut self, evaluator: Arc<dyn super::PinExprEvaluator>) {
+        self.pin_exprs = Some(evaluator);
+    }
+    /// The pin-expression sandbox, if this gateway has one.
+    pub fn pin_evaluator(&self) -> Option<&Arc<dyn super::PinExprEvaluator>> {
+        self.pin_exprs.as_ref()
     }
     /// This registry plus the node types of the components `bundle` carries (theirs win for that bundle).
     pub fn for_bundle(&self, bundle: &crate::bundle::Bundle) -> Result<NodeRegistry, String> {

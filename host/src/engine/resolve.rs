@@ -52,7 +52,7 @@ pub fn read_handle(out: &Value, handle: &str) -> Option<Value> {
     }
 }
 
-/// Steps 2 and 3 of §3.3.
+/// Steps 2 to 4 of §3.3: wires, pin defaults, then pin expressions.
 pub fn apply_wires_and_defaults(
     flow: &CompiledFlow,
     node: &CompiledNode,
@@ -83,7 +83,7 @@ pub fn apply_wires_and_defaults(
             }
         }
     }
-    Ok(())
+    super::pinexpr::apply(flow, node, vars, resolved)
 }
 
 /// Evaluates a pure node now (pure nodes are volatile: recomputed on every pull).

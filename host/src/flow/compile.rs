@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 
 use super::model::{Edge, Node, Pin, VisualFlow};
 use crate::engine::nodes::{Control, NodeKind, NodeRegistry};
+use crate::engine::pinexpr::{self, PinExpr, PinExprs};
 
 /// Where execution goes after an exec node.
 #[derive(Debug, Clone, PartialEq)]
@@ -42,6 +43,8 @@ pub struct CompiledNode {
     pub data_outputs: Vec<String>,
     /// Ordered `then:*` handles for sequence/parallel.
     pub then_handles: Vec<String>,
+    /// `data.pinExpressions`, applied last when the node's inputs resolve.
+    pub pin_exprs: Vec<PinExpr>,
 }
 
 impl CompiledNode {
@@ -75,6 +78,8 @@ pub struct CompiledFlow {
     pub listeners: Vec<String>,
     /// Node ids in document order.
     pub order: Vec<String>,
+    /// How this flow's pin expressions are evaluated (`None` when it has none).
+    pub pin_exprs: Option<PinExprs>,
 }
 
 impl CompiledFlow {
@@ -269,14 +274,12 @@ pub fn compile(raw: &Value, registry: &NodeRegistry) -> Result<CompiledFlow, Com
                 node_type: Some(node.ty.clone()),
             });
         }
-        if let Some(Value::Object(exprs)) = node.data.get("pinExpressions")
-            && exprs
-                .values()
-                .any(|v| v.as_str().is_some_and(|s| !s.trim().is_empty()))
-        {
+        let pin_exprs = pinexpr::of_node(node, node_label(node));
+        if !pin_exprs.is_empty() && registry.pin_evaluator().is_none() {
             return Err(CompileError {
                 message: format!(
-                    "pin expressions (Python) on node {} ({:?}) are not supported by this gateway yet",
+                    "pin expressions (Python) on node {} ({:?}) need the Python component (python_code), \
+                     which is not loaded on this gateway",
                     node.id, node.ty
                 ),
                 node_id: Some(node.id.clone()),
@@ -316,6 +319,7 @@ pub fn compile(raw: &Value, registry: &NodeRegistry) -> Result<CompiledFlow, Com
                 exec: is_exec,
                 next,
                 then_handles,
+                pin_exprs,
             },
         );
     }
@@ -330,12 +334,70 @@ pub fn compile(raw: &Value, registry: &NodeRegistry) -> Result<CompiledFlow, Com
         nodes,
         listeners,
         order,
+        pin_exprs: None,
     };
+    let compiled = with_pin_exprs(compiled, raw.get("functions"), registry)?;
     refuse_loop_backs(&compiled)?;
     match unsupported {
         Some(e) => Err(e),
         None => Ok(compiled),
     }
+}
+
+/// The label error messages name a node by (`data.label`, else its id), as [`CompiledNode::label`].
+fn node_label(node: &Node) -> &str {
+    node.data
+        .get("label")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .unwrap_or(&node.id)
+}
+
+/// §3.1 step 2: compiles the flow `functions` and every pin expression once, so a syntax error is a load
+/// error, and attaches the evaluator to a flow that has expressions.
+fn with_pin_exprs(
+    mut flow: CompiledFlow,
+    functions: Option<&Value>,
+    registry: &NodeRegistry,
+) -> Result<CompiledFlow, CompileError> {
+    let declares_functions = functions
+        .and_then(Value::as_array)
+        .is_some_and(|l| !l.is_empty());
+    let mut owners: Vec<(&str, &PinExpr)> = Vec::new();
+    for id in &flow.order {
+        if let Some(n) = flow.nodes.get(id) {
+            owners.extend(n.pin_exprs.iter().map(|e| (id.as_str(), e)));
+        }
+    }
+    // Without the sandbox, unused functions are inert (nodes with expressions were refused already).
+    let Some(evaluator) = registry.pin_evaluator() else {
+        return Ok(flow);
+    };
+    if owners.is_empty() && !declares_functions {
+        return Ok(flow);
+    }
+    let functions = functions.cloned().unwrap_or(Value::Null);
+    let exprs: Vec<(&str, &str)> = owners
+        .iter()
+        .map(|(_, e)| (e.site.as_str(), e.source.as_str()))
+        .collect();
+    if let Err((index, message)) = evaluator.check(&functions, &exprs) {
+        let node = index
+            .and_then(|i| owners.get(i))
+            .and_then(|(id, _)| flow.nodes.get(*id));
+        return Err(CompileError {
+            message,
+            node_id: node.map(|n| n.node.id.clone()),
+            node_type: node.map(|n| n.node.ty.clone()),
+        });
+    }
+    if !owners.is_empty() {
+        flow.pin_exprs = Some(PinExprs {
+            evaluator: evaluator.clone(),
+            functions: std::sync::Arc::new(functions),
+        });
+    }
+    Ok(flow)
 }
 
 fn node_err(node: &Node, message: String) -> CompileError {

@@ -14,6 +14,7 @@ pub mod durable;
 pub mod engine;
 pub mod grants;
 pub mod invoke;
+pub mod pin_expr;
 pub mod tool_plugin;
 
 use std::collections::HashMap;
@@ -272,10 +273,15 @@ impl PluginHost {
         let mut reg = NodeRegistry::new();
         let current = self.current.read().clone();
         for (_, digest) in current {
-            if let Some(p) = self.by_digest.read().get(&digest) {
-                for node in node_types(p) {
-                    reg.register_plugin(node);
-                }
+            let Some(p) = self.by_digest.read().get(&digest).cloned() else {
+                continue;
+            };
+            for node in node_types(&p) {
+                reg.register_plugin(node);
+            }
+            // The last loaded component that evaluates pin expressions does (the Python one).
+            if let Some(eval) = pin_expr::ComponentPinExprs::new(self.clone(), p) {
+                reg.set_pin_evaluator(Arc::new(eval));
             }
         }
         reg.set_bundle_plugins(self.clone());
@@ -391,9 +397,11 @@ pub fn setup_with(
     Ok((host, warnings))
 }
 
+/// The node types flows may use: host-internal ones (`__pin_expr__`) are not among them.
 fn node_types(p: &LoadedPlugin) -> Vec<Arc<PluginNode>> {
     p.types
         .iter()
+        .filter(|t| !t.name.starts_with("__"))
         .map(|t| {
             Arc::new(PluginNode {
                 node_type: t.name.clone(),

@@ -1,0 +1,224 @@
+//! Pin expressions evaluated by the Python component: a synchronous call into a fresh instance, with the
+//! component's own memory, CPU-time and output limits.
+//!
+//! The component provides the host-internal node type [`PIN_EXPR_TYPE`]; it is never offered to flows.
+//! Its `run` gets the flow's `functions` as config and, as inputs, either `{check: [{where, expression}]}`
+//! (compile only) or `{eval: [{where, expression, value}], vars}` (one node's expressions); it answers
+//! `{ok: true, values?}` or `{ok: false, error, index?}`. Nothing is recorded: an expression is pure, and its instance is granted
+//! no host call.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use wasmtime::{Store as WasmStore, UpdateDeadline};
+
+use super::PluginHost;
+use super::bindings::node_export::Invocation;
+use super::component::LoadedPlugin;
+use super::ctx::NodeCtx;
+use super::durable::Recorder;
+use crate::engine::PinExprEvaluator;
+use crate::run::{Obj, RunState, RunStatus};
+
+/// The node type a component declares to evaluate pin expressions.
+pub const PIN_EXPR_TYPE: &str = "__pin_expr__";
+
+/// Seeds the sandbox's randomness: the same for every evaluation, so a replay computes the same value.
+const SEED: &str = "pin-expression";
+
+/// The Python component as a [`PinExprEvaluator`].
+pub struct ComponentPinExprs {
+    host: Arc<PluginHost>,
+    plugin: Arc<LoadedPlugin>,
+}
+
+impl ComponentPinExprs {
+    /// The evaluator `plugin` provides, if it declares [`PIN_EXPR_TYPE`].
+    pub fn new(host: Arc<PluginHost>, plugin: Arc<LoadedPlugin>) -> Option<Self> {
+        plugin
+            .types
+            .iter()
+            .any(|t| t.name == PIN_EXPR_TYPE)
+            .then_some(ComponentPinExprs { host, plugin })
+    }
+
+    /// One call into a fresh instance; the answer's JSON, or why the instance stopped.
+    fn call(&self, functions: &Value, inputs: String, site: &str) -> Result<Value, String> {
+        let grants = self.plugin.grants.clone();
+        let mut ws = self.store();
+        let inv = Invocation {
+            node_type: PIN_EXPR_TYPE.to_string(),
+            node_id: site.to_string(),
+            config: json!({ "functions": functions }).to_string(),
+            inputs,
+        };
+        let pre = &self.plugin.pre;
+        let timeout_ms = grants.timeout_ms;
+        let text = self.host.block_on(async move {
+            let result = match pre.instantiate_async(&mut ws).await {
+                Ok(inst) => {
+                    inst.abstractgateway_plugin_node()
+                        .call_run(&mut ws, &inv)
+                        .await
+                }
+                Err(e) => Err(e),
+            };
+            Ok(match result {
+                Ok(Ok(text)) => Ok(text),
+                Ok(Err(e)) => Err(e.message),
+                Err(trap) => Err(stopped(&trap, ws.data(), timeout_ms)),
+            })
+        })?;
+        let text = text.map_err(|e| format!("pin expression on {site}: {e}"))?;
+        if text.len() as u64 > grants.max_output_bytes {
+            return Err(format!(
+                "pin expression on {site} returned {} bytes; the limit is {}",
+                text.len(),
+                grants.max_output_bytes
+            ));
+        }
+        serde_json::from_str(&text).map_err(|e| {
+            format!("pin expression on {site}: the sandbox answered invalid JSON: {e}")
+        })
+    }
+
+    /// A store with the component's grants, no run to record in, and a CPU-time deadline.
+    fn store(&self) -> WasmStore<NodeCtx> {
+        let grants = self.plugin.grants.clone();
+        let rec = Recorder::new(
+            None,
+            identity(),
+            PIN_EXPR_TYPE.into(),
+            0,
+            vec![],
+            0,
+            0,
+            Arc::new(Default::default()),
+        );
+        let ctx = NodeCtx::new(grants.clone(), self.host.caps.clone(), rec, 0, SEED);
+        let mut ws = WasmStore::new(&self.host.engine.engine, ctx);
+        ws.limiter(|c| &mut c.limiter);
+        ws.set_epoch_deadline(1);
+        let budget = Duration::from_millis(grants.timeout_ms);
+        ws.epoch_deadline_callback(move |ctx| {
+            if ctx.data().cpu_time() > budget {
+                wasmtime::bail!("deadline");
+            }
+            Ok(UpdateDeadline::Yield(1))
+        });
+        ws
+    }
+}
+
+/// Why an instance stopped, in words a flow author can act on.
+fn stopped(trap: &wasmtime::Error, data: &NodeCtx, timeout_ms: u64) -> String {
+    let cause = trap
+        .chain()
+        .last()
+        .map(|c| c.to_string())
+        .unwrap_or_default();
+    if data.limiter.memory_hit {
+        return format!(
+            "stopped: it exceeded the memory limit of {} MiB",
+            data.limiter.max_memory_mb()
+        );
+    }
+    if cause == "deadline" || data.cpu_time() > Duration::from_millis(timeout_ms) {
+        return format!("stopped: it exceeded the CPU time limit of {timeout_ms} ms");
+    }
+    if trap.downcast_ref::<wasmtime::Trap>() == Some(&wasmtime::Trap::StackOverflow) {
+        return "stopped: it overflowed its stack (unbounded recursion?)".into();
+    }
+    format!(
+        "the sandbox failed: {}",
+        cause.lines().next().unwrap_or_default()
+    )
+}
+
+/// What the recorder stamps records with; it never writes any (no store, no host call granted).
+fn identity() -> RunState {
+    RunState {
+        run_id: PIN_EXPR_TYPE.into(),
+        workflow_id: PIN_EXPR_TYPE.into(),
+        status: RunStatus::Running,
+        current_node: None,
+        vars: Default::default(),
+        waiting: None,
+        output: None,
+        error: None,
+        created_at: String::new(),
+        updated_at: String::new(),
+        actor_id: None,
+        session_id: None,
+        parent_run_id: None,
+        ledger_len: 0,
+        control: Default::default(),
+        bundle_sha256: None,
+        inflight: None,
+        components: Default::default(),
+    }
+}
+
+/// The `{ok, values | error, index}` answer as a result.
+fn answer(v: Value) -> Result<Vec<Value>, (Option<usize>, String)> {
+    match v {
+        Value::Object(mut m) if m.get("ok") == Some(&Value::Bool(true)) => {
+            match m.remove("values") {
+                Some(Value::Array(values)) => Ok(values),
+                _ => Ok(Vec::new()),
+            }
+        }
+        Value::Object(m) => {
+            let index = m
+                .get("index")
+                .and_then(Value::as_u64)
+                .and_then(|i| usize::try_from(i).ok());
+            let error = m
+                .get("error")
+                .and_then(Value::as_str)
+                .unwrap_or("pin expression failed")
+                .to_string();
+            Err((index, error))
+        }
+        other => Err((None, format!("the pin-expression sandbox answered {other}"))),
+    }
+}
+
+impl PinExprEvaluator for ComponentPinExprs {
+    fn check(
+        &self,
+        functions: &Value,
+        exprs: &[(&str, &str)],
+    ) -> Result<(), (Option<usize>, String)> {
+        let check: Vec<Value> = exprs
+            .iter()
+            .map(|(site, source)| json!({"where": site, "expression": source}))
+            .collect();
+        let site = exprs.first().map(|(s, _)| *s).unwrap_or("functions");
+        let v = self
+            .call(functions, json!({ "check": check }).to_string(), site)
+            .map_err(|e| (None, e))?;
+        answer(v).map(drop)
+    }
+
+    fn eval(
+        &self,
+        functions: &Value,
+        exprs: &[(&str, &str, &Value)],
+        vars: &Obj,
+    ) -> Result<Vec<Value>, String> {
+        let site = exprs.first().map(|(s, _, _)| *s).unwrap_or("?");
+        let items: Vec<Value> = exprs
+            .iter()
+            .map(|(site, source, value)| json!({"where": site, "expression": source, "value": value}))
+            .collect();
+        // Built by hand so the run's vars are serialized once, never cloned.
+        let inputs = format!(
+            r#"{{"eval":{},"vars":{}}}"#,
+            Value::Array(items),
+            serde_json::to_string(vars).map_err(|e| format!("pin expression on {site}: {e}"))?
+        );
+        answer(self.call(functions, inputs, site)?).map_err(|(_, e)| e)
+    }
+}
