@@ -259,16 +259,6 @@ pub fn compile(raw: &Value, registry: &NodeRegistry) -> Result<CompiledFlow, Com
                 NodeKind::Start
             }
         };
-        if matches!(kind, NodeKind::Plugin(_)) && !is_exec {
-            return Err(CompileError {
-                message: format!(
-                    "node {} ({:?}) is provided by a plugin and must be on the execution path (give it execution pins)",
-                    node.id, node.ty
-                ),
-                node_id: Some(node.id.clone()),
-                node_type: Some(node.ty.clone()),
-            });
-        }
         if let Some(Value::Object(exprs)) = node.data.get("pinExpressions")
             && exprs
                 .values()
