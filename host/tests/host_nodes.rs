@@ -185,3 +185,93 @@ fn memory_kg_query_fails_without_a_store() {
             .any(|r| r["status"] == "started" && r["effect"]["type"] == "memory_kg_query")
     );
 }
+
+#[test]
+fn answer_user_records_the_seeds_effect_and_completes_like_it() {
+    let fake = FakeLlm::start();
+    let dir = tempfile::tempdir().expect("tmp");
+    let host = host(&fake, dir.path());
+    // start → answer_user (message wired from a literal dict, level "warning") → ask_user (a native effect).
+    let flow = |then_ask: bool| {
+        let mut nodes = vec![
+            node(
+                "s",
+                "on_flow_start",
+                false,
+                &["exec-out"],
+                &[],
+                &[],
+                json!({}),
+            ),
+            node(
+                "lit",
+                "literal_json",
+                false,
+                &[],
+                &[],
+                &["value"],
+                json!({"literalValue": {"a": true}}),
+            ),
+            node(
+                "say",
+                "answer_user",
+                true,
+                &["exec-out"],
+                &["message", "level"],
+                &["message"],
+                json!({"pinDefaults": {"level": "warning"}}),
+            ),
+        ];
+        let mut edges = vec![
+            edge("s", "exec-out", "say", "exec-in"),
+            edge("lit", "value", "say", "message"),
+        ];
+        if then_ask {
+            nodes.push(node(
+                "ask",
+                "ask_user",
+                true,
+                &["exec-out"],
+                &["prompt"],
+                &["response"],
+                json!({}),
+            ));
+            edges.push(edge("say", "exec-out", "ask", "exec-in"));
+        }
+        json!({"id": "say", "entryNode": "s", "nodes": nodes, "edges": edges})
+    };
+    let (state, ledger) = run(&host, &dir.path().join("a"), flow(false), json!({}));
+    assert_eq!(state.status, RunStatus::Completed, "{:?}", state.error);
+    let result = json!({"message": "{'a': True}", "level": "warning"});
+    // A run ending on it completes with the effect's result, as a native effect node.
+    assert_eq!(
+        state.output,
+        Some(json!({"success": true, "result": result}))
+    );
+    let started = &ledger[0];
+    let done = &ledger[1];
+    assert_eq!(
+        (started["node_id"].as_str(), started["status"].as_str()),
+        (Some("say"), Some("started"))
+    );
+    assert_eq!(started["effect"]["type"], "answer_user");
+    assert_eq!(
+        done["effect"],
+        json!({"type": "answer_user", "payload": {"type": "answer_user", "message": "{'a': True}", "level": "warning"},
+               "result_key": "_temp.effects.say"})
+    );
+    assert_eq!(done["result"], result);
+    assert!(done["idempotency_key"].is_string());
+    assert_eq!(started["idempotency_key"], done["idempotency_key"]);
+
+    // The native effect after it is the run's second effect, keyed as before the move.
+    let (state, ledger) = run(&host, &dir.path().join("b"), flow(true), json!({}));
+    assert_eq!(state.status, RunStatus::Waiting);
+    let ask = ledger
+        .iter()
+        .find(|r| r["node_id"] == "ask" && r["status"] == "started")
+        .expect("ask_user started");
+    assert_ne!(ask["idempotency_key"], ledger[0]["idempotency_key"]);
+    assert_eq!(state.vars["_runtime"]["effect_seq"], 2);
+    assert_eq!(state.vars["_temp"]["effects"]["say"], result);
+}

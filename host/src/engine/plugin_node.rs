@@ -25,6 +25,10 @@ pub const COMPLETE_KEY: &str = "_complete_output";
 /// `agent`) whose "use context" option reads the conversation so far.
 pub const RUN_CONTEXT_KEY: &str = "_run_context";
 
+/// Reserved output key: the effect payload the `completed` record shows in the seed's shape (e.g.
+/// `answer_user`'s `{type, message, level}`); the node's result is then also kept at `_temp.effects.<node>`.
+pub const EFFECT_PAYLOAD_KEY: &str = "_effect_payload";
+
 /// Reserved output key: messages the node appends to the run's `context.messages` (a "use context" turn).
 pub const CONTEXT_APPEND_KEY: &str = "_context_append";
 
@@ -84,6 +88,16 @@ fn begin(
         "node_type": plugin.node_type, "plugin": plugin.plugin, "digest": digest, "inputs": inputs},
         "result_key": format!("_temp.effects.{node_id}")}));
     rec.ended_at = None;
+    if plugin.effect != DEFAULT_EFFECT {
+        // Counted and keyed as the seed's effects, so native effects after it keep the seed's keys.
+        let seq = super::effects::next_effect_seq(run);
+        rec.idempotency_key = Some(super::effects::idempotency_key(
+            &run.run_id,
+            node_id,
+            &plugin.effect,
+            seq,
+        ));
+    }
     records.push(rec);
     run.components.insert(plugin.plugin.clone(), digest.clone());
     run.inflight = Some(InFlight {
@@ -282,15 +296,24 @@ pub fn finish(
             run.inflight = None;
             let ambient = out.remove(AMBIENT_KEY);
             let completion = out.remove(COMPLETE_KEY);
+            let payload = out.remove(EFFECT_PAYLOAD_KEY);
             if let Some(Value::Array(turn)) = out.remove(CONTEXT_APPEND_KEY) {
                 append_context(&mut run.vars, turn);
             }
             let out = Value::Object(out);
             let mut rec = StepRecord::new(run, &node_id, "completed");
-            rec.effect = Some(
-                json!({"type": effect, "payload": {"node_type": inflight.node_type,
-                "plugin": inflight.plugin, "digest": inflight.digest}, "result_key": null}),
-            );
+            rec.effect = Some(match payload {
+                // The node's own effect payload, recorded as a native effect's: result under `_temp.effects`.
+                Some(payload) => {
+                    super::state::obj_mut(super::state::temp(&mut run.vars), "effects")
+                        .insert(node_id.clone(), out.clone());
+                    json!({"type": effect, "payload": payload,
+                        "result_key": super::effects::result_key(&node_id)})
+                }
+                None => json!({"type": effect, "payload": {"node_type": inflight.node_type,
+                    "plugin": inflight.plugin, "digest": inflight.digest}, "result_key": null}),
+            });
+            rec.idempotency_key = effect_key(run, &node_id, &effect);
             rec.result = Some(out.clone());
             records.push(rec);
             match ambient {
@@ -392,6 +415,24 @@ pub fn resume_awaiting(run: &mut RunState, payload: Value, records: &mut Vec<Ste
     run.status = RunStatus::Running;
     run.waiting = None;
     true
+}
+
+/// The idempotency key of the effect plugin node `node_id` started last (none for a function-like node).
+fn effect_key(run: &RunState, node_id: &str, effect: &str) -> Option<String> {
+    if effect == DEFAULT_EFFECT {
+        return None;
+    }
+    let seq = run
+        .vars
+        .get("_runtime")
+        .and_then(|r| r.get("effect_seq"))
+        .and_then(Value::as_u64)?;
+    Some(super::effects::idempotency_key(
+        &run.run_id,
+        node_id,
+        effect,
+        seq,
+    ))
 }
 
 /// The effect type of a plugin node that declares none: a function-like node.

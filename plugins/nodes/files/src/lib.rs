@@ -1,7 +1,9 @@
 //! Built-in file nodes as a component: `write_file` (flow-format §4 J). The file is written by the host's
 //! `write_file` tool, which confines it to the run's workspace (`workspace_root`) and records the call.
 
-use abstractgateway_plugin_sdk::{Error, Invocation, Node, NodeType, Outputs, Value, export_node, json, tools};
+use abstractgateway_plugin_sdk::{
+    Error, Invocation, Node, NodeType, Outputs, Value, export_node, json, tools,
+};
 
 /// The plugin.
 pub struct FileNodes;
@@ -35,7 +37,9 @@ impl Node for FileNodes {
         vec![
             NodeType::new("write_file")
                 .label("Write File")
-                .description("Writes text (or JSON for .json files) to a file of the run's workspace.")
+                .description(
+                    "Writes text (or JSON for .json files) to a file of the run's workspace.",
+                )
                 .input("file_path", "string")
                 .input("content", "any")
                 .output("bytes", "number")
@@ -78,9 +82,11 @@ pub fn file_text(file_path: &str, content: Option<&Value>) -> Result<String, Err
     };
     if file_path.to_lowercase().ends_with(".json") {
         let value = match content {
-            Some(Value::String(s)) => abstractgateway_plugin_sdk::serde_json::from_str(s).map_err(|e| {
-                Error::invalid_input(format!("write_file JSON content must be valid JSON: {e}"))
-            })?,
+            Some(Value::String(s)) => {
+                abstractgateway_plugin_sdk::serde_json::from_str(s).map_err(|e| {
+                    Error::invalid_input(format!("write_file JSON content must be valid JSON: {e}"))
+                })?
+            }
             Some(v) => v.clone(),
             None => Value::Null,
         };
@@ -104,7 +110,9 @@ fn write_file(w: &mut dyn Writer, inv: &Invocation) -> Result<Outputs, Error> {
         .and_then(Value::as_str)
         .map(str::trim)
         .filter(|p| !p.is_empty())
-        .ok_or_else(|| Error::invalid_input("write_file requires a non-empty 'file_path' input."))?;
+        .ok_or_else(|| {
+            Error::invalid_input("write_file requires a non-empty 'file_path' input.")
+        })?;
     let text = file_text(file_path, inv.input("content"))?;
     let shown = w.write(file_path, &text)?;
     let mut out = Outputs::new();

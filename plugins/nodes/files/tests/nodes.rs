@@ -16,18 +16,35 @@ impl Writer for Recorded {
 #[test]
 fn writes_text_and_reports_utf8_bytes() {
     let mut w = Recorded::default();
-    let inv = Invocation::new("write_file", "n1", json!({}), json!({"file_path": " ./story.md ", "content": "héllo"}));
+    let inv = Invocation::new(
+        "write_file",
+        "n1",
+        json!({}),
+        json!({"file_path": " ./story.md ", "content": "héllo"}),
+    );
     let out = run_with(&mut w, &inv).expect("writes");
-    assert_eq!(Value::Object(out), json!({"bytes": 6, "file_path": "story.md"}));
+    assert_eq!(
+        Value::Object(out),
+        json!({"bytes": 6, "file_path": "story.md"})
+    );
     assert_eq!(w.0, vec![("./story.md".to_string(), "héllo".to_string())]);
 }
 
 #[test]
 fn json_files_get_indented_json_and_a_newline() {
-    assert_eq!(file_text("a.JSON", Some(&json!("{\"k\": [1, 2]}"))).expect("text"), "{\n  \"k\": [\n    1,\n    2\n  ]\n}\n");
+    assert_eq!(
+        file_text("a.JSON", Some(&json!("{\"k\": [1, 2]}"))).expect("text"),
+        "{\n  \"k\": [\n    1,\n    2\n  ]\n}\n"
+    );
     assert!(file_text("a.json", Some(&json!("not json"))).is_err());
-    assert_eq!(file_text("a.txt", Some(&json!({"k": 1}))).expect("text"), "{\n  \"k\": 1\n}");
-    assert_eq!(file_text("a.txt", Some(&json!(true))).expect("text"), "True");
+    assert_eq!(
+        file_text("a.txt", Some(&json!({"k": 1}))).expect("text"),
+        "{\n  \"k\": 1\n}"
+    );
+    assert_eq!(
+        file_text("a.txt", Some(&json!(true))).expect("text"),
+        "True"
+    );
     assert_eq!(file_text("a.txt", None).expect("text"), "");
 }
 
@@ -36,6 +53,9 @@ fn a_missing_path_is_the_seeds_error() {
     let mut w = Recorded::default();
     let inv = Invocation::new("write_file", "n1", json!({}), json!({"content": "x"}));
     let err = run_with(&mut w, &inv).expect_err("no path");
-    assert_eq!(err.message, "write_file requires a non-empty 'file_path' input.");
+    assert_eq!(
+        err.message,
+        "write_file requires a non-empty 'file_path' input."
+    );
     assert!(w.0.is_empty());
 }

@@ -3,7 +3,9 @@
 //! the seed's does: its effect has no handler. The node type exists so that flows using it load and fail
 //! at that node, as they do on the seed, instead of being refused.
 
-use abstractgateway_plugin_sdk::{Error, ErrorCode, Invocation, Node, NodeType, Outputs, export_node};
+use abstractgateway_plugin_sdk::{
+    Error, ErrorCode, Invocation, Node, NodeType, Outputs, export_node,
+};
 
 /// The plugin.
 pub struct KgNodes;
@@ -42,7 +44,9 @@ impl Node for KgNodes {
 pub fn no_store(node_type: &str) -> Error {
     Error::new(
         ErrorCode::Unsupported,
-        format!("No effect handler registered for {node_type} (this gateway has no knowledge-graph store)"),
+        format!(
+            "No effect handler registered for {node_type} (this gateway has no knowledge-graph store)"
+        ),
     )
 }
 

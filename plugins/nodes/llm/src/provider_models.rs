@@ -60,9 +60,14 @@ pub fn run(h: &mut dyn Host, inv: &Invocation) -> Result<Outputs, Error> {
         .iter()
         .find_map(|k| route_filter(inv.input(k)))
         .or_else(|| {
-            ["capabilityRoute", "capability_route", "capabilityRoutes", "capability_routes"]
-                .iter()
-                .find_map(|k| route_filter(cfg.get(*k)))
+            [
+                "capabilityRoute",
+                "capability_route",
+                "capabilityRoutes",
+                "capability_routes",
+            ]
+            .iter()
+            .find_map(|k| route_filter(cfg.get(*k)))
         });
     if let Some(routes) = routes {
         // The seed filters by its own model-capability table, which this gateway does not have.
