@@ -82,8 +82,8 @@ pub fn advance(
         // A data-only plugin node the step would pull runs first, in flight; the cursor stays here.
         if !matches!(node.kind, NodeKind::Start)
             && let Some((data, inputs)) = super::plugin_node::pending_data_node(run, flow, node)
+            && super::plugin_node::start_data(run, data, inputs, records)
         {
-            super::plugin_node::start_data(run, data, inputs, records);
             continue;
         }
         let plan = step(run, flow, node, host, records);

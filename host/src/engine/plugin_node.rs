@@ -191,16 +191,18 @@ pub fn data_output(
 }
 
 /// Starts data-only plugin node `node` with `inputs`; the run's cursor stays on the node that pulls it,
-/// which steps again once the output is in.
+/// which steps again once the output is in. False (nothing started) when `node` is not a plugin node.
 pub fn start_data(
     run: &mut RunState,
     node: &CompiledNode,
     inputs: Obj,
     records: &mut Vec<StepRecord>,
-) {
-    if let super::nodes::NodeKind::Plugin(p) = &node.kind {
-        begin(run, &node.node.id, p, inputs, records);
-    }
+) -> bool {
+    let super::nodes::NodeKind::Plugin(p) = &node.kind else {
+        return false;
+    };
+    begin(run, &node.node.id, p, inputs, records);
+    true
 }
 
 /// Keeps what a data-only plugin node produced and leaves the cursor where it is.
