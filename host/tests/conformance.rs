@@ -411,9 +411,7 @@ fn goldens_match_the_seed() {
 
 /// The goldens this gateway cannot run, and why; every other non-skipped golden must match.
 const NOT_RUNNABLE: &[(&str, &str)] = &[
-    ("0275220f", "provider_models node"),
-    ("08527c7e", "write_file node"),
-    ("1e884e22", "provider_models node"),
+    ("08527c7e", "write_file and memory_note nodes"),
     ("30b61203", "subflow 68a44366 is not in the fixtures"),
     ("33853f39", "subflow 72b51d91 is not in the fixtures"),
     (
@@ -425,7 +423,6 @@ const NOT_RUNNABLE: &[(&str, &str)] = &[
         "91f50635",
         "subflow 15f19f7f is not a loose flow in the fixtures",
     ),
-    ("a8fd9103", "provider_models node"),
     ("ab4e51eb", "subflow 72b51d91 is not in the fixtures"),
     ("da7511f4", "subflow b991bd18 is not in the fixtures"),
 ];

@@ -10,7 +10,6 @@ use std::path::Path;
 use std::sync::Arc;
 
 use abstractgateway::bundle::{Limits, read_bundle};
-use abstractgateway::engine::NodeRegistry;
 use abstractgateway::run::RunStatus;
 use abstractgateway::runner::{Gateway, GatewayOptions, StartRequest, catalog};
 use abstractgateway::store::{NewCommand, RunQuery};
@@ -71,17 +70,22 @@ fn flows() -> Vec<(&'static str, Value)> {
     ]
 }
 
+/// A gateway over [`flows`]; `answer_user` (the listener's body) is a built-in component, so the plugin
+/// host runs alongside the engine.
 fn gateway(dir: &Path, max_steps: usize) -> Arc<Gateway> {
     let b = write_bundle(dir, &flows(), "parent");
     let bundle = Arc::new(read_bundle(&b, &Limits::default()).expect("bundle loads"));
-    let (flows, _, problems) = catalog::build(vec![bundle], &NodeRegistry::new());
+    let (host, warnings) =
+        abstractgateway::plugins::setup(&dir.join("data"), None).expect("plugin host");
+    assert!(warnings.is_empty(), "{warnings:?}");
+    let (flows, _, problems) = catalog::build(vec![bundle], &host.registry());
     assert!(problems.is_empty(), "{problems:?}");
     Gateway::open(
         GatewayOptions {
             data_dir: dir.join("data"),
             runner: true,
             max_steps,
-            executor: None,
+            executor: Some(host),
         },
         flows,
     )

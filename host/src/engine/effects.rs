@@ -25,7 +25,8 @@ pub fn result_key(node_id: &str) -> String {
     format!("_temp.effects.{node_id}")
 }
 
-fn next_effect_seq(run: &mut RunState) -> u64 {
+/// Counts the run's effects (`_runtime.effect_seq`); each effect's idempotency key hashes its number.
+pub(super) fn next_effect_seq(run: &mut RunState) -> u64 {
     let rt = obj_mut(&mut run.vars, "_runtime");
     let seq = rt.get("effect_seq").and_then(Value::as_u64).unwrap_or(0) + 1;
     rt.insert("effect_seq".into(), seq.into());
@@ -33,7 +34,7 @@ fn next_effect_seq(run: &mut RunState) -> u64 {
 }
 
 /// The seed's idempotency key: a hash of run, node, effect and issuance counter.
-fn idempotency_key(run_id: &str, node_id: &str, effect: &str, seq: u64) -> String {
+pub(super) fn idempotency_key(run_id: &str, node_id: &str, effect: &str, seq: u64) -> String {
     let digest = Sha256::digest(format!("{run_id}\0{node_id}\0{effect}\0{seq}").as_bytes());
     hex::encode(&digest[..16])
 }
@@ -188,15 +189,6 @@ fn build(
             w.choices = Some(choices);
             w.allow_free_text = allow;
             (payload, Outcome::Waiting(w))
-        }
-        Effect::AnswerUser => {
-            let message = str_in(inputs, "message").unwrap_or_default();
-            let level = str_in(inputs, "level").unwrap_or_else(|| "message".into());
-            let payload = json!({"type": "answer_user", "message": message, "level": level});
-            (
-                payload,
-                Outcome::Completed(json!({"message": message, "level": level})),
-            )
         }
         Effect::WaitUntil => {
             let amount = inputs.get("duration").and_then(as_number).unwrap_or(0.0);

@@ -79,6 +79,13 @@ pub fn advance(
             );
             break;
         };
+        // A data-only plugin node the step would pull runs first, in flight; the cursor stays here.
+        if !matches!(node.kind, NodeKind::Start)
+            && let Some((data, inputs)) = super::plugin_node::pending_data_node(run, flow, node)
+            && super::plugin_node::start_data(run, data, inputs, records)
+        {
+            continue;
+        }
         let plan = step(run, flow, node, host, records);
         apply_plan(run, flow, node, plan, records);
     }

@@ -50,7 +50,6 @@ pub enum VarWrite {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Effect {
     AskUser,
-    AnswerUser,
     WaitUntil,
     WaitEvent,
     EmitEvent,
@@ -64,7 +63,6 @@ impl Effect {
     pub fn effect_type(self) -> &'static str {
         match self {
             Effect::AskUser => "ask_user",
-            Effect::AnswerUser => "answer_user",
             Effect::WaitUntil | Effect::OnSchedule => "wait_until",
             Effect::WaitEvent | Effect::OnEvent => "wait_event",
             Effect::EmitEvent => "emit_event",
@@ -119,7 +117,6 @@ fn native(ty: &str) -> Option<NodeKind> {
         "set_var_property" => NodeKind::VarWrite(VarWrite::SetVarProperty),
         "add_to_list" => NodeKind::VarWrite(VarWrite::AddToList),
         "ask_user" => NodeKind::Effect(E::AskUser),
-        "answer_user" => NodeKind::Effect(E::AnswerUser),
         "wait_until" => NodeKind::Effect(E::WaitUntil),
         "wait_event" => NodeKind::Effect(E::WaitEvent),
         "emit_event" => NodeKind::Effect(E::EmitEvent),

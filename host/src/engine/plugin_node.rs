@@ -26,6 +26,10 @@ pub const COMPLETE_KEY: &str = "_complete_output";
 /// read or rewrite it ([`reads_run_context`]).
 pub const RUN_CONTEXT_KEY: &str = "_run_context";
 
+/// Reserved output key: the effect payload the `completed` record shows in the seed's shape (e.g.
+/// `answer_user`'s `{type, message, level}`); the node's result is then also kept at `_temp.effects.<node>`.
+pub const EFFECT_PAYLOAD_KEY: &str = "_effect_payload";
+
 /// Reserved output key: messages the node appends to the run's `context.messages` (a "use context" turn).
 pub const CONTEXT_APPEND_KEY: &str = "_context_append";
 
@@ -79,21 +83,43 @@ pub fn start(
     {
         inputs.insert(RUN_CONTEXT_KEY.into(), ctx.clone());
     }
+    begin(run, &node.node.id, plugin, inputs, records);
+    Plan::Wait
+}
+
+/// Records `started` for `node_id` with `inputs` and puts the node in flight.
+fn begin(
+    run: &mut RunState,
+    node_id: &str,
+    plugin: &PluginNode,
+    inputs: Obj,
+    records: &mut Vec<StepRecord>,
+) {
     // A run keeps the component version it first used, so a plugin upgrade never changes a run midway.
     let digest = run
         .components
         .get(&plugin.plugin)
         .cloned()
         .unwrap_or_else(|| plugin.digest.clone());
-    let mut rec = StepRecord::new(run, &node.node.id, "started");
+    let mut rec = StepRecord::new(run, node_id, "started");
     rec.effect = Some(json!({"type": plugin.effect, "payload": {
         "node_type": plugin.node_type, "plugin": plugin.plugin, "digest": digest, "inputs": inputs},
-        "result_key": format!("_temp.effects.{}", node.node.id)}));
+        "result_key": format!("_temp.effects.{node_id}")}));
     rec.ended_at = None;
+    if plugin.effect != DEFAULT_EFFECT {
+        // Counted and keyed as the seed's effects, so native effects after it keep the seed's keys.
+        let seq = super::effects::next_effect_seq(run);
+        rec.idempotency_key = Some(super::effects::idempotency_key(
+            &run.run_id,
+            node_id,
+            &plugin.effect,
+            seq,
+        ));
+    }
     records.push(rec);
     run.components.insert(plugin.plugin.clone(), digest.clone());
     run.inflight = Some(InFlight {
-        node_id: node.node.id.clone(),
+        node_id: node_id.to_string(),
         node_type: plugin.node_type.clone(),
         plugin: plugin.plugin.clone(),
         digest,
@@ -101,7 +127,147 @@ pub fn start(
         started_seq: 0,
         awaiting: None,
     });
-    Plan::Wait
+}
+
+/// Where the outputs of data-only plugin nodes are kept: `vars._temp.plugin_data[node] = {inputs, output|error}`.
+const DATA_MEMO: &str = "plugin_data";
+
+/// Deeper than any real graph of data nodes (a cycle is reported by the pull itself).
+const MAX_DATA_DEPTH: usize = 64;
+
+/// The first data-only plugin node (not on the execution path) that `node`'s pull needs and that has not
+/// run with its current inputs, with those inputs. Its own data sources come first.
+pub fn pending_data_node<'f>(
+    run: &RunState,
+    flow: &'f CompiledFlow,
+    node: &CompiledNode,
+) -> Option<(&'f CompiledNode, Obj)> {
+    pending_below(flow, node, &run.vars, 0)
+}
+
+fn pending_below<'f>(
+    flow: &'f CompiledFlow,
+    node: &CompiledNode,
+    vars: &Obj,
+    depth: usize,
+) -> Option<(&'f CompiledNode, Obj)> {
+    if depth > MAX_DATA_DEPTH {
+        return None;
+    }
+    for edge in &node.inputs {
+        let Some(src) = flow.node(&edge.source) else {
+            continue;
+        };
+        if src.exec {
+            continue;
+        }
+        if let Some(found) = pending_below(flow, src, vars, depth + 1) {
+            return Some(found);
+        }
+        if !matches!(src.kind, super::nodes::NodeKind::Plugin(_)) {
+            continue;
+        }
+        // A pull that fails here fails the same way in the node's own step, which reports it.
+        let Ok(inputs) = resolve::data_inputs(flow, src, vars, depth + 1) else {
+            continue;
+        };
+        let fresh = data_memo(vars, &src.node.id)
+            .is_some_and(|m| m.get("inputs") == Some(&Value::Object(inputs.clone())));
+        if !fresh {
+            return Some((src, inputs));
+        }
+    }
+    None
+}
+
+fn data_memo<'v>(vars: &'v Obj, node_id: &str) -> Option<&'v Value> {
+    vars.get("_temp")?.get(DATA_MEMO)?.get(node_id)
+}
+
+/// The output a data-only plugin node produced for `inputs` (its failure as the pull's exception).
+pub fn data_output(
+    vars: &Obj,
+    node_id: &str,
+    inputs: &Obj,
+) -> Result<Value, crate::builtins::PyException> {
+    use crate::builtins::PyException;
+    let memo = data_memo(vars, node_id)
+        .filter(|m| m.get("inputs") == Some(&Value::Object(inputs.clone())))
+        .ok_or_else(|| {
+            PyException::new(
+                "RuntimeError",
+                format!("plugin data node '{node_id}' has not run with these inputs"),
+            )
+        })?;
+    if let Some(Value::String(msg)) = memo.get("error") {
+        return Err(match msg.strip_prefix("PluginError: ") {
+            Some(rest) => PyException::new("PluginError", rest),
+            None => PyException::new("RuntimeError", msg.clone()),
+        });
+    }
+    Ok(memo.get("output").cloned().unwrap_or(Value::Null))
+}
+
+/// Starts data-only plugin node `node` with `inputs`; the run's cursor stays on the node that pulls it,
+/// which steps again once the output is in. False (nothing started) when `node` is not a plugin node.
+pub fn start_data(
+    run: &mut RunState,
+    node: &CompiledNode,
+    inputs: Obj,
+    records: &mut Vec<StepRecord>,
+) -> bool {
+    let super::nodes::NodeKind::Plugin(p) = &node.kind else {
+        return false;
+    };
+    begin(run, &node.node.id, p, inputs, records);
+    true
+}
+
+/// Keeps what a data-only plugin node produced and leaves the cursor where it is.
+fn finish_data(
+    run: &mut RunState,
+    inflight: &InFlight,
+    effect: &str,
+    outcome: PluginOutcome,
+    records: &mut Vec<StepRecord>,
+) {
+    let node_id = inflight.node_id.clone();
+    run.inflight = None;
+    let mut memo = Obj::new();
+    memo.insert("inputs".into(), inflight.inputs.clone());
+    let mut rec = StepRecord::new(run, &node_id, "completed");
+    rec.effect = Some(
+        json!({"type": effect, "payload": {"node_type": inflight.node_type,
+        "plugin": inflight.plugin, "digest": inflight.digest}, "result_key": null}),
+    );
+    match outcome {
+        PluginOutcome::Output(mut out) => {
+            for k in [AMBIENT_KEY, COMPLETE_KEY, CONTEXT_APPEND_KEY] {
+                out.remove(k);
+            }
+            rec.result = Some(Value::Object(out.clone()));
+            memo.insert("output".into(), Value::Object(out));
+        }
+        PluginOutcome::Failed(msg) if msg.starts_with("Cancelled:") => {
+            fail(run, records, &node_id, msg);
+            return;
+        }
+        PluginOutcome::Failed(msg) => {
+            rec.error = Some(msg.clone());
+            memo.insert("error".into(), Value::String(msg));
+        }
+        PluginOutcome::Suspended(name, _) => {
+            let msg = format!(
+                "PluginError: {}: a data node cannot wait for an event (it awaited {name:?}); give it execution pins",
+                inflight.node_type
+            );
+            rec.error = Some(msg.clone());
+            memo.insert("error".into(), Value::String(msg));
+        }
+    }
+    records.push(rec);
+    super::state::obj_mut(super::state::temp(&mut run.vars), DATA_MEMO)
+        .insert(node_id, Value::Object(memo));
 }
 
 /// Applies the outcome of the run's in-flight plugin node and moves the run on.
@@ -126,6 +292,10 @@ pub fn finish(
         return;
     };
     let effect = node_effect(node);
+    if !node.exec {
+        finish_data(run, &inflight, &effect, outcome, records);
+        return;
+    }
     if is_function_like(&inflight.node_type)
         && let Some(record) = exception_record(&outcome)
     {
@@ -149,15 +319,24 @@ pub fn finish(
             if let Some(Value::Array(list)) = out.remove(CONTEXT_MESSAGES_KEY) {
                 with_context_messages(&mut run.vars, |msgs| *msgs = list);
             }
+            let payload = out.remove(EFFECT_PAYLOAD_KEY);
             if let Some(Value::Array(turn)) = out.remove(CONTEXT_APPEND_KEY) {
                 with_context_messages(&mut run.vars, |msgs| msgs.extend(turn));
             }
             let out = Value::Object(out);
             let mut rec = StepRecord::new(run, &node_id, "completed");
-            rec.effect = Some(
-                json!({"type": effect, "payload": {"node_type": inflight.node_type,
-                "plugin": inflight.plugin, "digest": inflight.digest}, "result_key": null}),
-            );
+            rec.effect = Some(match payload {
+                // The node's own effect payload, recorded as a native effect's: result under `_temp.effects`.
+                Some(payload) => {
+                    super::state::obj_mut(super::state::temp(&mut run.vars), "effects")
+                        .insert(node_id.clone(), out.clone());
+                    json!({"type": effect, "payload": payload,
+                        "result_key": super::effects::result_key(&node_id)})
+                }
+                None => json!({"type": effect, "payload": {"node_type": inflight.node_type,
+                    "plugin": inflight.plugin, "digest": inflight.digest}, "result_key": null}),
+            });
+            rec.idempotency_key = effect_key(run, &node_id, &effect);
             rec.result = Some(out.clone());
             records.push(rec);
             match ambient {
@@ -261,6 +440,24 @@ pub fn resume_awaiting(run: &mut RunState, payload: Value, records: &mut Vec<Ste
     true
 }
 
+/// The idempotency key of the effect plugin node `node_id` started last (none for a function-like node).
+fn effect_key(run: &RunState, node_id: &str, effect: &str) -> Option<String> {
+    if effect == DEFAULT_EFFECT {
+        return None;
+    }
+    let seq = run
+        .vars
+        .get("_runtime")
+        .and_then(|r| r.get("effect_seq"))
+        .and_then(Value::as_u64)?;
+    Some(super::effects::idempotency_key(
+        &run.run_id,
+        node_id,
+        effect,
+        seq,
+    ))
+}
+
 /// The effect type of a plugin node that declares none: a function-like node.
 const DEFAULT_EFFECT: &str = "plugin_node";
 
@@ -274,7 +471,7 @@ fn node_effect(node: &CompiledNode) -> String {
 /// The seed's function-like code nodes: an exception there completes the run with `success: false` (§3.5)
 /// instead of failing it, as it does for effect nodes.
 fn is_function_like(node_type: &str) -> bool {
-    matches!(node_type, "code" | "function")
+    matches!(node_type, "code" | "function" | "write_file")
 }
 
 /// The record of a function-like node that raised: a `code` node reports its exception as an output record

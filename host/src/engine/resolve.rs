@@ -31,6 +31,16 @@ pub fn exec_inputs_typed(
     Ok(resolved)
 }
 
+/// Inputs for a data node (not on the execution path): no ambient payload.
+pub fn data_inputs(
+    flow: &CompiledFlow,
+    node: &CompiledNode,
+    vars: &Obj,
+    depth: usize,
+) -> Result<Obj, PyException> {
+    pure_inputs(flow, node, vars, depth)
+}
+
 /// Inputs for a pure node: no ambient payload.
 fn pure_inputs(
     flow: &CompiledFlow,
@@ -130,6 +140,8 @@ pub fn call_node_fn_typed(
                 None => f(inputs, &ctx).map_err(PyException::value_error),
             }
         }
+        // A data-only plugin node ran before this pull (`plugin_node::pending_data_node`).
+        NodeKind::Plugin(_) => super::plugin_node::data_output(vars, &node.node.id, inputs),
         other => Err(PyException::value_error(format!(
             "node '{}' ({other:?}) cannot be evaluated as a data node",
             node.node.id

@@ -264,16 +264,6 @@ pub fn compile(raw: &Value, registry: &NodeRegistry) -> Result<CompiledFlow, Com
                 NodeKind::Start
             }
         };
-        if matches!(kind, NodeKind::Plugin(_)) && !is_exec {
-            return Err(CompileError {
-                message: format!(
-                    "node {} ({:?}) is provided by a plugin and must be on the execution path (give it execution pins)",
-                    node.id, node.ty
-                ),
-                node_id: Some(node.id.clone()),
-                node_type: Some(node.ty.clone()),
-            });
-        }
         let pin_exprs = pinexpr::of_node(node, node_label(node));
         if !pin_exprs.is_empty() && registry.pin_evaluator().is_none() {
             return Err(CompileError {

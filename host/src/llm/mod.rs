@@ -133,7 +133,7 @@ impl Providers {
     }
 
     /// The provider a request naming `provider` (or none) goes to.
-    fn route_provider(&self, provider: Option<&str>) -> Result<String, LlmError> {
+    pub fn route_provider(&self, provider: Option<&str>) -> Result<String, LlmError> {
         provider
             .map(normalize_provider)
             .filter(|p| !p.is_empty())

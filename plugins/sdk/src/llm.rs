@@ -243,3 +243,8 @@ pub fn complete(req: Request) -> Result<Response, Error> {
 pub fn prompt(prompt: &str) -> Result<String, Error> {
     Ok(complete(Request::prompt(prompt))?.content)
 }
+
+/// The models `provider` (none = the host default provider) lists, narrowed to the granted ones.
+pub fn list_models(provider: Option<&str>) -> Result<Vec<String>, Error> {
+    Ok(wit::list_models(provider)?)
+}

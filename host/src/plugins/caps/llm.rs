@@ -22,6 +22,16 @@ pub trait LlmBackend: Send + Sync {
     fn default_route(&self) -> Option<(String, String)> {
         None
     }
+    /// The provider's model catalogue (`None` = the default provider): the provider's id and its models.
+    fn list_models(&self, provider: Option<String>) -> Answer<(String, Vec<String>)> {
+        let _ = provider;
+        Box::pin(async {
+            Err(error(
+                ErrorCode::Unsupported,
+                "this gateway's LLM backend cannot list models",
+            ))
+        })
+    }
 }
 
 impl Host for NodeCtx {
@@ -45,6 +55,31 @@ impl Host for NodeCtx {
             })
             .await
     }
+
+    async fn list_models(
+        &mut self,
+        provider: Option<String>,
+    ) -> wasmtime::Result<Result<Vec<String>, Error>> {
+        let backend = self.caps.llm.clone();
+        let grants = self.grants.clone();
+        let request = serde_json::json!({"provider": provider});
+        self.rec
+            .call(HostFn::remote("llm", "list-models"), request, async move {
+                let Some(backend) = backend else {
+                    return Err(error(
+                        ErrorCode::Unavailable,
+                        "no LLM provider is configured on this gateway",
+                    ));
+                };
+                let (provider, models) = backend.list_models(provider).await?;
+                // A plugin learns of no model it could not call.
+                Ok(models
+                    .into_iter()
+                    .filter(|m| grants.allows_model(&provider, m))
+                    .collect())
+            })
+            .await
+    }
 }
 
 /// The host's provider layer answers plugin `llm` calls.
@@ -61,6 +96,20 @@ impl LlmBackend for ProvidersBackend {
 
     fn default_route(&self) -> Option<(String, String)> {
         self.0.default_route()
+    }
+
+    fn list_models(&self, provider: Option<String>) -> Answer<(String, Vec<String>)> {
+        let providers = self.0.clone();
+        Box::pin(async move {
+            let name = providers
+                .route_provider(provider.as_deref())
+                .map_err(wit_error)?;
+            let models = providers
+                .list_models(Some(&name))
+                .await
+                .map_err(wit_error)?;
+            Ok((name, models))
+        })
     }
 
     fn complete(&self, req: Request) -> Answer<Response> {

@@ -15,6 +15,8 @@ pub trait Host {
     fn await_event(&mut self, key: &str, details: &Value) -> Result<Value, Error>;
     /// A key stable across replays of this call site.
     fn idempotency_key(&mut self) -> String;
+    /// The models `provider` lists (`llm.list-models`).
+    fn list_models(&mut self, provider: &str) -> Result<Vec<String>, Error>;
 }
 
 /// The real host, through the component's WIT imports (each call recorded in the run's ledger).
@@ -35,5 +37,8 @@ impl Host for Wit {
     }
     fn idempotency_key(&mut self) -> String {
         durability::idempotency_key()
+    }
+    fn list_models(&mut self, provider: &str) -> Result<Vec<String>, Error> {
+        llm::list_models(Some(provider))
     }
 }

@@ -1,4 +1,5 @@
-//! Built-in AI nodes as a component: `llm_call`, `agent`, `tool_calls` and the deprecated `call_tool`.
+//! Built-in AI nodes as a component: `llm_call`, `agent`, `tool_calls`, the deprecated `call_tool`, and
+//! the `provider_models` catalogue.
 //! Models and tools are reached only through the host imports, so every call is in the run's ledger and
 //! replayed after a crash.
 
@@ -6,6 +7,7 @@ pub mod agent;
 pub mod host;
 pub mod llm_call;
 pub mod params;
+pub mod provider_models;
 pub mod tool_calls;
 
 use abstractgateway_plugin_sdk::{Error, Invocation, Node, NodeType, Outputs, export_node};
@@ -65,6 +67,13 @@ impl Node for LlmNodes {
                 .output("result", "any")
                 .output("success", "boolean")
                 .effect("tool_calls"),
+            NodeType::new("provider_models")
+                .label("Provider Models")
+                .description("The models a provider lists, optionally narrowed to an allow-list.")
+                .input("provider", "provider")
+                .input("allowed_models", "array")
+                .output("provider", "provider")
+                .output("models", "array"),
         ]
     }
 
@@ -79,6 +88,7 @@ pub fn run_with(h: &mut dyn host::Host, inv: &Invocation) -> Result<Outputs, Err
         "llm_call" => llm_call::run(h, inv),
         "agent" => agent::run(h, inv),
         "tool_calls" | "call_tool" => tool_calls::run(h, inv),
+        "provider_models" => provider_models::run(h, inv),
         other => Err(Error::not_found(format!(
             "node type {other} is not provided by node-llm"
         ))),

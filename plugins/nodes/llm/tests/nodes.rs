@@ -75,6 +75,16 @@ impl Host for Scripted {
     fn idempotency_key(&mut self) -> String {
         "key-1".into()
     }
+    fn list_models(&mut self, provider: &str) -> Result<Vec<String>, Error> {
+        if provider != "lmstudio" {
+            return Err(Error::not_found(format!("no provider {provider}")));
+        }
+        Ok(vec![
+            "fake-model".into(),
+            "google/gemma-3n-e4b".into(),
+            "qwen/qwen3-4b-2507".into(),
+        ])
+    }
 }
 
 fn gateway(mode: &str) -> Value {
@@ -477,4 +487,61 @@ fn agent_structured_output_makes_one_extra_call() {
     );
     assert_eq!(out["data"], json!({"answer": "x"}));
     assert_eq!(out["meta"]["output_mode"], json!("structured"));
+}
+
+#[test]
+fn provider_models_lists_the_catalogue_narrowed_to_the_allow_list() {
+    let mut h = Scripted::default();
+    let cfg = json!({"providerModelsConfig": {"provider": "lmstudio",
+        "allowedModels": ["qwen/qwen3-4b-2507", "lmstudio/fake-model", "absent"]}});
+    let inv = Invocation::new("provider_models", "n1", cfg.clone(), json!({}));
+    let out = run_with(&mut h, &inv).expect("runs");
+    assert_eq!(out["provider"], "lmstudio");
+    // Catalogue order, with `provider/model` entries matching too.
+    assert_eq!(out["models"], json!(["fake-model", "qwen/qwen3-4b-2507"]));
+
+    // A wired allow-list wins over the config's; no allow-list keeps everything.
+    let inv = Invocation::new(
+        "provider_models",
+        "n1",
+        cfg,
+        json!({"allowed_models": ["google/gemma-3n-e4b"]}),
+    );
+    assert_eq!(
+        run_with(&mut h, &inv).expect("runs")["models"],
+        json!(["google/gemma-3n-e4b"])
+    );
+    let inv = Invocation::new(
+        "provider_models",
+        "n1",
+        json!({}),
+        json!({"provider": "lmstudio"}),
+    );
+    assert_eq!(
+        run_with(&mut h, &inv).expect("runs")["models"]
+            .as_array()
+            .map(Vec::len),
+        Some(3)
+    );
+}
+
+#[test]
+fn provider_models_without_provider_or_catalogue_is_empty() {
+    let mut h = Scripted::default();
+    let inv = Invocation::new("provider_models", "n1", json!({}), json!({}));
+    assert_eq!(
+        Value::Object(run_with(&mut h, &inv).expect("runs")),
+        json!({"provider": "", "models": []})
+    );
+    // An unreachable provider is an empty catalogue, as in the seed.
+    let inv = Invocation::new(
+        "provider_models",
+        "n1",
+        json!({}),
+        json!({"provider": "ollama"}),
+    );
+    assert_eq!(
+        Value::Object(run_with(&mut h, &inv).expect("runs")),
+        json!({"provider": "ollama", "models": []})
+    );
 }

@@ -6,7 +6,6 @@
 pub mod compact;
 pub mod context;
 pub mod host;
-pub mod kg;
 pub mod note;
 pub mod query;
 pub mod recall;
@@ -86,7 +85,6 @@ impl Node for MemoryNodes {
                 .effect("memory_rehydrate"),
         ]
         .into_iter()
-        .chain(kg::describe())
         .collect()
     }
 
@@ -103,7 +101,6 @@ pub fn run_with(h: &mut dyn host::Host, inv: &Invocation) -> Result<Outputs, Err
         "memory_tag" => tag::run(h, inv),
         "memory_compact" => compact::run(h, inv),
         "memory_rehydrate" => rehydrate::run(h, inv),
-        "memory_kg_assert" | "memory_kg_query" | "memory_kg_resolve" => kg::run(inv),
         other => Err(Error::not_found(format!(
             "node type {other} is not provided by node-memory"
         ))),

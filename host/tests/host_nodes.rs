@@ -1,0 +1,277 @@
+//! The built-in components that reach outside the run: `provider_models` (the provider catalogue through
+//! `llm.list-models`, as a data node), `write_file` (the run's workspace) and `memory_kg_query` (no store).
+//! Real components, real store, the goldens' fake LLM.
+
+mod inproc;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use abstractgateway::flow::compile;
+use abstractgateway::plugins::PluginHost;
+use abstractgateway::run::{HostCall, RunState, RunStatus};
+use abstractgateway::runner::flows::Flows;
+use abstractgateway::runner::new_run_state;
+use abstractgateway::runner::world::World;
+use abstractgateway::store::{Batch, Store};
+use inproc::fake_llm::FakeLlm;
+use inproc::flowgen::{edge, node};
+use serde_json::{Value, json};
+
+fn host(fake: &FakeLlm, dir: &Path) -> Arc<PluginHost> {
+    let (host, warnings) =
+        abstractgateway::plugins::setup_with(&dir.join("cache"), None, fake.config())
+            .expect("plugin host");
+    assert!(warnings.is_empty(), "{warnings:?}");
+    host
+}
+
+/// Runs `flow` to its end with `vars`; returns the final run and its ledger.
+fn run(host: &Arc<PluginHost>, dir: &Path, flow: Value, vars: Value) -> (RunState, Vec<Value>) {
+    let compiled = compile(&flow, &host.registry()).expect("compiles");
+    let wf = compiled.workflow_id.clone();
+    let entry = compiled.entry.clone();
+    let mut flows = Flows::new();
+    flows.insert_with_listeners(compiled);
+    let store = Store::open(&dir.join("data")).expect("store");
+    let mut world = World::new(Arc::new(flows), 100);
+    let root = new_run_state(
+        &wf,
+        &entry,
+        vars.as_object().cloned().unwrap_or_default(),
+        None,
+        None,
+        None,
+    );
+    let id = root.run_id.clone();
+    world.adopt(root);
+    for _ in 0..100 {
+        while let Some(r) = world.pop_ready() {
+            world.step_run(&r);
+        }
+        let mut batch = Batch::default();
+        let evict = world.drain_into(&mut batch);
+        store.commit(batch).expect("commit");
+        world.evict(&evict);
+        if !inproc::plugins::execute_pending(&mut world, &store, host) {
+            break;
+        }
+    }
+    let state = store.get_run(&id).expect("get").expect("run");
+    let ledger = store
+        .ledger_after(&id, 0, 10_000)
+        .expect("ledger")
+        .iter()
+        .map(|e| serde_json::from_str(e.json.get()).expect("record"))
+        .collect();
+    (state, ledger)
+}
+
+fn calls(ledger: &[Value], function: &str) -> Vec<HostCall> {
+    ledger
+        .iter()
+        .filter_map(HostCall::from_record)
+        .filter(|c| c.function == function)
+        .collect()
+}
+
+#[test]
+fn provider_models_runs_once_as_a_data_node_before_the_nodes_that_read_it() {
+    let fake = FakeLlm::start();
+    let dir = tempfile::tempdir().expect("tmp");
+    let host = host(&fake, dir.path());
+    // start → for each model → llm_call(provider ← catalogue, model ← item); the catalogue has no exec pins.
+    let flow = json!({"id": "pm", "entryNode": "s", "nodes": [
+        node("s", "on_flow_start", false, &["exec-out"], &[], &[], json!({})),
+        node("m", "provider_models", false, &[], &["provider", "allowed_models"], &["provider", "models"],
+            json!({"providerModelsConfig": {"provider": "lmstudio",
+                   "allowedModels": ["qwen/qwen3-4b-2507", "not-listed", "lmstudio/google/gemma-3n-e4b"]}})),
+        node("l", "loop", true, &["loop", "done"], &["items"], &["item", "index"], json!({})),
+        node("c", "llm_call", true, &["exec-out"], &["provider", "model", "prompt"], &["response"],
+            json!({"pinDefaults": {"prompt": "hi"}}))],
+      "edges": [edge("s", "exec-out", "l", "exec-in"), edge("m", "models", "l", "items"),
+                edge("l", "loop", "c", "exec-in"), edge("m", "provider", "c", "provider"),
+                edge("l", "item", "c", "model")]});
+    let (state, ledger) = run(&host, dir.path(), flow, json!({}));
+    assert_eq!(state.status, RunStatus::Completed, "{:?}", state.error);
+    // One catalogue call for the whole run: the llm_call pulls reuse it (same inputs).
+    let listed = calls(&ledger, "list-models");
+    assert_eq!(listed.len(), 1, "{ledger:#?}");
+    assert_eq!(listed[0].request, json!({"provider": "lmstudio"}));
+    // Catalogue order, `provider/model` allow-list entries included, unlisted ones dropped.
+    let models: Vec<Value> = calls(&ledger, "complete")
+        .iter()
+        .map(|c| c.request["model"].clone())
+        .collect();
+    assert_eq!(
+        models,
+        [json!("google/gemma-3n-e4b"), json!("qwen/qwen3-4b-2507")]
+    );
+    let done = ledger
+        .iter()
+        .find(|r| {
+            r["node_id"] == "m" && r["status"] == "completed" && r["effect"]["type"] != "host_call"
+        })
+        .expect("the catalogue node's record");
+    assert_eq!(
+        done["result"],
+        json!({"provider": "lmstudio", "models": ["google/gemma-3n-e4b", "qwen/qwen3-4b-2507"]})
+    );
+}
+
+fn write_flow(path: &str) -> Value {
+    json!({"id": "wf", "entryNode": "s", "nodes": [
+        node("s", "on_flow_start", false, &["exec-out"], &[], &[], json!({})),
+        node("w", "write_file", true, &["exec-out"], &["file_path", "content"], &["bytes", "file_path"],
+            json!({"pinDefaults": {"file_path": path, "content": {"b": [1, "é"]}}}))],
+      "edges": [edge("s", "exec-out", "w", "exec-in")]})
+}
+
+#[test]
+fn write_file_writes_inside_the_workspace_only() {
+    let fake = FakeLlm::start();
+    let dir = tempfile::tempdir().expect("tmp");
+    let host = host(&fake, dir.path());
+    let ws = dir.path().join("ws");
+    std::fs::create_dir_all(&ws).expect("mkdir");
+    let vars = json!({"workspace_root": ws.to_string_lossy()});
+
+    let (state, _) = run(
+        &host,
+        &dir.path().join("a"),
+        write_flow("out/data.json"),
+        vars.clone(),
+    );
+    assert_eq!(state.status, RunStatus::Completed, "{:?}", state.error);
+    let text = std::fs::read_to_string(ws.join("out/data.json")).expect("written");
+    assert_eq!(text, "{\n  \"b\": [\n    1,\n    \"é\"\n  ]\n}\n");
+    assert_eq!(
+        state.output,
+        Some(json!({"bytes": text.len(), "file_path": "out/data.json", "success": true}))
+    );
+
+    // Outside the workspace: refused, and the run completes with the node's error (a function-like node).
+    let (state, _) = run(
+        &host,
+        &dir.path().join("b"),
+        write_flow("../escape.txt"),
+        vars,
+    );
+    assert!(!dir.path().join("escape.txt").exists());
+    let out = state.output.expect("output");
+    assert_eq!(out["success"], false, "{out}");
+    assert_eq!(out["node"], "w");
+}
+
+#[test]
+fn memory_kg_query_fails_without_a_store() {
+    let fake = FakeLlm::start();
+    let dir = tempfile::tempdir().expect("tmp");
+    let host = host(&fake, dir.path());
+    let flow = json!({"id": "kg", "entryNode": "s", "nodes": [
+        node("s", "on_flow_start", false, &["exec-out"], &[], &[], json!({})),
+        node("q", "memory_kg_query", true, &["exec-out"], &["query_text"], &["items"], json!({}))],
+      "edges": [edge("s", "exec-out", "q", "exec-in")]});
+    let (state, ledger) = run(&host, dir.path(), flow, json!({}));
+    assert_eq!(state.status, RunStatus::Failed);
+    let err = state.error.expect("error");
+    assert!(
+        err.contains("No effect handler registered for memory_kg_query"),
+        "{err}"
+    );
+    assert!(
+        ledger
+            .iter()
+            .any(|r| r["status"] == "started" && r["effect"]["type"] == "memory_kg_query")
+    );
+}
+
+#[test]
+fn answer_user_records_the_seeds_effect_and_completes_like_it() {
+    let fake = FakeLlm::start();
+    let dir = tempfile::tempdir().expect("tmp");
+    let host = host(&fake, dir.path());
+    // start → answer_user (message wired from a literal dict, level "warning") → ask_user (a native effect).
+    let flow = |then_ask: bool| {
+        let mut nodes = vec![
+            node(
+                "s",
+                "on_flow_start",
+                false,
+                &["exec-out"],
+                &[],
+                &[],
+                json!({}),
+            ),
+            node(
+                "lit",
+                "literal_json",
+                false,
+                &[],
+                &[],
+                &["value"],
+                json!({"literalValue": {"a": true}}),
+            ),
+            node(
+                "say",
+                "answer_user",
+                true,
+                &["exec-out"],
+                &["message", "level"],
+                &["message"],
+                json!({"pinDefaults": {"level": "warning"}}),
+            ),
+        ];
+        let mut edges = vec![
+            edge("s", "exec-out", "say", "exec-in"),
+            edge("lit", "value", "say", "message"),
+        ];
+        if then_ask {
+            nodes.push(node(
+                "ask",
+                "ask_user",
+                true,
+                &["exec-out"],
+                &["prompt"],
+                &["response"],
+                json!({}),
+            ));
+            edges.push(edge("say", "exec-out", "ask", "exec-in"));
+        }
+        json!({"id": "say", "entryNode": "s", "nodes": nodes, "edges": edges})
+    };
+    let (state, ledger) = run(&host, &dir.path().join("a"), flow(false), json!({}));
+    assert_eq!(state.status, RunStatus::Completed, "{:?}", state.error);
+    let result = json!({"message": "{'a': True}", "level": "warning"});
+    // A run ending on it completes with the effect's result, as a native effect node.
+    assert_eq!(
+        state.output,
+        Some(json!({"success": true, "result": result}))
+    );
+    let started = &ledger[0];
+    let done = &ledger[1];
+    assert_eq!(
+        (started["node_id"].as_str(), started["status"].as_str()),
+        (Some("say"), Some("started"))
+    );
+    assert_eq!(started["effect"]["type"], "answer_user");
+    assert_eq!(
+        done["effect"],
+        json!({"type": "answer_user", "payload": {"type": "answer_user", "message": "{'a': True}", "level": "warning"},
+               "result_key": "_temp.effects.say"})
+    );
+    assert_eq!(done["result"], result);
+    assert!(done["idempotency_key"].is_string());
+    assert_eq!(started["idempotency_key"], done["idempotency_key"]);
+
+    // The native effect after it is the run's second effect, keyed as before the move.
+    let (state, ledger) = run(&host, &dir.path().join("b"), flow(true), json!({}));
+    assert_eq!(state.status, RunStatus::Waiting);
+    let ask = ledger
+        .iter()
+        .find(|r| r["node_id"] == "ask" && r["status"] == "started")
+        .expect("ask_user started");
+    assert_ne!(ask["idempotency_key"], ledger[0]["idempotency_key"]);
+    assert_eq!(state.vars["_runtime"]["effect_seq"], 2);
+    assert_eq!(state.vars["_temp"]["effects"]["say"], result);
+}
