@@ -4,7 +4,7 @@ mod inproc;
 
 use inproc::shared;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use serde_json::Value;
@@ -76,6 +76,22 @@ fn waiting_run_exits_zero_and_readable_output_names_the_wait() {
     assert!(text.contains("What is your favourite colour?"), "{text}");
 }
 
+/// An unpacked bundle whose flow uses `teleport_user` (node `node-7`), a node type nothing provides.
+fn odd_bundle(dir: &Path) -> PathBuf {
+    let odd = dir.join("odd");
+    std::fs::create_dir_all(odd.join("flows")).expect("mkdir");
+    let exec = |id: &str| serde_json::json!({"id": id, "label": "", "type": "execution"});
+    let flow = serde_json::json!({"id": "main", "entryNode": "s", "nodes": [
+        {"id": "s", "type": "on_flow_start", "data": {"outputs": [exec("exec-out")]}},
+        {"id": "node-7", "type": "teleport_user", "data": {"inputs": [exec("exec-in")]}}],
+      "edges": [{"id": "e", "source": "s", "sourceHandle": "exec-out", "target": "node-7", "targetHandle": "exec-in"}]});
+    std::fs::write(odd.join("flows/main.json"), flow.to_string()).expect("flow");
+    let manifest = serde_json::json!({"bundle_format_version": "1", "bundle_id": "odd", "bundle_version": "1.0.0",
+        "entrypoints": [{"flow_id": "main"}], "flows": {"main": "flows/main.json"}});
+    std::fs::write(odd.join("manifest.json"), manifest.to_string()).expect("manifest");
+    odd
+}
+
 #[test]
 fn bad_usage_and_bad_bundles_exit_two() {
     let dir = tempfile::tempdir().expect("tmp");
@@ -90,17 +106,7 @@ fn bad_usage_and_bad_bundles_exit_two() {
     let out = run(&["run", "/nonexistent.flow", "--data-dir", &d]);
     assert_eq!(out.status.code(), Some(2));
     // A bundle with a node type nothing provides: refused at load, naming type and node.
-    let odd = dir.path().join("odd");
-    std::fs::create_dir_all(odd.join("flows")).expect("mkdir");
-    let exec = |id: &str| serde_json::json!({"id": id, "label": "", "type": "execution"});
-    let flow = serde_json::json!({"id": "main", "entryNode": "s", "nodes": [
-        {"id": "s", "type": "on_flow_start", "data": {"outputs": [exec("exec-out")]}},
-        {"id": "node-7", "type": "teleport_user", "data": {"inputs": [exec("exec-in")]}}],
-      "edges": [{"id": "e", "source": "s", "sourceHandle": "exec-out", "target": "node-7", "targetHandle": "exec-in"}]});
-    std::fs::write(odd.join("flows/main.json"), flow.to_string()).expect("flow");
-    let manifest = serde_json::json!({"bundle_format_version": "1", "bundle_id": "odd", "bundle_version": "1.0.0",
-        "entrypoints": [{"flow_id": "main"}], "flows": {"main": "flows/main.json"}});
-    std::fs::write(odd.join("manifest.json"), manifest.to_string()).expect("manifest");
+    let odd = odd_bundle(dir.path());
     let out = run(&["run", odd.to_str().expect("path"), "--data-dir", &d]);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
@@ -163,16 +169,36 @@ fn bundle_tools_inspect_verify_pack() {
     assert_eq!(out.status.code(), Some(0));
     let v: Value = serde_json::from_slice(&out.stdout).expect("json");
     assert!(v.to_string().contains("echo-upper"));
-    let out = run(&["bundle", "verify", b.to_str().expect("path")]);
+    let data = dir.path().join("verify-data");
+    let verify = |path: &Path| {
+        run(&[
+            "bundle",
+            "verify",
+            path.to_str().expect("path"),
+            "--data-dir",
+            data.to_str().expect("path"),
+        ])
+    };
+    let out = verify(&b);
     assert_eq!(
         out.status.code(),
         Some(0),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // Model, agent and answer_user nodes are built-in components: a bundle using them verifies.
     let llm = shared().join("fixtures/bundles/seed/basic-agent.flow");
-    let out = run(&["bundle", "verify", llm.to_str().expect("path")]);
+    let out = verify(&llm);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // A node type nothing provides is refused, naming it.
+    let out = verify(&odd_bundle(dir.path()));
     assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("teleport_user"));
     let packed = dir.path().join("re.flow");
     let src = shared().join("fixtures/bundles/no-llm/src/chain@1.0.0");
     let out = run(&[

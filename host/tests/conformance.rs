@@ -411,7 +411,6 @@ fn goldens_match_the_seed() {
 
 /// The goldens this gateway cannot run, and why; every other non-skipped golden must match.
 const NOT_RUNNABLE: &[(&str, &str)] = &[
-    ("08527c7e", "write_file and memory_note nodes"),
     ("30b61203", "subflow 68a44366 is not in the fixtures"),
     ("33853f39", "subflow 72b51d91 is not in the fixtures"),
     (

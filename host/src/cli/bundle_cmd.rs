@@ -8,15 +8,23 @@ use clap::Subcommand;
 
 use super::EXIT_USAGE;
 use crate::bundle::{self, Limits, read_bundle};
-use crate::engine::NodeRegistry;
 use crate::runner::catalog;
 
 #[derive(Subcommand, Debug)]
 pub enum BundleCommand {
     /// Print the manifest, digest, flows and entrypoint inputs as JSON.
     Inspect { path: PathBuf },
-    /// Check a bundle the way the gateway loads it (archive, manifest, every flow compiles).
-    Verify { path: PathBuf },
+    /// Check a bundle the way the gateway loads it (archive, manifest, its components, every flow compiles
+    /// against the built-in node types and plugins).
+    Verify {
+        path: PathBuf,
+        /// Where compiled components are cached (the server's data dir reuses its cache).
+        #[arg(long, env = "ABSTRACTGATEWAY_DATA_DIR", default_value = "runtime")]
+        data_dir: PathBuf,
+        /// Node plugins (`*.wasm`) the server loads besides the built-in ones.
+        #[arg(long, env = "ABSTRACTGATEWAY_PLUGINS_DIR")]
+        plugins_dir: Option<PathBuf>,
+    },
     /// Pack a root flow JSON (with its subflows) or an unpacked bundle directory into a `.flow`.
     Pack {
         /// Root VisualFlow JSON file, or an unpacked bundle directory.
@@ -46,12 +54,21 @@ pub fn run(cmd: BundleCommand) -> ExitCode {
             }
             Err(e) => fail(e),
         },
-        BundleCommand::Verify { path } => {
+        BundleCommand::Verify {
+            path,
+            data_dir,
+            plugins_dir,
+        } => {
             let b = match read_bundle(&path, &Limits::default()) {
                 Ok(b) => Arc::new(b),
                 Err(e) => return fail(e),
             };
-            if let Err(e) = catalog::compile_bundle(&b, &NodeRegistry::new()) {
+            // The node types a bundle may use are the server's: native ones plus every plugin it loads.
+            let plugins = match crate::plugins::setup(&data_dir, plugins_dir.as_deref()) {
+                Ok((plugins, _warnings)) => plugins,
+                Err(e) => return fail(e),
+            };
+            if let Err(e) = catalog::compile_bundle(&b, &plugins.registry()) {
                 return fail(e);
             }
             println!(
