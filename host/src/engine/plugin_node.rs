@@ -82,6 +82,7 @@ pub fn start(
         inputs: Value::Object(inputs),
         started_seq: 0,
         awaiting: None,
+        started_ms: None,
     });
     Plan::Wait
 }
