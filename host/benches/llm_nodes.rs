@@ -154,6 +154,7 @@ fn benches(c: &mut Criterion) {
             inputs,
             workspace_root: Some(workspace.to_string_lossy().into_owned()),
             started_seq: 0,
+            started_ms: None,
             ledger_len: 0,
             cancel: Arc::new(CancelFlag::default()),
         }

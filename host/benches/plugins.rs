@@ -36,6 +36,7 @@ fn job(n: u64, node_type: &str, plugin: &str, digest: &str, inputs: serde_json::
         inputs,
         workspace_root: None,
         started_seq: 0,
+        started_ms: None,
         ledger_len: 0,
         cancel: Arc::new(CancelFlag::default()),
     }
@@ -50,6 +51,8 @@ fn benches(c: &mut Criterion) {
         .expect("echo");
     let flood_grants = Grants {
         max_host_calls: u64::MAX,
+        // Room for a flood counted under an instruction-level simulator, many times slower than the CPU.
+        timeout_ms: 600_000,
         ..Grants::default()
     };
     let hostile = host
@@ -60,6 +63,39 @@ fn benches(c: &mut Criterion) {
         .build()
         .expect("rt");
     let mut n = 0u64;
+
+    // `AG_BENCH_FIXED=nodes:N` or `calls:N`: exactly N echo nodes, or one node making N host calls, then exit,
+    // so that a counter of instructions (run at two values of N) gives the cost of one without criterion.
+    if let Ok(fixed) = std::env::var("AG_BENCH_FIXED") {
+        let (what, count) = fixed.split_once(':').expect("nodes:N or calls:N");
+        let count: u64 = count.parse().expect("a count");
+        if what == "nodes" {
+            for i in 0..count {
+                let j = job(
+                    i,
+                    "plugin_echo",
+                    "plugin_echo",
+                    echo.digest(),
+                    json!({"value": 1}),
+                );
+                rt.block_on(invoke::run_node(host.clone(), store.clone(), j));
+            }
+        } else {
+            let j = job(
+                0,
+                "hostile",
+                "hostile",
+                hostile.digest(),
+                json!({"attack": "call_flood", "calls": count}),
+            );
+            let done = rt.block_on(invoke::run_node(host.clone(), store.clone(), j));
+            assert!(matches!(
+                done.outcome,
+                abstractgateway::engine::PluginOutcome::Output(_)
+            ));
+        }
+        std::process::exit(0);
+    }
 
     c.bench_function("plugin node: instantiate + run plugin_echo", |b| {
         b.iter(|| {

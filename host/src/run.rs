@@ -168,6 +168,10 @@ pub struct InFlight {
     /// Set while the node waits, suspended in `durability.await-event`, for this event name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub awaiting: Option<String>,
+    /// When the `started` record was written, ms since the epoch, if this process wrote it (never stored: a
+    /// node resumed after a restart reads it back from the ledger).
+    #[serde(skip)]
+    pub started_ms: Option<u64>,
 }
 
 /// One ledger entry: the seed's 16 keys, always present, in this order.

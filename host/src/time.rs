@@ -4,6 +4,11 @@
 
 use time::{Duration, OffsetDateTime, format_description::well_known::Rfc3339};
 
+/// Milliseconds since the epoch of an ISO timestamp (what a node's frozen clock reads).
+pub fn iso_ms(s: &str) -> Option<u64> {
+    u64::try_from(parse_iso(s)?.unix_timestamp_nanos() / 1_000_000).ok()
+}
+
 /// Now, formatted as the seed does: UTC, microseconds, `+00:00`.
 pub fn now_iso() -> String {
     format_iso(OffsetDateTime::now_utc())
@@ -12,6 +17,37 @@ pub fn now_iso() -> String {
 /// Formats a UTC instant with fixed-width microseconds and a `+00:00` offset.
 pub fn format_iso(t: OffsetDateTime) -> String {
     let t = t.to_offset(time::UtcOffset::UTC);
+    let (year, month, day) = t.to_calendar_date();
+    let Ok(year) = u32::try_from(year) else {
+        return format_iso_slow(t);
+    };
+    if year > 9999 {
+        return format_iso_slow(t);
+    }
+    // Every ledger record is stamped: digits written in place cost a tenth of the formatting machinery.
+    let (hour, minute, second, micro) = t.to_hms_micro();
+    let mut b = *b"0000-00-00T00:00:00.000000+00:00";
+    put_digits(&mut b[0..4], year);
+    put_digits(&mut b[5..7], u32::from(u8::from(month)));
+    put_digits(&mut b[8..10], u32::from(day));
+    put_digits(&mut b[11..13], u32::from(hour));
+    put_digits(&mut b[14..16], u32::from(minute));
+    put_digits(&mut b[17..19], u32::from(second));
+    put_digits(&mut b[20..26], micro);
+    std::str::from_utf8(&b).map_or_else(|_| format_iso_slow(t), String::from)
+}
+
+/// Writes `v`'s last `dst.len()` decimal digits, zero-padded.
+fn put_digits(dst: &mut [u8], mut v: u32) {
+    for c in dst.iter_mut().rev() {
+        // `v % 10` is a single digit.
+        *c = b'0' + (v % 10) as u8;
+        v /= 10;
+    }
+}
+
+/// The general form, for years outside 0..=9999.
+fn format_iso_slow(t: OffsetDateTime) -> String {
     format!(
         "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}+00:00",
         t.year(),
@@ -91,6 +127,27 @@ mod tests {
             normalize_iso("2026-11-28T12:07:35Z").as_deref(),
             Some("2026-11-28T12:07:35.000000+00:00")
         );
+    }
+
+    #[test]
+    fn the_fast_format_matches_the_general_one() {
+        let mut t = OffsetDateTime::UNIX_EPOCH;
+        // Steps of ~1.3 days plus odd seconds and microseconds, from 1970 to past 2100.
+        for _ in 0..40_000 {
+            assert_eq!(format_iso(t), format_iso_slow(t));
+            t += Duration::seconds(113_777) + Duration::microseconds(654_321);
+        }
+        for s in [
+            "0000-01-01T00:00:00.000000+00:00",
+            "9999-12-31T23:59:59.999999+00:00",
+            "2024-02-29T23:59:59.000001+00:00",
+        ] {
+            let t = parse_iso(s).expect("parses");
+            assert_eq!(format_iso(t), s);
+            assert_eq!(format_iso_slow(t), s);
+        }
+        let before_zero = OffsetDateTime::UNIX_EPOCH - Duration::days(800_000);
+        assert_eq!(format_iso(before_zero), format_iso_slow(before_zero));
     }
 
     #[test]

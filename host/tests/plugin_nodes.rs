@@ -326,6 +326,7 @@ fn a_pinned_older_component_version_still_runs() {
         inputs: json!({"value": 5}),
         workspace_root: None,
         started_seq: 0,
+        started_ms: None,
         ledger_len: 0,
         cancel: std::sync::Arc::new(CancelFlag::default()),
     };

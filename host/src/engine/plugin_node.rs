@@ -126,6 +126,7 @@ fn begin(
         inputs: Value::Object(inputs),
         started_seq: 0,
         awaiting: None,
+        started_ms: None,
     });
 }
 

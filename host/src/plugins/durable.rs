@@ -14,7 +14,7 @@ use serde_json::Value;
 use wasmtime::{bail, format_err as anyhow};
 
 use super::bindings::types::Error as WitError;
-use crate::run::{HostCall, RunState, host_call_record};
+use crate::run::{HostCall, RunState};
 use crate::runner::executor::CancelFlag;
 use crate::store::{Batch, CommitTicket, Store};
 
@@ -232,30 +232,45 @@ impl Recorder {
         let t0 = Instant::now();
         let cancel = self.cancel.clone();
         let answer = tokio::select! {
+            // The call first: most answer at once, and then the cancel future is never even polled.
+            biased;
             a = live => a,
             _ = cancel.cancelled() => bail!("cancelled during {}.{}", f.interface, f.function),
         };
         let took = t0.elapsed();
         self.host_time += took;
+        let error;
         let recorded = match &answer {
-            Ok(v) => Ok(serde_json::to_value(v)?),
-            Err(e) => Err(super::caps::error_json(e)),
+            Ok(v) => Ok(v),
+            Err(e) => {
+                error = super::caps::error_json(e);
+                Err(&error)
+            }
         };
-        let mut rec = host_call_record(
+        let key = format!("{}:{}", self.key_base, self.calls);
+        let json = encode_call_record(
             &self.run,
             &self.node_id,
-            (f.interface, f.function),
-            request,
+            f,
+            &request,
             recorded,
             took.as_secs_f64() * 1000.0,
-        );
-        rec.idempotency_key = Some(format!("{}:{}", self.key_base, self.calls));
+            &key,
+            &Stamp::now(),
+        )
+        .map_err(|e| {
+            anyhow!(
+                "the record of {}.{} cannot be encoded: {e}",
+                f.interface,
+                f.function
+            )
+        })?;
         // Seq taken and record queued under one lock, so records reach the committer in seq order whichever
         // recorder (this node's or a nested tool's) appends them.
         let durable = {
             let mut tail = self.tail.lock();
             let seq = self.cursor.fetch_add(1, Ordering::SeqCst) + 1;
-            tail.batch.append_ledger(&self.run.run_id, seq, &rec);
+            tail.batch.append_ledger_json(&self.run.run_id, seq, json);
             if f.remote {
                 // The answer must not reach the component before its record (and every one before it) is
                 // fsynced: a remote effect is never repeated.
@@ -346,6 +361,98 @@ impl Tail {
     }
 }
 
+/// A record's step id and timestamp (both `started_at` and `ended_at`: a host call is recorded once, done).
+/// Both are ASCII with nothing to escape (hex digits and dashes; [`crate::time::now_iso`]'s fixed format).
+struct Stamp {
+    step_id: [u8; 36],
+    at: String,
+}
+
+impl Stamp {
+    /// A fresh v4 step id and now, as [`crate::run::StepRecord::new`] stamps records.
+    fn now() -> Stamp {
+        let mut step_id = [0u8; 36];
+        uuid::Uuid::new_v4().hyphenated().encode_lower(&mut step_id);
+        Stamp {
+            step_id,
+            at: crate::time::now_iso(),
+        }
+    }
+
+    fn step_id(&self) -> &str {
+        // Always the 36 ASCII characters `encode_lower` wrote.
+        std::str::from_utf8(&self.step_id).unwrap_or_default()
+    }
+}
+
+/// The ledger record of one host call, written straight from borrowed parts: the same 16 keys, in the same
+/// order and with the same values, as serialising the [`crate::run::StepRecord`] that
+/// [`crate::run::host_call_record`] builds (clients and replay read that shape; a unit test compares the
+/// bytes). Keys, the step id, the timestamps and the status have nothing to escape and are copied as they
+/// are; every other string and value goes through `serde_json`.
+#[allow(clippy::too_many_arguments)]
+fn encode_call_record<A: Serialize>(
+    run: &RunState,
+    node_id: &str,
+    f: HostFn,
+    request: &Value,
+    answer: Result<&A, &Value>,
+    duration_ms: f64,
+    idempotency_key: &str,
+    stamp: &Stamp,
+) -> serde_json::Result<Vec<u8>> {
+    let mut out = Vec::with_capacity(RECORD_CAPACITY);
+    let w = &mut out;
+    let (status, error) = match answer {
+        Ok(_) => ("completed", None),
+        Err(e) => ("failed", e.get("message").and_then(Value::as_str)),
+    };
+    w.extend_from_slice(br#"{"run_id":"#);
+    serde_json::to_writer(&mut *w, &run.run_id)?;
+    w.extend_from_slice(br#","step_id":""#);
+    w.extend_from_slice(stamp.step_id().as_bytes());
+    w.extend_from_slice(br#"","node_id":"#);
+    serde_json::to_writer(&mut *w, node_id)?;
+    w.extend_from_slice(br#","status":""#);
+    w.extend_from_slice(status.as_bytes());
+    w.extend_from_slice(br#"","effect":{"type":"host_call","payload":{"interface":"#);
+    serde_json::to_writer(&mut *w, f.interface)?;
+    w.extend_from_slice(br#","function":"#);
+    serde_json::to_writer(&mut *w, f.function)?;
+    w.extend_from_slice(br#","request":"#);
+    serde_json::to_writer(&mut *w, request)?;
+    w.extend_from_slice(br#"},"result_key":null},"result":{"#);
+    match answer {
+        Ok(ok) => {
+            w.extend_from_slice(br#""ok":"#);
+            serde_json::to_writer(&mut *w, ok)?;
+        }
+        Err(e) => {
+            w.extend_from_slice(br#""error":"#);
+            serde_json::to_writer(&mut *w, e)?;
+        }
+    }
+    w.extend_from_slice(br#","duration_ms":"#);
+    serde_json::to_writer(&mut *w, &duration_ms)?;
+    w.extend_from_slice(br#"},"error":"#);
+    serde_json::to_writer(&mut *w, &error)?;
+    w.extend_from_slice(br#","started_at":""#);
+    w.extend_from_slice(stamp.at.as_bytes());
+    w.extend_from_slice(br#"","ended_at":""#);
+    w.extend_from_slice(stamp.at.as_bytes());
+    w.extend_from_slice(br#"","actor_id":"#);
+    serde_json::to_writer(&mut *w, &run.actor_id)?;
+    w.extend_from_slice(br#","session_id":"#);
+    serde_json::to_writer(&mut *w, &run.session_id)?;
+    w.extend_from_slice(br#","attempt":1,"idempotency_key":"#);
+    serde_json::to_writer(&mut *w, idempotency_key)?;
+    w.extend_from_slice(br#","prev_hash":null,"record_hash":null,"signature":null}"#);
+    Ok(out)
+}
+
+/// Room for a typical host-call record, so encoding one rarely reallocates.
+const RECORD_CAPACITY: usize = 640;
+
 fn clip(v: &Value) -> String {
     let s = v.to_string();
     match s.char_indices().nth(200) {
@@ -380,6 +487,103 @@ mod tests {
             request,
             answer: Ok(answer),
         }
+    }
+
+    /// A typed answer with nested data, as caps return them.
+    #[derive(Serialize)]
+    struct Answer {
+        status: u16,
+        headers: Vec<(String, String)>,
+        body: Option<String>,
+        ratio: f64,
+    }
+
+    #[test]
+    fn a_record_encoded_from_its_parts_is_byte_identical_to_the_step_record() {
+        let mut run = crate::runner::new_run_state("wf", "n", Default::default(), None, None, None);
+        let stamp = Stamp {
+            step_id: *b"0f6c1d2e-3b4a-4c5d-8e9f-a0b1c2d3e4f5",
+            at: "2026-11-28T12:07:35.617408+00:00".into(),
+        };
+        let request = json!({"url": "https://x.test/a?b=\"c\"", "headers": {"z": "1", "a": "2"}, "n": [1, 2.5]});
+        let answer = Answer {
+            status: 200,
+            headers: vec![("content-type".into(), "text/plain; é".into())],
+            body: None,
+            ratio: 0.1,
+        };
+        let error = json!({"code": "denied", "message": "no \u{1} grant", "details": {"k": null}});
+        let bare_error = json!({"code": "io"});
+        for actor in [None, Some("actor-1".to_string())] {
+            run.actor_id = actor;
+            let cases: [(Result<Value, Value>, Vec<u8>); 4] = [
+                (
+                    Ok(serde_json::to_value(&answer).expect("value")),
+                    encode(&run, &request, Ok(&answer), &stamp),
+                ),
+                (Ok(Value::Null), encode(&run, &request, Ok(&()), &stamp)),
+                (
+                    Err(error.clone()),
+                    encode::<()>(&run, &request, Err(&error), &stamp),
+                ),
+                (
+                    Err(bare_error.clone()),
+                    encode::<()>(&run, &request, Err(&bare_error), &stamp),
+                ),
+            ];
+            for (recorded, got) in cases {
+                let mut rec = crate::run::host_call_record(
+                    &run,
+                    "node-1",
+                    ("http", "fetch"),
+                    request.clone(),
+                    recorded.clone(),
+                    12.345,
+                );
+                rec.step_id = stamp.step_id().to_string();
+                rec.started_at = stamp.at.clone();
+                rec.ended_at = Some(stamp.at.clone());
+                rec.idempotency_key = Some("r:3:7".into());
+                let want = serde_json::to_vec(&rec).expect("encode");
+                assert_eq!(
+                    String::from_utf8_lossy(&got),
+                    String::from_utf8_lossy(&want)
+                );
+                // Replay reads it back as the call it was.
+                let back: Value = serde_json::from_slice(&got).expect("json");
+                let call = HostCall::from_record(&back).expect("a host call");
+                assert_eq!(call.request, request);
+                assert_eq!(call.answer, recorded);
+            }
+        }
+    }
+
+    fn encode<A: Serialize>(
+        run: &RunState,
+        request: &Value,
+        answer: Result<&A, &Value>,
+        stamp: &Stamp,
+    ) -> Vec<u8> {
+        encode_call_record(
+            run,
+            "node-1",
+            HostFn::remote("http", "fetch"),
+            request,
+            answer,
+            12.345,
+            "r:3:7",
+            stamp,
+        )
+        .expect("encode")
+    }
+
+    #[test]
+    fn a_step_id_is_a_lowercase_hyphenated_v4_uuid() {
+        let stamp = Stamp::now();
+        let id = uuid::Uuid::parse_str(stamp.step_id()).expect("uuid");
+        assert_eq!(id.get_version_num(), 4);
+        assert_eq!(stamp.step_id(), id.hyphenated().to_string());
+        assert!(crate::time::parse_iso(&stamp.at).is_some());
     }
 
     #[tokio::test]

@@ -4,6 +4,8 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
+use serde::Serialize;
+use serde::ser::{SerializeMap, Serializer};
 use serde_json::Value;
 use wasmtime::{Store as WasmStore, UpdateDeadline};
 
@@ -14,7 +16,7 @@ use super::component::LoadedPlugin;
 use super::ctx::NodeCtx;
 use super::durable::Recorder;
 use crate::engine::PluginOutcome;
-use crate::run::{HostCall, RunState, RunStatus};
+use crate::run::{HostCall, Obj, RunState, RunStatus};
 use crate::runner::executor::{NodeDone, NodeJob};
 use crate::store::Store;
 
@@ -24,7 +26,10 @@ pub async fn run_node(host: Arc<PluginHost>, store: Store, job: NodeJob) -> Node
     let mut ledger_len = job.ledger_len;
     let outcome = match host.plugin_for(&job.plugin, &job.digest) {
         Err(e) => PluginOutcome::Failed(e),
-        Ok(plugin) => match recorded(&store, &job.run_id, job.started_seq, &job.node_id) {
+        Ok(plugin) => match first_execution(&job)
+            .map(Ok)
+            .unwrap_or_else(|| recorded(&store, &job.run_id, job.started_seq, &job.node_id))
+        {
             Err(e) => PluginOutcome::Failed(e),
             Ok((replay, started_ms)) => {
                 let (outcome, len) = execute(&host, store, &job, &plugin, replay, started_ms).await;
@@ -37,6 +42,21 @@ pub async fn run_node(host: Arc<PluginHost>, store: Store, job: NodeJob) -> Node
         run_id,
         outcome,
         ledger_len,
+    }
+}
+
+/// What [`recorded`] would read, known without reading: when the node's `started` record is the run's last
+/// durable one, nothing was recorded after it (this is its first execution, not a re-run after a restart or
+/// an await), so there is nothing to replay; its time is known if the runner wrote it in this process, or
+/// is now if there is no such record (seq 0, the ledger is empty).
+fn first_execution(job: &NodeJob) -> Option<(Vec<HostCall>, u64)> {
+    if job.ledger_len != job.started_seq {
+        return None;
+    }
+    match (job.started_seq, job.started_ms) {
+        (0, _) => Some((Vec::new(), crate::time::now_ms())),
+        (_, Some(ms)) => Some((Vec::new(), ms)),
+        (_, None) => None,
     }
 }
 
@@ -63,9 +83,8 @@ pub fn recorded(
                 continue;
             };
             if entry.seq == started_seq {
-                if let Some(t) = probe.started_at.as_deref().and_then(crate::time::parse_iso) {
-                    started_ms =
-                        u64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(started_ms);
+                if let Some(ms) = probe.started_at.as_deref().and_then(crate::time::iso_ms) {
+                    started_ms = ms;
                 }
                 continue;
             }
@@ -126,24 +145,36 @@ async fn execute(
         }
         Ok(UpdateDeadline::Yield(1))
     });
-    // What a node may know of its host, beside its own config (never credentials).
-    let mut config = job.config.clone();
     let (default_provider, default_model) = host
         .caps
         .llm
         .as_ref()
         .and_then(|l| l.default_route())
         .unwrap_or_default();
-    config.insert(
-        "_gateway".into(),
-        serde_json::json!({"tool_mode": host.caps.tool_mode, "run_id": job.run_id,
-            "workflow_id": job.workflow_id, "session_id": job.session_id, "actor_id": job.actor_id,
-            "default_provider": default_provider, "default_model": default_model}),
-    );
+    let config = ConfigText {
+        data: &job.config,
+        gateway: GatewayInfo {
+            tool_mode: &host.caps.tool_mode,
+            run_id: &job.run_id,
+            workflow_id: &job.workflow_id,
+            session_id: job.session_id.as_deref(),
+            actor_id: job.actor_id.as_deref(),
+            default_provider: &default_provider,
+            default_model: &default_model,
+        },
+    };
     let inv = Invocation {
         node_type: job.node_type.clone(),
         node_id: job.node_id.clone(),
-        config: Value::Object(config).to_string(),
+        config: match serde_json::to_string(&config) {
+            Ok(text) => text,
+            Err(e) => {
+                return (
+                    PluginOutcome::Failed(format!("PluginError: {e}")),
+                    job.ledger_len,
+                );
+            }
+        },
         inputs: job.inputs.to_string(),
     };
     let result = match plugin.pre.instantiate_async(&mut ws).await {
@@ -175,6 +206,45 @@ async fn execute(
         (Ok(Ok(out)), _) => output(name, out, grants.max_output_bytes),
     };
     (outcome, len)
+}
+
+/// The config a component reads: the flow node's `data` with `_gateway` set (in the place of one `data` may
+/// carry, else last), written as JSON text straight from `data`, without copying it into a new map.
+struct ConfigText<'a> {
+    data: &'a Obj,
+    gateway: GatewayInfo<'a>,
+}
+
+impl Serialize for ConfigText<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let replaces = self.data.contains_key(GATEWAY_KEY);
+        let mut m = s.serialize_map(Some(self.data.len() + usize::from(!replaces)))?;
+        for (k, v) in self.data {
+            if k == GATEWAY_KEY {
+                m.serialize_entry(k, &self.gateway)?;
+            } else {
+                m.serialize_entry(k, v)?;
+            }
+        }
+        if !replaces {
+            m.serialize_entry(GATEWAY_KEY, &self.gateway)?;
+        }
+        m.end()
+    }
+}
+
+const GATEWAY_KEY: &str = "_gateway";
+
+/// What a node may know of its host, beside its own config (never credentials).
+#[derive(Serialize)]
+struct GatewayInfo<'a> {
+    tool_mode: &'a str,
+    run_id: &'a str,
+    workflow_id: &'a str,
+    session_id: Option<&'a str>,
+    actor_id: Option<&'a str>,
+    default_provider: &'a str,
+    default_model: &'a str,
 }
 
 /// What the node's records are stamped with: run, session (a run's own id when it has none) and actor. Only
@@ -266,5 +336,73 @@ fn output(name: &str, out: String, max: u64) -> PluginOutcome {
             PluginOutcome::Output(m)
         }
         Err(e) => PluginOutcome::Failed(format!("PluginError: {name} returned invalid JSON: {e}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// The config text as a map built with `_gateway` inserted, then printed.
+    fn via_map(data: &Obj, g: &GatewayInfo<'_>) -> String {
+        let mut config = data.clone();
+        config.insert(
+            "_gateway".into(),
+            json!({"tool_mode": g.tool_mode, "run_id": g.run_id, "workflow_id": g.workflow_id,
+                "session_id": g.session_id, "actor_id": g.actor_id, "default_provider": g.default_provider,
+                "default_model": g.default_model}),
+        );
+        Value::Object(config).to_string()
+    }
+
+    #[test]
+    fn the_config_text_is_data_with_gateway_in_place() {
+        let gateway = || GatewayInfo {
+            tool_mode: "passthrough",
+            run_id: "r-1",
+            workflow_id: "wf \"q\"",
+            session_id: None,
+            actor_id: Some("gateway"),
+            default_provider: "lmstudio",
+            default_model: "",
+        };
+        let datas = [
+            json!({}),
+            json!({"effectConfig": {"b": 1, "a": [null, 2.5, "é"]}, "outputs": ["x"]}),
+            json!({"z": 1, "_gateway": {"forged": true}, "a": 2}),
+        ];
+        for data in datas {
+            let Value::Object(data) = data else {
+                panic!("an object")
+            };
+            let got = serde_json::to_string(&ConfigText {
+                data: &data,
+                gateway: gateway(),
+            })
+            .expect("text");
+            assert_eq!(got, via_map(&data, &gateway()));
+            let back: Value = serde_json::from_str(&got).expect("json");
+            assert_eq!(back["_gateway"]["run_id"], "r-1");
+        }
+        let with_session = GatewayInfo {
+            session_id: Some("s"),
+            ..gateway()
+        };
+        let data = Obj::new();
+        assert_eq!(
+            serde_json::to_string(&ConfigText {
+                data: &data,
+                gateway: with_session,
+            })
+            .expect("text"),
+            via_map(
+                &data,
+                &GatewayInfo {
+                    session_id: Some("s"),
+                    ..gateway()
+                }
+            )
+        );
     }
 }

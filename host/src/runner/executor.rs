@@ -59,6 +59,8 @@ pub struct NodeJob {
     pub workspace_root: Option<String>,
     /// Seq of the node's `started` record: recorded host calls after it are replayed.
     pub started_seq: u64,
+    /// When that record was written (ms since the epoch), if the runner wrote it in this process.
+    pub started_ms: Option<u64>,
     /// Durable ledger length now: live host calls append from `ledger_len + 1`.
     pub ledger_len: u64,
     pub cancel: Arc<CancelFlag>,

@@ -490,6 +490,7 @@ pub fn node_job(
         inputs: inflight.inputs,
         workspace_root: workspace_root(world, id),
         started_seq: inflight.started_seq,
+        started_ms: inflight.started_ms,
         ledger_len: store.ledger_len(id),
         cancel,
     })

@@ -409,15 +409,18 @@ impl World {
                 batch.put_run(run);
                 continue;
             }
+            let mut last_at = None;
             for rec in self.pending.remove(&id).unwrap_or_default() {
                 run.ledger_len += 1;
                 batch.append_ledger(&id, run.ledger_len, &rec);
+                last_at = Some(rec.started_at);
             }
             if let Some(f) = run.inflight.as_mut()
                 && f.started_seq == 0
             {
                 // The step loop stops at a plugin node, so its `started` record is the run's last one.
                 f.started_seq = run.ledger_len;
+                f.started_ms = last_at.as_deref().and_then(time::iso_ms);
             }
             batch.put_run(run);
             if run.status.is_terminal() && self.children.get(&id).is_none_or(BTreeSet::is_empty) {

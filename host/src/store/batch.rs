@@ -112,6 +112,19 @@ impl Batch {
         }
     }
 
+    /// Appends one ledger record already encoded as JSON (a [`StepRecord`]'s 16 keys, in order) by a caller that
+    /// writes it straight from its parts; `seq` as for [`Batch::append_ledger`].
+    pub fn append_ledger_json(&mut self, run_id: &str, seq: u64, json: Vec<u8>) {
+        if let Err(e) = keys::check_id("run_id", run_id) {
+            return self.fail(e);
+        }
+        self.ops.push(Op::Ledger {
+            run_id: run_id.to_string(),
+            seq,
+            json,
+        });
+    }
+
     /// Records the result of applying a command.
     pub fn put_outcome(&mut self, outcome: &CommandOutcome) {
         if let Err(e) = keys::check_id("command_id", &outcome.command_id) {
