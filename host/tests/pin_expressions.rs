@@ -11,9 +11,9 @@ use std::time::{Duration, Instant};
 use abstractgateway::bundle::{Limits, read_bundle};
 use abstractgateway::engine::NodeRegistry;
 use abstractgateway::run::{RunState, RunStatus};
-use abstractgateway::runner::{Flows, Gateway, GatewayOptions, StartRequest, catalog};
+use abstractgateway::runner::{Flows, Gateway, GatewayOptions, catalog};
 use inproc::flowgen::{edge, node, write_bundle};
-use inproc::wait_for;
+use inproc::run_to_end;
 use serde_json::{Value, json};
 
 /// The bundle's flows compiled with the Python component loaded; `Err` carries the load problems.
@@ -40,16 +40,6 @@ fn gateway(dir: &Path, flow: Value) -> Arc<Gateway> {
         flows,
     )
     .expect("open")
-}
-
-fn run(gw: &Gateway, input: Value) -> RunState {
-    let req = StartRequest {
-        workflow_id: "features@1.0.0:main".into(),
-        input: input.as_object().cloned().unwrap_or_default(),
-        ..Default::default()
-    };
-    let id = gw.start_run(req).expect("start").run_id;
-    wait_for(gw, &id, |r| r.status.is_terminal())
 }
 
 /// start(`msg`, `n`) → end with pins `ins`, whose data carries `extra` (pin expressions, defaults).
@@ -95,7 +85,7 @@ fn expressions_see_value_vars_helpers_and_the_flow_functions() {
         functions,
     );
     let gw = gateway(dir.path(), flow);
-    let r = run(
+    let r = run_to_end(
         &gw,
         json!({"user": {"profile": {"name": "Ada"}}, "msg": {"text": "hello"}, "n": 21}),
     );
@@ -126,7 +116,7 @@ fn a_plugin_node_and_a_pure_node_get_their_pins_through_expressions() {
                 edge("s", "n", "sum", "a"), edge("sum", "result", "c", "x"),
                 edge("c", "output", "e", "out")]});
     let gw = gateway(dir.path(), flow);
-    let r = run(&gw, json!({"n": 1, "k": 10}));
+    let r = run_to_end(&gw, json!({"n": 1, "k": 10}));
     assert_eq!(r.status, RunStatus::Completed, "{:?}", r.error);
     // (1 + 10*2) * 2 + 1
     assert_eq!(r.output.expect("output")["out"], json!(43.0));
@@ -144,7 +134,7 @@ fn a_raising_expression_fails_its_node_with_the_seed_message() {
         json!([]),
     );
     let gw = gateway(dir.path(), flow);
-    let r = run(&gw, json!({"user": {"age": 3}}));
+    let r = run_to_end(&gw, json!({"user": {"age": 3}}));
     assert_eq!(
         end_error(&r),
         "pin expression on e.a failed: ZeroDivisionError: division by zero — expression: vars.user['age'] / 0"
@@ -160,7 +150,7 @@ fn a_raising_expression_fails_its_node_with_the_seed_message() {
         json!([]),
     );
     let gw = gateway(dir.path(), flow);
-    let err = end_error(&run(&gw, json!({"user": 1, "_hidden": 2})));
+    let err = end_error(&run_to_end(&gw, json!({"user": 1, "_hidden": 2})));
     assert!(
         err.starts_with("pin expression on e.a failed: KeyError:")
             && err.contains("unknown run var 'nope' (known: user, workspace_root)"),
@@ -178,7 +168,7 @@ fn an_effect_node_whose_expression_raises_fails_the_run() {
         node("e", "on_flow_end", true, &[], &[], &[], json!({}))],
       "edges": [edge("s", "exec-out", "ask", "exec-in"), edge("ask", "exec-out", "e", "exec-in")]});
     let gw = gateway(dir.path(), flow);
-    let r = run(&gw, json!({}));
+    let r = run_to_end(&gw, json!({}));
     assert_eq!(r.status, RunStatus::Failed);
     let err = r.error.unwrap_or_default();
     assert!(
@@ -198,13 +188,13 @@ fn an_endless_expression_stops_at_the_cpu_limit_and_the_host_carries_on() {
     );
     let gw = gateway(dir.path(), flow);
     let started = Instant::now();
-    let err = end_error(&run(&gw, json!({"spin": true})));
+    let err = end_error(&run_to_end(&gw, json!({"spin": true})));
     assert_eq!(
         err,
         "pin expression on e.a: stopped: it exceeded the CPU time limit of 5000 ms"
     );
     assert!(started.elapsed() < Duration::from_secs(30));
-    let r = run(&gw, json!({"spin": false}));
+    let r = run_to_end(&gw, json!({"spin": false}));
     assert_eq!(r.output.expect("output")["a"], json!("done"));
 }
 

@@ -9,9 +9,9 @@ use std::sync::Arc;
 
 use abstractgateway::bundle::{Limits, read_bundle};
 use abstractgateway::run::{RunState, RunStatus};
-use abstractgateway::runner::{Gateway, GatewayOptions, StartRequest, catalog};
+use abstractgateway::runner::{Gateway, GatewayOptions, catalog};
 use inproc::flowgen::{edge, node, write_bundle};
-use inproc::wait_for;
+use inproc::run_to_end;
 use serde_json::{Value, json};
 
 /// start → `code` node (pins `ins` wired from the start node, `extra` merged into its data) → end(output, success).
@@ -48,16 +48,6 @@ fn gateway(dir: &Path, flow: Value) -> Arc<Gateway> {
     .expect("open")
 }
 
-fn run(gw: &Gateway, input: Value) -> RunState {
-    let req = StartRequest {
-        workflow_id: "features@1.0.0:main".into(),
-        input: input.as_object().cloned().unwrap_or_default(),
-        ..Default::default()
-    };
-    let id = gw.start_run(req).expect("start").run_id;
-    wait_for(gw, &id, |r| r.status.is_terminal())
-}
-
 /// Runs `body` as a code node's `codeBody` with pins `ins`; returns the run.
 fn run_body(body: &str, ins: &[&str], input: Value) -> RunState {
     let dir = tempfile::tempdir().expect("tmp");
@@ -65,7 +55,7 @@ fn run_body(body: &str, ins: &[&str], input: Value) -> RunState {
         dir.path(),
         code_flow("code", ins, json!({"codeBody": body})),
     );
-    run(&gw, input)
+    run_to_end(&gw, input)
 }
 
 /// The run's output when the code node raised: completed with the node's failure record.
@@ -109,7 +99,7 @@ fn the_code_record_merges_a_dict_result_and_reports_permissions() {
       "edges": [edge("s", "exec-out", "c", "exec-in"), edge("c", "exec-out", "e", "exec-in"),
                 edge("s", "x", "c", "x"), edge("c", "double", "e", "rec")]});
     let gw = gateway(dir.path(), flow);
-    let r = run(&gw, json!({"x": 21}));
+    let r = run_to_end(&gw, json!({"x": 21}));
     assert_eq!(r.status, RunStatus::Completed, "{:?}", r.error);
     assert_eq!(r.output.expect("output")["rec"], json!(42));
     let rec = &r.vars["_temp"]["node_outputs"]["c"];
@@ -143,7 +133,9 @@ fn full_access_is_refused_and_syntax_errors_are_named() {
             json!({"codeBody": "return 1", "pinDefaults": {"permissions": "full_access"}}),
         ),
     );
-    assert!(error_of(&run(&gw, json!({}))).starts_with("full_access code execution is disabled"));
+    assert!(
+        error_of(&run_to_end(&gw, json!({}))).starts_with("full_access code execution is disabled")
+    );
     let r = run_body("return (", &[], json!({}));
     assert!(
         error_of(&r).starts_with("Syntax error:"),
@@ -203,11 +195,11 @@ fn an_endless_loop_stops_at_the_cpu_limit_and_other_runs_carry_on() {
         ),
     );
     let started = std::time::Instant::now();
-    let r = run(&gw, json!({"spin": true}));
+    let r = run_to_end(&gw, json!({"spin": true}));
     let err = error_of(&r);
     assert!(err.contains("CPU") || err.contains("time"), "{err}");
     assert!(started.elapsed() < std::time::Duration::from_secs(30));
-    let r = run(&gw, json!({"spin": false}));
+    let r = run_to_end(&gw, json!({"spin": false}));
     assert_eq!(r.output.expect("output")["output"], json!("done"));
 }
 
@@ -222,10 +214,10 @@ fn a_memory_bomb_stops_at_the_memory_limit_and_other_runs_carry_on() {
             json!({"codeBody": "blocks = []\nfor _ in range(mb):\n    blocks.append(bytearray(1 << 20))\nreturn len(blocks)"}),
         ),
     );
-    let r = run(&gw, json!({"mb": 2048}));
+    let r = run_to_end(&gw, json!({"mb": 2048}));
     let out = failure(&r);
     eprintln!("memory bomb: {}", out["error"]);
-    let r = run(&gw, json!({"mb": 8}));
+    let r = run_to_end(&gw, json!({"mb": 8}));
     assert_eq!(r.output.expect("output")["output"], json!(8));
 }
 
@@ -240,7 +232,7 @@ fn the_legacy_function_node_runs_code_and_expressions() {
             json!({"code": "def double(x):\n    return x['a'] * 2\n", "functionName": "double"}),
         ),
     );
-    let r = run(&gw, json!({"a": 4}));
+    let r = run_to_end(&gw, json!({"a": 4}));
     assert_eq!(r.status, RunStatus::Completed, "{:?}", r.error);
     assert_eq!(r.output.expect("output")["output"], json!(8));
 
@@ -250,7 +242,7 @@ fn the_legacy_function_node_runs_code_and_expressions() {
         code_flow("function", &["a"], json!({"expression": "a + 1"})),
     );
     assert_eq!(
-        run(&gw, json!({"a": 4})).output.expect("output")["output"],
+        run_to_end(&gw, json!({"a": 4})).output.expect("output")["output"],
         json!(5)
     );
 
@@ -264,7 +256,7 @@ fn the_legacy_function_node_runs_code_and_expressions() {
         ),
     );
     assert_eq!(
-        error_of(&run(&gw, json!({"a": 4}))),
+        error_of(&run_to_end(&gw, json!({"a": 4}))),
         "Runtime error: division by zero"
     );
 }

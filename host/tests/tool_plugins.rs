@@ -6,10 +6,10 @@ mod inproc;
 use std::path::Path;
 
 use abstractgateway::run::{HostCall, RunState, RunStatus};
-use abstractgateway::runner::{Gateway, StartRequest};
+use abstractgateway::runner::Gateway;
 use inproc::flowgen::{edge, node, write_bundle};
 use inproc::plugins::{gateway, plugins_dir};
-use inproc::wait_for;
+use inproc::run_to_end;
 use serde_json::{Value, json};
 
 /// start → call_tool(name, arguments) → end(tools, result, error).
@@ -42,15 +42,9 @@ fn setup(dir: &Path, caller_grants: Value) -> std::sync::Arc<Gateway> {
 }
 
 fn run(gw: &Gateway, input: Value) -> (String, RunState) {
-    let req = StartRequest {
-        workflow_id: "features@1.0.0:main".into(),
-        input: input.as_object().cloned().unwrap_or_default(),
-        ..Default::default()
-    };
-    let id = gw.start_run(req).expect("start").run_id;
-    let r = wait_for(gw, &id, |r| r.status.is_terminal());
+    let r = run_to_end(gw, input);
     assert_eq!(r.status, RunStatus::Completed, "{:?}", r.error);
-    (id, r)
+    (r.run_id.clone(), r)
 }
 
 fn ledger(gw: &Gateway, run_id: &str) -> Vec<Value> {

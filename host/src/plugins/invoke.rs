@@ -250,21 +250,40 @@ struct GatewayInfo<'a> {
 /// What the node's records are stamped with: run, session (a run's own id when it has none) and actor. Only
 /// these fields are read; building a whole fresh run (uuid, timestamps, default limits) cost more than the node.
 fn identity(job: &NodeJob) -> RunState {
+    stamp(
+        job.run_id.clone(),
+        job.workflow_id.clone(),
+        Some(job.node_id.clone()),
+        job.actor_id.clone(),
+        Some(job.session_id.clone().unwrap_or_else(|| job.run_id.clone())),
+        job.ledger_len,
+    )
+}
+
+/// A run state carrying only what records are stamped with; every other field empty.
+pub(super) fn stamp(
+    run_id: String,
+    workflow_id: String,
+    current_node: Option<String>,
+    actor_id: Option<String>,
+    session_id: Option<String>,
+    ledger_len: u64,
+) -> RunState {
     RunState {
-        run_id: job.run_id.clone(),
-        workflow_id: job.workflow_id.clone(),
+        run_id,
+        workflow_id,
         status: RunStatus::Running,
-        current_node: Some(job.node_id.clone()),
+        current_node,
         vars: Default::default(),
         waiting: None,
         output: None,
         error: None,
         created_at: String::new(),
         updated_at: String::new(),
-        actor_id: job.actor_id.clone(),
-        session_id: Some(job.session_id.clone().unwrap_or_else(|| job.run_id.clone())),
+        actor_id,
+        session_id,
         parent_run_id: None,
-        ledger_len: job.ledger_len,
+        ledger_len,
         control: Default::default(),
         bundle_sha256: None,
         inflight: None,

@@ -19,7 +19,7 @@ use super::component::LoadedPlugin;
 use super::ctx::NodeCtx;
 use super::durable::Recorder;
 use crate::engine::PinExprEvaluator;
-use crate::run::{Obj, RunState, RunStatus};
+use crate::run::{Obj, RunState};
 
 /// The node type a component declares to evaluate pin expressions.
 pub const PIN_EXPR_TYPE: &str = "__pin_expr__";
@@ -138,26 +138,14 @@ fn stopped(trap: &wasmtime::Error, data: &NodeCtx, timeout_ms: u64) -> String {
 
 /// What the recorder stamps records with; it never writes any (no store, no host call granted).
 fn identity() -> RunState {
-    RunState {
-        run_id: PIN_EXPR_TYPE.into(),
-        workflow_id: PIN_EXPR_TYPE.into(),
-        status: RunStatus::Running,
-        current_node: None,
-        vars: Default::default(),
-        waiting: None,
-        output: None,
-        error: None,
-        created_at: String::new(),
-        updated_at: String::new(),
-        actor_id: None,
-        session_id: None,
-        parent_run_id: None,
-        ledger_len: 0,
-        control: Default::default(),
-        bundle_sha256: None,
-        inflight: None,
-        components: Default::default(),
-    }
+    super::invoke::stamp(
+        PIN_EXPR_TYPE.into(),
+        PIN_EXPR_TYPE.into(),
+        None,
+        None,
+        None,
+        0,
+    )
 }
 
 /// The `{ok, values | error, index}` answer as a result.

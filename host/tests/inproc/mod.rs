@@ -12,7 +12,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use abstractgateway::run::RunState;
-use abstractgateway::runner::Gateway;
+use abstractgateway::runner::{Gateway, StartRequest};
+use serde_json::Value;
 
 /// The shared fixtures (`AG_SHARED_DIR`, else the checkout's sibling `shared/`).
 pub fn shared() -> PathBuf {
@@ -45,4 +46,15 @@ pub fn wait_for(gw: &Gateway, run_id: &str, pred: impl Fn(&RunState) -> bool) ->
             let _ = tokio::time::timeout(left.min(Duration::from_millis(500)), rx.changed()).await;
         }
     })
+}
+
+/// Starts flow `main` of the bundle `flowgen::write_bundle` writes, with `input`, and waits until it ends.
+pub fn run_to_end(gw: &Gateway, input: Value) -> RunState {
+    let req = StartRequest {
+        workflow_id: "features@1.0.0:main".into(),
+        input: input.as_object().cloned().unwrap_or_default(),
+        ..Default::default()
+    };
+    let id = gw.start_run(req).expect("start").run_id;
+    wait_for(gw, &id, |r| r.status.is_terminal())
 }
