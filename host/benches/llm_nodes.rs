@@ -153,6 +153,7 @@ fn benches(c: &mut Criterion) {
             config: Default::default(),
             inputs,
             workspace_root: Some(workspace.to_string_lossy().into_owned()),
+            bundle: None,
             started_seq: 0,
             started_ms: None,
             ledger_len: 0,

@@ -35,6 +35,7 @@ fn job(n: u64, node_type: &str, plugin: &str, digest: &str, inputs: serde_json::
         config: Default::default(),
         inputs,
         workspace_root: None,
+        bundle: None,
         started_seq: 0,
         started_ms: None,
         ledger_len: 0,

@@ -150,6 +150,10 @@ pub struct RunState {
     /// sha256 of every component this run has executed, by plugin name.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub components: std::collections::BTreeMap<String, String>,
+    /// The directory the host chose for this run's file tools (child runs use their root's). Host-owned:
+    /// no input, var or pin changes it; the `workspace_root` var only shows it to the flow.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workspace: Option<String>,
 }
 
 /// A plugin node in execution: enough to run it again after a crash, replaying its recorded host calls.

@@ -158,3 +158,12 @@ mod tests {
         assert_eq!(parse_duration_s("x"), None);
     }
 }
+
+/// `secs` seconds as a duration, at most `max`; `None` when it is negative or not a number (never a panic,
+/// whatever a client, plugin or remote server sent).
+pub fn secs_capped(secs: f64, max: std::time::Duration) -> Option<std::time::Duration> {
+    if secs.is_nan() || secs < 0.0 {
+        return None;
+    }
+    Some(std::time::Duration::try_from_secs_f64(secs).map_or(max, |d| d.min(max)))
+}

@@ -6,7 +6,9 @@ use std::sync::Arc;
 
 use abstractgateway::plugins::Grants;
 use abstractgateway::plugins::bindings::types::ErrorCode;
+use abstractgateway::plugins::caps::net::Net;
 use abstractgateway::plugins::caps::tools::{ToolBackend, ToolContext};
+use abstractgateway::plugins::component::Owner;
 use abstractgateway::plugins::durable::Recorder;
 use abstractgateway::runner::executor::CancelFlag;
 use abstractgateway::tools::ToolRegistry;
@@ -18,9 +20,16 @@ use serde_json::{Value, json};
 fn ctx(root: Option<&Path>, grants: Grants) -> ToolContext {
     let run =
         abstractgateway::runner::new_run_state("wf", "n", Default::default(), None, None, None);
+    // As for a plugin the operator installed: the private hosts its grants name exactly are reachable.
+    let net = Net::default();
+    let private_ok = net.private_ok(&grants, &Owner::Operator);
     ToolContext {
         run_id: run.run_id.clone(),
         workspace_root: root.map(|r| r.to_string_lossy().into_owned()),
+        bundle: None,
+        http: net.client(&private_ok),
+        private_ok,
+        wall_left: std::time::Duration::from_secs(60),
         grants: Arc::new(grants),
         recorder: Recorder::new(
             None,
@@ -88,7 +97,7 @@ fn workspace() -> (tempfile::TempDir, std::path::PathBuf) {
 #[test]
 fn the_registry_lists_the_builtin_tools_with_json_schemas() {
     let reg = ToolRegistry::new();
-    let names: Vec<String> = reg.list().into_iter().map(|t| t.name).collect();
+    let names: Vec<String> = reg.list(None).into_iter().map(|t| t.name).collect();
     assert_eq!(
         names,
         [
@@ -99,13 +108,13 @@ fn the_registry_lists_the_builtin_tools_with_json_schemas() {
             "fetch_url"
         ]
     );
-    for t in reg.list() {
+    for t in reg.list(None) {
         let p: Value = serde_json::from_str(&t.parameters).expect("schema is JSON");
         assert_eq!(p["type"], "object", "{}", t.name);
         assert!(p["properties"].is_object(), "{}", t.name);
     }
     let read = reg
-        .list()
+        .list(None)
         .into_iter()
         .find(|t| t.name == "read_file")
         .expect("read_file");

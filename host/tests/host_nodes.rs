@@ -35,7 +35,7 @@ fn run(host: &Arc<PluginHost>, dir: &Path, flow: Value, vars: Value) -> (RunStat
     flows.insert_with_listeners(compiled);
     let store = Store::open(&dir.join("data")).expect("store");
     let mut world = World::new(Arc::new(flows), 100);
-    let root = new_run_state(
+    let mut root = new_run_state(
         &wf,
         &entry,
         vars.as_object().cloned().unwrap_or_default(),
@@ -43,6 +43,11 @@ fn run(host: &Arc<PluginHost>, dir: &Path, flow: Value, vars: Value) -> (RunStat
         None,
         None,
     );
+    // What `Gateway::start_run` does: the host's choice of workspace, shown in the var.
+    root.workspace = vars
+        .get("workspace_root")
+        .and_then(Value::as_str)
+        .map(str::to_string);
     let id = root.run_id.clone();
     world.adopt(root);
     for _ in 0..100 {

@@ -325,6 +325,7 @@ fn a_pinned_older_component_version_still_runs() {
         config: Default::default(),
         inputs: json!({"value": 5}),
         workspace_root: None,
+        bundle: None,
         started_seq: 0,
         started_ms: None,
         ledger_len: 0,

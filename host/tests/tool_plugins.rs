@@ -8,8 +8,8 @@ use std::path::Path;
 use abstractgateway::run::{HostCall, RunState, RunStatus};
 use abstractgateway::runner::Gateway;
 use inproc::flowgen::{edge, node, write_bundle};
-use inproc::plugins::{gateway, plugins_dir};
-use inproc::run_to_end;
+use inproc::plugins::{gateway_local, plugins_dir};
+use inproc::run_in_session;
 use serde_json::{Value, json};
 
 /// start → call_tool(name, arguments) → end(tools, result, error).
@@ -38,11 +38,16 @@ fn setup(dir: &Path, caller_grants: Value) -> std::sync::Arc<Gateway> {
             ("text_tool_provider", Value::Null),
         ],
     );
-    gateway(&dir.join("data"), &bundle, &pdir)
+    // Tools run at the plugin's request only in local mode (elsewhere a person approves each call).
+    gateway_local(&dir.join("data"), &bundle, &pdir)
 }
 
 fn run(gw: &Gateway, input: Value) -> (String, RunState) {
-    let r = run_to_end(gw, input);
+    run_in(gw, input, None)
+}
+
+fn run_in(gw: &Gateway, input: Value, session: Option<&str>) -> (String, RunState) {
+    let r = run_in_session(gw, input, session);
     assert_eq!(r.status, RunStatus::Completed, "{:?}", r.error);
     (r.run_id.clone(), r)
 }
@@ -114,11 +119,19 @@ fn a_node_lists_and_invokes_a_tool_plugin() {
 fn builtin_file_tools_work_in_the_runs_workspace() {
     let dir = tempfile::tempdir().expect("tmp");
     let gw = setup(dir.path(), json!({"tools": ["write_file", "read_file"]}));
-    let ws = dir.path().join("ws");
-    let (_, r) = run(
+    // A root the client names is ignored: the session's workspace is the host's choice.
+    let asked = dir.path().join("ws");
+    let ws = dir.path().join("data/workspaces/S1");
+    let (_, r) = run_in(
         &gw,
-        json!({"name": "write_file", "workspace_root": ws.to_string_lossy(),
+        json!({"name": "write_file", "workspace_root": asked.to_string_lossy(),
             "arguments": {"file_path": "notes/a.txt", "content": "hi\nthere"}}),
+        Some("S1"),
+    );
+    assert_eq!(r.vars["workspace_root"], json!(ws.to_string_lossy()));
+    assert!(
+        !asked.exists(),
+        "nothing is written where the input pointed"
     );
     assert_eq!(
         r.output.expect("output")["result"],
@@ -128,10 +141,10 @@ fn builtin_file_tools_work_in_the_runs_workspace() {
         std::fs::read_to_string(ws.join("notes/a.txt")).expect("written"),
         "hi\nthere"
     );
-    let (_, r) = run(
+    let (_, r) = run_in(
         &gw,
-        json!({"name": "read_file", "workspace_root": ws.to_string_lossy(),
-            "arguments": {"file_path": "../ws/notes/a.txt"}}),
+        json!({"name": "read_file", "arguments": {"file_path": "../S1/notes/a.txt"}}),
+        Some("S1"),
     );
     let out = r.output.expect("output");
     assert_eq!(out["error"]["code"], "AccessDenied", "{out}");
@@ -162,16 +175,15 @@ fn builtin_file_tools_work_in_the_runs_workspace() {
 fn tools_not_granted_to_the_node_are_neither_listed_nor_run() {
     let dir = tempfile::tempdir().expect("tmp");
     let gw = setup(dir.path(), json!({"tools": ["reverse_words"]}));
-    let ws = dir.path().join("ws");
     let (id, r) = run(
         &gw,
-        json!({"name": "write_file", "workspace_root": ws.to_string_lossy(),
-            "arguments": {"file_path": "a.txt", "content": "x"}}),
+        json!({"name": "write_file", "arguments": {"file_path": "a.txt", "content": "x"}}),
     );
+    let ws = Path::new(r.vars["workspace_root"].as_str().expect("workspace")).to_path_buf();
     let out = r.output.expect("output");
     assert_eq!(out["tools"], json!(["reverse_words"]));
     assert_eq!(out["error"]["code"], "AccessDenied");
-    assert!(!ws.exists());
+    assert!(!ws.join("a.txt").exists());
     let denied = ledger(&gw, &id)
         .iter()
         .filter_map(HostCall::from_record)

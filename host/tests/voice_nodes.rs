@@ -27,7 +27,7 @@ fn write_bundle(dir: &Path, flow: Value) {
     let manifest = json!({"bundle_format_version": "1", "bundle_id": "voice", "bundle_version": "1.0.0",
         "entrypoints": [{"flow_id": "main"}], "default_entrypoint": "main", "flows": {"main": "flows/main.json"},
         "plugins": [{"path": "plugins/put_bytes.wasm", "sha256": abstractgateway::bundle::sha256_hex(&wasm),
-                     "grants": {}}]});
+                     "grants": {"artifacts": true}}]});
     std::fs::write(src.join("manifest.json"), manifest.to_string()).expect("manifest");
     std::fs::create_dir_all(dir.join("flows")).expect("mkdir");
     abstractgateway::bundle::pack_dir(&src, &dir.join("flows/voice.flow")).expect("pack");

@@ -22,6 +22,8 @@ pub struct PluginNode {
 pub trait BundlePlugins: Send + Sync {
     /// The node types of the components `bundle` declares; an error refuses the bundle.
     fn load(&self, bundle: &crate::bundle::Bundle) -> Result<Vec<Arc<PluginNode>>, String>;
+    /// Forgets what bundles other than `installed` (bundle refs) brought.
+    fn retain(&self, installed: &[String]);
 }
 
 /// Control nodes drive the single cursor (§3.5).
@@ -167,6 +169,12 @@ impl NodeRegistry {
             reg.register_plugin(p);
         }
         Ok(reg)
+    }
+    /// Forgets what bundles no longer installed brought (their tool plugins).
+    pub fn retain_bundles(&self, installed: &[String]) {
+        if let Some(loader) = &self.bundles {
+            loader.retain(installed);
+        }
     }
     /// Every plugin-provided node type.
     pub fn plugin_types(&self) -> impl Iterator<Item = &Arc<PluginNode>> {

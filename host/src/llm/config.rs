@@ -196,7 +196,9 @@ impl LlmConfig {
         let mut timeout = DEFAULT_TIMEOUT;
         if let Some(raw) = plain.get("ABSTRACTGATEWAY_LLM_TIMEOUT_S") {
             match raw.trim().parse::<f64>() {
-                Ok(s) if s.is_finite() && s > 0.0 => timeout = Duration::from_secs_f64(s),
+                Ok(s) if s.is_finite() && s > 0.0 => {
+                    timeout = crate::time::secs_capped(s, Duration::from_secs(86_400)).unwrap_or(timeout)
+                }
                 _ => warnings.push(format!(
                     "ABSTRACTGATEWAY_LLM_TIMEOUT_S={raw:?} is not a positive number of seconds; using {}",
                     DEFAULT_TIMEOUT.as_secs()

@@ -8,6 +8,9 @@ use super::types::{ChatRequest, ErrorCode, LlmError};
 
 /// Keys a plugin may not pass through: they would redirect the call or swap the credentials the
 /// host chose for it.
+/// Longest request timeout a node may ask for.
+const MAX_OPTION_TIMEOUT: Duration = Duration::from_secs(3600);
+
 const FORBIDDEN_KEYS: &[&str] = &[
     "base_url",
     "api_key",
@@ -51,7 +54,10 @@ pub(crate) fn split_options(
     }
     if let Some(v) = rest.remove("timeout_s").filter(|v| !v.is_null()) {
         match v.as_f64() {
-            Some(s) if s.is_finite() && s > 0.0 => host.timeout = Some(Duration::from_secs_f64(s)),
+            // Clamped: a plugin's `1e300` means "as long as the host allows", never a panic.
+            Some(s) if s > 0.0 && !s.is_nan() => {
+                host.timeout = crate::time::secs_capped(s, MAX_OPTION_TIMEOUT)
+            }
             _ => {
                 return Err(LlmError::fatal(
                     ErrorCode::InvalidInput,

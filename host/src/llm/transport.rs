@@ -14,6 +14,9 @@ use super::config::{LlmConfig, RetryPolicy, Secret};
 use super::types::{ErrorCode, LlmError};
 
 /// Answers larger than this are refused rather than buffered.
+/// Longest wait a provider's `Retry-After` may ask for (a longer one is capped).
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(600);
+
 const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
 
 /// How much of an error body is quoted in a message.
@@ -303,11 +306,11 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
         .and_then(|v| v.trim().parse::<f64>().ok())
         .filter(|v| v.is_finite() && *v >= 0.0)
     {
-        return Some(Duration::from_secs_f64(ms / 1000.0));
+        return crate::time::secs_capped(ms / 1000.0, MAX_RETRY_AFTER);
     }
     let raw = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
     if let Ok(secs) = raw.parse::<f64>() {
-        return (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs));
+        return crate::time::secs_capped(secs, MAX_RETRY_AFTER);
     }
     let when =
         time::OffsetDateTime::parse(raw, &time::format_description::well_known::Rfc2822).ok()?;

@@ -2,7 +2,7 @@
 //! its grants, the host capabilities and the ledger recorder.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 use wasmtime::ResourceLimiter;
@@ -10,6 +10,7 @@ use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxView, WasiView};
 
 use super::caps::Capabilities;
+use super::component::Owner;
 use super::durable::Recorder;
 use super::grants::Grants;
 
@@ -21,14 +22,21 @@ pub struct NodeCtx {
     pub grants: Arc<Grants>,
     pub caps: Arc<Capabilities>,
     pub rec: Recorder,
-    /// When the component started running (for its CPU budget).
-    pub started: Instant,
+    /// Who installed the component (its kv namespace, its private-host allowance).
+    pub owner: Owner,
     /// Set by `durability.await-event` when the node must wait for an event.
     pub suspend: Option<(String, crate::run::Obj)>,
-    /// The run's workspace (its var `workspace_root`): where file tools called by this node may reach.
+    /// The run's workspace, chosen by the host: where file tools called by this node may reach.
     pub workspace_root: Option<String>,
+    /// The bundle (`id@version`) of the run: its tool plugins are the ones this node may call.
+    pub bundle: Option<String>,
     /// The frozen clock's time, ms since the epoch (tool plugins this node calls see the same).
     pub now_ms: u64,
+    /// Tool calls a person approved in this execution (consumed one by one by `tools.invoke` when the
+    /// gateway's tool mode is not `local`).
+    pub approved_tools: Vec<(String, serde_json::Value)>,
+    /// Log bytes written so far (capped by `grants.max_log_bytes`).
+    pub log_bytes: u64,
 }
 
 impl NodeCtx {
@@ -40,6 +48,7 @@ impl NodeCtx {
         rec: Recorder,
         now_ms: u64,
         seed: &str,
+        owner: Owner,
     ) -> Self {
         let mut b = WasiCtx::builder();
         b.wall_clock(FrozenClock(now_ms))
@@ -58,16 +67,14 @@ impl NodeCtx {
             grants,
             caps,
             rec,
-            started: Instant::now(),
+            owner,
             suspend: None,
             workspace_root: None,
+            bundle: None,
             now_ms,
+            approved_tools: Vec::new(),
+            log_bytes: 0,
         }
-    }
-
-    /// CPU time the component has used: wall time minus time spent in host calls.
-    pub fn cpu_time(&self) -> Duration {
-        self.started.elapsed().saturating_sub(self.rec.host_time)
     }
 }
 

@@ -11,9 +11,9 @@ use parking_lot::Mutex;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
-use wasmtime::{bail, format_err as anyhow};
 
 use super::bindings::types::Error as WitError;
+use super::sandbox::{HostClock, HostStop};
 use crate::run::{HostCall, RunState};
 use crate::runner::executor::CancelFlag;
 use crate::store::{Batch, CommitTicket, Store};
@@ -65,12 +65,20 @@ pub struct Recorder {
     cursor: Arc<AtomicU64>,
     /// Records not yet handed to the store; shared with nested recorders like `cursor`.
     tail: Arc<Mutex<Tail>>,
+    /// This recorder's calls (they number its records and idempotency keys).
     calls: u64,
+    /// Calls made by this execution and every tool call nested in it: one budget for the whole tree.
+    budget_used: Arc<AtomicU64>,
     max_calls: u64,
+    /// How deep in nested tool calls this recorder is (0 = the node itself).
+    depth: u32,
     cancel: Arc<CancelFlag>,
-    /// Wall time spent inside live host calls (excluded from the node's CPU budget).
-    pub host_time: Duration,
+    /// Time spent inside live host calls (excluded from the component's own time budget).
+    pub clock: Arc<HostClock>,
 }
+
+/// How deep tool calls may nest (a node calling a tool is depth 1).
+pub const MAX_TOOL_DEPTH: u32 = 4;
 
 impl Recorder {
     /// A recorder that first replays `replay`, then appends after `ledger_len`.
@@ -95,15 +103,32 @@ impl Recorder {
             cursor: Arc::new(AtomicU64::new(ledger_len)),
             tail: Arc::default(),
             calls: 0,
+            budget_used: Arc::default(),
             max_calls,
+            depth: 0,
             cancel,
-            host_time: Duration::ZERO,
+            clock: HostClock::new(),
         }
+    }
+
+    /// A recorder with no run: every host call is refused (`describe()`, pin expressions).
+    pub fn detached(label: &str) -> Recorder {
+        Recorder::new(
+            None,
+            super::invoke::stamp(label.into(), label.into(), None, None, None, 0),
+            label.into(),
+            0,
+            vec![],
+            0,
+            0,
+            Arc::new(CancelFlag::default()),
+        )
     }
 
     /// A recorder for the host calls of a tool plugin run by this node's next call (`tools.invoke`): it appends
     /// to the same ledger cursor, under node id `<node>/<label>#<call>` so the caller's own replay skips its
-    /// records, and its idempotency keys extend the caller's key of that call.
+    /// records, and its idempotency keys extend the caller's key of that call. Its calls count against the
+    /// caller's budget, and it is one level deeper.
     pub fn nested(&self, label: &str) -> Recorder {
         let call = self.calls + 1;
         Recorder {
@@ -116,17 +141,31 @@ impl Recorder {
             cursor: self.cursor.clone(),
             tail: self.tail.clone(),
             calls: 0,
+            budget_used: self.budget_used.clone(),
             max_calls: self.max_calls,
+            depth: self.depth + 1,
             cancel: self.cancel.clone(),
-            host_time: Duration::ZERO,
+            clock: HostClock::new(),
         }
     }
 
-    /// Sets what to replay (records of an earlier, interrupted try) and the call budget of a nested recorder.
+    /// Sets what to replay (records of an earlier, interrupted try) and narrows the call budget of a nested
+    /// recorder to the tool's own limit (never beyond what the caller has left).
     pub fn with_replay(mut self, replay: Vec<HostCall>, max_calls: u64) -> Recorder {
         self.replay = replay.into();
-        self.max_calls = max_calls;
+        let used = self.budget_used.load(Ordering::SeqCst);
+        self.max_calls = self.max_calls.min(used.saturating_add(max_calls));
         self
+    }
+
+    /// How deep in nested tool calls this recorder is.
+    pub fn depth(&self) -> u32 {
+        self.depth
+    }
+
+    /// The cancel flag of the execution (shared by nested tool calls).
+    pub fn cancel_flag(&self) -> &Arc<CancelFlag> {
+        &self.cancel
     }
 
     /// The node id records are stamped with.
@@ -182,17 +221,14 @@ impl Recorder {
         F: Future<Output = Result<R, WitError>>,
     {
         self.calls += 1;
-        if self.calls > self.max_calls {
-            bail!(
-                "PluginError: more than {} host calls in one node execution",
-                self.max_calls
-            );
+        if self.budget_used.fetch_add(1, Ordering::SeqCst) >= self.max_calls {
+            return Err(HostStop::HostCalls(self.max_calls).into());
         }
         if let Some(rec) = self.replay.pop_front() {
             if rec.interface != f.interface || rec.function != f.function || rec.request != request
             {
-                bail!(
-                    "ReplayDivergence: host call #{} was recorded as {}.{}({}) but the component now calls {}.{}({})",
+                return Err(HostStop::Divergence(format!(
+                    "host call #{} was recorded as {}.{}({}) but the component now calls {}.{}({})",
                     self.calls,
                     rec.interface,
                     rec.function,
@@ -200,30 +236,33 @@ impl Recorder {
                     f.interface,
                     f.function,
                     clip(&request)
-                );
+                ))
+                .into());
             }
             return match rec.answer {
                 Ok(v) => Ok(Ok(serde_json::from_value(v).map_err(|e| {
-                    anyhow!(
-                        "ReplayDivergence: recorded answer of {}.{} cannot be read back: {e}",
-                        f.interface,
-                        f.function
-                    )
+                    HostStop::Divergence(format!(
+                        "recorded answer of {}.{} cannot be read back: {e}",
+                        f.interface, f.function
+                    ))
                 })?)),
                 Err(e) => Ok(Err(super::caps::error_from_json(&e).ok_or_else(|| {
-                    anyhow!(
-                        "ReplayDivergence: recorded error of {}.{} cannot be read back: {e}",
-                        f.interface,
-                        f.function
-                    )
+                    HostStop::Divergence(format!(
+                        "recorded error of {}.{} cannot be read back: {e}",
+                        f.interface, f.function
+                    ))
                 })?)),
             };
         }
         if self.cancel.is_cancelled() {
-            bail!("cancelled");
+            return Err(HostStop::Cancelled.into());
         }
         let Some(store) = self.store.clone() else {
-            bail!("PluginError: host calls are not allowed in describe()");
+            return Err(HostStop::Failed(format!(
+                "{}.{}: host calls are not allowed here (no run to record them in)",
+                f.interface, f.function
+            ))
+            .into());
         };
         if f.remote {
             // Records held back become visible before a call that may take long, not after it.
@@ -231,14 +270,18 @@ impl Recorder {
         }
         let t0 = Instant::now();
         let cancel = self.cancel.clone();
+        self.clock.enter();
         let answer = tokio::select! {
             // The call first: most answer at once, and then the cancel future is never even polled.
             biased;
-            a = live => a,
-            _ = cancel.cancelled() => bail!("cancelled during {}.{}", f.interface, f.function),
+            a = live => Some(a),
+            _ = cancel.cancelled() => None,
+        };
+        self.clock.exit();
+        let Some(answer) = answer else {
+            return Err(HostStop::Cancelled.into());
         };
         let took = t0.elapsed();
-        self.host_time += took;
         let error;
         let recorded = match &answer {
             Ok(v) => Ok(v),
@@ -259,11 +302,10 @@ impl Recorder {
             &Stamp::now(),
         )
         .map_err(|e| {
-            anyhow!(
+            HostStop::Failed(format!(
                 "the record of {}.{} cannot be encoded: {e}",
-                f.interface,
-                f.function
-            )
+                f.interface, f.function
+            ))
         })?;
         // Seq taken and record queued under one lock, so records reach the committer in seq order whichever
         // recorder (this node's or a nested tool's) appends them.
@@ -290,7 +332,7 @@ impl Recorder {
         };
         if let Some(done) = durable {
             done.await
-                .map_err(|e| anyhow!("ledger write failed: {e}"))?;
+                .map_err(|e| HostStop::Failed(format!("ledger write failed: {e}")))?;
         }
         Ok(answer)
     }

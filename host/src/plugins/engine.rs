@@ -17,8 +17,18 @@ const MEMORY_KEEP_RESIDENT: usize = 1 << 20;
 /// The same for tables (a component's few small tables fit).
 const TABLE_KEEP_RESIDENT: usize = 64 << 10;
 
-/// Component instances the pool keeps ready (concurrent node executions beyond this fall back to an error).
+/// Component instances the pool keeps ready.
 const POOL_INSTANCES: u32 = 128;
+
+/// Instance slots third-party executions (bundle and plugins-dir components) share.
+pub const GENERAL_SLOTS: usize = 96;
+/// Slots only built-in components and pin expressions may use beyond those, so a flood of third-party work
+/// never starves them. The pool's remaining slots serve nested tool calls and `describe()`.
+pub const RESERVED_SLOTS: usize = 20;
+/// Executions that may wait for a slot; one more fails at once as busy.
+pub const MAX_QUEUED: usize = 1024;
+/// Longest an execution waits for a slot before failing as busy.
+pub const MAX_QUEUE_WAIT: Duration = Duration::from_secs(60);
 
 /// The engine plus the thread that ticks its epoch; the ticker stops when this is dropped.
 pub struct PluginEngine {

@@ -16,16 +16,29 @@ pub struct Grants {
     pub kv: Vec<String>,
     /// Whether `voice` may be used.
     pub voice: bool,
+    /// Whether `artifacts.put` may store files (reading the run's artifacts needs no grant).
+    pub artifacts: bool,
+    /// Whether `durability.emit` may send client-visible events.
+    pub events: bool,
     /// Linear memory cap, MiB.
     pub memory_mb: u64,
-    /// CPU time one node may spend inside the component (host calls not counted), ms.
+    /// Time one execution may spend in the component, ms: running wasm or blocked in a WASI wait (a sleep,
+    /// a poll); recorded host calls (a model call, an HTTP request) are not counted.
     pub timeout_ms: u64,
+    /// Wall-clock time one execution may take in all, host calls included, ms.
+    pub wall_timeout_ms: u64,
     /// Largest output (JSON bytes) one node may return.
     pub max_output_bytes: u64,
     /// Host calls one node execution may make.
     pub max_host_calls: u64,
     /// Largest HTTP response body accepted, bytes.
     pub max_http_body: u64,
+    /// Largest artifact one `artifacts.put` may store, bytes.
+    pub max_artifact_bytes: u64,
+    /// Log message bytes one execution may write; later messages are dropped.
+    pub max_log_bytes: u64,
+    /// Largest payload of one `durability.emit`, bytes of JSON.
+    pub max_emit_bytes: u64,
 }
 
 impl Default for Grants {
@@ -37,17 +50,25 @@ impl Default for Grants {
             tools: vec![],
             kv: vec![],
             voice: false,
+            artifacts: false,
+            events: false,
             memory_mb: 64,
             timeout_ms: 10_000,
+            wall_timeout_ms: 600_000,
             max_output_bytes: 4 << 20,
             max_host_calls: 10_000,
             max_http_body: 8 << 20,
+            max_artifact_bytes: 16 << 20,
+            max_log_bytes: 1 << 20,
+            max_emit_bytes: 256 << 10,
         }
     }
 }
 
 /// Upper bounds no grant can exceed (the pooling allocator reserves for the largest).
 pub const MAX_MEMORY_MB: u64 = 1024;
+/// Longest time limit any grant may set, ms (one day: durations stay far from overflow).
+pub const MAX_TIMEOUT_MS: u64 = 86_400_000;
 
 impl Grants {
     /// Parses grants from JSON, refusing unknown keys and out-of-range limits.
@@ -63,11 +84,27 @@ impl Grants {
         if self.memory_mb == 0 || self.memory_mb > MAX_MEMORY_MB {
             return Err(format!("grants.memory_mb must be 1..={MAX_MEMORY_MB}"));
         }
-        if self.timeout_ms == 0 {
-            return Err("grants.timeout_ms must be positive".into());
+        for (name, ms) in [
+            ("timeout_ms", self.timeout_ms),
+            ("wall_timeout_ms", self.wall_timeout_ms),
+        ] {
+            if ms == 0 || ms > MAX_TIMEOUT_MS {
+                return Err(format!("grants.{name} must be 1..={MAX_TIMEOUT_MS}"));
+            }
         }
         for origin in &self.http {
             parse_origin(origin)?;
+        }
+        for b in &self.kv {
+            let ok = !b.is_empty()
+                && b.len() <= 128
+                && b.bytes()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'.'));
+            if !ok {
+                return Err(format!(
+                    "grants.kv bucket {b:?} must be 1..128 characters of A-Z a-z 0-9 _ - ."
+                ));
+            }
         }
         Ok(())
     }
@@ -105,6 +142,17 @@ impl Grants {
     /// True when `tools.invoke(name)` is granted.
     pub fn allows_tool(&self, name: &str) -> bool {
         self.tools.iter().any(|t| t == "*" || t == name)
+    }
+
+    /// The hosts the `http` grants name exactly (no wildcard), lowercase.
+    pub fn exact_hosts(&self) -> Vec<String> {
+        self.http
+            .iter()
+            .filter_map(|o| parse_origin(o).ok())
+            .map(|(_, host, _)| host)
+            .filter(|h| !h.starts_with("*."))
+            .map(|h| h.trim_matches(['[', ']']).to_string())
+            .collect()
     }
 
     /// True when the bucket is granted.

@@ -7,14 +7,13 @@ use std::sync::Arc;
 use serde::Serialize;
 use serde::ser::{SerializeMap, Serializer};
 use serde_json::Value;
-use wasmtime::{Store as WasmStore, UpdateDeadline};
 
 use super::PluginHost;
 use super::bindings::node_export::Invocation;
-use super::caps::durability::SUSPENDED;
 use super::component::LoadedPlugin;
 use super::ctx::NodeCtx;
 use super::durable::Recorder;
+use super::sandbox;
 use crate::engine::PluginOutcome;
 use crate::run::{HostCall, Obj, RunState, RunStatus};
 use crate::runner::executor::{NodeDone, NodeJob};
@@ -116,11 +115,11 @@ async fn execute(
     replay: Vec<HostCall>,
     started_ms: u64,
 ) -> (PluginOutcome, u64) {
-    let ident = identity(job);
+    let name = &job.node_type;
     let grants = plugin.grants.clone();
     let rec = Recorder::new(
         Some(store),
-        ident,
+        identity(job),
         job.node_id.clone(),
         job.started_seq,
         replay,
@@ -129,22 +128,57 @@ async fn execute(
         job.cancel.clone(),
     );
     let seed = format!("{}:{}", job.run_id, job.started_seq);
-    let mut ctx = NodeCtx::new(grants.clone(), host.caps.clone(), rec, started_ms, &seed);
+    let mut ctx = NodeCtx::new(
+        grants.clone(),
+        host.caps.clone(),
+        rec,
+        started_ms,
+        &seed,
+        plugin.owner.clone(),
+    );
     ctx.workspace_root = job.workspace_root.clone();
-    let mut ws = WasmStore::new(&host.engine.engine, ctx);
-    ws.limiter(|c| &mut c.limiter);
-    ws.set_epoch_deadline(1);
-    let budget = std::time::Duration::from_millis(grants.timeout_ms);
-    let cancel = job.cancel.clone();
-    ws.epoch_deadline_callback(move |ctx| {
-        if cancel.is_cancelled() {
-            wasmtime::bail!("cancelled");
-        }
-        if ctx.data().cpu_time() > budget {
-            wasmtime::bail!("deadline");
-        }
-        Ok(UpdateDeadline::Yield(1))
-    });
+    ctx.bundle = job.bundle.clone();
+    let inv = match invocation(host, job) {
+        Ok(inv) => inv,
+        Err(e) => return (PluginOutcome::Failed(e), job.ledger_len),
+    };
+    // Admission first: a node waiting for a slot holds no instance and uses none of its time.
+    let _slot = match host.admission.acquire(plugin.owner.class()).await {
+        Ok(slot) => slot,
+        Err(stop) => return (PluginOutcome::Failed(stop.describe(name)), job.ledger_len),
+    };
+    let limits = sandbox::Limits::of(&grants);
+    let mut ws = sandbox::store(&host.engine.engine, ctx, limits, Some(job.cancel.clone()));
+    let pre = &plugin.pre;
+    let result = sandbox::run(&mut ws, limits, Some(job.cancel.clone()), async |ws| {
+        let inst = pre.instantiate_async(&mut *ws).await?;
+        inst.abstractgateway_plugin_node()
+            .call_run(&mut *ws, &inv)
+            .await
+    })
+    .await;
+    let flushed = ws.data_mut().rec.flush();
+    let data = ws.data();
+    let len = data.rec.ledger_len();
+    let outcome = match (result, flushed) {
+        (_, Err(e)) => PluginOutcome::Failed(format!("PluginError: {e}")),
+        (Err(sandbox::Stop::Suspended), _) => match data.suspend.clone() {
+            Some((event, details)) => PluginOutcome::Suspended(event, details),
+            None => PluginOutcome::Failed(sandbox::Stop::Suspended.describe(name)),
+        },
+        (Err(stop), _) => PluginOutcome::Failed(stop.describe(name)),
+        (Ok(Err(e)), _) => PluginOutcome::Failed(format!(
+            "PluginError: {name}: {}: {}",
+            super::caps::code_name(e.code),
+            e.message
+        )),
+        (Ok(Ok(out)), _) => output(name, out, grants.max_output_bytes),
+    };
+    (outcome, len)
+}
+
+/// The invocation of `job`: its config (with `_gateway`) and inputs as JSON text.
+fn invocation(host: &PluginHost, job: &NodeJob) -> Result<Invocation, String> {
     let (default_provider, default_model) = host
         .caps
         .llm
@@ -163,49 +197,12 @@ async fn execute(
             default_model: &default_model,
         },
     };
-    let inv = Invocation {
+    Ok(Invocation {
         node_type: job.node_type.clone(),
         node_id: job.node_id.clone(),
-        config: match serde_json::to_string(&config) {
-            Ok(text) => text,
-            Err(e) => {
-                return (
-                    PluginOutcome::Failed(format!("PluginError: {e}")),
-                    job.ledger_len,
-                );
-            }
-        },
+        config: serde_json::to_string(&config).map_err(|e| format!("PluginError: {e}"))?,
         inputs: job.inputs.to_string(),
-    };
-    let result = match plugin.pre.instantiate_async(&mut ws).await {
-        Ok(inst) => {
-            inst.abstractgateway_plugin_node()
-                .call_run(&mut ws, &inv)
-                .await
-        }
-        Err(e) => Err(e),
-    };
-    let flushed = ws.data_mut().rec.flush();
-    let data = ws.data();
-    let len = data.rec.ledger_len();
-    let name = &job.node_type;
-    let outcome = match (result, flushed) {
-        (_, Err(e)) => PluginOutcome::Failed(format!("PluginError: {e}")),
-        (Err(trap), _) => {
-            if let Some((event, details)) = data.suspend.clone() {
-                PluginOutcome::Suspended(event, details)
-            } else {
-                PluginOutcome::Failed(trap_message(name, &trap, data, &grants))
-            }
-        }
-        (Ok(Err(e)), _) => PluginOutcome::Failed(format!(
-            "PluginError: {name}: {}: {}",
-            super::caps::code_name(e.code),
-            e.message
-        )),
-        (Ok(Ok(out)), _) => output(name, out, grants.max_output_bytes),
-    };
-    (outcome, len)
+    })
 }
 
 /// The config a component reads: the flow node's `data` with `_gateway` set (in the place of one `data` may
@@ -288,56 +285,8 @@ pub(super) fn stamp(
         bundle_sha256: None,
         inflight: None,
         components: Default::default(),
+        workspace: None,
     }
-}
-
-fn trap_message(
-    name: &str,
-    trap: &wasmtime::Error,
-    data: &NodeCtx,
-    grants: &super::grants::Grants,
-) -> String {
-    let code = trap.downcast_ref::<wasmtime::Trap>().copied();
-    // The chain's last message is the cause (a host error, or the trap itself); the rest is backtrace context.
-    let cause = trap
-        .chain()
-        .last()
-        .map(|c| c.to_string())
-        .unwrap_or_default();
-    if cause.contains(SUSPENDED) {
-        return format!("PluginError: {name}: suspended outside an await-event call");
-    }
-    if data.limiter.memory_hit {
-        return format!(
-            "PluginError: {name} exceeded its memory limit of {} MiB ({})",
-            data.limiter.max_memory_mb(),
-            first_line(&cause)
-        );
-    }
-    if cause == "deadline" || data.cpu_time() > std::time::Duration::from_millis(grants.timeout_ms)
-    {
-        return format!(
-            "PluginError: {name} exceeded its CPU time limit of {} ms",
-            grants.timeout_ms
-        );
-    }
-    if cause.starts_with("cancelled") {
-        return format!("Cancelled: {name} was stopped by a cancel command");
-    }
-    if code == Some(wasmtime::Trap::StackOverflow) {
-        return format!("PluginError: {name} overflowed its stack (unbounded recursion?)");
-    }
-    if cause.starts_with("ReplayDivergence") || cause.starts_with("PluginError") {
-        return first_line(&cause).to_string();
-    }
-    match code {
-        Some(t) => format!("PluginError: {name} trapped: {t}"),
-        None => format!("PluginError: {name} failed: {}", first_line(&cause)),
-    }
-}
-
-fn first_line(s: &str) -> &str {
-    s.lines().next().unwrap_or(s)
 }
 
 fn output(name: &str, out: String, max: u64) -> PluginOutcome {

@@ -15,6 +15,8 @@ pub mod engine;
 pub mod grants;
 pub mod invoke;
 pub mod pin_expr;
+pub mod policy;
+pub mod sandbox;
 pub mod tool_plugin;
 
 use std::collections::HashMap;
@@ -29,21 +31,25 @@ use crate::runner::executor::{NodeDone, NodeExecutor, NodeJob};
 use crate::store::Store;
 use cache::{ComponentCache, sha256_hex};
 use caps::Capabilities;
-use component::LoadedPlugin;
+use component::{LoadedPlugin, Owner};
 use ctx::NodeCtx;
 pub use grants::Grants;
+use policy::Policy;
 use tool_plugin::ToolPlugin;
 
 /// Effect type recorded for plugin nodes that do not name one.
 const DEFAULT_EFFECT: &str = "plugin_node";
 
-/// The process's plugins: engine, linker, compiled cache and every loaded component by digest.
+/// The process's plugins: engine, linkers, compiled cache and every loaded component by name and digest.
 pub struct PluginHost {
     engine: engine::PluginEngine,
     linker: Linker<NodeCtx>,
+    tool_linker: Linker<NodeCtx>,
     cache: ComponentCache,
-    /// digest → plugin (every version ever loaded here stays, so pinned runs can replay).
-    by_digest: RwLock<HashMap<String, Arc<LoadedPlugin>>>,
+    /// `(name, digest)` → plugin (every version ever loaded here stays, so pinned runs can replay). The name
+    /// is part of the identity: a bundle shipping a built-in's exact bytes gets a plugin of its own, with its
+    /// own grants, and never changes the built-in's.
+    by_key: RwLock<HashMap<(String, String), Arc<LoadedPlugin>>>,
     /// `(name, digest)` of the version new runs use, in load order (a later one wins a node type).
     current: RwLock<Vec<(String, String)>>,
     caps: Arc<Capabilities>,
@@ -52,6 +58,10 @@ pub struct PluginHost {
     runtime: Option<tokio::runtime::Runtime>,
     /// Where tool plugins' tools go (the registry behind `caps.tools`).
     tools: OnceLock<Arc<crate::tools::ToolRegistry>>,
+    /// The operator's cap on what bundle plugins may be granted.
+    policy: Policy,
+    /// Admission to the instance pool.
+    admission: sandbox::Admission,
 }
 
 impl Drop for PluginHost {
@@ -90,8 +100,19 @@ impl PluginHost {
         caps: Capabilities,
         artifact_store: Option<Arc<crate::artifacts::ArtifactStore>>,
     ) -> wasmtime::Result<Arc<PluginHost>> {
+        Self::with_policy(data_dir, caps, artifact_store, Policy::default())
+    }
+
+    /// Like [`PluginHost::new`], bundle plugins capped by `policy`.
+    pub fn with_policy(
+        data_dir: &Path,
+        caps: Capabilities,
+        artifact_store: Option<Arc<crate::artifacts::ArtifactStore>>,
+        policy: Policy,
+    ) -> wasmtime::Result<Arc<PluginHost>> {
         let engine = engine::PluginEngine::new()?;
         let linker = component::linker(&engine.engine)?;
+        let tool_linker = component::tool_linker(&engine.engine)?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("plugins")
@@ -99,14 +120,22 @@ impl PluginHost {
             .build()?;
         Ok(Arc::new(PluginHost {
             linker,
+            tool_linker,
             cache: ComponentCache::new(&data_dir.join("components")),
             engine,
-            by_digest: RwLock::new(HashMap::new()),
+            by_key: RwLock::new(HashMap::new()),
             current: RwLock::new(Vec::new()),
             caps: Arc::new(caps),
             artifact_store,
             runtime: Some(runtime),
             tools: OnceLock::new(),
+            policy,
+            admission: sandbox::Admission::new(
+                engine::GENERAL_SLOTS,
+                engine::RESERVED_SLOTS,
+                engine::MAX_QUEUED,
+                engine::MAX_QUEUE_WAIT,
+            ),
         }))
     }
 
@@ -116,10 +145,20 @@ impl PluginHost {
         let _ = self.tools.set(registry);
     }
 
-    /// Loads (or finds) a component: a node plugin becomes the current version of `name`; a tool plugin's
-    /// tools join the registry.
+    /// Loads (or finds) one of the operator's components (built in, or from the plugins dir): a node plugin
+    /// becomes the current version of `name`; a tool plugin's tools join the registry.
     pub fn load(&self, name: &str, bytes: &[u8], grants: Grants) -> Result<Loaded, String> {
-        let loaded = self.compile(name, bytes, grants)?;
+        self.load_owned(name, bytes, grants, Owner::Operator)
+    }
+
+    fn load_owned(
+        &self,
+        name: &str,
+        bytes: &[u8],
+        grants: Grants,
+        owner: Owner,
+    ) -> Result<Loaded, String> {
+        let loaded = self.compile(name, bytes, grants, owner)?;
         if let Loaded::Nodes(plugin) = &loaded {
             let mut current = self.current.write();
             current.retain(|(n, _)| n != name);
@@ -129,14 +168,24 @@ impl PluginHost {
     }
 
     /// Compiles (or takes from the cache), links and describes a component without making it current.
-    fn compile(&self, name: &str, bytes: &[u8], grants: Grants) -> Result<Loaded, String> {
+    fn compile(
+        &self,
+        name: &str,
+        bytes: &[u8],
+        grants: Grants,
+        owner: Owner,
+    ) -> Result<Loaded, String> {
         grants
             .validate()
             .map_err(|e| format!("plugin {name}: {e}"))?;
+        if matches!(owner, Owner::Bundle { .. }) {
+            self.policy.check(name, &grants)?;
+        }
         let digest = sha256_hex(bytes);
-        if let Some(p) = self.by_digest.read().get(&digest)
+        let key = (name.to_string(), digest.clone());
+        if let Some(p) = self.by_key.read().get(&key)
             && p.grants.as_ref() == &grants
-            && p.name == name
+            && p.owner == owner
         {
             return Ok(Loaded::Nodes(p.clone()));
         }
@@ -146,7 +195,7 @@ impl PluginHost {
             .map_err(|e| format!("plugin {name}: not a valid component: {e:#}"))?;
         if tool_plugin::is_tool_plugin(&self.engine.engine, &component) {
             return self
-                .load_tool_plugin(name, &digest, &component, grants)
+                .load_tool_plugin(name, &digest, &component, grants, owner)
                 .map(Loaded::Tools);
         }
         let pre = component::prepare(&self.linker, &component).map_err(|e| {
@@ -160,12 +209,13 @@ impl PluginHost {
         }
         let plugin = Arc::new(LoadedPlugin {
             name: name.to_string(),
-            digest: digest.clone(),
+            owner,
+            digest,
             pre,
             grants: Arc::new(grants),
             types,
         });
-        self.by_digest.write().insert(digest, plugin.clone());
+        self.by_key.write().insert(key, plugin.clone());
         Ok(Loaded::Nodes(plugin))
     }
 
@@ -174,16 +224,16 @@ impl PluginHost {
         &self,
         pre: &bindings::node::NodePluginPre<NodeCtx>,
     ) -> Result<Vec<bindings::node_export::NodeType>, String> {
-        let mut ws = self.describe_store();
+        let (mut ws, limits) = self.describe_store();
         self.block_on(async {
-            let inst = pre
-                .instantiate_async(&mut ws)
-                .await
-                .map_err(|e| format!("{e:#}"))?;
-            inst.abstractgateway_plugin_node()
-                .call_describe(&mut ws)
-                .await
-                .map_err(|e| format!("{e:#}"))
+            sandbox::run(&mut ws, limits, None, async |ws| {
+                let inst = pre.instantiate_async(&mut *ws).await?;
+                inst.abstractgateway_plugin_node()
+                    .call_describe(&mut *ws)
+                    .await
+            })
+            .await
+            .map_err(|stop| stop.describe("describe()"))
         })
     }
 
@@ -203,42 +253,26 @@ impl PluginHost {
     }
 
     /// A throwaway store for `describe()`: granted nothing, no run to record in, 5 s at most.
-    fn describe_store(&self) -> wasmtime::Store<NodeCtx> {
-        let rec = durable::Recorder::new(
-            None,
-            crate::runner::new_run_state(
-                "describe",
-                "describe",
-                Default::default(),
-                None,
-                None,
-                None,
-            ),
-            "describe".into(),
-            0,
-            vec![],
-            0,
-            0,
-            Arc::new(Default::default()),
-        );
+    fn describe_store(&self) -> (wasmtime::Store<NodeCtx>, sandbox::Limits) {
+        let limits = sandbox::Limits {
+            time: std::time::Duration::from_secs(5),
+            wall: std::time::Duration::from_secs(5),
+        };
         let ctx = NodeCtx::new(
             Arc::new(Grants::default()),
             self.caps.clone(),
-            rec,
+            durable::Recorder::detached("describe"),
             0,
             "describe",
+            Owner::Bundle {
+                id: String::new(),
+                bundle_ref: String::new(),
+            },
         );
-        let mut ws = wasmtime::Store::new(&self.engine.engine, ctx);
-        ws.limiter(|c| &mut c.limiter);
-        ws.set_epoch_deadline(1);
-        let started = std::time::Instant::now();
-        ws.epoch_deadline_callback(move |_| {
-            if started.elapsed() > std::time::Duration::from_secs(5) {
-                wasmtime::bail!("describe() took more than 5 s");
-            }
-            Ok(wasmtime::UpdateDeadline::Yield(1))
-        });
-        ws
+        (
+            sandbox::store(&self.engine.engine, ctx, limits, None),
+            limits,
+        )
     }
 
     /// Loads every `*.wasm` of `dir`, each with the grants of its `<name>.grants.json` (none if absent).
@@ -272,8 +306,8 @@ impl PluginHost {
     pub fn registry(self: &Arc<Self>) -> NodeRegistry {
         let mut reg = NodeRegistry::new();
         let current = self.current.read().clone();
-        for (_, digest) in current {
-            let Some(p) = self.by_digest.read().get(&digest).cloned() else {
+        for key in current {
+            let Some(p) = self.by_key.read().get(&key).cloned() else {
                 continue;
             };
             for node in node_types(&p) {
@@ -290,25 +324,22 @@ impl PluginHost {
 
     /// The plugin a job is pinned to; a digest no longer around is reloaded from the cache's copy.
     fn plugin_for(&self, name: &str, digest: &str) -> Result<Arc<LoadedPlugin>, String> {
-        if let Some(p) = self.by_digest.read().get(digest) {
+        let key = (name.to_string(), digest.to_string());
+        if let Some(p) = self.by_key.read().get(&key) {
             return Ok(p.clone());
         }
-        // An older version the run started with: the cache kept its source, and it runs with the grants the
-        // plugin has now (grants may only have been tightened since).
+        // An older version the run started with: the cache kept its source, and it runs with the grants and
+        // owner the plugin of that name has now (grants may only have been tightened since).
         if let Some(bytes) = self.cache.source(digest) {
-            let grants = self
-                .current
+            let now = self
+                .by_key
                 .read()
                 .iter()
-                .find(|(n, _)| n == name)
-                .and_then(|(_, d)| {
-                    self.by_digest
-                        .read()
-                        .get(d)
-                        .map(|p| p.grants.as_ref().clone())
-                })
-                .unwrap_or_default();
-            if let Ok(Loaded::Nodes(p)) = self.compile(name, &bytes, grants) {
+                .find(|((n, _), _)| n == name)
+                .map(|(_, p)| (p.grants.as_ref().clone(), p.owner.clone()));
+            if let Some((grants, owner)) = now
+                && let Ok(Loaded::Nodes(p)) = self.compile(name, &bytes, grants, owner)
+            {
                 return Ok(p);
             }
         }
@@ -325,6 +356,13 @@ impl PluginHost {
     /// The capabilities every node execution shares.
     pub fn capabilities(&self) -> &Arc<Capabilities> {
         &self.caps
+    }
+
+    /// Forgets what bundles no longer installed brought (their tools); `installed` are bundle refs.
+    pub fn retain_bundles(&self, installed: &[String]) {
+        if let Some(tools) = self.tools.get() {
+            tools.retain_bundles(installed);
+        }
     }
 }
 
@@ -344,8 +382,24 @@ pub fn setup_with(
     plugins_dir: Option<&Path>,
     llm: crate::llm::LlmConfig,
 ) -> Result<(Arc<PluginHost>, Vec<String>), String> {
+    setup_in_mode(data_dir, plugins_dir, llm, None)
+}
+
+/// Like [`setup_with`], with the tool mode `tool_mode` (`None`: `ABSTRACTGATEWAY_TOOL_MODE`).
+pub fn setup_in_mode(
+    data_dir: &Path,
+    plugins_dir: Option<&Path>,
+    llm: crate::llm::LlmConfig,
+    tool_mode: Option<&str>,
+) -> Result<(Arc<PluginHost>, Vec<String>), String> {
     let mut caps = Capabilities::new();
-    if let Ok(mode) = std::env::var("ABSTRACTGATEWAY_TOOL_MODE") {
+    let policy = Policy::from_env()?;
+    caps.net = caps::net::Net::new(policy.allow_private_hosts.clone());
+    caps.shared_kv = policy.shared_kv.clone();
+    let mode = tool_mode
+        .map(str::to_string)
+        .or_else(|| std::env::var("ABSTRACTGATEWAY_TOOL_MODE").ok());
+    if let Some(mode) = mode {
         let mode = mode.trim().to_ascii_lowercase();
         match mode.as_str() {
             "passthrough" | "local" | "approval_required" => caps.tool_mode = mode,
@@ -376,11 +430,11 @@ pub fn setup_with(
         voice: Arc::new(crate::voice::Voice::from_env()),
         artifacts: artifacts.clone(),
     }));
-    let host = PluginHost::new(data_dir, caps, Some(artifacts))
+    let host = PluginHost::with_policy(data_dir, caps, Some(artifacts), policy)
         .map_err(|e| format!("cannot start the plugin host: {e:#}"))?;
     host.set_tool_registry(tools);
     for (name, bytes, grants) in builtin::components() {
-        if let Err(e) = grants.and_then(|g| host.load(name, bytes, g)) {
+        if let Err(e) = grants.and_then(|g| host.load_owned(name, bytes, g, Owner::Builtin)) {
             warnings.push(format!("built-in plugin {name} not loaded: {e}"));
         }
     }
@@ -427,12 +481,33 @@ fn read_grants(path: &Path) -> Result<Grants, String> {
 
 impl NodeExecutor for PluginHost {
     fn spawn(self: Arc<Self>, store: Store, job: NodeJob, done: Box<dyn FnOnce(NodeDone) + Send>) {
+        use futures::FutureExt;
         let me = self.clone();
-        if let Some(rt) = self.runtime.as_ref() {
-            rt.spawn(async move {
-                done(invoke::run_node(me, store, job).await);
+        let Some(rt) = self.runtime.as_ref() else {
+            done(NodeDone {
+                run_id: job.run_id.clone(),
+                outcome: crate::engine::PluginOutcome::Failed(
+                    "PluginError: the plugin host is shutting down".into(),
+                ),
+                ledger_len: store.ledger_len(&job.run_id),
             });
-        }
+            return;
+        };
+        rt.spawn(async move {
+            let (run_id, node) = (job.run_id.clone(), job.node_type.clone());
+            // Whatever panics while the node runs (outside the sandbox's own containment) fails the node:
+            // exactly one `NodeDone` always comes back, so the run never stays in flight.
+            let got = std::panic::AssertUnwindSafe(invoke::run_node(me, store.clone(), job))
+                .catch_unwind()
+                .await;
+            done(got.unwrap_or_else(|p| NodeDone {
+                outcome: crate::engine::PluginOutcome::Failed(
+                    sandbox::Stop::Panic(sandbox::panic_message(p.as_ref())).describe(&node),
+                ),
+                ledger_len: store.ledger_len(&run_id),
+                run_id,
+            }));
+        });
     }
 }
 
@@ -450,10 +525,18 @@ impl BundlePlugins for PluginHost {
             let name = format!("{}/{}", bundle.bundle_ref(), decl.name());
             let grants = Grants::from_json(&decl.grants)
                 .map_err(|e| format!("plugin {}: {e}", decl.path))?;
-            if let Loaded::Nodes(p) = self.compile(&name, bytes, grants)? {
+            let owner = Owner::Bundle {
+                id: bundle.manifest.bundle_id.clone(),
+                bundle_ref: bundle.bundle_ref(),
+            };
+            if let Loaded::Nodes(p) = self.compile(&name, bytes, grants, owner)? {
                 out.extend(node_types(&p));
             }
         }
         Ok(out)
+    }
+
+    fn retain(&self, installed: &[String]) {
+        self.retain_bundles(installed);
     }
 }

@@ -8,18 +8,17 @@
 //! no host call.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use serde_json::{Value, json};
-use wasmtime::{Store as WasmStore, UpdateDeadline};
 
 use super::PluginHost;
 use super::bindings::node_export::Invocation;
 use super::component::LoadedPlugin;
 use super::ctx::NodeCtx;
 use super::durable::Recorder;
+use super::sandbox::{self, Class, Limits, Stop};
 use crate::engine::PinExprEvaluator;
-use crate::run::{Obj, RunState};
+use crate::run::Obj;
 
 /// The node type a component declares to evaluate pin expressions.
 pub const PIN_EXPR_TYPE: &str = "__pin_expr__";
@@ -46,7 +45,16 @@ impl ComponentPinExprs {
     /// One call into a fresh instance; the answer's JSON, or why the instance stopped.
     fn call(&self, functions: &Value, inputs: String, site: &str) -> Result<Value, String> {
         let grants = self.plugin.grants.clone();
-        let mut ws = self.store();
+        let limits = Limits::of(&grants);
+        let ctx = NodeCtx::new(
+            grants.clone(),
+            self.host.caps.clone(),
+            Recorder::detached(PIN_EXPR_TYPE),
+            0,
+            SEED,
+            self.plugin.owner.clone(),
+        );
+        let mut ws = sandbox::store(&self.host.engine.engine, ctx, limits, None);
         let inv = Invocation {
             node_type: PIN_EXPR_TYPE.to_string(),
             node_id: site.to_string(),
@@ -54,23 +62,25 @@ impl ComponentPinExprs {
             inputs,
         };
         let pre = &self.plugin.pre;
-        let timeout_ms = grants.timeout_ms;
+        let admission = &self.host.admission;
         let text = self.host.block_on(async move {
-            let result = match pre.instantiate_async(&mut ws).await {
-                Ok(inst) => {
-                    inst.abstractgateway_plugin_node()
-                        .call_run(&mut ws, &inv)
-                        .await
-                }
-                Err(e) => Err(e),
+            let _slot = match admission.acquire(Class::Reserved).await {
+                Ok(slot) => slot,
+                Err(stop) => return Ok(Err(stop)),
             };
-            Ok(match result {
-                Ok(Ok(text)) => Ok(text),
-                Ok(Err(e)) => Err(e.message),
-                Err(trap) => Err(stopped(&trap, ws.data(), timeout_ms)),
+            Ok(sandbox::run(&mut ws, limits, None, async |ws| {
+                let inst = pre.instantiate_async(&mut *ws).await?;
+                inst.abstractgateway_plugin_node()
+                    .call_run(&mut *ws, &inv)
+                    .await
             })
+            .await)
         })?;
-        let text = text.map_err(|e| format!("pin expression on {site}: {e}"))?;
+        let text = match text {
+            Ok(Ok(text)) => text,
+            Ok(Err(e)) => return Err(format!("pin expression on {site}: {}", e.message)),
+            Err(stop) => return Err(stopped(site, &stop)),
+        };
         if text.len() as u64 > grants.max_output_bytes {
             return Err(format!(
                 "pin expression on {site} returned {} bytes; the limit is {}",
@@ -82,70 +92,25 @@ impl ComponentPinExprs {
             format!("pin expression on {site}: the sandbox answered invalid JSON: {e}")
         })
     }
-
-    /// A store with the component's grants, no run to record in, and a CPU-time deadline.
-    fn store(&self) -> WasmStore<NodeCtx> {
-        let grants = self.plugin.grants.clone();
-        let rec = Recorder::new(
-            None,
-            identity(),
-            PIN_EXPR_TYPE.into(),
-            0,
-            vec![],
-            0,
-            0,
-            Arc::new(Default::default()),
-        );
-        let ctx = NodeCtx::new(grants.clone(), self.host.caps.clone(), rec, 0, SEED);
-        let mut ws = WasmStore::new(&self.host.engine.engine, ctx);
-        ws.limiter(|c| &mut c.limiter);
-        ws.set_epoch_deadline(1);
-        let budget = Duration::from_millis(grants.timeout_ms);
-        ws.epoch_deadline_callback(move |ctx| {
-            if ctx.data().cpu_time() > budget {
-                wasmtime::bail!("deadline");
-            }
-            Ok(UpdateDeadline::Yield(1))
-        });
-        ws
-    }
 }
 
 /// Why an instance stopped, in words a flow author can act on.
-fn stopped(trap: &wasmtime::Error, data: &NodeCtx, timeout_ms: u64) -> String {
-    let cause = trap
-        .chain()
-        .last()
-        .map(|c| c.to_string())
-        .unwrap_or_default();
-    if data.limiter.memory_hit {
-        return format!(
-            "stopped: it exceeded the memory limit of {} MiB",
-            data.limiter.max_memory_mb()
-        );
-    }
-    if cause == "deadline" || data.cpu_time() > Duration::from_millis(timeout_ms) {
-        return format!("stopped: it exceeded the CPU time limit of {timeout_ms} ms");
-    }
-    if trap.downcast_ref::<wasmtime::Trap>() == Some(&wasmtime::Trap::StackOverflow) {
-        return "stopped: it overflowed its stack (unbounded recursion?)".into();
-    }
-    format!(
-        "the sandbox failed: {}",
-        cause.lines().next().unwrap_or_default()
-    )
-}
-
-/// What the recorder stamps records with; it never writes any (no store, no host call granted).
-fn identity() -> RunState {
-    super::invoke::stamp(
-        PIN_EXPR_TYPE.into(),
-        PIN_EXPR_TYPE.into(),
-        None,
-        None,
-        None,
-        0,
-    )
+fn stopped(site: &str, stop: &Stop) -> String {
+    let why = match stop {
+        Stop::Memory { limit_mb } => format!("it exceeded the memory limit of {limit_mb} MiB"),
+        Stop::TimeLimit { limit_ms } => format!("it exceeded the CPU time limit of {limit_ms} ms"),
+        Stop::WallClock { limit_ms } => {
+            format!("it exceeded the wall-clock limit of {limit_ms} ms")
+        }
+        Stop::StackOverflow => "it overflowed its stack (unbounded recursion?)".into(),
+        other => {
+            return format!(
+                "pin expression on {site}: {}",
+                other.describe("the sandbox")
+            );
+        }
+    };
+    format!("pin expression on {site}: stopped: {why}")
 }
 
 /// The `{ok, values | error, index}` answer as a result.

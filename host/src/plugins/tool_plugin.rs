@@ -5,18 +5,19 @@
 use std::sync::Arc;
 
 use serde_json::Value;
-use wasmtime::UpdateDeadline;
 use wasmtime::component::Component;
 
 use super::PluginHost;
 use super::bindings::tool::ToolPluginPre;
 use super::bindings::tools::ToolInfo;
 use super::bindings::types::{Error, ErrorCode};
-use super::caps::durability::SUSPENDED;
 use super::caps::error;
 use super::caps::tools::ToolContext;
+use super::component::Owner;
 use super::ctx::NodeCtx;
+use super::durable::MAX_TOOL_DEPTH;
 use super::grants::Grants;
+use super::sandbox::{Limits, Stop, run};
 
 /// The export that makes a component a tool plugin.
 const TOOL_EXPORT: &str = "abstractgateway:plugin/tool-provider";
@@ -25,6 +26,8 @@ const TOOL_EXPORT: &str = "abstractgateway:plugin/tool-provider";
 pub struct ToolPlugin {
     /// Plugin name (file stem, or `<bundle>/<name>`).
     pub name: String,
+    /// Who installed it: a bundle's tools serve only that bundle's runs.
+    pub owner: Owner,
     /// sha256 of the component bytes.
     pub digest: String,
     pub pre: ToolPluginPre<NodeCtx>,
@@ -49,16 +52,22 @@ impl PluginHost {
         digest: &str,
         component: &Component,
         grants: Grants,
+        owner: Owner,
     ) -> Result<Arc<ToolPlugin>, String> {
         let registry = self
             .tools
             .get()
             .ok_or_else(|| format!("tool plugin {name}: this host has no tool registry"))?;
         let pre = self
-            .linker
+            .tool_linker
             .instantiate_pre(component)
             .and_then(ToolPluginPre::new)
-            .map_err(|e| format!("tool plugin {name}: cannot be linked: {e:#}"))?;
+            .map_err(|e| {
+                format!(
+                    "tool plugin {name}: cannot be linked (a tool plugin may import only what the \
+                     tool-plugin world offers: http, kv, log, artifacts, durability): {e:#}"
+                )
+            })?;
         let tools = self
             .describe_tools(&pre)
             .map_err(|e| format!("tool plugin {name}: describe() failed: {e}"))?;
@@ -75,6 +84,7 @@ impl PluginHost {
         }
         let plugin = Arc::new(ToolPlugin {
             name: name.to_string(),
+            owner,
             digest: digest.to_string(),
             pre,
             grants: Arc::new(grants),
@@ -85,16 +95,16 @@ impl PluginHost {
     }
 
     fn describe_tools(&self, pre: &ToolPluginPre<NodeCtx>) -> Result<Vec<ToolInfo>, String> {
-        let mut ws = self.describe_store();
+        let (mut ws, limits) = self.describe_store();
         self.block_on(async {
-            let inst = pre
-                .instantiate_async(&mut ws)
-                .await
-                .map_err(|e| format!("{e:#}"))?;
-            inst.abstractgateway_plugin_tool_provider()
-                .call_describe(&mut ws)
-                .await
-                .map_err(|e| format!("{e:#}"))
+            run(&mut ws, limits, None, async |ws| {
+                let inst = pre.instantiate_async(&mut *ws).await?;
+                inst.abstractgateway_plugin_tool_provider()
+                    .call_describe(&mut *ws)
+                    .await
+            })
+            .await
+            .map_err(|stop| stop.describe("describe()"))
         })
     }
 
@@ -107,6 +117,13 @@ impl PluginHost {
         name: &str,
         arguments: Value,
     ) -> Result<Value, Error> {
+        let who = format!("tool {name} (plugin {})", plugin.name);
+        if ctx.recorder.depth() > MAX_TOOL_DEPTH {
+            return Err(error(
+                ErrorCode::AccessDenied,
+                format!("{who}: tool calls nest deeper than {MAX_TOOL_DEPTH} levels"),
+            ));
+        }
         let grants = plugin.grants.clone();
         let nested_id = ctx.recorder.node_id().to_string();
         let replay = match ctx.recorder.store() {
@@ -117,31 +134,32 @@ impl PluginHost {
             }
             None => Vec::new(),
         };
+        let cancel = ctx.recorder.cancel_flag().clone();
         let rec = ctx.recorder.with_replay(replay, grants.max_host_calls);
         let seed = format!("{}:{nested_id}", ctx.run_id);
-        let data = NodeCtx::new(grants.clone(), self.caps.clone(), rec, ctx.now_ms, &seed);
-        let mut ws = wasmtime::Store::new(&self.engine.engine, data);
-        ws.limiter(|c| &mut c.limiter);
-        ws.set_epoch_deadline(1);
-        let budget = std::time::Duration::from_millis(grants.timeout_ms);
-        ws.epoch_deadline_callback(move |c| {
-            if c.data().cpu_time() > budget {
-                wasmtime::bail!("deadline");
-            }
-            Ok(UpdateDeadline::Yield(1))
-        });
-        let result = match plugin.pre.instantiate_async(&mut ws).await {
-            Ok(inst) => {
-                inst.abstractgateway_plugin_tool_provider()
-                    .call_call(&mut ws, name, &arguments.to_string())
-                    .await
-            }
-            Err(e) => Err(e),
-        };
-        let flushed = ws.data_mut().rec.flush();
-        let data = ws.data();
-        let who = format!("tool {name} (plugin {})", plugin.name);
-        if let Err(e) = flushed {
+        let mut data = NodeCtx::new(
+            grants.clone(),
+            self.caps.clone(),
+            rec,
+            ctx.now_ms,
+            &seed,
+            plugin.owner.clone(),
+        );
+        data.bundle = ctx.bundle.clone();
+        // The tool's own limits, within what the caller has left of its wall clock.
+        let mut limits = Limits::of(&grants);
+        limits.wall = limits.wall.min(ctx.wall_left);
+        let mut ws = super::sandbox::store(&self.engine.engine, data, limits, Some(cancel.clone()));
+        let pre = &plugin.pre;
+        let args = arguments.to_string();
+        let result = run(&mut ws, limits, Some(cancel), async |ws| {
+            let inst = pre.instantiate_async(&mut *ws).await?;
+            inst.abstractgateway_plugin_tool_provider()
+                .call_call(&mut *ws, name, &args)
+                .await
+        })
+        .await;
+        if let Err(e) = ws.data_mut().rec.flush() {
             return Err(error(ErrorCode::Internal, format!("{who}: {e}")));
         }
         match result {
@@ -164,49 +182,25 @@ impl PluginHost {
                 })
             }
             Ok(Err(e)) => Err(e),
-            Err(trap) => Err(trap_error(&who, &trap, data, &grants)),
+            Err(stop) => Err(stop_error(&who, &stop)),
         }
     }
 }
 
-/// A trapped tool plugin as the error its caller sees.
-fn trap_error(who: &str, trap: &wasmtime::Error, data: &NodeCtx, grants: &Grants) -> Error {
-    let cause = trap
-        .chain()
-        .last()
-        .map(|c| c.to_string())
-        .unwrap_or_default();
-    let first = cause.lines().next().unwrap_or_default();
-    if data.suspend.is_some() || cause.contains(SUSPENDED) {
-        return error(
-            ErrorCode::Unsupported,
-            format!("{who}: tool plugins cannot wait for events"),
-        );
-    }
-    if data.limiter.memory_hit {
-        return error(
-            ErrorCode::TooLarge,
-            format!(
-                "{who} exceeded its memory limit of {} MiB",
-                data.limiter.max_memory_mb()
-            ),
-        );
-    }
-    if cause == "deadline" || data.cpu_time() > std::time::Duration::from_millis(grants.timeout_ms)
-    {
-        return error(
-            ErrorCode::Timeout,
-            format!(
-                "{who} exceeded its CPU time limit of {} ms",
-                grants.timeout_ms
-            ),
-        );
-    }
-    if cause.starts_with("cancelled") {
-        return error(ErrorCode::Cancelled, format!("{who} was cancelled"));
-    }
-    match trap.downcast_ref::<wasmtime::Trap>() {
-        Some(t) => error(ErrorCode::Internal, format!("{who} trapped: {t}")),
-        None => error(ErrorCode::Internal, format!("{who} failed: {first}")),
-    }
+/// A stopped tool plugin as the error its caller sees.
+fn stop_error(who: &str, stop: &Stop) -> Error {
+    let code = match stop {
+        Stop::Suspended => {
+            return error(
+                ErrorCode::Unsupported,
+                format!("{who}: tool plugins cannot wait for events"),
+            );
+        }
+        Stop::Memory { .. } | Stop::HostCalls(_) => ErrorCode::TooLarge,
+        Stop::TimeLimit { .. } | Stop::WallClock { .. } => ErrorCode::Timeout,
+        Stop::Cancelled => ErrorCode::Cancelled,
+        Stop::Busy => ErrorCode::Unavailable,
+        _ => ErrorCode::Internal,
+    };
+    error(code, stop.describe(who))
 }

@@ -55,8 +55,10 @@ pub struct NodeJob {
     pub config: Obj,
     /// Resolved input pins.
     pub inputs: Value,
-    /// The run's var `workspace_root` (else its nearest ancestor's): the file tools' sandbox.
+    /// The directory the host chose for the run (else for its nearest ancestor): the file tools' sandbox.
     pub workspace_root: Option<String>,
+    /// The bundle (`id@version`) of the run's flow: its tool plugins serve this node.
+    pub bundle: Option<String>,
     /// Seq of the node's `started` record: recorded host calls after it are replayed.
     pub started_seq: u64,
     /// When that record was written (ms since the epoch), if the runner wrote it in this process.

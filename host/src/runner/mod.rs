@@ -7,6 +7,7 @@ pub mod commands;
 pub mod executor;
 pub mod flows;
 pub mod schedule;
+pub mod workspace;
 pub mod world;
 
 use std::path::PathBuf;
@@ -79,7 +80,8 @@ pub struct Gateway {
     flows: Arc<flows::SharedFlows>,
     tx: Mutex<Sender<Msg>>,
     thread: Mutex<Option<JoinHandle<()>>>,
-    data_dir: PathBuf,
+    /// Where runs' file tools work (the host decides).
+    workspaces: Arc<workspace::Workspaces>,
     /// Serialises the read-modify-write of the generated-flow index.
     schedules: Mutex<()>,
 }
@@ -119,12 +121,19 @@ pub fn new_run_state(
         bundle_sha256,
         inflight: None,
         components: Default::default(),
+        workspace: None,
     }
 }
 
 impl Gateway {
     /// Opens the store and, if asked, starts the runner (which first recovers every active run).
     pub fn open(opts: GatewayOptions, flows: Flows) -> Result<Arc<Gateway>, StoreError> {
+        let workspaces = Arc::new(workspace::Workspaces::from_env(&opts.data_dir).map_err(
+            |message| StoreError::Io {
+                context: "workspace configuration".into(),
+                message,
+            },
+        )?);
         let store = Store::open(&opts.data_dir)?;
         let (tx, rx) = channel();
         let flows = Arc::new(flows::SharedFlows::new(flows));
@@ -134,11 +143,12 @@ impl Gateway {
             flows: flows.clone(),
             tx: Mutex::new(tx),
             thread: Mutex::new(None),
-            data_dir: opts.data_dir.clone(),
+            workspaces: workspaces.clone(),
             schedules: Mutex::new(()),
         });
         if opts.runner {
             let ctx = LoopCtx {
+                workspaces,
                 store,
                 flows,
                 max_steps: opts.max_steps,
@@ -213,25 +223,34 @@ impl Gateway {
             .get(&req.workflow_id)
             .ok_or_else(|| format!("Workflow '{}' not found", req.workflow_id))?;
         let mut input = req.input;
-        if !input.contains_key("workspace_root") {
-            // The path is reserved, not created: runs that never touch files leave no directory behind.
-            let dir = self
-                .data_dir
-                .join("workspaces")
-                .join(uuid::Uuid::new_v4().simple().to_string());
-            input.insert(
-                "workspace_root".into(),
-                Value::String(dir.to_string_lossy().into_owned()),
-            );
-        }
-        let root = new_run_state(
+        let asked = input
+            .get("workspace_root")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        let mut root = new_run_state(
             &req.workflow_id,
             &flow.entry,
-            input.clone(),
+            Obj::new(),
             req.session_id,
             None,
             req.bundle_sha256.clone(),
         );
+        // The host chooses the directory (the client only with the operator's consent, inside the
+        // operator's roots); the var shows the choice. It is reserved, not created: runs that never touch
+        // files leave no directory behind.
+        let owner = root
+            .session_id
+            .clone()
+            .unwrap_or_else(|| root.run_id.clone());
+        let dir = self.workspaces.choose(asked.as_deref(), &owner)?;
+        let dir = dir.to_string_lossy().into_owned();
+        input.insert("workspace_root".into(), Value::String(dir.clone()));
+        let limits = root.vars.remove("_limits");
+        root.vars = input.clone();
+        if let Some(l) = limits {
+            root.vars.entry("_limits").or_insert(l);
+        }
+        root.workspace = Some(dir);
         // Listeners go first so they are parked on their event before the root can emit one.
         let mut runs = Vec::new();
         for node in &flow.listeners {
@@ -292,6 +311,7 @@ impl Drop for Gateway {
 /// What the runner thread owns.
 struct LoopCtx {
     store: Store,
+    workspaces: Arc<workspace::Workspaces>,
     flows: Arc<flows::SharedFlows>,
     max_steps: usize,
     executor: Option<Arc<dyn NodeExecutor>>,
@@ -467,6 +487,7 @@ fn node_done(world: &mut World, done: NodeDone) -> bool {
 pub fn node_job(
     world: &World,
     store: &Store,
+    workspaces: &workspace::Workspaces,
     id: &str,
     cancel: Arc<CancelFlag>,
 ) -> Option<NodeJob> {
@@ -488,7 +509,8 @@ pub fn node_job(
         digest: inflight.digest,
         config,
         inputs: inflight.inputs,
-        workspace_root: workspace_root(world, id),
+        workspace_root: Some(workspace_of(world, id, workspaces)),
+        bundle: bundle_of(world, id),
         started_seq: inflight.started_seq,
         started_ms: inflight.started_ms,
         ledger_len: store.ledger_len(id),
@@ -514,7 +536,7 @@ fn dispatch(ctx: &LoopCtx, world: &mut World) {
             continue;
         };
         let cancel = Arc::new(CancelFlag::default());
-        let Some(job) = node_job(world, &ctx.store, &id, cancel.clone()) else {
+        let Some(job) = node_job(world, &ctx.store, &ctx.workspaces, &id, cancel.clone()) else {
             continue;
         };
         world.executing.insert(id.clone(), cancel);
@@ -529,13 +551,39 @@ fn dispatch(ctx: &LoopCtx, world: &mut World) {
     }
 }
 
-/// The `workspace_root` var of a run, else of its nearest ancestor that has one (child runs may not copy it).
-fn workspace_root(world: &World, run_id: &str) -> Option<String> {
+/// The workspace the host chose for a run, else for its nearest ancestor that has one; a run tree with none
+/// (started before workspaces were host-owned, or generated: listeners, schedules) works in its top run's
+/// session directory. Never read from vars: a flow can write those.
+fn workspace_of(world: &World, run_id: &str, workspaces: &workspace::Workspaces) -> String {
+    let mut id = run_id.to_string();
+    let mut top = None;
+    for _ in 0..64 {
+        let Some(run) = world.runs.get(&id) else {
+            break;
+        };
+        if let Some(w) = &run.workspace {
+            return w.clone();
+        }
+        top = Some(run.session_id.clone().unwrap_or_else(|| run.run_id.clone()));
+        match &run.parent_run_id {
+            Some(p) => id = p.clone(),
+            None => break,
+        }
+    }
+    let owner = top.unwrap_or_else(|| run_id.to_string());
+    workspaces.for_owner(&owner).to_string_lossy().into_owned()
+}
+
+/// The bundle (`id@version`) a run's flow comes from: its own namespaced workflow id, else its nearest
+/// ancestor's (listener and schedule wrappers have generated ids).
+fn bundle_of(world: &World, run_id: &str) -> Option<String> {
     let mut id = run_id;
     for _ in 0..64 {
         let run = world.runs.get(id)?;
-        if let Some(root) = run.vars.get("workspace_root").and_then(Value::as_str) {
-            return Some(root.to_string());
+        if let Some((bundle, _)) = run.workflow_id.split_once(':')
+            && bundle.contains('@')
+        {
+            return Some(bundle.to_string());
         }
         id = run.parent_run_id.as_deref()?;
     }

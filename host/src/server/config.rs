@@ -188,6 +188,11 @@ impl ServerConfig {
     /// The startup refusals of the seed's `serve`; `Ok` carries warnings to log.
     pub fn check_startup(&self) -> Result<Vec<String>, String> {
         let mut warnings = Vec::new();
+        // Nothing a run can write may ever be loaded as code: no workspace may hold the plugins dir.
+        crate::runner::workspace::Workspaces::from_env(&self.data_dir)?.check_outside(
+            &self.plugins_dir,
+            "the plugins dir (ABSTRACTGATEWAY_PLUGINS_DIR)",
+        )?;
         if !self.security {
             warnings.push("gateway security is disabled (ABSTRACTGATEWAY_SECURITY=0)".into());
             return Ok(warnings);

@@ -73,7 +73,9 @@ impl Lockout {
         if n >= self.after {
             let secs = (self.base_s * 2f64.powi((n - self.after).min(30) as i32)).min(self.max_s);
             if secs > 0.0 {
-                entry.locked_until = Some(now + Duration::from_secs_f64(secs));
+                entry.locked_until =
+                    crate::time::secs_capped(secs, Duration::from_secs(86_400 * 365))
+                        .map(|d| now + d);
                 lock = Some(secs.ceil().max(1.0) as u64);
             }
         }

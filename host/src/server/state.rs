@@ -83,6 +83,9 @@ impl AppState {
     pub fn reload(&self) -> Vec<String> {
         let (set, flows, warnings) = load_bundles(&self.cfg.flows_dir, &self.nodes);
         let ids: Vec<String> = set.bundle_ids().map(str::to_string).collect();
+        let refs: Vec<String> = set.iter().map(|b| b.bundle_ref()).collect();
+        // What a removed bundle brought (its tools) goes with it.
+        self.nodes.retain_bundles(&refs);
         self.gw.reload(flows);
         *self.bundles.write() = set;
         *self.warnings.write() = warnings;

@@ -37,6 +37,7 @@ pub(crate) fn run_state(run_id: &str, created: u32, status: RunStatus) -> RunSta
         bundle_sha256: None,
         inflight: None,
         components: Default::default(),
+        workspace: None,
     }
 }
 

@@ -8,6 +8,7 @@ use serde_json::Value;
 use super::args::Args;
 use crate::plugins::Grants;
 use crate::plugins::bindings::types::{Error, ErrorCode};
+use crate::plugins::caps::net::{self, PrivateOk};
 use crate::plugins::caps::{denied, error};
 
 /// Redirects followed at most.
@@ -17,7 +18,7 @@ const MAX_TIMEOUT_S: i64 = 120;
 /// Characters of content shown when `include_full_content` is false.
 const PREVIEW_CHARS: usize = 4_000;
 
-fn check_url(grants: &Grants, url: &reqwest::Url) -> Result<(), Error> {
+fn check_url(grants: &Grants, ok: &PrivateOk, url: &reqwest::Url) -> Result<(), Error> {
     if !matches!(url.scheme(), "http" | "https") {
         return Err(error(
             ErrorCode::InvalidInput,
@@ -30,10 +31,14 @@ fn check_url(grants: &Grants, url: &reqwest::Url) -> Result<(), Error> {
             url.origin().ascii_serialization()
         )));
     }
-    Ok(())
+    // Names are checked when the client resolves them, on every hop.
+    net::check_literal(url, ok)
 }
 
 fn transport(e: &reqwest::Error) -> Error {
+    if let Some(host) = net::is_blocked(e) {
+        return net::refused(&host);
+    }
     if e.is_timeout() {
         error(
             ErrorCode::Timeout,
@@ -47,10 +52,12 @@ fn transport(e: &reqwest::Error) -> Error {
     }
 }
 
-/// Runs `fetch_url` with the caller's `grants` through `client` (which must not follow redirects itself).
+/// Runs `fetch_url` with the caller's `grants` through `client` (which must not follow redirects itself,
+/// and must resolve names through the private-address guard allowing `ok`).
 pub async fn fetch_url(
     client: &reqwest::Client,
     grants: &Grants,
+    ok: &PrivateOk,
     args: Value,
 ) -> Result<Value, Error> {
     let a = Args::new("fetch_url", args)?;
@@ -112,7 +119,7 @@ pub async fn fetch_url(
 
     let mut hops = 0;
     let resp = loop {
-        check_url(grants, &url)?;
+        check_url(grants, ok, &url)?;
         let mut req = client
             .request(method.clone(), url.clone())
             .timeout(timeout)

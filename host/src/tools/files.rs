@@ -157,12 +157,37 @@ pub fn list_files(ws: &Workspace, args: Value) -> Result<Value, Error> {
 
 /// Reads a whole file as UTF-8 (lossy), refusing directories and files over the cap.
 fn read_text(path: &Path, shown: &str) -> Result<String, Error> {
-    let meta = std::fs::metadata(path)
+    let bytes = read_capped(path, shown)?;
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+/// `O_NONBLOCK` (Linux): opening a FIFO must not wait for a writer.
+const O_NONBLOCK: i32 = 0o4000;
+
+/// The bytes of a regular file, at most [`MAX_READ_BYTES`] of them actually read: a device, FIFO or socket
+/// is refused, and a file whose size lies (`/proc`, one growing meanwhile) is cut off at the cap.
+pub fn read_capped(path: &Path, shown: &str) -> Result<Vec<u8>, Error> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(O_NONBLOCK)
+        .open(path)
+        .map_err(|e| error(ErrorCode::Internal, format!("cannot open {shown:?}: {e}")))?;
+    // The type of what was opened, not of what the path named a moment before.
+    let meta = file
+        .metadata()
         .map_err(|e| error(ErrorCode::Internal, format!("cannot open {shown:?}: {e}")))?;
     if meta.is_dir() {
         return Err(error(
             ErrorCode::InvalidInput,
             format!("{shown:?} is a directory"),
+        ));
+    }
+    if !meta.is_file() {
+        return Err(error(
+            ErrorCode::InvalidInput,
+            format!("{shown:?} is not a regular file (a device, FIFO or socket is never read)"),
         ));
     }
     if meta.len() > MAX_READ_BYTES {
@@ -174,9 +199,17 @@ fn read_text(path: &Path, shown: &str) -> Result<String, Error> {
             ),
         ));
     }
-    let bytes = std::fs::read(path)
+    let mut bytes = Vec::new();
+    file.take(MAX_READ_BYTES + 1)
+        .read_to_end(&mut bytes)
         .map_err(|e| error(ErrorCode::Internal, format!("cannot read {shown:?}: {e}")))?;
-    Ok(String::from_utf8_lossy(&bytes).into_owned())
+    if bytes.len() as u64 > MAX_READ_BYTES {
+        return Err(error(
+            ErrorCode::TooLarge,
+            format!("{shown:?} has more than {MAX_READ_BYTES} bytes; it is not read"),
+        ));
+    }
+    Ok(bytes)
 }
 
 /// `read_file`: a line-numbered range of a text file, or raw text from a character offset.
@@ -365,13 +398,7 @@ pub fn search_files(ws: &Workspace, args: Value) -> Result<Value, Error> {
         let Ok(file) = ws.existing(&shown) else {
             continue;
         };
-        let Ok(meta) = std::fs::metadata(&file) else {
-            continue;
-        };
-        if meta.len() > MAX_READ_BYTES {
-            continue;
-        }
-        let Ok(bytes) = std::fs::read(&file) else {
+        let Ok(bytes) = read_capped(&file, &shown) else {
             continue;
         };
         if bytes.contains(&0) {

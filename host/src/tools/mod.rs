@@ -20,15 +20,16 @@ use crate::plugins::bindings::types::{Error, ErrorCode};
 use crate::plugins::caps::error;
 use crate::plugins::caps::llm::Answer;
 use crate::plugins::caps::tools::{ToolBackend, ToolContext};
+use crate::plugins::component::Owner;
 use crate::plugins::tool_plugin::ToolPlugin;
 use workspace::Workspace;
 
 /// Every tool the host runs, by name.
 pub struct ToolRegistry {
     builtins: Vec<ToolInfo>,
-    /// tool name → the plugin providing it.
-    plugins: RwLock<BTreeMap<String, Arc<ToolPlugin>>>,
-    http: reqwest::Client,
+    /// tool name → the plugins providing it: at most one of the operator's (built in or plugins dir), and
+    /// at most one per bundle, which serves only that bundle's runs.
+    plugins: RwLock<BTreeMap<String, Vec<Arc<ToolPlugin>>>>,
     /// The plugin host that runs tool plugins (set once it exists: it owns this registry's capabilities).
     host: OnceLock<Weak<PluginHost>>,
 }
@@ -45,7 +46,6 @@ impl ToolRegistry {
         ToolRegistry {
             builtins: specs::builtin_specs(),
             plugins: RwLock::new(BTreeMap::new()),
-            http: crate::plugins::caps::http::client(),
             host: OnceLock::new(),
         }
     }
@@ -56,7 +56,7 @@ impl ToolRegistry {
     }
 
     /// Adds (or replaces, for a new version of the same plugin) the tools of `plugin`; a name taken by a
-    /// built-in tool or another plugin is refused.
+    /// built-in tool, by the operator's plugins, or by another plugin of the same bundle is refused.
     pub fn add_plugin(&self, plugin: Arc<ToolPlugin>) -> Result<(), String> {
         let mut map = self.plugins.write();
         for t in &plugin.tools {
@@ -66,26 +66,60 @@ impl ToolRegistry {
                     plugin.name, t.name
                 ));
             }
-            if let Some(other) = map.get(&t.name)
-                && other.name != plugin.name
-            {
+            let clash = map.get(&t.name).and_then(|ps| {
+                ps.iter().find(|other| {
+                    other.name != plugin.name
+                        && (scope(other).is_none() || scope(other) == scope(&plugin))
+                })
+            });
+            if let Some(other) = clash {
                 return Err(format!(
                     "tool plugin {}: tool {:?} is already provided by plugin {}",
                     plugin.name, t.name, other.name
                 ));
             }
         }
-        map.retain(|_, p| p.name != plugin.name);
-        for t in &plugin.tools {
-            map.insert(t.name.clone(), plugin.clone());
+        for ps in map.values_mut() {
+            ps.retain(|p| p.name != plugin.name);
         }
+        for t in &plugin.tools {
+            map.entry(t.name.clone()).or_default().push(plugin.clone());
+        }
+        map.retain(|_, ps| !ps.is_empty());
         Ok(())
     }
 
-    /// The plugin providing tool `name`, if a plugin does.
-    pub fn plugin_of(&self, name: &str) -> Option<Arc<ToolPlugin>> {
-        self.plugins.read().get(name).cloned()
+    /// The plugin providing tool `name` to a run of `bundle` (`id@version`), if a plugin does.
+    pub fn plugin_of(&self, name: &str, bundle: Option<&str>) -> Option<Arc<ToolPlugin>> {
+        self.plugins
+            .read()
+            .get(name)?
+            .iter()
+            .find(|p| visible(p, bundle))
+            .cloned()
     }
+
+    /// Drops the tools of every bundle not in `installed` (bundle refs): a deleted bundle's tools go with it.
+    pub fn retain_bundles(&self, installed: &[String]) {
+        let mut map = self.plugins.write();
+        for ps in map.values_mut() {
+            ps.retain(|p| scope(p).is_none_or(|b| installed.iter().any(|i| i == b)));
+        }
+        map.retain(|_, ps| !ps.is_empty());
+    }
+}
+
+/// The bundle a tool plugin belongs to (`None`: the operator's).
+fn scope(p: &ToolPlugin) -> Option<&str> {
+    match &p.owner {
+        Owner::Bundle { bundle_ref, .. } => Some(bundle_ref),
+        Owner::Builtin | Owner::Operator => None,
+    }
+}
+
+/// Whether a run of `bundle` may use `p`.
+fn visible(p: &ToolPlugin, bundle: Option<&str>) -> bool {
+    scope(p).is_none_or(|s| Some(s) == bundle)
 }
 
 fn workspace(ctx: &ToolContext, tool: &str) -> Result<Workspace, Error> {
@@ -112,10 +146,14 @@ async fn blocking(ws: Workspace, args: Value, f: FileTool) -> Result<Value, Erro
 }
 
 impl ToolBackend for ToolRegistry {
-    fn list(&self) -> Vec<ToolInfo> {
+    fn list(&self, bundle: Option<&str>) -> Vec<ToolInfo> {
         let mut out = self.builtins.clone();
-        for (name, plugin) in self.plugins.read().iter() {
-            if let Some(t) = plugin.tools.iter().find(|t| &t.name == name) {
+        for (name, plugins) in self.plugins.read().iter() {
+            if let Some(t) = plugins
+                .iter()
+                .find(|p| visible(p, bundle))
+                .and_then(|p| p.tools.iter().find(|t| &t.name == name))
+            {
                 out.push(t.clone());
             }
         }
@@ -135,12 +173,11 @@ impl ToolBackend for ToolRegistry {
             return Box::pin(async move { blocking(ws?, arguments, f).await });
         }
         if name == "fetch_url" {
-            let client = self.http.clone();
-            return Box::pin(
-                async move { fetch::fetch_url(&client, &ctx.grants, arguments).await },
-            );
+            return Box::pin(async move {
+                fetch::fetch_url(&ctx.http, &ctx.grants, &ctx.private_ok, arguments).await
+            });
         }
-        let Some(plugin) = self.plugin_of(name) else {
+        let Some(plugin) = self.plugin_of(name, ctx.bundle.as_deref()) else {
             let msg = format!("no tool named {name:?}");
             return Box::pin(async move { Err(error(ErrorCode::NotFound, msg)) });
         };

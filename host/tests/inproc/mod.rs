@@ -50,9 +50,15 @@ pub fn wait_for(gw: &Gateway, run_id: &str, pred: impl Fn(&RunState) -> bool) ->
 
 /// Starts flow `main` of the bundle `flowgen::write_bundle` writes, with `input`, and waits until it ends.
 pub fn run_to_end(gw: &Gateway, input: Value) -> RunState {
+    run_in_session(gw, input, None)
+}
+
+/// Like [`run_to_end`], in session `session` (its runs share one workspace).
+pub fn run_in_session(gw: &Gateway, input: Value, session: Option<&str>) -> RunState {
     let req = StartRequest {
         workflow_id: "features@1.0.0:main".into(),
         input: input.as_object().cloned().unwrap_or_default(),
+        session_id: session.map(str::to_string),
         ..Default::default()
     };
     let id = gw.start_run(req).expect("start").run_id;

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use abstractgateway::bundle::{Limits, read_bundle};
 use abstractgateway::plugins::PluginHost;
 use abstractgateway::runner::executor::{CancelFlag, NodeExecutor};
+use abstractgateway::runner::workspace::Workspaces;
 use abstractgateway::runner::world::World;
 use abstractgateway::runner::{Gateway, GatewayOptions, catalog, node_job};
 use abstractgateway::store::Store;
@@ -44,8 +45,22 @@ pub fn plugins_dir(dir: &Path, plugins: &[(&str, serde_json::Value)]) -> PathBuf
 
 /// A gateway over the bundle at `bundle` with the plugins of `plugins`.
 pub fn gateway(data: &Path, bundle: &Path, plugins: &Path) -> Arc<Gateway> {
-    let (host, warnings) =
-        abstractgateway::plugins::setup(data, Some(plugins)).expect("plugin host");
+    gateway_in_mode(data, bundle, plugins, None)
+}
+
+/// Like [`gateway`], with tools run without approval (`ABSTRACTGATEWAY_TOOL_MODE=local`).
+pub fn gateway_local(data: &Path, bundle: &Path, plugins: &Path) -> Arc<Gateway> {
+    gateway_in_mode(data, bundle, plugins, Some("local"))
+}
+
+fn gateway_in_mode(data: &Path, bundle: &Path, plugins: &Path, mode: Option<&str>) -> Arc<Gateway> {
+    let (host, warnings) = abstractgateway::plugins::setup_in_mode(
+        data,
+        Some(plugins),
+        abstractgateway::llm::LlmConfig::from_env(),
+        mode,
+    )
+    .expect("plugin host");
     assert!(warnings.is_empty(), "{warnings:?}");
     let b = Arc::new(read_bundle(bundle, &Limits::default()).expect("bundle loads"));
     let (flows, _, problems) = catalog::build(vec![b], &host.registry());
@@ -67,7 +82,14 @@ pub fn gateway(data: &Path, bundle: &Path, plugins: &Path) -> Arc<Gateway> {
 pub fn execute_pending(world: &mut World, store: &Store, host: &Arc<PluginHost>) -> bool {
     let ids = world.take_dispatch();
     for id in &ids {
-        let Some(job) = node_job(world, store, id, Arc::new(CancelFlag::default())) else {
+        let workspaces = Workspaces::default_for(&std::env::temp_dir().join("ag-test-workspaces"));
+        let Some(job) = node_job(
+            world,
+            store,
+            &workspaces,
+            id,
+            Arc::new(CancelFlag::default()),
+        ) else {
             continue;
         };
         let (tx, rx) = std::sync::mpsc::channel();

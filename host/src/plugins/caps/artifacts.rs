@@ -36,11 +36,32 @@ impl Host for NodeCtx {
         data: Vec<u8>,
         name: Option<String>,
     ) -> wasmtime::Result<Result<ArtifactInfo, Error>> {
+        let refusal = if !self.grants.artifacts {
+            Some(super::denied("artifacts (artifacts.put)"))
+        } else if data.len() as u64 > self.grants.max_artifact_bytes {
+            Some(error(
+                ErrorCode::TooLarge,
+                format!(
+                    "artifacts are at most {} bytes for this plugin (got {})",
+                    self.grants.max_artifact_bytes,
+                    data.len()
+                ),
+            ))
+        } else {
+            None
+        };
+        // Hashing a refused payload would be work an attacker chooses; its size is enough.
+        let digest = refusal
+            .is_none()
+            .then(|| crate::plugins::cache::sha256_hex(&data));
         let req = json!({"content_type": content_type, "name": name, "size": data.len(),
-            "sha256": crate::plugins::cache::sha256_hex(&data)});
+            "sha256": digest});
         let (backend, run) = (self.caps.artifacts.clone(), self.rec.run_id().to_string());
         self.rec
             .call(HostFn::remote("artifacts", "put"), req, async move {
+                if let Some(e) = refusal {
+                    return Err(e);
+                }
                 match backend {
                     Some(b) => b.put(&run, &content_type, data, name).await,
                     None => Err(missing()),

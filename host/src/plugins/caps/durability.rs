@@ -1,16 +1,13 @@
 //! `durability`: stable idempotency keys, waiting durably for an event, client-visible events.
 
 use serde_json::json;
-use wasmtime::format_err as anyhow;
 
 use super::super::bindings::durability::Host;
 use super::super::bindings::types::Error;
 use super::super::ctx::NodeCtx;
 use super::super::durable::HostFn;
-use super::{ErrorCode, error};
-
-/// What the component sees when it is suspended: it never returns into the component.
-pub const SUSPENDED: &str = "suspended: waiting for an event";
+use super::super::sandbox::HostStop;
+use super::{ErrorCode, denied, error};
 
 impl Host for NodeCtx {
     async fn idempotency_key(&mut self) -> wasmtime::Result<String> {
@@ -23,7 +20,7 @@ impl Host for NodeCtx {
                 async move { Ok(key) },
             )
             .await?;
-        got.map_err(|e| anyhow!(e.message))
+        got.map_err(|e| HostStop::Failed(e.message).into())
     }
 
     async fn await_event(
@@ -49,30 +46,63 @@ impl Host for NodeCtx {
         };
         if self.rec.replaying() {
             // The event that resumed the run was recorded as this call's answer.
-            return self
+            let answer: Result<String, Error> = self
                 .rec
                 .call(
                     HostFn::local("durability", "await-event"),
                     json!({"name": name}),
                     async { Err(error(ErrorCode::Internal, "unreachable: replayed call")) },
                 )
-                .await;
+                .await?;
+            if let Ok(text) = &answer
+                && let Ok(v) = serde_json::from_str::<serde_json::Value>(text)
+            {
+                // A person's answer to listed tool calls is what lets `tools.invoke` run them.
+                self.note_approval(&details, &v);
+            }
+            return Ok(answer);
         }
         // Nothing recorded yet: the node stops here and the run waits durably for the event.
         self.suspend = Some((name, details));
-        Err(anyhow!(SUSPENDED))
+        Err(HostStop::Suspended.into())
     }
 
     async fn emit(&mut self, name: String, payload: String) -> wasmtime::Result<()> {
-        let payload: serde_json::Value =
-            serde_json::from_str(&payload).unwrap_or(serde_json::Value::String(payload));
+        // Refusals are dropped like the event itself: `emit` has no result for the component to read,
+        // and a refused emit is recorded, so the run's ledger shows it.
+        let refusal = if !self.grants.events {
+            Some(denied("events (durability.emit)"))
+        } else if payload.len() as u64 > self.grants.max_emit_bytes || name.len() > 256 {
+            Some(error(
+                ErrorCode::TooLarge,
+                format!(
+                    "emit payloads are at most {} bytes and names 256 bytes (got {} and {})",
+                    self.grants.max_emit_bytes,
+                    payload.len(),
+                    name.len()
+                ),
+            ))
+        } else {
+            None
+        };
+        let request = match &refusal {
+            Some(_) => {
+                json!({"name": name.chars().take(256).collect::<String>(), "payload_len": payload.len()})
+            }
+            None => {
+                let payload: serde_json::Value =
+                    serde_json::from_str(&payload).unwrap_or(serde_json::Value::String(payload));
+                json!({"name": name, "payload": payload})
+            }
+        };
         let _: Result<(), Error> = self
             .rec
-            .call(
-                HostFn::remote("durability", "emit"),
-                json!({"name": name, "payload": payload}),
-                async { Ok(()) },
-            )
+            .call(HostFn::remote("durability", "emit"), request, async move {
+                match refusal {
+                    Some(e) => Err(e),
+                    None => Ok(()),
+                }
+            })
             .await?;
         Ok(())
     }

@@ -16,15 +16,6 @@ use super::{ErrorCode, denied, error};
 const MAX_TIMEOUT: Duration = Duration::from_secs(120);
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// The shared client: no redirects (a redirect could leave the granted origins), no proxies from the env.
-pub fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .no_proxy()
-        .build()
-        .unwrap_or_default()
-}
-
 /// A response as the ledger keeps it: the body as text when it is UTF-8, else base64.
 #[derive(Debug, Serialize, Deserialize)]
 struct Answer {
@@ -96,8 +87,12 @@ impl Host for NodeCtx {
             .map(|b| crate::plugins::cache::sha256_hex(b));
         let request = json!({"method": req.method, "url": req.url, "headers": redacted(&req.headers),
             "body_sha256": body_digest, "body_len": req.body.as_ref().map(Vec::len)});
-        let checked = check(&self.grants, &req);
-        let client = self.caps.http.clone();
+        let private_ok = self.caps.net.private_ok(&self.grants, &self.owner);
+        let checked = check(&self.grants, &req).and_then(|(m, url)| {
+            super::net::check_literal(&url, &private_ok)?;
+            Ok((m, url))
+        });
+        let client = self.caps.net.client(&private_ok);
         let max_body = self.grants.max_http_body;
         let answer: Result<Answer, Error> = self
             .rec
@@ -197,6 +192,9 @@ async fn send(
 }
 
 fn transport(e: reqwest::Error) -> Error {
+    if let Some(host) = super::net::is_blocked(&e) {
+        return super::net::refused(&host);
+    }
     if e.is_timeout() {
         error(ErrorCode::Timeout, format!("request timed out: {e}"))
     } else {

@@ -5,6 +5,7 @@ use serde_json::json;
 
 use super::super::bindings::kv::Host;
 use super::super::bindings::types::Error;
+use super::super::component::Owner;
 use super::super::ctx::NodeCtx;
 use super::super::durable::HostFn;
 use super::{ErrorCode, denied, error};
@@ -13,8 +14,16 @@ use crate::store::{Batch, Store};
 /// Largest value stored.
 const MAX_VALUE: usize = 1 << 20;
 
-fn key(bucket: &str, key: &str) -> String {
-    format!("kv/{bucket}/{key}")
+/// Where a plugin's bucket lives: `kv/<bucket>/` for the operator's and built-in plugins and for buckets
+/// the operator shares, `kv/@<bundle id>/<bucket>/` for a bundle's own (so one bundle never reads another's,
+/// nor the built-in span memory). Bucket names hold no `/` (grants are checked), so prefixes never overlap.
+fn bucket_prefix(ctx: &NodeCtx, bucket: &str) -> String {
+    match &ctx.owner {
+        Owner::Bundle { id, .. } if !ctx.caps.shared_kv.iter().any(|b| b == bucket) => {
+            format!("kv/@{id}/{bucket}/")
+        }
+        _ => format!("kv/{bucket}/"),
+    }
 }
 
 fn checked(ctx: &NodeCtx, bucket: &str, k: &str) -> Result<String, Error> {
@@ -27,7 +36,7 @@ fn checked(ctx: &NodeCtx, bucket: &str, k: &str) -> Result<String, Error> {
             "kv keys must be 1..512 bytes without NUL",
         ));
     }
-    Ok(key(bucket, k))
+    Ok(format!("{}{k}", bucket_prefix(ctx, bucket)))
 }
 
 fn no_store() -> Error {
@@ -133,7 +142,7 @@ impl Host for NodeCtx {
     ) -> wasmtime::Result<Result<Vec<String>, Error>> {
         let allowed = self.grants.allows_bucket(&bucket);
         let store = self.rec.store().cloned();
-        let base = key(&bucket, "");
+        let base = bucket_prefix(self, &bucket);
         self.rec
             .call(
                 HostFn::local("kv", "list-keys"),

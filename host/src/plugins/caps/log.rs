@@ -11,7 +11,22 @@ const MAX_MESSAGE: usize = 16 * 1024;
 
 impl Host for NodeCtx {
     async fn log(&mut self, lvl: Level, message: String) -> wasmtime::Result<()> {
+        // Past its byte budget a component's messages are dropped unrecorded: logging cannot fill the
+        // ledger (the budget is per execution; the host-call budget bounds how many calls are made).
+        let left = self.grants.max_log_bytes.saturating_sub(self.log_bytes);
+        if left == 0 {
+            return Ok(());
+        }
         let mut message = message;
+        let cap = usize::try_from(left).unwrap_or(usize::MAX).min(MAX_MESSAGE);
+        if message.len() > cap {
+            let mut cut = cap;
+            while !message.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            message.truncate(cut);
+        }
+        self.log_bytes += message.len().max(1) as u64;
         if message.len() > MAX_MESSAGE {
             let mut cut = MAX_MESSAGE;
             while !message.is_char_boundary(cut) {

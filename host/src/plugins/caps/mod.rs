@@ -7,6 +7,7 @@ pub mod http;
 pub mod kv;
 pub mod llm;
 pub mod log;
+pub mod net;
 pub mod tools;
 pub mod voice;
 
@@ -18,7 +19,10 @@ use super::bindings::types::{Error, ErrorCode};
 pub struct Capabilities {
     /// `ABSTRACTGATEWAY_TOOL_MODE`: `passthrough` (default: tool calls wait for approval) or `local`.
     pub tool_mode: String,
-    pub http: reqwest::Client,
+    /// Outbound HTTP for plugins: clients that never connect to private addresses the operator did not allow.
+    pub net: net::Net,
+    /// kv buckets every bundle shares with the built-in plugins (the operator's policy).
+    pub shared_kv: Vec<String>,
     pub llm: Option<Arc<dyn llm::LlmBackend>>,
     pub tools: Option<Arc<dyn tools::ToolBackend>>,
     pub voice: Option<Arc<dyn voice::VoiceBackend>>,
@@ -30,7 +34,8 @@ impl Capabilities {
     pub fn new() -> Capabilities {
         Capabilities {
             tool_mode: "passthrough".into(),
-            http: http::client(),
+            net: net::Net::default(),
+            shared_kv: Vec::new(),
             llm: None,
             tools: None,
             voice: None,

@@ -1,0 +1,251 @@
+//! Where a run's file tools work: a directory the host chooses, never one a run's input, vars or pins name.
+//!
+//! The base is the operator's `ABSTRACTGATEWAY_WORKSPACE_DIR`, else `<data dir>/workspaces`; a run works in
+//! `<base>/<session id, else root run id>` (ids made path-safe). A client may choose its own root only when
+//! the operator opts in (`ABSTRACTGATEWAY_ALLOW_CLIENT_WORKSPACE_SCOPE` or `_TRUST_CLIENT_WORKSPACE_SCOPE`),
+//! and then only inside the operator's roots (the base and `ABSTRACTGATEWAY_WORKSPACE_MOUNTS`). The choice is
+//! kept in the run (`RunState::workspace`), which no flow can write; the `workspace_root` var only shows it.
+
+use std::path::{Component, Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+/// The host's workspace rules.
+#[derive(Debug, Clone)]
+pub struct Workspaces {
+    base: PathBuf,
+    /// The operator's roots: the base and the mounts.
+    roots: Vec<PathBuf>,
+    client_scope: bool,
+}
+
+fn truthy(v: Option<String>) -> bool {
+    v.is_some_and(|v| {
+        matches!(
+            v.trim().to_ascii_lowercase().as_str(),
+            "1" | "true" | "yes" | "on"
+        )
+    })
+}
+
+/// `p` made absolute and lexically normal (no `.` or `..`), or `None` when `..` would climb out of `/`.
+fn normal(p: &Path) -> Option<PathBuf> {
+    let abs = if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        std::env::current_dir().ok()?.join(p)
+    };
+    let mut out = PathBuf::new();
+    for c in abs.components() {
+        match c {
+            Component::RootDir | Component::Prefix(_) => out.push(c.as_os_str()),
+            Component::CurDir => {}
+            Component::ParentDir => {
+                if !out.pop() {
+                    return None;
+                }
+            }
+            Component::Normal(n) => out.push(n),
+        }
+    }
+    Some(out)
+}
+
+impl Workspaces {
+    /// The rules for `data_dir` from the environment. A root that holds the data dir (where compiled
+    /// components, the plugins dir and the store live) is refused: nothing a run writes may become code.
+    pub fn from_env(data_dir: &Path) -> Result<Workspaces, String> {
+        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
+        let data = normal(data_dir).unwrap_or_else(|| data_dir.to_path_buf());
+        let base = match var("ABSTRACTGATEWAY_WORKSPACE_DIR") {
+            Some(d) => normal(Path::new(d.trim())).ok_or_else(|| {
+                format!("ABSTRACTGATEWAY_WORKSPACE_DIR={d:?} is not a usable path")
+            })?,
+            None => data.join("workspaces"),
+        };
+        let mut roots = vec![base.clone()];
+        if let Some(m) = var("ABSTRACTGATEWAY_WORKSPACE_MOUNTS") {
+            for entry in m
+                .split([',', '\n', ';'])
+                .map(str::trim)
+                .filter(|e| !e.is_empty())
+            {
+                // `name=path` (the seed's form) or a bare path.
+                let path = entry.split_once('=').map_or(entry, |(_, p)| p.trim());
+                let p = normal(Path::new(path)).ok_or_else(|| {
+                    format!("ABSTRACTGATEWAY_WORKSPACE_MOUNTS entry {entry:?} is not a usable path")
+                })?;
+                roots.push(p);
+            }
+        }
+        for r in &roots {
+            if data.starts_with(r) {
+                return Err(format!(
+                    "workspace root {} holds the data dir {}: runs could write where the gateway keeps its \
+                     store and compiled components; choose a directory outside it",
+                    r.display(),
+                    data.display()
+                ));
+            }
+        }
+        let client_scope = truthy(var("ABSTRACTGATEWAY_ALLOW_CLIENT_WORKSPACE_SCOPE"))
+            || truthy(var("ABSTRACTGATEWAY_TRUST_CLIENT_WORKSPACE_SCOPE"));
+        Ok(Workspaces {
+            base,
+            roots,
+            client_scope,
+        })
+    }
+
+    /// Refuses a configuration where a workspace root holds `path` (where the gateway loads code from).
+    pub fn check_outside(&self, path: &Path, what: &str) -> Result<(), String> {
+        let p = resolve_existing(&normal(path).unwrap_or_else(|| path.to_path_buf()));
+        for r in &self.roots {
+            if p.starts_with(resolve_existing(r)) {
+                return Err(format!(
+                    "workspace root {} holds {what} {}: runs could write code the gateway loads; \
+                     choose directories that do not overlap",
+                    r.display(),
+                    path.display()
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The rules with no operator setting: `<data dir>/workspaces/<id>`, no client scope.
+    pub fn default_for(data_dir: &Path) -> Workspaces {
+        let base = data_dir.join("workspaces");
+        Workspaces {
+            roots: vec![base.clone()],
+            base,
+            client_scope: false,
+        }
+    }
+
+    /// The workspace of a run whose session (or, without one, root run) id is `owner`.
+    pub fn for_owner(&self, owner: &str) -> PathBuf {
+        self.base.join(slug(owner))
+    }
+
+    /// The workspace a new run gets: the client's `asked` root when the operator allows client scope (and it
+    /// lies inside the operator's roots), else the host's choice for `owner`. A refused `asked` root is an
+    /// error the client sees (with client scope on); without client scope it is ignored.
+    pub fn choose(&self, asked: Option<&str>, owner: &str) -> Result<PathBuf, String> {
+        let Some(asked) = asked.filter(|a| !a.trim().is_empty() && self.client_scope) else {
+            return Ok(self.for_owner(owner));
+        };
+        if asked.contains('\0') || !Path::new(asked).is_absolute() {
+            return Err(format!("workspace_root {asked:?} must be an absolute path"));
+        }
+        let p = normal(Path::new(asked))
+            .ok_or_else(|| format!("workspace_root {asked:?} is not a usable path"))?;
+        // Symbolic links are resolved where they exist, so a link inside a root cannot lead out of it.
+        let resolved = resolve_existing(&p);
+        let inside = self.roots.iter().any(|r| {
+            let r = resolve_existing(r);
+            resolved.starts_with(&r)
+        });
+        if !inside {
+            return Err(format!(
+                "workspace_root {asked:?} is outside the operator's workspace roots ({})",
+                self.roots
+                    .iter()
+                    .map(|r| r.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        Ok(p)
+    }
+}
+
+/// `p` with its longest existing prefix canonicalized (the rest appended as it is).
+fn resolve_existing(p: &Path) -> PathBuf {
+    let mut existing = p.to_path_buf();
+    let mut rest = Vec::new();
+    loop {
+        if let Ok(c) = existing.canonicalize() {
+            let mut out = c;
+            for part in rest.iter().rev() {
+                out.push(part);
+            }
+            return out;
+        }
+        match (
+            existing.file_name().map(ToOwned::to_owned),
+            existing.parent(),
+        ) {
+            (Some(name), Some(parent)) => {
+                rest.push(name);
+                existing = parent.to_path_buf();
+            }
+            _ => return p.to_path_buf(),
+        }
+    }
+}
+
+/// An id as one safe directory name: kept when it is 1..=64 of `[A-Za-z0-9_-]`, else `sha_<32 hex>` of it.
+pub fn slug(id: &str) -> String {
+    let safe = !id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if safe {
+        id.to_string()
+    } else {
+        format!("sha_{}", &hex::encode(Sha256::digest(id.as_bytes()))[..32])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_become_one_safe_directory_name() {
+        assert_eq!(slug("S1"), "S1");
+        assert_eq!(
+            slug("2b0c4a1e-aaaa-bbbb-cccc-1234567890ab"),
+            "2b0c4a1e-aaaa-bbbb-cccc-1234567890ab"
+        );
+        for hostile in [
+            "..",
+            "../../etc",
+            "/tmp/x",
+            "a/b",
+            "",
+            "x\0y",
+            &"a".repeat(65),
+        ] {
+            let s = slug(hostile);
+            assert!(s.starts_with("sha_") && s.len() == 36, "{hostile:?} → {s}");
+        }
+    }
+
+    #[test]
+    fn a_client_root_is_ignored_unless_allowed_and_then_kept_inside_the_roots() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let w = Workspaces::default_for(dir.path());
+        assert_eq!(
+            w.choose(Some("/tmp/x"), "S1").expect("ignored"),
+            dir.path().join("workspaces/S1")
+        );
+        let open = Workspaces {
+            client_scope: true,
+            ..w
+        };
+        let inside = dir.path().join("workspaces/team/a");
+        assert_eq!(open.choose(inside.to_str(), "S1").expect("inside"), inside);
+        assert!(open.choose(Some("/tmp/x"), "S1").is_err());
+        let climb = format!("{}/workspaces/../../etc", dir.path().display());
+        assert!(open.choose(Some(&climb), "S1").is_err());
+        assert!(open.choose(Some("relative/x"), "S1").is_err());
+        // A link inside the root that leads out of it.
+        std::fs::create_dir_all(dir.path().join("workspaces")).expect("mkdir");
+        std::os::unix::fs::symlink("/tmp", dir.path().join("workspaces/out")).expect("link");
+        let via = dir.path().join("workspaces/out/x");
+        assert!(open.choose(via.to_str(), "S1").is_err());
+    }
+}
