@@ -57,6 +57,8 @@ pub enum PluginOutcome {
     Output(Obj),
     /// The node failed; the run fails with this message.
     Failed(String),
+    /// A cancel stopped the node; the run ends as the cancel says, never as a flow error.
+    Cancelled(String),
     /// The node called `durability.await-event(name, details)`: the run waits for that event.
     Suspended(String, Obj),
 }
@@ -249,7 +251,7 @@ fn finish_data(
             rec.result = Some(Value::Object(out.clone()));
             memo.insert("output".into(), Value::Object(out));
         }
-        PluginOutcome::Failed(msg) if msg.starts_with("Cancelled:") => {
+        PluginOutcome::Cancelled(msg) => {
             fail(run, records, &node_id, msg);
             return;
         }
@@ -353,7 +355,7 @@ pub fn finish(
             let plan = next_or(node, || completion.unwrap_or_else(|| complete_output(&out)));
             apply_plan(run, flow, node, plan, records);
         }
-        PluginOutcome::Failed(msg) => {
+        PluginOutcome::Failed(msg) | PluginOutcome::Cancelled(msg) => {
             run.inflight = None;
             fail(run, records, &node_id, msg);
         }
@@ -486,7 +488,7 @@ fn exception_record(outcome: &PluginOutcome) -> Option<Obj> {
             Some(out.clone())
         }
         // A cancel stops the run as cancelled, never as a flow error.
-        PluginOutcome::Failed(msg) if !msg.starts_with("Cancelled:") => {
+        PluginOutcome::Failed(msg) => {
             let mut record = Obj::new();
             record.insert("success".into(), Value::Bool(false));
             record.insert("error".into(), Value::String(msg.clone()));

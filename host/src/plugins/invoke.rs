@@ -117,6 +117,26 @@ async fn execute(
 ) -> (PluginOutcome, u64) {
     let name = &job.node_type;
     let grants = plugin.grants.clone();
+    let inv = match invocation(host, job) {
+        Ok(inv) => inv,
+        Err(e) => return (PluginOutcome::Failed(e), job.ledger_len),
+    };
+    // Admission first (a cancel also ends the wait): a node waiting for a slot holds no instance, and its
+    // clock starts only once it has one.
+    let slot = tokio::select! {
+        slot = host.admission.acquire(plugin.owner.class()) => slot,
+        _ = job.cancel.cancelled() => Err(sandbox::Stop::Cancelled),
+    };
+    let _slot = match slot {
+        Ok(slot) => slot,
+        Err(sandbox::Stop::Cancelled) => {
+            return (
+                PluginOutcome::Cancelled(sandbox::Stop::Cancelled.describe(name)),
+                job.ledger_len,
+            );
+        }
+        Err(stop) => return (PluginOutcome::Failed(stop.describe(name)), job.ledger_len),
+    };
     let rec = Recorder::new(
         Some(store),
         identity(job),
@@ -138,15 +158,6 @@ async fn execute(
     );
     ctx.workspace_root = job.workspace_root.clone();
     ctx.bundle = job.bundle.clone();
-    let inv = match invocation(host, job) {
-        Ok(inv) => inv,
-        Err(e) => return (PluginOutcome::Failed(e), job.ledger_len),
-    };
-    // Admission first: a node waiting for a slot holds no instance and uses none of its time.
-    let _slot = match host.admission.acquire(plugin.owner.class()).await {
-        Ok(slot) => slot,
-        Err(stop) => return (PluginOutcome::Failed(stop.describe(name)), job.ledger_len),
-    };
     let limits = sandbox::Limits::of(&grants);
     let mut ws = sandbox::store(&host.engine.engine, ctx, limits, Some(job.cancel.clone()));
     let pre = &plugin.pre;
@@ -166,6 +177,9 @@ async fn execute(
             Some((event, details)) => PluginOutcome::Suspended(event, details),
             None => PluginOutcome::Failed(sandbox::Stop::Suspended.describe(name)),
         },
+        (Err(sandbox::Stop::Cancelled), _) => {
+            PluginOutcome::Cancelled(sandbox::Stop::Cancelled.describe(name))
+        }
         (Err(stop), _) => PluginOutcome::Failed(stop.describe(name)),
         (Ok(Err(e)), _) => PluginOutcome::Failed(format!(
             "PluginError: {name}: {}: {}",

@@ -46,15 +46,6 @@ impl ComponentPinExprs {
     fn call(&self, functions: &Value, inputs: String, site: &str) -> Result<Value, String> {
         let grants = self.plugin.grants.clone();
         let limits = Limits::of(&grants);
-        let ctx = NodeCtx::new(
-            grants.clone(),
-            self.host.caps.clone(),
-            Recorder::detached(PIN_EXPR_TYPE),
-            0,
-            SEED,
-            self.plugin.owner.clone(),
-        );
-        let mut ws = sandbox::store(&self.host.engine.engine, ctx, limits, None);
         let inv = Invocation {
             node_type: PIN_EXPR_TYPE.to_string(),
             node_id: site.to_string(),
@@ -62,12 +53,24 @@ impl ComponentPinExprs {
             inputs,
         };
         let pre = &self.plugin.pre;
-        let admission = &self.host.admission;
+        let host = &self.host;
+        let g = grants.clone();
+        let owner = self.plugin.owner.clone();
         let text = self.host.block_on(async move {
-            let _slot = match admission.acquire(Class::Reserved).await {
+            let _slot = match host.admission.acquire(Class::Reserved).await {
                 Ok(slot) => slot,
                 Err(stop) => return Ok(Err(stop)),
             };
+            // Built once the slot is held: the clock starts now.
+            let ctx = NodeCtx::new(
+                g,
+                host.caps.clone(),
+                Recorder::detached(PIN_EXPR_TYPE),
+                0,
+                SEED,
+                owner,
+            );
+            let mut ws = sandbox::store(&host.engine.engine, ctx, limits, None);
             Ok(sandbox::run(&mut ws, limits, None, async |ws| {
                 let inst = pre.instantiate_async(&mut *ws).await?;
                 inst.abstractgateway_plugin_node()

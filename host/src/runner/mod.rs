@@ -464,7 +464,10 @@ fn defer_if_executing(world: &mut World, cmd: &crate::run::CommandRecord) -> boo
 /// Applies a finished plugin node, then retries deferred commands; true if some are still deferred.
 fn node_done(world: &mut World, done: NodeDone) -> bool {
     // A node stopped by a deferred cancel ends as that command says (cancelled), not as a failure of its own.
-    let stopped_by_cancel = matches!(done.outcome, crate::engine::PluginOutcome::Failed(_))
+    let stopped_by_cancel = matches!(
+        done.outcome,
+        crate::engine::PluginOutcome::Failed(_) | crate::engine::PluginOutcome::Cancelled(_)
+    )
         && world.deferred.iter().any(|c| {
             c.kind.eq_ignore_ascii_case("cancel") && world.tree(&c.run_id).contains(&done.run_id)
         });

@@ -188,6 +188,10 @@ fn le_u32(b: &[u8], at: usize) -> u32 {
     u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
 }
 
+/// Sample rates a WAV file may declare, Hz.
+const MIN_RATE: u32 = 1_000;
+const MAX_RATE: u32 = 384_000;
+
 /// Parses a WAV file into 16-bit PCM. A data chunk whose declared size runs past the end (a header written
 /// before the length was known, as streaming encoders do) is read up to the end of the bytes.
 pub fn parse_wav(bytes: &[u8]) -> Result<Pcm, VoiceError> {
@@ -219,6 +223,13 @@ pub fn parse_wav(bytes: &[u8]) -> Result<Pcm, VoiceError> {
             let (tag, channels, rate, bits) = fmt.ok_or_else(|| bad("data before fmt chunk"))?;
             if channels == 0 || rate == 0 {
                 return Err(bad("zero channels or sample rate"));
+            }
+            // Resampling scales the sample count by the rate ratio: a 1 Hz header must not make a small
+            // file decode into gigabytes.
+            if !(MIN_RATE..=MAX_RATE).contains(&rate) {
+                return Err(bad(&format!(
+                    "sample rate {rate} Hz is outside {MIN_RATE}..={MAX_RATE}"
+                )));
             }
             let samples = decode_samples(&bytes[body..end], tag, bits)
                 .ok_or_else(|| bad(&format!("unsupported encoding (format {tag}, {bits} bits)")))?;
@@ -297,6 +308,16 @@ mod tests {
         wav[40..44].copy_from_slice(&0x7fff_f000u32.to_le_bytes());
         let p = parse_wav(&wav).unwrap();
         assert_eq!(p.frames(), 1600);
+    }
+
+    #[test]
+    fn a_header_whose_rate_would_blow_up_resampling_is_refused() {
+        for rate in [1u32, 999, 384_001, u32::MAX] {
+            let mut wav = tone(16000, 1, 1600).to_wav();
+            wav[24..28].copy_from_slice(&rate.to_le_bytes());
+            let e = parse_wav(&wav).expect_err("refused");
+            assert!(format!("{e}").contains("sample rate"), "{rate}: {e}");
+        }
     }
 
     #[test]
