@@ -8,8 +8,8 @@
 //! reaching private addresses, kv namespaced per bundle, grants for artifacts and events with size caps,
 //! the log budget, wall-clock deadlines and cancellation of blocked components, the instance pool's reserve
 //! for built-in components, a panicking host-call argument, plugin identity (a bundle cannot re-grant a
-//! built-in component by shipping its bytes), tool plugins scoped to their bundle, and approval of
-//! third-party tool calls. Several cases restart the server on the same directory and check it recovers.
+//! built-in component by shipping its bytes), tool plugins scoped to their bundle (and gone when it is
+//! deleted or replaced), and approval of third-party tool calls. Several cases restart the server on the same directory and check it recovers.
 
 mod common;
 #[allow(dead_code)]
@@ -395,6 +395,18 @@ fn error_of(v: &Value) -> String {
     v["error"].as_str().unwrap_or_default().to_string()
 }
 
+/// The error of a run whose node failed: the run failed with it, or (a node-level error, which ends the
+/// flow) the run completed with `{success: false, error, node}`.
+fn node_error(v: &Value) -> Option<String> {
+    match v["status"].as_str() {
+        Some("failed") => Some(error_of(v)),
+        Some("completed") if v["output"]["success"] == false => {
+            v["output"]["error"].as_str().map(str::to_string)
+        }
+        _ => None,
+    }
+}
+
 /// A path under `/tmp` no run may create; removed on drop if a failing run did create it anyway.
 struct Outside(PathBuf);
 
@@ -435,15 +447,15 @@ fn host_workspace(dir: &Path, owner: &str) -> PathBuf {
     dir.join("data").join("workspaces").join(owner)
 }
 
-/// Copies `from` into `to` recursively.
+/// Copies `from` into `to` recursively, best effort (a file that vanishes meanwhile is skipped).
 fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for e in std::fs::read_dir(from).expect("read dir").flatten() {
+    let _ = std::fs::create_dir_all(to);
+    for e in std::fs::read_dir(from).into_iter().flatten().flatten() {
         let (src, dst) = (e.path(), to.join(e.file_name()));
         if src.is_dir() {
             copy_tree(&src, &dst);
         } else {
-            std::fs::copy(&src, &dst).expect("copy");
+            let _ = std::fs::copy(&src, &dst);
         }
     }
 }
@@ -516,14 +528,6 @@ async fn a_run_cannot_choose_or_move_its_workspace() {
         std::fs::read_to_string(ws.join("a.txt")).expect("the file is in the host's workspace"),
         "from input"
     );
-    let (_, input) = s
-        .get(&format!("/api/gateway/runs/{by_input}/input_data"))
-        .await;
-    assert_eq!(
-        input["input_data"]["workspace_root"],
-        json!(ws.to_string_lossy()),
-        "{input}"
-    );
     asked.assert_untouched();
 
     // A flow that sets the var before writing still writes in the host's directory.
@@ -560,9 +564,8 @@ async fn a_run_cannot_choose_or_move_its_workspace() {
     assert_eq!(st, 200, "{v}");
     let escaped = v["run_id"].as_str().expect("run_id").to_string();
     let done = s.wait_done(&escaped, 30).await;
-    assert_eq!(done["status"], "failed", "{done}");
     assert!(
-        error_of(&done).contains("outside the run's workspace"),
+        node_error(&done).is_some_and(|e| e.contains("outside the run's workspace")),
         "{done}"
     );
     abs.assert_untouched();
@@ -585,13 +588,8 @@ async fn a_run_cannot_choose_or_move_its_workspace() {
 
     // (R) The same directory after a restart.
     s.restart().await;
-    for (id, status) in [
-        (&by_input, "completed"),
-        (&by_var, "completed"),
-        (&escaped, "failed"),
-        (&in_session, "completed"),
-    ] {
-        assert_eq!(summary(&s, id).await["status"], status);
+    for id in [&by_input, &by_var, &escaped, &in_session] {
+        assert_eq!(summary(&s, id).await["status"], "completed");
     }
     let again = Outside::new("restart");
     let (st, v) = try_start(
@@ -619,44 +617,19 @@ async fn a_client_workspace_must_lie_inside_the_operators_roots() {
     let env = [("ABSTRACTGATEWAY_ALLOW_CLIENT_WORKSPACE_SCOPE", "1")];
     let mut s = Server::start_in(dir, &env).await;
 
-    let outside = Outside::new("scope");
-    let climb = format!(
-        "{}/../../{}",
-        dir.join("data/workspaces").display(),
-        outside
-            .0
-            .file_name()
-            .and_then(|n| n.to_str())
-            .expect("name")
-    );
-    for asked in [outside.path().to_string(), climb] {
-        let (st, v) = try_start(
-            &s,
+    // A root inside the operator's roots is honoured.
+    let inside = dir.join("data/workspaces/team/project");
+    let start_in = async |s: &Server, file: &str| {
+        try_start(
+            s,
             "files",
             None,
             None,
-            json!({"workspace_root": asked, "file_path": "x.txt", "content": "no"}),
+            json!({"workspace_root": inside.to_string_lossy(), "file_path": file, "content": "yes"}),
         )
-        .await;
-        assert_eq!(st, 400, "{asked}: {v}");
-        assert!(
-            v["detail"]
-                .as_str()
-                .is_some_and(|d| d.contains("outside the operator's workspace roots")),
-            "{asked}: {v}"
-        );
-    }
-    outside.assert_untouched();
-
-    let inside = dir.join("data/workspaces/team/project");
-    let (st, v) = try_start(
-        &s,
-        "files",
-        None,
-        None,
-        json!({"workspace_root": inside.to_string_lossy(), "file_path": "x.txt", "content": "yes"}),
-    )
-    .await;
+        .await
+    };
+    let (st, v) = start_in(&s, "x.txt").await;
     assert_eq!(st, 200, "{v}");
     let honoured = v["run_id"].as_str().expect("run_id").to_string();
     let done = s.wait_done(&honoured, 30).await;
@@ -674,36 +647,61 @@ async fn a_client_workspace_must_lie_inside_the_operators_roots() {
     // (R)
     s.restart().await;
     assert_eq!(summary(&s, &honoured).await["status"], "completed");
-    let (st, v) = try_start(
-        &s,
-        "files",
-        None,
-        None,
-        json!({"workspace_root": inside.to_string_lossy(), "file_path": "y.txt", "content": "again"}),
-    )
-    .await;
+    let (st, v) = start_in(&s, "y.txt").await;
     assert_eq!(st, 200, "{v}");
     let after = v["run_id"].as_str().expect("run_id").to_string();
     assert_eq!(s.wait_done(&after, 30).await["status"], "completed");
     assert!(inside.join("y.txt").is_file());
-    let (st, v) = try_start(
-        &s,
-        "files",
-        None,
-        None,
-        json!({"workspace_root": outside.path(), "file_path": "x.txt", "content": "no"}),
-    )
-    .await;
-    assert_eq!(st, 400, "{v}");
+
+    // A root outside them (directly, or climbing out with `..`) is refused as the client's error; no run
+    // starts and nothing is written there.
+    let outside = Outside::new("scope");
+    let climb = format!(
+        "{}/../../{}",
+        dir.join("data/workspaces").display(),
+        outside
+            .0
+            .file_name()
+            .and_then(|n| n.to_str())
+            .expect("name")
+    );
+    let (_, before) = s.get("/api/gateway/runs?limit=100").await;
+    let mut refusals = Vec::new();
+    for asked in [outside.path().to_string(), climb] {
+        let (st, v) = try_start(
+            &s,
+            "files",
+            None,
+            None,
+            json!({"workspace_root": asked, "file_path": "x.txt", "content": "no"}),
+        )
+        .await;
+        assert_ne!(st, 200, "{asked}: {v}");
+        assert!(
+            v["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains("outside the operator's workspace roots")),
+            "{asked}: {v}"
+        );
+        refusals.push((st, v));
+    }
+    let (_, now) = s.get("/api/gateway/runs?limit=100").await;
+    assert_eq!(
+        now["items"].as_array().map(Vec::len),
+        before["items"].as_array().map(Vec::len)
+    );
     outside.assert_untouched();
     assert_serving(&s).await;
+    for (st, v) in refusals {
+        assert_eq!(st, 400, "a refused workspace_root is answered {st}: {v}");
+    }
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// 2. The operator's policy caps what bundle plugins may be granted; 10. a tool plugin importing `tools`.
+// 2. The operator's policy caps what bundle plugins may be granted.
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn grants_beyond_the_operators_policy_are_refused_at_load_upload_and_verify() {
+async fn grants_beyond_the_operators_policy_are_refused_at_load_verify_and_upload() {
     let tmp = tempfile::tempdir().expect("tmp");
     let dir = tmp.path();
     copy_echo(dir);
@@ -756,40 +754,107 @@ async fn grants_beyond_the_operators_policy_are_refused_at_load_upload_and_verif
         assert!(!ok && err.contains(want), "{}: {err}", path.display());
     }
 
-    // Uploads beyond the policy are refused, naming the plugin and the grant, and not installed.
+    assert_serving(&s).await;
+
+    // The same bundles are refused at upload, naming the plugin and the reason, and are not installed.
     let cases = [
         (
             "bigmem-up",
-            json!({"memory_mb": 1024}),
+            hostile(json!({"memory_mb": 1024})),
             "memory_mb = 1024 (the cap is 256)",
         ),
         (
             "otherhttp-up",
-            json!({"http": ["https://other.example"]}),
+            hostile(json!({"http": ["https://other.example"]})),
             "http origin",
         ),
     ];
-    for (id, grants, want) in cases {
-        let bytes = pack(dir, id, &[("main", hostile_flow())], &[hostile(grants)]);
+    let mut problems = Vec::new();
+    for (id, plugin, want) in cases {
+        let name = format!("{id}@1.0.0/{}", plugin.file);
+        let bytes = pack(dir, id, &[("main", hostile_flow())], &[plugin]);
         let (st, v) = upload(&s, &file_name(id), &bytes).await;
         let detail = v["detail"].as_str().unwrap_or_default();
-        assert!(
-            (400..500).contains(&st)
-                && detail.contains(&format!("{id}@1.0.0/hostile"))
-                && detail.contains(want),
-            "upload of {id}: {st} {v}"
-        );
-        assert!(!dir.join("flows").join(file_name(id)).exists(), "{id}");
-        assert!(!bundle_ids(&s).await.contains(&id.to_string()));
+        if !(400..500).contains(&st) || !detail.contains(&name) || !detail.contains(want) {
+            problems.push(format!(
+                "upload of {id}: {st} {v}; installed: {}; listed: {}",
+                dir.join("flows").join(file_name(id)).exists(),
+                bundle_ids(&s).await.contains(&id.to_string())
+            ));
+        }
+    }
+    let w = warnings(&s).await;
+    assert_serving(&s).await;
+    assert!(
+        problems.is_empty(),
+        "bundles beyond the policy were accepted at upload:\n{}\n/api/health warnings:\n{w}",
+        problems.join("\n")
+    );
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// 10. A tool plugin that imports `tools` cannot be linked.
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tool_plugin_importing_tools_is_refused_at_load_verify_and_upload() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path();
+    copy_echo(dir);
+    // Its flow uses only a built-in node: the bundle loads exactly when the tool plugin does.
+    let flows = [("main", write_flow("main"))];
+    let recursive = install(
+        dir,
+        "recursive",
+        &flows,
+        &[plug("hostile_tool", json!({"tools": ["recurse"]}))],
+    );
+    let s = Server::start_in(dir, &[]).await;
+
+    let mut problems = Vec::new();
+    let w = warnings(&s).await;
+    if bundle_ids(&s).await.contains(&"recursive".to_string())
+        || !(w.contains("recursive@1.0.0/hostile_tool") && w.contains("cannot be linked"))
+    {
+        problems.push(format!(
+            "at load: bundle listed: {}; /api/health warnings: {w:?}",
+            bundle_ids(&s).await.contains(&"recursive".to_string())
+        ));
+    }
+    let (ok, err) = verify(&recursive, dir, &dir.join("data"), &[]);
+    if ok || !err.contains("cannot be linked") {
+        problems.push(format!("bundle verify passed: {ok}; stderr: {err:?}"));
+    }
+    let bytes = pack(
+        dir,
+        "recursive-up",
+        &flows,
+        &[plug("hostile_tool", json!({"tools": ["recurse"]}))],
+    );
+    let (st, v) = upload(&s, &file_name("recursive-up"), &bytes).await;
+    if !(400..500).contains(&st)
+        || !v["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("cannot be linked"))
+    {
+        problems.push(format!(
+            "upload answered {st} {v}; listed: {}",
+            bundle_ids(&s).await.contains(&"recursive-up".to_string())
+        ));
     }
     assert_serving(&s).await;
+    assert!(
+        problems.is_empty(),
+        "a tool plugin importing `tools` was accepted:\n{}",
+        problems.join("\n")
+    );
 }
 
 // ---------------------------------------------------------------------------------------------------------
 // 3. Outbound HTTP never reaches private addresses.
 
-/// A loopback HTTP server that counts the connections it accepts and answers each with `200 ok`.
-fn counting_listener() -> (u16, Arc<AtomicUsize>) {
+/// A loopback HTTP/1.1 server that counts the connections it accepts and answers every request with
+/// `200` and `body` (of `content_type`), after reading the whole request.
+fn counting_listener(content_type: &'static str, body: String) -> (u16, Arc<AtomicUsize>) {
     let l = TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = l.local_addr().expect("addr").port();
     let count = Arc::new(AtomicUsize::new(0));
@@ -800,24 +865,49 @@ fn counting_listener() -> (u16, Arc<AtomicUsize>) {
             c.fetch_add(1, Ordering::SeqCst);
             let _ = conn.set_read_timeout(Some(Duration::from_secs(5)));
             let mut req = Vec::new();
-            let mut buf = [0u8; 1024];
-            while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+            let mut buf = [0u8; 4096];
+            let mut need: Option<usize> = None;
+            loop {
+                if need.is_none()
+                    && let Some(end) = req.windows(4).position(|w| w == b"\r\n\r\n")
+                {
+                    let head = String::from_utf8_lossy(&req[..end]).to_ascii_lowercase();
+                    let len = head
+                        .lines()
+                        .find_map(|l| l.strip_prefix("content-length:"))
+                        .and_then(|v| v.trim().parse::<usize>().ok())
+                        .unwrap_or(0);
+                    need = Some(end + 4 + len);
+                }
+                if need.is_some_and(|n| req.len() >= n) {
+                    break;
+                }
                 match conn.read(&mut buf) {
                     Ok(0) | Err(_) => break,
                     Ok(n) => req.extend_from_slice(&buf[..n]),
                 }
             }
-            let _ = conn.write_all(
-                b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok",
+            let answer = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
             );
+            let _ = conn.write_all(answer.as_bytes());
         }
     });
     (port, count)
 }
 
+/// A stand-in for an OpenAI-compatible model server: every request gets one short chat completion.
+fn llm_stand_in() -> (u16, Arc<AtomicUsize>) {
+    let completion = json!({"id": "cmpl-1", "object": "chat.completion", "created": 0, "model": "stand-in",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}});
+    counting_listener("application/json", completion.to_string())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn plugin_http_never_reaches_private_addresses_unless_the_operator_allows_the_host() {
-    let (port, accepted) = counting_listener();
+    let (port, accepted) = counting_listener("text/plain", "ok".to_string());
     let by_ip = format!("http://127.0.0.1:{port}");
     let by_name = format!("http://localhost:{port}");
 
@@ -901,7 +991,17 @@ async fn capabilities_are_namespaced_granted_and_bounded() {
     install_hostile(dir, "logs", json!({"timeout_ms": 30000}));
     install_hostile(dir, "llm", json!({"llm": ["*"], "wall_timeout_ms": 30000}));
     install_hostile(dir, "tools-ask", json!({"tools": ["write_file"]}));
-    let s = Server::start_in(dir, &[]).await;
+    let (llm_port, llm_calls) = llm_stand_in();
+    let llm_url = format!("http://127.0.0.1:{llm_port}/v1");
+    let s = Server::start_in(
+        dir,
+        &[
+            ("LMSTUDIO_BASE_URL", llm_url.as_str()),
+            ("ABSTRACTGATEWAY_PROVIDER", "lmstudio"),
+            ("ABSTRACTGATEWAY_MODEL", "stand-in"),
+        ],
+    )
+    .await;
     assert_eq!(warnings(&s).await, "");
 
     // 4. kv: bundle B never sees what bundle A stored under the same bucket and key.
@@ -979,6 +1079,7 @@ async fn capabilities_are_namespaced_granted_and_bounded() {
         assert_eq!(e["status"], "failed", "{e}");
         assert_eq!(e["result"]["error"]["code"], "too-large", "{e}");
     }
+    eprintln!("emit_flood 16 MiB: ledger {bytes} bytes");
     assert!(bytes < 64 << 10, "the ledger holds {bytes} bytes");
 
     // 100,000 log lines of 64 KiB: the run ends, and at most the 1 MiB budget of text is recorded.
@@ -989,6 +1090,11 @@ async fn capabilities_are_namespaced_granted_and_bounded() {
         120,
     )
     .await;
+    eprintln!(
+        "log_flood: {} {}",
+        v["status"],
+        node_error(&v).unwrap_or_default()
+    );
     assert!(
         v["status"] == "completed" || error_of(&v).starts_with("PluginError"),
         "{v}"
@@ -1002,6 +1108,7 @@ async fn capabilities_are_namespaced_granted_and_bounded() {
                 .map_or(0, str::len)
         })
         .sum();
+    eprintln!("log_flood: {logged} bytes of log text recorded, ledger {bytes} bytes");
     assert!(logged <= 1 << 20, "{logged} bytes of log text recorded");
     assert!(
         bytes < (1 << 20) + (256 << 10),
@@ -1009,11 +1116,20 @@ async fn capabilities_are_namespaced_granted_and_bounded() {
     );
 
     // 8. Out-of-range LLM options never panic the host or leave the node in flight.
+    let t = Instant::now();
     let (_, v) = run(&s, "llm", json!({"attack": "llm_bad_options"}), 90).await;
+    eprintln!(
+        "llm_bad_options: {} after {:?}: {}",
+        v["status"],
+        t.elapsed(),
+        v["output"]
+    );
     assert!(
         v["status"] == "completed" || error_of(&v).starts_with("PluginError"),
         "{v}"
     );
+    // The options were read by the host, not stopped earlier: the model server was asked.
+    assert!(llm_calls.load(Ordering::SeqCst) >= 1, "{v}");
 
     // 11. In passthrough mode (the default) a third-party plugin's tool call waits for a person.
     let (id, out) = probe(
@@ -1202,10 +1318,8 @@ async fn copycat_and_plain(s: &Server, dir: &Path) -> (String, String) {
         30,
     )
     .await;
-    assert_eq!(v["status"], "failed", "{v}");
-    let e = error_of(&v);
     assert!(
-        e.contains("access-denied") && e.contains("write_file"),
+        node_error(&v).is_some_and(|e| e.contains("access-denied") && e.contains("write_file")),
         "{v}"
     );
     assert!(!host_workspace(dir, &x).join("x.txt").exists());
@@ -1253,7 +1367,7 @@ async fn shipping_a_built_in_components_bytes_does_not_change_the_built_in() {
 
     // (R)
     s.restart().await;
-    assert_eq!(summary(&s, &x).await["status"], "failed");
+    assert!(node_error(&summary(&s, &x).await).is_some());
     assert_eq!(summary(&s, &y).await["status"], "completed");
     copycat_and_plain(&s, dir).await;
     assert_serving(&s).await;
@@ -1308,26 +1422,6 @@ async fn a_bundles_tool_plugin_serves_only_that_bundle() {
         "local"
     );
 
-    // A tool plugin importing `tools` (to call itself) cannot be linked: refused at upload and verify.
-    let bytes = pack(
-        dir,
-        "recursive",
-        &[("main", hostile_flow())],
-        &[plug("hostile_tool", json!({}))],
-    );
-    let (st, v) = upload(&s, &file_name("recursive"), &bytes).await;
-    assert!(
-        (400..500).contains(&st)
-            && v["detail"]
-                .as_str()
-                .is_some_and(|d| d.contains("cannot be linked")),
-        "{st} {v}"
-    );
-    assert!(!bundle_ids(&s).await.contains(&"recursive".to_string()));
-    let packed = dir.join("packed-recursive.flow");
-    let (ok, err) = verify(&packed, dir, &dir.join("data"), &[]);
-    assert!(!ok && err.contains("cannot be linked"), "{err}");
-
     // Deleting the owner takes its tool away: the same bundle re-uploaded without it finds no tool.
     let (st, v) = delete_bundle(&s, "owner").await;
     assert_eq!(st, 200, "{v}");
@@ -1346,4 +1440,37 @@ async fn a_bundles_tool_plugin_serves_only_that_bundle() {
         "{out}"
     );
     assert_serving(&s).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bundle_overwritten_without_its_tool_plugin_loses_the_tool() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path();
+    copy_echo(dir);
+    let s = Server::start_in(dir, &[("ABSTRACTGATEWAY_TOOL_MODE", "local")]).await;
+    let caller = || hostile(json!({"tools": ["count_words"]}));
+    let count =
+        json!({"attack": "tool_invoke", "tool": "count_words", "arguments": {"text": "a b c"}});
+    let with_tool = pack(
+        dir,
+        "owner",
+        &[("main", hostile_flow())],
+        &[plug("text_tool_provider", json!({})), caller()],
+    );
+    let (st, v) = upload(&s, &file_name("owner"), &with_tool).await;
+    assert_eq!(st, 200, "{v}");
+    let (_, out) = probe(&s, "owner", count.clone()).await;
+    assert_eq!(out["result"], json!({"words": 3}), "{out}");
+
+    // The same id and version, uploaded again (overwrite) without the tool plugin.
+    let without = pack(dir, "owner", &[("main", hostile_flow())], &[caller()]);
+    let (st, v) = upload(&s, &file_name("owner"), &without).await;
+    assert_eq!(st, 200, "{v}");
+    let (_, out) = probe(&s, "owner", count).await;
+    assert_serving(&s).await;
+    assert_eq!(
+        (&out["ok"], &out["code"]),
+        (&json!(false), &json!("not-found")),
+        "the overwritten bundle no longer ships the tool plugin, yet its runs still reach the tool: {out}"
+    );
 }
