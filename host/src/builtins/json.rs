@@ -3,10 +3,10 @@
 
 use serde_json::{Map, Value};
 
-use super::pyfmt::{DumpOptions, py_int, py_json_dumps, py_str, py_strip, py_truthy};
+use super::pyfmt::{DumpOptions, py_int, py_json_dumps_limited, py_str, py_strip, py_truthy};
 use super::pyjson::{loads, raw_decode};
 use super::pylit::{literal_eval, to_json};
-use super::{BuiltinCtx, PyException, PyResult, input};
+use super::{BuiltinCtx, MAX_BUILT_TEXT_BYTES, PyException, PyResult, input};
 
 /// Python `json.loads` tries at most this many `{`/`[` start positions in free text.
 const MAX_JSON_STARTS: usize = 64;
@@ -153,7 +153,16 @@ pub(crate) fn stringify(value: &Value, mode: &str, indent: i128, sort_keys: bool
             }
         }
     };
-    Ok(Value::String(py_json_dumps(&v, opts)))
+    // The indent is repeated for every item at every level: refuse before the spaces take gigabytes.
+    match py_json_dumps_limited(&v, opts, MAX_BUILT_TEXT_BYTES) {
+        Some(text) => Ok(Value::String(text)),
+        None => Err(PyException::new(
+            "MemoryError",
+            format!(
+                "the indented JSON text would be over the gateway's limit of {MAX_BUILT_TEXT_BYTES} bytes"
+            ),
+        )),
+    }
 }
 
 /// `stringify_json(value, mode=beautify|minified|none)`; legacy `indent` and `sort_keys`.
@@ -293,6 +302,20 @@ mod tests {
         assert_eq!(s(json!({"value": "12", "mode": "none"})), json!("12"));
         assert_eq!(s(json!({"mode": "none"})), json!("null"));
         assert_eq!(s(json!({"value": 1e16, "mode": "none"})), json!("1e+16"));
+        // An indent is repeated for every item: ten million spaces times a hundred items is refused.
+        let items: Vec<i32> = (0..100).collect();
+        let e = run(
+            "stringify_json",
+            json!({"value": items, "indent": 10_000_000}),
+        )
+        .unwrap_err();
+        assert_eq!(e.kind, "MemoryError");
+        let ok = run(
+            "stringify_json",
+            json!({"value": [[1]], "indent": 1_000_000}),
+        )
+        .unwrap();
+        assert_eq!(ok.as_str().map(str::len), Some(4_000_009));
         // Python builds the indent text before encoding anything but a plain string.
         let e = run("stringify_json", json!({"value": [1], "indent": 1e18})).unwrap_err();
         assert_eq!(e.kind, "MemoryError");

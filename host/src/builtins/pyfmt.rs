@@ -573,11 +573,29 @@ pub struct DumpOptions {
 /// Python `json.dumps(value, indent=…, sort_keys=…, ensure_ascii=…)` byte for byte.
 pub fn py_json_dumps(v: &Value, opts: DumpOptions) -> String {
     let mut out = String::new();
-    write_json(v, &opts, 0, &mut out);
+    // Without a limit nothing is refused.
+    let _ = write_json(v, &opts, 0, &mut out, usize::MAX);
     out
 }
 
-fn write_json(v: &Value, opts: &DumpOptions, level: usize, out: &mut String) {
+/// [`py_json_dumps`], or `None` as soon as the indentation would take the text past `limit` bytes (an
+/// indent is multiplied by the nesting and the number of items, so it is not bounded by the value).
+pub(crate) fn py_json_dumps_limited(v: &Value, opts: DumpOptions, limit: usize) -> Option<String> {
+    let mut out = String::new();
+    write_json(v, &opts, 0, &mut out, limit).ok()?;
+    Some(out)
+}
+
+/// The text went past the limit of [`py_json_dumps_limited`].
+struct OverLimit;
+
+fn write_json(
+    v: &Value,
+    opts: &DumpOptions,
+    level: usize,
+    out: &mut String,
+    limit: usize,
+) -> Result<(), OverLimit> {
     match v {
         Value::Null => out.push_str("null"),
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
@@ -586,20 +604,20 @@ fn write_json(v: &Value, opts: &DumpOptions, level: usize, out: &mut String) {
         Value::Array(items) => {
             if items.is_empty() {
                 out.push_str("[]");
-                return;
+                return Ok(());
             }
             out.push('[');
             for (i, item) in items.iter().enumerate() {
-                write_item_separator(opts, level + 1, i == 0, out);
-                write_json(item, opts, level + 1, out);
+                write_item_separator(opts, level + 1, i == 0, out, limit)?;
+                write_json(item, opts, level + 1, out, limit)?;
             }
-            write_closing_indent(opts, level, out);
+            write_closing_indent(opts, level, out, limit)?;
             out.push(']');
         }
         Value::Object(map) => {
             if map.is_empty() {
                 out.push_str("{}");
-                return;
+                return Ok(());
             }
             let mut entries: Vec<(&String, &Value)> = map.iter().collect();
             if opts.sort_keys {
@@ -607,25 +625,47 @@ fn write_json(v: &Value, opts: &DumpOptions, level: usize, out: &mut String) {
             }
             out.push('{');
             for (i, (k, item)) in entries.into_iter().enumerate() {
-                write_item_separator(opts, level + 1, i == 0, out);
+                write_item_separator(opts, level + 1, i == 0, out, limit)?;
                 write_json_str(k, opts.ensure_ascii, out);
                 out.push_str(if opts.compact { ":" } else { ": " });
-                write_json(item, opts, level + 1, out);
+                write_json(item, opts, level + 1, out, limit)?;
             }
-            write_closing_indent(opts, level, out);
+            write_closing_indent(opts, level, out, limit)?;
             out.push('}');
         }
     }
+    Ok(())
 }
 
-fn write_item_separator(opts: &DumpOptions, level: usize, first: bool, out: &mut String) {
+/// A newline and `width * level` spaces, unless that takes the text past `limit`.
+fn push_indent(
+    width: usize,
+    level: usize,
+    out: &mut String,
+    limit: usize,
+) -> Result<(), OverLimit> {
+    let n = width.saturating_mul(level);
+    if out.len().saturating_add(n).saturating_add(1) > limit {
+        return Err(OverLimit);
+    }
+    out.push('\n');
+    out.push_str(&" ".repeat(n));
+    Ok(())
+}
+
+fn write_item_separator(
+    opts: &DumpOptions,
+    level: usize,
+    first: bool,
+    out: &mut String,
+    limit: usize,
+) -> Result<(), OverLimit> {
     match opts.indent {
         Some(width) => {
             if !first {
                 out.push(',');
             }
-            out.push('\n');
-            out.push_str(&" ".repeat(width * level));
+            push_indent(width, level, out, limit)?;
         }
         None => {
             if !first {
@@ -633,12 +673,18 @@ fn write_item_separator(opts: &DumpOptions, level: usize, first: bool, out: &mut
             }
         }
     }
+    Ok(())
 }
 
-fn write_closing_indent(opts: &DumpOptions, level: usize, out: &mut String) {
-    if let Some(width) = opts.indent {
-        out.push('\n');
-        out.push_str(&" ".repeat(width * level));
+fn write_closing_indent(
+    opts: &DumpOptions,
+    level: usize,
+    out: &mut String,
+    limit: usize,
+) -> Result<(), OverLimit> {
+    match opts.indent {
+        Some(width) => push_indent(width, level, out, limit),
+        None => Ok(()),
     }
 }
 

@@ -6,10 +6,10 @@
 
 use serde_json::{Map, Value};
 
-use super::PyException;
 use super::pyfmt::{
     format_exponent, push_hex_escape, py_repr, py_str, py_str_repr, py_type_name, shortest_digits,
 };
+use super::{MAX_BUILT_TEXT_BYTES, MAX_FORMAT_WIDTH, PyException, too_large};
 
 /// `template.format(**kwargs)` (no positional arguments).
 pub fn str_format(template: &str, kwargs: &Map<String, Value>) -> Result<String, PyException> {
@@ -56,6 +56,7 @@ fn vformat(s: &[char], kwargs: &Map<String, Value>, depth: i32) -> Result<String
                 literal_end -= 1;
             }
         }
+        grow(&out, literal_end - start)?;
         out.extend(&s[start..literal_end]);
         if !markup {
             continue;
@@ -76,9 +77,21 @@ fn vformat(s: &[char], kwargs: &Map<String, Value>, depth: i32) -> Result<String
         } else {
             field.spec.iter().collect()
         };
-        out.push_str(&value.format(&spec)?);
+        let piece = value.format(&spec)?;
+        grow(&out, piece.len())?;
+        out.push_str(&piece);
     }
     Ok(out)
+}
+
+/// Refuses to grow the formatted string past [`MAX_BUILT_TEXT_BYTES`]: a template can repeat a large
+/// field (`{a}{a}{a}...`), so the result is not bounded by the size of the input.
+fn grow(out: &str, more: usize) -> Result<(), PyException> {
+    let len = out.len().saturating_add(more);
+    if len > MAX_BUILT_TEXT_BYTES {
+        return Err(too_large("the formatted string", len));
+    }
+    Ok(())
 }
 
 struct Field {
@@ -358,20 +371,29 @@ fn is_align(c: char) -> bool {
     matches!(c, '<' | '>' | '=' | '^')
 }
 
-fn read_int(s: &[char], pos: &mut usize) -> Option<usize> {
+/// CPython's `get_integer`: the decimal number at `pos`, if any; `ValueError` as soon as it would
+/// exceed `sys.maxsize`.
+fn read_int(s: &[char], pos: &mut usize) -> Result<Option<usize>, PyException> {
     let start = *pos;
-    while *pos < s.len() && s[*pos].is_ascii_digit() {
+    let mut acc: usize = 0;
+    while *pos < s.len()
+        && let Some(d) = s[*pos].to_digit(10)
+    {
+        let d = d as usize;
+        if acc > (isize::MAX as usize - d) / 10 {
+            return Err(verr("Too many decimal digits in format string"));
+        }
+        acc = acc * 10 + d;
         *pos += 1;
     }
-    if *pos == start {
-        return None;
-    }
-    Some(
-        s[start..*pos]
-            .iter()
-            .collect::<String>()
-            .parse()
-            .unwrap_or(usize::MAX),
+    Ok((*pos > start).then_some(acc))
+}
+
+/// The `MemoryError` of a width or precision over [`MAX_FORMAT_WIDTH`].
+fn too_wide(what: &str, n: usize) -> PyException {
+    PyException::new(
+        "MemoryError",
+        format!("format {what} {n} is over the gateway's limit of {MAX_FORMAT_WIDTH}"),
     )
 }
 
@@ -435,7 +457,7 @@ impl Spec {
             }
             pos += 1;
         }
-        out.width = read_int(&s, &mut pos).unwrap_or(0);
+        out.width = read_int(&s, &mut pos)?.unwrap_or(0);
         if pos < s.len() && s[pos] == ',' {
             out.thousands = Some(',');
             pos += 1;
@@ -453,7 +475,8 @@ impl Spec {
         if pos < s.len() && s[pos] == '.' {
             pos += 1;
             out.precision = Some(
-                read_int(&s, &mut pos).ok_or_else(|| verr("Format specifier missing precision"))?,
+                read_int(&s, &mut pos)?
+                    .ok_or_else(|| verr("Format specifier missing precision"))?,
             );
         }
         if s.len() - pos > 1 {
@@ -481,15 +504,24 @@ impl Spec {
         Ok(out)
     }
 
+    /// Refuses a width that would need more than [`MAX_FORMAT_WIDTH`] characters of padding.
+    fn check_width(&self) -> Result<(), PyException> {
+        if self.width > MAX_FORMAT_WIDTH {
+            return Err(too_wide("width", self.width));
+        }
+        Ok(())
+    }
+
     /// Pads `body` (already signed and grouped) to the width.
-    fn pad(&self, body: &str, sign_and_prefix_len: usize) -> String {
+    fn pad(&self, body: &str, sign_and_prefix_len: usize) -> Result<String, PyException> {
         let len = body.chars().count();
         if len >= self.width {
-            return body.to_string();
+            return Ok(body.to_string());
         }
+        self.check_width()?;
         let pad = self.width - len;
         let fill = |n: usize| self.fill.to_string().repeat(n);
-        match self.align {
+        Ok(match self.align {
             '<' => format!("{body}{}", fill(pad)),
             '^' => format!("{}{body}{}", fill(pad / 2), fill(pad - pad / 2)),
             '=' => {
@@ -501,7 +533,7 @@ impl Spec {
                 format!("{}{}{}", &body[..split], fill(pad), &body[split..])
             }
             _ => format!("{}{body}", fill(pad)),
-        }
+        })
     }
 }
 
@@ -539,7 +571,7 @@ fn format_str(s: &str, spec: &str) -> Result<String, PyException> {
         Some(p) => s.chars().take(p).collect(),
         None => s.to_string(),
     };
-    Ok(spec.pad(&text, 0))
+    spec.pad(&text, 0)
 }
 
 fn group_digits(digits: &str, sep: char, every: usize) -> String {
@@ -562,7 +594,7 @@ fn assemble_number(
     remainder: &str,
     spec: &Spec,
     every: usize,
-) -> String {
+) -> Result<String, PyException> {
     let sign = if negative {
         "-"
     } else {
@@ -576,15 +608,24 @@ fn assemble_number(
     let mut digits = int_digits.to_string();
     let grouped = match spec.thousands {
         Some(sep) => {
-            let mut g = group_digits(&digits, sep, every);
             if spec.fill == '0' && spec.align == '=' {
+                // Zero padding goes in front of the digits, so that the grouped text reaches the width:
+                // the fewest digits whose grouping is at least `min` characters long.
                 let min = spec.width.saturating_sub(lead + remainder.chars().count());
-                while g.chars().count() < min {
-                    digits.insert(0, '0');
-                    g = group_digits(&digits, sep, every);
+                let grouped_len = |n: usize| n + n.saturating_sub(1) / every;
+                if grouped_len(digits.len()) < min {
+                    spec.check_width()?;
+                    // `grouped_len(n) <= n * (every + 1) / every`, so this start is below the answer.
+                    let mut n = (min * every / (every + 1))
+                        .saturating_sub(2)
+                        .max(digits.len());
+                    while grouped_len(n) < min {
+                        n += 1;
+                    }
+                    digits = format!("{}{digits}", "0".repeat(n - digits.len()));
                 }
             }
-            g
+            group_digits(&digits, sep, every)
         }
         None => digits,
     };
@@ -621,7 +662,7 @@ fn format_int(i: i128, spec_str: &str, type_name: &str) -> Result<String, PyExce
             .ok()
             .and_then(char::from_u32)
             .ok_or_else(|| PyException::new("OverflowError", "%c arg not in range(0x110000)"))?;
-        return Ok(spec.pad(&ch.to_string(), 0));
+        return spec.pad(&ch.to_string(), 0);
     }
     let magnitude = i.unsigned_abs();
     let (digits, prefix, every) = match ty {
@@ -632,7 +673,7 @@ fn format_int(i: i128, spec_str: &str, type_name: &str) -> Result<String, PyExce
         _ => (magnitude.to_string(), "", 3),
     };
     let prefix = if spec.alternate { prefix } else { "" };
-    Ok(assemble_number(i < 0, prefix, &digits, "", &spec, every))
+    assemble_number(i < 0, prefix, &digits, "", &spec, every)
 }
 
 /// `_Py_dg_dtoa`-style digits: (digits without trailing zeros, decimal point position).
@@ -783,6 +824,12 @@ fn format_float(value: f64, spec: &Spec, type_name: &str) -> Result<String, PyEx
             p
         }
     };
+    if precision > i32::MAX as usize {
+        return Err(verr("precision too big"));
+    }
+    if precision > MAX_FORMAT_WIDTH {
+        return Err(too_wide("precision", precision));
+    }
     let upper = code.is_ascii_uppercase();
     let mut text = if val.is_finite() {
         float_short(
@@ -811,9 +858,7 @@ fn format_float(value: f64, spec: &Spec, type_name: &str) -> Result<String, PyEx
         .find(|c: char| !c.is_ascii_digit())
         .unwrap_or(text.len());
     let (int_digits, remainder) = text.split_at(split);
-    Ok(assemble_number(
-        negative, "", int_digits, remainder, spec, 3,
-    ))
+    assemble_number(negative, "", int_digits, remainder, spec, 3)
 }
 
 #[cfg(test)]
@@ -912,6 +957,62 @@ mod tests {
             };
             assert_eq!((err.kind, err.message.as_str()), (kind, msg), "{template}");
         }
+    }
+
+    #[test]
+    fn sizes_from_the_input_are_refused_before_allocating() {
+        let kw = json!({"s": "x", "i": 7, "f": 1.5, "w": 99_999_999_999_i64});
+        let err = |t: &str| fmt(t, kw.clone()).unwrap_err();
+        // Past sys.maxsize: CPython's get_integer.
+        for t in [
+            "{s:>99999999999999999999}",
+            "{i:99999999999999999999}",
+            "{f:.99999999999999999999}",
+            "{s:>9223372036854775808}",
+            "{s:.9223372036854775808}",
+        ] {
+            let e = err(t);
+            assert_eq!(
+                (e.kind, e.message.as_str()),
+                ("ValueError", "Too many decimal digits in format string"),
+                "{t}"
+            );
+        }
+        // Representable: CPython would try to allocate it; the gateway refuses first.
+        for t in [
+            "{s:>99999999999}",
+            "{s:>9223372036854775807}",
+            "{i:0>99999999999}",
+            "{i:099999999999,}",
+            "{f:>99999999999.2f}",
+            "{f:.99999999f}",
+            "{s:>{w}}",
+        ] {
+            let e = err(t);
+            assert_eq!(e.kind, "MemoryError", "{t}");
+            assert!(
+                e.message.contains("over the gateway's limit"),
+                "{t}: {}",
+                e.message
+            );
+        }
+        assert_eq!(err("{f:.9999999999f}").message, "precision too big");
+        // Other errors of the spec come first, as in CPython; no padding needed is no allocation.
+        assert_eq!(
+            err("{s:=99999999999}").message,
+            "'=' alignment not allowed in string format specifier"
+        );
+        assert_eq!(fmt("{s:.99999999999}", kw.clone()).unwrap(), "x");
+        // Up to the limit, widths work; zero padding with grouping takes linear time.
+        assert_eq!(fmt("{s:>1000000}", kw.clone()).unwrap().len(), 1_000_000);
+        let grouped = fmt("{i:01000000,}", kw.clone()).unwrap();
+        assert!((1_000_000..=1_000_001).contains(&grouped.len()));
+        assert!(grouped.starts_with("0,000") || grouped.starts_with("000,"));
+        assert!(grouped.ends_with("000,007"));
+        // A template repeating a large field stops at the limit of the result.
+        let big = "y".repeat(1 << 20);
+        let e = fmt(&"{b}".repeat(100), json!({"b": big})).unwrap_err();
+        assert_eq!(e.kind, "MemoryError");
     }
 
     #[test]

@@ -11,7 +11,10 @@ use super::pyfmt::{
     py_truthy,
 };
 use super::pyformat::str_format;
-use super::{BuiltinCtx, PyResult, input, input_or};
+use super::{
+    BuiltinCtx, MAX_BUILT_TEXT_BYTES, PyException, PyResult, check_built, input, input_or,
+    join_checked, too_large,
+};
 
 fn empty() -> Value {
     Value::String(String::new())
@@ -69,7 +72,11 @@ pub fn concat(inputs: &Map<String, Value>, ctx: &BuiltinCtx) -> PyResult {
         .filter_map(|pid| inputs.get(*pid))
         .map(text_or_empty)
         .collect();
-    Ok(Value::String(parts.join(&separator)))
+    Ok(Value::String(join_checked(
+        "the concatenated string",
+        &parts,
+        &separator,
+    )?))
 }
 
 /// `split(text, delimiter=",", trim=True, drop_empty=True, maxsplit)`.
@@ -127,7 +134,11 @@ pub fn join(inputs: &Map<String, Value>, _ctx: &BuiltinCtx) -> PyResult {
     let comma = Value::String(",".into());
     let delimiter = decode_ui_escapes(&py_str(input_or(inputs, "delimiter", &comma)));
     let parts: Vec<String> = items.iter().map(text_or_empty).collect();
-    Ok(Value::String(parts.join(&delimiter)))
+    Ok(Value::String(join_checked(
+        "the joined string",
+        &parts,
+        &delimiter,
+    )?))
 }
 
 /// `format(template, values)`: Python `template.format(**values)` when values is an object.
@@ -190,7 +201,7 @@ pub(crate) fn get_path<'a>(value: &'a Value, path: &str) -> Option<&'a Value> {
     Some(current)
 }
 
-fn apply_filters(mut cur: Value, filters: &[&str]) -> Value {
+fn apply_filters(mut cur: Value, filters: &[&str]) -> Result<Value, PyException> {
     for f in filters {
         let f = py_strip(f);
         if f.is_empty() {
@@ -216,11 +227,11 @@ fn apply_filters(mut cur: Value, filters: &[&str]) -> Value {
                 };
             }
             cur = Value::String(match &cur {
-                Value::Array(items) => items
-                    .iter()
-                    .map(text_or_empty)
-                    .collect::<Vec<_>>()
-                    .join(&delim),
+                Value::Array(items) => join_checked(
+                    "the joined placeholder",
+                    &items.iter().map(text_or_empty).collect::<Vec<_>>(),
+                    &delim,
+                )?,
                 other => text_or_empty(other),
             });
         } else if f == "trim" {
@@ -231,7 +242,7 @@ fn apply_filters(mut cur: Value, filters: &[&str]) -> Value {
             cur = Value::String(text_or_empty(&cur).to_uppercase());
         }
     }
-    cur
+    Ok(cur)
 }
 
 /// `string_template`: `{{path | filter ...}}` placeholders, looked up in the node's other
@@ -261,23 +272,39 @@ pub fn string_template(inputs: &Map<String, Value>, ctx: &BuiltinCtx) -> PyResul
         _ => Value::Object(Map::new()),
     };
     let run_vars = Value::Object(ctx.vars.clone());
-    let rendered = PLACEHOLDER.replace_all(&template, |caps: &regex::Captures| {
+    // A template can repeat a large value (`{{a}}{{a}}...`): the text is refused past the limit before it
+    // grows further.
+    let mut rendered = String::new();
+    let mut last = 0;
+    for caps in PLACEHOLDER.captures_iter(&template) {
+        let Some(whole) = caps.get(0) else { continue };
         let expr = caps.get(1).map_or("", |m| m.as_str());
         let parts: Vec<&str> = expr.split('|').map(py_strip).collect();
         let path = parts.first().copied().unwrap_or("");
         let found = [&pins, &vars_obj, &run_vars]
             .into_iter()
             .find_map(|src| get_path(src, path).filter(|v| !v.is_null()));
-        let Some(value) = found else {
-            return String::new();
+        let text = match found {
+            None => String::new(),
+            Some(value) => match apply_filters(value.clone(), &parts[1..])? {
+                Value::Null => String::new(),
+                v @ (Value::Array(_) | Value::Object(_)) => {
+                    py_json_dumps(&v, DumpOptions::default())
+                }
+                v => py_str(&v),
+            },
         };
-        match apply_filters(value.clone(), &parts[1..]) {
-            Value::Null => String::new(),
-            v @ (Value::Array(_) | Value::Object(_)) => py_json_dumps(&v, DumpOptions::default()),
-            v => py_str(&v),
+        let literal = &template[last..whole.start()];
+        let len = rendered.len() + literal.len() + text.len();
+        if len > MAX_BUILT_TEXT_BYTES {
+            return Err(too_large("the rendered template", len));
         }
-    });
-    Ok(Value::String(rendered.into_owned()))
+        rendered.push_str(literal);
+        rendered.push_str(&text);
+        last = whole.end();
+    }
+    rendered.push_str(&template[last..]);
+    Ok(Value::String(rendered))
 }
 
 /// `uppercase(text)`.
@@ -353,25 +380,89 @@ pub fn replace(inputs: &Map<String, Value>, _ctx: &BuiltinCtx) -> PyResult {
     } else {
         py_strip(&py_str(mode_raw)).to_lowercase()
     };
-    let out = match mode.as_str() {
-        "first" | "once" | "1" => text.replacen(&pattern, &replacement, 1),
-        "all" | "*" | "global" => text.replace(&pattern, &replacement),
+    let count = match mode.as_str() {
+        "first" | "once" | "1" => 1,
+        "all" | "*" | "global" => usize::MAX,
         _ => match py_int(mode_raw) {
-            Ok(n) if n >= 0 => text.replacen(
-                &pattern,
-                &replacement,
-                usize::try_from(n).unwrap_or(usize::MAX),
-            ),
-            _ => text.replace(&pattern, &replacement),
+            Ok(n) if n >= 0 => usize::try_from(n).unwrap_or(usize::MAX),
+            _ => usize::MAX,
         },
     };
-    Ok(Value::String(out))
+    // Each match can grow by the replacement's length: refuse before building a result far larger
+    // than the input.
+    if replacement.len() > pattern.len() {
+        let matches = text.matches(pattern.as_str()).take(count).count();
+        let grown = matches.saturating_mul(replacement.len() - pattern.len());
+        check_built(
+            "the replaced string",
+            text.len().saturating_add(grown),
+            text.len() + replacement.len(),
+        )?;
+    }
+    Ok(Value::String(text.replacen(&pattern, &replacement, count)))
 }
 
 #[cfg(test)]
 mod tests {
     use super::super::testutil::{CtxParts, run};
     use serde_json::json;
+
+    #[test]
+    fn growth_from_the_input_is_refused_before_allocating() {
+        let text = "a".repeat(1 << 20);
+        let wide = "b".repeat(1 << 10);
+        // A megabyte of matches times a kilobyte of replacement would be a gigabyte.
+        let e = run(
+            "replace",
+            json!({"text": text, "pattern": "a", "replacement": wide}),
+        )
+        .unwrap_err();
+        assert_eq!(e.kind, "MemoryError");
+        let once = run(
+            "replace",
+            json!({"text": text, "pattern": "a", "replacement": wide, "mode": "first"}),
+        )
+        .unwrap();
+        assert_eq!(once.as_str().map(str::len), Some((1 << 20) - 1 + (1 << 10)));
+        // Shrinking is never refused, whatever the size.
+        let shrunk = run(
+            "replace",
+            json!({"text": text, "pattern": "aa", "replacement": "c"}),
+        );
+        assert_eq!(shrunk.unwrap().as_str().map(str::len), Some(1 << 19));
+        // A kilobyte of delimiter between 100,000 items is 100 MB.
+        let items: Vec<serde_json::Value> = (0..100_000).map(|_| json!("")).collect();
+        let e = run("join", json!({"items": items, "delimiter": wide})).unwrap_err();
+        assert_eq!(e.kind, "MemoryError");
+        let e = run(
+            "string_template",
+            json!({"template": format!("{{{{items | join({wide})}}}}"), "items": items}),
+        )
+        .unwrap_err();
+        assert_eq!(e.kind, "MemoryError");
+        // A template repeating a megabyte value a hundred times.
+        let e = run(
+            "string_template",
+            json!({"template": "{{a}}".repeat(100), "a": text}),
+        )
+        .unwrap_err();
+        assert_eq!(e.kind, "MemoryError");
+        assert_eq!(
+            run(
+                "string_template",
+                json!({"template": "<{{a}}|{{ b | upper }}>", "a": 1, "b": "x"})
+            )
+            .unwrap(),
+            json!("<1|X>")
+        );
+        let sep = CtxParts::new("concat").with_data(json!({
+            "concatConfig": {"separator": "s".repeat(40 << 20)},
+            "inputs": [{"id": "a", "type": "string"}, {"id": "b", "type": "string"},
+                       {"id": "c", "type": "string"}]
+        }));
+        let e = sep.run(json!({"a": "1", "b": "2", "c": "3"})).unwrap_err();
+        assert_eq!(e.kind, "MemoryError");
+    }
 
     #[test]
     fn concat_uses_separator_and_pin_order() {

@@ -1,5 +1,8 @@
 //! The step loop: runs a run's current node, follows the plan it returns, and records what the ledger must show.
 
+use std::any::Any;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
 use serde_json::{Value, json};
 
 use super::nodes::NodeKind;
@@ -79,17 +82,58 @@ pub fn advance(
             );
             break;
         };
-        // A data-only plugin node the step would pull runs first, in flight; the cursor stays here.
-        if !matches!(node.kind, NodeKind::Start)
-            && let Some((data, inputs)) = super::plugin_node::pending_data_node(run, flow, node)
-            && super::plugin_node::start_data(run, data, inputs, records)
-        {
-            continue;
+        // A panic in one step (a builtin, a pull, an effect) fails this run, never the runner: what the step
+        // recorded before it is dropped and the run fails at this node.
+        let mark = records.len();
+        let stepped = catch_unwind(AssertUnwindSafe(|| {
+            // A data-only plugin node the step would pull runs first, in flight; the cursor stays here.
+            if !matches!(node.kind, NodeKind::Start)
+                && let Some((data, inputs)) = super::plugin_node::pending_data_node(run, flow, node)
+                && super::plugin_node::start_data(run, data, inputs, records)
+            {
+                return;
+            }
+            let plan = step(run, flow, node, host, records);
+            apply_plan(run, flow, node, plan, records);
+        }));
+        if let Err(payload) = stepped {
+            records.truncate(mark);
+            fail_on_panic(run, records, &node_id, payload.as_ref());
+            break;
         }
-        let plan = step(run, flow, node, host, records);
-        apply_plan(run, flow, node, plan, records);
     }
     steps
+}
+
+/// What a caught panic says (its message, when it has one).
+pub fn panic_cause(payload: &(dyn Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "a panic without a message".to_string()
+    }
+}
+
+/// Fails a run whose step, resume or recovery panicked at `node_id`: the record names the node and the
+/// cause. The caller drops what the interrupted work recorded; the run fails even if that work had
+/// already ended it.
+pub fn fail_on_panic(
+    run: &mut RunState,
+    records: &mut Vec<StepRecord>,
+    node_id: &str,
+    payload: &(dyn Any + Send),
+) {
+    let cause = panic_cause(payload);
+    tracing::error!(
+        run_id = %run.run_id,
+        node_id,
+        "a step of the run panicked, the run fails: {cause}"
+    );
+    run.inflight = None;
+    let error = format!("InternalError: node '{node_id}' hit a gateway bug: {cause}");
+    fail(run, records, node_id, error);
 }
 
 fn step(

@@ -252,3 +252,52 @@ fn a_failing_pull_fails_an_effect_node_with_the_exception_class() {
     assert_eq!(recs[0].node_id, "llm");
     assert_eq!(recs[0].status, "failed");
 }
+
+/// A host with a bug: delivering an event panics.
+struct PanickingHost;
+impl Host for PanickingHost {
+    fn start_child(
+        &mut self,
+        _: &RunState,
+        wf: &str,
+        _: Obj,
+        _: Option<String>,
+    ) -> Result<String, String> {
+        Err(format!("no child runs here ({wf})"))
+    }
+    fn emit_event(&mut self, _: &RunState, _: &[String], _: &Value) -> Vec<String> {
+        panic!("delivery bug");
+    }
+}
+
+#[test]
+fn a_panicking_step_fails_the_run_at_its_node() {
+    let raw = json!({"id": "f", "name": "f", "entryNode": "start", "nodes": [
+        {"id": "start", "type": "on_flow_start", "data": {"outputs": [{"id": "exec-out", "type": "execution"}]}},
+        {"id": "em", "type": "emit_event", "data": {"effectConfig": {"name": "ping"},
+            "inputs": [{"id": "exec-in", "type": "execution"}],
+            "outputs": [{"id": "exec-out", "type": "execution"}]}},
+        {"id": "end", "type": "on_flow_end", "data": {"inputs": [{"id": "exec-in", "type": "execution"}]}}],
+      "edges": [
+        {"id": "e1", "source": "start", "sourceHandle": "exec-out", "target": "em", "targetHandle": "exec-in"},
+        {"id": "e2", "source": "em", "sourceHandle": "exec-out", "target": "end", "targetHandle": "exec-in"}]});
+    let flow = compile(&raw, &NodeRegistry::new()).expect("compiles");
+    let mut run = new_run(json!({}));
+    run.current_node = Some(flow.entry.clone());
+    let mut recs = vec![];
+    advance(&mut run, &flow, &mut PanickingHost, 100, &mut recs);
+    assert_eq!(run.status, RunStatus::Failed);
+    assert_eq!(
+        run.error.as_deref(),
+        Some("InternalError: node 'em' hit a gateway bug: delivery bug")
+    );
+    assert_eq!(run.current_node.as_deref(), Some("em"));
+    // What the step recorded before the panic is dropped: the failure, then the terminal status.
+    assert_eq!(
+        summary(&recs),
+        vec![
+            ("em".into(), "failed".into(), None),
+            ("em".into(), "completed".into(), Some("emit_event".into()))
+        ]
+    );
+}

@@ -4,6 +4,7 @@
 
 pub mod catalog;
 pub mod commands;
+pub mod containment;
 pub mod executor;
 pub mod flows;
 pub mod schedule;
@@ -319,8 +320,17 @@ struct LoopCtx {
     tx: Sender<Msg>,
 }
 
-/// The runner thread.
+/// The runner thread. Work on one run is contained (`containment`); if the thread stops other than
+/// when asked to, on an error or a panic nothing contained, the process exits.
 fn run_loop(ctx: LoopCtx, rx: Receiver<Msg>) {
+    let guard = containment::ExitIfRunnerDies::arm();
+    if runner(ctx, rx) {
+        guard.disarm();
+    }
+}
+
+/// The runner's rounds; true when it stops because it was asked to, false on an error.
+fn runner(ctx: LoopCtx, rx: Receiver<Msg>) -> bool {
     let LoopCtx {
         store,
         flows,
@@ -332,7 +342,7 @@ fn run_loop(ctx: LoopCtx, rx: Receiver<Msg>) {
     world.shared = Some(flows.clone());
     if let Err(e) = recover(&store, &mut world) {
         tracing::error!("runner recovery failed: {e}");
-        return;
+        return false;
     }
     dispatch(&ctx, &mut world);
     let mut cursor = store.command_cursor().unwrap_or(0);
@@ -354,7 +364,7 @@ fn run_loop(ctx: LoopCtx, rx: Receiver<Msg>) {
                 Ok(more) => commands_pending = more,
                 Err(e) => {
                     tracing::error!("runner: commit failed, stopping: {e}");
-                    return;
+                    return false;
                 }
             }
         }
@@ -370,11 +380,11 @@ fn run_loop(ctx: LoopCtx, rx: Receiver<Msg>) {
             && let Err(e) = commit_round(&store, &mut world)
         {
             tracing::error!("runner: commit failed, stopping: {e}");
-            return;
+            return false;
         }
         dispatch(&ctx, &mut world);
         if shutdown {
-            return;
+            return true;
         }
         if world.has_ready() || commands_pending {
             continue;
@@ -396,7 +406,7 @@ fn run_loop(ctx: LoopCtx, rx: Receiver<Msg>) {
             Ok(Msg::Commands) => commands_pending = true,
             Ok(Msg::Reload) => {}
             Ok(Msg::NodeDone(done)) => commands_pending |= node_done(&mut world, done),
-            Ok(Msg::Shutdown) | Err(RecvTimeoutError::Disconnected) => return,
+            Ok(Msg::Shutdown) | Err(RecvTimeoutError::Disconnected) => return true,
             Err(RecvTimeoutError::Timeout) => {}
         }
     }
@@ -467,10 +477,9 @@ fn node_done(world: &mut World, done: NodeDone) -> bool {
     let stopped_by_cancel = matches!(
         done.outcome,
         crate::engine::PluginOutcome::Failed(_) | crate::engine::PluginOutcome::Cancelled(_)
-    )
-        && world.deferred.iter().any(|c| {
-            c.kind.eq_ignore_ascii_case("cancel") && world.tree(&c.run_id).contains(&done.run_id)
-        });
+    ) && world.deferred.iter().any(|c| {
+        c.kind.eq_ignore_ascii_case("cancel") && world.tree(&c.run_id).contains(&done.run_id)
+    });
     if stopped_by_cancel {
         world.drop_plugin(&done.run_id, done.ledger_len);
     } else {

@@ -142,7 +142,8 @@ impl World {
         }
     }
 
-    /// Applies `f` to an active run with its indexes kept right; returns `None` for unknown runs.
+    /// Applies `f` to an active run with its indexes kept right; returns `None` for unknown runs, and when
+    /// `f` panicked: the run then fails (unless it had already ended) and the others go on.
     pub fn with_run<T>(
         &mut self,
         id: &str,
@@ -153,11 +154,13 @@ impl World {
         let mut recs = Vec::new();
         let flows = self.flows.clone();
         let before = run.status;
-        let out = f(&mut run, &mut recs, &flows);
+        let out = super::containment::contain(&mut run, &mut recs, before, |run, recs| {
+            f(run, recs, &flows)
+        });
         run.updated_at = time::now_iso();
         self.record(id, recs);
         self.settle(run, before);
-        Some(out)
+        out
     }
 
     /// Resumes a waiting run with `payload` (engine semantics, indexes kept right).
@@ -264,7 +267,10 @@ impl World {
                     world: self,
                     new_runs: Vec::new(),
                 };
-                engine::advance(&mut run, &flow, &mut host, max, &mut recs);
+                // `advance` contains each step; this also covers what happens around them.
+                super::containment::contain(&mut run, &mut recs, before, |run, recs| {
+                    engine::advance(run, &flow, &mut host, max, recs);
+                });
                 let new_runs = std::mem::take(&mut host.new_runs);
                 for child in new_runs {
                     self.record(&child.run_id.clone(), vec![]);
