@@ -114,6 +114,15 @@ pub fn now_ms() -> u64 {
     u64::try_from(OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).unwrap_or(0)
 }
 
+/// `secs` seconds as a duration, at most `max`; `None` when it is negative or not a number (never a panic,
+/// whatever a client, plugin or remote server sent).
+pub fn secs_capped(secs: f64, max: std::time::Duration) -> Option<std::time::Duration> {
+    if secs.is_nan() || secs < 0.0 {
+        return None;
+    }
+    Some(std::time::Duration::try_from_secs_f64(secs).map_or(max, |d| d.min(max)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -157,13 +166,4 @@ mod tests {
         assert_eq!(parse_duration_s("2m"), Some(120.0));
         assert_eq!(parse_duration_s("x"), None);
     }
-}
-
-/// `secs` seconds as a duration, at most `max`; `None` when it is negative or not a number (never a panic,
-/// whatever a client, plugin or remote server sent).
-pub fn secs_capped(secs: f64, max: std::time::Duration) -> Option<std::time::Duration> {
-    if secs.is_nan() || secs < 0.0 {
-        return None;
-    }
-    Some(std::time::Duration::try_from_secs_f64(secs).map_or(max, |d| d.min(max)))
 }

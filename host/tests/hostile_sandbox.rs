@@ -793,60 +793,45 @@ async fn grants_beyond_the_operators_policy_are_refused_at_load_verify_and_uploa
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// 10. A tool plugin that imports `tools` cannot be linked.
+// 10. A tool plugin cannot call tools: a self-recursive tool ends at once with a clear error.
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_tool_plugin_importing_tools_is_refused_at_load_verify_and_upload() {
+async fn a_self_recursive_tool_plugin_ends_with_a_clear_error() {
     let tmp = tempfile::tempdir().expect("tmp");
     let dir = tmp.path();
     copy_echo(dir);
-    // Its flow uses only a built-in node: the bundle loads exactly when the tool plugin does.
-    let flows = [("main", write_flow("main"))];
-    let recursive = install(
+    // `hostile_tool` imports `tools` (the tool-plugin world names it for its types) and its `recurse`
+    // calls itself through `tools.invoke`; local mode, so no approval stands in the way.
+    install(
         dir,
         "recursive",
-        &flows,
-        &[plug("hostile_tool", json!({"tools": ["recurse"]}))],
+        &[("main", hostile_flow())],
+        &[
+            plug("hostile_tool", json!({"tools": ["recurse"]})),
+            hostile(json!({"tools": ["recurse"]})),
+        ],
     );
-    let s = Server::start_in(dir, &[]).await;
-
-    let mut problems = Vec::new();
-    let w = warnings(&s).await;
-    if bundle_ids(&s).await.contains(&"recursive".to_string())
-        || !(w.contains("recursive@1.0.0/hostile_tool") && w.contains("cannot be linked"))
-    {
-        problems.push(format!(
-            "at load: bundle listed: {}; /api/health warnings: {w:?}",
-            bundle_ids(&s).await.contains(&"recursive".to_string())
-        ));
-    }
-    let (ok, err) = verify(&recursive, dir, &dir.join("data"), &[]);
-    if ok || !err.contains("cannot be linked") {
-        problems.push(format!("bundle verify passed: {ok}; stderr: {err:?}"));
-    }
-    let bytes = pack(
-        dir,
-        "recursive-up",
-        &flows,
-        &[plug("hostile_tool", json!({"tools": ["recurse"]}))],
-    );
-    let (st, v) = upload(&s, &file_name("recursive-up"), &bytes).await;
-    if !(400..500).contains(&st)
-        || !v["detail"]
-            .as_str()
-            .is_some_and(|d| d.contains("cannot be linked"))
-    {
-        problems.push(format!(
-            "upload answered {st} {v}; listed: {}",
-            bundle_ids(&s).await.contains(&"recursive-up".to_string())
-        ));
-    }
-    assert_serving(&s).await;
+    let s = Server::start_in(dir, &[("ABSTRACTGATEWAY_TOOL_MODE", "local")]).await;
+    assert_eq!(warnings(&s).await, "");
+    let (id, out) = probe(
+        &s,
+        "recursive",
+        json!({"attack": "tool_invoke", "tool": "recurse", "arguments": {"n": 1}}),
+    )
+    .await;
+    assert_eq!(out["ok"], false, "{out}");
+    assert_eq!(out["code"], "access-denied", "{out}");
     assert!(
-        problems.is_empty(),
-        "a tool plugin importing `tools` was accepted:\n{}",
-        problems.join("\n")
+        out["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("a tool plugin cannot call tools")),
+        "{out}"
     );
+    // One level: the node's call, and the tool's refused call nested under it; nothing deeper.
+    let (recs, _) = full_ledger(&s, &id).await;
+    let invokes = host_calls(&recs, "tools", "invoke");
+    assert_eq!(invokes.len(), 2, "{invokes:?}");
+    assert_serving(&s).await;
 }
 
 // ---------------------------------------------------------------------------------------------------------

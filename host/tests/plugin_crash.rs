@@ -66,7 +66,18 @@ async fn sigkill_between_calls_replays_recorded_calls_and_repeats_none() {
     let standin = StepServer::start();
     let tmp = tempfile::tempdir().expect("tmp");
     write_bundle(tmp.path(), &standin.url);
-    let mut s = Server::start_in(tmp.path(), &[]).await;
+    // The stand-in is on loopback and the node spins for long: the operator allows both for bundles.
+    let policy = tmp.path().join("policy.json");
+    std::fs::write(&policy, r#"{"max_timeout_ms": 120000}"#).expect("policy");
+    let policy = policy.to_string_lossy().into_owned();
+    let mut s = Server::start_in(
+        tmp.path(),
+        &[
+            ("ABSTRACTGATEWAY_PLUGIN_POLICY", policy.as_str()),
+            ("ABSTRACTGATEWAY_HTTP_ALLOW_PRIVATE_HOSTS", "127.0.0.1"),
+        ],
+    )
+    .await;
     let input = json!({"base_url": standin.url, "count": 3, "spin": SPIN});
 
     let run = s.start_run("steps", input.clone()).await;

@@ -513,6 +513,11 @@ impl NodeExecutor for PluginHost {
 
 impl BundlePlugins for PluginHost {
     fn load(&self, bundle: &crate::bundle::Bundle) -> Result<Vec<Arc<PluginNode>>, String> {
+        // The bundle's tools are exactly those of the components it carries now (an overwritten bundle
+        // without its tool plugin loses the tools).
+        if let Some(tools) = self.tools.get() {
+            tools.remove_bundle(&bundle.bundle_ref());
+        }
         let mut out = Vec::new();
         for (decl, bytes) in &bundle.plugins {
             let digest = sha256_hex(bytes);

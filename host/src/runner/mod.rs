@@ -56,6 +56,20 @@ impl std::fmt::Debug for GatewayOptions {
     }
 }
 
+/// Why a run could not be started.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum StartError {
+    /// No such workflow.
+    #[error("{0}")]
+    NotFound(String),
+    /// The request is refused (a workspace outside the operator's roots).
+    #[error("{0}")]
+    Invalid(String),
+    /// The store could not record the run.
+    #[error("{0}")]
+    Store(String),
+}
+
 /// What a caller asks to start.
 #[derive(Debug, Clone, Default)]
 pub struct StartRequest {
@@ -218,11 +232,11 @@ impl Gateway {
     }
 
     /// Creates a run (and the listener runs of its `on_event` nodes), durably, then hands it to the runner.
-    pub fn start_run(&self, req: StartRequest) -> Result<RunState, String> {
+    pub fn start_run(&self, req: StartRequest) -> Result<RunState, StartError> {
         let flows = self.flows();
-        let flow = flows
-            .get(&req.workflow_id)
-            .ok_or_else(|| format!("Workflow '{}' not found", req.workflow_id))?;
+        let flow = flows.get(&req.workflow_id).ok_or_else(|| {
+            StartError::NotFound(format!("Workflow '{}' not found", req.workflow_id))
+        })?;
         let mut input = req.input;
         let asked = input
             .get("workspace_root")
@@ -243,7 +257,10 @@ impl Gateway {
             .session_id
             .clone()
             .unwrap_or_else(|| root.run_id.clone());
-        let dir = self.workspaces.choose(asked.as_deref(), &owner)?;
+        let dir = self
+            .workspaces
+            .choose(asked.as_deref(), &owner)
+            .map_err(StartError::Invalid)?;
         let dir = dir.to_string_lossy().into_owned();
         input.insert("workspace_root".into(), Value::String(dir.clone()));
         let limits = root.vars.remove("_limits");
@@ -275,7 +292,9 @@ impl Gateway {
         if let Some(key) = &req.idempotency_key {
             batch.put_meta(key, root.run_id.as_bytes());
         }
-        self.store.commit(batch).map_err(|e| e.to_string())?;
+        self.store
+            .commit(batch)
+            .map_err(|e| StartError::Store(e.to_string()))?;
         let _ = self.tx.lock().send(Msg::Adopt(runs));
         Ok(root)
     }

@@ -99,6 +99,15 @@ impl ToolRegistry {
             .cloned()
     }
 
+    /// Drops the tools bundle `bundle_ref` brought.
+    pub fn remove_bundle(&self, bundle_ref: &str) {
+        let mut map = self.plugins.write();
+        for ps in map.values_mut() {
+            ps.retain(|p| scope(p) != Some(bundle_ref));
+        }
+        map.retain(|_, ps| !ps.is_empty());
+    }
+
     /// Drops the tools of every bundle not in `installed` (bundle refs): a deleted bundle's tools go with it.
     pub fn retain_bundles(&self, installed: &[String]) {
         let mut map = self.plugins.write();

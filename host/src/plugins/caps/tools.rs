@@ -57,8 +57,9 @@ fn nested_label(name: &str) -> String {
 
 impl Host for NodeCtx {
     async fn list_tools(&mut self) -> wasmtime::Result<Vec<ToolInfo>> {
+        // A tool plugin calls no tools, so it lists none.
         let grants = self.grants.clone();
-        let backend = self.caps.tools.clone();
+        let backend = self.caps.tools.clone().filter(|_| self.rec.depth() == 0);
         let bundle = self.bundle.clone();
         let got: Result<Vec<ToolInfo>, Error> = self
             .rec
@@ -94,6 +95,8 @@ impl Host for NodeCtx {
                 )));
             }
         };
+        // The tool-plugin world names `tools` only for its types; a tool is never a tool caller.
+        let from_tool = self.rec.depth() > 0;
         let allowed = self.grants.allows_tool(&name);
         // Outside `local` mode a person approves every tool call a third-party plugin makes: it cannot skip
         // that by asking. The built-in components ask for approval themselves where the seed does (the
@@ -121,6 +124,11 @@ impl Host for NodeCtx {
         let got: Result<serde_json::Value, Error> = self
             .rec
             .call(HostFn::remote("tools", "invoke"), req, async move {
+                if from_tool {
+                    return Err(denied(format!(
+                        "tool {name:?}: a tool plugin cannot call tools"
+                    )));
+                }
                 if !allowed {
                     return Err(denied(format!("tool {name:?}")));
                 }

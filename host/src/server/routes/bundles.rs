@@ -7,7 +7,8 @@ use axum::http::{HeaderMap, StatusCode};
 use bytes::Bytes;
 use serde_json::{Value, json};
 
-use crate::bundle::{Bundle, Limits, install_bytes, split_bundle_ref};
+use crate::bundle::{Bundle, Limits, install_bytes, read_bundle_bytes, split_bundle_ref};
+use crate::runner::catalog;
 use crate::server::error::{ApiError, ApiResult, json_response};
 use crate::server::extract::{BodyFields, QueryParams, json_object};
 use crate::server::state::{AppState, SharedState};
@@ -240,12 +241,24 @@ pub async fn upload(State(st): State<SharedState>, mut mp: Multipart) -> ApiResu
     }
     let _guard = st.reload_lock.lock().await;
     let dir = st.cfg.flows_dir.clone();
+    let state = st.clone();
+    // The bundle must load here (node types, the operator's plugin policy, its components) before it is
+    // written: a refused bundle never lands in the flows dir.
     let res = tokio::task::spawn_blocking(move || {
+        let bundle = read_bundle_bytes(&file, &Limits::default())
+            .map_err(|e| ApiError::bad_request(e.to_string()))?;
+        if let Err(e) = catalog::compile_bundle(&bundle, &state.nodes) {
+            // Checking may have registered the refused bundle's tool plugins: the installed bundles
+            // decide again what is registered.
+            state.reload();
+            return Err(ApiError::bad_request(e));
+        }
         install_bytes(&dir, &file, overwrite, &Limits::default())
+            .map_err(|e| ApiError::bad_request(e.to_string()))
     })
     .await
     .map_err(|e| ApiError::internal(format!("upload task failed: {e}")))?;
-    let (_, bundle) = res.map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let (_, bundle) = res?;
     let (reloaded, reload_error) = reload_answer(&st, reload);
     let eps: Vec<Value> = bundle.manifest.entrypoints.iter().map(|e| json!({"flow_id": e.flow_id, "name": e.name.clone().unwrap_or_else(|| e.flow_id.clone()), "description": e.description, "interfaces": e.interfaces})).collect();
     ok(

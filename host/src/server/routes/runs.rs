@@ -8,8 +8,8 @@ use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::run::{RunState, RunStatus};
-use crate::runner::StartRequest;
 use crate::runner::schedule::ScheduleSpec;
+use crate::runner::{StartError, StartRequest};
 use crate::server::error::{ApiError, ApiResult, json_response};
 use crate::server::extract::{BodyFields, QueryParams, json_object};
 use crate::server::routes::bundles::require_bundle_mode;
@@ -144,12 +144,10 @@ pub async fn start(State(st): State<SharedState>, headers: HeaderMap, body: Byte
     let run = tokio::task::spawn_blocking(move || gw.start_run(req))
         .await
         .map_err(|e| ApiError::internal(format!("start task failed: {e}")))?
-        .map_err(|e| {
-            if e.contains("not found") {
-                ApiError::not_found(e)
-            } else {
-                ApiError::internal(format!("Failed to start run: {e}"))
-            }
+        .map_err(|e| match e {
+            StartError::NotFound(m) => ApiError::not_found(m),
+            StartError::Invalid(m) => ApiError::bad_request(m),
+            StartError::Store(m) => ApiError::internal(format!("Failed to start run: {m}")),
         })?;
     ok(json!({"run_id": run.run_id}))
 }
