@@ -604,3 +604,25 @@ fn fetch_url_reaches_only_granted_origins() {
         ErrorCode::InvalidInput
     );
 }
+
+#[test]
+fn read_file_reads_regular_files_only_and_never_blocks_on_a_fifo() {
+    let (_tmp, root) = workspace();
+    let fifo = root.join("pipe");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo runs");
+    assert!(made.success(), "mkfifo failed");
+    // Opening a FIFO for reading would wait for a writer forever; it is refused at once instead.
+    let (code, msg) =
+        call(&root, "read_file", json!({"file_path": "pipe"})).expect_err("not a regular file");
+    assert_eq!(code, ErrorCode::InvalidInput, "{msg}");
+    assert!(msg.contains("not a regular file"), "{msg}");
+    // search_files walks past it too.
+    assert!(call(&root, "search_files", json!({"pattern": "beta"})).is_ok());
+    // A link to a device leads outside the workspace and is refused like any escape.
+    std::os::unix::fs::symlink("/dev/zero", root.join("zero")).expect("link");
+    let (code, _) = call(&root, "read_file", json!({"file_path": "zero"})).expect_err("outside");
+    assert_eq!(code, ErrorCode::AccessDenied);
+}

@@ -14,6 +14,9 @@ use super::component::Owner;
 use super::durable::Recorder;
 use super::grants::Grants;
 
+/// Host resources (WASI pollables, streams) one execution may hold at once.
+pub const MAX_HOST_RESOURCES: usize = 16_384;
+
 /// The store data of one node execution.
 pub struct NodeCtx {
     wasi: WasiCtx,
@@ -60,9 +63,13 @@ impl NodeCtx {
                     .try_into()
                     .unwrap_or_default(),
             ));
+        // Host-side WASI resources (pollables, streams) live outside the component's memory limit: a
+        // component that makes them without dropping them must hit this cap, not the host's memory.
+        let mut table = ResourceTable::new();
+        table.set_max_capacity(MAX_HOST_RESOURCES);
         NodeCtx {
             wasi: b.build(),
-            table: ResourceTable::new(),
+            table,
             limiter: Limiter::new(grants.memory_mb << 20),
             grants,
             caps,
