@@ -1,5 +1,6 @@
 //! The single-cursor step engine: executes one run of a compiled flow (§3 of the flow format).
 
+pub mod budget;
 pub mod control;
 pub mod effects;
 pub mod exec;

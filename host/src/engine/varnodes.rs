@@ -3,6 +3,7 @@
 
 use serde_json::{Value, json};
 
+use super::budget;
 use super::exec::{Plan, next_or, node_error};
 use super::nodes::VarWrite;
 use super::resolve;
@@ -10,21 +11,47 @@ use super::state::{get_path, set_node_output, set_path};
 use crate::flow::{CompiledFlow, CompiledNode};
 use crate::run::{Obj, RunState};
 
-fn var_name(raw: Option<&Value>, what: &str) -> Result<String, String> {
+/// Why a variable write is refused: a node error (the run completes with `success: false`, as on the
+/// seed) or an exceeded budget (the run fails).
+enum Refusal {
+    Node(String),
+    Budget(String),
+}
+
+impl From<String> for Refusal {
+    fn from(e: String) -> Self {
+        Refusal::Node(e)
+    }
+}
+
+impl From<&str> for Refusal {
+    fn from(e: &str) -> Self {
+        Refusal::Node(e.to_string())
+    }
+}
+
+/// A dotted path within [`budget::MAX_VAR_PATH_SEGMENTS`].
+fn bounded_path(path: String) -> Result<String, Refusal> {
+    budget::check_var_path(&path).map_err(Refusal::Budget)?;
+    Ok(path)
+}
+
+fn var_name(raw: Option<&Value>, what: &str) -> Result<String, Refusal> {
     let name = match raw {
         Some(Value::String(s)) => s.trim().to_string(),
         None | Some(Value::Null) => String::new(),
         Some(other) => crate::builtins::py_str(other).trim().to_string(),
     };
     if name.is_empty() {
-        return Err(format!("{what} requires a non-empty variable name."));
+        return Err(format!("{what} requires a non-empty variable name.").into());
     }
     if name.starts_with('_') {
         return Err(format!(
             "Invalid variable name '{name}': names starting with '_' are reserved."
-        ));
+        )
+        .into());
     }
-    Ok(name)
+    bounded_path(name)
 }
 
 /// A missing `value` takes the zero value of the pin's declared type.
@@ -64,11 +91,12 @@ pub fn run(kind: VarWrite, run: &mut RunState, flow: &CompiledFlow, node: &Compi
                 Value::Object(m)
             })
         }
-        Err(e) => node_error(run, &id, e),
+        Err(Refusal::Node(e)) => node_error(run, &id, e),
+        Err(Refusal::Budget(e)) => Plan::Fail(e),
     }
 }
 
-fn set_var(run: &mut RunState, node: &CompiledNode, inputs: &Obj) -> Result<Value, String> {
+fn set_var(run: &mut RunState, node: &CompiledNode, inputs: &Obj) -> Result<Value, Refusal> {
     let name = var_name(inputs.get("name"), "Set Variable")?;
     let value = match inputs.get("value") {
         Some(v) => v.clone(),
@@ -78,7 +106,7 @@ fn set_var(run: &mut RunState, node: &CompiledNode, inputs: &Obj) -> Result<Valu
     Ok(json!({"value": value}))
 }
 
-fn set_vars(run: &mut RunState, inputs: &Obj) -> Result<Value, String> {
+fn set_vars(run: &mut RunState, inputs: &Obj) -> Result<Value, Refusal> {
     let updates = match inputs.get("updates") {
         Some(Value::Object(m)) => m.clone(),
         Some(Value::String(s)) if !s.trim().is_empty() => match serde_json::from_str::<Value>(s) {
@@ -98,12 +126,13 @@ fn set_vars(run: &mut RunState, inputs: &Obj) -> Result<Value, String> {
     Ok(json!({"updates": normalized}))
 }
 
-fn set_var_property(run: &mut RunState, inputs: &Obj) -> Result<Value, String> {
+fn set_var_property(run: &mut RunState, inputs: &Obj) -> Result<Value, Refusal> {
     let name = var_name(inputs.get("name"), "Set Variable Property")?;
     let key = match inputs.get("key") {
         Some(Value::String(s)) if !s.trim().is_empty() => s.trim().to_string(),
         _ => return Err("Set Variable Property requires a non-empty key.".into()),
     };
+    bounded_path(format!("{name}.{key}"))?;
     let value = inputs.get("value").cloned().unwrap_or(Value::Null);
     let mut obj = match get_path(&run.vars, &name) {
         Some(Value::Object(m)) => m.clone(),
@@ -115,7 +144,7 @@ fn set_var_property(run: &mut RunState, inputs: &Obj) -> Result<Value, String> {
     Ok(json!({"value": v}))
 }
 
-fn add_to_list(run: &mut RunState, node: &CompiledNode, inputs: &Obj) -> Result<Value, String> {
+fn add_to_list(run: &mut RunState, node: &CompiledNode, inputs: &Obj) -> Result<Value, Refusal> {
     let name = var_name(inputs.get("name"), "Add to List")?;
     let mut list = match get_path(&run.vars, &name) {
         Some(Value::Array(a)) => a.clone(),

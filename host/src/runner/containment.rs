@@ -4,7 +4,8 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use crate::engine::exec::{fail_on_panic, panic_cause};
+use crate::engine::budget;
+use crate::engine::exec::{fail, fail_on_panic, panic_cause};
 use crate::run::{RunState, RunStatus, StepRecord};
 
 /// The exit status of a process whose runner thread died (`EX_SOFTWARE`).
@@ -13,6 +14,9 @@ pub const RUNNER_DIED_EXIT_CODE: i32 = 70;
 /// Runs `f` on `run` (whose status was `before`); `None` when it panicked. What `f` recorded is then
 /// dropped and the run fails with a record naming its node and the cause; a run that had already ended
 /// keeps its end.
+///
+/// A run that `f` left over one of its budgets (`engine::budget`) fails the same way, with the budget's
+/// error, and keeps only the part of its state that fits: nothing is stored that could not be read back.
 pub(crate) fn contain<T>(
     run: &mut RunState,
     recs: &mut Vec<StepRecord>,
@@ -21,7 +25,18 @@ pub(crate) fn contain<T>(
 ) -> Option<T> {
     let mark = recs.len();
     let payload = match catch_unwind(AssertUnwindSafe(|| f(run, recs))) {
-        Ok(out) => return Some(out),
+        Ok(out) => {
+            if !before.is_terminal()
+                && let Err(e) = budget::check_run(run, &recs[mark..])
+            {
+                recs.truncate(mark);
+                let node = node_of(run);
+                tracing::warn!(run_id = %run.run_id, node_id = %node, "the run fails: {e}");
+                budget::shed(run);
+                fail(run, recs, &node, e);
+            }
+            return Some(out);
+        }
         Err(payload) => payload,
     };
     recs.truncate(mark);
@@ -34,14 +49,18 @@ pub(crate) fn contain<T>(
         run.status = before;
         return None;
     }
-    let node = run
-        .inflight
+    let node = node_of(run);
+    fail_on_panic(run, recs, &node, payload.as_ref());
+    None
+}
+
+/// The node a run is at: its plugin node in flight, else its cursor.
+fn node_of(run: &RunState) -> String {
+    run.inflight
         .as_ref()
         .map(|f| f.node_id.clone())
         .or_else(|| run.current_node.clone())
-        .unwrap_or_default();
-    fail_on_panic(run, recs, &node, payload.as_ref());
-    None
+        .unwrap_or_default()
 }
 
 /// Held by the runner thread: dropped while armed (the thread returned on an error, or is unwinding from

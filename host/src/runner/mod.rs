@@ -238,6 +238,7 @@ impl Gateway {
             StartError::NotFound(format!("Workflow '{}' not found", req.workflow_id))
         })?;
         let mut input = req.input;
+        crate::engine::budget::check_vars(&input).map_err(StartError::Invalid)?;
         let asked = input
             .get("workspace_root")
             .and_then(Value::as_str)
@@ -627,7 +628,10 @@ fn recover(store: &Store, world: &mut World) -> Result<(), StoreError> {
         .get_meta(world::DEFERRED_KEY)?
         .and_then(|b| serde_json::from_slice(&b).ok())
         .unwrap_or_default();
-    let runs = store.active_runs()?;
+    let (runs, unreadable) = store.active_runs()?;
+    for u in &unreadable {
+        quarantine(store, u);
+    }
     let n = runs.len();
     for mut r in runs {
         // An interrupted plugin node appended host calls past the committed state.
@@ -661,6 +665,52 @@ fn recover(store: &Store, world: &mut World) -> Result<(), StoreError> {
         commit_round(store, world)?;
     }
     Ok(())
+}
+
+/// Ends an active run whose stored state cannot be decoded: it fails with a record saying why, and keeps
+/// what its index entries still tell (workflow, session, parent, creation time). The other runs recover;
+/// a run that cannot even be rewritten is left behind with an error and skipped again at the next start.
+fn quarantine(store: &Store, u: &crate::store::UnreadableRun) {
+    let mut run = new_run_state(
+        u.workflow_id.as_deref().unwrap_or_default(),
+        "",
+        Obj::new(),
+        u.session_id.clone(),
+        u.parent_run_id.clone(),
+        None,
+    );
+    run.run_id = u.run_id.clone();
+    run.session_id = Some(u.session_id.clone().unwrap_or_else(|| u.run_id.clone()));
+    if let Some(c) = &u.created_at {
+        run.created_at = c.clone();
+    }
+    run.current_node = None;
+    run.vars.clear();
+    run.ledger_len = store.ledger_len(&u.run_id);
+    let mut recs = Vec::new();
+    let error = format!(
+        "RunStateUnreadable: the stored state of the run cannot be read, the run is quarantined: {}",
+        u.error
+    );
+    crate::engine::fail(&mut run, &mut recs, "", error);
+    let mut batch = Batch::default();
+    for rec in &recs {
+        run.ledger_len += 1;
+        batch.append_ledger(&run.run_id, run.ledger_len, rec);
+    }
+    batch.put_run(&run);
+    match store.commit(batch) {
+        Ok(()) => tracing::error!(
+            run_id = %u.run_id,
+            "recovery quarantined a run whose stored state cannot be read: {}",
+            u.error
+        ),
+        Err(e) => tracing::error!(
+            run_id = %u.run_id,
+            "recovery cannot quarantine a run whose stored state cannot be read ({}): {e}",
+            u.error
+        ),
+    }
 }
 
 /// Meta key listing every generated flow id.

@@ -532,6 +532,7 @@ impl Host for WorldHost<'_> {
         vars: Obj,
         session: Option<String>,
     ) -> Result<String, String> {
+        crate::engine::budget::check_vars(&vars)?;
         let flows = self.world.flows.clone();
         let Some(entry) = flows.entry(workflow_id) else {
             return Err(format!("Workflow '{workflow_id}' not found in registry"));

@@ -31,6 +31,7 @@ use lock::DirLock;
 
 pub use batch::Batch;
 pub use error::StoreError;
+pub use runs::UnreadableRun;
 
 /// Name of the fjall database directory inside the data dir.
 const DB_DIR: &str = "db";

@@ -6,6 +6,23 @@ use super::batch::RunIndexEntry;
 use super::{RunQuery, Store, StoreError, keys};
 use crate::run::RunState;
 
+/// An active run whose stored state cannot be decoded, with what its index entries still tell.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UnreadableRun {
+    /// The run's id.
+    pub run_id: String,
+    /// Why its state cannot be decoded.
+    pub error: String,
+    /// Its creation time, from the `runs_by_created` index.
+    pub created_at: Option<String>,
+    /// Its workflow, from the same index.
+    pub workflow_id: Option<String>,
+    /// Its session, from the same index.
+    pub session_id: Option<String>,
+    /// Its parent, from the children index.
+    pub parent_run_id: Option<String>,
+}
+
 impl Store {
     /// The durable state of a run.
     pub fn get_run(&self, run_id: &str) -> Result<Option<RunState>, StoreError> {
@@ -26,16 +43,32 @@ impl Store {
         let view = self.shared().durable.view();
         for guard in view.iter(&self.shared().ks.runs_by_created).rev() {
             let (key, value) = guard.into_inner()?;
-            let (created_at, run_id) = keys::split_created_key(&key).ok_or_else(|| {
-                StoreError::Corrupt("a runs_by_created key is malformed".to_string())
-            })?;
-            let entry: RunIndexEntry = serde_json::from_slice(&value)
-                .map_err(|e| StoreError::Corrupt(format!("index entry of run {run_id}: {e}")))?;
+            // One bad run never fails the listing: it is skipped, with a warning.
+            let Some((created_at, run_id)) = keys::split_created_key(&key) else {
+                tracing::warn!("list_runs: skipping a malformed runs_by_created key");
+                continue;
+            };
+            let entry: RunIndexEntry = match serde_json::from_slice(&value) {
+                Ok(entry) => entry,
+                Err(e) => {
+                    tracing::warn!(
+                        run_id,
+                        "list_runs: skipping a run whose index entry cannot be read: {e}"
+                    );
+                    continue;
+                }
+            };
             if !entry_matches(q, &entry) {
                 continue;
             }
-            let Some(run) = self.read_run(&view, run_id)? else {
-                continue;
+            let run = match self.read_run(&view, run_id) {
+                Ok(Some(run)) => run,
+                Ok(None) => continue,
+                Err(StoreError::Corrupt(e)) => {
+                    tracing::warn!(run_id, "list_runs: skipping an unreadable run: {e}");
+                    continue;
+                }
+                Err(e) => return Err(e),
             };
             // An entry left behind by a run whose created_at changed is not its current position.
             if run.created_at != created_at || !run_matches(q, &run) {
@@ -49,19 +82,72 @@ impl Store {
         Ok(out)
     }
 
-    /// Every non-terminal run, in run_id order (startup recovery resumes these).
-    pub fn active_runs(&self) -> Result<Vec<RunState>, StoreError> {
+    /// Every non-terminal run, in run_id order (startup recovery resumes these), and the active runs whose
+    /// stored state cannot be decoded (recovery quarantines those).
+    pub fn active_runs(&self) -> Result<(Vec<RunState>, Vec<UnreadableRun>), StoreError> {
         let view = self.shared().durable.view();
         let mut out = Vec::new();
+        let mut unreadable = Vec::new();
         for guard in view.iter(&self.shared().ks.active) {
             let key = guard.key()?;
-            let run_id = std::str::from_utf8(&key)
-                .map_err(|_| StoreError::Corrupt("an active run id is not UTF-8".to_string()))?;
-            if let Some(run) = self.read_run(&view, run_id)? {
-                out.push(run);
+            let Ok(run_id) = std::str::from_utf8(&key) else {
+                tracing::warn!("active_runs: skipping an active run id that is not UTF-8");
+                continue;
+            };
+            match self.read_run(&view, run_id) {
+                Ok(Some(run)) => out.push(run),
+                Ok(None) => {}
+                Err(StoreError::Corrupt(error)) => unreadable.push(UnreadableRun {
+                    run_id: run_id.to_string(),
+                    error,
+                    created_at: None,
+                    workflow_id: None,
+                    session_id: None,
+                    parent_run_id: None,
+                }),
+                Err(e) => return Err(e),
             }
         }
-        Ok(out)
+        if !unreadable.is_empty() {
+            self.describe_unreadable(&view, &mut unreadable)?;
+        }
+        Ok((out, unreadable))
+    }
+
+    /// Fills in what the indexes still know of unreadable runs (one walk of each index; only recovery
+    /// of a damaged run pays for it).
+    fn describe_unreadable(
+        &self,
+        view: &Snapshot,
+        runs: &mut [UnreadableRun],
+    ) -> Result<(), StoreError> {
+        for guard in view.iter(&self.shared().ks.runs_by_created) {
+            let (key, value) = guard.into_inner()?;
+            let Some((created_at, run_id)) = keys::split_created_key(&key) else {
+                continue;
+            };
+            let Some(u) = runs.iter_mut().find(|u| u.run_id == run_id) else {
+                continue;
+            };
+            if let Ok(entry) = serde_json::from_slice::<RunIndexEntry>(&value) {
+                // The newest entry is the run's current position.
+                if u.created_at.as_deref().is_none_or(|c| c < created_at) {
+                    u.created_at = Some(created_at.to_string());
+                    u.workflow_id = Some(entry.workflow_id);
+                    u.session_id = entry.session_id;
+                }
+            }
+        }
+        for guard in view.iter(&self.shared().ks.children) {
+            let key = guard.key()?;
+            let Some((parent, child)) = keys::split_created_key(&key) else {
+                continue;
+            };
+            if let Some(u) = runs.iter_mut().find(|u| u.run_id == child) {
+                u.parent_run_id = Some(parent.to_string());
+            }
+        }
+        Ok(())
     }
 
     /// Ids of the runs whose parent is `parent`, in run_id order.

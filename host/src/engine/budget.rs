@@ -1,0 +1,230 @@
+//! Budgets of a run's state: how deep a variable path, how deeply nested and how large a value, and how
+//! large the whole state may be. Every limit is here; `docs/ARCHITECTURE.md` lists them.
+//!
+//! A run that exceeds one fails with a `RunBudgetExceeded` error (checked after each contained piece of
+//! work on the run, before anything is stored), so every stored run stays readable: serde_json refuses
+//! documents nested more than 128 levels, and a stored state never comes close to that.
+
+use serde_json::Value;
+
+use crate::run::{Obj, RunState, StepRecord};
+
+/// Most segments a dotted variable name may have (`a.b.c` has 3); each segment is one level of nesting.
+pub const MAX_VAR_PATH_SEGMENTS: usize = 32;
+
+/// Most levels of arrays and objects in one value of a run's state (a variable, the output, a wait's
+/// details, a plugin node's inputs) or of a ledger record. The stored document adds a few levels around
+/// it and stays well under serde_json's 128.
+pub const MAX_VALUE_DEPTH: usize = 64;
+
+/// Most bytes (encoded as JSON, approximately) of one variable, the output or a ledger record.
+pub const MAX_VALUE_BYTES: usize = 8 << 20;
+
+/// Most bytes (encoded as JSON, approximately) of a run's whole state.
+pub const MAX_RUN_STATE_BYTES: usize = 16 << 20;
+
+/// The error a run fails with when it exceeds a budget starts with this.
+pub const BUDGET_ERROR: &str = "RunBudgetExceeded";
+
+/// Refuses a dotted variable name with more than [`MAX_VAR_PATH_SEGMENTS`] segments.
+pub fn check_var_path(name: &str) -> Result<(), String> {
+    let segments = name.split('.').count();
+    if segments > MAX_VAR_PATH_SEGMENTS {
+        return Err(format!(
+            "{BUDGET_ERROR}: variable name '{}' has {segments} segments; at most {MAX_VAR_PATH_SEGMENTS} are allowed",
+            shorten(name)
+        ));
+    }
+    Ok(())
+}
+
+/// Checks the variables a run would start with (or a child run would be created with).
+pub fn check_vars(vars: &Obj) -> Result<(), String> {
+    let mut total = 0;
+    for (k, v) in vars {
+        total += k.len() + 4 + check_value(v, &format!("variable '{}'", shorten(k)))?;
+    }
+    check_total(total)
+}
+
+/// Checks a run's whole state and the records about to be stored with it.
+pub fn check_run(run: &RunState, records: &[StepRecord]) -> Result<(), String> {
+    let mut total = BASE_BYTES;
+    for (k, v) in &run.vars {
+        total += k.len() + 4 + check_value(v, &format!("variable '{}'", shorten(k)))?;
+    }
+    if let Some(out) = &run.output {
+        total += check_value(out, "the run's output")?;
+    }
+    if let Some(w) = &run.waiting {
+        if let Some(d) = &w.details {
+            total += check_value(d, "the wait's details")?;
+        }
+        for c in w.choices.iter().flatten() {
+            total += check_value(c, "a choice of the wait")?;
+        }
+        total += w.prompt.as_ref().map_or(0, String::len);
+    }
+    if let Some(f) = &run.inflight {
+        total += check_value(&f.inputs, "the inputs of the plugin node")?;
+    }
+    for e in &run.control.pending_events {
+        total += check_value(e, "an event buffered while paused")?;
+    }
+    total += run.error.as_ref().map_or(0, String::len);
+    check_total(total)?;
+    for r in records {
+        let mut size = 0;
+        for v in [&r.effect, &r.result].into_iter().flatten() {
+            size += check_value(v, "a ledger record")?;
+        }
+        if size > MAX_VALUE_BYTES {
+            return Err(too_large("a ledger record", size, MAX_VALUE_BYTES));
+        }
+    }
+    Ok(())
+}
+
+/// What a run that exceeded a budget keeps: every variable within budget (the others are dropped), no
+/// output, no wait details, no buffered events, no plugin node; if the rest is still too large, no
+/// variables at all. The stored state is then readable, and the failure record says what was exceeded.
+pub fn shed(run: &mut RunState) {
+    run.vars
+        .retain(|k, v| check_value(v, k).is_ok_and(|n| n <= MAX_VALUE_BYTES));
+    run.output = None;
+    run.inflight = None;
+    run.control.pending_events.clear();
+    if let Some(w) = run.waiting.as_mut() {
+        w.details = None;
+        w.choices = None;
+    }
+    if check_run(run, &[]).is_err() {
+        run.vars.clear();
+    }
+}
+
+/// Rough encoded size of the fixed fields of a run.
+const BASE_BYTES: usize = 1024;
+
+fn check_total(total: usize) -> Result<(), String> {
+    if total > MAX_RUN_STATE_BYTES {
+        return Err(too_large("the run's state", total, MAX_RUN_STATE_BYTES));
+    }
+    Ok(())
+}
+
+/// The approximate encoded size of `v`, or the error naming `what` when it is nested too deeply or too
+/// large.
+fn check_value(v: &Value, what: &str) -> Result<usize, String> {
+    let size = measure(v, 0).ok_or_else(|| {
+        format!(
+            "{BUDGET_ERROR}: {what} is nested more than {MAX_VALUE_DEPTH} levels deep; a run's state allows {MAX_VALUE_DEPTH}"
+        )
+    })?;
+    if size > MAX_VALUE_BYTES {
+        return Err(too_large(what, size, MAX_VALUE_BYTES));
+    }
+    Ok(size)
+}
+
+fn too_large(what: &str, size: usize, limit: usize) -> String {
+    format!("{BUDGET_ERROR}: {what} takes about {size} bytes; at most {limit} are allowed")
+}
+
+/// Approximate encoded size; `None` past [`MAX_VALUE_DEPTH`] levels (the walk stops there, so its own
+/// recursion is bounded).
+fn measure(v: &Value, depth: usize) -> Option<usize> {
+    match v {
+        Value::Null | Value::Bool(_) => Some(5),
+        Value::Number(_) => Some(8),
+        Value::String(s) => Some(s.len() + 2),
+        Value::Array(a) => {
+            if depth >= MAX_VALUE_DEPTH {
+                return None;
+            }
+            a.iter()
+                .try_fold(2, |n, x| Some(n + 1 + measure(x, depth + 1)?))
+        }
+        Value::Object(m) => {
+            if depth >= MAX_VALUE_DEPTH {
+                return None;
+            }
+            m.iter().try_fold(2, |n, (k, x)| {
+                Some(n + k.len() + 4 + measure(x, depth + 1)?)
+            })
+        }
+    }
+}
+
+/// A long name cut for an error message.
+fn shorten(name: &str) -> String {
+    const KEEP: usize = 60;
+    match name.char_indices().nth(KEEP) {
+        Some((i, _)) => format!("{}…", &name[..i]),
+        None => name.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn nested(levels: usize) -> Value {
+        let mut v = json!(1);
+        for _ in 0..levels {
+            v = json!({ "a": v });
+        }
+        v
+    }
+
+    #[test]
+    fn var_paths_are_bounded() {
+        assert!(check_var_path(&vec!["a"; MAX_VAR_PATH_SEGMENTS].join(".")).is_ok());
+        let e = check_var_path(&vec!["a"; 200].join(".")).expect_err("refused");
+        assert!(e.starts_with(BUDGET_ERROR), "{e}");
+        assert!(e.contains("200 segments"), "{e}");
+    }
+
+    #[test]
+    fn nesting_and_sizes_are_bounded() {
+        let mut run = crate::runner::new_run_state("w", "n", Obj::new(), None, None, None);
+        run.vars.insert("ok".into(), nested(MAX_VALUE_DEPTH));
+        assert!(check_run(&run, &[]).is_ok());
+        // A run at the limit is stored and read back.
+        let bytes = serde_json::to_vec(&run).expect("encode");
+        assert!(serde_json::from_slice::<RunState>(&bytes).is_ok());
+        run.vars.insert("deep".into(), nested(MAX_VALUE_DEPTH + 1));
+        let e = check_run(&run, &[]).expect_err("too deep");
+        assert!(e.contains("variable 'deep'"), "{e}");
+        run.vars.remove("deep");
+        run.vars
+            .insert("big".into(), json!("x".repeat(MAX_VALUE_BYTES)));
+        assert!(check_run(&run, &[]).expect_err("too big").contains("'big'"));
+        run.vars.remove("big");
+        for i in 0..3 {
+            run.vars
+                .insert(format!("part{i}"), json!("x".repeat(MAX_VALUE_BYTES - 100)));
+        }
+        let e = check_run(&run, &[]).expect_err("state too big");
+        assert!(e.contains("the run's state"), "{e}");
+        shed(&mut run);
+        assert!(check_run(&run, &[]).is_ok());
+        let mut rec = StepRecord::new(&run, "n", "completed");
+        rec.result = Some(nested(MAX_VALUE_DEPTH + 1));
+        assert!(check_run(&run, &[rec]).is_err());
+    }
+
+    #[test]
+    fn shedding_keeps_what_fits() {
+        let mut run = crate::runner::new_run_state("w", "n", Obj::new(), None, None, None);
+        run.vars.insert("deep".into(), nested(MAX_VALUE_DEPTH + 5));
+        run.vars.insert("kept".into(), json!({"x": 1}));
+        run.output = Some(json!(1));
+        shed(&mut run);
+        assert!(!run.vars.contains_key("deep"));
+        assert_eq!(run.vars.get("kept"), Some(&json!({"x": 1})));
+        assert_eq!(run.output, None);
+    }
+}
