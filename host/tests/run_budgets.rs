@@ -97,23 +97,6 @@ fn completes(gw: &Gateway, run_id: &str) {
     );
 }
 
-/// `(node, status, error)` of every ledger record of a run.
-fn ledger(gw: &Gateway, id: &str) -> Vec<(String, String, Option<String>)> {
-    gw.store()
-        .ledger_after(id, 0, 100)
-        .expect("ledger")
-        .iter()
-        .map(|e| {
-            let r: Value = serde_json::from_str(e.json.get()).expect("record");
-            (
-                r["node_id"].as_str().unwrap_or_default().to_string(),
-                r["status"].as_str().unwrap_or_default().to_string(),
-                r["error"].as_str().map(String::from),
-            )
-        })
-        .collect()
-}
-
 fn all_runs(gw: &Gateway) -> Vec<RunState> {
     gw.store()
         .list_runs(&RunQuery {
@@ -143,7 +126,7 @@ fn a_200_segment_set_var_fails_its_run_and_a_restart_reads_everything_back() {
         assert!(error.starts_with("RunBudgetExceeded: "), "{error}");
         assert!(error.contains("200 segments"), "{error}");
         assert_eq!(
-            ledger(&gw, &deep)[0],
+            inproc::ledger_summary(&gw, &deep)[0],
             ("set".into(), "failed".into(), Some(error))
         );
         let r = wait_for(&gw, &deep_value, |r| r.status.is_terminal());
@@ -232,7 +215,7 @@ fn recovery_quarantines_an_unreadable_run_and_the_others_recover() {
         assert!(error.starts_with("RunStateUnreadable: "), "{error}");
         assert!(error.contains("recursion limit"), "{error}");
         assert_eq!(r.workflow_id, WORKFLOW);
-        let recs = ledger(&gw, &bad);
+        let recs = inproc::ledger_summary(&gw, &bad);
         assert_eq!(recs.len(), 2, "{recs:?}");
         assert_eq!(recs[0], ("".into(), "failed".into(), Some(error)));
         let listed: Vec<String> = all_runs(&gw).into_iter().map(|r| r.run_id).collect();

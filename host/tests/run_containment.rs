@@ -93,23 +93,6 @@ fn ended(gw: &Gateway, id: &str) -> RunState {
     wait_for(gw, id, |r| r.status.is_terminal())
 }
 
-/// `(node, status, error)` of every ledger record of a run.
-fn ledger(gw: &Gateway, id: &str) -> Vec<(String, String, Option<String>)> {
-    gw.store()
-        .ledger_after(id, 0, 100)
-        .expect("ledger")
-        .iter()
-        .map(|e| {
-            let r: Value = serde_json::from_str(e.json.get()).expect("record");
-            (
-                r["node_id"].as_str().unwrap_or_default().to_string(),
-                r["status"].as_str().unwrap_or_default().to_string(),
-                r["error"].as_str().map(String::from),
-            )
-        })
-        .collect()
-}
-
 fn format_run(gw: &Gateway, template: &str, values: Value) -> RunState {
     let id = start(gw, "fmt", json!({"template": template, "values": values}));
     ended(gw, &id)
@@ -166,7 +149,7 @@ fn a_panicking_step_fails_its_run_and_the_others_go_on() {
         "InternalError: node 'f' hit a gateway bug: sandbox bug evaluating f.template"
     );
     // The failure is recorded at the node, followed by the terminal status; nothing half-done.
-    let recs = ledger(&gw, &boom);
+    let recs = inproc::ledger_summary(&gw, &boom);
     assert_eq!(recs.len(), 2, "{recs:?}");
     assert_eq!(recs[0], ("f".into(), "failed".into(), Some(error)));
     assert_eq!((recs[1].0.as_str(), recs[1].1.as_str()), ("f", "completed"));

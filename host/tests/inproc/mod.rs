@@ -64,3 +64,20 @@ pub fn run_in_session(gw: &Gateway, input: Value, session: Option<&str>) -> RunS
     let id = gw.start_run(req).expect("start").run_id;
     wait_for(gw, &id, |r| r.status.is_terminal())
 }
+
+/// `(node, status, error)` of every ledger record of a run.
+pub fn ledger_summary(gw: &Gateway, id: &str) -> Vec<(String, String, Option<String>)> {
+    gw.store()
+        .ledger_after(id, 0, 100)
+        .expect("ledger")
+        .iter()
+        .map(|e| {
+            let r: Value = serde_json::from_str(e.json.get()).expect("record");
+            (
+                r["node_id"].as_str().unwrap_or_default().to_string(),
+                r["status"].as_str().unwrap_or_default().to_string(),
+                r["error"].as_str().map(String::from),
+            )
+        })
+        .collect()
+}
