@@ -120,6 +120,27 @@ pub struct Control {
     pub pending_events: Vec<serde_json::Value>,
 }
 
+/// What a run has used of the budgets `engine::budget` sets.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Usage {
+    /// Steps since the run last waited for time, an event or a user.
+    #[serde(default)]
+    pub steps: u64,
+    /// Child runs started since the run last waited for time, an event or a user.
+    #[serde(default)]
+    pub children: u64,
+    /// Bytes (encoded, approximately) of the records the run has written to its ledger.
+    #[serde(default)]
+    pub ledger_bytes: u64,
+}
+
+impl Usage {
+    /// Nothing used yet (not stored).
+    pub fn is_zero(&self) -> bool {
+        *self == Usage::default()
+    }
+}
+
 /// The durable state of one run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunState {
@@ -154,6 +175,9 @@ pub struct RunState {
     /// no input, var or pin changes it; the `workspace_root` var only shows it to the flow.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workspace: Option<String>,
+    /// What the run has used of its budgets (`engine::budget`).
+    #[serde(default, skip_serializing_if = "Usage::is_zero")]
+    pub usage: Usage,
 }
 
 /// A plugin node in execution: enough to run it again after a crash, replaying its recorded host calls.

@@ -324,3 +324,101 @@ fn without_the_python_component_a_flow_with_expressions_is_refused() {
     );
     assert!(abstractgateway::flow::compile(&flow, &NodeRegistry::new()).is_ok());
 }
+
+/// Issue: an endless expression used to hold the single runner thread for its whole deadline, so three of
+/// them stalled every other run. Now each is evaluated on a thread of its own.
+#[test]
+fn endless_expressions_never_stall_the_other_runs() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let flow = end_flow(
+        &["a"],
+        &[],
+        json!({"pinExpressions": {"a": "[0 for _ in iter(int, 1)] if vars.spin else 'done'"}}),
+        json!([]),
+    );
+    let gw = gateway(dir.path(), flow);
+    let start = |spin: bool| {
+        let req = abstractgateway::runner::StartRequest {
+            workflow_id: "features@1.0.0:main".into(),
+            input: json!({ "spin": spin })
+                .as_object()
+                .cloned()
+                .unwrap_or_default(),
+            ..Default::default()
+        };
+        gw.start_run(req).expect("start").run_id
+    };
+    let spinners: Vec<String> = (0..3).map(|_| start(true)).collect();
+    // Each quick run completes while every spinner is still evaluating: nothing waits on them.
+    for _ in 0..3 {
+        let quick = start(false);
+        let r = inproc::wait_for(&gw, &quick, |r| r.status.is_terminal());
+        assert_eq!(r.output.expect("output")["a"], json!("done"));
+        for id in &spinners {
+            let s = gw.store().get_run(id).expect("get").expect("run");
+            assert_eq!(s.status, RunStatus::Running, "spinner {id} ended first");
+        }
+    }
+    for id in &spinners {
+        let r = inproc::wait_for(&gw, id, |r| r.status.is_terminal());
+        assert_eq!(
+            end_error(&r),
+            "pin expression on e.a: stopped: it exceeded the CPU time limit of 5000 ms"
+        );
+    }
+}
+
+/// A volatile upstream value (a random node) feeding an expression: the step that waits for the answer
+/// runs again, pulls a new random value, and still takes the answer instead of asking forever.
+#[test]
+fn a_volatile_input_to_an_expression_settles() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let flow = json!({"id": "main", "entryNode": "s", "nodes": [
+        node("s", "on_flow_start", false, &["exec-out"], &[], &[], json!({})),
+        node("r", "random_int", false, &[], &["min", "max"], &["result"],
+            json!({"pinDefaults": {"min": 0, "max": 1000000}})),
+        node("e", "on_flow_end", true, &[], &["x"], &[],
+            json!({"pinExpressions": {"x": "value * 2 if value % 1 == 0 else -1"}}))],
+      "edges": [edge("s", "exec-out", "e", "exec-in"), edge("r", "result", "e", "x")]});
+    let gw = gateway(dir.path(), flow);
+    for _ in 0..3 {
+        let r = run_to_end(&gw, json!({}));
+        assert_eq!(r.status, RunStatus::Completed, "{:?}", r.error);
+        let x = r.output.expect("output")["x"].as_i64().expect("an int");
+        assert!((0..=2_000_000).contains(&x) && x % 2 == 0, "{x}");
+    }
+}
+
+/// A run cancelled while its expression is being evaluated ends cancelled; the late answer is dropped.
+#[test]
+fn a_run_cancelled_while_its_expression_evaluates_stays_cancelled() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let flow = end_flow(
+        &["a"],
+        &[],
+        json!({"pinExpressions": {"a": "[0 for _ in iter(int, 1)]"}}),
+        json!([]),
+    );
+    let gw = gateway(dir.path(), flow);
+    let req = abstractgateway::runner::StartRequest {
+        workflow_id: "features@1.0.0:main".into(),
+        ..Default::default()
+    };
+    let id = gw.start_run(req).expect("start").run_id;
+    gw.submit_command(abstractgateway::store::NewCommand {
+        command_id: "c1".into(),
+        run_id: id.clone(),
+        kind: "cancel".into(),
+        payload: json!({"reason": "test"}),
+        ts: None,
+        client_id: None,
+    })
+    .expect("cancel");
+    let r = inproc::wait_for(&gw, &id, |r| r.status.is_terminal());
+    assert_eq!(r.status, RunStatus::Cancelled, "{:?}", r.error);
+    // The evaluation ends at its deadline; the run must not change after it.
+    std::thread::sleep(Duration::from_secs(6));
+    let after = gw.store().get_run(&id).expect("get").expect("run");
+    assert_eq!(after.status, RunStatus::Cancelled);
+    assert_eq!(after.ledger_len, r.ledger_len);
+}

@@ -34,6 +34,7 @@ fn set_then_wait() -> Value {
 const WORKFLOW: &str = "features@1.0.0:setwait";
 
 fn gateway(dir: &Path) -> Arc<Gateway> {
+    small_budgets();
     let b = write_bundle(dir, &[("setwait", set_then_wait())], "setwait");
     let bundle = Arc::new(read_bundle(&b, &Limits::default()).expect("bundle loads"));
     let (flows, _, problems) = catalog::build(vec![bundle], &NodeRegistry::new());
@@ -232,4 +233,181 @@ fn recovery_quarantines_an_unreadable_run_and_the_others_recover() {
         wait_for(&gw, &more, |r| r.status == RunStatus::Waiting);
         gw.shutdown();
     }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Per-run budgets: steps, loop iterations, child runs, ledger bytes.
+
+/// Every test of this binary runs with these budgets (one set per process; same values everywhere).
+fn small_budgets() {
+    abstractgateway::engine::budget::configure(abstractgateway::engine::budget::RunBudgets {
+        steps: 30_000,
+        child_runs: 5,
+        ledger_records: 0,
+        ledger_bytes: 40 << 20,
+    });
+}
+
+/// A gateway over bundle `features` holding `flows` (the first is the entry).
+fn gateway_of(dir: &Path, flows: &[(&str, Value)]) -> Arc<Gateway> {
+    small_budgets();
+    let b = write_bundle(dir, flows, flows[0].0);
+    let bundle = Arc::new(read_bundle(&b, &Limits::default()).expect("bundle loads"));
+    let (flows, _, problems) = catalog::build(vec![bundle], &NodeRegistry::new());
+    assert!(problems.is_empty(), "{problems:?}");
+    Gateway::open(
+        GatewayOptions {
+            data_dir: dir.join("data"),
+            runner: true,
+            max_steps: 100,
+            executor: None,
+        },
+        flows,
+    )
+    .expect("open")
+}
+
+fn run_flow(gw: &Gateway, flow: &str, input: Value) -> RunState {
+    let id = gw
+        .start_run(StartRequest {
+            workflow_id: format!("features@1.0.0:{flow}"),
+            input: input.as_object().cloned().unwrap_or_default(),
+            ..Default::default()
+        })
+        .expect("start")
+        .run_id;
+    wait_for(gw, &id, |r| r.status.is_terminal())
+}
+
+fn error_of(r: &RunState) -> String {
+    r.error.clone().unwrap_or_default()
+}
+
+#[test]
+fn an_exec_edge_cycle_fails_at_the_step_budget() {
+    let dir = tempfile::tempdir().expect("tmp");
+    // s → a → b → a → ... with no wait anywhere.
+    let cycle = json!({"id": "cycle", "entryNode": "s", "nodes": [
+        node("s", "on_flow_start", false, &["exec-out"], &[], &[], json!({})),
+        node("a", "set_var", true, &["exec-out"], &["name", "value"], &["value"], json!({"pinDefaults": {"name": "x", "value": 1}})),
+        node("b", "set_var", true, &["exec-out"], &["name", "value"], &["value"], json!({"pinDefaults": {"name": "y", "value": 2}}))],
+      "edges": [edge("s", "exec-out", "a", "exec-in"), edge("a", "exec-out", "b", "exec-in"),
+                edge("b", "exec-out", "a", "exec-in")]});
+    let ok = json!({"id": "ok", "entryNode": "s", "nodes": [
+        node("s", "on_flow_start", false, &["exec-out"], &[], &[], json!({})),
+        node("e", "on_flow_end", true, &[], &[], &[], json!({}))],
+      "edges": [edge("s", "exec-out", "e", "exec-in")]});
+    let gw = gateway_of(dir.path(), &[("cycle", cycle), ("ok", ok)]);
+    let r = run_flow(&gw, "cycle", json!({}));
+    assert_eq!(r.status, RunStatus::Failed);
+    let e = error_of(&r);
+    assert!(
+        e.starts_with("RunBudgetExceeded: the run took 30000 steps without waiting"),
+        "{e}"
+    );
+    // The failure is recorded and the ledger reads back whole.
+    let tail = gw
+        .store()
+        .ledger_after(&r.run_id, r.ledger_len.saturating_sub(2), 10)
+        .expect("ledger");
+    let failed = tail.iter().any(|e| {
+        let rec: Value = serde_json::from_str(e.json.get()).expect("record");
+        rec["status"] == json!("failed")
+            && rec["error"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("RunBudgetExceeded"))
+    });
+    assert!(failed, "no failure record at the end of the ledger");
+    // The gateway goes on: another run completes.
+    assert_eq!(run_flow(&gw, "ok", json!({})).status, RunStatus::Completed);
+}
+
+#[test]
+fn a_loop_limit_with_a_huge_max_stops_at_the_loop_ceiling() {
+    let dir = tempfile::tempdir().expect("tmp");
+    // s → L(loop_limit max=1e12) --again--> a → L ; L --limit_reached--> e.
+    let flow = json!({"id": "limit", "entryNode": "s", "nodes": [
+        node("s", "on_flow_start", false, &["exec-out"], &[], &[], json!({})),
+        node("L", "loop_limit", true, &["again", "limit_reached"], &["max"], &["count"], json!({"pinDefaults": {"max": 1e12}})),
+        node("a", "set_var", true, &["exec-out"], &["name", "value"], &["value"], json!({"pinDefaults": {"name": "x", "value": 1}})),
+        node("e", "on_flow_end", true, &[], &[], &[], json!({}))],
+      "edges": [edge("s", "exec-out", "L", "exec-in"), edge("L", "again", "a", "exec-in"),
+                edge("a", "exec-out", "L", "exec-in"), edge("L", "limit_reached", "e", "exec-in")]});
+    let gw = gateway_of(dir.path(), &[("limit", flow)]);
+    let r = run_flow(&gw, "limit", json!({}));
+    // The seed's for/while way: the node errors, the run completes with success false.
+    assert_eq!(r.status, RunStatus::Completed, "{:?}", r.error);
+    let out = r.output.expect("output");
+    assert_eq!(out["success"], json!(false), "{out}");
+    assert_eq!(
+        out["error"],
+        json!("loop_limit exceeded max_iterations=10000"),
+        "{out}"
+    );
+    assert_eq!(out["node"], json!("L"));
+}
+
+#[test]
+fn child_runs_are_bounded_per_run() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let child = json!({"id": "child", "entryNode": "s", "nodes": [
+        node("s", "on_flow_start", false, &["exec-out"], &[], &[], json!({})),
+        node("e", "on_flow_end", true, &[], &[], &[], json!({}))],
+      "edges": [edge("s", "exec-out", "e", "exec-in")]});
+    // for i in 0..100: subflow(child).
+    let parent = json!({"id": "parent", "entryNode": "s", "nodes": [
+        node("s", "on_flow_start", false, &["exec-out"], &[], &[], json!({})),
+        node("f", "for", true, &["loop", "done"], &["start", "end"], &["i"], json!({"pinDefaults": {"start": 0, "end": 100}})),
+        node("sub", "subflow", true, &["exec-out"], &[], &["output"], json!({"subflowId": "child"})),
+        node("e", "on_flow_end", true, &[], &[], &[], json!({}))],
+      "edges": [edge("s", "exec-out", "f", "exec-in"), edge("f", "loop", "sub", "exec-in"),
+                edge("f", "done", "e", "exec-in")]});
+    let gw = gateway_of(dir.path(), &[("parent", parent), ("child", child)]);
+    let r = run_flow(&gw, "parent", json!({}));
+    assert_eq!(r.status, RunStatus::Failed, "{:?}", r.output);
+    let e = error_of(&r);
+    assert!(
+        e.contains("RunBudgetExceeded: the run started 5 child runs"),
+        "{e}"
+    );
+    let children = gw
+        .store()
+        .list_runs(&RunQuery {
+            limit: 1000,
+            ..Default::default()
+        })
+        .expect("list")
+        .into_iter()
+        .filter(|c| c.parent_run_id.as_deref() == Some(r.run_id.as_str()))
+        .count();
+    assert_eq!(children, 5);
+}
+
+#[test]
+fn a_run_that_waits_between_big_records_fails_at_the_ledger_byte_budget() {
+    let dir = tempfile::tempdir().expect("tmp");
+    // s → big(emit_event with the blob) → w(wait_until 10 ms) → big → ...: each pass waits for time (the
+    // step budget starts again) and writes a few MiB to the ledger.
+    let flow = json!({"id": "bytes", "entryNode": "s", "nodes": [
+        node("s", "on_flow_start", false, &["exec-out"], &[], &["blob"], json!({})),
+        node("big", "emit_event", true, &["exec-out"], &["name", "payload"], &[], json!({"pinDefaults": {"name": "blob"}})),
+        node("w", "wait_until", true, &["exec-out"], &["duration"], &[], json!({"pinDefaults": {"duration": 0.01}}))],
+      "edges": [edge("s", "exec-out", "big", "exec-in"), edge("s", "blob", "big", "payload"),
+                edge("big", "exec-out", "w", "exec-in"), edge("w", "exec-out", "big", "exec-in")]});
+    let gw = gateway_of(dir.path(), &[("bytes", flow)]);
+    let r = run_flow(&gw, "bytes", json!({"blob": "x".repeat(2 << 20)}));
+    assert_eq!(r.status, RunStatus::Failed);
+    let e = error_of(&r);
+    assert!(
+        e.starts_with("RunBudgetExceeded: the run's ledger would take about"),
+        "{e}"
+    );
+    // Under 40 MiB of records (plus the failure record), read back whole.
+    let items = gw
+        .store()
+        .ledger_after(&r.run_id, 0, 10_000)
+        .expect("ledger");
+    let bytes: usize = items.iter().map(|e| e.json.get().len()).sum();
+    assert!(bytes < (41 << 20), "{bytes}");
+    assert_eq!(items.len() as u64, r.ledger_len);
 }

@@ -5,9 +5,11 @@
 //! work on the run, before anything is stored), so every stored run stays readable: serde_json refuses
 //! documents nested more than 128 levels, and a stored state never comes close to that.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use serde_json::Value;
 
-use crate::run::{Obj, RunState, StepRecord};
+use crate::run::{Obj, RunState, StepRecord, WaitReason};
 
 /// Most segments a dotted variable name may have (`a.b.c` has 3); each segment is one level of nesting.
 pub const MAX_VAR_PATH_SEGMENTS: usize = 32;
@@ -22,6 +24,73 @@ pub const MAX_VALUE_BYTES: usize = 8 << 20;
 
 /// Most bytes (encoded as JSON, approximately) of a run's whole state.
 pub const MAX_RUN_STATE_BYTES: usize = 16 << 20;
+
+/// Default of [`RunBudgets::steps`].
+pub const MAX_STEPS: u64 = 1_000_000;
+
+/// Most iterations of one for/while loop or one loop_limit (the seed's cap for while and for; loop_limit
+/// `max` above it fails there). A ForEach is bounded by its list, which is bounded by the value size.
+pub const MAX_LOOP_ITERATIONS: u64 = 10_000;
+
+/// Default of [`RunBudgets::child_runs`].
+pub const MAX_CHILD_RUNS: u64 = 10_000;
+
+/// Default of [`RunBudgets::ledger_records`].
+pub const MAX_LEDGER_RECORDS: u64 = 1_000_000;
+
+/// Default of [`RunBudgets::ledger_bytes`].
+pub const MAX_LEDGER_BYTES: u64 = 1 << 30;
+
+/// The per-run budgets an operator may set (`ABSTRACTGATEWAY_RUN_MAX_*`); one set per process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunBudgets {
+    /// Steps a run may take between two waits for time, an event or a user (a wait for a child run does
+    /// not count): an exec-edge cycle that never waits fails here.
+    pub steps: u64,
+    /// Child runs (subflows, agents) a run may start between two such waits.
+    pub child_runs: u64,
+    /// Records in a run's ledger over its life (a recurrent schedule's wrapper writes a few per
+    /// execution of its target).
+    pub ledger_records: u64,
+    /// Bytes (encoded, approximately) of the records a run writes to its ledger over its life.
+    pub ledger_bytes: u64,
+}
+
+impl Default for RunBudgets {
+    fn default() -> Self {
+        RunBudgets {
+            steps: MAX_STEPS,
+            child_runs: MAX_CHILD_RUNS,
+            ledger_records: MAX_LEDGER_RECORDS,
+            ledger_bytes: MAX_LEDGER_BYTES,
+        }
+    }
+}
+
+static STEPS: AtomicU64 = AtomicU64::new(MAX_STEPS);
+static CHILD_RUNS: AtomicU64 = AtomicU64::new(MAX_CHILD_RUNS);
+static LEDGER_RECORDS: AtomicU64 = AtomicU64::new(MAX_LEDGER_RECORDS);
+static LEDGER_BYTES: AtomicU64 = AtomicU64::new(MAX_LEDGER_BYTES);
+
+/// Sets the process's budgets (at startup; a zero keeps the default).
+pub fn configure(b: RunBudgets) {
+    let d = RunBudgets::default();
+    let or = |v: u64, d: u64| if v == 0 { d } else { v };
+    STEPS.store(or(b.steps, d.steps), Ordering::Relaxed);
+    CHILD_RUNS.store(or(b.child_runs, d.child_runs), Ordering::Relaxed);
+    LEDGER_RECORDS.store(or(b.ledger_records, d.ledger_records), Ordering::Relaxed);
+    LEDGER_BYTES.store(or(b.ledger_bytes, d.ledger_bytes), Ordering::Relaxed);
+}
+
+/// The process's budgets.
+pub fn budgets() -> RunBudgets {
+    RunBudgets {
+        steps: STEPS.load(Ordering::Relaxed),
+        child_runs: CHILD_RUNS.load(Ordering::Relaxed),
+        ledger_records: LEDGER_RECORDS.load(Ordering::Relaxed),
+        ledger_bytes: LEDGER_BYTES.load(Ordering::Relaxed),
+    }
+}
 
 /// The error a run fails with when it exceeds a budget starts with this.
 pub const BUDGET_ERROR: &str = "RunBudgetExceeded";
@@ -84,6 +153,77 @@ pub fn check_run(run: &RunState, records: &[StepRecord]) -> Result<(), String> {
     }
     Ok(())
 }
+
+/// Counts one step of `run`, refusing it past [`RunBudgets::steps`].
+pub fn count_step(run: &mut RunState) -> Result<(), String> {
+    let max = STEPS.load(Ordering::Relaxed);
+    if run.usage.steps >= max {
+        return Err(format!(
+            "{BUDGET_ERROR}: the run took {max} steps without waiting for time, an event or a user \
+             (an exec-edge cycle?)"
+        ));
+    }
+    run.usage.steps += 1;
+    Ok(())
+}
+
+/// Counts one child run started by `run`, refusing it past [`RunBudgets::child_runs`].
+pub fn count_child(run: &mut RunState) -> Result<(), String> {
+    let max = CHILD_RUNS.load(Ordering::Relaxed);
+    if run.usage.children >= max {
+        return Err(format!(
+            "{BUDGET_ERROR}: the run started {max} child runs without waiting for time, an event or a user"
+        ));
+    }
+    run.usage.children += 1;
+    Ok(())
+}
+
+/// A run that now waits for time, an event or a user starts its step and child budgets again.
+pub fn note_wait(run: &mut RunState) {
+    let external = run.waiting.as_ref().is_some_and(|w| {
+        matches!(
+            w.reason,
+            WaitReason::Event | WaitReason::Until | WaitReason::User
+        )
+    });
+    if external && run.status == crate::run::RunStatus::Waiting {
+        run.usage.steps = 0;
+        run.usage.children = 0;
+    }
+}
+
+/// Counts the records about to be appended to `run`'s ledger, refusing them past
+/// [`RunBudgets::ledger_records`] or [`RunBudgets::ledger_bytes`].
+pub fn count_records(run: &mut RunState, records: &[StepRecord]) -> Result<(), String> {
+    let (max_n, max_bytes) = (
+        LEDGER_RECORDS.load(Ordering::Relaxed),
+        LEDGER_BYTES.load(Ordering::Relaxed),
+    );
+    let n = run.ledger_len + records.len() as u64;
+    if n > max_n {
+        return Err(format!(
+            "{BUDGET_ERROR}: the run's ledger would hold {n} records; at most {max_n} are allowed"
+        ));
+    }
+    let bytes: usize = records
+        .iter()
+        .flat_map(|r| [&r.effect, &r.result])
+        .flatten()
+        .map(|v| measure(v, 0).unwrap_or(MAX_VALUE_BYTES) + RECORD_BYTES)
+        .sum();
+    let total = run.usage.ledger_bytes.saturating_add(bytes as u64);
+    if total > max_bytes {
+        return Err(format!(
+            "{BUDGET_ERROR}: the run's ledger would take about {total} bytes; at most {max_bytes} are allowed"
+        ));
+    }
+    run.usage.ledger_bytes = total;
+    Ok(())
+}
+
+/// Rough encoded size of a record's fixed fields.
+const RECORD_BYTES: usize = 256;
 
 /// What a run that exceeded a budget keeps: every variable within budget (the others are dropped), no
 /// output, no wait details, no buffered events, no plugin node; if the rest is still too large, no

@@ -10,8 +10,7 @@ use super::state::{as_number, num, obj_mut, set_node_output, temp, truthy};
 use crate::flow::{CompiledFlow, CompiledNode};
 use crate::run::{Obj, RunState};
 
-/// for/while stop here and complete with `success: false`.
-const MAX_LOOP_ITERATIONS: u64 = 10_000;
+use super::budget::MAX_LOOP_ITERATIONS;
 
 fn ctrl(vars: &mut Obj) -> &mut Obj {
     obj_mut(temp(vars), "_control")
@@ -209,6 +208,15 @@ fn branch(kind: Control, run: &mut RunState, flow: &CompiledFlow, node: &Compile
             let key = format!("{id}@{scope}");
             let limits = obj_mut(temp(&mut run.vars), "loop_limits");
             let count = limits.get(&key).and_then(Value::as_u64).unwrap_or(0);
+            if count < max && count >= MAX_LOOP_ITERATIONS {
+                // An exec-edge cycle through a loop_limit is a loop: the same ceiling as for/while.
+                limits.remove(&key);
+                return node_error(
+                    run,
+                    &id,
+                    format!("loop_limit exceeded max_iterations={MAX_LOOP_ITERATIONS}"),
+                );
+            }
             if count < max {
                 limits.insert(key, Value::from(count + 1));
                 json!({"branch": "again", "count": count + 1, "max": max})

@@ -428,6 +428,9 @@ fn subflow(
         .and_then(Value::as_str)
         .filter(|p| !p.is_empty())
         .map(|p| format!("{p}:{}", uuid::Uuid::new_v4().simple()));
+    if let Err(e) = super::budget::count_child(run) {
+        return (payload, Outcome::Failed(e));
+    }
     match host.start_child(run, &target, vars, session) {
         Ok(child) => {
             let mut w = wait_for(node, WaitReason::Subworkflow, resume_to);

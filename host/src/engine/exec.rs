@@ -84,7 +84,15 @@ pub fn advance(
         };
         // A panic in one step (a builtin, a pull, an effect) fails this run, never the runner: what the step
         // recorded before it is dropped and the run fails at this node.
+        if let Err(e) = super::budget::count_step(run) {
+            fail(run, records, &node_id, e);
+            break;
+        }
         let mark = records.len();
+        // A step that may wait for pin expressions evaluated off the runner thread can be discarded and run
+        // again (`pinexpr::deferring`): it starts from a copy of the run.
+        let snapshot =
+            (flow.pin_exprs.is_some() && super::pinexpr::is_deferring()).then(|| run.clone());
         let stepped = catch_unwind(AssertUnwindSafe(|| {
             // A data-only plugin node the step would pull runs first, in flight; the cursor stays here.
             if !matches!(node.kind, NodeKind::Start)
@@ -96,6 +104,13 @@ pub fn advance(
             let plan = step(run, flow, node, host, records);
             apply_plan(run, flow, node, plan, records);
         }));
+        let discarded = super::pinexpr::end_step();
+        if discarded && let Some(before) = snapshot {
+            *run = before;
+            records.truncate(mark);
+            break;
+        }
+        super::budget::note_wait(run);
         if let Err(payload) = stepped {
             records.truncate(mark);
             fail_on_panic(run, records, &node_id, payload.as_ref());

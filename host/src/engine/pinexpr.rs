@@ -111,10 +111,7 @@ pub fn apply(
             (e.site.as_str(), e.source.as_str(), value)
         })
         .collect();
-    let values = ctx
-        .evaluator
-        .eval(&ctx.functions, &batch, vars)
-        .map_err(|m| PyException::new(ERROR_CLASS, m))?;
+    let values = evaluate(ctx, &batch, vars)?;
     if values.len() != node.pin_exprs.len() {
         return Err(PyException::new(
             ERROR_CLASS,
@@ -130,4 +127,189 @@ pub fn apply(
         resolved.insert(e.pin.clone(), v);
     }
     Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Deferral: the runner evaluates expressions off its thread.
+//
+// An expression may loop until its deadline, so the runner must never wait on one. Inside [`deferring`],
+// `apply` does not evaluate: the first batch a step needs becomes a [`PinRequest`], the step is discarded
+// (the engine restores the run as it was before the step, see `exec::advance`), and the runner evaluates
+// the batch on a thread of its own. The answer goes into the run's [`Memo`] and the step runs again from
+// the start; this time the batch is answered from the memo, and the next one (if any) is requested.
+// Nothing is recorded before the step completes, so a crash between attempts loses nothing.
+
+/// Batches one step may evaluate; beyond it the run fails instead of retrying forever.
+pub const MAX_BATCHES_PER_STEP: usize = 1024;
+
+/// One node's expressions to evaluate, owning what the evaluation needs.
+pub struct PinRequest {
+    evaluator: Arc<dyn PinExprEvaluator>,
+    functions: Arc<Value>,
+    /// `(site, source, value)` per expression, in the node's order.
+    items: Vec<(String, String, Value)>,
+    vars: Obj,
+}
+
+impl PinRequest {
+    /// Evaluates the batch (blocking: call it off the runner thread).
+    pub fn evaluate(&self) -> Result<Vec<Value>, String> {
+        let batch: Vec<(&str, &str, &Value)> = self
+            .items
+            .iter()
+            .map(|(site, source, value)| (site.as_str(), source.as_str(), value))
+            .collect();
+        self.evaluator.eval(&self.functions, &batch, &self.vars)
+    }
+
+    /// Where the batch's expressions sit (`<node label>.<pin>`), in order: what an answer is matched on.
+    pub fn sites(&self) -> Vec<String> {
+        self.items.iter().map(|(s, _, _)| s.clone()).collect()
+    }
+}
+
+impl std::fmt::Debug for PinRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PinRequest")
+            .field("sites", &self.sites())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The answers a run's current step has received so far, in the order the step asks for them.
+#[derive(Debug, Default)]
+pub struct Memo {
+    answers: Vec<(Vec<String>, Result<Vec<Value>, String>)>,
+}
+
+impl Memo {
+    /// Adds the answer to the request the step made last.
+    pub fn answer(&mut self, sites: Vec<String>, result: Result<Vec<Value>, String>) {
+        self.answers.push((sites, result));
+    }
+}
+
+struct Scope {
+    memo: Memo,
+    /// The index of the next batch the current step attempt asks for.
+    next: usize,
+    wanted: Option<PinRequest>,
+}
+
+thread_local! {
+    static SCOPE: std::cell::RefCell<Option<Scope>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Restores the thread's previous scope, even when `f` unwinds.
+struct Restore(Option<Scope>);
+
+impl Drop for Restore {
+    fn drop(&mut self) {
+        let prev = self.0.take();
+        SCOPE.with(|s| *s.borrow_mut() = prev);
+    }
+}
+
+/// Runs `f` (stepping one run) with evaluation deferred; returns its value, the memo to keep for the
+/// next attempt and the batch to evaluate, if a step is waiting for one.
+pub fn deferring<T>(memo: Memo, f: impl FnOnce() -> T) -> (T, Memo, Option<PinRequest>) {
+    let prev = SCOPE.with(|s| {
+        s.borrow_mut().replace(Scope {
+            memo,
+            next: 0,
+            wanted: None,
+        })
+    });
+    let restore = Restore(prev);
+    let out = f();
+    let scope = SCOPE.with(|s| s.borrow_mut().take());
+    drop(restore);
+    let (memo, wanted) = scope.map(|s| (s.memo, s.wanted)).unwrap_or_default();
+    (out, memo, wanted)
+}
+
+/// Runs `f` with no deferral (work on another run, e.g. delivering an event, evaluates in place).
+pub fn suspended<T>(f: impl FnOnce() -> T) -> T {
+    let prev = SCOPE.with(|s| s.borrow_mut().take());
+    let _restore = Restore(prev);
+    f()
+}
+
+/// True when the step being run is deferring evaluation (the engine snapshots the run before it).
+pub fn is_deferring() -> bool {
+    SCOPE.with(|s| s.borrow().is_some())
+}
+
+/// Called by the engine after each step: true if the step asked for a batch and must be discarded.
+/// A step that completed consumed its answers: the memo is emptied for the next one.
+pub fn end_step() -> bool {
+    SCOPE.with(|s| {
+        let mut s = s.borrow_mut();
+        let Some(scope) = s.as_mut() else {
+            return false;
+        };
+        scope.next = 0;
+        if scope.wanted.is_some() {
+            return true;
+        }
+        scope.memo.answers.clear();
+        false
+    })
+}
+
+/// Evaluates `batch` now, or takes its answer from the memo, or asks for it (deferred).
+fn evaluate(
+    ctx: &PinExprs,
+    batch: &[(&str, &str, &Value)],
+    vars: &Obj,
+) -> Result<Vec<Value>, PyException> {
+    let asked = SCOPE.with(|s| {
+        let mut s = s.borrow_mut();
+        let scope = s.as_mut()?;
+        if scope.wanted.is_some() {
+            // The step is already discarded; stop it as soon as possible.
+            return Some(Err(PyException::new(ERROR_CLASS, "deferred")));
+        }
+        let k = scope.next;
+        scope.next += 1;
+        // Matched on the sites, not the values: an upstream pure node may be volatile (random), and an
+        // answer computed from an earlier pull is as valid as one from this pull.
+        if let Some((sites, result)) = scope.memo.answers.get(k)
+            && sites.len() == batch.len()
+            && sites.iter().zip(batch).all(|(a, (b, _, _))| a == b)
+        {
+            return Some(result.clone().map_err(|m| PyException::new(ERROR_CLASS, m)));
+        }
+        scope.memo.answers.truncate(k);
+        if k >= MAX_BATCHES_PER_STEP {
+            return Some(Err(PyException::new(
+                ERROR_CLASS,
+                format!("a step evaluated more than {MAX_BATCHES_PER_STEP} pin-expression batches"),
+            )));
+        }
+        scope.wanted = Some(PinRequest {
+            evaluator: ctx.evaluator.clone(),
+            functions: ctx.functions.clone(),
+            items: batch
+                .iter()
+                .map(|(site, source, value)| {
+                    (site.to_string(), source.to_string(), (*value).clone())
+                })
+                .collect(),
+            vars: vars.clone(),
+        });
+        Some(Err(PyException::new(ERROR_CLASS, "deferred")))
+    });
+    match asked {
+        Some(r) => r,
+        None => ctx
+            .evaluator
+            .eval(&ctx.functions, batch, vars)
+            .map_err(|m| PyException::new(ERROR_CLASS, m)),
+    }
+}
+
+/// True when the current step has asked for a batch: it will be discarded, so it must start nothing.
+pub fn is_waiting() -> bool {
+    SCOPE.with(|s| s.borrow().as_ref().is_some_and(|s| s.wanted.is_some()))
 }

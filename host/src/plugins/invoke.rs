@@ -300,6 +300,7 @@ pub(super) fn stamp(
         inflight: None,
         components: Default::default(),
         workspace: None,
+        usage: Default::default(),
     }
 }
 

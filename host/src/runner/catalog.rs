@@ -16,6 +16,9 @@ pub struct LoadProblem {
     pub message: String,
 }
 
+/// Wall-clock time one bundle's flows may take to compile, sandboxed checks included.
+pub const COMPILE_BUDGET: std::time::Duration = std::time::Duration::from_secs(15);
+
 /// Compiles every flow of `bundle`; the first failure names the flow, node and node type.
 pub fn compile_bundle(
     bundle: &Bundle,
@@ -25,10 +28,21 @@ pub fn compile_bundle(
         .for_bundle(bundle)
         .map_err(|e| format!("bundle {}: {e}", bundle.bundle_ref()))?;
     let mut out = Vec::new();
+    let started = std::time::Instant::now();
     for flow_id in bundle.sorted_flow_ids() {
         let Some(raw) = bundle.flow(&flow_id) else {
             continue;
         };
+        // Each check of flow functions and pin expressions is bounded by the sandbox; the bundle's
+        // checks together are bounded too, so no bundle holds a load or an upload for long.
+        if started.elapsed() > COMPILE_BUDGET {
+            return Err(format!(
+                "bundle {}: checking its flows took more than {} s (flow {flow_id} not checked); \
+                 flow functions or pin expressions that do not finish?",
+                bundle.bundle_ref(),
+                COMPILE_BUDGET.as_secs()
+            ));
+        }
         let compiled = compile(raw, registry)
             .map_err(|e| format!("bundle {} flow {flow_id}: {e}", bundle.bundle_ref()))?;
         out.push(compiled);

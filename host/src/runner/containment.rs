@@ -28,6 +28,7 @@ pub(crate) fn contain<T>(
         Ok(out) => {
             if !before.is_terminal()
                 && let Err(e) = budget::check_run(run, &recs[mark..])
+                    .and_then(|()| budget::count_records(run, &recs[mark..]))
             {
                 recs.truncate(mark);
                 let node = node_of(run);

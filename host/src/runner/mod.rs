@@ -86,6 +86,12 @@ enum Msg {
     Commands,
     Reload,
     NodeDone(NodeDone),
+    /// The answer to a run's pin-expression batch, evaluated off the runner thread.
+    PinDone {
+        run_id: String,
+        sites: Vec<String>,
+        result: Result<Vec<Value>, String>,
+    },
     Shutdown,
 }
 
@@ -137,6 +143,7 @@ pub fn new_run_state(
         inflight: None,
         components: Default::default(),
         workspace: None,
+        usage: Default::default(),
     }
 }
 
@@ -360,6 +367,7 @@ fn runner(ctx: LoopCtx, rx: Receiver<Msg>) -> bool {
     let (store, flows) = (store.clone(), flows.clone());
     let mut world = World::new(flows.get(), *max_steps);
     world.shared = Some(flows.clone());
+    world.defer_pin_exprs = true;
     if let Err(e) = recover(&store, &mut world) {
         tracing::error!("runner recovery failed: {e}");
         return false;
@@ -375,6 +383,11 @@ fn runner(ctx: LoopCtx, rx: Receiver<Msg>) -> bool {
                 Msg::Commands => commands_pending = true,
                 Msg::Reload => {}
                 Msg::NodeDone(done) => commands_pending |= node_done(&mut world, done),
+                Msg::PinDone {
+                    run_id,
+                    sites,
+                    result,
+                } => world.finish_pin(&run_id, sites, result),
                 Msg::Shutdown => shutdown = true,
             }
         }
@@ -426,6 +439,11 @@ fn runner(ctx: LoopCtx, rx: Receiver<Msg>) -> bool {
             Ok(Msg::Commands) => commands_pending = true,
             Ok(Msg::Reload) => {}
             Ok(Msg::NodeDone(done)) => commands_pending |= node_done(&mut world, done),
+            Ok(Msg::PinDone {
+                run_id,
+                sites,
+                result,
+            }) => world.finish_pin(&run_id, sites, result),
             Ok(Msg::Shutdown) | Err(RecvTimeoutError::Disconnected) => return true,
             Err(RecvTimeoutError::Timeout) => {}
         }
@@ -550,8 +568,41 @@ pub fn node_job(
     })
 }
 
+/// Evaluates each batch a step waits for on a thread of its own: an expression that runs to its deadline
+/// holds that thread, never the runner. Exactly one `PinDone` comes back per batch.
+fn dispatch_pin_exprs(ctx: &LoopCtx, world: &mut World) {
+    for (run_id, req) in world.take_pin_jobs() {
+        let sites = req.sites();
+        let tx = ctx.tx.clone();
+        let (id, where_) = (run_id.clone(), sites.clone());
+        let spawned = std::thread::Builder::new()
+            .name("pin-expr".into())
+            .spawn(move || {
+                let result =
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| req.evaluate()))
+                        .unwrap_or_else(|p| {
+                            Err(format!(
+                                "the pin-expression sandbox failed: {}",
+                                crate::engine::exec::panic_cause(p.as_ref())
+                            ))
+                        });
+                let _ = tx.send(Msg::PinDone {
+                    run_id,
+                    sites,
+                    result,
+                });
+            });
+        if let Err(e) = spawned {
+            // The run must not wait forever: its step fails with the reason.
+            let result = Err(format!("cannot start a pin-expression evaluation: {e}"));
+            world.finish_pin(&id, where_, result);
+        }
+    }
+}
+
 /// Hands every plugin node whose `started` record is durable to the executor.
 fn dispatch(ctx: &LoopCtx, world: &mut World) {
+    dispatch_pin_exprs(ctx, world);
     for id in world.take_dispatch() {
         let Some(run) = world.runs.get(&id) else {
             continue;

@@ -45,6 +45,13 @@ pub struct World {
     /// Outcomes of deferred commands, committed with the next batch.
     pub outcomes: Vec<CommandOutcome>,
     deferred_changed: bool,
+    /// Evaluate pin expressions off the runner thread (the runner sets it; direct callers evaluate in place).
+    pub defer_pin_exprs: bool,
+    /// Runs waiting for a pin-expression batch, with the answers their current step already has.
+    pin_memo: HashMap<String, engine::pinexpr::Memo>,
+    evaluating: HashSet<String>,
+    /// Batches to hand to an evaluation thread once this round is committed.
+    pin_jobs: Vec<(String, engine::pinexpr::PinRequest)>,
 }
 
 impl World {
@@ -68,6 +75,10 @@ impl World {
             deferred: Vec::new(),
             outcomes: Vec::new(),
             deferred_changed: false,
+            defer_pin_exprs: false,
+            pin_memo: HashMap::new(),
+            evaluating: HashSet::new(),
+            pin_jobs: Vec::new(),
         }
     }
 
@@ -89,6 +100,10 @@ impl World {
     }
 
     fn enqueue(&mut self, id: &str) {
+        if self.evaluating.contains(id) {
+            // Its step waits for a pin-expression batch; the answer enqueues it.
+            return;
+        }
         if self.runs.get(id).is_some_and(|r| r.inflight.is_some()) {
             // A run on a plugin node is driven by the executor, not by the step loop.
             if !self.dispatch.iter().any(|d| d == id) {
@@ -240,6 +255,7 @@ impl World {
                 .get(&id)
                 .is_some_and(|r| r.status == RunStatus::Running && !r.control.paused)
                 && !self.executing.contains_key(&id)
+                && !self.evaluating.contains(&id)
             {
                 return Some(id);
             }
@@ -263,18 +279,35 @@ impl World {
         match self.flows.get(&run.workflow_id) {
             Some(flow) => {
                 let max = self.max_steps;
+                let memo = self.pin_memo.remove(id).unwrap_or_default();
+                let defer = self.defer_pin_exprs;
                 let mut host = WorldHost {
                     world: self,
                     new_runs: Vec::new(),
                 };
-                // `advance` contains each step; this also covers what happens around them.
-                super::containment::contain(&mut run, &mut recs, before, |run, recs| {
-                    engine::advance(run, &flow, &mut host, max, recs);
-                });
+                let mut step = |run: &mut RunState, recs: &mut Vec<StepRecord>| {
+                    // `advance` contains each step; this also covers what happens around them.
+                    super::containment::contain(run, recs, before, |run, recs| {
+                        engine::advance(run, &flow, &mut host, max, recs);
+                    });
+                };
+                let waiting = if defer {
+                    let ((), memo, wanted) =
+                        engine::pinexpr::deferring(memo, || step(&mut run, &mut recs));
+                    wanted.map(|req| (memo, req))
+                } else {
+                    step(&mut run, &mut recs);
+                    None
+                };
                 let new_runs = std::mem::take(&mut host.new_runs);
                 for child in new_runs {
                     self.record(&child.run_id.clone(), vec![]);
                     self.adopt(child);
+                }
+                if let Some((memo, req)) = waiting.filter(|_| !run.status.is_terminal()) {
+                    self.pin_memo.insert(id.to_string(), memo);
+                    self.evaluating.insert(id.to_string());
+                    self.pin_jobs.push((id.to_string(), req));
                 }
             }
             None => {
@@ -289,6 +322,33 @@ impl World {
         run.updated_at = time::now_iso();
         self.record(id, recs);
         self.settle(run, before);
+    }
+
+    /// Pin-expression batches to evaluate off the runner thread.
+    pub fn take_pin_jobs(&mut self) -> Vec<(String, engine::pinexpr::PinRequest)> {
+        std::mem::take(&mut self.pin_jobs)
+    }
+
+    /// The answer to run `id`'s batch: its step runs again (unless the run ended or left meanwhile).
+    pub fn finish_pin(&mut self, id: &str, sites: Vec<String>, result: Result<Vec<Value>, String>) {
+        if !self.evaluating.remove(id) {
+            return;
+        }
+        let Some(run) = self.runs.get(id) else {
+            self.pin_memo.remove(id);
+            return;
+        };
+        if run.status.is_terminal() {
+            self.pin_memo.remove(id);
+            return;
+        }
+        self.pin_memo
+            .entry(id.to_string())
+            .or_default()
+            .answer(sites, result);
+        if run.status == RunStatus::Running && !run.control.paused {
+            self.enqueue(id);
+        }
     }
 
     /// Runs whose plugin node should start executing now (their state is durable).
@@ -444,6 +504,8 @@ impl World {
                 if let Some(r) = self.runs.remove(id) {
                     self.unindex(&r);
                 }
+                self.pin_memo.remove(id);
+                self.evaluating.remove(id);
                 self.children.remove(id);
             }
         }
@@ -532,6 +594,10 @@ impl Host for WorldHost<'_> {
         vars: Obj,
         session: Option<String>,
     ) -> Result<String, String> {
+        if engine::pinexpr::is_waiting() {
+            // The step waits for a pin-expression batch and will be discarded: start nothing.
+            return Err("the step waits for a pin expression".into());
+        }
         crate::engine::budget::check_vars(&vars)?;
         let flows = self.world.flows.clone();
         let Some(entry) = flows.entry(workflow_id) else {
@@ -556,7 +622,8 @@ impl Host for WorldHost<'_> {
         wait_keys: &[String],
         envelope: &Value,
     ) -> Vec<String> {
-        deliver(self.world, wait_keys, envelope)
+        // The runs it resumes are not the one stepping: their work never joins its deferral.
+        engine::pinexpr::suspended(|| deliver(self.world, wait_keys, envelope))
     }
 }
 

@@ -62,6 +62,8 @@ pub struct ServerConfig {
     pub audit_headers: Vec<String>,
     /// `bundle` (default) or `visualflow` (unsupported here: bundle endpoints then answer 400).
     pub workflow_source: String,
+    /// Per-run budgets (`ABSTRACTGATEWAY_RUN_MAX_*`; zero or unset: the defaults).
+    pub run_budgets: crate::engine::budget::RunBudgets,
 }
 
 /// Tokens the seed refuses on a non-loopback bind.
@@ -173,6 +175,12 @@ impl ServerConfig {
             audit_headers: split_list(&audit_headers)
                 .map(|h| h.to_ascii_lowercase())
                 .collect(),
+            run_budgets: crate::engine::budget::RunBudgets {
+                steps: parse_num(get("ABSTRACTGATEWAY_RUN_MAX_STEPS"), 0),
+                child_runs: parse_num(get("ABSTRACTGATEWAY_RUN_MAX_CHILD_RUNS"), 0),
+                ledger_records: parse_num(get("ABSTRACTGATEWAY_RUN_MAX_LEDGER_RECORDS"), 0),
+                ledger_bytes: parse_num(get("ABSTRACTGATEWAY_RUN_MAX_LEDGER_BYTES"), 0),
+            },
             workflow_source: get("ABSTRACTGATEWAY_WORKFLOW_SOURCE")
                 .unwrap_or_else(|| "bundle".into())
                 .trim()

@@ -78,6 +78,7 @@ pub fn open_state(cfg: ServerConfig) -> Result<SharedState, String> {
     let plugins_artifacts = plugins.artifacts();
     let (set, flows, bundle_warnings) = state::load_bundles(&cfg.flows_dir, &nodes);
     warnings.extend(bundle_warnings);
+    crate::engine::budget::configure(cfg.run_budgets);
     let opts = GatewayOptions {
         data_dir: cfg.data_dir.clone(),
         runner: cfg.runner,

@@ -38,6 +38,7 @@ pub(crate) fn run_state(run_id: &str, created: u32, status: RunStatus) -> RunSta
         inflight: None,
         components: Default::default(),
         workspace: None,
+        usage: Default::default(),
     }
 }
 

@@ -239,19 +239,29 @@ pub async fn upload(State(st): State<SharedState>, mut mp: Multipart) -> ApiResu
             format!("Bundle too large ({} bytes > {max} bytes)", file.len()),
         ));
     }
+    // The bundle must load here (node types, the operator's plugin policy, its components) before it is
+    // written: a refused bundle never lands in the flows dir. Checking runs sandboxed code (bounded per
+    // bundle), so it holds no lock: other uploads, deletes and reloads go on meanwhile.
+    let state = st.clone();
+    let bytes = file.clone();
+    let checked = tokio::task::spawn_blocking(move || {
+        let bundle = read_bundle_bytes(&bytes, &Limits::default())
+            .map_err(|e| ApiError::bad_request(e.to_string()))?;
+        catalog::compile_bundle(&bundle, &state.nodes)
+            .map(drop)
+            .map_err(ApiError::bad_request)
+    })
+    .await
+    .map_err(|e| ApiError::internal(format!("upload task failed: {e}")))?;
     let _guard = st.reload_lock.lock().await;
     let dir = st.cfg.flows_dir.clone();
     let state = st.clone();
-    // The bundle must load here (node types, the operator's plugin policy, its components) before it is
-    // written: a refused bundle never lands in the flows dir.
     let res = tokio::task::spawn_blocking(move || {
-        let bundle = read_bundle_bytes(&file, &Limits::default())
-            .map_err(|e| ApiError::bad_request(e.to_string()))?;
-        if let Err(e) = catalog::compile_bundle(&bundle, &state.nodes) {
+        if let Err(e) = checked {
             // Checking may have registered the refused bundle's tool plugins: the installed bundles
             // decide again what is registered.
             state.reload();
-            return Err(ApiError::bad_request(e));
+            return Err(e);
         }
         install_bytes(&dir, &file, overwrite, &Limits::default())
             .map_err(|e| ApiError::bad_request(e.to_string()))

@@ -25,6 +25,29 @@ const MAX_BATCH_RUNS: usize = 500;
 const STREAM_PAGE: usize = 256;
 /// Reconnect delay suggested to SSE clients.
 const RETRY_MS: u64 = 1000;
+/// Most record bytes one page (or one batch, over all its runs) answers with. A page holds at least one
+/// record, so a client paging with `next_after` always moves on; the rest comes on its next page.
+pub const MAX_PAGE_BYTES: usize = 16 << 20;
+
+/// The longest prefix of `items` within `budget` bytes (at least one record when `at_least_one`); the
+/// budget left is reduced by what is kept.
+fn fit(mut items: Vec<LedgerEntry>, budget: &mut usize, at_least_one: bool) -> Vec<LedgerEntry> {
+    let mut used = 0;
+    let keep = items
+        .iter()
+        .take_while(|e| {
+            let n = e.json.get().len() + 1;
+            let fits = used + n <= *budget || (at_least_one && used == 0);
+            if fits {
+                used += n;
+            }
+            fits
+        })
+        .count();
+    items.truncate(keep);
+    *budget = budget.saturating_sub(used);
+    items
+}
 
 fn page_json(items: &[LedgerEntry], next_after: u64) -> String {
     let mut s =
@@ -52,13 +75,24 @@ pub async fn ledger(
     let after = q.int("after", 0, Some(0), None) as u64;
     let limit = q.int("limit", 200, Some(1), Some(2000)) as usize;
     q.finish()?;
-    let store = st.gw.store();
-    if store.ledger_len(&run_id) == 0 && store.get_run(&run_id)?.is_none() {
-        return Err(ApiError::run_not_found(&run_id));
-    }
-    let items = store.ledger_after(&run_id, after, limit)?;
-    let next = after + items.len() as u64;
-    Ok(raw_json(StatusCode::OK, page_json(&items, next)))
+    let store = st.gw.store().clone();
+    // Store reads of up to `limit` records: off the async executor.
+    let page = tokio::task::spawn_blocking(move || {
+        if store.ledger_len(&run_id) == 0 && store.get_run(&run_id)?.is_none() {
+            return Err(ApiError::run_not_found(&run_id));
+        }
+        let mut budget = MAX_PAGE_BYTES;
+        let items = fit(
+            store.ledger_after(&run_id, after, limit)?,
+            &mut budget,
+            true,
+        );
+        let next = after + items.len() as u64;
+        Ok(page_json(&items, next))
+    })
+    .await
+    .map_err(|e| ApiError::internal(format!("ledger read failed: {e}")))??;
+    Ok(raw_json(StatusCode::OK, page))
 }
 
 /// `POST /api/gateway/runs/ledger/batch`.
@@ -87,18 +121,38 @@ pub async fn batch(State(st): State<SharedState>, headers: HeaderMap, body: Byte
         Some(other) => f.push(json!({"type": "list_type", "loc": ["body", "runs"], "msg": "Input should be a valid list", "input": other})),
     }
     f.finish()?;
-    let mut s = String::from("{\"runs\":{");
-    for (i, (rid, after)) in wanted.iter().enumerate() {
-        let items = st.gw.store().ledger_after(rid, *after, limit)?;
-        if i > 0 {
-            s.push(',');
+    // A run asked for twice is answered once, at its first place with its last cursor (the seed builds a
+    // dict the same way), so the answer never holds a key twice.
+    let mut runs: Vec<(String, u64)> = Vec::with_capacity(wanted.len());
+    for (rid, after) in wanted {
+        match runs.iter_mut().find(|(r, _)| *r == rid) {
+            Some(slot) => slot.1 = after,
+            None => runs.push((rid, after)),
         }
-        s.push_str(&serde_json::to_string(rid).unwrap_or_default());
-        s.push(':');
-        s.push_str(&page_json(&items, after + items.len() as u64));
     }
-    s.push_str("}}");
-    Ok(raw_json(StatusCode::OK, s))
+    let store = st.gw.store().clone();
+    let body = tokio::task::spawn_blocking(move || -> Result<String, ApiError> {
+        let mut budget = MAX_PAGE_BYTES;
+        let mut s = String::from("{\"runs\":{");
+        for (i, (rid, after)) in runs.iter().enumerate() {
+            let items = if budget == 0 {
+                Vec::new()
+            } else {
+                fit(store.ledger_after(rid, *after, limit)?, &mut budget, i == 0)
+            };
+            if i > 0 {
+                s.push(',');
+            }
+            s.push_str(&serde_json::to_string(rid).unwrap_or_default());
+            s.push(':');
+            s.push_str(&page_json(&items, after + items.len() as u64));
+        }
+        s.push_str("}}");
+        Ok(s)
+    })
+    .await
+    .map_err(|e| ApiError::internal(format!("ledger read failed: {e}")))??;
+    Ok(raw_json(StatusCode::OK, body))
 }
 
 /// One `event: step` frame in the seed's framing (spaced JSON, non-ASCII kept).

@@ -248,14 +248,32 @@ pub async fn list(State(st): State<SharedState>, RawQuery(q): RawQuery) -> ApiRe
         session_id: q.string("session_id").filter(|s| !s.is_empty()),
         root_only,
     };
-    let store = st.gw.store().clone();
-    let runs = tokio::task::spawn_blocking(move || store.list_runs(&query))
-        .await
-        .map_err(|e| ApiError::internal(e.to_string()))??;
+    let st2 = st.clone();
+    // Listing and metrics read the store (metrics whole ledgers): off the async executor.
+    let items = tokio::task::spawn_blocking(move || {
+        list_items(&st2, &query, workflow_id.is_some(), with_len, with_metrics)
+    })
+    .await
+    .map_err(|e| ApiError::internal(e.to_string()))??;
+    ok(json!({"items": items}))
+}
+
+/// Most ledger records one listing with `include_metrics` reads; runs past it report `steps: null`.
+pub const MAX_METRICS_RECORDS: u64 = 200_000;
+
+fn list_items(
+    st: &AppState,
+    query: &RunQuery,
+    all_workflows: bool,
+    with_len: bool,
+    with_metrics: bool,
+) -> Result<Vec<Value>, ApiError> {
+    let runs = st.gw.store().list_runs(query)?;
     let mut items = Vec::with_capacity(runs.len());
+    let mut scan_left = MAX_METRICS_RECORDS;
     for run in runs
         .iter()
-        .filter(|r| workflow_id.is_some() || !r.workflow_id.starts_with("__"))
+        .filter(|r| all_workflows || !r.workflow_id.starts_with("__"))
     {
         let mut v = run_summary(run);
         if let Value::Object(m) = &mut v {
@@ -266,7 +284,7 @@ pub async fn list(State(st): State<SharedState>, RawQuery(q): RawQuery) -> ApiRe
                 );
             }
             if with_metrics {
-                let steps = completed_steps(&st, &run.run_id)?;
+                let steps = completed_steps(st, &run.run_id, &mut scan_left)?;
                 m.insert("steps".into(), json!(steps));
                 m.insert("llm_calls".into(), json!(0));
                 m.insert("tool_calls".into(), json!(0));
@@ -275,16 +293,27 @@ pub async fn list(State(st): State<SharedState>, RawQuery(q): RawQuery) -> ApiRe
         }
         items.push(v);
     }
-    ok(json!({"items": items}))
+    Ok(items)
 }
 
-fn completed_steps(st: &AppState, run_id: &str) -> Result<u64, ApiError> {
+/// The run's completed steps, or `None` when its ledger is longer than the `scan_left` records the
+/// listing may still read.
+fn completed_steps(
+    st: &AppState,
+    run_id: &str,
+    scan_left: &mut u64,
+) -> Result<Option<u64>, ApiError> {
+    let len = st.gw.store().ledger_len(run_id);
+    if len > *scan_left {
+        return Ok(None);
+    }
+    *scan_left -= len;
     let mut n = 0;
     let mut after = 0;
     loop {
         let page = st.gw.store().ledger_after(run_id, after, 2000)?;
-        if page.is_empty() {
-            return Ok(n);
+        if page.is_empty() || after >= len {
+            return Ok(Some(n));
         }
         for e in &page {
             after = e.seq;
@@ -354,12 +383,24 @@ fn descendants(st: &AppState, root: &str) -> Result<Vec<String>, ApiError> {
     Ok(out)
 }
 
+/// Most ledger records one history bundle holds over all its runs, and their bytes: a `full` bundle of a
+/// huge tree stops there (its ledgers say `truncated`, and `cursor_end` where they stopped).
+pub const MAX_HISTORY_ITEMS: usize = 100_000;
+pub const MAX_HISTORY_BYTES: usize = 64 << 20;
+
 /// `GET /api/gateway/runs/{run_id}/history_bundle` (RunHistoryBundle v1).
 pub async fn history_bundle(
     State(st): State<SharedState>,
     Path(run_id): Path<String>,
     RawQuery(q): RawQuery,
 ) -> ApiResult {
+    // Whole-ledger reads: off the async executor.
+    tokio::task::spawn_blocking(move || history_bundle_blocking(&st, run_id, q))
+        .await
+        .map_err(|e| ApiError::internal(format!("history bundle failed: {e}")))?
+}
+
+fn history_bundle_blocking(st: &AppState, run_id: String, q: Option<String>) -> ApiResult {
     let mut q = QueryParams::parse(q.as_deref());
     let include_subruns = q.bool("include_subruns", true);
     let include_session = q.bool("include_session", false);
@@ -391,6 +432,7 @@ pub async fn history_bundle(
     };
     let mut ledgers = Map::new();
     let mut timeline = Vec::new();
+    let (mut items_left, mut bytes_left) = (MAX_HISTORY_ITEMS, MAX_HISTORY_BYTES);
     for rid in &ids {
         let total = st.gw.store().ledger_len(rid);
         let start = if mode == "tail" && total > max_items {
@@ -400,12 +442,20 @@ pub async fn history_bundle(
         };
         let mut items = Vec::new();
         let mut after = start;
-        loop {
+        let mut truncated = false;
+        'pages: loop {
             let page = st.gw.store().ledger_after(rid, after, 2000)?;
             if page.is_empty() {
                 break;
             }
             for e in page {
+                let size = e.json.get().len();
+                if items_left == 0 || size > bytes_left {
+                    truncated = true;
+                    break 'pages;
+                }
+                items_left -= 1;
+                bytes_left -= size;
                 after = e.seq;
                 let rec: Value = serde_json::from_str(e.json.get()).unwrap_or(Value::Null);
                 let eff_type = rec
@@ -438,11 +488,12 @@ pub async fn history_bundle(
             }
         }
         let n = items.len() as u64;
-        ledgers.insert(
-            rid.clone(),
-            json!({"run_id": rid, "total": total, "cursor_start": start + 1,
-            "cursor_end": start + n, "items": items, "artifacts": []}),
-        );
+        let mut ledger = json!({"run_id": rid, "total": total, "cursor_start": start + 1,
+            "cursor_end": start + n, "items": items, "artifacts": []});
+        if truncated {
+            ledger["truncated"] = Value::Bool(true);
+        }
+        ledgers.insert(rid.clone(), ledger);
     }
     let input: Map<String, Value> = run
         .vars
