@@ -67,7 +67,7 @@ async fn sigkill_mid_load_loses_and_repeats_nothing() {
     for w in 0..6 {
         let (base, acked, asks, stop) = (s.base.clone(), acked.clone(), asks.clone(), stop.clone());
         tasks.push(tokio::spawn(async move {
-            let c = reqwest::Client::new();
+            let c = common::client();
             let mut i = 0;
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                 let name = format!("w{w}n{i}");
@@ -108,7 +108,7 @@ async fn sigkill_mid_load_loses_and_repeats_nothing() {
         let (base, asks, answers, stop) =
             (s.base.clone(), asks.clone(), answers.clone(), stop.clone());
         tasks.push(tokio::spawn(async move {
-            let c = reqwest::Client::new();
+            let c = common::client();
             let mut done = HashSet::new();
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                 let pending: Vec<String> = asks.lock().await.iter().filter(|a| !done.contains(*a)).cloned().collect();

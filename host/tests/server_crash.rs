@@ -28,7 +28,7 @@ async fn sigkill_under_load_loses_nothing_acknowledged() {
     for w in 0..6 {
         let (base, acked, stop) = (base.clone(), acked_runs.clone(), stop.clone());
         tasks.push(tokio::spawn(async move {
-            let c = reqwest::Client::new();
+            let c = common::client();
             let mut i = 0;
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                 let bundle = if (w + i) % 2 == 0 {
@@ -61,7 +61,7 @@ async fn sigkill_under_load_loses_nothing_acknowledged() {
         let (base, acked) = (base.clone(), acked_cmds.clone());
         let asks = asks.clone();
         tasks.push(tokio::spawn(async move {
-            let c = reqwest::Client::new();
+            let c = common::client();
             for (i, a) in asks.iter().enumerate() {
                 let id = format!("resume-{i}");
                 let r = c.post(format!("{base}/api/gateway/commands")).bearer_auth(common::TOKEN)

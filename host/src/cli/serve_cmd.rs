@@ -119,12 +119,8 @@ async fn serve_front(cfg: &ServerConfig) -> ExitCode {
         ),
         Err(e) => eprintln!("abstractgateway front listening ({e})"),
     }
-    let app = server::proxy::front(&cfg.data_dir)
-        .into_make_service_with_connect_info::<std::net::SocketAddr>();
-    match axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-    {
+    let app = server::proxy::front(&cfg.data_dir);
+    match server::http::serve(listener, app, cfg.header_timeout, shutdown_signal()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: front failed: {e}");

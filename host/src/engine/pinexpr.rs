@@ -176,10 +176,13 @@ impl std::fmt::Debug for PinRequest {
     }
 }
 
+/// One batch's answer: the sites it was asked for and their values (or why the evaluation failed).
+type Answer = (Vec<String>, Result<Vec<Value>, String>);
+
 /// The answers a run's current step has received so far, in the order the step asks for them.
 #[derive(Debug, Default)]
 pub struct Memo {
-    answers: Vec<(Vec<String>, Result<Vec<Value>, String>)>,
+    answers: Vec<Answer>,
 }
 
 impl Memo {

@@ -62,6 +62,10 @@ pub struct ServerConfig {
     pub audit_headers: Vec<String>,
     /// `bundle` (default) or `visualflow` (unsupported here: bundle endpoints then answer 400).
     pub workflow_source: String,
+    /// How long a client may take to send a request's headers (`ABSTRACTGATEWAY_HTTP_HEADER_TIMEOUT_S`).
+    pub header_timeout: std::time::Duration,
+    /// How long a client may take to send a write's body (`ABSTRACTGATEWAY_HTTP_BODY_TIMEOUT_S`).
+    pub body_timeout: std::time::Duration,
     /// Per-run budgets (`ABSTRACTGATEWAY_RUN_MAX_*`; zero or unset: the defaults).
     pub run_budgets: crate::engine::budget::RunBudgets,
 }
@@ -97,6 +101,15 @@ fn split_list(v: &str) -> impl Iterator<Item = String> + '_ {
         .map(str::trim)
         .filter(|s| !s.is_empty())
         .map(String::from)
+}
+
+/// A positive timeout in seconds (at least 0.1 s, at most a day).
+fn secs(s: f64) -> std::time::Duration {
+    std::time::Duration::from_secs_f64(if s.is_finite() {
+        s.clamp(0.1, 86_400.0)
+    } else {
+        10.0
+    })
 }
 
 impl ServerConfig {
@@ -175,6 +188,14 @@ impl ServerConfig {
             audit_headers: split_list(&audit_headers)
                 .map(|h| h.to_ascii_lowercase())
                 .collect(),
+            header_timeout: secs(parse_num(
+                get("ABSTRACTGATEWAY_HTTP_HEADER_TIMEOUT_S"),
+                10.0f64,
+            )),
+            body_timeout: secs(parse_num(
+                get("ABSTRACTGATEWAY_HTTP_BODY_TIMEOUT_S"),
+                60.0f64,
+            )),
             run_budgets: crate::engine::budget::RunBudgets {
                 steps: parse_num(get("ABSTRACTGATEWAY_RUN_MAX_STEPS"), 0),
                 child_runs: parse_num(get("ABSTRACTGATEWAY_RUN_MAX_CHILD_RUNS"), 0),

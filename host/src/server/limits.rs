@@ -18,6 +18,8 @@ use super::state::SharedState;
 
 /// Slack the seed allows on top of upload caps for multipart framing.
 const MULTIPART_SLACK: u64 = 2 * 1024 * 1024;
+/// Most bytes of a request's URI (path and query); longer ones get 414 before any other work.
+pub const MAX_URI_BYTES: usize = 8 * 1024;
 /// How long a request may wait for a concurrency slot.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_millis(10);
 
@@ -64,6 +66,18 @@ fn body_cap(st: &SharedState, path: &str) -> u64 {
     }
 }
 
+/// Refuses a URI longer than [`MAX_URI_BYTES`] (no route takes one; a long one only costs parsing).
+pub async fn uri_layer(req: Request, next: Next) -> Response {
+    let len = req.uri().path_and_query().map_or(0, |pq| pq.as_str().len());
+    if len > MAX_URI_BYTES {
+        return middleware_reject(
+            StatusCode::URI_TOO_LONG,
+            &format!("URI Too Long ({len} bytes > {MAX_URI_BYTES} bytes)"),
+        );
+    }
+    next.run(req).await
+}
+
 /// The body-cap layer (writes under `/api/gateway` only).
 pub async fn body_layer(State(st): State<SharedState>, req: Request, next: Next) -> Response {
     let write = matches!(
@@ -91,7 +105,22 @@ pub async fn body_layer(State(st): State<SharedState>, req: Request, next: Next)
     let (parts, body) = req.into_parts();
     let mut buf = Vec::with_capacity(declared.unwrap_or(0).min(cap) as usize);
     let mut stream = body.into_data_stream();
-    while let Some(chunk) = stream.next().await {
+    // A body that trickles in holds a connection and a buffer: it must arrive whole within the body timeout.
+    let deadline = tokio::time::Instant::now() + st.cfg.body_timeout;
+    loop {
+        let chunk = match tokio::time::timeout_at(deadline, stream.next()).await {
+            Ok(Some(chunk)) => chunk,
+            Ok(None) => break,
+            Err(_) => {
+                return middleware_reject(
+                    StatusCode::REQUEST_TIMEOUT,
+                    &format!(
+                        "Request body not received within {} s",
+                        st.cfg.body_timeout.as_secs_f64()
+                    ),
+                );
+            }
+        };
         match chunk {
             Ok(bytes) => {
                 if (buf.len() + bytes.len()) as u64 > cap {

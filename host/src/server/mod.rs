@@ -1,7 +1,8 @@
 //! The HTTP + SSE gateway: the seed's API over the durable store and runner, behind the security layers.
 //!
-//! Layer order, outermost first: request id → audit → origin/CORS → auth (+lockout) → body cap → concurrency
-//! → routes. `serve` runs the API with the runner in process (`--no-runner` forwards to a `runner` process over a
+//! Layer order, outermost first: request id → audit → URI cap → origin/CORS → auth (+lockout) → body cap →
+//! concurrency → routes (their bare-text rejections become `{"detail"}` bodies). Below them all, `http.rs`
+//! bounds the head of a request (size and time). `serve` runs the API with the runner in process (`--no-runner` forwards to a `runner` process over a
 //! local socket, see `split.rs`).
 
 pub mod audit;
@@ -9,6 +10,7 @@ pub mod auth;
 pub mod config;
 pub mod error;
 pub mod extract;
+pub mod http;
 pub mod limits;
 pub mod lockout;
 pub mod openapi;
@@ -20,7 +22,6 @@ pub mod routes;
 pub mod state;
 pub mod stream_token;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
@@ -51,6 +52,7 @@ pub fn app(state: SharedState) -> Router {
         .layer(from_fn_with_state(state.clone(), limits::body_layer))
         .layer(from_fn_with_state(state.clone(), auth::layer))
         .layer(from_fn_with_state(state.clone(), origin::layer))
+        .layer(from_fn(limits::uri_layer))
         .layer(from_fn_with_state(state.clone(), audit::layer))
         .layer(from_fn_with_state(state.clone(), request_id::layer))
         .layer(DefaultBodyLimit::disable())
@@ -127,13 +129,9 @@ pub async fn serve_on(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let gw = state.gw.clone();
+    let header_timeout = state.cfg.header_timeout;
     let app = app(state);
-    let res = axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await;
+    let res = http::serve(listener, app, header_timeout, shutdown).await;
     let _ = tokio::task::spawn_blocking(move || gw.shutdown()).await;
     res
 }

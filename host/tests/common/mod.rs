@@ -27,6 +27,15 @@ pub struct Server {
     _tmp: Option<tempfile::TempDir>,
 }
 
+/// The tests' HTTP client: a server that stops answering fails the test instead of hanging it.
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(10))
+        .read_timeout(Duration::from_secs(60))
+        .build()
+        .expect("http client")
+}
+
 /// Copies the fixture bundles into `flows`.
 pub fn copy_bundles(flows: &Path) {
     std::fs::create_dir_all(flows).unwrap();
@@ -111,7 +120,7 @@ impl Server {
             child: Some(child),
             base,
             dir: dir.to_path_buf(),
-            client: reqwest::Client::new(),
+            client: client(),
             env,
             _tmp: None,
         };

@@ -18,9 +18,22 @@ pub struct FakeLlm {
 impl FakeLlm {
     /// Starts the server and waits for its `LISTENING <port>` line.
     pub fn start() -> FakeLlm {
-        let mut child = Command::new("python3")
-            .arg(shared().join("fixtures/fake_llm_server.py"))
-            .args(["--port", "0"])
+        Self::spawn(None)
+    }
+
+    /// Starts the server logging every request it receives (one JSON line each, body included) to `log`.
+    pub fn start_logged(log: &std::path::Path) -> FakeLlm {
+        Self::spawn(Some(log))
+    }
+
+    fn spawn(log: Option<&std::path::Path>) -> FakeLlm {
+        let mut cmd = Command::new("python3");
+        cmd.arg(shared().join("fixtures/fake_llm_server.py"))
+            .args(["--port", "0"]);
+        if let Some(log) = log {
+            cmd.arg("--log").arg(log);
+        }
+        let mut child = cmd
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()

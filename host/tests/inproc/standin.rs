@@ -1,32 +1,57 @@
-//! A local HTTP stand-in for external services: answers `GET /step/{i}` with `step-{i}` and counts requests.
+//! A local HTTP stand-in for external services: answers `GET /step/{i}` (and `GET /{tag}/step/{i}`) with
+//! `step-{i}` and counts requests, per path too.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::{OriginalUri, State};
 use axum::routing::get;
+use parking_lot::Mutex;
 
 /// A running stand-in (on its own thread until the process ends): its base URL and the requests it has seen.
 pub struct StepServer {
     pub url: String,
-    hits: Arc<AtomicUsize>,
+    seen: Arc<Seen>,
+}
+
+#[derive(Default)]
+struct Seen {
+    hits: AtomicUsize,
+    by_path: Mutex<HashMap<String, usize>>,
+    delay: Duration,
 }
 
 impl StepServer {
     /// Starts on a free loopback port; usable from sync and async tests alike.
     pub fn start() -> StepServer {
-        let hits = Arc::new(AtomicUsize::new(0));
+        Self::start_with_delay(Duration::ZERO)
+    }
+
+    /// Like [`StepServer::start`], each answer sent `delay` after its request arrived (and was counted).
+    pub fn start_with_delay(delay: Duration) -> StepServer {
+        let seen = Arc::new(Seen {
+            delay,
+            ..Seen::default()
+        });
         let app = Router::new()
             .route("/step/{i}", get(step))
-            .with_state(hits.clone());
+            .route("/{tag}/step/{i}", get(step))
+            .with_state(seen.clone());
         let url = format!("http://{}", serve_on_thread(app));
-        StepServer { url, hits }
+        StepServer { url, seen }
     }
 
     /// Requests seen so far.
     pub fn hits(&self) -> usize {
-        self.hits.load(Ordering::SeqCst)
+        self.seen.hits.load(Ordering::SeqCst)
+    }
+
+    /// Requests seen so far, by path.
+    pub fn hits_by_path(&self) -> HashMap<String, usize> {
+        self.seen.by_path.lock().clone()
     }
 }
 
@@ -49,7 +74,16 @@ pub fn serve_on_thread(app: Router) -> std::net::SocketAddr {
     addr
 }
 
-async fn step(State(hits): State<Arc<AtomicUsize>>, Path(i): Path<u32>) -> String {
-    hits.fetch_add(1, Ordering::SeqCst);
+async fn step(State(seen): State<Arc<Seen>>, OriginalUri(uri): OriginalUri) -> String {
+    seen.hits.fetch_add(1, Ordering::SeqCst);
+    *seen
+        .by_path
+        .lock()
+        .entry(uri.path().to_string())
+        .or_default() += 1;
+    if !seen.delay.is_zero() {
+        tokio::time::sleep(seen.delay).await;
+    }
+    let i = uri.path().rsplit('/').next().unwrap_or_default();
     format!("step-{i}")
 }

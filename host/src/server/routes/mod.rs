@@ -94,22 +94,39 @@ async fn not_found() -> ApiError {
     ApiError::not_found("Not Found")
 }
 
-/// Gives the router's bare 405s (and path-parse 400s) the seed's `{"detail": ...}` bodies, keeping `allow`.
+/// Most bytes of a framework rejection's text carried into its `{"detail"}`.
+const MAX_REJECTION_TEXT: usize = 4096;
+
+/// Turns the bare-text answers of the framework (axum's extractor rejections: a path segment that is not
+/// UTF-8, a multipart body without a boundary, a method not allowed…) into the `{"detail": ...}` bodies
+/// every client of the API expects from an error.
 pub async fn detail_bodies(req: Request, next: Next) -> Response {
     let resp = next.run(req).await;
-    let bare = !resp.headers().contains_key(header::CONTENT_TYPE)
-        || resp
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .is_some_and(|v| v.as_bytes().starts_with(b"text/plain"));
-    if resp.status() == StatusCode::METHOD_NOT_ALLOWED && bare {
-        let allow = resp.headers().get(header::ALLOW).cloned();
-        let mut r =
-            ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed").into_response();
-        if let Some(a) = allow {
-            r.headers_mut().insert(header::ALLOW, a);
-        }
-        return r;
+    let status = resp.status();
+    let bare = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_none_or(|v| v.as_bytes().starts_with(b"text/plain"));
+    if !bare || !(status.is_client_error() || status.is_server_error()) {
+        return resp;
     }
-    resp
+    let allow = resp.headers().get(header::ALLOW).cloned();
+    let detail = if status == StatusCode::METHOD_NOT_ALLOWED {
+        "Method Not Allowed".to_string()
+    } else {
+        let body = axum::body::to_bytes(resp.into_body(), MAX_REJECTION_TEXT)
+            .await
+            .unwrap_or_default();
+        let text = String::from_utf8_lossy(&body).trim().to_string();
+        if text.is_empty() {
+            status.canonical_reason().unwrap_or("Error").to_string()
+        } else {
+            text
+        }
+    };
+    let mut r = ApiError::new(status, detail).into_response();
+    if let Some(a) = allow {
+        r.headers_mut().insert(header::ALLOW, a);
+    }
+    r
 }

@@ -417,10 +417,10 @@ fn history_bundle_blocking(st: &AppState, run_id: String, q: Option<String>) -> 
             "ledger_mode must be 'tail' or 'full'",
         ));
     }
-    let run = load_run(&st, &run_id)?;
+    let run = load_run(st, &run_id)?;
     let mut ids = vec![run_id.clone()];
     if include_subruns {
-        ids.extend(descendants(&st, &run_id)?);
+        ids.extend(descendants(st, &run_id)?);
     }
     if max_items <= 0 && mode == "tail" {
         mode = "full".into();

@@ -1,10 +1,13 @@
 //! `http_steps`: N sequential host HTTP GETs with optional deterministic CPU work between them.
 //!
 //! Used by kill -9 replay tests: every GET is a recorded host call, so a run killed between two
-//! steps must resume without repeating the steps already recorded.
+//! steps must resume without repeating the steps already recorded. With `journal` (a kv bucket) each
+//! step also writes its body to kv and the log, and the node ends by storing all bodies as an artifact:
+//! every kind of host call in one node.
 
 use abstractgateway_plugin_sdk::{
-    Error, Invocation, Node, NodeType, Outputs, Value, export_node, http, outputs,
+    Error, Invocation, Node, NodeType, Outputs, Value, artifacts, export_node, http, kv, log,
+    outputs,
 };
 
 /// The plugin.
@@ -22,8 +25,10 @@ impl Node for HttpSteps {
                 .input("base_url", "string")
                 .input_labeled("count", "Steps (default 3)", "number")
                 .input_labeled("spin", "Hash iterations between calls", "number")
+                .input_labeled("journal", "kv bucket to journal steps into (optional)", "string")
                 .output("bodies", "array")
-                .output("count", "number"),
+                .output("count", "number")
+                .output("artifact_id", "string"),
         ]
     }
 
@@ -34,17 +39,31 @@ impl Node for HttpSteps {
             .map_err(|_| Error::invalid_input("count must be between 0 and 2^32-1"))?;
         let spin = inv.input_i64_opt("spin")?.unwrap_or(0);
         let spin = u64::try_from(spin).map_err(|_| Error::invalid_input("spin must be >= 0"))?;
+        let journal = inv.input_str_opt("journal")?.filter(|j| !j.is_empty());
         let mut bodies = Vec::with_capacity(count as usize);
         let mut digest = 0u64;
         for i in 0..count {
             if i > 0 && spin > 0 {
                 digest = spin_hash(digest ^ u64::from(i), spin);
             }
-            let resp = http::get(&format!("{base}/step/{i}"))?.error_for_status()?;
-            bodies.push(Value::String(resp.text()));
+            let url = format!("{base}/step/{i}");
+            let body = http::get(&url)?.error_for_status()?.text();
+            if let Some(bucket) = journal {
+                kv::set(bucket, &url, body.as_bytes())?;
+                log::info(&format!("step {i}: {body}"));
+            }
+            bodies.push(Value::String(body));
         }
+        let artifact_id = match journal {
+            Some(_) => {
+                let all = Value::Array(bodies.clone()).to_string();
+                artifacts::put("application/json", all.as_bytes(), Some("bodies.json"))?.id
+            }
+            None => String::new(),
+        };
         Ok(
-            outputs! { "bodies" => bodies, "count" => count, "spin_digest" => format!("{digest:016x}") },
+            outputs! { "bodies" => bodies, "count" => count, "spin_digest" => format!("{digest:016x}"),
+            "artifact_id" => artifact_id },
         )
     }
 }
