@@ -140,8 +140,22 @@ async fn sigkill_mid_load_loses_and_repeats_nothing() {
     while acked.lock().await.len() < 300 && std::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    // The kill must land while runs are mid-graph, or it proves nothing.
+    let mut in_flight = 0;
+    for status in ["running", "waiting"] {
+        let (st, v) = s
+            .get(&format!("/api/gateway/runs?status={status}&limit=500"))
+            .await;
+        assert_eq!(st, 200, "{v}");
+        in_flight += v["items"].as_array().map_or(0, Vec::len);
+    }
     s.kill();
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    assert!(
+        in_flight > 0,
+        "no run was in flight when the process was killed"
+    );
+    println!("{in_flight} runs in flight at the kill");
     for t in tasks {
         let _ = t.await;
     }
@@ -244,13 +258,7 @@ async fn sigkill_mid_load_loses_and_repeats_nothing() {
         };
         let (st, c) = s.get(&format!("/api/gateway/commands/{cid}")).await;
         assert_eq!(st, 200, "acknowledged command for {id} lost");
-        let outcome = loop {
-            let (_, c) = s.get(&format!("/api/gateway/commands/{cid}")).await;
-            if !c["outcome"].is_null() {
-                break c["outcome"].clone();
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        };
+        let outcome = s.wait_outcome(&cid).await;
         assert_eq!(outcome["status"], "applied", "{c}");
     }
 }

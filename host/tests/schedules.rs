@@ -73,13 +73,7 @@ async fn update_schedule_rearms_the_interval_and_survives_restart() {
         )
         .await;
     assert_eq!(st, 200, "{c}");
-    let outcome = loop {
-        let (_, c) = s.get("/api/gateway/commands/faster").await;
-        if !c["outcome"].is_null() {
-            break c["outcome"].clone();
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    };
+    let outcome = s.wait_outcome("faster").await;
     assert_eq!(outcome["status"], "applied", "{outcome}");
     // With the new interval the next executions come at once.
     for _ in 0..500 {
@@ -106,13 +100,7 @@ async fn update_schedule_rearms_the_interval_and_survives_restart() {
         .command("nope", &plain, "update_schedule", json!({"interval": "1s"}))
         .await;
     assert_eq!(st, 200);
-    let o = loop {
-        let (_, c) = s.get("/api/gateway/commands/nope").await;
-        if !c["outcome"].is_null() {
-            break c["outcome"].clone();
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    };
+    let o = s.wait_outcome("nope").await;
     assert_eq!(o["status"], "rejected");
 }
 

@@ -25,23 +25,29 @@ fn spawn(dir: &Path, args: &[&str]) -> Child {
         .expect("spawn")
 }
 
-/// Reads the front's `listening on http://...` line.
+/// Reads the front's `listening on http://...` line (30 s at most: a front that never listens fails the test).
 fn front_addr(child: &mut Child) -> String {
     let err = child.stderr.take().expect("stderr");
-    let mut lines = BufReader::new(err).lines();
-    loop {
-        let line = lines.next().expect("front exited").expect("line");
-        if let Some(rest) = line.split("listening on ").nth(1) {
-            let addr = rest
-                .split_whitespace()
-                .next()
-                .unwrap_or_default()
-                .trim_end_matches(',')
-                .to_string();
-            std::thread::spawn(move || for _ in lines {});
-            return addr;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut lines = BufReader::new(err).lines().map_while(Result::ok);
+        for line in lines.by_ref() {
+            if let Some(rest) = line.split("listening on ").nth(1) {
+                let addr = rest
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or_default()
+                    .trim_end_matches(',')
+                    .to_string();
+                let _ = tx.send(addr);
+                break;
+            }
         }
-    }
+        // Keep draining so the front never blocks on a full pipe.
+        for _ in lines {}
+    });
+    rx.recv_timeout(Duration::from_secs(30))
+        .expect("the front never said where it listens")
 }
 
 fn wait_file(p: &Path) {

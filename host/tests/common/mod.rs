@@ -195,6 +195,24 @@ impl Server {
         .await
     }
 
+    /// Polls command `command_id` until it has an outcome (10 s at most); returns the outcome.
+    pub async fn wait_outcome(&self, command_id: &str) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let (_, c) = self
+                .get(&format!("/api/gateway/commands/{command_id}"))
+                .await;
+            if !c["outcome"].is_null() {
+                return c["outcome"].clone();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "command {command_id} never got an outcome: {c}"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
     /// Polls the run until `pred` holds on its summary (10 s at most).
     pub async fn wait_run(&self, run_id: &str, pred: impl Fn(&Value) -> bool) -> Value {
         let deadline = Instant::now() + Duration::from_secs(10);
