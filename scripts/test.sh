@@ -23,5 +23,13 @@ fi
 ./scripts/build-plugins.sh >/dev/null
 # The Python code-node component: the conformance and code-node tests need it (skipped when up to date).
 ./scripts/build-python-plugin.sh >/dev/null
+# Formatting of both workspaces first: it takes a second and needs no build.
+cargo fmt --all --check
+(cd plugins && cargo fmt --all --check)
+# The guest workspace natively: its lints and unit tests (the agent loop, voice, memory, files, hostile...).
+(cd plugins && cargo clippy --workspace --all-targets -- -D warnings && cargo test --workspace)
 # With the in-process model compiled in, so its end-to-end tests run too (they fetch the model once).
 cargo test --release --workspace --features abstractgateway/local-model -- --test-threads=2
+# Lints of every host target, and benches that still compile (they are run by hand, see docs/benchmarks.md).
+cargo clippy --release --workspace --all-targets --features abstractgateway/local-model -- -D warnings
+cargo bench --workspace --features abstractgateway/local-model --no-run

@@ -176,8 +176,21 @@ impl std::fmt::Debug for PinRequest {
     }
 }
 
-/// One batch's answer: the sites it was asked for and their values (or why the evaluation failed).
-type Answer = (Vec<String>, Result<Vec<Value>, String>);
+/// Why evaluating a batch off the runner thread gave no values.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PinFailure {
+    /// The expression failed (raised, ran out of time, escaped): the node gets the message.
+    Error(String),
+    /// The evaluation itself panicked (a gateway bug): the step panics again with this cause when it
+    /// runs again, so the run fails through containment like any other panicking step.
+    Panic(String),
+}
+
+/// What evaluating one batch came to.
+pub type PinResult = Result<Vec<Value>, PinFailure>;
+
+/// One batch's answer: the sites it was asked for and what their evaluation came to.
+type Answer = (Vec<String>, PinResult);
 
 /// The answers a run's current step has received so far, in the order the step asks for them.
 #[derive(Debug, Default)]
@@ -187,7 +200,7 @@ pub struct Memo {
 
 impl Memo {
     /// Adds the answer to the request the step made last.
-    pub fn answer(&mut self, sites: Vec<String>, result: Result<Vec<Value>, String>) {
+    pub fn answer(&mut self, sites: Vec<String>, result: PinResult) {
         self.answers.push((sites, result));
     }
 }
@@ -266,6 +279,7 @@ fn evaluate(
     batch: &[(&str, &str, &Value)],
     vars: &Obj,
 ) -> Result<Vec<Value>, PyException> {
+    let mut panicked = None;
     let asked = SCOPE.with(|s| {
         let mut s = s.borrow_mut();
         let scope = s.as_mut()?;
@@ -281,7 +295,14 @@ fn evaluate(
             && sites.len() == batch.len()
             && sites.iter().zip(batch).all(|(a, (b, _, _))| a == b)
         {
-            return Some(result.clone().map_err(|m| PyException::new(ERROR_CLASS, m)));
+            return Some(match result {
+                Ok(values) => Ok(values.clone()),
+                Err(PinFailure::Error(m)) => Err(PyException::new(ERROR_CLASS, m.clone())),
+                Err(PinFailure::Panic(cause)) => {
+                    panicked = Some(cause.clone());
+                    Err(PyException::new(ERROR_CLASS, "deferred"))
+                }
+            });
         }
         scope.memo.answers.truncate(k);
         if k >= MAX_BATCHES_PER_STEP {
@@ -303,6 +324,10 @@ fn evaluate(
         });
         Some(Err(PyException::new(ERROR_CLASS, "deferred")))
     });
+    if let Some(cause) = panicked {
+        // Raised here, outside the scope's borrow, for the step's containment to catch.
+        panic!("{cause}");
+    }
     match asked {
         Some(r) => r,
         None => ctx

@@ -24,6 +24,7 @@ use executor::{CancelFlag, NodeDone, NodeExecutor, NodeJob};
 pub use flows::Flows;
 use world::World;
 
+use crate::engine::pinexpr::PinFailure;
 use crate::run::{Obj, RunState, RunStatus};
 use crate::store::{Appended, Batch, NewCommand, Store, StoreError};
 use crate::time;
@@ -90,7 +91,7 @@ enum Msg {
     PinDone {
         run_id: String,
         sites: Vec<String>,
-        result: Result<Vec<Value>, String>,
+        result: crate::engine::pinexpr::PinResult,
     },
     Shutdown,
 }
@@ -206,16 +207,18 @@ impl Gateway {
     }
 
     /// Creates a scheduled run: its wrapper flow and parent run, durably, then hands it to the runner.
-    pub fn schedule_run(&self, spec: schedule::ScheduleSpec) -> Result<RunState, String> {
+    pub fn schedule_run(&self, spec: schedule::ScheduleSpec) -> Result<RunState, StartError> {
         if self.flows().get(&spec.target_workflow_id).is_none() {
-            return Err(format!(
+            return Err(StartError::NotFound(format!(
                 "Target workflow '{}' not found",
                 spec.target_workflow_id
-            ));
+            )));
         }
         let id = format!("scheduled:{}", uuid::Uuid::new_v4());
-        let plan = schedule::plan(&id, &spec)?;
-        self.flows.put_dynamic(&id, plan.flow.clone())?;
+        let plan = schedule::plan(&id, &spec).map_err(StartError::Invalid)?;
+        self.flows
+            .put_dynamic(&id, plan.flow.clone())
+            .map_err(StartError::Invalid)?;
         let entry = self.flows().entry(&id).unwrap_or_else(|| "start".into());
         let run = new_run_state(&id, &entry, plan.vars, spec.session_id.clone(), None, None);
         let mut batch = Batch::default();
@@ -224,8 +227,10 @@ impl Gateway {
             // Two schedules created at once must not each rewrite the index without the other's id.
             let _index = self.schedules.lock();
             write_dynamic_flow(&self.store, &mut batch, &id, &plan.flow)
-                .map_err(|e| e.to_string())?;
-            self.store.commit(batch).map_err(|e| e.to_string())?;
+                .map_err(|e| StartError::Store(e.to_string()))?;
+            self.store
+                .commit(batch)
+                .map_err(|e| StartError::Store(e.to_string()))?;
         }
         let tx = self.tx.lock();
         let _ = tx.send(Msg::Reload);
@@ -579,13 +584,13 @@ fn dispatch_pin_exprs(ctx: &LoopCtx, world: &mut World) {
             .name("pin-expr".into())
             .spawn(move || {
                 let result =
-                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| req.evaluate()))
-                        .unwrap_or_else(|p| {
-                            Err(format!(
-                                "the pin-expression sandbox failed: {}",
-                                crate::engine::exec::panic_cause(p.as_ref())
-                            ))
-                        });
+                    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| req.evaluate()))
+                    {
+                        Ok(r) => r.map_err(PinFailure::Error),
+                        Err(p) => Err(PinFailure::Panic(crate::engine::exec::panic_cause(
+                            p.as_ref(),
+                        ))),
+                    };
                 let _ = tx.send(Msg::PinDone {
                     run_id,
                     sites,
@@ -594,7 +599,9 @@ fn dispatch_pin_exprs(ctx: &LoopCtx, world: &mut World) {
             });
         if let Err(e) = spawned {
             // The run must not wait forever: its step fails with the reason.
-            let result = Err(format!("cannot start a pin-expression evaluation: {e}"));
+            let result = Err(PinFailure::Error(format!(
+                "cannot start a pin-expression evaluation: {e}"
+            )));
             world.finish_pin(&id, where_, result);
         }
     }

@@ -330,7 +330,7 @@ impl World {
     }
 
     /// The answer to run `id`'s batch: its step runs again (unless the run ended or left meanwhile).
-    pub fn finish_pin(&mut self, id: &str, sites: Vec<String>, result: Result<Vec<Value>, String>) {
+    pub fn finish_pin(&mut self, id: &str, sites: Vec<String>, result: engine::pinexpr::PinResult) {
         if !self.evaluating.remove(id) {
             return;
         }

@@ -144,12 +144,17 @@ pub async fn start(State(st): State<SharedState>, headers: HeaderMap, body: Byte
     let run = tokio::task::spawn_blocking(move || gw.start_run(req))
         .await
         .map_err(|e| ApiError::internal(format!("start task failed: {e}")))?
-        .map_err(|e| match e {
-            StartError::NotFound(m) => ApiError::not_found(m),
-            StartError::Invalid(m) => ApiError::bad_request(m),
-            StartError::Store(m) => ApiError::internal(format!("Failed to start run: {m}")),
-        })?;
+        .map_err(|e| start_error(e, "start"))?;
     ok(json!({"run_id": run.run_id}))
+}
+
+/// The answer to a start or a schedule the runner refused: the status follows the error's kind.
+fn start_error(e: StartError, verb: &str) -> ApiError {
+    match e {
+        StartError::NotFound(m) => ApiError::not_found(m),
+        StartError::Invalid(m) => ApiError::bad_request(m),
+        StartError::Store(m) => ApiError::internal(format!("Failed to {verb} run: {m}")),
+    }
 }
 
 /// `POST /api/gateway/runs/schedule`: validated as the seed does, then a generated wrapper run
@@ -209,13 +214,7 @@ pub async fn schedule(State(st): State<SharedState>, headers: HeaderMap, body: B
     let run = tokio::task::spawn_blocking(move || gw.schedule_run(spec))
         .await
         .map_err(|e| ApiError::internal(format!("schedule task failed: {e}")))?
-        .map_err(|e| {
-            if e.contains("not found") {
-                ApiError::not_found(e)
-            } else {
-                ApiError::bad_request(e)
-            }
-        })?;
+        .map_err(|e| start_error(e, "schedule"))?;
     ok(json!({"run_id": run.run_id}))
 }
 
