@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 
 fn ctx(root: Option<&Path>, grants: Grants) -> ToolContext {
     let run =
-        abstractgateway::runner::new_run_state("wf", "n", Default::default(), None, None, None);
+        abstractgateway::run::new_run_state("wf", "n", Default::default(), None, None, None);
     // As for a plugin the operator installed: the private hosts its grants name exactly are reachable.
     let net = Net::default();
     let private_ok = net.private_ok(&grants, &Owner::Operator);

@@ -22,7 +22,8 @@ use abstractgateway::plugins::PluginHost;
 use abstractgateway::run::{RunStatus, WaitReason};
 use abstractgateway::runner::flows::Flows;
 use abstractgateway::runner::world::World;
-use abstractgateway::runner::{catalog, new_run_state};
+use abstractgateway::run::new_run_state;
+use abstractgateway::runner::catalog;
 use abstractgateway::store::{Batch, Store};
 use serde_json::{Map, Value, json};
 

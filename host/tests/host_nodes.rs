@@ -11,7 +11,7 @@ use abstractgateway::flow::compile;
 use abstractgateway::plugins::PluginHost;
 use abstractgateway::run::{HostCall, RunState, RunStatus};
 use abstractgateway::runner::flows::Flows;
-use abstractgateway::runner::new_run_state;
+use abstractgateway::run::new_run_state;
 use abstractgateway::runner::world::World;
 use abstractgateway::store::{Batch, Store};
 use inproc::fake_llm::FakeLlm;

@@ -329,7 +329,7 @@ mod tests {
 
     #[test]
     fn nesting_and_sizes_are_bounded() {
-        let mut run = crate::runner::new_run_state("w", "n", Obj::new(), None, None, None);
+        let mut run = crate::run::new_run_state("w", "n", Obj::new(), None, None, None);
         run.vars.insert("ok".into(), nested(MAX_VALUE_DEPTH));
         assert!(check_run(&run, &[]).is_ok());
         // A run at the limit is stored and read back.
@@ -358,7 +358,7 @@ mod tests {
 
     #[test]
     fn shedding_keeps_what_fits() {
-        let mut run = crate::runner::new_run_state("w", "n", Obj::new(), None, None, None);
+        let mut run = crate::run::new_run_state("w", "n", Obj::new(), None, None, None);
         run.vars.insert("deep".into(), nested(MAX_VALUE_DEPTH + 5));
         run.vars.insert("kept".into(), json!({"x": 1}));
         run.output = Some(json!(1));

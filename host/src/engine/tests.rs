@@ -31,7 +31,7 @@ impl Host for NoHost {
 }
 
 fn new_run(vars: Value) -> RunState {
-    let mut run = crate::runner::new_run_state(
+    let mut run = crate::run::new_run_state(
         "w",
         "",
         vars.as_object().cloned().unwrap_or_default(),

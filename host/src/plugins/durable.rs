@@ -509,7 +509,7 @@ mod tests {
     use serde_json::json;
 
     fn recorder(store: &Store, replay: Vec<HostCall>) -> Recorder {
-        let run = crate::runner::new_run_state("wf", "n", Default::default(), None, None, None);
+        let run = crate::run::new_run_state("wf", "n", Default::default(), None, None, None);
         Recorder::new(
             Some(store.clone()),
             run,
@@ -542,7 +542,7 @@ mod tests {
 
     #[test]
     fn a_record_encoded_from_its_parts_is_byte_identical_to_the_step_record() {
-        let mut run = crate::runner::new_run_state("wf", "n", Default::default(), None, None, None);
+        let mut run = crate::run::new_run_state("wf", "n", Default::default(), None, None, None);
         let stamp = Stamp {
             step_id: *b"0f6c1d2e-3b4a-4c5d-8e9f-a0b1c2d3e4f5",
             at: "2026-11-28T12:07:35.617408+00:00".into(),
@@ -699,7 +699,7 @@ mod tests {
 
     /// A recorder of a fresh run whose ledger is empty (its records start at seq 1).
     fn fresh(store: &Store) -> Recorder {
-        let run = crate::runner::new_run_state("wf", "n", Default::default(), None, None, None);
+        let run = crate::run::new_run_state("wf", "n", Default::default(), None, None, None);
         Recorder::new(
             Some(store.clone()),
             run,

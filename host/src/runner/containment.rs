@@ -138,7 +138,7 @@ mod tests {
         let mut world = World::new(Arc::new(Flows::new()), 10);
         let mut ids = Vec::new();
         for _ in 0..2 {
-            let run = crate::runner::new_run_state("w", "n1", Default::default(), None, None, None);
+            let run = crate::run::new_run_state("w", "n1", Default::default(), None, None, None);
             ids.push(run.run_id.clone());
             world.adopt(run);
         }
@@ -175,7 +175,7 @@ mod tests {
     #[test]
     fn a_panic_in_the_work_on_an_ended_run_keeps_its_end() {
         let mut world = World::new(Arc::new(Flows::new()), 10);
-        let mut run = crate::runner::new_run_state("w", "n1", Default::default(), None, None, None);
+        let mut run = crate::run::new_run_state("w", "n1", Default::default(), None, None, None);
         run.status = RunStatus::Completed;
         let id = run.run_id.clone();
         world.adopt(run);

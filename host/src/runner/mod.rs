@@ -18,14 +18,14 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use parking_lot::Mutex;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use executor::{CancelFlag, NodeDone, NodeExecutor, NodeJob};
 pub use flows::Flows;
 use world::World;
 
 use crate::engine::pinexpr::PinFailure;
-use crate::run::{Obj, RunState, RunStatus};
+use crate::run::{Obj, RunState, new_run_state};
 use crate::store::{Appended, Batch, NewCommand, Store, StoreError};
 use crate::time;
 
@@ -106,46 +106,6 @@ pub struct Gateway {
     workspaces: Arc<workspace::Workspaces>,
     /// Serialises the read-modify-write of the generated-flow index.
     schedules: Mutex<()>,
-}
-
-/// A fresh run record at `entry` (the seed's defaults for `_limits`).
-pub fn new_run_state(
-    workflow_id: &str,
-    entry: &str,
-    mut vars: Obj,
-    session_id: Option<String>,
-    parent: Option<String>,
-    bundle_sha256: Option<String>,
-) -> RunState {
-    let run_id = uuid::Uuid::new_v4().to_string();
-    let now = time::now_iso();
-    vars.entry("_limits").or_insert_with(|| {
-        json!({"max_iterations": 20, "current_iteration": 0, "max_tokens": 32768, "max_output_tokens": null,
-               "max_input_tokens": null, "estimated_tokens_used": 0, "max_history_messages": -1,
-               "warn_iterations_pct": 80, "warn_tokens_pct": 80})
-    });
-    RunState {
-        session_id: Some(session_id.unwrap_or_else(|| run_id.clone())),
-        run_id,
-        workflow_id: workflow_id.to_string(),
-        status: RunStatus::Running,
-        current_node: Some(entry.to_string()),
-        vars,
-        waiting: None,
-        output: None,
-        error: None,
-        created_at: now.clone(),
-        updated_at: now,
-        actor_id: Some("gateway".into()),
-        parent_run_id: parent,
-        ledger_len: 0,
-        control: Default::default(),
-        bundle_sha256,
-        inflight: None,
-        components: Default::default(),
-        workspace: None,
-        usage: Default::default(),
-    }
 }
 
 impl Gateway {

@@ -603,7 +603,7 @@ impl Host for WorldHost<'_> {
         let Some(entry) = flows.entry(workflow_id) else {
             return Err(format!("Workflow '{workflow_id}' not found in registry"));
         };
-        let child = super::new_run_state(
+        let child = crate::run::new_run_state(
             workflow_id,
             &entry,
             vars,
