@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 use abstractgateway::bundle::{Bundle, Limits, read_bundle};
 use abstractgateway::engine::{Host, NodeRegistry, advance};
 use abstractgateway::flow::CompiledFlow;
-use abstractgateway::run::{Obj, RunState, RunStatus, StepRecord};
 use abstractgateway::run::new_run_state;
+use abstractgateway::run::{Obj, RunState, RunStatus, StepRecord};
 use abstractgateway::runner::{Gateway, GatewayOptions, StartRequest, catalog};
 use criterion::{
     BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main, measurement::WallTime,

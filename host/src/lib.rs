@@ -17,3 +17,4 @@ pub mod store;
 pub mod tools;
 pub mod voice;
 pub use abstractgateway_model::{run, time};
+pub use pycompat;

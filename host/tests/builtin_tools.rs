@@ -18,8 +18,7 @@ use axum::routing::get;
 use serde_json::{Value, json};
 
 fn ctx(root: Option<&Path>, grants: Grants) -> ToolContext {
-    let run =
-        abstractgateway::run::new_run_state("wf", "n", Default::default(), None, None, None);
+    let run = abstractgateway::run::new_run_state("wf", "n", Default::default(), None, None, None);
     // As for a plugin the operator installed: the private hosts its grants name exactly are reachable.
     let net = Net::default();
     let private_ok = net.private_ok(&grants, &Owner::Operator);

@@ -19,11 +19,11 @@ use abstractgateway::bundle::{Bundle, Limits, read_bundle};
 use abstractgateway::engine::{self, NodeRegistry};
 use abstractgateway::flow::compile;
 use abstractgateway::plugins::PluginHost;
+use abstractgateway::run::new_run_state;
 use abstractgateway::run::{RunStatus, WaitReason};
+use abstractgateway::runner::catalog;
 use abstractgateway::runner::flows::Flows;
 use abstractgateway::runner::world::World;
-use abstractgateway::run::new_run_state;
-use abstractgateway::runner::catalog;
 use abstractgateway::store::{Batch, Store};
 use serde_json::{Map, Value, json};
 

@@ -9,9 +9,9 @@ use std::sync::Arc;
 
 use abstractgateway::flow::compile;
 use abstractgateway::plugins::PluginHost;
+use abstractgateway::run::new_run_state;
 use abstractgateway::run::{HostCall, RunState, RunStatus};
 use abstractgateway::runner::flows::Flows;
-use abstractgateway::run::new_run_state;
 use abstractgateway::runner::world::World;
 use abstractgateway::store::{Batch, Store};
 use inproc::fake_llm::FakeLlm;

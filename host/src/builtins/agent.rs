@@ -4,10 +4,10 @@
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
-use super::pyfmt::{
+use super::{BuiltinCtx, PyResult, input};
+use pycompat::repr::{
     DumpOptions, float_to_int, parse_py_float, py_json_dumps, py_str, py_strip, py_truthy,
 };
-use super::{BuiltinCtx, PyResult, input};
 
 fn obj_copy(v: &Value) -> Map<String, Value> {
     match v {
@@ -81,9 +81,9 @@ fn int_of_float(f: f64) -> Option<Value> {
     float_to_int(f).ok()?;
     let t = f.trunc();
     if t.abs() < 9.0e18 {
-        Some(super::pyfmt::int_value(t as i128))
+        Some(pycompat::repr::int_value(t as i128))
     } else {
-        Some(super::pyfmt::float_value(t))
+        Some(pycompat::repr::float_value(t))
     }
 }
 

@@ -5,12 +5,12 @@ use std::collections::HashSet;
 use rand::seq::IndexedRandom;
 use serde_json::{Map, Value};
 
-use super::pyfmt::{
+use super::string::get_path;
+use super::{BuiltinCtx, PyResult, input, input_or};
+use pycompat::repr::{
     DumpOptions, lenient_index, py_eq, py_iter, py_json_dumps, py_str, py_strip, py_truthy,
     py_type_name,
 };
-use super::string::get_path;
-use super::{BuiltinCtx, PyResult, input, input_or};
 
 fn pin_order<'a>(ctx: &'a BuiltinCtx) -> Vec<&'a str> {
     let declared: Vec<&str> = ctx

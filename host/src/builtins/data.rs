@@ -4,9 +4,9 @@
 use serde_json::{Map, Value};
 
 use super::json::parse_text;
-use super::pyfmt::{lenient_index, py_dict, py_iter, py_str, py_strip, py_truthy};
 use super::string::get_path;
 use super::{BuiltinCtx, PyResult, input, input_or};
+use pycompat::repr::{lenient_index, py_dict, py_iter, py_str, py_strip, py_truthy};
 
 fn empty_obj() -> Value {
     Value::Object(Map::new())

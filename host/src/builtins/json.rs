@@ -3,10 +3,10 @@
 
 use serde_json::{Map, Value};
 
-use super::pyfmt::{DumpOptions, py_int, py_json_dumps_limited, py_str, py_strip, py_truthy};
-use super::pyjson::{loads, raw_decode};
-use super::pylit::{literal_eval, to_json};
 use super::{BuiltinCtx, MAX_BUILT_TEXT_BYTES, PyException, PyResult, input};
+use pycompat::json::{loads, raw_decode};
+use pycompat::literal_eval::{literal_eval, to_json};
+use pycompat::repr::{DumpOptions, py_int, py_json_dumps_limited, py_str, py_strip, py_truthy};
 
 /// Python `json.loads` tries at most this many `{`/`[` start positions in free text.
 const MAX_JSON_STARTS: usize = 64;
@@ -103,7 +103,7 @@ fn parse_jsonish_maybe(text: &str) -> Option<Value> {
         return Some(v);
     }
     literal_eval(s).ok().and_then(|lit| match lit {
-        super::pylit::PyVal::None => None,
+        pycompat::literal_eval::PyVal::None => None,
         other => Some(to_json(&other)),
     })
 }

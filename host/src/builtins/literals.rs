@@ -2,8 +2,8 @@
 
 use serde_json::{Map, Value};
 
-use super::pyfmt::py_strip;
 use super::{BuiltinCtx, PyResult};
+use pycompat::repr::py_strip;
 
 /// `literal_string|number|boolean|json|array` and `json_schema`: the compiler pre-evaluates
 /// them to `{"value": data.literalValue}`, uncoerced (null when absent).

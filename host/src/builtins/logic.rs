@@ -4,8 +4,8 @@ use std::cmp::Ordering;
 
 use serde_json::{Map, Value};
 
-use super::pyfmt::{py_eq, py_partial_cmp, py_str, py_truthy};
 use super::{BuiltinCtx, PyException, PyResult, input, input_or};
+use pycompat::repr::{py_eq, py_partial_cmp, py_str, py_truthy};
 
 /// `compare(a, op, b)`: Python comparison; an ordering Python refuses is `False`.
 pub fn compare(inputs: &Map<String, Value>, _ctx: &BuiltinCtx) -> PyResult {

@@ -3,8 +3,8 @@
 use rand::Rng;
 use serde_json::{Map, Value};
 
-use super::pyfmt::{float_to_int, float_value, int_value, py_float, py_int};
 use super::{BuiltinCtx, PyException, PyResult, input_or};
+use pycompat::repr::{float_to_int, float_value, int_value, py_float, py_int};
 
 fn num(inputs: &Map<String, Value>, key: &str, default: i64) -> Result<f64, PyException> {
     let fallback = Value::from(default);

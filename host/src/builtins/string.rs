@@ -6,14 +6,14 @@ use std::sync::LazyLock;
 use regex::Regex;
 use serde_json::{Map, Value};
 
-use super::pyfmt::{
-    DumpOptions, decode_ui_escapes, py_int, py_json_dumps, py_slice_bounds, py_str, py_strip,
-    py_truthy,
-};
-use super::pyformat::str_format;
 use super::{
     BuiltinCtx, MAX_BUILT_TEXT_BYTES, PyException, PyResult, check_built, input, input_or,
     join_checked, too_large,
+};
+use pycompat::format::str_format;
+use pycompat::repr::{
+    DumpOptions, decode_ui_escapes, py_int, py_json_dumps, py_slice_bounds, py_str, py_strip,
+    py_truthy,
 };
 
 fn empty() -> Value {

@@ -3,8 +3,8 @@
 
 use serde_json::{Map, Value};
 
-use super::pyfmt::{py_str, py_strip, py_truthy};
 use super::{BuiltinCtx, PyResult, input};
+use pycompat::repr::{py_str, py_strip, py_truthy};
 
 /// The executor's `_get_by_path`: `.`-separated keys; digit parts index lists.
 pub(crate) fn get_by_path<'a>(root: &'a Map<String, Value>, path: &str) -> Option<&'a Value> {

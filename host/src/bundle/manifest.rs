@@ -416,7 +416,7 @@ fn manifest_err(msg: impl Into<String>) -> BundleError {
 fn first_truthy<'a>(obj: &'a Map<String, Value>, keys: &[&str]) -> Option<&'a Value> {
     keys.iter()
         .filter_map(|k| obj.get(*k))
-        .find(|v| crate::builtins::pyfmt::py_truthy(v))
+        .find(|v| pycompat::repr::py_truthy(v))
 }
 
 /// A string field that may also be written as a number (the reference stringifies it).

@@ -67,7 +67,7 @@ pub fn set_path(root: &mut Obj, path: &str, value: Value) {
 }
 
 /// Python truthiness of a JSON value.
-pub use crate::builtins::pyfmt::py_truthy as truthy;
+pub use pycompat::repr::py_truthy as truthy;
 
 /// Numeric view of a value the way Python's `float()` accepts it (bools count, numeric strings parse).
 pub fn as_number(v: &Value) -> Option<f64> {

@@ -5,7 +5,6 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::pyjson;
 use crate::bundle::{ResolveError, ResolveErrorKind};
 use crate::store::StoreError;
 
@@ -91,7 +90,7 @@ pub fn raw_json(status: StatusCode, body: String) -> Response {
 
 /// A security-layer rejection: `{"detail": "..."}` spaced, `application/json; charset=utf-8`.
 pub fn middleware_reject(status: StatusCode, detail: &str) -> Response {
-    let body = pyjson::to_string(&json!({"detail": detail}), true);
+    let body = pycompat::json::dumps(&json!({"detail": detail}), true);
     let mut r = (status, body).into_response();
     r.headers_mut().insert(
         header::CONTENT_TYPE,

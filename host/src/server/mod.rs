@@ -16,7 +16,6 @@ pub mod lockout;
 pub mod openapi;
 pub mod origin;
 pub mod proxy;
-pub mod pyjson;
 pub mod request_id;
 pub mod routes;
 pub mod state;

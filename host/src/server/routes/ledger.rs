@@ -14,7 +14,6 @@ use tokio::time::Instant;
 
 use crate::server::error::{ApiError, ApiResult, raw_json};
 use crate::server::extract::{BodyFields, QueryParams, json_object};
-use crate::server::pyjson;
 use crate::server::routes::runs::load_run;
 use crate::server::state::SharedState;
 use crate::store::{LedgerEntry, Store};
@@ -158,12 +157,12 @@ pub async fn batch(State(st): State<SharedState>, headers: HeaderMap, body: Byte
 /// One `event: step` frame in the seed's framing (spaced JSON, non-ASCII kept).
 pub fn step_frame(e: &LedgerEntry) -> String {
     let rec: Value = serde_json::from_str(e.json.get()).unwrap_or(Value::Null);
-    let data = pyjson::to_string(&json!({"cursor": e.seq, "record": rec}), false);
+    let data = pycompat::json::dumps(&json!({"cursor": e.seq, "record": rec}), false);
     format!("id: {}\nevent: step\ndata: {data}\n\n", e.seq)
 }
 
 fn done_frame(run_id: &str, cursor: u64) -> String {
-    let data = pyjson::to_string(
+    let data = pycompat::json::dumps(
         &json!({"run_id": run_id, "cursor": cursor, "status": "terminal"}),
         false,
     );

@@ -9,7 +9,7 @@ use std::cmp::Ordering;
 
 use serde_json::{Map, Number, Value};
 
-use super::PyException;
+use crate::PyException;
 
 /// Python's type name of a JSON value (`NoneType`, `bool`, `int`, `float`, `str`, `list`, `dict`).
 pub fn py_type_name(v: &Value) -> &'static str {
@@ -116,7 +116,7 @@ pub fn py_float_repr(f: f64) -> String {
 
 /// Shortest round-trip decimal digits of a finite non-zero float: (negative, digits, exponent)
 /// where the value is `d.ddd × 10^exponent`.
-pub(crate) fn shortest_digits(f: f64) -> (bool, String, i32) {
+pub fn shortest_digits(f: f64) -> (bool, String, i32) {
     let split = |s: &str| -> (String, i32) {
         let (mantissa, exp) = s.split_once('e').unwrap_or((s, "0"));
         let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
@@ -134,13 +134,13 @@ pub(crate) fn shortest_digits(f: f64) -> (bool, String, i32) {
 }
 
 /// Python's exponent suffix: sign always present, at least two digits.
-pub(crate) fn format_exponent(exp: i32) -> String {
+pub fn format_exponent(exp: i32) -> String {
     let sign = if exp < 0 { '-' } else { '+' };
     format!("e{sign}{:02}", exp.unsigned_abs())
 }
 
 /// Places the decimal point in a digit string `d.ddd × 10^exp` (fixed notation).
-pub(crate) fn place_decimal_point(digits: &str, exp: i32, add_dot_zero: bool) -> String {
+pub fn place_decimal_point(digits: &str, exp: i32, add_dot_zero: bool) -> String {
     let n = digits.len() as i32;
     if exp < 0 {
         let zeros = "0".repeat((-exp - 1) as usize);
@@ -187,7 +187,7 @@ pub fn py_str_repr(s: &str) -> String {
 }
 
 /// Python `ascii()`-style escape of one character (`\xNN`, `\uNNNN`, `\UNNNNNNNN`).
-pub(crate) fn push_hex_escape(out: &mut String, c: char) {
+pub fn push_hex_escape(out: &mut String, c: char) {
     let code = c as u32;
     if code <= 0xff {
         out.push_str(&format!("\\x{code:02x}"));
@@ -413,7 +413,7 @@ pub fn py_int(v: &Value) -> Result<i128, PyException> {
 }
 
 /// `int(x)` for a number, `int(float(s))` for a non-blank string; 0 where the reference falls back.
-pub(crate) fn lenient_index(v: &Value) -> i128 {
+pub fn lenient_index(v: &Value) -> i128 {
     match v {
         Value::Number(n) => n
             .as_i64()
@@ -580,7 +580,7 @@ pub fn py_json_dumps(v: &Value, opts: DumpOptions) -> String {
 
 /// [`py_json_dumps`], or `None` as soon as the indentation would take the text past `limit` bytes (an
 /// indent is multiplied by the nesting and the number of items, so it is not bounded by the value).
-pub(crate) fn py_json_dumps_limited(v: &Value, opts: DumpOptions, limit: usize) -> Option<String> {
+pub fn py_json_dumps_limited(v: &Value, opts: DumpOptions, limit: usize) -> Option<String> {
     let mut out = String::new();
     write_json(v, &opts, 0, &mut out, limit).ok()?;
     Some(out)

@@ -6,10 +6,10 @@
 
 use serde_json::{Map, Value};
 
-use super::pyfmt::{
+use crate::repr::{
     format_exponent, push_hex_escape, py_repr, py_str, py_str_repr, py_type_name, shortest_digits,
 };
-use super::{MAX_BUILT_TEXT_BYTES, MAX_FORMAT_WIDTH, PyException, too_large};
+use crate::{MAX_BUILT_TEXT_BYTES, MAX_FORMAT_WIDTH, PyException, too_large};
 
 /// `template.format(**kwargs)` (no positional arguments).
 pub fn str_format(template: &str, kwargs: &Map<String, Value>) -> Result<String, PyException> {
@@ -331,7 +331,7 @@ impl FmtValue {
             FmtValue::Str(s) => s.clone(),
             FmtValue::Int(i, "bool") => if *i != 0 { "True" } else { "False" }.into(),
             FmtValue::Int(i, _) => i.to_string(),
-            FmtValue::Float(f) => super::pyfmt::py_float_repr(*f),
+            FmtValue::Float(f) => crate::repr::py_float_repr(*f),
             FmtValue::Other(s, _) => s.clone(),
         }
     }

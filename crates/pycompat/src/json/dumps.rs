@@ -59,7 +59,7 @@ impl Formatter for PyFormatter {
 }
 
 /// Encodes `v` the way Python's `json.dumps(v)` does (`ascii`) or `json.dumps(v, ensure_ascii=False)`.
-pub fn to_string<T: Serialize + ?Sized>(v: &T, ascii: bool) -> String {
+pub fn dumps<T: Serialize + ?Sized>(v: &T, ascii: bool) -> String {
     let mut out = Vec::with_capacity(128);
     let mut ser = Serializer::with_formatter(&mut out, PyFormatter { ascii });
     if v.serialize(&mut ser).is_err() {
@@ -76,13 +76,13 @@ mod tests {
     fn python_spacing_and_escapes() {
         let v = json!({"detail": "Unauthorized", "a": [1, 2.5, null], "é": "ü\n"});
         assert_eq!(
-            super::to_string(&v, true),
+            super::dumps(&v, true),
             r#"{"detail": "Unauthorized", "a": [1, 2.5, null], "\u00e9": "\u00fc\n"}"#
         );
         assert_eq!(
-            super::to_string(&v, false),
+            super::dumps(&v, false),
             "{\"detail\": \"Unauthorized\", \"a\": [1, 2.5, null], \"é\": \"ü\\n\"}"
         );
-        assert_eq!(super::to_string(&json!({}), true), "{}");
+        assert_eq!(super::dumps(&json!({}), true), "{}");
     }
 }

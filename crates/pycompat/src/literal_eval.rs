@@ -13,8 +13,8 @@ use std::rc::Rc;
 
 use serde_json::{Map, Value};
 
-use super::PyException;
-use super::pyfmt::{float_value, int_value, is_py_printable, py_float_repr};
+use crate::PyException;
+use crate::repr::{float_value, int_value, is_py_printable, py_float_repr};
 
 /// A Python value `literal_eval` can produce.
 #[derive(Debug, Clone, PartialEq)]
@@ -152,7 +152,7 @@ fn pyval_repr(v: &PyVal) -> String {
         PyVal::Int(i) => i.to_string(),
         PyVal::Float(f) => py_float_repr(*f),
         PyVal::Complex(re, im) => complex_repr(*re, *im),
-        PyVal::Str(s) => super::pyfmt::py_str_repr(s),
+        PyVal::Str(s) => crate::repr::py_str_repr(s),
         PyVal::Bytes(b) => bytes_repr(b),
         PyVal::Tuple(items) => {
             let inner: Vec<String> = items.iter().map(pyval_repr).collect();

@@ -4,9 +4,13 @@
 //! `raw_decode` stops after the first value; the lenient `parse_json` node relies on
 //! exactly where those succeed, so this is a small dedicated parser rather than serde's.
 
+mod dumps;
+
+pub use dumps::dumps;
+
 use serde_json::{Map, Number, Value};
 
-use super::pyfmt::float_value;
+use crate::repr::float_value;
 
 /// Python's recursion limit makes very deep documents fail; this keeps the same spirit.
 const MAX_DEPTH: usize = 900;
