@@ -5,7 +5,6 @@
 
 pub mod artifacts;
 pub mod builtins;
-pub mod bundle;
 pub mod cli;
 pub mod engine;
 pub mod flow;
@@ -16,5 +15,6 @@ pub mod server;
 pub mod store;
 pub mod tools;
 pub mod voice;
+pub use abstractgateway_bundle as bundle;
 pub use abstractgateway_model::{run, time};
 pub use pycompat;

@@ -1,6 +1,8 @@
 //! `.flow` bundles: manifest, safe reading (zip or directory), namespacing, the loaded set,
 //! install rules, packing and the author CLI helpers. Compiling flows lives elsewhere.
 
+use abstractgateway_model::time;
+
 pub mod archive;
 pub mod cli;
 pub mod error;

@@ -488,8 +488,8 @@ fn exec_reachable(flow: &Value) -> HashSet<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bundle::archive::read_bundle;
-    use crate::bundle::test_support::fixture;
+    use crate::archive::read_bundle;
+    use crate::test_support::fixture;
     use serde_json::json;
 
     fn exec_pins() -> Value {

@@ -197,7 +197,7 @@ pub fn verify_bundle(bundle: &Bundle) -> Report {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bundle::test_support::fixture;
+    use crate::test_support::fixture;
 
     #[test]
     fn inspect_seed_bundle() {

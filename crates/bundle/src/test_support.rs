@@ -6,7 +6,7 @@ use std::path::PathBuf;
 pub(crate) fn fixture(rel: &str) -> PathBuf {
     let base = std::env::var_os("AG_SHARED_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared")));
+        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared")));
     base.join("fixtures").join(rel)
 }
 

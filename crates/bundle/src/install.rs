@@ -109,7 +109,7 @@ pub fn install_bytes(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bundle::test_support::fixture;
+    use crate::test_support::fixture;
 
     #[test]
     fn install_id_rules() {
