@@ -3,7 +3,6 @@
 //! Data flows one way: HTTP → commands/store → runner → engine → ledger → SSE.
 //! See `docs/ARCHITECTURE.md` for the map.
 
-pub mod artifacts;
 pub mod builtins;
 pub mod cli;
 pub mod engine;
@@ -12,9 +11,9 @@ pub mod llm;
 pub mod plugins;
 pub mod runner;
 pub mod server;
-pub mod store;
 pub mod tools;
 pub mod voice;
 pub use abstractgateway_bundle as bundle;
 pub use abstractgateway_model::{run, time};
+pub use abstractgateway_store::{self as store, artifacts};
 pub use pycompat;
