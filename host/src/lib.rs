@@ -3,10 +3,7 @@
 //! Data flows one way: HTTP → commands/store → runner → engine → ledger → SSE.
 //! See `docs/ARCHITECTURE.md` for the map.
 
-pub mod builtins;
 pub mod cli;
-pub mod engine;
-pub mod flow;
 pub mod llm;
 pub mod plugins;
 pub mod runner;
@@ -14,6 +11,7 @@ pub mod server;
 pub mod tools;
 pub mod voice;
 pub use abstractgateway_bundle as bundle;
+pub use abstractgateway_engine::{builtins, engine, flow};
 pub use abstractgateway_model::{run, time};
 pub use abstractgateway_store::{self as store, artifacts};
 pub use pycompat;

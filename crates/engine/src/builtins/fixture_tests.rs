@@ -9,7 +9,7 @@ use super::{BuiltinCtx, lookup_py};
 fn shared_dir() -> PathBuf {
     let dir = std::env::var("AG_SHARED_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|_| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared")));
+        .unwrap_or_else(|_| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared")));
     assert!(
         dir.join("fixtures").is_dir(),
         "shared fixtures not found at {} (set AG_SHARED_DIR)",

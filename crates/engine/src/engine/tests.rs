@@ -11,7 +11,7 @@ use crate::run::{Obj, RunState, RunStatus, StepRecord};
 pub(crate) fn shared_dir() -> PathBuf {
     std::env::var_os("AG_SHARED_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared")))
+        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared")))
 }
 
 struct NoHost;
