@@ -14,7 +14,7 @@ use crate::llm::{ChatMessage, ChatRequest, LlmConfig};
 pub fn shared_dir() -> PathBuf {
     std::env::var_os("AG_SHARED_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared")))
+        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared")))
 }
 
 /// A configuration that sees only `vars` as its environment.

@@ -1,0 +1,9 @@
+//! The external services plugins reach through host calls: LLM providers (`llm`: the seed's provider
+//! rules, OpenAI-compatible and Anthropic wire protocols, the in-process model with feature `local-model`)
+//! and speech (`voice`: TTS and STT engines writing artifacts). Knows nothing of runs, flows or plugins.
+
+use abstractgateway_model::time;
+use abstractgateway_store::artifacts;
+
+pub mod llm;
+pub mod voice;
