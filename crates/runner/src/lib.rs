@@ -2,6 +2,11 @@
 //! each round's changes to the store in one group commit. Nothing polls: new runs, commands and
 //! timers wake it directly.
 
+use abstractgateway_bundle as bundle;
+use abstractgateway_engine::{engine, flow};
+use abstractgateway_model::{run, time};
+use abstractgateway_store as store;
+
 pub mod catalog;
 pub mod commands;
 pub mod containment;
@@ -27,7 +32,6 @@ use world::World;
 use crate::engine::pinexpr::PinFailure;
 use crate::run::{Obj, RunState, new_run_state};
 use crate::store::{Appended, Batch, NewCommand, Store, StoreError};
-use crate::time;
 
 /// Runs stepped between two commits; bounds both latency and batch size.
 const ROUND_RUNS: usize = 256;

@@ -110,9 +110,9 @@ mod tests {
     use serde_json::Value;
 
     use super::*;
-    use crate::runner::flows::Flows;
-    use crate::runner::world::World;
+    use crate::flows::Flows;
     use crate::store::{Batch, Store};
+    use crate::world::World;
 
     /// The (node, status, error) of every record of `run_id`.
     fn ledger(store: &Store, run_id: &str) -> Vec<(String, String, Option<String>)> {
