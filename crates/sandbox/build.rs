@@ -9,14 +9,14 @@ fn main() {
     let manifest =
         PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
     let out = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
-    let plugins = manifest.join("../plugins");
+    let plugins = manifest.join("../../plugins");
     println!("cargo:rerun-if-env-changed=AG_NO_BUILTIN_PLUGINS");
     for p in ["Cargo.toml", "Cargo.lock", "sdk", "builtin", "nodes"] {
         println!("cargo:rerun-if-changed={}", plugins.join(p).display());
     }
     println!(
         "cargo:rerun-if-changed={}",
-        manifest.join("../wit").display()
+        manifest.join("../../wit").display()
     );
     let crates = if std::env::var_os("AG_NO_BUILTIN_PLUGINS").is_some() {
         Vec::new()

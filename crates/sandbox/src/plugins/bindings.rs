@@ -6,7 +6,7 @@
 /// The `node-plugin` world: what node components import and export.
 pub mod node {
     wasmtime::component::bindgen!({
-        path: "../wit",
+        path: "../../wit",
         world: "node-plugin",
         imports: { default: async | trappable },
         exports: { default: async },
@@ -17,7 +17,7 @@ pub mod node {
 /// The `tool-plugin` world; its imports share the node world's bindings.
 pub mod tool {
     wasmtime::component::bindgen!({
-        path: "../wit",
+        path: "../../wit",
         world: "tool-plugin",
         imports: { default: async | trappable },
         exports: { default: async },
