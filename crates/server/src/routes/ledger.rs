@@ -12,10 +12,10 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use crate::server::error::{ApiError, ApiResult, raw_json};
-use crate::server::extract::{BodyFields, QueryParams, json_object};
-use crate::server::routes::runs::load_run;
-use crate::server::state::SharedState;
+use crate::error::{ApiError, ApiResult, raw_json};
+use crate::extract::{BodyFields, QueryParams, json_object};
+use crate::routes::runs::load_run;
+use crate::state::SharedState;
 use crate::store::{LedgerEntry, Store};
 
 /// Most runs one batch request may ask for (the seed has no cap).

@@ -6,10 +6,10 @@ use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 
-use crate::server::audit::AUDIT_FILE;
-use crate::server::error::{ApiError, ApiResult, json_response};
-use crate::server::extract::QueryParams;
-use crate::server::state::SharedState;
+use crate::audit::AUDIT_FILE;
+use crate::error::{ApiError, ApiResult, json_response};
+use crate::extract::QueryParams;
+use crate::state::SharedState;
 
 fn ok(v: Value) -> ApiResult {
     Ok(json_response(StatusCode::OK, &v))

@@ -10,10 +10,10 @@ use bytes::Bytes;
 use serde_json::{Value, json};
 
 use crate::artifacts::{ArtifactError, ArtifactMeta};
-use crate::server::error::{ApiError, ApiResult, json_response};
-use crate::server::extract::QueryParams;
-use crate::server::routes::runs::load_run;
-use crate::server::state::SharedState;
+use crate::error::{ApiError, ApiResult, json_response};
+use crate::extract::QueryParams;
+use crate::routes::runs::load_run;
+use crate::state::SharedState;
 
 /// Content is streamed in chunks of this size (the seed's 1 MiB).
 const CHUNK: usize = 1024 * 1024;

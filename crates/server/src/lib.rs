@@ -5,6 +5,13 @@
 //! bounds the head of a request (size and time). `serve` runs the API with the runner in process (`--no-runner` forwards to a `runner` process over a
 //! local socket, see `split.rs`).
 
+use abstractgateway_bundle as bundle;
+use abstractgateway_engine::engine;
+use abstractgateway_model::{run, time};
+use abstractgateway_runner as runner;
+use abstractgateway_sandbox::plugins;
+use abstractgateway_store::{self as store, artifacts};
+
 pub mod audit;
 pub mod auth;
 pub mod config;

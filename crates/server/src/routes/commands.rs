@@ -6,10 +6,10 @@ use axum::http::{HeaderMap, StatusCode};
 use bytes::Bytes;
 use serde_json::{Value, json};
 
+use crate::error::{ApiError, ApiResult, json_response};
+use crate::extract::{BodyFields, json_object};
 use crate::run::COMMAND_TYPES;
-use crate::server::error::{ApiError, ApiResult, json_response};
-use crate::server::extract::{BodyFields, json_object};
-use crate::server::state::{AppState, SharedState};
+use crate::state::{AppState, SharedState};
 use crate::store::NewCommand;
 
 fn ok(v: Value) -> ApiResult {

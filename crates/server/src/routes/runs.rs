@@ -7,13 +7,13 @@ use bytes::Bytes;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
+use crate::error::{ApiError, ApiResult, json_response};
+use crate::extract::{BodyFields, QueryParams, json_object};
+use crate::routes::bundles::require_bundle_mode;
 use crate::run::{RunState, RunStatus};
 use crate::runner::schedule::ScheduleSpec;
 use crate::runner::{StartError, StartRequest};
-use crate::server::error::{ApiError, ApiResult, json_response};
-use crate::server::extract::{BodyFields, QueryParams, json_object};
-use crate::server::routes::bundles::require_bundle_mode;
-use crate::server::state::{AppState, SharedState};
+use crate::state::{AppState, SharedState};
 use crate::store::RunQuery;
 
 fn ok(v: Value) -> ApiResult {

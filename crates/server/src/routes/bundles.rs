@@ -8,10 +8,10 @@ use bytes::Bytes;
 use serde_json::{Value, json};
 
 use crate::bundle::{Bundle, Limits, install_bytes, read_bundle_bytes, split_bundle_ref};
+use crate::error::{ApiError, ApiResult, json_response};
+use crate::extract::{BodyFields, QueryParams, json_object};
 use crate::runner::catalog;
-use crate::server::error::{ApiError, ApiResult, json_response};
-use crate::server::extract::{BodyFields, QueryParams, json_object};
-use crate::server::state::{AppState, SharedState};
+use crate::state::{AppState, SharedState};
 
 fn ok(v: Value) -> ApiResult {
     Ok(json_response(StatusCode::OK, &v))
