@@ -26,6 +26,8 @@ fi
 # Formatting of both workspaces first: it takes a second and needs no build.
 cargo fmt --all --check
 (cd plugins && cargo fmt --all --check)
+# The crates' dependencies follow the layering rules of docs/ARCHITECTURE.md.
+python3 scripts/check-layers.py
 # The guest workspace natively: its lints and unit tests (the agent loop, voice, memory, files, hostile...).
 (cd plugins && cargo clippy --workspace --all-targets -- -D warnings && cargo test --workspace)
 # With the in-process model compiled in, so its end-to-end tests run too (they fetch the model once).

@@ -3,14 +3,14 @@
 //! makes only the model call that never completed, and finishes; nothing completed is repeated.
 //! Runs the seed's `basic-agent` bundle over HTTP with a scripted OpenAI-compatible stand-in.
 
-mod common;
-mod inproc;
+mod binary;
+mod in_process;
 
 use std::time::{Duration, Instant};
 
-use common::Server;
-use inproc::scripted_llm::ScriptedLlm;
-use inproc::shared;
+use binary::Server;
+use in_process::scripted_llm::ScriptedLlm;
+use in_process::shared;
 use serde_json::{Value, json};
 
 /// `(interface, function)` of every host call record, in ledger order.

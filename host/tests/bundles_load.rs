@@ -1,9 +1,9 @@
 //! Every fixture bundle loads, or is refused with a message naming the node type it cannot run and
 //! its node id; a refused bundle never keeps the others from loading.
 
-mod inproc;
+mod in_process;
 
-use inproc::shared;
+use in_process::shared;
 
 use std::sync::Arc;
 

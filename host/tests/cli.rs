@@ -1,8 +1,8 @@
 //! The `abstractgateway` binary as users run it: `run` output and exit codes, `bundle` tools.
 
-mod inproc;
+mod in_process;
 
-use inproc::shared;
+use in_process::shared;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

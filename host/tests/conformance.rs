@@ -6,10 +6,10 @@
 //! Prints `N passed, M failed` and the cases this gateway cannot run ([`NOT_RUNNABLE`]); fails if any
 //! other case does not match, or if the set of cases it cannot run changes.
 
-mod inproc;
+mod in_process;
 
-use inproc::fake_llm::FakeLlm;
-use inproc::shared;
+use in_process::fake_llm::FakeLlm;
+use in_process::shared;
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
@@ -224,7 +224,7 @@ fn run_case(
         let evict = world.drain_into(&mut batch);
         store.commit(batch).expect("commit");
         world.evict(&evict);
-        if inproc::plugins::execute_pending(&mut world, &store, host) {
+        if in_process::plugins::execute_pending(&mut world, &store, host) {
             continue;
         }
         let status = store.get_run(&root_id).expect("get").map(|r| r.status);
@@ -306,12 +306,15 @@ fn run_case(
 fn goldens_match_the_seed() {
     let fake = FakeLlm::start();
     // `code` nodes run in the Python component; its compiled form is cached across test runs.
-    let (host, warnings) =
-        abstractgateway::plugins::setup_with(&inproc::python::cache_root(), None, fake.config())
-            .expect("plugin host");
+    let (host, warnings) = abstractgateway::plugins::setup_with(
+        &in_process::python::cache_root(),
+        None,
+        in_process::fake_llm::config(&fake),
+    )
+    .expect("plugin host");
     assert!(warnings.is_empty(), "{warnings:?}");
-    let (bytes, grants) = inproc::python::component();
-    host.load(inproc::python::NAME, &bytes, grants)
+    let (bytes, grants) = in_process::python::component();
+    host.load(in_process::python::NAME, &bytes, grants)
         .unwrap_or_else(|e| panic!("the Python component does not load: {e}"));
     let golden_dir = shared().join("fixtures/flows/golden");
     let out_dir = tempfile::tempdir().expect("tmp");

@@ -3,13 +3,13 @@
 //! output it would have had without the crash, and every ledger is the exact sequence the seed writes:
 //! no record duplicated, torn, reordered or missing.
 
-mod common;
+mod binary;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::Server;
+use binary::Server;
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
 
@@ -67,7 +67,7 @@ async fn sigkill_mid_load_loses_and_repeats_nothing() {
     for w in 0..6 {
         let (base, acked, asks, stop) = (s.base.clone(), acked.clone(), asks.clone(), stop.clone());
         tasks.push(tokio::spawn(async move {
-            let c = common::client();
+            let c = binary::client();
             let mut i = 0;
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                 let name = format!("w{w}n{i}");
@@ -83,7 +83,7 @@ async fn sigkill_mid_load_loses_and_repeats_nothing() {
                 };
                 let r = c
                     .post(format!("{base}/api/gateway/runs/start"))
-                    .bearer_auth(common::TOKEN)
+                    .bearer_auth(binary::TOKEN)
                     .json(&json!({"bundle_id": bundle, "input_data": input}))
                     .send()
                     .await;
@@ -108,7 +108,7 @@ async fn sigkill_mid_load_loses_and_repeats_nothing() {
         let (base, asks, answers, stop) =
             (s.base.clone(), asks.clone(), answers.clone(), stop.clone());
         tasks.push(tokio::spawn(async move {
-            let c = common::client();
+            let c = binary::client();
             let mut done = HashSet::new();
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                 let pending: Vec<String> = asks.lock().await.iter().filter(|a| !done.contains(*a)).cloned().collect();
@@ -116,7 +116,7 @@ async fn sigkill_mid_load_loses_and_repeats_nothing() {
                     let answer = format!("colour-{}", &a[..8]);
                     let r = c
                         .post(format!("{base}/api/gateway/commands"))
-                        .bearer_auth(common::TOKEN)
+                        .bearer_auth(binary::TOKEN)
                         .json(&json!({"command_id": format!("answer-{a}"), "run_id": a, "type": "resume",
                                       "payload": {"payload": {"response": answer}}}))
                         .send()

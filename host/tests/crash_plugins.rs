@@ -5,8 +5,8 @@
 //! ledger is that run's ledger record for record (none duplicated, torn, reordered or missing), and each
 //! stand-in saw each request at most once more per kill than the ledger records.
 
-mod common;
-mod inproc;
+mod binary;
+mod in_process;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -14,12 +14,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use common::Server;
-use inproc::fake_llm::FakeLlm;
-use inproc::flowgen::{edge, node};
-use inproc::plugins::component;
-use inproc::shared;
-use inproc::standin::StepServer;
+use binary::Server;
+use in_process::fake_llm::FakeLlm;
+use in_process::flowgen::{edge, node};
+use in_process::plugins::component;
+use in_process::shared;
+use in_process::standin::StepServer;
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
 
@@ -163,15 +163,6 @@ fn normalized(v: &Value, tag: &str) -> Value {
     }
 }
 
-/// LLM requests the stand-in logged whose body mentions `tag`.
-fn llm_requests(log: &Path, tag: &str) -> usize {
-    std::fs::read_to_string(log)
-        .unwrap_or_default()
-        .lines()
-        .filter(|l| l.contains("chat/completions") && l.contains(tag))
-        .count()
-}
-
 /// An acknowledged run: its id, kind, tag and the kills that happened while it was not finished.
 #[derive(Clone, Debug)]
 struct Acked {
@@ -225,8 +216,7 @@ async fn in_flight(s: &Server) -> usize {
 async fn sigkill_at_random_points_of_a_plugin_load() {
     let steps = StepServer::start_with_delay(Duration::from_millis(40));
     let tmp = tempfile::tempdir().expect("tmp");
-    let llm_log = tmp.path().join("llm-requests.jsonl");
-    let llm = FakeLlm::start_logged(&llm_log);
+    let llm = FakeLlm::start();
     write_steps_bundle(tmp.path(), &steps.url);
     for b in ["basic-llm-test@0.0.0.flow", "basic-agent@0.0.1.flow"] {
         std::fs::copy(
@@ -261,7 +251,7 @@ async fn sigkill_at_random_points_of_a_plugin_load() {
         let ledger = full_ledger(&s, &id).await;
         let calls = match kind {
             Kind::Steps => 3,
-            _ => llm_requests(&llm_log, &tag),
+            _ => llm.completions_mentioning(&tag),
         };
         assert!(calls >= 1, "{kind:?} made no call");
         reference.insert(
@@ -306,7 +296,7 @@ async fn sigkill_at_random_points_of_a_plugin_load() {
                 steps.url.clone(),
             );
             clients.push(tokio::spawn(async move {
-                let http = common::client();
+                let http = binary::client();
                 let mut i = 0;
                 while !stop.load(Ordering::Relaxed) {
                     let kind = KINDS[(c + i) % KINDS.len()];
@@ -314,7 +304,7 @@ async fn sigkill_at_random_points_of_a_plugin_load() {
                     i += 1;
                     let r = http
                         .post(format!("{base}/api/gateway/runs/start"))
-                        .bearer_auth(common::TOKEN)
+                        .bearer_auth(binary::TOKEN)
                         .json(&json!({"bundle_id": kind.bundle(), "input_data": kind.input(&tag, &steps_url)}))
                         .send()
                         .await;
@@ -411,7 +401,7 @@ async fn sigkill_at_random_points_of_a_plugin_load() {
                         "/api/gateway/runs/{}/artifacts/{artifact}/content",
                         a.id
                     )))
-                    .bearer_auth(common::TOKEN)
+                    .bearer_auth(binary::TOKEN)
                     .send()
                     .await
                     .expect("artifact");
@@ -424,7 +414,7 @@ async fn sigkill_at_random_points_of_a_plugin_load() {
                 );
             }
             Kind::Llm | Kind::Agent => {
-                let hits = llm_requests(&llm_log, &a.tag);
+                let hits = llm.completions_mentioning(&a.tag);
                 assert!(
                     (*calls..=*calls + kills).contains(&hits),
                     "{a:?}: {hits} model requests for {calls} recorded calls ({kills} kills)"

@@ -1,10 +1,10 @@
 //! Engine features beyond the fixture bundles, through the real runner and store: subflows as
 //! child runs, loops, sequence, while, on_event listeners, and fair scheduling of many runs.
 
-mod inproc;
+mod in_process;
 
-use inproc::flowgen::{edge, node, write_bundle};
-use inproc::wait_for;
+use in_process::flowgen::{edge, node, write_bundle};
+use in_process::wait_for;
 
 use std::path::Path;
 use std::sync::Arc;

@@ -2,7 +2,7 @@
 //! `llm.list-models`, as a data node), `write_file` (the run's workspace) and `memory_kg_query` (no store).
 //! Real components, real store, the goldens' fake LLM.
 
-mod inproc;
+mod in_process;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -14,14 +14,17 @@ use abstractgateway::run::{HostCall, RunState, RunStatus};
 use abstractgateway::runner::flows::Flows;
 use abstractgateway::runner::world::World;
 use abstractgateway::store::{Batch, Store};
-use inproc::fake_llm::FakeLlm;
-use inproc::flowgen::{edge, node};
+use in_process::fake_llm::FakeLlm;
+use in_process::flowgen::{edge, node};
 use serde_json::{Value, json};
 
 fn host(fake: &FakeLlm, dir: &Path) -> Arc<PluginHost> {
-    let (host, warnings) =
-        abstractgateway::plugins::setup_with(&dir.join("cache"), None, fake.config())
-            .expect("plugin host");
+    let (host, warnings) = abstractgateway::plugins::setup_with(
+        &dir.join("cache"),
+        None,
+        in_process::fake_llm::config(fake),
+    )
+    .expect("plugin host");
     assert!(warnings.is_empty(), "{warnings:?}");
     host
 }
@@ -58,7 +61,7 @@ fn run(host: &Arc<PluginHost>, dir: &Path, flow: Value, vars: Value) -> (RunStat
         let evict = world.drain_into(&mut batch);
         store.commit(batch).expect("commit");
         world.evict(&evict);
-        if !inproc::plugins::execute_pending(&mut world, &store, host) {
+        if !in_process::plugins::execute_pending(&mut world, &store, host) {
             break;
         }
     }

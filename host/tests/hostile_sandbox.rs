@@ -11,9 +11,9 @@
 //! built-in component by shipping its bytes), tool plugins scoped to their bundle (and gone when it is
 //! deleted or replaced), and approval of third-party tool calls. Several cases restart the server on the same directory and check it recovers.
 
-mod common;
+mod binary;
 #[allow(dead_code)]
-#[path = "inproc/flowgen.rs"]
+#[path = "in_process/flowgen.rs"]
 mod flowgen;
 
 use std::io::{Read, Write};
@@ -23,7 +23,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{Server, TOKEN};
+use binary::{Server, TOKEN};
 use flowgen::{edge, node};
 use serde_json::{Value, json};
 
@@ -159,7 +159,7 @@ fn copy_echo(dir: &Path) {
     std::fs::create_dir_all(dir.join("flows")).expect("mkdir flows");
     let name = "echo-upper@1.0.0.flow";
     std::fs::copy(
-        common::bundles_dir().join(name),
+        binary::bundles_dir().join(name),
         dir.join("flows").join(name),
     )
     .expect("copy the fixture bundle");

@@ -3,13 +3,13 @@
 //! ordinary requests. Each answer is a clear 4xx (with `{"detail"}` where the API answers), nothing lands where
 //! it should not, and the server goes on serving.
 
-mod common;
+mod binary;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use common::{Server, TOKEN};
+use binary::{Server, TOKEN};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -563,7 +563,7 @@ fn with_python(dir: &Path) {
 #[tokio::test]
 async fn max_concurrency_caps_ordinary_requests() {
     let tmp = tempfile::tempdir().expect("tmp");
-    common::copy_bundles(&tmp.path().join("flows"));
+    binary::copy_bundles(&tmp.path().join("flows"));
     with_python(tmp.path());
     let plugins = tmp.path().join("plugins");
     let s = Server::start_in(

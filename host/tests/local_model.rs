@@ -4,14 +4,14 @@
 //! Needs feature `local-model`; the model is fetched once by `scripts/fetch-model.sh`.
 #![cfg(feature = "local-model")]
 
-mod common;
-mod inproc;
+mod binary;
+mod in_process;
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use common::Server;
-use inproc::shared;
+use binary::Server;
+use in_process::shared;
 use serde_json::{Value, json};
 
 /// The model file, fetched (and checked) by the repository's script.

@@ -2,7 +2,7 @@
 //! `scripts/build-python-plugin.sh` builds, through the real runner and store: what an expression sees,
 //! how a failing, endless or escaping one ends, and what is refused when the flow loads.
 
-mod inproc;
+mod in_process;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -12,13 +12,13 @@ use abstractgateway::bundle::{Limits, read_bundle};
 use abstractgateway::engine::NodeRegistry;
 use abstractgateway::run::{RunState, RunStatus};
 use abstractgateway::runner::{Flows, Gateway, GatewayOptions, catalog};
-use inproc::flowgen::{edge, node, write_bundle};
-use inproc::run_to_end;
+use in_process::flowgen::{edge, node, write_bundle};
+use in_process::run_to_end;
 use serde_json::{Value, json};
 
 /// The bundle's flows compiled with the Python component loaded; `Err` carries the load problems.
 fn compile(dir: &Path, flow: &Value) -> Result<Flows, String> {
-    let host = inproc::python::host();
+    let host = in_process::python::host();
     let bundle = write_bundle(dir, &[("main", flow.clone())], "main");
     let b = Arc::new(read_bundle(&bundle, &Limits::default()).expect("bundle loads"));
     let (flows, _, problems) = catalog::build(vec![b], &host.registry());
@@ -35,7 +35,7 @@ fn gateway(dir: &Path, flow: Value) -> Arc<Gateway> {
             data_dir: dir.join("data"),
             runner: true,
             max_steps: 100,
-            executor: Some(inproc::python::host()),
+            executor: Some(in_process::python::host()),
         },
         flows,
     )
@@ -223,7 +223,7 @@ fn escapes_are_refused_when_the_flow_loads_and_when_evaluated() {
         );
     }
     // The sandbox refuses them at run time too (a flow compiled elsewhere is not trusted).
-    let reg = inproc::python::host().registry();
+    let reg = in_process::python::host().registry();
     let eval = reg.pin_evaluator().expect("the Python component evaluates");
     let vars = serde_json::Map::new();
     let err = eval
@@ -353,7 +353,7 @@ fn endless_expressions_never_stall_the_other_runs() {
     // Each quick run completes while every spinner is still evaluating: nothing waits on them.
     for _ in 0..3 {
         let quick = start(false);
-        let r = inproc::wait_for(&gw, &quick, |r| r.status.is_terminal());
+        let r = in_process::wait_for(&gw, &quick, |r| r.status.is_terminal());
         assert_eq!(r.output.expect("output")["a"], json!("done"));
         for id in &spinners {
             let s = gw.store().get_run(id).expect("get").expect("run");
@@ -361,7 +361,7 @@ fn endless_expressions_never_stall_the_other_runs() {
         }
     }
     for id in &spinners {
-        let r = inproc::wait_for(&gw, id, |r| r.status.is_terminal());
+        let r = in_process::wait_for(&gw, id, |r| r.status.is_terminal());
         assert_eq!(
             end_error(&r),
             "pin expression on e.a: stopped: it exceeded the CPU time limit of 5000 ms"
@@ -415,7 +415,7 @@ fn a_run_cancelled_while_its_expression_evaluates_stays_cancelled() {
         client_id: None,
     })
     .expect("cancel");
-    let r = inproc::wait_for(&gw, &id, |r| r.status.is_terminal());
+    let r = in_process::wait_for(&gw, &id, |r| r.status.is_terminal());
     assert_eq!(r.status, RunStatus::Cancelled, "{:?}", r.error);
     // The evaluation ends at its deadline; the run must not change after it.
     std::thread::sleep(Duration::from_secs(6));

@@ -2,16 +2,16 @@
 //! calls, makes only the missing one, and ends exactly as an uninterrupted run does. The component travels
 //! inside the bundle, pinned by its digest.
 
-mod common;
-mod inproc;
+mod binary;
+mod in_process;
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::Server;
-use inproc::flowgen::{edge, node};
-use inproc::plugins::component;
-use inproc::standin::StepServer;
+use binary::Server;
+use in_process::flowgen::{edge, node};
+use in_process::plugins::component;
+use in_process::standin::StepServer;
 use serde_json::{Value, json};
 
 /// Hash rounds between two calls: long enough (seconds) to kill the process in between.

@@ -1,16 +1,16 @@
 //! Plugin nodes through the real runner and store: real components built from `plugins/`, every host
 //! call in the ledger, grants enforced, and hostile components contained.
 
-mod inproc;
+mod in_process;
 
 use std::path::Path;
 
 use abstractgateway::run::{HostCall, RunState, RunStatus};
 use abstractgateway::runner::{Gateway, StartRequest};
-use inproc::flowgen::{edge, node, write_bundle};
-use inproc::plugins::{gateway, plugins_dir};
-use inproc::standin::StepServer;
-use inproc::wait_for;
+use in_process::flowgen::{edge, node, write_bundle};
+use in_process::plugins::{gateway, plugins_dir};
+use in_process::standin::StepServer;
+use in_process::wait_for;
 use serde_json::{Value, json};
 
 /// start → `ty` (inputs `ins` wired from the start node) → end (outputs `outs`).
@@ -269,7 +269,7 @@ fn a_bundle_component_with_the_wrong_digest_is_refused() {
     std::fs::create_dir_all(b.join("plugins")).expect("mkdir");
     std::fs::write(
         b.join("plugins/echo.wasm"),
-        inproc::plugins::component("plugin_echo"),
+        in_process::plugins::component("plugin_echo"),
     )
     .expect("wasm");
     let manifest_path = b.join("manifest.json");
@@ -300,7 +300,7 @@ fn a_pinned_older_component_version_still_runs() {
     use abstractgateway::plugins::{Grants, PluginHost, caps::Capabilities, invoke};
     use abstractgateway::runner::executor::{CancelFlag, NodeJob};
     let dir = tempfile::tempdir().expect("tmp");
-    let old = inproc::plugins::component("plugin_echo");
+    let old = in_process::plugins::component("plugin_echo");
     let old_digest = abstractgateway::bundle::sha256_hex(&old);
     PluginHost::new(dir.path(), Capabilities::new(), None)
         .expect("host")
@@ -310,7 +310,7 @@ fn a_pinned_older_component_version_still_runs() {
     let host = PluginHost::new(dir.path(), Capabilities::new(), None).expect("host");
     host.load(
         "plugin_echo",
-        &inproc::plugins::component("text_tools"),
+        &in_process::plugins::component("text_tools"),
         Grants::default(),
     )
     .expect("load new");

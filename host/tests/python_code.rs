@@ -2,7 +2,7 @@
 //! through the real runner and store: the seed's output record and error semantics, and a sandbox that
 //! contains files, network, environment, processes, endless loops and memory bombs.
 
-mod inproc;
+mod in_process;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -10,8 +10,8 @@ use std::sync::Arc;
 use abstractgateway::bundle::{Limits, read_bundle};
 use abstractgateway::run::{RunState, RunStatus};
 use abstractgateway::runner::{Gateway, GatewayOptions, catalog};
-use inproc::flowgen::{edge, node, write_bundle};
-use inproc::run_to_end;
+use in_process::flowgen::{edge, node, write_bundle};
+use in_process::run_to_end;
 use serde_json::{Value, json};
 
 /// start → `code` node (pins `ins` wired from the start node, `extra` merged into its data) → end(output, success).
@@ -31,7 +31,7 @@ fn code_flow(ty: &str, ins: &[&str], extra: Value) -> Value {
 }
 
 fn gateway(dir: &Path, flow: Value) -> Arc<Gateway> {
-    let host = inproc::python::host();
+    let host = in_process::python::host();
     let bundle = write_bundle(dir, &[("main", flow)], "main");
     let b = Arc::new(read_bundle(&bundle, &Limits::default()).expect("bundle loads"));
     let (flows, _, problems) = catalog::build(vec![b], &host.registry());
@@ -263,7 +263,7 @@ fn the_legacy_function_node_runs_code_and_expressions() {
 
 #[test]
 fn the_shipped_grants_are_tight() {
-    let (_, grants) = inproc::python::component();
+    let (_, grants) = in_process::python::component();
     assert_eq!(grants.memory_mb, 256);
     assert_eq!(grants.timeout_ms, 5_000);
     assert_eq!(grants.max_output_bytes, 1 << 20);

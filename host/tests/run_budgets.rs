@@ -2,10 +2,10 @@
 //! size over budget fail that run with a clear error, so every stored run reads back; listing skips a
 //! run that cannot be decoded, and recovery quarantines it while the other runs recover.
 
-mod inproc;
+mod in_process;
 
-use inproc::flowgen::{edge, node, write_bundle};
-use inproc::wait_for;
+use in_process::flowgen::{edge, node, write_bundle};
+use in_process::wait_for;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -127,7 +127,7 @@ fn a_200_segment_set_var_fails_its_run_and_a_restart_reads_everything_back() {
         assert!(error.starts_with("RunBudgetExceeded: "), "{error}");
         assert!(error.contains("200 segments"), "{error}");
         assert_eq!(
-            inproc::ledger_summary(&gw, &deep)[0],
+            in_process::ledger_summary(&gw, &deep)[0],
             ("set".into(), "failed".into(), Some(error))
         );
         let r = wait_for(&gw, &deep_value, |r| r.status.is_terminal());
@@ -216,7 +216,7 @@ fn recovery_quarantines_an_unreadable_run_and_the_others_recover() {
         assert!(error.starts_with("RunStateUnreadable: "), "{error}");
         assert!(error.contains("recursion limit"), "{error}");
         assert_eq!(r.workflow_id, WORKFLOW);
-        let recs = inproc::ledger_summary(&gw, &bad);
+        let recs = in_process::ledger_summary(&gw, &bad);
         assert_eq!(recs.len(), 2, "{recs:?}");
         assert_eq!(recs[0], ("".into(), "failed".into(), Some(error)));
         let listed: Vec<String> = all_runs(&gw).into_iter().map(|r| r.run_id).collect();

@@ -2,10 +2,10 @@
 //! used to panic or abort the process (a format width) now fails with Python's error, a step that panics
 //! fails its run with a record naming the node and the cause, and the runner goes on with other runs.
 
-mod inproc;
+mod in_process;
 
-use inproc::flowgen::{edge, node, write_bundle};
-use inproc::wait_for;
+use in_process::flowgen::{edge, node, write_bundle};
+use in_process::wait_for;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -149,7 +149,7 @@ fn a_panicking_step_fails_its_run_and_the_others_go_on() {
         "InternalError: node 'f' hit a gateway bug: sandbox bug evaluating f.template"
     );
     // The failure is recorded at the node, followed by the terminal status; nothing half-done.
-    let recs = inproc::ledger_summary(&gw, &boom);
+    let recs = in_process::ledger_summary(&gw, &boom);
     assert_eq!(recs.len(), 2, "{recs:?}");
     assert_eq!(recs[0], ("f".into(), "failed".into(), Some(error)));
     assert_eq!((recs[1].0.as_str(), recs[1].1.as_str()), ("f", "completed"));

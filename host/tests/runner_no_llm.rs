@@ -2,9 +2,9 @@
 //! (node, status, effect) ledger sequences recorded from the seed (peer-observed §4.5), plus the
 //! command semantics (durable outcomes, pause buffering events, cancel).
 
-mod inproc;
+mod in_process;
 
-use inproc::wait_for;
+use in_process::wait_for;
 
 use std::path::PathBuf;
 use std::sync::Arc;

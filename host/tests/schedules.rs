@@ -1,8 +1,8 @@
 //! Scheduled runs over HTTP: counted and recurrent schedules, `update_schedule`, validation, restart.
 
-mod common;
+mod binary;
 
-use common::Server;
+use binary::Server;
 use serde_json::{Value, json};
 
 async fn children(s: &Server, parent: &str) -> Vec<Value> {

@@ -1,8 +1,8 @@
 //! Every core endpoint against the real binary: bundles, runs, ledger, commands, audit, docs.
 
-mod common;
+mod binary;
 
-use common::{Server, TOKEN};
+use binary::{Server, TOKEN};
 use serde_json::{Value, json};
 
 #[tokio::test]
@@ -326,7 +326,7 @@ async fn commands_outcomes_and_duplicates() {
 #[tokio::test]
 async fn upload_delete_reload_deprecate() {
     let s = Server::start(&[]).await;
-    let bytes = std::fs::read(common::bundles_dir().join("echo-upper@1.0.0.flow")).unwrap();
+    let bytes = std::fs::read(binary::bundles_dir().join("echo-upper@1.0.0.flow")).unwrap();
     let upload = |overwrite: &str| {
         // A multipart/form-data body built by hand: `file` plus the `overwrite` flag.
         let boundary = "----agtestboundary7d1";

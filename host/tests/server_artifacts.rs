@@ -1,9 +1,9 @@
 //! The run artifact endpoints (#20–#22) of the real binary, over artifacts written into its data dir.
 
-mod common;
+mod binary;
 
 use abstractgateway::artifacts::{ArtifactStore, NewArtifact};
-use common::{Server, TOKEN};
+use binary::{Server, TOKEN};
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,9 +1,9 @@
 //! The bad inputs of the seed's recorded transcripts, answered with the seed's statuses and bodies (and the
 //! deliberate fixes: CORS from the allowlist, lockout that spares valid tokens).
 
-mod common;
+mod binary;
 
-use common::{Server, TOKEN};
+use binary::{Server, TOKEN};
 use serde_json::{Value, json};
 
 async fn raw(r: reqwest::RequestBuilder) -> (u16, reqwest::header::HeaderMap, String) {
@@ -361,8 +361,8 @@ async fn concurrency_cap_for_streams() {
     let s = Server::start(&[("ABSTRACTGATEWAY_MAX_SSE", "2")]).await;
     let run = s.start_run("ask-user", json!({})).await;
     s.wait_status(&run, "waiting").await;
-    let _a = common::open_stream(&s, &run, "", None).await;
-    let _b = common::open_stream(&s, &run, "", None).await;
+    let _a = binary::open_stream(&s, &run, "", None).await;
+    let _b = binary::open_stream(&s, &run, "", None).await;
     let r = s
         .client
         .get(s.url(&format!("/api/gateway/runs/{run}/ledger/stream")))

@@ -1,12 +1,12 @@
 //! SIGKILL of the server binary under load, then a restart on the same data dir: every run and command the
 //! server acknowledged is still there and finishes.
 
-mod common;
+mod binary;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::Server;
+use binary::Server;
 use serde_json::json;
 use tokio::sync::Mutex;
 
@@ -28,7 +28,7 @@ async fn sigkill_under_load_loses_nothing_acknowledged() {
     for w in 0..6 {
         let (base, acked, stop) = (base.clone(), acked_runs.clone(), stop.clone());
         tasks.push(tokio::spawn(async move {
-            let c = common::client();
+            let c = binary::client();
             let mut i = 0;
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                 let bundle = if (w + i) % 2 == 0 {
@@ -38,7 +38,7 @@ async fn sigkill_under_load_loses_nothing_acknowledged() {
                 };
                 let r = c
                     .post(format!("{base}/api/gateway/runs/start"))
-                    .bearer_auth(common::TOKEN)
+                    .bearer_auth(binary::TOKEN)
                     .json(&json!({"bundle_id": bundle}))
                     .send()
                     .await;
@@ -61,10 +61,10 @@ async fn sigkill_under_load_loses_nothing_acknowledged() {
         let (base, acked) = (base.clone(), acked_cmds.clone());
         let asks = asks.clone();
         tasks.push(tokio::spawn(async move {
-            let c = common::client();
+            let c = binary::client();
             for (i, a) in asks.iter().enumerate() {
                 let id = format!("resume-{i}");
-                let r = c.post(format!("{base}/api/gateway/commands")).bearer_auth(common::TOKEN)
+                let r = c.post(format!("{base}/api/gateway/commands")).bearer_auth(binary::TOKEN)
                     .json(&json!({"command_id": id, "run_id": a, "type": "resume", "payload": {"payload": {"response": "x"}}})).send().await;
                 if matches!(r, Ok(ref r) if r.status() == 200) {
                     acked.lock().await.push((id, a.clone()));
@@ -118,7 +118,7 @@ async fn a_second_process_on_the_data_dir_is_refused_loudly() {
         .arg("runner")
         .env("ABSTRACTGATEWAY_FLOWS_DIR", s.dir.join("flows"))
         .env("ABSTRACTGATEWAY_DATA_DIR", s.dir.join("data"))
-        .env("ABSTRACTGATEWAY_AUTH_TOKEN", common::TOKEN)
+        .env("ABSTRACTGATEWAY_AUTH_TOKEN", binary::TOKEN)
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));

@@ -1,11 +1,11 @@
 //! ask-user, wait-event, pause/resume, cancel and emit_event end to end, watched through the SSE stream;
 //! resumption by `?after=` and `Last-Event-ID`; browser stream tokens.
 
-mod common;
+mod binary;
 
 use std::time::Duration;
 
-use common::{Server, open_stream, record};
+use binary::{Server, open_stream, record};
 use serde_json::{Value, json};
 
 const T: Duration = Duration::from_secs(10);
@@ -185,7 +185,7 @@ async fn browser_stream_token() {
     let r = s.client.get(&url).send().await.unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["cache-control"], "no-cache");
-    let mut sse = common::SseReader::new(r);
+    let mut sse = binary::SseReader::new(r);
     assert_eq!(sse.next_event(T).await.unwrap().id.as_deref(), Some("1"));
     let other = s.start_run("echo-upper", json!({})).await;
     let r = s

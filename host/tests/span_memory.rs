@@ -2,16 +2,16 @@
 //! recalled, tagged and rehydrated by a later run of the same session, after the gateway restarted, and
 //! every span access is a host call in the ledger.
 
-mod inproc;
+mod in_process;
 
 use std::path::Path;
 use std::sync::Arc;
 
 use abstractgateway::run::{HostCall, RunState, RunStatus};
 use abstractgateway::runner::{Gateway, StartRequest};
-use inproc::flowgen::{edge, node, write_bundle};
-use inproc::plugins::{gateway, plugins_dir};
-use inproc::wait_for;
+use in_process::flowgen::{edge, node, write_bundle};
+use in_process::plugins::{gateway, plugins_dir};
+use in_process::wait_for;
 use serde_json::{Value, json};
 
 /// start(note) → memory_note (session scope, tagged topic=rust) → end(note_id).

@@ -1,15 +1,15 @@
 //! Tools called from plugin nodes through the real runner: a tool plugin (`text_tool_provider`) listed and
 //! invoked, built-in file tools writing into the run's workspace, grants enforced, every call in the ledger.
 
-mod inproc;
+mod in_process;
 
 use std::path::Path;
 
 use abstractgateway::run::{HostCall, RunState, RunStatus};
 use abstractgateway::runner::Gateway;
-use inproc::flowgen::{edge, node, write_bundle};
-use inproc::plugins::{gateway_local, plugins_dir};
-use inproc::run_in_session;
+use in_process::flowgen::{edge, node, write_bundle};
+use in_process::plugins::{gateway_local, plugins_dir};
+use in_process::run_in_session;
 use serde_json::{Value, json};
 
 /// start → call_tool(name, arguments) → end(tools, result, error).

@@ -2,16 +2,16 @@
 //! hears it back (transcribe_audio), the audio downloads as a WAV, `listen_voice` waits for the user's
 //! audio and transcribes it, and audio that is empty, not audio, or too long fails the transcribe node.
 
-mod common;
-mod inproc;
+mod binary;
+mod in_process;
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use abstractgateway::voice::audio::{Pcm, parse_wav};
-use common::{Server, TOKEN};
-use inproc::flowgen::{edge, node};
-use inproc::plugins::component;
+use binary::{Server, TOKEN};
+use in_process::flowgen::{edge, node};
+use in_process::plugins::component;
 use serde_json::{Value, json};
 
 const SENTENCE: &str = "the quick brown fox";

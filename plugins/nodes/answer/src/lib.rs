@@ -4,8 +4,6 @@
 //! `_effect_payload`) and result `{message, level}`, and a run ending on it completes with
 //! `{success: true, result: {message, level}}` (`_complete_output`).
 
-pub mod pystr;
-
 use abstractgateway_plugin_sdk::{
     Error, Invocation, Node, NodeType, Outputs, Value, export_node, json,
 };
@@ -43,7 +41,7 @@ fn text_pin(inputs: &Value, key: &str) -> Option<String> {
     match inputs.get(key)? {
         Value::Null => None,
         Value::String(s) if s.is_empty() => None,
-        other => Some(pystr::py_str(other)),
+        other => Some(pycompat::repr::py_str(other)),
     }
 }
 

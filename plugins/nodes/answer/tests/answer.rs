@@ -2,7 +2,7 @@
 
 use abstractgateway_plugin_sdk::{Value, json};
 use node_answer::answer_user;
-use node_answer::pystr::{float, py_str};
+use pycompat::repr::{py_float_repr as float, py_str};
 
 #[test]
 fn message_and_level_with_their_defaults() {

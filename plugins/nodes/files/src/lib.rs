@@ -62,17 +62,6 @@ pub fn run_with(w: &mut dyn Writer, inv: &Invocation) -> Result<Outputs, Error> 
     }
 }
 
-/// Python's `str()` of a scalar JSON value.
-fn py_str(v: &Value) -> String {
-    match v {
-        Value::Bool(true) => "True".into(),
-        Value::Bool(false) => "False".into(),
-        Value::Null => "None".into(),
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
-}
-
 /// The text the seed writes: `.json` files get the content (a JSON string is parsed first) as indented
 /// JSON plus a newline; other files get strings verbatim, lists and objects as indented JSON, null as "".
 pub fn file_text(file_path: &str, content: Option<&Value>) -> Result<String, Error> {
@@ -100,7 +89,7 @@ pub fn file_text(file_path: &str, content: Option<&Value>) -> Result<String, Err
         None | Some(Value::Null) => String::new(),
         Some(Value::String(s)) => s.clone(),
         Some(v @ (Value::Array(_) | Value::Object(_))) => pretty(v)?,
-        Some(v) => py_str(v),
+        Some(v) => pycompat::repr::py_str(v),
     })
 }
 

@@ -15,11 +15,9 @@ use abstractgateway::run::RunState;
 use abstractgateway::runner::{Gateway, StartRequest};
 use serde_json::Value;
 
-/// The shared fixtures (`AG_SHARED_DIR`, else the checkout's sibling `shared/`).
+/// The shared fixtures (see the test kit).
 pub fn shared() -> PathBuf {
-    std::env::var_os("AG_SHARED_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared")))
+    abstractgateway_testkit::shared_dir()
 }
 
 /// Waits until `pred` holds on the run's durable state, woken by the store's watch channel.
