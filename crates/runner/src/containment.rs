@@ -213,9 +213,13 @@ mod tests {
     /// The exit status of this test binary running [`child_runner_thread`] in `mode`.
     fn child_exit(mode: &str) -> Option<i32> {
         let exe = std::env::current_exe().expect("test binary");
+        // The harness names tests by their path without the crate's name.
+        let module = module_path!()
+            .split_once("::")
+            .map_or(module_path!(), |(_, rest)| rest);
         let out = std::process::Command::new(exe)
             .args([
-                "runner::containment::tests::child_runner_thread",
+                &format!("{module}::child_runner_thread"),
                 "--exact",
                 "--ignored",
                 "--test-threads=1",
@@ -223,6 +227,12 @@ mod tests {
             .env(CHILD, mode)
             .output()
             .expect("child runs");
+        // A filter that matches nothing would exit 0 too: the child must really have run the test.
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("running 1 test"),
+            "the child ran no test: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
         out.status.code()
     }
 
