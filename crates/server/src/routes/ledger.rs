@@ -169,6 +169,39 @@ fn done_frame(run_id: &str, cursor: u64) -> String {
     format!("event: done\ndata: {data}\n\n")
 }
 
+/// Where a ledger stream starts and how often it sends a keep-alive.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StreamParams {
+    /// The seq of the last record the client has; the stream sends the records after it.
+    pub after: u64,
+    /// Idle time after which a keep-alive comment is sent.
+    pub heartbeat: Duration,
+}
+
+/// Reads a stream request's `?after=&heartbeat_s=` (a 422 when one is invalid) and its `Last-Event-ID`.
+/// A browser reconnect repeats the original URL, so a valid `Last-Event-ID` wins over `after`; one that is
+/// not a seq is ignored, as a fresh connection would be.
+pub fn stream_params(
+    raw_query: Option<&str>,
+    last_event_id: Option<&HeaderValue>,
+) -> Result<StreamParams, ApiError> {
+    let mut q = QueryParams::parse(raw_query);
+    let mut after = q.int("after", 0, Some(0), None).max(0) as u64;
+    let hb = q.float("heartbeat_s", 5.0, 0.1, 60.0);
+    // Checked before `hb` is used: a NaN, negative or huge value would make `Duration` panic.
+    q.finish()?;
+    if let Some(last) = last_event_id
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+    {
+        after = last;
+    }
+    Ok(StreamParams {
+        after,
+        heartbeat: Duration::from_secs_f64(hb),
+    })
+}
+
 /// `GET /api/gateway/runs/{run_id}/ledger/stream?after=&heartbeat_s=` (also `Last-Event-ID`).
 pub async fn stream(
     State(st): State<SharedState>,
@@ -176,22 +209,11 @@ pub async fn stream(
     RawQuery(q): RawQuery,
     headers: HeaderMap,
 ) -> ApiResult {
-    let mut q = QueryParams::parse(q.as_deref());
-    let mut after = q.int("after", 0, Some(0), None).max(0) as u64;
-    let hb = q.float("heartbeat_s", 5.0, 0.1, 60.0);
-    q.finish()?;
-    // A browser reconnect repeats the original URL; the header then says where it really stopped.
-    if let Some(last) = headers
-        .get("last-event-id")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-    {
-        after = last;
-    }
+    let params = stream_params(q.as_deref(), headers.get("last-event-id"))?;
     load_run(&st, &run_id)?;
     let (tx, rx) = mpsc::channel::<Result<Bytes, Infallible>>(8);
     let store = st.gw.store().clone();
-    tokio::spawn(pump(store, run_id, after, Duration::from_secs_f64(hb), tx));
+    tokio::spawn(pump(store, run_id, params.after, params.heartbeat, tx));
     let body = Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(rx));
     let mut resp = Response::new(body);
     let h = resp.headers_mut();

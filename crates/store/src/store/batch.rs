@@ -76,9 +76,13 @@ impl Batch {
             session_id: run.session_id.clone(),
             root: run.parent_run_id.is_none(),
         };
-        let (json, index) = match (serde_json::to_vec(run), serde_json::to_vec(&entry)) {
-            (Ok(json), Ok(index)) => (json, index),
-            (Err(e), _) | (_, Err(e)) => {
+        let json = match super::codec::encode_run(run) {
+            Ok(json) => json,
+            Err(e) => return self.fail(e),
+        };
+        let index = match serde_json::to_vec(&entry) {
+            Ok(index) => index,
+            Err(e) => {
                 return self.fail(StoreError::Invalid(format!(
                     "run {} cannot be encoded: {e}",
                     run.run_id

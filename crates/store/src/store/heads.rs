@@ -8,7 +8,6 @@ use std::sync::Arc;
 
 use fjall::{Readable, Snapshot};
 use parking_lot::{Mutex, RwLock};
-use serde::Deserialize;
 use tokio::sync::watch;
 
 use super::keys::{self, Keyspaces};
@@ -38,11 +37,6 @@ struct HeadMap {
 pub(crate) struct Durable {
     view: RwLock<Arc<Snapshot>>,
     heads: Mutex<HeadMap>,
-}
-
-#[derive(Deserialize)]
-struct StatusOnly {
-    status: RunStatus,
 }
 
 impl Durable {
@@ -153,11 +147,7 @@ fn load_head(view: &Snapshot, ks: &Keyspaces, run_id: &str) -> Result<RunHead, S
         None => 0,
     };
     let status = match view.get(&ks.runs, run_id.as_bytes())? {
-        Some(bytes) => Some(
-            serde_json::from_slice::<StatusOnly>(&bytes)
-                .map_err(|e| StoreError::Corrupt(format!("run {run_id}: {e}")))?
-                .status,
-        ),
+        Some(bytes) => Some(super::codec::decode_status(run_id, &bytes)?),
         None => None,
     };
     Ok(RunHead { ledger_len, status })

@@ -5,6 +5,7 @@
 //! see a record that a crash could still take away.
 
 mod batch;
+pub(crate) mod codec;
 mod commands;
 mod committer;
 mod error;

@@ -170,9 +170,7 @@ impl Store {
 
     fn read_run(&self, view: &Snapshot, run_id: &str) -> Result<Option<RunState>, StoreError> {
         match view.get(&self.shared().ks.runs, run_id.as_bytes())? {
-            Some(bytes) => serde_json::from_slice(&bytes)
-                .map(Some)
-                .map_err(|e| StoreError::Corrupt(format!("run {run_id}: {e}"))),
+            Some(bytes) => super::codec::decode_run(run_id, &bytes).map(Some),
             None => Ok(None),
         }
     }
