@@ -137,6 +137,7 @@ fn is_exec_node(node: &Node) -> bool {
 /// Compiles `raw` (an already namespaced VisualFlow) with the node types `registry` provides.
 pub fn compile(raw: &Value, registry: &NodeRegistry) -> Result<CompiledFlow, CompileError> {
     let mut flow = VisualFlow::parse(raw).map_err(err)?;
+    refuse_duplicate_ids(&flow)?;
     lower_reroutes(&mut flow)?;
     lower_loop_limits(&mut flow);
 
@@ -552,8 +553,28 @@ fn lower_reroutes(flow: &mut VisualFlow) -> Result<(), CompileError> {
     Ok(())
 }
 
+/// Edges name nodes by id, so two nodes with one id make every wire to it ambiguous (and the compiled
+/// node would mix the two); the editor never writes such a flow.
+fn refuse_duplicate_ids(flow: &VisualFlow) -> Result<(), CompileError> {
+    let mut seen = HashSet::new();
+    for n in &flow.nodes {
+        if !seen.insert(n.id.as_str()) {
+            return Err(node_err(
+                n,
+                format!(
+                    "Node id {:?} is used by more than one node; node ids must be unique",
+                    n.id
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// §3.7: `edge.data.loopLimit{max}` on `S.h → T` becomes `S.h → L; L.again → T; L.limit_reached → X`.
 fn lower_loop_limits(flow: &mut VisualFlow) {
+    // A generated id never takes one a node or an earlier loop limit has (edge ids need not be unique).
+    let mut taken: HashSet<String> = flow.nodes.iter().map(|n| n.id.clone()).collect();
     let mut added_nodes = Vec::new();
     let mut extra = Vec::new();
     let snapshot = flow.edges.clone();
@@ -569,7 +590,7 @@ fn lower_loop_limits(flow: &mut VisualFlow) {
         if !e.is_exec() {
             continue;
         }
-        let lid = format!(
+        let base = format!(
             "__loop_limit__{}",
             if e.id.is_empty() {
                 i.to_string()
@@ -577,6 +598,13 @@ fn lower_loop_limits(flow: &mut VisualFlow) {
                 e.id.clone()
             }
         );
+        let mut lid = base.clone();
+        let mut n = 1;
+        while taken.contains(&lid) {
+            n += 1;
+            lid = format!("{base}_{n}");
+        }
+        taken.insert(lid.clone());
         let other = match e.source_handle.as_str() {
             "true" => Some("false"),
             "false" => Some("true"),
@@ -704,4 +732,67 @@ fn refuse_loop_backs(flow: &CompiledFlow) -> Result<(), CompileError> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::compile;
+    use crate::engine::nodes::{Control, NodeKind, NodeRegistry};
+
+    fn exec_node(id: &str, ty: &str, ins: &[&str], outs: &[&str]) -> Value {
+        let pins = |ids: &[&str]| -> Vec<Value> {
+            ids.iter()
+                .map(|p| json!({"id": p, "type": "execution"}))
+                .collect()
+        };
+        json!({"id": id, "type": ty, "data": {"inputs": pins(ins), "outputs": pins(outs)}})
+    }
+
+    fn edge(id: &str, from: &str, handle: &str, to: &str, data: Value) -> Value {
+        json!({"id": id, "source": from, "sourceHandle": handle, "target": to, "targetHandle": "exec-in", "data": data})
+    }
+
+    #[test]
+    fn two_nodes_with_one_id_are_refused() {
+        let flow = json!({"id": "f", "nodes": [
+            exec_node("s", "on_flow_start", &[], &["exec-out"]),
+            exec_node("x", "on_flow_end", &["exec-in"], &[]),
+            exec_node("x", "ask_user", &["exec-in"], &["exec-out"]),
+        ], "edges": [edge("e", "s", "exec-out", "x", Value::Null)]});
+        let e = compile(&flow, &NodeRegistry::new()).expect_err("ambiguous ids compile");
+        assert!(
+            e.message.contains("\"x\" is used by more than one node"),
+            "{e}"
+        );
+        assert_eq!(e.node_id.as_deref(), Some("x"));
+    }
+
+    #[test]
+    fn generated_loop_limit_ids_never_collide() {
+        // Two limited wires share an edge id, and a node already has the id the first would get.
+        let limit = json!({"loopLimit": {"max": 2}});
+        let flow = json!({"id": "f", "nodes": [
+            exec_node("s", "on_flow_start", &[], &["exec-out"]),
+            exec_node("c", "if", &["exec-in"], &["true", "false"]),
+            exec_node("a", "on_flow_end", &["exec-in"], &[]),
+            exec_node("b", "on_flow_end", &["exec-in"], &[]),
+            exec_node("__loop_limit__e", "on_flow_end", &["exec-in"], &[]),
+        ], "edges": [
+            edge("s1", "s", "exec-out", "c", Value::Null),
+            edge("e", "c", "true", "a", limit.clone()),
+            edge("e", "c", "false", "b", limit),
+        ]});
+        let f = compile(&flow, &NodeRegistry::new()).expect("compiles");
+        let mut limits: Vec<&str> = f
+            .nodes
+            .values()
+            .filter(|n| matches!(n.kind, NodeKind::Control(Control::LoopLimit)))
+            .map(|n| n.node.id.as_str())
+            .collect();
+        limits.sort();
+        assert_eq!(limits, ["__loop_limit__e_2", "__loop_limit__e_3"]);
+        assert_eq!(f.order.len(), f.nodes.len());
+    }
 }
