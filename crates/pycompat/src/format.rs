@@ -676,8 +676,15 @@ fn format_int(i: i128, spec_str: &str, type_name: &str) -> Result<String, PyExce
     assemble_number(i < 0, prefix, &digits, "", &spec, every)
 }
 
+/// More digits than any finite `f64` has in its exact decimal expansion (at most 767 significant digits and
+/// 1074 after the point): past this, asking for more only adds zeros, which `dtoa` trims anyway.
+const MAX_EXACT_DIGITS: usize = 1100;
+
 /// `_Py_dg_dtoa`-style digits: (digits without trailing zeros, decimal point position).
 fn dtoa(x: f64, mode: u8, ndigits: usize) -> (String, i32) {
+    // Rust's formatter panics on a precision over `u16::MAX`, and a format spec may ask for up to
+    // `MAX_FORMAT_WIDTH`: ask it for no more digits than exist (the result is the same).
+    let ndigits = ndigits.min(MAX_EXACT_DIGITS);
     let x = x.abs();
     if x == 0.0 {
         return ("0".into(), 1);
@@ -878,6 +885,28 @@ mod tests {
         FmtValue::from_json(&v)
             .format(s)
             .unwrap_or_else(|e| format!("{}: {}", e.kind, e.message))
+    }
+
+    #[test]
+    fn precisions_past_what_rust_formats_match_python() {
+        // Rust's formatter takes precisions up to u16::MAX; Python pads the exact expansion with zeros.
+        let exact = "1000000000000000055511151231257827021181583404541015625";
+        let f = spec(json!(0.1), ".70000f");
+        assert_eq!(f, format!("0.{exact}{}", "0".repeat(70000 - exact.len())));
+        let e = spec(json!(0.1), ".70000e");
+        assert_eq!(
+            e,
+            format!("1.{}{}e-01", &exact[1..], "0".repeat(70001 - exact.len()))
+        );
+        let g = spec(json!(5e-324), ".70000g");
+        assert_eq!(
+            (g.len(), &g[..12], &g[g.len() - 10..]),
+            (757, "4.9406564584", "65625e-324")
+        );
+        assert_eq!(
+            fmt("{m:.222222%}", json!({"m": 0.1})).unwrap().len(),
+            222_226
+        );
     }
 
     #[test]
