@@ -13,3 +13,7 @@ pub use abstractgateway_sandbox::{plugins, tools};
 pub use abstractgateway_server as server;
 pub use abstractgateway_store::{self as store, artifacts};
 pub use pycompat;
+// The bodies of the fuzz targets in `fuzz/`; also compiled for the tests that replay their inputs.
+#[cfg(any(test, feature = "fuzzing"))]
+#[doc(hidden)]
+pub mod fuzzing;

@@ -47,7 +47,7 @@ pub enum PyVal {
 
 /// Stack for the parser thread: CPython allows 6000 nested rules, far more Rust frames
 /// than a default 2 MiB thread stack holds.
-const PARSER_STACK_BYTES: usize = 64 << 20;
+pub const PARSER_STACK_BYTES: usize = 64 << 20;
 
 /// `ast.literal_eval(text)`.
 pub fn literal_eval(text: &str) -> Result<PyVal, PyException> {
@@ -62,7 +62,7 @@ pub fn literal_eval(text: &str) -> Result<PyVal, PyException> {
     })
 }
 
-fn literal_eval_here(text: &str) -> Result<PyVal, PyException> {
+pub fn literal_eval_here(text: &str) -> Result<PyVal, PyException> {
     if text.contains('\0') {
         return Err(PyException::new(
             "SyntaxError",

@@ -7,14 +7,14 @@ use super::StoreError;
 use crate::run::{RunState, RunStatus};
 
 /// The stored form of a run's state.
-pub(crate) fn encode_run(run: &RunState) -> Result<Vec<u8>, StoreError> {
+pub fn encode_run(run: &RunState) -> Result<Vec<u8>, StoreError> {
     serde_json::to_vec(run)
         .map_err(|e| StoreError::Invalid(format!("run {} cannot be encoded: {e}", run.run_id)))
 }
 
 /// A run's state from its stored form; `Corrupt` when it cannot be decoded (listing skips such a run,
 /// recovery quarantines it).
-pub(crate) fn decode_run(run_id: &str, bytes: &[u8]) -> Result<RunState, StoreError> {
+pub fn decode_run(run_id: &str, bytes: &[u8]) -> Result<RunState, StoreError> {
     serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt(format!("run {run_id}: {e}")))
 }
 
@@ -24,7 +24,7 @@ struct StatusOnly {
 }
 
 /// Only the status of a stored run (the durable heads read it without decoding the whole state).
-pub(crate) fn decode_status(run_id: &str, bytes: &[u8]) -> Result<RunStatus, StoreError> {
+pub fn decode_status(run_id: &str, bytes: &[u8]) -> Result<RunStatus, StoreError> {
     serde_json::from_slice::<StatusOnly>(bytes)
         .map(|s| s.status)
         .map_err(|e| StoreError::Corrupt(format!("run {run_id}: {e}")))

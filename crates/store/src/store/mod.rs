@@ -5,7 +5,8 @@
 //! see a record that a crash could still take away.
 
 mod batch;
-pub(crate) mod codec;
+#[doc(hidden)]
+pub mod codec;
 mod commands;
 mod committer;
 mod error;

@@ -1,0 +1,1 @@
+{'name': 'continue', 'default': True}

@@ -1,0 +1,1 @@
+'Continue your debate with AGENT TWO on  : '

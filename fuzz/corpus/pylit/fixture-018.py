@@ -1,0 +1,1 @@
+'\\n\\nAlways start with "AGENT TWO: "'

@@ -1,0 +1,1 @@
+' and provide the conclusions and perspectives of each speaker'

@@ -1,0 +1,1 @@
+'Below is the code you must analysis with rigor and honesty, do NOT guess: \\n\\nCODE:\\n\\n'

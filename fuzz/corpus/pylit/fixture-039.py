@@ -1,0 +1,1 @@
+'Here is the code provided : \\n'

@@ -1,0 +1,1 @@
+'Your role is to perform a critical review of the analysis provided by another agent.\n\nHere is the initial query : \n'

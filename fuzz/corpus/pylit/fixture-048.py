@@ -1,0 +1,1 @@
+'qwen/qwen3-next-80b'

@@ -1,0 +1,1 @@
+['analyze_code', 'edit_file', 'list_files', 'read_file', 'execute_command', 'search_files', 'write_file']

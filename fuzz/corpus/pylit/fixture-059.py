@@ -1,0 +1,1 @@
+['Keep going, request all the tools you need to complete your task.', 'Did you actually run and check tests ?', 'Make sure this is working !', 'Double check your work. Make sure you have executed all the steps.', 'Continue to the next steps.', 'Make sure to fully resolve the task this time !']

@@ -1,0 +1,1 @@
+{'subject': 'laurent', 'predicate': 'is_a', 'object': 'scientist'}

@@ -1,0 +1,1 @@
+{'subject': 'scientist', 'predicate': 'part_of', 'object': 'scientific community'}

@@ -1,0 +1,1 @@
+'List all my emails in the past 24 hours and create a digest. Returns any errors you might have'

@@ -1,0 +1,1 @@
+{'name': 'send_email', 'arguments': {'to': 'lpalbou@gmail.com', 'subject': '[MNEMOSYNE] : <short_subject>', 'body_text': '<message>'}}

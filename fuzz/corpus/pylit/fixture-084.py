@@ -1,0 +1,1 @@
+'what are the latest news ?'

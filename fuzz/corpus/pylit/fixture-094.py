@@ -1,0 +1,1 @@
+[{'label': 'deterministic', 'seed': 42, 'temperature': 0}, {'label': 'balanced', 'seed': 42, 'temperature': 0.7}, {'label': 'creative', 'seed': 42, 'temperature': 1.1}, {'label': 'alt-seed', 'seed': 1337, 'temperature': 0.7}]

@@ -1,0 +1,1 @@
+{'name': 'run_results', 'type': 'array', 'default': []}

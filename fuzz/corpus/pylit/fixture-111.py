@@ -1,0 +1,1 @@
+'Below is a user request, think carefully about the intent and of the best SOTA practices to resolve that request with creative critical thinking and constructive skepticism to achieve the highest possible quality :\\n\\n'

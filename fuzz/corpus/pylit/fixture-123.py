@@ -1,0 +1,1 @@
+'You are an expert software engineer. Work on the CURRENT TASK and use the BACKGROUND INFORMATION to understand your current context. The base directory of this project is : '

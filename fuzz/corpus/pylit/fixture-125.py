@@ -1,0 +1,1 @@
+{'name': 'b_continue', 'type': 'boolean', 'default': True}

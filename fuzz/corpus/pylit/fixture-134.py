@@ -1,0 +1,1 @@
+{'type': 'object', 'properties': {'enriched_request': {'type': 'string', 'description': 'This is the request enriched by your additional understanding and thoughts'}, 'tasks': {'type': 'array', 'items': {'type': 'string'}, 'description': 'This is the set of concise and actionable tasks to fulfill the enriched_request'}}, 'required': ['enriched_request', 'tasks']}

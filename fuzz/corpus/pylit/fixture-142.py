@@ -1,0 +1,1 @@
+{'choice': '', 'index': 0, 'confidence': 0}

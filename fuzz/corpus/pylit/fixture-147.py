@@ -1,0 +1,1 @@
+'Evaluate if the following response contains next steps :'

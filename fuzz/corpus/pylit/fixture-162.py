@@ -1,0 +1,1 @@
+'\\nIF there are remaining tasks, please answer with is_complete = false and an array describing the missing_tasks to help fully resolve the USER QUERY'

@@ -1,0 +1,1 @@
+{'type': 'object', 'properties': {'missing_tasks': {'type': 'string', 'description': 'if tasks are missing, write them here in a concise and actionable manner'}, 'is_complete': {'type': 'boolean', 'description': 'return true if there are no missing tasks, false otherwise'}}, 'required': ['missing_tasks', 'is_complete']}

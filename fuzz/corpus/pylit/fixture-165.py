@@ -1,0 +1,1 @@
+'You were asked to resolve this query : '

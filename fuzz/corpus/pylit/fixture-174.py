@@ -1,0 +1,1 @@
+{'type': 'object', 'properties': {'is_complete': {'type': 'boolean', 'description': 'If the request has been fully fulfill by the agent'}, 'remaining_tasks': {'type': 'array', 'items': {'type': 'string'}, 'description': 'If there are any missing tasks to fully fulfill the request'}}, 'required': ['is_complete', 'remaining_tasks']}

@@ -1,0 +1,1 @@
+'Creating final report...'

@@ -1,0 +1,1 @@
+['analyze_code', 'ask_user', 'compact_memory', 'edit_file', 'execute_command', 'fetch_url', 'list_files', 'read_file', 'recall_memory', 'inspect_vars', 'remember', 'search_files', 'web_search', 'write_file']

@@ -1,0 +1,1 @@
+'When you are done, return the following : <promise>I have completed the task and all its subtasks. The implementation is verified and all the relevant tests pass. I have not taken any shortcut and the code is production ready</promise>'

@@ -1,0 +1,1 @@
+'\\nCan you double check your work ? Make sure it is working and complete.'

@@ -1,0 +1,1 @@
+'Provide a clear, clean, simple and direct answer to the User Query. Use both creative critical thinking to generate ideas and constructive skepticism to filter the wrong ideas. Provide your answer directly'

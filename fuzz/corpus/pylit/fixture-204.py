@@ -1,0 +1,1 @@
+'Additional Inferred Context and Intent :\\n'

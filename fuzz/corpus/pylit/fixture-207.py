@@ -1,0 +1,1 @@
+['edit_file', 'analyze_code', 'execute_command', 'fetch_url', 'list_files', 'read_file', 'search_files', 'web_search', 'write_file']

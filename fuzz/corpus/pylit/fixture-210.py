@@ -1,0 +1,1 @@
+'occurs_in'

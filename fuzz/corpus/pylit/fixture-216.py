@@ -1,0 +1,1 @@
+['analyze_code', 'ask_user', 'delegate_agent', 'edit_file', 'execute_command', 'fetch_url', 'list_files', 'read_file', 'search_files', 'web_search', 'write_file']

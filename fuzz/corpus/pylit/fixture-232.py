@@ -1,0 +1,1 @@
+{'text': 'Still working… (this is just a demo delay)', 'level': 'warning'}

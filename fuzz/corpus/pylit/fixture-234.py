@@ -1,0 +1,1 @@
+{'text': 'Enrich Query...', 'duration': -1}

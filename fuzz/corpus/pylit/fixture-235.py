@@ -1,0 +1,1 @@
+{'text': 'Plan Tasks...', 'duration': 2}

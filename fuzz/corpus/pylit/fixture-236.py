@@ -1,0 +1,1 @@
+{'text': 'Recursive Answer...', 'duration': -1}

@@ -1,0 +1,1 @@
+{'name': 'steps', 'type': 'array', 'default': []}

@@ -1,0 +1,1 @@
+{'name': 'final_answer', 'type': 'string', 'default': ''}

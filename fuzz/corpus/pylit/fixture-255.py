@@ -1,0 +1,1 @@
+{'name': 'stop_reason', 'type': 'string', 'default': ''}

@@ -1,0 +1,1 @@
+['edit_file', 'analyze_code', 'list_files', 'read_file', 'write_file', 'execute_command', 'search_files']

@@ -1,0 +1,1 @@
+'speak with agent2 of the subject that interest you, answer him as well'

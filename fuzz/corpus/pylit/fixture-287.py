@@ -1,0 +1,1 @@
+{'type': 'object', 'properties': {'field': {'type': 'array', 'items': {'type': 'string'}}}, 'required': ['field']}

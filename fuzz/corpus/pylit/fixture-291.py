@@ -1,0 +1,1 @@
+'What are the practical tradeoffs of running local multimodal models on Apple Silicon versus using remote APIs for a small product team?'

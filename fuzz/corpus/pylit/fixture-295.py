@@ -1,0 +1,1 @@
+['web_search', 'fetch_url']

@@ -1,0 +1,1 @@
+'\n- fetch_url calls: '

@@ -1,0 +1,1 @@
+'you are an expert web investigator'

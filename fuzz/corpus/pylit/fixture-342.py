@@ -1,0 +1,1 @@
+'_limits.estimated_tokens_used'

@@ -1,0 +1,1 @@
+'active_memory_text'

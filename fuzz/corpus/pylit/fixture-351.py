@@ -1,0 +1,1 @@
+'flow:ltm-ai-encode-turn'

@@ -1,0 +1,1 @@
+'ex:person-noonien-soong'

@@ -1,0 +1,1 @@
+'extraction_profile_json'

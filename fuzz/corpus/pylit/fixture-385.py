@@ -1,0 +1,1 @@
+{'$ref': 'abstractsemantics:kg_assertion_schema_v0'}

@@ -1,0 +1,1 @@
+{'kind': 'kg_ingest_turn_source'}

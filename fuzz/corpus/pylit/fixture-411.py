@@ -1,0 +1,1 @@
+'Review memory item\\n\\nSpan: {{span_id}}\\nPreview: {{note_preview}}\\n\\nWithout looking anything else up, restate what you believe is true, and add any corrections/updates (one short paragraph).'

@@ -1,0 +1,1 @@
+['list_files', 'search_files', 'read_file', 'write_file', 'edit_file', 'execute_command']

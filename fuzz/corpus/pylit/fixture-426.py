@@ -1,0 +1,1 @@
+'## PLAN (from Manager)'

@@ -1,0 +1,1 @@
+'## REVIEW FEEDBACK (optional)\nIf present, fix the issues and re-run relevant tests.'

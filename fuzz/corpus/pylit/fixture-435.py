@@ -1,0 +1,1 @@
+'\n\nUSER REQUEST:\n'

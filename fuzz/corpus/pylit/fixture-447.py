@@ -1,0 +1,1 @@
+'You are an expert software engineer. Be concise, careful, and test your changes.'

@@ -1,0 +1,1 @@
+{'success': True, 'result': {'workspace_root': '<workspace>/0275220f', 'item': 'qwen/qwen3-4b-2507', 'index': 2, 'total': 3}}

@@ -1,0 +1,1 @@
+{'topic': 'hello world', 'max_turns': 5}

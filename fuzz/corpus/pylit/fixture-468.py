@@ -1,0 +1,1 @@
+{'success': True, 'result': {'topic': 'hello world', 'max_turns': 5, 'i': 4.0, 'index': 4, 'total': 5}}

@@ -1,0 +1,1 @@
+{'workspace_root': '<workspace>/07935658', 'success': True}

@@ -1,0 +1,1 @@
+{'success': True, 'result': {'bytes': 61, 'file_path': 'story.md'}}

@@ -1,0 +1,1 @@
+{'label': 'baseline', 'provider': 'lmstudio', 'model': 'google_gemma-3-1b-it', 'temperature': 0.7, 'seed': -1}

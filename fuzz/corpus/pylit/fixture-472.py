@@ -1,0 +1,1 @@
+{'success': True, 'result': {'workspace_root': '<workspace>/1e884e22'}}

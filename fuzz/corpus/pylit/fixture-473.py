@@ -1,0 +1,1 @@
+{'code': 'hello world', 'double_check': True}

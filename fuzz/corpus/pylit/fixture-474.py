@@ -1,0 +1,1 @@
+{'structure': 'echo:Here is the code provided : \\n hello world \\n\\nAnd here is the JSON-LD graph that was previously created:\\n echo:Below is the code you must analysis with rigor and honesty, do NOT guess: \\n\\nCODE:\\n\\n', 'success': True}

@@ -1,0 +1,1 @@
+{'success': True, 'result': {'sub_run_id': '54b84659-13c4-4ee3-adc4-0d8aad7c461d', 'output': {'response': 'echo:who am i ?', 'success': True}}}

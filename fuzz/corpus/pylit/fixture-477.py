@@ -1,0 +1,1 @@
+{'prompt': 'hello world', 'provider': 'lmstudio', 'model': 'qwen/qwen3-next-80b', 'tools': ['analyze_code', 'edit_file', 'list_files', 'read_file', 'execute_command', 'search_files', 'write_file'], 'context': {'messages': []}, 'max_iterations': 10}

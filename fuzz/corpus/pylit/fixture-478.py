@@ -1,0 +1,1 @@
+{'prompt': 'hello world', 'tools': [], 'context': {'messages': []}, 'max_iterations': 3}

@@ -1,0 +1,1 @@
+{'prompt': 'hello world', 'provider': None, 'model': None, 'tools': [], 'context': {'messages': []}, 'max_iterations': 3, 'success': True}

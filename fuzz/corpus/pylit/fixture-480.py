@@ -1,0 +1,1 @@
+{'use_context': False, 'context': {'messages': []}, 'system': 'hello world', 'prompt': 'hello world', 'tools': [], 'max_iterations': 5, 'temperature': 0.7, 'seed': -1}

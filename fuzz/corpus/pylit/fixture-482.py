@@ -1,0 +1,1 @@
+{'success': True, 'result': {'message': '', 'level': 'message'}}

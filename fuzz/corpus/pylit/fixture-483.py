@@ -1,0 +1,1 @@
+{'use_context': False, 'context': {'messages': []}, 'provider': 'lmstudio', 'model': 'qwen/qwen3-next-80b', 'system': 'hello world', 'prompt': 'what are the latest news ?', 'tools': ['fetch_url', 'web_search', 'write_file'], 'max_iterations': 10, 'temperature': 0.7, 'seed': -1}

@@ -1,0 +1,1 @@
+{'query': 'hello world', 'folder': 'hello world'}

@@ -1,0 +1,1 @@
+{'success': True, 'result': {'message': 'FINAL SCRATCHPAD :  \\nTASK  0 :  echo:Below is a user request, think carefully about the intent and of the best SOTA practices to resolve that request with creative critical thinking and constructive skepticism to achieve the highest poss \\nBACKGROUND INFORMATION :  ', 'level': 'message'}}

@@ -1,0 +1,1 @@
+{'query': 'hello world', 'max_search': 3}

@@ -1,0 +1,1 @@
+{'success': True, 'result': {'message': 'ALL SEARCH DONE !', 'level': 'message'}}

@@ -1,0 +1,1 @@
+{'prompt': 'hello world', 'choices': [1, 2, 3], 'rules': 'hello world', 'provider': 'lmstudio', 'model': 'google_gemma-3-1b-it'}

@@ -1,0 +1,1 @@
+{'choice': 'x', 'index': 0, 'confidence': 0, 'success': True}

@@ -1,0 +1,1 @@
+{'response': None, 'result': None, 'meta': None, 'scratchpad': None, 'success': True}

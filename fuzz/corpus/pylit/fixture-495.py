@@ -1,0 +1,1 @@
+{'has_next_steps': False, 'next_steps': 'x', 'success': True}

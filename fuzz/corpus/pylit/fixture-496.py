@@ -1,0 +1,1 @@
+{'system': 'hello world', 'prompt': 'hello world', 'tools': []}

@@ -1,0 +1,1 @@
+{'response': None, 'success': True}

@@ -1,0 +1,1 @@
+{'prompt': 'hello world', 'provider': 'lmstudio', 'model': 'qwen/qwen3-next-80b', 'tools': [], 'context': {'messages': []}, 'tasks': [1, 2, 3], 'max_iterations': 10}

@@ -1,0 +1,1 @@
+{'prompt': 'hello world', 'provider': 'lmstudio', 'model': 'qwen/qwen3-next-80b', 'tools': [], 'context': {'messages': []}, 'max_iterations': 10}

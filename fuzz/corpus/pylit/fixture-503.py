@@ -1,0 +1,1 @@
+{'response': 'echo:First Answer :  echo:User Query :  hello world Additional Inferred Context and Intent :\\n echo:User Query :  hello world', 'success': True}

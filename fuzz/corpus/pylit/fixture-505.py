@@ -1,0 +1,1 @@
+{'success': True, 'result': {'message': '6', 'level': 'message'}}

@@ -1,0 +1,1 @@
+{'schedule': {'request': 'x', 'intent_analysis': 'x', 'tasks': [], 'execution_notes': None}, 'success': True}

@@ -1,0 +1,1 @@
+{'use_context': False, 'context': {'messages': []}, 'provider': 'lmstudio', 'model': 'qwen/qwen3-next-80b', 'system': 'hello world', 'prompt': 'hello world', 'tools': ['edit_file', 'analyze_code', 'execute_command', 'fetch_url', 'list_files', 'read_file', 'search_files', 'web_search', 'write_file'], 'max_iterations': 20, 'temperature': 0.7, 'seed': -1}

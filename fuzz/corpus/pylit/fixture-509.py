@@ -1,0 +1,1 @@
+{'success': True, 'result': {'message': 'echo:Please do a critical review of the answer below and look especially for possible mistakes, misinterpretations or inconsistencies. Note them, then provide a final answer\n echo:hello world', 'level': 'message'}}

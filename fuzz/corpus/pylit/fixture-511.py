@@ -1,0 +1,1 @@
+{'success': True, 'result': {'workspace_root': '<workspace>/a8fd9103', 'item': 'zai-org/glm-4.6v-flash', 'index': 14, 'total': 15}}

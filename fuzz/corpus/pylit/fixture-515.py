@@ -1,0 +1,1 @@
+{'response': 'Echo: hello world', 'success': True}

@@ -1,0 +1,1 @@
+{'response': 'hello world', 'result': None, 'meta': None, 'scratchpad': None, 'success': True}

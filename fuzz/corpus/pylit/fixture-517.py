@@ -1,0 +1,1 @@
+{'choice': 'x', 'confidence': None, 'success': True}

@@ -1,0 +1,1 @@
+{'state': 'hello world', 'post_delay': 3}

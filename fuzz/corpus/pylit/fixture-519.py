@@ -1,0 +1,1 @@
+{'success': True, 'result': {'wait_key': 'evt:run:71b62370-c468-4206-9b1a-8d2a30e1ae87:abstract.status', 'name': 'abstract.status', 'scope': 'run', 'delivered': 0, 'delivered_to': [], 'resumed': []}}

@@ -1,0 +1,1 @@
+{'success': True, 'result': {'wait_key': 'evt:run:ca56589e-feea-4fd8-8d4d-56fe84df5d20:abstract.status', 'name': 'abstract.status', 'scope': 'run', 'delivered': 0, 'delivered_to': [], 'resumed': []}}

@@ -1,0 +1,1 @@
+{'use_context': True, 'context': {'messages': []}, 'system': 'hello world', 'prompt': 'hello world', 'tools': [], 'max_iterations': 3}

@@ -1,0 +1,1 @@
+{'response': 'echo:hello world', 'success': True}

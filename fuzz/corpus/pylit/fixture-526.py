@@ -1,0 +1,1 @@
+{'success': False, 'output': None, 'result': None, 'error': "Runtime error: name 'out' is not defined", 'execution': {'duration_ms': 2.547, 'cpu_time_ms': 1.931, 'cpu_percent': 75.813, 'memory_rss_mb': 121.789, 'memory_rss_delta_mb': 0.0, 'permissions': 'sandbox'}, 'node': 'node-2'}

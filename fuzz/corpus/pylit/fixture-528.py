@@ -1,0 +1,1 @@
+{'success': False, 'output': None, 'result': None, 'error': "Runtime error: name 'case_dir' is not defined", 'execution': {'duration_ms': 2.36, 'cpu_time_ms': 2.356, 'cpu_percent': 99.837, 'memory_rss_mb': 121.777, 'memory_rss_delta_mb': 0.0, 'permissions': 'sandbox'}, 'node': 'node-2'}

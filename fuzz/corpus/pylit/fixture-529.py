@@ -1,0 +1,1 @@
+{'case_dir': 'cases/example/react', 'case_id': 'example-react'}

@@ -1,0 +1,1 @@
+{'success': False, 'output': None, 'result': None, 'error': "Runtime error: name 'index_path' is not defined", 'execution': {'duration_ms': 2.407, 'cpu_time_ms': 2.404, 'cpu_percent': 99.889, 'memory_rss_mb': 121.891, 'memory_rss_delta_mb': 0.0, 'permissions': 'sandbox'}, 'node': 'node-2'}

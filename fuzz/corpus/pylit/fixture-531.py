@@ -1,0 +1,1 @@
+{'prompt': 'hello world', 'provider': 'lmstudio', 'model': 'qwen/qwen3-next-80b', 'tools': ['edit_file', 'analyze_code', 'list_files', 'read_file', 'write_file', 'execute_command', 'search_files'], 'context': {'messages': []}, 'max_iterations': 10}

@@ -1,0 +1,1 @@
+{'success': True, 'result': {'workspace_root': '<workspace>/c999b3a3', 'i': 4.0, 'index': 4, 'total': 5}}

@@ -1,0 +1,1 @@
+{'evaluator_provider': 'lmstudio', 'evaluator_model': 'qwen/qwen3-next-80b', 'evaluator_temperature': 0, 'evaluator_seed': 0, 'profile_a': {'a': 1}, 'profile_b': {'a': 1}}

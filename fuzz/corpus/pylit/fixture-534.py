@@ -1,0 +1,1 @@
+{'query': 'hello world', 'follow_up': True, 'min_sources': 3}

@@ -1,0 +1,1 @@
+{'report': {'success': False, 'error': "llm_call (node reason) requires payload.prompt or payload.messages; both were empty. Supply the flow's prompt input when starting the run (input_data.<prompt pin>), or connect/pin it in the flow."}, 'success': True}

@@ -1,0 +1,1 @@
+{'provider': 'lmstudio', 'model': 'qwen/qwen3-next-80b', 'prompt': 'hello world', 'tools': ['fetch_url', 'web_search']}

@@ -1,0 +1,1 @@
+{'prompt': 'What are the practical tradeoffs of running local multimodal models on Apple Silicon versus using remote APIs for a small product team?', 'provider': 'lmstudio', 'model': 'qwen/qwen3.6-35b-a3b', 'max_web_search': 4, 'max_fetch_url': 3, 'max_iterations': 18}

@@ -1,0 +1,1 @@
+{'enriched_request': 'hello world'}

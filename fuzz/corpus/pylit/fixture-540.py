@@ -1,0 +1,1 @@
+{'response': 'hello world', 'p_evaluator': 'lmstudio', 'm_evaluator': 'google/gemma-3n-e4b'}

@@ -1,0 +1,1 @@
+{'provider': 'lmstudio', 'model': 'qwen/qwen3-next-80b', 'user_message': 'hello world', 'assistant_answer': 'hello world', 'recall_span_ids': [1, 2, 3], 'default_scope': 'session', 'project': 'abstractframework', 'location': 'flow:ltm-ai-encode-turn'}

@@ -1,0 +1,1 @@
+{'extraction': {'notes': [], 'should_compact': None, 'compaction': None}, 'notes_count': 0, 'should_compact': False, 'compaction': {}, 'raw': '{"notes":[],"should_compact":null,"compaction":null}', 'success': True}

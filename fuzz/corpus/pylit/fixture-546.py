@@ -1,0 +1,1 @@
+{'subject': 'ex:person-noonien-soong', 'predicate': 'schema:sameAs', 'object': 'ex:person-noonien-soong', 'scope': 'session', 'span_id': 'maintenance'}

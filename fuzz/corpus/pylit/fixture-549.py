@@ -1,0 +1,1 @@
+{'query_text': 'hello world', 'scope': 'session', 'min_score': 0.4, 'limit': 80, 'max_input_tokens': 2000, 'model': 'qwen/qwen3-next-80b'}

@@ -1,0 +1,1 @@
+{'query_text': 'noonien', 'scope': 'run', 'recall_level': 'standard', 'seed_demo': True, 'max_input_tokens': 800, 'model': 'qwen/qwen3-next-80b'}

@@ -1,0 +1,1 @@
+{'query_text': 'hello world', 'subject': 'hello world', 'predicate': 'hello world', 'object': 'hello world', 'scope': 'all', 'min_score': 0.4, 'limit': 10}

@@ -1,0 +1,1 @@
+{'query': 'hello world', 'scope': 'all', 'limit': 5, 'tags': {'topic': 'ltm'}, 'project': 'abstractframework'}

@@ -1,0 +1,1 @@
+{'review_count': 0, 'success': True}

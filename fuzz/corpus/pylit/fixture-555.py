@@ -1,0 +1,1 @@
+{'error': 'Invalid JSON: unterminated string literal (detected at line 14) (<unknown>, line 14)', 'success': False, 'node': 'node-6'}

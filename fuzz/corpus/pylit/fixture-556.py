@@ -1,0 +1,1 @@
+{'prompt': 'hello world', 'requirements_md': 'hello world', 'plan_md': 'hello world', 'tasks': [1, 2, 3], 'test_plan': [1, 2, 3], 'feedback': '', 'max_iterations': 60}

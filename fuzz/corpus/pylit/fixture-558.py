@@ -1,0 +1,1 @@
+{'prompt': 'hello world', 'skip_clarifications': True, 'max_web_search': 5, 'max_fetch_url': 5, 'max_iterations': 40}

@@ -1,0 +1,1 @@
+{'error': "parse_json requires a non-empty 'text' input.", 'success': False, 'node': 'node-8'}

@@ -1,0 +1,1 @@
+{'prompt': 'hello world', 'requirements_md': 'hello world'}

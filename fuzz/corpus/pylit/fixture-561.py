@@ -1,0 +1,1 @@
+{'error': 'Invalid JSON: invalid syntax (<unknown>, line 1)', 'success': False, 'node': 'node-6'}

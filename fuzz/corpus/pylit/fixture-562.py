@@ -1,0 +1,1 @@
+{'provider': 'openai', 'model': 'gpt-5-mini', 'user_request': 'hello world', 'tasks': [1, 2, 3], 'max_cycles': 3, 'current_cycle': 1}

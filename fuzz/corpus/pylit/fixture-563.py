@@ -1,0 +1,1 @@
+{'output': 'echo:', 'success': True}

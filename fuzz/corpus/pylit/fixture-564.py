@@ -1,0 +1,1 @@
+{'prompt': 'hello world', 'research_report': 'hello world', 'research_dossier': 'hello world'}

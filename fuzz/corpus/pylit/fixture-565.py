@@ -1,0 +1,1 @@
+{'prompt': 'hello world', 'requirements_md': 'hello world', 'plan_md': 'hello world', 'tasks': [1, 2, 3], 'feedback': 'hello world', 'max_iterations': 3}

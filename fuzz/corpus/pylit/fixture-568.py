@@ -1,0 +1,1 @@
+{'output': 'echo:hello world', 'success': True}

@@ -1,0 +1,1 @@
+Here is the result: {'a': 1}

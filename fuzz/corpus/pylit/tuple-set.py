@@ -1,0 +1,1 @@
+((1, 2.5, -3), {'a', 'b'}, frozenset() if False else set(), (1,))
