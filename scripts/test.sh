@@ -35,3 +35,9 @@ cargo test --release --workspace --features abstractgateway/local-model -- --tes
 # Lints of every host target, and benches that still compile (they are run by hand, see docs/benchmarks.md).
 cargo clippy --release --workspace --all-targets --features abstractgateway/local-model -- -D warnings
 cargo bench --workspace --features abstractgateway/local-model --no-run
+# Every fuzz target for a few seconds over its checked-in corpus (nightly + cargo-fuzz, installed when missing;
+# about 11 minutes from an empty fuzz/target on 2 cores, nearly all of it the instrumented build). The same
+# inputs also replay on stable in the tests above (`fuzzing::tests`). AG_SKIP_FUZZ=1 skips this part.
+if [ -z "${AG_SKIP_FUZZ:-}" ]; then
+  ./scripts/fuzz.sh 5
+fi
