@@ -11,14 +11,14 @@ use std::sync::{Arc, OnceLock};
 use axum::http::HeaderValue;
 use serde_json::{Map, Value, json};
 
-use pycompat::literal_eval::{self as pylit, PyVal};
-use pycompat::repr::{DumpOptions, py_json_dumps};
-use pycompat::{MAX_BUILT_TEXT_BYTES, PyException, format as pyformat, json as pyjson};
 use crate::bundle::{self, Limits, Manifest};
 use crate::engine::{NodeRegistry, PinExprEvaluator, PluginNode, budget};
 use crate::flow::{CompiledFlow, Next, compile};
 use crate::run::{Obj, RunState};
 use crate::store::codec;
+use pycompat::literal_eval::{self as pylit, PyVal};
+use pycompat::repr::{DumpOptions, py_json_dumps};
+use pycompat::{MAX_BUILT_TEXT_BYTES, PyException, format as pyformat, json as pyjson};
 
 /// A target's body: the fuzzer's bytes in, a panic when a property does not hold.
 pub type Body = fn(&[u8]);
