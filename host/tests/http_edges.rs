@@ -650,3 +650,32 @@ async fn max_concurrency_caps_ordinary_requests() {
     );
     assert_healthy(&s).await;
 }
+
+#[tokio::test]
+async fn a_ledger_batch_answers_each_run_once_and_refuses_too_many() {
+    let s = Server::start(&[]).await;
+    let run = s.start_run("echo-upper", json!({"name": "x"})).await;
+    s.wait_done(&run, 20).await;
+    // The same run 500 times (the most a batch takes): one answer, at its last cursor.
+    let mut runs: Vec<Value> = (0..499)
+        .map(|_| json!({"run_id": run, "after": 0}))
+        .collect();
+    runs.push(json!({"run_id": run, "after": 1}));
+    let (st, v) = s
+        .post("/api/gateway/runs/ledger/batch", json!({"runs": runs}))
+        .await;
+    assert_eq!(st, 200, "{v}");
+    let answered = v["runs"].as_object().expect("runs");
+    assert_eq!(answered.len(), 1, "{v}");
+    assert_eq!(answered[&run]["next_after"], 2);
+    assert_eq!(answered[&run]["items"].as_array().map(Vec::len), Some(1));
+    // One more id than a batch takes: a validation error naming the limit.
+    let runs: Vec<Value> = (0..501)
+        .map(|i| json!({"run_id": format!("r{i}")}))
+        .collect();
+    let (st, v) = s
+        .post("/api/gateway/runs/ledger/batch", json!({"runs": runs}))
+        .await;
+    assert_detail_4xx("501 run ids", st, &v);
+    assert!(v.to_string().contains("at most 500"), "{v}");
+}
