@@ -141,14 +141,7 @@ async fn sigkill_mid_load_loses_and_repeats_nothing() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     // The kill must land while runs are mid-graph, or it proves nothing.
-    let mut in_flight = 0;
-    for status in ["running", "waiting"] {
-        let (st, v) = s
-            .get(&format!("/api/gateway/runs?status={status}&limit=500"))
-            .await;
-        assert_eq!(st, 200, "{v}");
-        in_flight += v["items"].as_array().map_or(0, Vec::len);
-    }
+    let in_flight = s.runs_in_flight().await;
     s.kill();
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     assert!(

@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use binary::Server;
 use in_process::fake_llm::FakeLlm;
@@ -186,32 +186,6 @@ async fn full_ledger(s: &Server, run: &str) -> Vec<Value> {
     items
 }
 
-/// Polls until the run is finished (by the test's deadline).
-async fn finished(s: &Server, run: &str) -> Value {
-    let deadline = Instant::now() + DEADLINE;
-    loop {
-        let (_, v) = s.get(&format!("/api/gateway/runs/{run}")).await;
-        if ["completed", "failed", "cancelled"].contains(&v["status"].as_str().unwrap_or("")) {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "run {run} never finished: {v}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-/// Runs of the server not yet finished.
-async fn in_flight(s: &Server) -> usize {
-    let mut n = 0;
-    for status in ["running", "waiting"] {
-        let (st, v) = s
-            .get(&format!("/api/gateway/runs?status={status}&limit=500"))
-            .await;
-        assert_eq!(st, 200, "{v}");
-        n += v["items"].as_array().map_or(0, Vec::len);
-    }
-    n
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sigkill_at_random_points_of_a_plugin_load() {
     let steps = StepServer::start_with_delay(Duration::from_millis(40));
@@ -246,7 +220,7 @@ async fn sigkill_at_random_points_of_a_plugin_load() {
         let id = s
             .start_run(kind.bundle(), kind.input(&tag, &steps.url))
             .await;
-        let done = finished(&s, &id).await;
+        let done = s.wait_done(&id, DEADLINE.as_secs()).await;
         assert_eq!(done["status"], "completed", "{kind:?}: {done}");
         let ledger = full_ledger(&s, &id).await;
         let calls = match kind {
@@ -327,7 +301,7 @@ async fn sigkill_at_random_points_of_a_plugin_load() {
         }
         // Kill at a random point between 0.3 and 2 s into the load.
         tokio::time::sleep(Duration::from_millis(300 + next_rand(1700))).await;
-        let flying = in_flight(&s).await;
+        let flying = s.runs_in_flight().await;
         s.kill();
         stop.store(true, Ordering::Relaxed);
         for c in clients {
@@ -359,7 +333,7 @@ async fn sigkill_at_random_points_of_a_plugin_load() {
     // Requests made again after a kill (the kill landed inside them, or before their record was durable).
     let mut repeated = 0;
     for a in &runs {
-        let done = finished(&s, &a.id).await;
+        let done = s.wait_done(&a.id, DEADLINE.as_secs()).await;
         assert_eq!(done["status"], "completed", "{a:?}: {done}");
         let (out, ledger_shape, calls) = &reference[&a.kind];
         assert_eq!(&normalized(&done["output"], &a.tag), out, "{a:?} output");

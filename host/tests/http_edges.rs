@@ -22,7 +22,7 @@ fn addr(s: &Server) -> String {
 }
 
 /// Reads until the server closes (or `DEADLINE` passes, which fails the test); returns what it sent.
-async fn read_until_closed(sock: &mut TcpStream) -> String {
+async fn read_until_closed(sock: &mut (impl AsyncReadExt + Unpin)) -> String {
     let mut out = Vec::new();
     let mut buf = [0u8; 4096];
     let deadline = tokio::time::Instant::now() + DEADLINE;
@@ -50,21 +50,9 @@ async fn exchange(s: &Server, head: &str, body: &[u8]) -> String {
         let _ = wr.write_all(&bytes).await;
         wr
     });
-    let mut out = Vec::new();
-    let mut buf = [0u8; 4096];
-    let deadline = tokio::time::Instant::now() + DEADLINE;
-    loop {
-        match tokio::time::timeout_at(deadline, rd.read(&mut buf)).await {
-            Err(_) => panic!(
-                "the server kept the connection open; got so far: {}",
-                String::from_utf8_lossy(&out)
-            ),
-            Ok(Ok(0)) | Ok(Err(_)) => break,
-            Ok(Ok(n)) => out.extend_from_slice(&buf[..n]),
-        }
-    }
+    let out = read_until_closed(&mut rd).await;
     writer.abort();
-    String::from_utf8_lossy(&out).into_owned()
+    out
 }
 
 /// A head the server refused for its size: 431 (or `also`), or a reset when the server closed with part of

@@ -260,6 +260,19 @@ impl Server {
         }
     }
 
+    /// Runs not yet finished (running or waiting), as the API lists them.
+    pub async fn runs_in_flight(&self) -> usize {
+        let mut n = 0;
+        for status in ["running", "waiting"] {
+            let (st, v) = self
+                .get(&format!("/api/gateway/runs?status={status}&limit=500"))
+                .await;
+            assert_eq!(st, 200, "{v}");
+            n += v["items"].as_array().map_or(0, Vec::len);
+        }
+        n
+    }
+
     /// Kills the process with SIGKILL.
     pub fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {
