@@ -141,6 +141,11 @@ impl Usage {
     }
 }
 
+/// A field that is present holds a value, even `null` (serde's `Option` would read `null` as absent).
+fn present_value<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(d).map(Some)
+}
+
 /// The durable state of one run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunState {
@@ -150,6 +155,13 @@ pub struct RunState {
     pub current_node: Option<String>,
     pub vars: Obj,
     pub waiting: Option<WaitState>,
+    /// `Some(Value::Null)` (a flow that ends with `null`) is kept apart from `None` (no output yet): the
+    /// stored form omits `None` and keeps `null`, so every state reads back exactly as written.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present_value"
+    )]
     pub output: Option<Value>,
     pub error: Option<String>,
     pub created_at: String,
