@@ -127,7 +127,7 @@ fn benches(c: &mut Criterion) {
     providers.register("instant", Arc::new(Instant0 { rounds: 0 }));
     providers.register("agent20", Arc::new(Instant0 { rounds: 20 }));
     let mut caps = Capabilities::new();
-    caps.tool_mode = "local".into();
+    caps.tool_mode = abstractgateway::plugins::caps::ToolMode::Local;
     caps.llm = Some(Arc::new(ProvidersBackend(providers)));
     let tools = Arc::new(ToolRegistry::new());
     caps.tools = Some(tools.clone());
@@ -152,6 +152,8 @@ fn benches(c: &mut Criterion) {
             digest: digest.clone(),
             config: Default::default(),
             inputs,
+            run_context: None,
+            vars: None,
             workspace_root: Some(workspace.to_string_lossy().into_owned()),
             bundle: None,
             started_seq: 0,

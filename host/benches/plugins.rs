@@ -34,6 +34,8 @@ fn job(n: u64, node_type: &str, plugin: &str, digest: &str, inputs: serde_json::
         digest: digest.into(),
         config: Default::default(),
         inputs,
+        run_context: None,
+        vars: None,
         workspace_root: None,
         bundle: None,
         started_seq: 0,

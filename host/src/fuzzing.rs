@@ -163,12 +163,12 @@ fn registry() -> &'static NodeRegistry {
     REGISTRY.get_or_init(|| {
         let mut reg = NodeRegistry::new();
         for ty in PLUGIN_TYPES {
-            reg.register_plugin(Arc::new(PluginNode {
-                node_type: (*ty).to_string(),
-                plugin: "fuzz".into(),
-                digest: "0".repeat(64),
-                effect: (*ty).to_string(),
-            }));
+            reg.register_plugin(Arc::new(PluginNode::new(
+                *ty,
+                "fuzz",
+                "0".repeat(64),
+                Some((*ty).to_string()),
+            )));
         }
         reg.set_pin_evaluator(Arc::new(AcceptAllExprs));
         reg

@@ -326,6 +326,8 @@ fn a_pinned_older_component_version_still_runs() {
         digest: old_digest,
         config: Default::default(),
         inputs: json!({"value": 5}),
+        run_context: None,
+        vars: None,
         workspace_root: None,
         bundle: None,
         started_seq: 0,
@@ -340,8 +342,8 @@ fn a_pinned_older_component_version_still_runs() {
     let done = rt.block_on(invoke::run_node(host, store, job));
     assert_eq!(
         done.outcome,
-        abstractgateway::engine::PluginOutcome::Output(
+        abstractgateway::engine::PluginOutcome::Output(abstractgateway::engine::NodeOutput::pins(
             json!({"value": 5}).as_object().cloned().unwrap_or_default()
-        )
+        ))
     );
 }

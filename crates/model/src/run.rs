@@ -202,10 +202,16 @@ pub struct InFlight {
     pub digest: String,
     /// The resolved input pins the node was started with.
     pub inputs: Value,
+    /// The run's context when the node started, if its type reads it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_context: Option<Value>,
+    /// The run's variables when the node started, if its type reads them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vars: Option<Value>,
     /// Ledger seq of the node's `started` record; its host calls follow it (0 until committed).
     #[serde(default)]
     pub started_seq: u64,
-    /// Set while the node waits, suspended in `durability.await-event`, for this event name.
+    /// Set while the node waits, suspended in `durability.await`, for this wait key or event name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub awaiting: Option<String>,
     /// When the `started` record was written, ms since the epoch, if this process wrote it (never stored: a

@@ -55,6 +55,10 @@ pub struct NodeJob {
     pub config: Obj,
     /// Resolved input pins.
     pub inputs: Value,
+    /// The run's context, if the node type reads it.
+    pub run_context: Option<Value>,
+    /// The run's variables, if the node type reads them.
+    pub vars: Option<Value>,
     /// The directory the host chose for the run (else for its nearest ancestor): the file tools' sandbox.
     pub workspace_root: Option<String>,
     /// The bundle (`id@version`) of the run's flow: its tool plugins serve this node.

@@ -502,6 +502,9 @@ fn node_done(world: &mut World, done: NodeDone) -> bool {
     false
 }
 
+/// Where runs stored by a gateway before plugin contract 0.2 keep an in-flight node's run context.
+const LEGACY_RUN_CONTEXT_KEY: &str = "_run_context";
+
 /// The job that executes run `id`'s in-flight plugin node, if it has one.
 pub fn node_job(
     world: &World,
@@ -511,7 +514,14 @@ pub fn node_job(
     cancel: Arc<CancelFlag>,
 ) -> Option<NodeJob> {
     let run = world.runs.get(id)?;
-    let inflight = run.inflight.clone()?;
+    let mut inflight = run.inflight.clone()?;
+    // A node started by a gateway before plugin contract 0.2 carried the run's context among its inputs.
+    if inflight.run_context.is_none()
+        && let serde_json::Value::Object(inputs) = &mut inflight.inputs
+        && let Some(ctx) = inputs.remove(LEGACY_RUN_CONTEXT_KEY)
+    {
+        inflight.run_context = Some(ctx);
+    }
     let config = world
         .flows
         .get(&run.workflow_id)
@@ -528,6 +538,8 @@ pub fn node_job(
         digest: inflight.digest,
         config,
         inputs: inflight.inputs,
+        run_context: inflight.run_context,
+        vars: inflight.vars,
         workspace_root: Some(workspace_of(world, id, workspaces)),
         bundle: bundle_of(world, id),
         started_seq: inflight.started_seq,

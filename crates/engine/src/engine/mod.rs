@@ -13,8 +13,8 @@ pub mod varnodes;
 
 pub use effects::{event_key, resume, resume_due};
 pub use exec::{Host, advance, complete, fail};
-pub use nodes::{BundlePlugins, NodeRegistry, PluginNode};
+pub use nodes::{BundlePlugins, InputFailure, NodeFailure, NodeRegistry, PluginNode, Reads};
 pub use pinexpr::{PinExpr, PinExprEvaluator, PinExprs};
-pub use plugin_node::PluginOutcome;
+pub use plugin_node::{ContextEdit, NodeOutput, PluginOutcome, PluginWait, WaitKind};
 #[cfg(test)]
 mod tests;

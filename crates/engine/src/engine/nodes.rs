@@ -6,6 +6,8 @@ use std::sync::Arc;
 use crate::builtins::{self, BuiltinFn};
 
 /// A node type provided by a plugin component; the engine suspends the run on it and the runner executes it.
+/// Everything the engine treats differently from one plugin node to another is declared here by the
+/// component (WIT `node-type`); the engine never looks at a plugin's or node type's name.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PluginNode {
     /// The VisualFlow node type.
@@ -14,8 +16,75 @@ pub struct PluginNode {
     pub plugin: String,
     /// sha256 of the component; a run replays against exactly this digest.
     pub digest: String,
-    /// Effect type written in the ledger's started/completed records.
-    pub effect: String,
+    /// Effect type written in the ledger's started/completed records; `None` for a function-like node.
+    pub effect: Option<String>,
+    /// What the node reads of its run besides its inputs.
+    pub reads: Reads,
+    pub on_input_failure: InputFailure,
+    pub on_failure: NodeFailure,
+}
+
+impl PluginNode {
+    /// A node type with its kind's defaults: an effect node (one naming `effect`) fails its run when its
+    /// inputs fail, a function-like one reports it; it reads nothing of its run, and its failure fails the run.
+    pub fn new(
+        node_type: impl Into<String>,
+        plugin: impl Into<String>,
+        digest: impl Into<String>,
+        effect: Option<String>,
+    ) -> Self {
+        PluginNode {
+            node_type: node_type.into(),
+            plugin: plugin.into(),
+            digest: digest.into(),
+            on_input_failure: if effect.is_some() {
+                InputFailure::FailRun
+            } else {
+                InputFailure::Report
+            },
+            effect,
+            reads: Reads::default(),
+            on_failure: NodeFailure::FailRun,
+        }
+    }
+
+    /// The effect type its records show (`plugin_node` for a function-like node).
+    pub fn effect_type(&self) -> &str {
+        self.effect.as_deref().unwrap_or(FUNCTION_EFFECT)
+    }
+}
+
+/// The effect type recorded for a function-like plugin node (one that declares no effect).
+pub const FUNCTION_EFFECT: &str = "plugin_node";
+
+/// What a plugin node reads of its run besides its inputs (WIT `reads`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Reads {
+    /// The run's `vars.context` (the conversation so far).
+    pub run_context: bool,
+    /// A read-only copy of the run's variables.
+    pub vars: bool,
+}
+
+/// What happens when a plugin node's inputs cannot be resolved (WIT `input-failure`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InputFailure {
+    /// The node reports the error as its output (`_flow_error`), as a function-like node does.
+    Report,
+    /// The run fails, as an effect node's does.
+    FailRun,
+    /// The node runs with no inputs (the seed's agent node).
+    StartEmpty,
+}
+
+/// What the run does when a plugin node fails (WIT `node-failure`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NodeFailure {
+    /// The run fails.
+    FailRun,
+    /// The run completes with the node's error record `{success: false, error}` as its output (the seed's
+    /// `code` node).
+    CompleteRun,
 }
 
 /// Finds the plugins a bundle carries (and checks their digests) so its flows can use their node types.

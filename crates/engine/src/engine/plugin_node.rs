@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 
 use super::exec::{Plan, apply_plan, complete_output, fail, next_or, node_error};
-use super::nodes::PluginNode;
+use super::nodes::{InputFailure, NodeFailure, PluginNode};
 use super::resolve;
 use super::state::set_node_output;
 use crate::flow::{CompiledFlow, CompiledNode};
@@ -12,55 +12,76 @@ use crate::run::{
     InFlight, Obj, RunState, RunStatus, StepRecord, WaitReason, WaitState, host_call_record,
 };
 
-/// Reserved output key: the value the node leaves as the ambient payload (`_last_output`, §3.3). Effect-like
-/// plugin nodes (an `effect` other than the default) set none unless they return this key; function-like
-/// ones set their output pins.
-pub const AMBIENT_KEY: &str = "_ambient";
+/// What a plugin node produced (WIT `node-result`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct NodeOutput {
+    /// Its output pins.
+    pub outputs: Obj,
+    /// The ambient payload (`_last_output`, §3.3) it leaves. `None`: a function-like node leaves its outputs,
+    /// an effect node nothing.
+    pub ambient: Option<Value>,
+    /// What the run completes with when this node ends it (the seed's `complete_output`). `None`: the
+    /// outputs plus `success`.
+    pub complete: Option<Value>,
+    /// The effect payload the `completed` record shows in the seed's shape (e.g. `answer_user`'s
+    /// `{type, message, level}`); the outputs are then also kept at `_temp.effects.<node>`.
+    pub effect_payload: Option<Value>,
+    /// A change to the run's `context.messages`.
+    pub context_edit: Option<ContextEdit>,
+}
 
-/// Reserved output key: what the run completes with when this node ends it (the seed's `complete_output`);
-/// without it a terminal plugin node completes with its output pins plus `success`.
-pub const COMPLETE_KEY: &str = "_complete_output";
+impl NodeOutput {
+    /// Output pins and nothing else.
+    pub fn pins(outputs: Obj) -> Self {
+        NodeOutput {
+            outputs,
+            ..Default::default()
+        }
+    }
+}
 
-/// Reserved input key: the run's active context (`vars.context`), given to the model nodes (`llm_call`,
-/// `agent`) whose "use context" option reads the conversation so far, and to the span-memory nodes that
-/// read or rewrite it ([`reads_run_context`]).
-pub const RUN_CONTEXT_KEY: &str = "_run_context";
+/// A change to the run's `context.messages` (WIT `context-edit`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum ContextEdit {
+    /// Messages appended (a turn of a conversation that uses the context).
+    Append(Vec<Value>),
+    /// The new list (a compaction summary, spans rehydrated at a position, a note kept in context).
+    Replace(Vec<Value>),
+}
 
-/// Reserved output key: the effect payload the `completed` record shows in the seed's shape (e.g.
-/// `answer_user`'s `{type, message, level}`); the node's result is then also kept at `_temp.effects.<node>`.
-pub const EFFECT_PAYLOAD_KEY: &str = "_effect_payload";
+/// What a suspended plugin node waits for (WIT `wait`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WaitKind {
+    /// A person's answer, resumed by a command naming the wait key `name` (as `ask_user` waits).
+    User,
+    /// An event on the literal wait key `name`.
+    Key,
+    /// The session event `name` (`emit_event`, or a resume with its wait key).
+    Event,
+}
 
-/// Reserved output key: messages the node appends to the run's `context.messages` (a "use context" turn).
-pub const CONTEXT_APPEND_KEY: &str = "_context_append";
-
-/// Reserved output key: the run's new `context.messages`, replacing the list (a compaction summary, spans
-/// rehydrated at a position, a note kept in context).
-pub const CONTEXT_MESSAGES_KEY: &str = "_context_messages";
-
-/// Whether nodes of `node_type` receive the run's context as [`RUN_CONTEXT_KEY`].
-pub fn reads_run_context(node_type: &str) -> bool {
-    matches!(
-        node_type,
-        "llm_call"
-            | "agent"
-            | "memory_note"
-            | "memory_query"
-            | "memory_compact"
-            | "memory_rehydrate"
-    )
+/// A plugin node's wait, as its run shows it to clients.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PluginWait {
+    pub kind: WaitKind,
+    pub name: String,
+    pub prompt: Option<String>,
+    pub choices: Option<Vec<Value>>,
+    /// Anything else shown in the run's wait.
+    pub details: Obj,
 }
 
 /// What executing a plugin node produced.
 #[derive(Debug, Clone, PartialEq)]
 pub enum PluginOutcome {
-    /// The node's output pins.
-    Output(Obj),
+    /// The node's result.
+    Output(NodeOutput),
     /// The node failed; the run fails with this message.
     Failed(String),
     /// A cancel stopped the node; the run ends as the cancel says, never as a flow error.
     Cancelled(String),
-    /// The node called `durability.await-event(name, details)`: the run waits for that event.
-    Suspended(String, Obj),
+    /// The node called `durability.await`: the run waits.
+    Suspended(PluginWait),
 }
 
 /// Starts a plugin node: records `started` and marks the run in flight (the step loop stops here).
@@ -73,18 +94,12 @@ pub fn start(
 ) -> Plan {
     let inputs = match resolve::exec_inputs_typed(flow, node, &run.vars) {
         Ok(i) => i,
-        // The seed's agent node swallows a failing pull and starts from empty inputs.
-        Err(_) if plugin.effect == "agent" => Default::default(),
-        // An effect node's failing pull fails the run (§3.5); a function-like node reports it.
-        Err(e) if plugin.effect != DEFAULT_EFFECT => return super::exec::Plan::Fail(e.to_string()),
-        Err(e) => return node_error(run, &node.node.id, e.message),
+        Err(e) => match plugin.on_input_failure {
+            InputFailure::StartEmpty => Default::default(),
+            InputFailure::FailRun => return super::exec::Plan::Fail(e.to_string()),
+            InputFailure::Report => return node_error(run, &node.node.id, e.message),
+        },
     };
-    let mut inputs = inputs;
-    if reads_run_context(&plugin.node_type)
-        && let Some(ctx @ Value::Object(_)) = run.vars.get("context")
-    {
-        inputs.insert(RUN_CONTEXT_KEY.into(), ctx.clone());
-    }
     begin(run, &node.node.id, plugin, inputs, records);
     Plan::Wait
 }
@@ -103,18 +118,33 @@ fn begin(
         .get(&plugin.plugin)
         .cloned()
         .unwrap_or_else(|| plugin.digest.clone());
+    // What the node reads of its run is fixed now, with its inputs: a re-execution after a restart or a
+    // wait sees exactly what the first one saw.
+    let run_context = plugin
+        .reads
+        .run_context
+        .then(|| run.vars.get("context").filter(|c| c.is_object()).cloned())
+        .flatten();
+    let vars = plugin
+        .reads
+        .vars
+        .then(|| Value::Object(run.vars.clone()));
     let mut rec = StepRecord::new(run, node_id, "started");
-    rec.effect = Some(json!({"type": plugin.effect, "payload": {
-        "node_type": plugin.node_type, "plugin": plugin.plugin, "digest": digest, "inputs": inputs},
+    let mut payload = json!({"node_type": plugin.node_type, "plugin": plugin.plugin, "digest": digest,
+        "inputs": inputs});
+    if let Some(ctx) = &run_context {
+        payload["run_context"] = ctx.clone();
+    }
+    rec.effect = Some(json!({"type": plugin.effect_type(), "payload": payload,
         "result_key": format!("_temp.effects.{node_id}")}));
     rec.ended_at = None;
-    if plugin.effect != DEFAULT_EFFECT {
+    if let Some(effect) = &plugin.effect {
         // Counted and keyed as the seed's effects, so native effects after it keep the seed's keys.
         let seq = super::effects::next_effect_seq(run);
         rec.idempotency_key = Some(super::effects::idempotency_key(
             &run.run_id,
             node_id,
-            &plugin.effect,
+            effect,
             seq,
         ));
     }
@@ -126,6 +156,8 @@ fn begin(
         plugin: plugin.plugin.clone(),
         digest,
         inputs: Value::Object(inputs),
+        run_context,
+        vars,
         started_seq: 0,
         awaiting: None,
         started_ms: None,
@@ -244,12 +276,11 @@ fn finish_data(
         "plugin": inflight.plugin, "digest": inflight.digest}, "result_key": null}),
     );
     match outcome {
-        PluginOutcome::Output(mut out) => {
-            for k in [AMBIENT_KEY, COMPLETE_KEY, CONTEXT_APPEND_KEY] {
-                out.remove(k);
-            }
-            rec.result = Some(Value::Object(out.clone()));
-            memo.insert("output".into(), Value::Object(out));
+        // A data node's result is its output pins: it is pulled, never followed, so it completes no run and
+        // leaves no ambient payload.
+        PluginOutcome::Output(out) => {
+            rec.result = Some(Value::Object(out.outputs.clone()));
+            memo.insert("output".into(), Value::Object(out.outputs));
         }
         PluginOutcome::Cancelled(msg) => {
             fail(run, records, &node_id, msg);
@@ -259,7 +290,7 @@ fn finish_data(
             rec.error = Some(msg.clone());
             memo.insert("error".into(), Value::String(msg));
         }
-        PluginOutcome::Suspended(name, _) => {
+        PluginOutcome::Suspended(PluginWait { name, .. }) => {
             let msg = format!(
                 "PluginError: {}: a data node cannot wait for an event (it awaited {name:?}); give it execution pins",
                 inflight.node_type
@@ -294,12 +325,22 @@ pub fn finish(
         );
         return;
     };
-    let effect = node_effect(node);
+    let Some(plugin) = plugin_of(node) else {
+        run.inflight = None;
+        fail(
+            run,
+            records,
+            &node_id,
+            format!("TypeError: node '{node_id}' is not a plugin node"),
+        );
+        return;
+    };
+    let effect = plugin.effect_type().to_string();
     if !node.exec {
         finish_data(run, &inflight, &effect, outcome, records);
         return;
     }
-    if is_function_like(&inflight.node_type)
+    if plugin.on_failure == NodeFailure::CompleteRun
         && let Some(record) = exception_record(&outcome)
     {
         run.inflight = None;
@@ -315,20 +356,20 @@ pub fn finish(
         return;
     }
     match outcome {
-        PluginOutcome::Output(mut out) => {
+        PluginOutcome::Output(result) => {
             run.inflight = None;
-            let ambient = out.remove(AMBIENT_KEY);
-            let completion = out.remove(COMPLETE_KEY);
-            if let Some(Value::Array(list)) = out.remove(CONTEXT_MESSAGES_KEY) {
-                with_context_messages(&mut run.vars, |msgs| *msgs = list);
+            match result.context_edit {
+                Some(ContextEdit::Replace(list)) => {
+                    with_context_messages(&mut run.vars, |msgs| *msgs = list)
+                }
+                Some(ContextEdit::Append(turn)) => {
+                    with_context_messages(&mut run.vars, |msgs| msgs.extend(turn))
+                }
+                None => {}
             }
-            let payload = out.remove(EFFECT_PAYLOAD_KEY);
-            if let Some(Value::Array(turn)) = out.remove(CONTEXT_APPEND_KEY) {
-                with_context_messages(&mut run.vars, |msgs| msgs.extend(turn));
-            }
-            let out = Value::Object(out);
+            let out = Value::Object(result.outputs);
             let mut rec = StepRecord::new(run, &node_id, "completed");
-            rec.effect = Some(match payload {
+            rec.effect = Some(match result.effect_payload {
                 // The node's own effect payload, recorded as a native effect's: result under `_temp.effects`.
                 Some(payload) => {
                     super::state::obj_mut(super::state::temp(&mut run.vars), "effects")
@@ -339,19 +380,23 @@ pub fn finish(
                 None => json!({"type": effect, "payload": {"node_type": inflight.node_type,
                     "plugin": inflight.plugin, "digest": inflight.digest}, "result_key": null}),
             });
-            rec.idempotency_key = effect_key(run, &node_id, &effect);
+            rec.idempotency_key = plugin
+                .effect
+                .as_deref()
+                .and_then(|e| effect_key(run, &node_id, e));
             rec.result = Some(out.clone());
             records.push(rec);
-            match ambient {
+            match result.ambient {
                 Some(a) => {
                     run.vars.insert("_last_output".into(), a);
                 }
-                None if effect == DEFAULT_EFFECT => {
+                None if plugin.effect.is_none() => {
                     run.vars.insert("_last_output".into(), out.clone());
                 }
                 None => {}
             }
             set_node_output(&mut run.vars, &node_id, out.clone());
+            let completion = result.complete;
             let plan = next_or(node, || completion.unwrap_or_else(|| complete_output(&out)));
             apply_plan(run, flow, node, plan, records);
         }
@@ -359,43 +404,54 @@ pub fn finish(
             run.inflight = None;
             fail(run, records, &node_id, msg);
         }
-        PluginOutcome::Suspended(name, details) => {
-            let reason = details.get("reason").and_then(Value::as_str);
-            let by_user = reason == Some("user");
-            let mut w = WaitState::new(if by_user {
-                WaitReason::User
-            } else {
-                WaitReason::Event
-            });
-            // "user" and "key" wait on the literal key (resumed by a command naming it); otherwise the
-            // wait is on the session event `name`, which `emit_event` reaches.
-            w.wait_key = Some(if by_user || reason == Some("key") {
-                name.clone()
-            } else {
-                super::event_key(run, "session", &name, None)
-            });
-            w.resume_to_node = Some(node_id.clone());
-            w.prompt = details
-                .get("prompt")
-                .and_then(Value::as_str)
-                .map(String::from);
-            w.choices = details.get("choices").and_then(Value::as_array).cloned();
-            let mut shown = details;
-            shown.remove("reason");
-            shown.insert("plugin_await_event".into(), Value::String(name.clone()));
-            w.details = Some(Value::Object(shown));
-            let mut rec = StepRecord::new(run, &node_id, "waiting");
-            rec.effect = Some(
-                json!({"type": if by_user { "ask_user" } else { "wait_event" },
-                "payload": {"wait_key": w.wait_key, "name": name, "details": w.details}, "result_key": null}),
-            );
-            records.push(rec);
-            run.status = RunStatus::Waiting;
-            run.waiting = Some(w);
-            if let Some(f) = run.inflight.as_mut() {
-                f.awaiting = Some(name);
-            }
-        }
+        PluginOutcome::Suspended(wait) => suspend(run, &node_id, wait, records),
+    }
+}
+
+/// The run waits for what its in-flight node awaits.
+fn suspend(run: &mut RunState, node_id: &str, wait: PluginWait, records: &mut Vec<StepRecord>) {
+    let PluginWait {
+        kind,
+        name,
+        prompt,
+        choices,
+        details,
+    } = wait;
+    let by_user = kind == WaitKind::User;
+    let mut w = WaitState::new(if by_user {
+        WaitReason::User
+    } else {
+        WaitReason::Event
+    });
+    // User and key waits are on the literal key (resumed by a command naming it); an event wait is on the
+    // session event `name`, which `emit_event` reaches.
+    w.wait_key = Some(match kind {
+        WaitKind::User | WaitKind::Key => name.clone(),
+        WaitKind::Event => super::event_key(run, "session", &name, None),
+    });
+    w.resume_to_node = Some(node_id.to_string());
+    // Clients see the prompt and choices both in the wait's fields and among its details.
+    let mut shown = details;
+    if let Some(p) = &prompt {
+        shown.insert("prompt".into(), Value::String(p.clone()));
+    }
+    if let Some(c) = &choices {
+        shown.insert("choices".into(), Value::Array(c.clone()));
+    }
+    shown.insert("plugin_await_event".into(), Value::String(name.clone()));
+    w.prompt = prompt;
+    w.choices = choices;
+    w.details = Some(Value::Object(shown));
+    let mut rec = StepRecord::new(run, node_id, "waiting");
+    rec.effect = Some(
+        json!({"type": if by_user { "ask_user" } else { "wait_event" },
+        "payload": {"wait_key": w.wait_key, "name": name, "details": w.details}, "result_key": null}),
+    );
+    records.push(rec);
+    run.status = RunStatus::Waiting;
+    run.waiting = Some(w);
+    if let Some(f) = run.inflight.as_mut() {
+        f.awaiting = Some(name);
     }
 }
 
@@ -443,11 +499,8 @@ pub fn resume_awaiting(run: &mut RunState, payload: Value, records: &mut Vec<Ste
     true
 }
 
-/// The idempotency key of the effect plugin node `node_id` started last (none for a function-like node).
+/// The idempotency key of effect plugin node `node_id` (effect type `effect`), started last.
 fn effect_key(run: &RunState, node_id: &str, effect: &str) -> Option<String> {
-    if effect == DEFAULT_EFFECT {
-        return None;
-    }
     let seq = run
         .vars
         .get("_runtime")
@@ -461,20 +514,11 @@ fn effect_key(run: &RunState, node_id: &str, effect: &str) -> Option<String> {
     ))
 }
 
-/// The effect type of a plugin node that declares none: a function-like node.
-const DEFAULT_EFFECT: &str = "plugin_node";
-
-fn node_effect(node: &CompiledNode) -> String {
+fn plugin_of(node: &CompiledNode) -> Option<&PluginNode> {
     match &node.kind {
-        super::nodes::NodeKind::Plugin(p) => p.effect.clone(),
-        _ => DEFAULT_EFFECT.into(),
+        super::nodes::NodeKind::Plugin(p) => Some(p),
+        _ => None,
     }
-}
-
-/// The seed's function-like code nodes: an exception there completes the run with `success: false` (§3.5)
-/// instead of failing it, as it does for effect nodes.
-fn is_function_like(node_type: &str) -> bool {
-    matches!(node_type, "code" | "function" | "write_file")
 }
 
 /// The record of a function-like node that raised: a `code` node reports its exception as an output record
@@ -482,10 +526,10 @@ fn is_function_like(node_type: &str) -> bool {
 fn exception_record(outcome: &PluginOutcome) -> Option<Obj> {
     match outcome {
         PluginOutcome::Output(out)
-            if out.get("success") == Some(&Value::Bool(false))
-                && out.get("error").is_some_and(Value::is_string) =>
+            if out.outputs.get("success") == Some(&Value::Bool(false))
+                && out.outputs.get("error").is_some_and(Value::is_string) =>
         {
-            Some(out.clone())
+            Some(out.outputs.clone())
         }
         // A cancel stops the run as cancelled, never as a flow error.
         PluginOutcome::Failed(msg) => {

@@ -164,12 +164,9 @@ fn wait_event_uses_the_literal_key() {
 /// A registry with one effect-like plugin node type (`llm_call`), as the LLM component declares it.
 fn llm_registry() -> NodeRegistry {
     let mut reg = NodeRegistry::new();
-    reg.register_plugin(std::sync::Arc::new(PluginNode {
-        node_type: "llm_call".into(),
-        plugin: "node_llm".into(),
-        digest: "d".into(),
-        effect: "llm_call".into(),
-    }));
+    let mut llm = PluginNode::new("llm_call", "node_llm", "d", Some("llm_call".into()));
+    llm.reads.run_context = true;
+    reg.register_plugin(std::sync::Arc::new(llm));
     reg
 }
 
@@ -203,10 +200,15 @@ fn llm_flow(template: &str, with_end: bool) -> crate::flow::CompiledFlow {
 }
 
 fn llm_outcome() -> PluginOutcome {
-    let out = json!({"response": "echo:t", "success": true,
-        "_complete_output": {"success": true, "result": {"content": "echo:t"}},
-        "_context_append": [{"role": "user", "content": "t"}]});
-    PluginOutcome::Output(out.as_object().cloned().unwrap_or_default())
+    let out = json!({"response": "echo:t", "success": true});
+    PluginOutcome::Output(crate::engine::NodeOutput {
+        outputs: out.as_object().cloned().unwrap_or_default(),
+        complete: Some(json!({"success": true, "result": {"content": "echo:t"}})),
+        context_edit: Some(crate::engine::ContextEdit::Append(vec![
+            json!({"role": "user", "content": "t"}),
+        ])),
+        ..Default::default()
+    })
 }
 
 #[test]

@@ -1,4 +1,5 @@
-//! Rust bindings of the `abstractgateway:plugin@0.1.0` WIT package (`wit/`), host side.
+//! Rust bindings of the `abstractgateway:plugin@0.2.0` WIT package (`wit/`), host side. Components built
+//! against 0.1.0 go through [`super::v0_1`], which has its own bindings of the frozen package.
 //!
 //! Imports are async (host calls may wait on the network) and trappable (a divergence or a cancel aborts the
 //! component); generated types derive serde so requests and answers go into the ledger as they are.
@@ -33,7 +34,51 @@ pub mod tool {
     });
 }
 
+/// The `pin-evaluator` world: the `pin-eval` export alone (a component may export it beside `node`).
+pub mod pin {
+    wasmtime::component::bindgen!({
+        path: "../../wit",
+        world: "pin-evaluator",
+        exports: { default: async },
+        with: {
+            "abstractgateway:plugin/types": super::node::abstractgateway::plugin::types,
+        },
+    });
+}
+
 pub use node::abstractgateway::plugin::{
     artifacts, durability, http, kv, llm, log, tools, types, voice,
 };
 pub use node::exports::abstractgateway::plugin::node as node_export;
+pub use pin::exports::abstractgateway::plugin::pin_eval;
+
+// `flags` types get no derives from `bindgen!`; the records holding them do, so the flags are written by hand.
+impl serde::Serialize for node_export::Reads {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut names = Vec::new();
+        if self.contains(node_export::Reads::RUN_CONTEXT) {
+            names.push("run-context");
+        }
+        if self.contains(node_export::Reads::VARS) {
+            names.push("vars");
+        }
+        serde::Serialize::serialize(&names, s)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for node_export::Reads {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let names = <Vec<String> as serde::Deserialize>::deserialize(d)?;
+        let mut reads = node_export::Reads::empty();
+        for n in names {
+            reads |= match n.as_str() {
+                "run-context" => node_export::Reads::RUN_CONTEXT,
+                "vars" => node_export::Reads::VARS,
+                other => {
+                    return Err(serde::de::Error::unknown_variant(other, &["run-context", "vars"]));
+                }
+            };
+        }
+        Ok(reads)
+    }
+}

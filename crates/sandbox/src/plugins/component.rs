@@ -5,7 +5,7 @@ use std::sync::Arc;
 use wasmtime::component::{Component, Linker};
 
 use super::bindings::node::NodePluginPre;
-use super::bindings::node_export::NodeType;
+use super::bindings::pin::PinEvaluatorPre;
 use super::ctx::NodeCtx;
 use super::grants::Grants;
 
@@ -38,22 +38,53 @@ pub struct LoadedPlugin {
     pub owner: Owner,
     /// sha256 of the component bytes.
     pub digest: String,
-    pub pre: NodePluginPre<NodeCtx>,
+    pub pre: NodePre,
+    /// Its `pin-eval` export, if it has one (the Python runtime).
+    pub pin_eval: Option<PinEvaluatorPre<NodeCtx>>,
     pub grants: Arc<Grants>,
     /// The node types it declared.
-    pub types: Vec<NodeType>,
+    pub types: Vec<NodeDecl>,
 }
 
-/// Links a compiled component against every host interface.
+/// A linked node component, by the contract version it was built against.
+pub enum NodePre {
+    /// `abstractgateway:plugin@0.2.0`.
+    Current(NodePluginPre<NodeCtx>),
+    /// `abstractgateway:plugin@0.1.0`, run through the adapter in `v0_1`.
+    V0_1(super::v0_1::bindings::node::NodePluginPre<NodeCtx>),
+}
+
+/// A node type as a component declared it (in any contract version), as the host keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeDecl {
+    pub name: String,
+    pub effect: Option<String>,
+    pub reads: crate::engine::Reads,
+    pub on_input_failure: crate::engine::InputFailure,
+    pub on_failure: crate::engine::NodeFailure,
+}
+
+/// Links a compiled component against every host interface of every contract version; the exports it has
+/// decide which version it is run as.
 pub fn prepare(
     linker: &Linker<NodeCtx>,
     component: &Component,
-) -> wasmtime::Result<NodePluginPre<NodeCtx>> {
-    NodePluginPre::new(linker.instantiate_pre(component)?)
+) -> wasmtime::Result<(NodePre, Option<PinEvaluatorPre<NodeCtx>>)> {
+    let pre = linker.instantiate_pre(component)?;
+    let pin_eval = PinEvaluatorPre::new(pre.clone()).ok();
+    let node = match NodePluginPre::new(pre.clone()) {
+        Ok(p) => NodePre::Current(p),
+        Err(current) => match super::v0_1::bindings::node::NodePluginPre::new(pre) {
+            Ok(p) => NodePre::V0_1(p),
+            // The current contract's complaint is the one worth showing.
+            Err(_) => return Err(current),
+        },
+    };
+    Ok((node, pin_eval))
 }
 
 /// The linker of node plugins: WASI (granting nothing: no preopens, sockets, env or args) plus every plugin
-/// interface.
+/// interface, of 0.2.0 and of 0.1.0.
 pub fn linker(engine: &wasmtime::Engine) -> wasmtime::Result<Linker<NodeCtx>> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
@@ -61,15 +92,23 @@ pub fn linker(engine: &wasmtime::Engine) -> wasmtime::Result<Linker<NodeCtx>> {
         &mut linker,
         |c| c,
     )?;
+    super::v0_1::bindings::node::NodePlugin::add_to_linker::<_, wasmtime::component::HasSelf<_>>(
+        &mut linker,
+        |c| c,
+    )?;
     Ok(linker)
 }
 
 /// The linker of tool plugins: WASI and only the interfaces of the `tool-plugin` world (no `tools`, `llm`
-/// or `voice`), so a tool cannot call tools, and a component importing more does not link.
+/// or `voice`) of each version, so a tool cannot call tools, and a component importing more does not link.
 pub fn tool_linker(engine: &wasmtime::Engine) -> wasmtime::Result<Linker<NodeCtx>> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
     super::bindings::tool::ToolPlugin::add_to_linker::<_, wasmtime::component::HasSelf<_>>(
+        &mut linker,
+        |c| c,
+    )?;
+    super::v0_1::bindings::tool::ToolPlugin::add_to_linker::<_, wasmtime::component::HasSelf<_>>(
         &mut linker,
         |c| c,
     )?;

@@ -27,8 +27,8 @@ pub struct NodeCtx {
     pub rec: Recorder,
     /// Who installed the component (its kv namespace, its private-host allowance).
     pub owner: Owner,
-    /// Set by `durability.await-event` when the node must wait for an event.
-    pub suspend: Option<(String, crate::run::Obj)>,
+    /// Set by `durability.await` when the node must wait (a person, a key or an event).
+    pub suspend: Option<crate::engine::PluginWait>,
     /// The run's workspace, chosen by the host: where file tools called by this node may reach.
     pub workspace_root: Option<String>,
     /// The bundle (`id@version`) of the run: its tool plugins are the ones this node may call.

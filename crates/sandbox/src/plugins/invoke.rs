@@ -9,12 +9,12 @@ use serde::ser::{SerializeMap, Serializer};
 use serde_json::Value;
 
 use super::PluginHost;
-use super::bindings::node_export::Invocation;
-use super::component::LoadedPlugin;
+use super::bindings::node_export::{ContextEdit as WitContextEdit, Invocation, NodeResult};
+use super::component::{LoadedPlugin, NodePre};
 use super::ctx::NodeCtx;
 use super::durable::Recorder;
 use super::sandbox;
-use crate::engine::PluginOutcome;
+use crate::engine::{ContextEdit, NodeOutput, PluginOutcome};
 use crate::run::{HostCall, Obj, RunState, RunStatus};
 use crate::runner::executor::{NodeDone, NodeJob};
 use crate::store::Store;
@@ -117,7 +117,7 @@ async fn execute(
 ) -> (PluginOutcome, u64) {
     let name = &job.node_type;
     let grants = plugin.grants.clone();
-    let inv = match invocation(host, job) {
+    let inv = match invocation(host, job, &plugin.pre) {
         Ok(inv) => inv,
         Err(e) => return (PluginOutcome::Failed(e), job.ledger_len),
     };
@@ -160,12 +160,31 @@ async fn execute(
     ctx.bundle = job.bundle.clone();
     let limits = sandbox::Limits::of(&grants);
     let mut ws = sandbox::store(&host.engine.engine, ctx, limits, Some(job.cancel.clone()));
-    let pre = &plugin.pre;
+    let max = grants.max_output_bytes;
     let result = sandbox::run(&mut ws, limits, Some(job.cancel.clone()), async |ws| {
-        let inst = pre.instantiate_async(&mut *ws).await?;
-        inst.abstractgateway_plugin_node()
-            .call_run(&mut *ws, &inv)
-            .await
+        Ok(match (&plugin.pre, inv) {
+            (NodePre::Current(pre), Call::Current(inv)) => {
+                let inst = pre.instantiate_async(&mut *ws).await?;
+                let got = inst
+                    .abstractgateway_plugin_node()
+                    .call_run(&mut *ws, &inv)
+                    .await?;
+                got.map(|r| node_output(name, r, max))
+                    .map_err(|e| (super::caps::code_name(e.code), e.message))
+            }
+            (NodePre::V0_1(pre), Call::V0_1(inv)) => {
+                let inst = pre.instantiate_async(&mut *ws).await?;
+                let got = inst
+                    .abstractgateway_plugin_node()
+                    .call_run(&mut *ws, &inv)
+                    .await?;
+                got.map(|text| legacy_output(name, text, max))
+                    .map_err(|e| (legacy_code_name(e.code), e.message))
+            }
+            _ => Ok(PluginOutcome::Failed(format!(
+                "PluginError: {name}: invocation built for another contract version"
+            ))),
+        })
     })
     .await;
     let flushed = ws.data_mut().rec.flush();
@@ -174,25 +193,29 @@ async fn execute(
     let outcome = match (result, flushed) {
         (_, Err(e)) => PluginOutcome::Failed(format!("PluginError: {e}")),
         (Err(sandbox::Stop::Suspended), _) => match data.suspend.clone() {
-            Some((event, details)) => PluginOutcome::Suspended(event, details),
+            Some(wait) => PluginOutcome::Suspended(wait),
             None => PluginOutcome::Failed(sandbox::Stop::Suspended.describe(name)),
         },
         (Err(sandbox::Stop::Cancelled), _) => {
             PluginOutcome::Cancelled(sandbox::Stop::Cancelled.describe(name))
         }
         (Err(stop), _) => PluginOutcome::Failed(stop.describe(name)),
-        (Ok(Err(e)), _) => PluginOutcome::Failed(format!(
-            "PluginError: {name}: {}: {}",
-            super::caps::code_name(e.code),
-            e.message
-        )),
-        (Ok(Ok(out)), _) => output(name, out, grants.max_output_bytes),
+        (Ok(Err((code, message))), _) => {
+            PluginOutcome::Failed(format!("PluginError: {name}: {code}: {message}"))
+        }
+        (Ok(Ok(outcome)), _) => outcome,
     };
     (outcome, len)
 }
 
-/// The invocation of `job`: its config (with `_gateway`) and inputs as JSON text.
-fn invocation(host: &PluginHost, job: &NodeJob) -> Result<Invocation, String> {
+/// An invocation in the contract version of the component it goes to.
+enum Call {
+    Current(Invocation),
+    V0_1(super::v0_1::node_export::Invocation),
+}
+
+/// The invocation of `job`: its config (with `_gateway`), inputs and what its node type reads, as JSON text.
+fn invocation(host: &PluginHost, job: &NodeJob, pre: &NodePre) -> Result<Call, String> {
     let (default_provider, default_model) = host
         .caps
         .llm
@@ -202,7 +225,7 @@ fn invocation(host: &PluginHost, job: &NodeJob) -> Result<Invocation, String> {
     let config = ConfigText {
         data: &job.config,
         gateway: GatewayInfo {
-            tool_mode: &host.caps.tool_mode,
+            tool_mode: host.caps.tool_mode.as_str(),
             run_id: &job.run_id,
             workflow_id: &job.workflow_id,
             session_id: job.session_id.as_deref(),
@@ -211,11 +234,23 @@ fn invocation(host: &PluginHost, job: &NodeJob) -> Result<Invocation, String> {
             default_model: &default_model,
         },
     };
-    Ok(Invocation {
-        node_type: job.node_type.clone(),
-        node_id: job.node_id.clone(),
-        config: serde_json::to_string(&config).map_err(|e| format!("PluginError: {e}"))?,
-        inputs: job.inputs.to_string(),
+    let config = serde_json::to_string(&config).map_err(|e| format!("PluginError: {e}"))?;
+    Ok(match pre {
+        NodePre::Current(_) => Call::Current(Invocation {
+            node_type: job.node_type.clone(),
+            node_id: job.node_id.clone(),
+            config,
+            inputs: job.inputs.to_string(),
+            run_context: job.run_context.as_ref().map(Value::to_string),
+            vars: job.vars.as_ref().map(Value::to_string),
+        }),
+        NodePre::V0_1(_) => Call::V0_1(super::v0_1::invocation(
+            job.node_type.clone(),
+            job.node_id.clone(),
+            config,
+            &job.inputs,
+            job.run_context.as_ref(),
+        )),
     })
 }
 
@@ -304,7 +339,69 @@ pub(super) fn stamp(
     }
 }
 
-fn output(name: &str, out: String, max: u64) -> PluginOutcome {
+/// A 0.2.0 node's result: every JSON field checked, its total size within the plugin's output limit.
+fn node_output(name: &str, r: NodeResult, max: u64) -> PluginOutcome {
+    let edit_len = match &r.context_edit {
+        Some(WitContextEdit::Append(t) | WitContextEdit::Replace(t)) => t.len(),
+        None => 0,
+    };
+    let opt_len = |o: &Option<String>| o.as_ref().map_or(0, String::len);
+    let size = r.outputs.len()
+        + opt_len(&r.ambient)
+        + opt_len(&r.complete_output)
+        + opt_len(&r.effect_payload)
+        + edit_len;
+    if size as u64 > max {
+        return PluginOutcome::Failed(format!(
+            "PluginError: {name} returned {size} bytes of output; its limit is {max}"
+        ));
+    }
+    let field = |what: &str, text: &str| {
+        serde_json::from_str::<Value>(text)
+            .map_err(|e| format!("PluginError: {name} returned invalid JSON in {what}: {e}"))
+    };
+    let list = |what: &str, text: &str| match field(what, text)? {
+        Value::Array(list) => Ok(list),
+        other => Err(format!(
+            "PluginError: {name} returned a context edit that is not a list of messages: {other}"
+        )),
+    };
+    let opt = |what: &str, o: &Option<String>| o.as_deref().map(|t| field(what, t)).transpose();
+    let built = (|| {
+        Ok::<_, String>(NodeOutput {
+            outputs: pins(field("outputs", &r.outputs)?),
+            ambient: opt("ambient", &r.ambient)?,
+            complete: opt("complete-output", &r.complete_output)?,
+            effect_payload: opt("effect-payload", &r.effect_payload)?,
+            context_edit: match &r.context_edit {
+                Some(WitContextEdit::Append(t)) => Some(ContextEdit::Append(list("context-edit", t)?)),
+                Some(WitContextEdit::Replace(t)) => {
+                    Some(ContextEdit::Replace(list("context-edit", t)?))
+                }
+                None => None,
+            },
+        })
+    })();
+    match built {
+        Ok(out) => PluginOutcome::Output(out),
+        Err(e) => PluginOutcome::Failed(e),
+    }
+}
+
+/// Output pins from a JSON value: an object is the pins, anything else the single pin `result`.
+fn pins(v: Value) -> Obj {
+    match v {
+        Value::Object(m) => m,
+        other => {
+            let mut m = Obj::new();
+            m.insert("result".into(), other);
+            m
+        }
+    }
+}
+
+/// A 0.1.0 node's output text.
+fn legacy_output(name: &str, out: String, max: u64) -> PluginOutcome {
     if out.len() as u64 > max {
         return PluginOutcome::Failed(format!(
             "PluginError: {name} returned {} bytes of output; its limit is {max}",
@@ -312,14 +409,20 @@ fn output(name: &str, out: String, max: u64) -> PluginOutcome {
         ));
     }
     match serde_json::from_str::<Value>(&out) {
-        Ok(Value::Object(m)) => PluginOutcome::Output(m),
-        Ok(other) => {
-            let mut m = crate::run::Obj::new();
-            m.insert("result".into(), other);
-            PluginOutcome::Output(m)
-        }
+        Ok(v) => PluginOutcome::Output(super::v0_1::node_output(pins(v))),
         Err(e) => PluginOutcome::Failed(format!("PluginError: {name} returned invalid JSON: {e}")),
     }
+}
+
+/// The WIT name of a 0.1.0 error code.
+fn legacy_code_name(code: super::v0_1::bindings::node::abstractgateway::plugin::types::ErrorCode) -> &'static str {
+    let e: super::bindings::types::Error = super::v0_1::bindings::node::abstractgateway::plugin::types::Error {
+        code,
+        message: String::new(),
+        retryable: false,
+    }
+    .into();
+    super::caps::code_name(e.code)
 }
 
 #[cfg(test)]

@@ -18,6 +18,7 @@ pub mod pin_expr;
 pub mod policy;
 pub mod sandbox;
 pub mod tool_plugin;
+pub mod v0_1;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -36,9 +37,6 @@ use ctx::NodeCtx;
 pub use grants::Grants;
 use policy::Policy;
 use tool_plugin::ToolPlugin;
-
-/// Effect type recorded for plugin nodes that do not name one.
-const DEFAULT_EFFECT: &str = "plugin_node";
 
 /// The process's plugins: engine, linkers, compiled cache and every loaded component by name and digest.
 pub struct PluginHost {
@@ -198,7 +196,7 @@ impl PluginHost {
                 .load_tool_plugin(name, &digest, &component, grants, owner)
                 .map(Loaded::Tools);
         }
-        let pre = component::prepare(&self.linker, &component).map_err(|e| {
+        let (pre, pin_eval) = component::prepare(&self.linker, &component).map_err(|e| {
             format!("plugin {name}: cannot be linked (it must target the node-plugin world): {e:#}")
         })?;
         let types = self
@@ -212,6 +210,7 @@ impl PluginHost {
             owner,
             digest,
             pre,
+            pin_eval,
             grants: Arc::new(grants),
             types,
         });
@@ -220,17 +219,26 @@ impl PluginHost {
     }
 
     /// Calls `describe` in a throwaway instance that is granted nothing.
-    fn describe(
-        &self,
-        pre: &bindings::node::NodePluginPre<NodeCtx>,
-    ) -> Result<Vec<bindings::node_export::NodeType>, String> {
+    fn describe(&self, pre: &component::NodePre) -> Result<Vec<component::NodeDecl>, String> {
         let (mut ws, limits) = self.describe_store();
         self.block_on(async {
-            sandbox::run(&mut ws, limits, None, async |ws| {
-                let inst = pre.instantiate_async(&mut *ws).await?;
-                inst.abstractgateway_plugin_node()
-                    .call_describe(&mut *ws)
-                    .await
+            sandbox::run(&mut ws, limits, None, async |ws| match pre {
+                component::NodePre::Current(pre) => {
+                    let inst = pre.instantiate_async(&mut *ws).await?;
+                    let types = inst
+                        .abstractgateway_plugin_node()
+                        .call_describe(&mut *ws)
+                        .await?;
+                    Ok(types.iter().map(node_decl).collect())
+                }
+                component::NodePre::V0_1(pre) => {
+                    let inst = pre.instantiate_async(&mut *ws).await?;
+                    let types = inst
+                        .abstractgateway_plugin_node()
+                        .call_describe(&mut *ws)
+                        .await?;
+                    Ok(types.iter().map(v0_1::legacy_decl).collect())
+                }
             })
             .await
             .map_err(|stop| stop.describe("describe()"))
@@ -399,17 +407,13 @@ pub fn setup_in_mode(
     let mode = tool_mode
         .map(str::to_string)
         .or_else(|| std::env::var("ABSTRACTGATEWAY_TOOL_MODE").ok());
-    if let Some(mode) = mode {
-        let mode = mode.trim().to_ascii_lowercase();
-        match mode.as_str() {
-            "passthrough" | "local" | "approval_required" => caps.tool_mode = mode,
-            "" => {}
-            other => {
-                return Err(format!(
-                    "ABSTRACTGATEWAY_TOOL_MODE={other:?} is not one of passthrough, local, approval_required"
-                ));
-            }
-        }
+    if let Some(mode) = mode.filter(|m| !m.trim().is_empty()) {
+        caps.tool_mode = caps::ToolMode::parse(&mode).ok_or_else(|| {
+            format!(
+                "ABSTRACTGATEWAY_TOOL_MODE={:?} is not one of passthrough, local, approval_required",
+                mode.trim().to_ascii_lowercase()
+            )
+        })?;
     }
     let tools = Arc::new(crate::tools::ToolRegistry::new());
     caps.tools = Some(tools.clone());
@@ -451,7 +455,7 @@ pub fn setup_in_mode(
     Ok((host, warnings))
 }
 
-/// The node types flows may use: host-internal ones (`__pin_expr__`) are not among them.
+/// The node types flows may use (names starting `__` are reserved to the host).
 fn node_types(p: &LoadedPlugin) -> Vec<Arc<PluginNode>> {
     p.types
         .iter()
@@ -461,10 +465,35 @@ fn node_types(p: &LoadedPlugin) -> Vec<Arc<PluginNode>> {
                 node_type: t.name.clone(),
                 plugin: p.name.clone(),
                 digest: p.digest.clone(),
-                effect: t.effect.clone().unwrap_or_else(|| DEFAULT_EFFECT.into()),
+                effect: t.effect.clone(),
+                reads: t.reads,
+                on_input_failure: t.on_input_failure,
+                on_failure: t.on_failure,
             })
         })
         .collect()
+}
+
+/// A 0.2.0 node type as the host keeps it.
+fn node_decl(t: &bindings::node_export::NodeType) -> component::NodeDecl {
+    use bindings::node_export::{InputFailure as I, NodeFailure as F, Reads as R};
+    component::NodeDecl {
+        name: t.name.clone(),
+        effect: t.effect.clone(),
+        reads: crate::engine::Reads {
+            run_context: t.reads.contains(R::RUN_CONTEXT),
+            vars: t.reads.contains(R::VARS),
+        },
+        on_input_failure: match t.on_input_failure {
+            I::Report => crate::engine::InputFailure::Report,
+            I::FailRun => crate::engine::InputFailure::FailRun,
+            I::StartEmpty => crate::engine::InputFailure::StartEmpty,
+        },
+        on_failure: match t.on_failure {
+            F::FailRun => crate::engine::NodeFailure::FailRun,
+            F::CompleteRun => crate::engine::NodeFailure::CompleteRun,
+        },
+    }
 }
 
 fn read_grants(path: &Path) -> Result<Grants, String> {

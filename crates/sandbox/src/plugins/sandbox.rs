@@ -56,7 +56,7 @@ pub enum Stop {
     HostCalls(u64),
     /// A replayed call differs from its record.
     Divergence(String),
-    /// The component waits in `durability.await-event`.
+    /// The component waits in `durability.await`.
     Suspended,
     StackOverflow,
     /// No instance slot became free in time.
@@ -88,7 +88,7 @@ impl Stop {
             }
             Stop::Divergence(m) => format!("ReplayDivergence: {m}"),
             Stop::Suspended => {
-                format!("PluginError: {who}: suspended outside an await-event call")
+                format!("PluginError: {who}: suspended outside an await call")
             }
             Stop::StackOverflow => {
                 format!("PluginError: {who} overflowed its stack (unbounded recursion?)")

@@ -30,10 +30,19 @@ pub struct ToolPlugin {
     pub owner: Owner,
     /// sha256 of the component bytes.
     pub digest: String,
-    pub pre: ToolPluginPre<NodeCtx>,
+    pub pre: ToolPre,
     pub grants: Arc<Grants>,
     /// The tools it declared.
     pub tools: Vec<ToolInfo>,
+}
+
+/// A linked tool component, by the contract version it was built against.
+pub enum ToolPre {
+    /// `abstractgateway:plugin@0.2.0`.
+    Current(ToolPluginPre<NodeCtx>),
+    /// `abstractgateway:plugin@0.1.0` (the tool-provider interface did not change; its imports go through
+    /// the adapter in `v0_1`).
+    V0_1(super::v0_1::bindings::tool::ToolPluginPre<NodeCtx>),
 }
 
 /// Whether `component` exports the tool-provider interface (rather than `node`).
@@ -61,7 +70,12 @@ impl PluginHost {
         let pre = self
             .tool_linker
             .instantiate_pre(component)
-            .and_then(ToolPluginPre::new)
+            .and_then(|pre| match ToolPluginPre::new(pre.clone()) {
+                Ok(p) => Ok(ToolPre::Current(p)),
+                Err(current) => super::v0_1::bindings::tool::ToolPluginPre::new(pre)
+                    .map(ToolPre::V0_1)
+                    .map_err(|_| current),
+            })
             .map_err(|e| {
                 format!(
                     "tool plugin {name}: cannot be linked (a tool plugin may import only what the \
@@ -94,14 +108,24 @@ impl PluginHost {
         Ok(plugin)
     }
 
-    fn describe_tools(&self, pre: &ToolPluginPre<NodeCtx>) -> Result<Vec<ToolInfo>, String> {
+    fn describe_tools(&self, pre: &ToolPre) -> Result<Vec<ToolInfo>, String> {
         let (mut ws, limits) = self.describe_store();
         self.block_on(async {
-            run(&mut ws, limits, None, async |ws| {
-                let inst = pre.instantiate_async(&mut *ws).await?;
-                inst.abstractgateway_plugin_tool_provider()
-                    .call_describe(&mut *ws)
-                    .await
+            run(&mut ws, limits, None, async |ws| match pre {
+                ToolPre::Current(pre) => {
+                    let inst = pre.instantiate_async(&mut *ws).await?;
+                    inst.abstractgateway_plugin_tool_provider()
+                        .call_describe(&mut *ws)
+                        .await
+                }
+                ToolPre::V0_1(pre) => {
+                    let inst = pre.instantiate_async(&mut *ws).await?;
+                    let tools = inst
+                        .abstractgateway_plugin_tool_provider()
+                        .call_describe(&mut *ws)
+                        .await?;
+                    Ok(tools.into_iter().map(super::v0_1::tool_info).collect())
+                }
             })
             .await
             .map_err(|stop| stop.describe("describe()"))
@@ -152,11 +176,21 @@ impl PluginHost {
         let mut ws = super::sandbox::store(&self.engine.engine, data, limits, Some(cancel.clone()));
         let pre = &plugin.pre;
         let args = arguments.to_string();
-        let result = run(&mut ws, limits, Some(cancel), async |ws| {
-            let inst = pre.instantiate_async(&mut *ws).await?;
-            inst.abstractgateway_plugin_tool_provider()
-                .call_call(&mut *ws, name, &args)
-                .await
+        let result = run(&mut ws, limits, Some(cancel), async |ws| match pre {
+            ToolPre::Current(pre) => {
+                let inst = pre.instantiate_async(&mut *ws).await?;
+                inst.abstractgateway_plugin_tool_provider()
+                    .call_call(&mut *ws, name, &args)
+                    .await
+            }
+            ToolPre::V0_1(pre) => {
+                let inst = pre.instantiate_async(&mut *ws).await?;
+                let got = inst
+                    .abstractgateway_plugin_tool_provider()
+                    .call_call(&mut *ws, name, &args)
+                    .await?;
+                Ok(got.map_err(Into::into))
+            }
         })
         .await;
         if let Err(e) = ws.data_mut().rec.flush() {

@@ -2,12 +2,65 @@
 
 use serde_json::json;
 
-use super::super::bindings::durability::Host;
+use super::super::bindings::durability::{Host, Wait};
 use super::super::bindings::types::Error;
 use super::super::ctx::NodeCtx;
 use super::super::durable::HostFn;
 use super::super::sandbox::HostStop;
 use super::{ErrorCode, denied, error};
+use crate::engine::{PluginWait, WaitKind};
+use crate::run::Obj;
+
+/// A JSON object from its text (empty text and `null` are an empty object); `None` for anything else.
+pub(crate) fn json_object(text: &str) -> Option<Obj> {
+    if text.trim().is_empty() {
+        return Some(Obj::new());
+    }
+    match serde_json::from_str::<serde_json::Value>(text) {
+        Ok(serde_json::Value::Object(m)) => Some(m),
+        Ok(serde_json::Value::Null) => Some(Obj::new()),
+        _ => None,
+    }
+}
+
+impl NodeCtx {
+    /// Waits durably for what `wait` names (any contract version's wait comes here): on replay the
+    /// payload that resumed the run is this call's recorded answer; otherwise the node stops here and the run
+    /// waits.
+    pub(crate) async fn await_wait(
+        &mut self,
+        wait: PluginWait,
+    ) -> wasmtime::Result<Result<String, Error>> {
+        if wait.name.is_empty() || wait.name.len() > 256 {
+            return Ok(Err(error(
+                ErrorCode::InvalidInput,
+                "event name must be 1..256 bytes",
+            )));
+        }
+        if self.rec.replaying() {
+            // The event that resumed the run was recorded as this call's answer (under the name every
+            // contract version shares: the ledger keeps one label for one durable operation).
+            let answer: Result<String, Error> = self
+                .rec
+                .call(
+                    HostFn::local("durability", "await-event"),
+                    json!({"name": wait.name}),
+                    async { Err(error(ErrorCode::Internal, "unreachable: replayed call")) },
+                )
+                .await?;
+            if let Ok(text) = &answer
+                && let Ok(v) = serde_json::from_str::<serde_json::Value>(text)
+            {
+                // A person's answer to listed tool calls is what lets `tools.invoke` run them.
+                self.note_approval(&wait.details, &v);
+            }
+            return Ok(answer);
+        }
+        // Nothing recorded yet: the node stops here and the run waits durably.
+        self.suspend = Some(wait);
+        Err(HostStop::Suspended.into())
+    }
+}
 
 impl Host for NodeCtx {
     async fn idempotency_key(&mut self) -> wasmtime::Result<String> {
@@ -23,48 +76,31 @@ impl Host for NodeCtx {
         got.map_err(|e| HostStop::Failed(e.message).into())
     }
 
-    async fn await_event(
-        &mut self,
-        name: String,
-        details: String,
-    ) -> wasmtime::Result<Result<String, Error>> {
-        if name.is_empty() || name.len() > 256 {
-            return Ok(Err(error(
-                ErrorCode::InvalidInput,
-                "event name must be 1..256 bytes",
-            )));
-        }
-        let details = match serde_json::from_str::<serde_json::Value>(&details) {
-            Ok(serde_json::Value::Object(m)) => m,
-            Ok(serde_json::Value::Null) => Default::default(),
-            _ => {
+    async fn await_(&mut self, w: Wait) -> wasmtime::Result<Result<String, Error>> {
+        let (kind, req) = match w {
+            Wait::User(r) => (WaitKind::User, r),
+            Wait::Key(r) => (WaitKind::Key, r),
+            Wait::Event(r) => (WaitKind::Event, r),
+        };
+        let details = match json_object(&req.details) {
+            Some(d) => d,
+            None => {
                 return Ok(Err(error(
                     ErrorCode::InvalidInput,
-                    "await-event details must be a JSON object",
+                    "wait details must be a JSON object",
                 )));
             }
         };
-        if self.rec.replaying() {
-            // The event that resumed the run was recorded as this call's answer.
-            let answer: Result<String, Error> = self
-                .rec
-                .call(
-                    HostFn::local("durability", "await-event"),
-                    json!({"name": name}),
-                    async { Err(error(ErrorCode::Internal, "unreachable: replayed call")) },
-                )
-                .await?;
-            if let Ok(text) = &answer
-                && let Ok(v) = serde_json::from_str::<serde_json::Value>(text)
-            {
-                // A person's answer to listed tool calls is what lets `tools.invoke` run them.
-                self.note_approval(&details, &v);
-            }
-            return Ok(answer);
-        }
-        // Nothing recorded yet: the node stops here and the run waits durably for the event.
-        self.suspend = Some((name, details));
-        Err(HostStop::Suspended.into())
+        self.await_wait(PluginWait {
+            kind,
+            name: req.name,
+            prompt: req.prompt,
+            choices: req
+                .choices
+                .map(|c| c.into_iter().map(serde_json::Value::String).collect()),
+            details,
+        })
+        .await
     }
 
     async fn emit(&mut self, name: String, payload: String) -> wasmtime::Result<()> {

@@ -6,7 +6,7 @@ use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::super::bindings::http::{Header, Host, Request, Response};
+use super::super::bindings::http::{Header, Host, Method, Request, Response};
 use super::super::bindings::types::Error;
 use super::super::ctx::NodeCtx;
 use super::super::durable::HostFn;
@@ -85,7 +85,7 @@ impl Host for NodeCtx {
             .body
             .as_ref()
             .map(|b| crate::plugins::cache::sha256_hex(b));
-        let request = json!({"method": req.method, "url": req.url, "headers": redacted(&req.headers),
+        let request = json!({"method": method_name(req.method), "url": req.url, "headers": redacted(&req.headers),
             "body_sha256": body_digest, "body_len": req.body.as_ref().map(Vec::len)});
         let private_ok = self.caps.net.private_ok(&self.grants, &self.owner);
         let checked = check(&self.grants, &req).and_then(|(m, url)| {
@@ -105,6 +105,35 @@ impl Host for NodeCtx {
     }
 }
 
+/// The HTTP name of a method (`GET`), as the ledger records it.
+pub fn method_name(m: Method) -> &'static str {
+    match m {
+        Method::Get => "GET",
+        Method::Head => "HEAD",
+        Method::Post => "POST",
+        Method::Put => "PUT",
+        Method::Patch => "PATCH",
+        Method::Delete => "DELETE",
+        Method::Options => "OPTIONS",
+    }
+}
+
+/// The method a name spells, in any case (`None` for any other).
+pub fn method_of(name: &str) -> Option<Method> {
+    let upper = name.to_ascii_uppercase();
+    [
+        Method::Get,
+        Method::Head,
+        Method::Post,
+        Method::Put,
+        Method::Patch,
+        Method::Delete,
+        Method::Options,
+    ]
+    .into_iter()
+    .find(|m| method_name(*m) == upper)
+}
+
 fn check(
     grants: &super::super::grants::Grants,
     req: &Request,
@@ -119,17 +148,14 @@ fn check(
         let origin = url.origin().ascii_serialization();
         return Err(denied(format!("http access to {origin}")));
     }
-    let method = match req.method.to_ascii_uppercase().as_str() {
-        m @ ("GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE" | "OPTIONS") => {
-            reqwest::Method::from_bytes(m.as_bytes())
-                .map_err(|e| error(ErrorCode::InvalidInput, e.to_string()))?
-        }
-        other => {
-            return Err(error(
-                ErrorCode::InvalidInput,
-                format!("unsupported method {other:?}"),
-            ));
-        }
+    let method = match req.method {
+        Method::Get => reqwest::Method::GET,
+        Method::Head => reqwest::Method::HEAD,
+        Method::Post => reqwest::Method::POST,
+        Method::Put => reqwest::Method::PUT,
+        Method::Patch => reqwest::Method::PATCH,
+        Method::Delete => reqwest::Method::DELETE,
+        Method::Options => reqwest::Method::OPTIONS,
     };
     Ok((method, url))
 }

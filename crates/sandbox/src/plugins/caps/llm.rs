@@ -3,7 +3,7 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use super::super::bindings::llm::{Host, Request, Response};
+use super::super::bindings::llm::{Host, Request, Response, Role};
 use super::super::bindings::types::Error;
 use super::super::ctx::NodeCtx;
 use super::super::durable::HostFn;
@@ -36,7 +36,7 @@ pub trait LlmBackend: Send + Sync {
 
 impl Host for NodeCtx {
     async fn complete(&mut self, req: Request) -> wasmtime::Result<Result<Response, Error>> {
-        let request = serde_json::to_value(&req)?;
+        let request = request_json(&req)?;
         let backend = self.caps.llm.clone();
         let grants = self.grants.clone();
         self.rec
@@ -126,6 +126,34 @@ impl LlmBackend for ProvidersBackend {
     }
 }
 
+/// The WIT name of a role, as providers and the ledger spell it.
+pub fn role_name(role: Role) -> &'static str {
+    match role {
+        Role::System => "system",
+        Role::User => "user",
+        Role::Assistant => "assistant",
+        Role::Tool => "tool",
+    }
+}
+
+/// The role a name spells (`None` for any other string).
+pub fn role_of(name: &str) -> Option<Role> {
+    [Role::System, Role::User, Role::Assistant, Role::Tool]
+        .into_iter()
+        .find(|r| role_name(*r) == name)
+}
+
+/// A request as the ledger records it: roles by their WIT names.
+fn request_json(req: &Request) -> wasmtime::Result<serde_json::Value> {
+    let mut v = serde_json::to_value(req)?;
+    if let Some(serde_json::Value::Array(msgs)) = v.get_mut("messages") {
+        for (m, orig) in msgs.iter_mut().zip(&req.messages) {
+            m["role"] = role_name(orig.role).into();
+        }
+    }
+    Ok(v)
+}
+
 fn json_field(name: &str, s: Option<String>) -> Result<Option<serde_json::Value>, Error> {
     s.filter(|s| !s.trim().is_empty())
         .map(|s| {
@@ -143,7 +171,7 @@ fn chat_request(req: Request) -> Result<crate::llm::ChatRequest, Error> {
     let mut messages = Vec::with_capacity(req.messages.len());
     for m in req.messages {
         messages.push(crate::llm::ChatMessage {
-            role: m.role,
+            role: role_name(m.role).to_string(),
             content: m.content,
             name: m.name,
             tool_call_id: m.tool_call_id,

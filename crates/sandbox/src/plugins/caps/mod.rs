@@ -17,8 +17,8 @@ use super::bindings::types::{Error, ErrorCode};
 
 /// The providers behind the capabilities, shared by every node execution.
 pub struct Capabilities {
-    /// `ABSTRACTGATEWAY_TOOL_MODE`: `passthrough` (default: tool calls wait for approval) or `local`.
-    pub tool_mode: String,
+    /// `ABSTRACTGATEWAY_TOOL_MODE`.
+    pub tool_mode: ToolMode,
     /// Outbound HTTP for plugins: clients that never connect to private addresses the operator did not allow.
     pub net: net::Net,
     /// kv buckets every bundle shares with the built-in plugins (the operator's policy).
@@ -33,13 +33,46 @@ impl Capabilities {
     /// Capabilities with no model, tool, speech or artifact provider yet.
     pub fn new() -> Capabilities {
         Capabilities {
-            tool_mode: "passthrough".into(),
+            tool_mode: ToolMode::Passthrough,
             net: net::Net::default(),
             shared_kv: Vec::new(),
             llm: None,
             tools: None,
             voice: None,
             artifacts: None,
+        }
+    }
+}
+
+/// Who runs the tool calls a third-party plugin makes (`ABSTRACTGATEWAY_TOOL_MODE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ToolMode {
+    /// The default: a person approves each call first.
+    #[default]
+    Passthrough,
+    /// The seed's other name for waiting for approval.
+    ApprovalRequired,
+    /// The gateway runs them without asking.
+    Local,
+}
+
+impl ToolMode {
+    /// The mode a setting names (any case, surrounding blanks ignored); `None` for an unknown one.
+    pub fn parse(s: &str) -> Option<ToolMode> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "passthrough" => Some(ToolMode::Passthrough),
+            "approval_required" => Some(ToolMode::ApprovalRequired),
+            "local" => Some(ToolMode::Local),
+            _ => None,
+        }
+    }
+
+    /// Its setting's spelling, as nodes see it in `_gateway.tool_mode`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ToolMode::Passthrough => "passthrough",
+            ToolMode::ApprovalRequired => "approval_required",
+            ToolMode::Local => "local",
         }
     }
 }

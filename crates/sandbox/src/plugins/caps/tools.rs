@@ -101,7 +101,7 @@ impl Host for NodeCtx {
         // Outside `local` mode a person approves every tool call a third-party plugin makes: it cannot skip
         // that by asking. The built-in components ask for approval themselves where the seed does (the
         // agent and tool nodes) and run a tool as their own node's semantics elsewhere (`write_file`).
-        let approved = self.caps.tool_mode == "local"
+        let approved = self.caps.tool_mode == super::ToolMode::Local
             || self.owner == Owner::Builtin
             || self.take_approval(&name, &args);
         let backend = self.caps.tools.clone();
@@ -119,7 +119,7 @@ impl Host for NodeCtx {
             recorder: self.rec.nested(&nested_label(&name)),
             now_ms: self.now_ms,
         };
-        let mode = self.caps.tool_mode.clone();
+        let mode = self.caps.tool_mode.as_str();
         let req = json!({"name": name, "arguments": args});
         let got: Result<serde_json::Value, Error> = self
             .rec
@@ -137,7 +137,7 @@ impl Host for NodeCtx {
                         ErrorCode::AccessDenied,
                         format!(
                             "tool {name:?} was not approved: in tool mode {mode:?} a person approves each \
-                             tool call (await-event with the calls listed) before it runs"
+                             tool call (a user wait listing the calls) before it runs"
                         ),
                     ));
                 }
@@ -170,7 +170,7 @@ impl NodeCtx {
         }
     }
 
-    /// Notes the tool calls `details` (an await-event's `tool_calls`) listed when `answer` approves them.
+    /// Notes the tool calls `details` (a wait's `tool_calls`) listed when `answer` approves them.
     pub fn note_approval(&mut self, details: &crate::run::Obj, answer: &serde_json::Value) {
         let Some(calls) = details
             .get("tool_calls")
