@@ -304,6 +304,50 @@ fn run_case(
 
 #[test]
 fn goldens_match_the_seed() {
+    goldens_match_with(|_| {});
+}
+
+/// The components of the built-in `answer`, `llm`, `memory` and `voice` plugins as they were built against
+/// plugin contract 0.1.0 (`fixtures/wit-0.1.0/`): they must still load, and every golden must still match
+/// with them in place of today's.
+#[test]
+fn goldens_match_the_seed_with_components_built_against_contract_0_1() {
+    goldens_match_with(|host| {
+        let builtins = abstractgateway::plugins::builtin::components();
+        let registry = host.registry();
+        for name in ["node_answer", "node_llm", "node_memory", "node_voice"] {
+            let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join(format!("tests/fixtures/wit-0.1.0/{name}.wasm"));
+            let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            let grants = builtins
+                .iter()
+                .find(|(n, _, _)| *n == name)
+                .and_then(|(_, _, g)| g.clone().ok())
+                .unwrap_or_else(|| panic!("{name} is not a built-in plugin"));
+            let loaded = host
+                .load(name, &bytes, grants)
+                .unwrap_or_else(|e| panic!("the 0.1.0 build of {name} does not load: {e}"));
+            let digest = loaded.digest().to_string();
+            let digests = |reg: &NodeRegistry| -> BTreeSet<String> {
+                reg.plugin_types()
+                    .filter(|p| p.plugin == name)
+                    .map(|p| p.digest.clone())
+                    .collect()
+            };
+            assert!(
+                !digests(&registry).contains(&digest),
+                "{name}: the fixture must differ from today's build"
+            );
+            assert_eq!(
+                digests(&host.registry()),
+                BTreeSet::from([digest]),
+                "{name}: the 0.1.0 build must serve every node type of {name}"
+            );
+        }
+    });
+}
+
+fn goldens_match_with(swap: impl FnOnce(&Arc<PluginHost>)) {
     let fake = FakeLlm::start();
     // `code` nodes run in the Python component; its compiled form is cached across test runs.
     let (host, warnings) = abstractgateway::plugins::setup_with(
@@ -316,6 +360,7 @@ fn goldens_match_the_seed() {
     let (bytes, grants) = in_process::python::component();
     host.load(in_process::python::NAME, &bytes, grants)
         .unwrap_or_else(|e| panic!("the Python component does not load: {e}"));
+    swap(&host);
     let golden_dir = shared().join("fixtures/flows/golden");
     let out_dir = tempfile::tempdir().expect("tmp");
     let actual_dir = out_dir.path().join("actual");
