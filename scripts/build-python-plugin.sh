@@ -27,7 +27,7 @@ if [ "$("$venv/bin/componentize-py" --version 2>/dev/null)" != "componentize-py 
 fi
 
 # Only the app's directory is on the path: nothing of the build machine's site-packages goes in.
-(cd "$work" && env -u VIRTUAL_ENV "$venv/bin/componentize-py" --quiet -d "$root/wit" -w node-plugin \
+(cd "$work" && env -u VIRTUAL_ENV "$venv/bin/componentize-py" --quiet -d "$root/wit" -w python-runtime \
     componentize app -p "$src" -o "$work/python_code.wasm.new")
 magic="$(head -c 8 "$work/python_code.wasm.new" | od -An -tx1 | tr -d ' \n')"
 if [ "$magic" != "0061736d0d000100" ]; then

@@ -1,4 +1,5 @@
-"""The `code` and legacy `function` VisualFlow nodes: user Python run inside this WebAssembly component.
+"""The `code` and legacy `function` VisualFlow nodes, and pin expressions (the `pin-eval` export): user
+Python run inside this WebAssembly component (WIT world `python-runtime`).
 
 The component is the sandbox: the host grants it no files, network, environment or clock beyond what WASI
 needs, and caps its memory, CPU time and output. The Python-level rules below (no dunder attributes, no
@@ -16,7 +17,7 @@ import time
 
 import wit_world
 from componentize_py_types import Err
-from wit_world.exports import node
+from wit_world.exports import node, pin_eval
 from wit_world.imports import types
 
 PERMISSIONS_PIN = "permissions"
@@ -307,7 +308,6 @@ def run_function(config, inputs):
 
 # ---- pin expressions and the flow `functions` library (§3.6) -------------------------------------------
 
-PIN_EXPR_TYPE = "__pin_expr__"
 PREVIEW_CHARS = 120
 
 
@@ -514,40 +514,51 @@ def evaluate_expression(library, where, expression, value, run_vars):
         raise PinExpressionError(f"pin expression on {where} returned a value that is not JSON: {e}") from e
 
 
-def run_pin_expressions(config, inputs):
-    """`check` compiles the library and every listed expression; `eval` evaluates a node's expressions in
-    order, each over its pin's `value` and the shared `vars`, stopping at the first failure.
+def _json_arg(what, text):
+    """A JSON argument of `pin-eval` as a value (an empty text is None); refused as a pin failure."""
+    if not text or not text.strip():
+        return None
+    try:
+        return json.loads(text)
+    except ValueError as e:
+        raise PinExpressionError(f"{what} is not JSON: {e}") from e
 
-    Answers `{"ok": true, "values"?: [<json>...]}` or `{"ok": false, "error", "index"}` (the failing item)."""
-    if not isinstance(inputs, dict):
-        inputs = {}
+
+def _pin_failure(index, e):
+    """A `pin-eval` failure: the expression at `index` (None: the flow functions) and the seed's message."""
+    if isinstance(e, RecursionError):
+        message = f"pin expression failed: RecursionError: {e}"
+    else:
+        message = str(e)
+    return Err(pin_eval.PinFailure(index=index, message=message))
+
+
+def check_pin_expressions(functions, expressions):
+    """Compiles the flow's `functions` (JSON text: `[{name, code}]`) and every expression, running none."""
     index = None
     try:
-        library = compile_functions(config.get("functions"))
-        checks = inputs.get("check")
-        if isinstance(checks, list):
-            for index, item in enumerate(checks):
-                item = item if isinstance(item, dict) else {}
-                compile_expression(str(item.get("where") or "?"), str(item.get("expression") or ""))
-            return '{"ok": true}'
-        items = inputs.get("eval")
+        compile_functions(_json_arg("the flow functions", functions))
+        for index, item in enumerate(expressions):
+            compile_expression(item.site or "?", item.source or "")
+    except (CodeExecutionError, RecursionError) as e:
+        raise _pin_failure(index, e)
+
+
+def evaluate_pin_expressions(functions, expressions, run_vars):
+    """Evaluates one node's expressions in order, each over its pin's `value` and the shared `vars`, stopping
+    at the first failure; their values as JSON texts."""
+    index = None
+    try:
+        library = compile_functions(_json_arg("the flow functions", functions))
+        shared_vars = _json_arg("vars", run_vars)
         texts = []
-        for index, item in enumerate(items if isinstance(items, list) else []):
-            item = item if isinstance(item, dict) else {}
-            texts.append(
-                evaluate_expression(
-                    library,
-                    str(item.get("where") or "?"),
-                    str(item.get("expression") or ""),
-                    item.get("value"),
-                    inputs.get("vars"),
-                )
-            )
-        return '{"ok": true, "values": [' + ", ".join(texts) + "]}"
-    except CodeExecutionError as e:
-        return json.dumps({"ok": False, "error": str(e), "index": index}, ensure_ascii=False)
-    except RecursionError as e:
-        return json.dumps({"ok": False, "error": f"pin expression failed: RecursionError: {e}", "index": index})
+        for index, item in enumerate(expressions):
+            site = item.site or "?"
+            value = _json_arg(f"the value on {site}", item.value)
+            texts.append(evaluate_expression(library, site, item.source or "", value, shared_vars))
+        return texts
+    except (CodeExecutionError, RecursionError) as e:
+        raise _pin_failure(index, e)
 
 
 def fail(code, message):
@@ -556,6 +567,16 @@ def fail(code, message):
 
 class WitWorld(wit_world.WitWorld):
     pass
+
+
+# What the seed's function-like code nodes declare: nothing read besides the inputs, an input failure
+# reported as the node's output, and a failure that completes the run with the node's error record.
+FUNCTION_LIKE = {
+    "effect": None,
+    "reads": node.Reads(0),
+    "on_input_failure": node.InputFailure.REPORT,
+    "on_failure": node.NodeFailure.COMPLETE_RUN,
+}
 
 
 class Node(wit_world.exports.Node):
@@ -574,16 +595,7 @@ class Node(wit_world.exports.Node):
                     pin("result", "result", "any"),
                     pin("execution", "execution", "object"),
                 ],
-                effect=None,
-            ),
-            node.NodeType(
-                name=PIN_EXPR_TYPE,
-                label="Pin expressions",
-                description="Host-internal: compiles and evaluates the pin expressions and flow functions "
-                "of a flow (never a node of a flow).",
-                inputs=[],
-                outputs=[],
-                effect=None,
+                **FUNCTION_LIKE,
             ),
             node.NodeType(
                 name="function",
@@ -591,7 +603,7 @@ class Node(wit_world.exports.Node):
                 description="Legacy Python function node: `code` + `functionName`, or an `expression`.",
                 inputs=[pin("input", "input", "any")],
                 outputs=[pin("result", "result", "any")],
-                effect=None,
+                **FUNCTION_LIKE,
             ),
         ]
 
@@ -603,8 +615,6 @@ class Node(wit_world.exports.Node):
             raise fail(types.ErrorCode.INVALID_INPUT, f"invalid invocation JSON: {e}")
         if not isinstance(config, dict):
             config = {}
-        if inv.node_type == PIN_EXPR_TYPE:
-            return run_pin_expressions(config, inputs)
         if inv.node_type == "code":
             out = run_code(config, inputs)
         elif inv.node_type == "function":
@@ -615,4 +625,18 @@ class Node(wit_world.exports.Node):
                 out = {"success": False, "error": str(e)}
         else:
             raise fail(types.ErrorCode.UNSUPPORTED, f"unknown node type {inv.node_type!r}")
-        return json.dumps(out, ensure_ascii=False, allow_nan=False)
+        return node.NodeResult(
+            outputs=json.dumps(out, ensure_ascii=False, allow_nan=False),
+            ambient=None,
+            complete_output=None,
+            effect_payload=None,
+            context_edit=None,
+        )
+
+
+class PinEval(wit_world.exports.PinEval):
+    def check(self, functions, expressions):
+        check_pin_expressions(functions, expressions)
+
+    def evaluate(self, functions, expressions, vars):
+        return evaluate_pin_expressions(functions, expressions, vars)

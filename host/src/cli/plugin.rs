@@ -358,7 +358,7 @@ fn lib_rs(snake: &str) -> String {
     format!(
         r#"//! The `{snake}` node type.
 
-use abstractgateway_plugin_sdk::{{Error, Invocation, Node, NodeType, Outputs, export_node, log, outputs}};
+use abstractgateway_plugin_sdk::{{Error, Invocation, Node, NodeResult, NodeType, export_node, log, outputs}};
 
 /// The plugin: one type implementing `Node` serves every node type it describes.
 pub struct {ty};
@@ -375,10 +375,10 @@ impl Node for {ty} {{
         ]
     }}
 
-    fn run(inv: Invocation) -> Result<Outputs, Error> {{
+    fn run(inv: Invocation) -> Result<NodeResult, Error> {{
         let text = inv.input_str("text")?;
         log::info(&format!("node {{}} got {{}} bytes", inv.node_id(), text.len()));
-        Ok(outputs! {{ "text" => text.to_uppercase(), "length" => text.chars().count() }})
+        Ok(outputs! {{ "text" => text.to_uppercase(), "length" => text.chars().count() }}.into())
     }}
 }}
 

@@ -12,8 +12,8 @@ mod bindings {
             package hostile:tool;
 
             world hostile-tool {
-                import abstractgateway:plugin/tools@0.1.0;
-                export abstractgateway:plugin/tool-provider@0.1.0;
+                import abstractgateway:plugin/tools@0.2.0;
+                export abstractgateway:plugin/tool-provider@0.2.0;
             }
         ",
         path: "../../wit",

@@ -20,8 +20,8 @@ use std::time::Duration;
 
 use abstractgateway_plugin_sdk::bindings::node::abstractgateway::plugin as host;
 use abstractgateway_plugin_sdk::{
-    Error, ErrorCode, Invocation, Node, NodeType, Outputs, Value, artifacts, export_node, http,
-    json, kv, llm, log, outputs, serde_json,
+    Error, ErrorCode, Invocation, Node, NodeResult, NodeType, Outputs, Value, artifacts,
+    export_node, http, json, kv, llm, log, outputs, serde_json,
 };
 
 /// The plugin.
@@ -90,89 +90,94 @@ impl Node for Hostile {
         ]
     }
 
-    fn run(inv: Invocation) -> Result<Outputs, Error> {
-        match inv.input_str("attack")? {
-            "infinite_loop" => infinite_loop(),
-            "memory_bomb" => Ok(memory_bomb()),
-            "recursion" => Ok(outputs! { "depth" => recurse(0, black_box(1)) }),
-            "trap" => trap(inv.input_str_opt("mode")?.unwrap_or("panic")),
-            "huge_output" => {
-                let mb = non_negative(&inv, "mb", 64)?;
-                Ok(outputs! { "data" => "x".repeat(mib(mb)?) })
-            }
-            "call_flood" => {
-                let calls = inv.input_i64_opt("calls")?.unwrap_or(10_000_000).max(0);
-                for i in 0..calls {
-                    log::log(
-                        log::Level::Debug,
-                        black_box(if i % 2 == 0 { "flood" } else { "flood!" }),
-                    );
-                }
-                Ok(outputs! { "calls" => calls })
-            }
-            "ungranted" => {
-                let url = inv
-                    .input_str_opt("url")?
-                    .unwrap_or("https://ungranted.example.invalid/secret");
-                let bucket = inv.input_str_opt("bucket")?.unwrap_or("ungranted-bucket");
-                Ok(ungranted(url, bucket))
-            }
-            "sleep" => {
-                let secs = non_negative(&inv, "secs", 600)?;
-                std::thread::sleep(Duration::from_secs(secs));
-                Ok(outputs! { "slept" => secs })
-            }
-            "poll" => Ok(poll(non_negative(&inv, "secs", 600)?)),
-            "resource_flood" => resource_flood(non_negative(&inv, "count", 10_000_000)?),
-            "log_flood" => {
-                let kb = non_negative(&inv, "kb", 64)?;
-                let count = non_negative(&inv, "count", 100_000)?;
-                Ok(log_flood(kib(kb)?, count))
-            }
-            "emit_flood" => {
-                let mb = non_negative(&inv, "mb", 16)?;
-                let count = non_negative(&inv, "count", 1)?;
-                Ok(emit_flood(mib(mb)?, count))
-            }
-            "artifact_put" => {
-                let mb = non_negative(&inv, "mb", 1)?;
-                Ok(artifact_put(mib(mb)?))
-            }
-            "kv_read" => {
-                let (bucket, key) = bucket_and_key(&inv)?;
-                Ok(match kv::get(bucket, key) {
-                    Ok(value) => outputs! {
-                        "ok" => true,
-                        "value" => value.map(|v| String::from_utf8_lossy(&v).into_owned()),
-                    },
-                    Err(e) => refusal(&e),
-                })
-            }
-            "kv_write" => {
-                let (bucket, key) = bucket_and_key(&inv)?;
-                let value = inv.input_str_opt("value")?.unwrap_or("");
-                Ok(match kv::set(bucket, key, value.as_bytes()) {
-                    Ok(()) => outputs! { "ok" => true },
-                    Err(e) => refusal(&e),
-                })
-            }
-            "http_get" => Ok(match http::get(inv.input_str("url")?) {
-                Ok(resp) => {
-                    outputs! { "ok" => true, "status" => resp.status, "body" => resp.text() }
-                }
-                Err(e) => refusal(&e),
-            }),
-            "llm_bad_options" => Ok(llm_bad_options()),
-            "tool_invoke" => tool_invoke(&inv),
-            other => Err(Error::invalid_input(format!(
-                "unknown attack '{other}'; one of: {}",
-                ATTACKS.join(", ")
-            ))),
-        }
+    fn run(inv: Invocation) -> Result<NodeResult, Error> {
+        attack(inv).map(NodeResult::from)
     }
 }
 
 export_node!(Hostile);
+
+/// Runs the attack `inputs.attack` names; its outputs.
+fn attack(inv: Invocation) -> Result<Outputs, Error> {
+    match inv.input_str("attack")? {
+        "infinite_loop" => infinite_loop(),
+        "memory_bomb" => Ok(memory_bomb()),
+        "recursion" => Ok(outputs! { "depth" => recurse(0, black_box(1)) }),
+        "trap" => trap(inv.input_str_opt("mode")?.unwrap_or("panic")),
+        "huge_output" => {
+            let mb = non_negative(&inv, "mb", 64)?;
+            Ok(outputs! { "data" => "x".repeat(mib(mb)?) })
+        }
+        "call_flood" => {
+            let calls = inv.input_i64_opt("calls")?.unwrap_or(10_000_000).max(0);
+            for i in 0..calls {
+                log::log(
+                    log::Level::Debug,
+                    black_box(if i % 2 == 0 { "flood" } else { "flood!" }),
+                );
+            }
+            Ok(outputs! { "calls" => calls })
+        }
+        "ungranted" => {
+            let url = inv
+                .input_str_opt("url")?
+                .unwrap_or("https://ungranted.example.invalid/secret");
+            let bucket = inv.input_str_opt("bucket")?.unwrap_or("ungranted-bucket");
+            Ok(ungranted(url, bucket))
+        }
+        "sleep" => {
+            let secs = non_negative(&inv, "secs", 600)?;
+            std::thread::sleep(Duration::from_secs(secs));
+            Ok(outputs! { "slept" => secs })
+        }
+        "poll" => Ok(poll(non_negative(&inv, "secs", 600)?)),
+        "resource_flood" => resource_flood(non_negative(&inv, "count", 10_000_000)?),
+        "log_flood" => {
+            let kb = non_negative(&inv, "kb", 64)?;
+            let count = non_negative(&inv, "count", 100_000)?;
+            Ok(log_flood(kib(kb)?, count))
+        }
+        "emit_flood" => {
+            let mb = non_negative(&inv, "mb", 16)?;
+            let count = non_negative(&inv, "count", 1)?;
+            Ok(emit_flood(mib(mb)?, count))
+        }
+        "artifact_put" => {
+            let mb = non_negative(&inv, "mb", 1)?;
+            Ok(artifact_put(mib(mb)?))
+        }
+        "kv_read" => {
+            let (bucket, key) = bucket_and_key(&inv)?;
+            Ok(match kv::get(bucket, key) {
+                Ok(value) => outputs! {
+                    "ok" => true,
+                    "value" => value.map(|v| String::from_utf8_lossy(&v).into_owned()),
+                },
+                Err(e) => refusal(&e),
+            })
+        }
+        "kv_write" => {
+            let (bucket, key) = bucket_and_key(&inv)?;
+            let value = inv.input_str_opt("value")?.unwrap_or("");
+            Ok(match kv::set(bucket, key, value.as_bytes()) {
+                Ok(()) => outputs! { "ok" => true },
+                Err(e) => refusal(&e),
+            })
+        }
+        "http_get" => Ok(match http::get(inv.input_str("url")?) {
+            Ok(resp) => {
+                outputs! { "ok" => true, "status" => resp.status, "body" => resp.text() }
+            }
+            Err(e) => refusal(&e),
+        }),
+        "llm_bad_options" => Ok(llm_bad_options()),
+        "tool_invoke" => tool_invoke(&inv),
+        other => Err(Error::invalid_input(format!(
+            "unknown attack '{other}'; one of: {}",
+            ATTACKS.join(", ")
+        ))),
+    }
+}
 
 /// A non-negative integer input, `default` when absent.
 fn non_negative(inv: &Invocation, name: &str, default: u64) -> Result<u64, Error> {
@@ -466,7 +471,7 @@ mod tests {
             json!({"attack": "huge_output", "mb": 1}),
         ))
         .unwrap();
-        assert_eq!(out["data"].as_str().map(str::len), Some(1 << 20));
+        assert_eq!(out.outputs["data"].as_str().map(str::len), Some(1 << 20));
     }
 
     #[test]

@@ -31,13 +31,13 @@ pub mod tool {
         type_section_suffix: "-agsdk",
         additional_derives: [PartialEq],
         with: {
-            "abstractgateway:plugin/types@0.1.0": ::abstractgateway_plugin_sdk::bindings::node::abstractgateway::plugin::types,
-            "abstractgateway:plugin/tools@0.1.0": ::abstractgateway_plugin_sdk::bindings::node::abstractgateway::plugin::tools,
-            "abstractgateway:plugin/http@0.1.0": ::abstractgateway_plugin_sdk::bindings::node::abstractgateway::plugin::http,
-            "abstractgateway:plugin/kv@0.1.0": ::abstractgateway_plugin_sdk::bindings::node::abstractgateway::plugin::kv,
-            "abstractgateway:plugin/log@0.1.0": ::abstractgateway_plugin_sdk::bindings::node::abstractgateway::plugin::log,
-            "abstractgateway:plugin/artifacts@0.1.0": ::abstractgateway_plugin_sdk::bindings::node::abstractgateway::plugin::artifacts,
-            "abstractgateway:plugin/durability@0.1.0": ::abstractgateway_plugin_sdk::bindings::node::abstractgateway::plugin::durability,
+            "abstractgateway:plugin/types@0.2.0": ::abstractgateway_plugin_sdk::bindings::node::abstractgateway::plugin::types,
+            "abstractgateway:plugin/tools@0.2.0": ::abstractgateway_plugin_sdk::bindings::node::abstractgateway::plugin::tools,
+            "abstractgateway:plugin/http@0.2.0": ::abstractgateway_plugin_sdk::bindings::node::abstractgateway::plugin::http,
+            "abstractgateway:plugin/kv@0.2.0": ::abstractgateway_plugin_sdk::bindings::node::abstractgateway::plugin::kv,
+            "abstractgateway:plugin/log@0.2.0": ::abstractgateway_plugin_sdk::bindings::node::abstractgateway::plugin::log,
+            "abstractgateway:plugin/artifacts@0.2.0": ::abstractgateway_plugin_sdk::bindings::node::abstractgateway::plugin::artifacts,
+            "abstractgateway:plugin/durability@0.2.0": ::abstractgateway_plugin_sdk::bindings::node::abstractgateway::plugin::durability,
         },
     });
 }

@@ -1,15 +1,92 @@
 //! Outbound HTTP to granted hosts: one bounded request and response per call.
 
+use std::fmt;
+use std::str::FromStr;
+
 use serde_json::Value;
 
 use crate::bindings::node::abstractgateway::plugin::http as wit;
 use crate::error::Error;
 
+/// An HTTP method.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Method {
+    /// GET.
+    Get,
+    /// POST.
+    Post,
+    /// PUT.
+    Put,
+    /// PATCH.
+    Patch,
+    /// DELETE.
+    Delete,
+    /// HEAD.
+    Head,
+    /// OPTIONS.
+    Options,
+}
+
+impl Method {
+    /// The method as HTTP spells it (`GET`, `POST`...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Post => "POST",
+            Method::Put => "PUT",
+            Method::Patch => "PATCH",
+            Method::Delete => "DELETE",
+            Method::Head => "HEAD",
+            Method::Options => "OPTIONS",
+        }
+    }
+}
+
+impl FromStr for Method {
+    type Err = Error;
+
+    /// Parses a method name in any case; one outside the seven is an `invalid-input` error.
+    fn from_str(s: &str) -> Result<Self, Error> {
+        match s.to_ascii_uppercase().as_str() {
+            "GET" => Ok(Method::Get),
+            "POST" => Ok(Method::Post),
+            "PUT" => Ok(Method::Put),
+            "PATCH" => Ok(Method::Patch),
+            "DELETE" => Ok(Method::Delete),
+            "HEAD" => Ok(Method::Head),
+            "OPTIONS" => Ok(Method::Options),
+            other => Err(Error::invalid_input(format!(
+                "unsupported method {other:?}"
+            ))),
+        }
+    }
+}
+
+impl fmt::Display for Method {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl From<Method> for wit::Method {
+    fn from(m: Method) -> Self {
+        match m {
+            Method::Get => wit::Method::Get,
+            Method::Post => wit::Method::Post,
+            Method::Put => wit::Method::Put,
+            Method::Patch => wit::Method::Patch,
+            Method::Delete => wit::Method::Delete,
+            Method::Head => wit::Method::Head,
+            Method::Options => wit::Method::Options,
+        }
+    }
+}
+
 /// An HTTP request; build it with [`Request::get`] / [`Request::post_json`] / [`Request::new`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Request {
-    /// GET, POST, PUT, PATCH, DELETE, HEAD or OPTIONS.
-    pub method: String,
+    /// The method.
+    pub method: Method,
     /// Absolute URL; its origin must be granted to the plugin.
     pub url: String,
     /// Header name/value pairs, in order.
@@ -22,9 +99,9 @@ pub struct Request {
 
 impl Request {
     /// A request with `method` to `url`, no headers and no body.
-    pub fn new(method: &str, url: impl Into<String>) -> Self {
+    pub fn new(method: Method, url: impl Into<String>) -> Self {
         Request {
-            method: method.to_string(),
+            method,
             url: url.into(),
             headers: Vec::new(),
             body: None,
@@ -34,12 +111,12 @@ impl Request {
 
     /// A GET request.
     pub fn get(url: impl Into<String>) -> Self {
-        Self::new("GET", url)
+        Self::new(Method::Get, url)
     }
 
     /// A POST with a JSON body and `content-type: application/json`.
     pub fn post_json(url: impl Into<String>, body: &Value) -> Self {
-        Self::new("POST", url)
+        Self::new(Method::Post, url)
             .header("content-type", "application/json")
             .body(body.to_string().into_bytes())
     }
@@ -131,7 +208,7 @@ impl Response {
 /// Sends one request through the host.
 pub fn fetch(req: Request) -> Result<Response, Error> {
     let wreq = wit::Request {
-        method: req.method,
+        method: req.method.into(),
         url: req.url,
         headers: req
             .headers
@@ -168,4 +245,18 @@ pub fn post_json(url: &str, body: &Value) -> Result<Value, Error> {
     fetch(Request::post_json(url, body))?
         .error_for_status()?
         .json()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn methods_parse_in_any_case_and_print_upper_case() {
+        assert_eq!("patch".parse::<Method>(), Ok(Method::Patch));
+        assert_eq!(Method::Options.to_string(), "OPTIONS");
+        let e = "trace".parse::<Method>().unwrap_err();
+        assert_eq!(e.code, crate::ErrorCode::InvalidInput);
+        assert_eq!(e.message, "unsupported method \"TRACE\"");
+    }
 }

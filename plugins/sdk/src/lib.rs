@@ -1,11 +1,11 @@
 //! SDK for abstractgateway plugins: WebAssembly components that provide node types (the
-//! `node-plugin` world) or tools (the `tool-plugin` world) of the `abstractgateway:plugin` WIT package.
+//! `node-plugin` world) or tools (the `tool-plugin` world) of the `abstractgateway:plugin@0.2.0` WIT package.
 //!
 //! A node plugin is a `cdylib` crate with one type implementing [`Node`] and one
 //! [`export_node!`] line; build it with `cargo build --release --target wasm32-wasip2`.
 //!
 //! ```ignore
-//! use abstractgateway_plugin_sdk::{Error, Invocation, Node, NodeType, Outputs, export_node, outputs};
+//! use abstractgateway_plugin_sdk::{Error, Invocation, Node, NodeResult, NodeType, export_node, outputs};
 //!
 //! struct Upper;
 //!
@@ -13,8 +13,8 @@
 //!     fn describe() -> Vec<NodeType> {
 //!         vec![NodeType::new("upper").input("text", "string").output("text", "string")]
 //!     }
-//!     fn run(inv: Invocation) -> Result<Outputs, Error> {
-//!         Ok(outputs! { "text" => inv.input_str("text")?.to_uppercase() })
+//!     fn run(inv: Invocation) -> Result<NodeResult, Error> {
+//!         Ok(outputs! { "text" => inv.input_str("text")?.to_uppercase() }.into())
 //!     }
 //! }
 //!
@@ -41,7 +41,10 @@ pub mod tools;
 pub mod voice;
 
 pub use error::{Error, ErrorCode};
-pub use node::{Invocation, Node, NodeType, Outputs, Pin};
+pub use node::{
+    ContextEdit, InputFailure, Invocation, Node, NodeFailure, NodeResult, NodeType, Outputs, Pin,
+    Reads,
+};
 pub use serde_json::{self, Map, Value, json};
 pub use tool::{Tool, ToolSpec};
 

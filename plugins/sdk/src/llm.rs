@@ -1,15 +1,77 @@
 //! Chat completions through the host (it picks the provider; credentials never reach the plugin).
 
+use std::fmt;
+use std::str::FromStr;
+
 use serde_json::Value;
 
 use crate::bindings::node::abstractgateway::plugin::llm as wit;
 use crate::error::{Error, parse_host_json};
 
+/// Who wrote a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// Instructions to the model.
+    System,
+    /// The person (or flow) asking.
+    User,
+    /// The model.
+    Assistant,
+    /// A tool's result.
+    Tool,
+}
+
+impl Role {
+    /// The role as chat messages spell it: `system`, `user`, `assistant` or `tool`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::System => "system",
+            Role::User => "user",
+            Role::Assistant => "assistant",
+            Role::Tool => "tool",
+        }
+    }
+}
+
+impl FromStr for Role {
+    type Err = Error;
+
+    /// Parses `system`, `user`, `assistant` or `tool`; anything else is an `invalid-input` error.
+    fn from_str(s: &str) -> Result<Self, Error> {
+        match s {
+            "system" => Ok(Role::System),
+            "user" => Ok(Role::User),
+            "assistant" => Ok(Role::Assistant),
+            "tool" => Ok(Role::Tool),
+            other => Err(Error::invalid_input(format!(
+                "unknown message role {other:?}"
+            ))),
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl From<Role> for wit::Role {
+    fn from(r: Role) -> Self {
+        match r {
+            Role::System => wit::Role::System,
+            Role::User => wit::Role::User,
+            Role::Assistant => wit::Role::Assistant,
+            Role::Tool => wit::Role::Tool,
+        }
+    }
+}
+
 /// One chat message.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Message {
-    /// system, user, assistant or tool.
-    pub role: String,
+    /// Who wrote it.
+    pub role: Role,
     /// The text.
     pub content: String,
     /// Optional participant name.
@@ -22,9 +84,9 @@ pub struct Message {
 
 impl Message {
     /// A message with `role` and `content`.
-    pub fn new(role: &str, content: impl Into<String>) -> Self {
+    pub fn new(role: Role, content: impl Into<String>) -> Self {
         Message {
-            role: role.to_string(),
+            role,
             content: content.into(),
             name: None,
             tool_call_id: None,
@@ -34,24 +96,24 @@ impl Message {
 
     /// A system message.
     pub fn system(content: impl Into<String>) -> Self {
-        Self::new("system", content)
+        Self::new(Role::System, content)
     }
 
     /// A user message.
     pub fn user(content: impl Into<String>) -> Self {
-        Self::new("user", content)
+        Self::new(Role::User, content)
     }
 
     /// An assistant message.
     pub fn assistant(content: impl Into<String>) -> Self {
-        Self::new("assistant", content)
+        Self::new(Role::Assistant, content)
     }
 
     /// A tool result answering the call `call_id`.
     pub fn tool_result(call_id: impl Into<String>, content: impl Into<String>) -> Self {
         Message {
             tool_call_id: Some(call_id.into()),
-            ..Self::new("tool", content)
+            ..Self::new(Role::Tool, content)
         }
     }
 }
@@ -202,7 +264,7 @@ pub fn complete(req: Request) -> Result<Response, Error> {
             .messages
             .into_iter()
             .map(|m| wit::Message {
-                role: m.role,
+                role: m.role.into(),
                 content: m.content,
                 name: m.name,
                 tool_call_id: m.tool_call_id,
@@ -247,4 +309,20 @@ pub fn prompt(prompt: &str) -> Result<String, Error> {
 /// The models `provider` (none = the host default provider) lists, narrowed to the granted ones.
 pub fn list_models(provider: Option<&str>) -> Result<Vec<String>, Error> {
     Ok(wit::list_models(provider)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roles_parse_and_print_as_chat_messages_spell_them() {
+        for r in [Role::System, Role::User, Role::Assistant, Role::Tool] {
+            assert_eq!(r.as_str().parse::<Role>(), Ok(r));
+        }
+        let e = "User".parse::<Role>().unwrap_err();
+        assert_eq!(e.code, crate::ErrorCode::InvalidInput);
+        assert_eq!(e.message, "unknown message role \"User\"");
+        assert_eq!(Message::tool_result("c", "x").role, Role::Tool);
+    }
 }

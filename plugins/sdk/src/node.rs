@@ -19,6 +19,36 @@ pub struct Pin {
     pub pin_type: String,
 }
 
+/// What a node type reads of its run besides its inputs (WIT `reads`); nothing by default.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Reads {
+    /// The run's context (`vars.context`), passed as [`Invocation::run_context`].
+    pub run_context: bool,
+    /// A read-only copy of the run's variables, passed as [`Invocation::vars`].
+    pub vars: bool,
+}
+
+/// What happens when a node's inputs cannot be resolved, e.g. a pulled node raised (WIT `input-failure`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InputFailure {
+    /// The node reports the error as its output (`_flow_error`), as a function-like node does.
+    Report,
+    /// The run fails, as an effect node's does.
+    FailRun,
+    /// The node runs with no inputs.
+    StartEmpty,
+}
+
+/// What the run does when the node fails or returns `{success: false, error}` (WIT `node-failure`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum NodeFailure {
+    /// The run fails (the default).
+    #[default]
+    FailRun,
+    /// The run completes with the node's error record as its output (as a `code` node's does).
+    CompleteRun,
+}
+
 /// A node type a plugin provides; build it with [`NodeType::new`] and the chained setters.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NodeType {
@@ -32,8 +62,14 @@ pub struct NodeType {
     pub inputs: Vec<Pin>,
     /// Output pins, in display order.
     pub outputs: Vec<Pin>,
-    /// The effect type recorded in the ledger, if it differs from the name.
+    /// The effect type recorded in the ledger; `None` for a function-like node.
     pub effect: Option<String>,
+    /// What the node reads of its run besides its inputs.
+    pub reads: Reads,
+    /// Set by [`NodeType::on_input_failure`]; `None`: fail-run with an effect, report without.
+    pub on_input_failure: Option<InputFailure>,
+    /// What the run does when the node fails.
+    pub on_failure: NodeFailure,
 }
 
 impl NodeType {
@@ -47,6 +83,9 @@ impl NodeType {
             inputs: Vec::new(),
             outputs: Vec::new(),
             effect: None,
+            reads: Reads::default(),
+            on_input_failure: None,
+            on_failure: NodeFailure::FailRun,
         }
     }
 
@@ -84,10 +123,44 @@ impl NodeType {
         self
     }
 
-    /// Sets the effect type written in the ledger.
+    /// Sets the effect type written in the ledger (and makes a failing input pull fail the run).
     pub fn effect(mut self, effect: impl Into<String>) -> Self {
         self.effect = Some(effect.into());
         self
+    }
+
+    /// Asks for the run's context as [`Invocation::run_context`].
+    pub fn reads_run_context(mut self) -> Self {
+        self.reads.run_context = true;
+        self
+    }
+
+    /// Asks for a read-only copy of the run's variables as [`Invocation::vars`].
+    pub fn reads_vars(mut self) -> Self {
+        self.reads.vars = true;
+        self
+    }
+
+    /// Sets what happens when the node's inputs cannot be resolved.
+    pub fn on_input_failure(mut self, f: InputFailure) -> Self {
+        self.on_input_failure = Some(f);
+        self
+    }
+
+    /// Sets what the run does when the node fails.
+    pub fn on_failure(mut self, f: NodeFailure) -> Self {
+        self.on_failure = f;
+        self
+    }
+
+    /// The input failure mode declared to the host: the explicit one, else fail-run for a node with an
+    /// effect and report for a function-like one.
+    pub fn input_failure(&self) -> InputFailure {
+        match (self.on_input_failure, &self.effect) {
+            (Some(f), _) => f,
+            (None, Some(_)) => InputFailure::FailRun,
+            (None, None) => InputFailure::Report,
+        }
     }
 }
 
@@ -99,13 +172,15 @@ fn pin(id: &str, label: &str, pin_type: &str) -> Pin {
     }
 }
 
-/// One node to run: which type, its flow node id, its configuration and resolved inputs.
+/// One node to run: which type, its flow node id, its configuration, resolved inputs and what it reads.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Invocation {
     node_type: String,
     node_id: String,
     config: Value,
     inputs: Value,
+    run_context: Option<Value>,
+    vars: Option<Value>,
 }
 
 impl Invocation {
@@ -121,7 +196,31 @@ impl Invocation {
             node_id: node_id.into(),
             config,
             inputs,
+            run_context: None,
+            vars: None,
         }
+    }
+
+    /// The same invocation with the run's context (tests; the host passes it to nodes that read it).
+    pub fn with_run_context(mut self, context: Value) -> Self {
+        self.run_context = Some(context);
+        self
+    }
+
+    /// The same invocation with the run's variables (tests; the host passes them to nodes that read them).
+    pub fn with_vars(mut self, vars: Value) -> Self {
+        self.vars = Some(vars);
+        self
+    }
+
+    /// The run's context object (`vars.context`), when the node type reads it and the run has one.
+    pub fn run_context(&self) -> Option<&Value> {
+        self.run_context.as_ref()
+    }
+
+    /// The run's variables (read-only), when the node type reads them.
+    pub fn vars(&self) -> Option<&Value> {
+        self.vars.as_ref()
     }
 
     /// Which of the plugin's node types runs.
@@ -261,13 +360,72 @@ fn wrong_type(name: &str, expected: &str, got: &Value) -> Error {
     Error::invalid_input(format!("input '{name}' must be {expected}, got {kind}"))
 }
 
+/// A change to the run's `context.messages` (WIT `context-edit`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum ContextEdit {
+    /// Messages appended: a turn of a conversation that uses the context.
+    Append(Vec<Value>),
+    /// The new list: a compaction summary, spans rehydrated, a note kept in context.
+    Replace(Vec<Value>),
+}
+
+/// What a node produced: its output pins, and what else the run takes from it (WIT `node-result`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct NodeResult {
+    /// The output pins.
+    pub outputs: Outputs,
+    /// The ambient payload (`_last_output`); `None`: a function-like node leaves its outputs, an effect node nothing.
+    pub ambient: Option<Value>,
+    /// What the run completes with when this node ends it; `None`: the outputs plus `success`.
+    pub complete_output: Option<Value>,
+    /// The effect payload the `completed` record shows; the outputs are then kept at `_temp.effects.<node>`.
+    pub effect_payload: Option<Value>,
+    /// A change to the run's `context.messages`.
+    pub context_edit: Option<ContextEdit>,
+}
+
+impl From<Outputs> for NodeResult {
+    fn from(outputs: Outputs) -> Self {
+        NodeResult {
+            outputs,
+            ..Default::default()
+        }
+    }
+}
+
+impl NodeResult {
+    /// The same result leaving `ambient` as the ambient payload.
+    pub fn with_ambient(mut self, ambient: Value) -> Self {
+        self.ambient = Some(ambient);
+        self
+    }
+
+    /// The same result completing the run with `output` when this node ends it.
+    pub fn with_complete_output(mut self, output: Value) -> Self {
+        self.complete_output = Some(output);
+        self
+    }
+
+    /// The same result with the effect payload the `completed` record shows.
+    pub fn with_effect_payload(mut self, payload: Value) -> Self {
+        self.effect_payload = Some(payload);
+        self
+    }
+
+    /// The same result changing the run's `context.messages`.
+    pub fn with_context_edit(mut self, edit: ContextEdit) -> Self {
+        self.context_edit = Some(edit);
+        self
+    }
+}
+
 /// A node plugin: the node types it provides and how to run one node.
 pub trait Node {
     /// The node types this plugin provides; called once when the host loads the plugin.
     fn describe() -> Vec<NodeType>;
 
-    /// Runs one node; returns its output pins.
-    fn run(inv: Invocation) -> Result<Outputs, Error>;
+    /// Runs one node; simple nodes return `Ok(outputs.into())`.
+    fn run(inv: Invocation) -> Result<NodeResult, Error>;
 }
 
 /// Adapts a [`Node`] to the generated export trait; used by [`export_node!`](crate::export_node).
@@ -281,7 +439,7 @@ impl<T: Node> wit::Guest for NodeExport<T> {
 
     fn run(
         inv: wit::Invocation,
-    ) -> Result<String, crate::bindings::node::abstractgateway::plugin::types::Error> {
+    ) -> Result<wit::NodeResult, crate::bindings::node::abstractgateway::plugin::types::Error> {
         let config = if inv.config.trim().is_empty() {
             Value::Null
         } else {
@@ -292,8 +450,29 @@ impl<T: Node> wit::Guest for NodeExport<T> {
         } else {
             parse_host_json("inputs", &inv.inputs)?
         };
-        let out = T::run(Invocation::new(inv.node_type, inv.node_id, config, inputs))?;
-        Ok(Value::Object(out).to_string())
+        let optional = |what, text: Option<String>| {
+            text.filter(|t| !t.trim().is_empty())
+                .map(|t| parse_host_json(what, &t))
+                .transpose()
+        };
+        let mut call = Invocation::new(inv.node_type, inv.node_id, config, inputs);
+        call.run_context = optional("run-context", inv.run_context)?;
+        call.vars = optional("vars", inv.vars)?;
+        Ok(to_wit_result(T::run(call)?))
+    }
+}
+
+fn to_wit_result(r: NodeResult) -> wit::NodeResult {
+    let text = |v: Value| v.to_string();
+    wit::NodeResult {
+        outputs: Value::Object(r.outputs).to_string(),
+        ambient: r.ambient.map(text),
+        complete_output: r.complete_output.map(text),
+        effect_payload: r.effect_payload.map(text),
+        context_edit: r.context_edit.map(|e| match e {
+            ContextEdit::Append(list) => wit::ContextEdit::Append(Value::Array(list).to_string()),
+            ContextEdit::Replace(list) => wit::ContextEdit::Replace(Value::Array(list).to_string()),
+        }),
     }
 }
 
@@ -307,6 +486,22 @@ fn to_wit_type(t: NodeType) -> wit::NodeType {
             })
             .collect()
     };
+    let mut reads = wit::Reads::empty();
+    if t.reads.run_context {
+        reads |= wit::Reads::RUN_CONTEXT;
+    }
+    if t.reads.vars {
+        reads |= wit::Reads::VARS;
+    }
+    let on_input_failure = match t.input_failure() {
+        InputFailure::Report => wit::InputFailure::Report,
+        InputFailure::FailRun => wit::InputFailure::FailRun,
+        InputFailure::StartEmpty => wit::InputFailure::StartEmpty,
+    };
+    let on_failure = match t.on_failure {
+        NodeFailure::FailRun => wit::NodeFailure::FailRun,
+        NodeFailure::CompleteRun => wit::NodeFailure::CompleteRun,
+    };
     wit::NodeType {
         name: t.name,
         label: t.label,
@@ -314,5 +509,67 @@ fn to_wit_type(t: NodeType) -> wit::NodeType {
         inputs: pins(t.inputs),
         outputs: pins(t.outputs),
         effect: t.effect,
+        reads,
+        on_input_failure,
+        on_failure,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn builder_defaults_follow_the_effect() {
+        let f = NodeType::new("f");
+        assert_eq!(f.input_failure(), InputFailure::Report);
+        assert_eq!(
+            (f.reads, f.on_failure),
+            (Reads::default(), NodeFailure::FailRun)
+        );
+        assert_eq!(
+            NodeType::new("e").effect("e").input_failure(),
+            InputFailure::FailRun
+        );
+        let agent = NodeType::new("agent")
+            .on_input_failure(InputFailure::StartEmpty)
+            .effect("agent")
+            .reads_run_context();
+        assert_eq!(agent.input_failure(), InputFailure::StartEmpty);
+        let w = to_wit_type(agent);
+        assert_eq!(w.reads, wit::Reads::RUN_CONTEXT);
+        assert_eq!(w.on_input_failure, wit::InputFailure::StartEmpty);
+        let w = to_wit_type(
+            NodeType::new("code")
+                .reads_vars()
+                .on_failure(NodeFailure::CompleteRun),
+        );
+        assert_eq!(w.reads, wit::Reads::VARS);
+        assert_eq!(w.on_input_failure, wit::InputFailure::Report);
+        assert_eq!(w.on_failure, wit::NodeFailure::CompleteRun);
+    }
+
+    #[test]
+    fn results_travel_as_json_text() {
+        let mut outputs = Outputs::new();
+        outputs.insert("a".into(), json!(1));
+        let w = to_wit_result(outputs.clone().into());
+        assert_eq!(w.outputs, r#"{"a":1}"#);
+        assert_eq!((w.ambient, w.context_edit), (None, None));
+        let w = to_wit_result(
+            NodeResult::from(outputs)
+                .with_ambient(json!({"b": 2}))
+                .with_complete_output(json!({"success": true}))
+                .with_effect_payload(json!({"type": "t"}))
+                .with_context_edit(ContextEdit::Append(vec![json!({"role": "user"})])),
+        );
+        assert_eq!(w.ambient.as_deref(), Some(r#"{"b":2}"#));
+        assert_eq!(w.complete_output.as_deref(), Some(r#"{"success":true}"#));
+        assert_eq!(w.effect_payload.as_deref(), Some(r#"{"type":"t"}"#));
+        assert_eq!(
+            w.context_edit,
+            Some(wit::ContextEdit::Append(r#"[{"role":"user"}]"#.into()))
+        );
     }
 }

@@ -1,7 +1,7 @@
 //! `plugin_echo`: returns its inputs unchanged (shipped built-in; also the cheapest call for benchmarks).
 
 use abstractgateway_plugin_sdk::{
-    Error, Invocation, Map, Node, NodeType, Outputs, Value, export_node,
+    Error, Invocation, Map, Node, NodeResult, NodeType, Outputs, Value, export_node,
 };
 
 /// The plugin.
@@ -18,8 +18,8 @@ impl Node for Echo {
         ]
     }
 
-    fn run(inv: Invocation) -> Result<Outputs, Error> {
-        Ok(echo(inv.into_inputs()))
+    fn run(inv: Invocation) -> Result<NodeResult, Error> {
+        Ok(echo(inv.into_inputs()).into())
     }
 }
 
@@ -53,7 +53,7 @@ mod tests {
             inputs.clone(),
         ))
         .unwrap();
-        assert_eq!(Value::Object(out), inputs);
+        assert_eq!(Value::Object(out.outputs), inputs);
         assert_eq!(Value::Object(echo(json!(3))), json!({"value": 3}));
     }
 }

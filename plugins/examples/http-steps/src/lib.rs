@@ -6,7 +6,7 @@
 //! every kind of host call in one node.
 
 use abstractgateway_plugin_sdk::{
-    Error, Invocation, Node, NodeType, Outputs, Value, artifacts, export_node, http, kv, log,
+    Error, Invocation, Node, NodeResult, NodeType, Value, artifacts, export_node, http, kv, log,
     outputs,
 };
 
@@ -32,7 +32,7 @@ impl Node for HttpSteps {
         ]
     }
 
-    fn run(inv: Invocation) -> Result<Outputs, Error> {
+    fn run(inv: Invocation) -> Result<NodeResult, Error> {
         let base = inv.input_str("base_url")?.trim_end_matches('/').to_string();
         let count = inv.input_i64_opt("count")?.unwrap_or(DEFAULT_COUNT);
         let count = u32::try_from(count)
@@ -63,7 +63,8 @@ impl Node for HttpSteps {
         };
         Ok(
             outputs! { "bodies" => bodies, "count" => count, "spin_digest" => format!("{digest:016x}"),
-            "artifact_id" => artifact_id },
+            "artifact_id" => artifact_id }
+            .into(),
         )
     }
 }

@@ -2,7 +2,7 @@
 //! hand other nodes an artifact with exact contents, e.g. audio that is empty, not audio, or too long.
 
 use abstractgateway_plugin_sdk::{
-    Error, Invocation, Node, NodeType, Outputs, artifacts, export_node, json, outputs,
+    Error, Invocation, Node, NodeResult, NodeType, artifacts, export_node, json, outputs,
 };
 
 /// The plugin.
@@ -23,7 +23,7 @@ impl Node for PutBytes {
         ]
     }
 
-    fn run(inv: Invocation) -> Result<Outputs, Error> {
+    fn run(inv: Invocation) -> Result<NodeResult, Error> {
         let bytes = decode_hex(inv.input_str_opt("hex")?.unwrap_or(""))?;
         let content_type = inv
             .input_str_opt("content_type")?
@@ -34,7 +34,8 @@ impl Node for PutBytes {
                                  "content_type": info.content_type, "size_bytes": info.size}),
             "artifact_id" => info.id,
             "size" => info.size,
-        })
+        }
+        .into())
     }
 }
 

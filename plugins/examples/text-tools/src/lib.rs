@@ -1,7 +1,7 @@
 //! Example node plugin with two node types, `text_stats` and `slugify`: the model for plugin authors.
 
 use abstractgateway_plugin_sdk::{
-    Error, Invocation, Node, NodeType, Outputs, export_node, outputs,
+    Error, Invocation, Node, NodeResult, NodeType, export_node, outputs,
 };
 
 /// The plugin: one type implementing `Node` serves every node type it describes.
@@ -27,18 +27,18 @@ impl Node for TextTools {
         ]
     }
 
-    fn run(inv: Invocation) -> Result<Outputs, Error> {
+    fn run(inv: Invocation) -> Result<NodeResult, Error> {
         match inv.node_type() {
             "text_stats" => {
                 let (words, chars, lines) = text_stats(inv.input_str("text")?);
-                Ok(outputs! { "words" => words, "chars" => chars, "lines" => lines })
+                Ok(outputs! { "words" => words, "chars" => chars, "lines" => lines }.into())
             }
             "slugify" => {
                 let sep = inv.input_str_opt("separator")?.unwrap_or("-");
                 let max = inv.input_i64_opt("max_length")?.unwrap_or(0);
                 let max = usize::try_from(max)
                     .map_err(|_| Error::invalid_input("max_length must be >= 0"))?;
-                Ok(outputs! { "slug" => slugify(inv.input_str("text")?, sep, max) })
+                Ok(outputs! { "slug" => slugify(inv.input_str("text")?, sep, max) }.into())
             }
             other => Err(Error::invalid_input(format!(
                 "text-tools has no node type '{other}'"
@@ -152,7 +152,10 @@ mod tests {
             json!({"text": "a b\nc"}),
         ))
         .unwrap();
-        assert_eq!(json!(out), json!({"words": 3, "chars": 5, "lines": 2}));
+        assert_eq!(
+            json!(out.outputs),
+            json!({"words": 3, "chars": 5, "lines": 2})
+        );
         let err = TextTools::run(Invocation::new(
             "slugify",
             "n2",
@@ -168,6 +171,6 @@ mod tests {
             json!({"text": "A B", "max_length": "0"}),
         ))
         .unwrap();
-        assert_eq!(json!(out), json!({"slug": "a-b"}));
+        assert_eq!(json!(out.outputs), json!({"slug": "a-b"}));
     }
 }

@@ -1,7 +1,7 @@
 //! Example node plugin calling host tools: `call_tool` runs one tool by name and reports what it may call.
 
 use abstractgateway_plugin_sdk::{
-    Error, Invocation, Node, NodeType, Outputs, Value, export_node, json, outputs, tools,
+    Error, Invocation, Node, NodeResult, NodeType, Value, export_node, json, outputs, tools,
 };
 
 /// The plugin.
@@ -22,11 +22,11 @@ impl Node for ToolCaller {
         ]
     }
 
-    fn run(inv: Invocation) -> Result<Outputs, Error> {
+    fn run(inv: Invocation) -> Result<NodeResult, Error> {
         let name = inv.input_str("name")?;
         let arguments = inv.input("arguments").cloned().unwrap_or_else(|| json!({}));
         let listed: Vec<String> = tools::list()?.into_iter().map(|t| t.name).collect();
-        Ok(match tools::invoke(name, &arguments) {
+        let out = match tools::invoke(name, &arguments) {
             Ok(result) => {
                 outputs! { "tools" => listed, "result" => result, "error" => Value::Null }
             }
@@ -35,7 +35,8 @@ impl Node for ToolCaller {
                 "result" => Value::Null,
                 "error" => json!({"code": format!("{:?}", e.code), "message": e.message}),
             },
-        })
+        };
+        Ok(out.into())
     }
 }
 

@@ -1,11 +1,11 @@
 //! `answer_user` as a component: a message for the host UI that completes at once (flow-format §3.8).
 //! The node makes no host call; what clients see is kept as the seed's effect: the completed record
-//! carries effect type `answer_user` with payload `{type, message, level}` (reserved key
-//! `_effect_payload`) and result `{message, level}`, and a run ending on it completes with
-//! `{success: true, result: {message, level}}` (`_complete_output`).
+//! carries effect type `answer_user` with payload `{type, message, level}` (the result's effect payload)
+//! and result `{message, level}`, and a run ending on it completes with
+//! `{success: true, result: {message, level}}` (its complete output).
 
 use abstractgateway_plugin_sdk::{
-    Error, Invocation, Node, NodeType, Outputs, Value, export_node, json,
+    Error, Invocation, Node, NodeResult, NodeType, Outputs, Value, export_node, json,
 };
 
 /// The plugin.
@@ -26,7 +26,7 @@ impl Node for AnswerNodes {
         ]
     }
 
-    fn run(inv: Invocation) -> Result<Outputs, Error> {
+    fn run(inv: Invocation) -> Result<NodeResult, Error> {
         match inv.node_type() {
             "answer_user" => Ok(answer_user(inv.inputs())),
             other => Err(Error::not_found(format!(
@@ -45,23 +45,17 @@ fn text_pin(inputs: &Value, key: &str) -> Option<String> {
     }
 }
 
-/// The node's outputs from its resolved inputs.
-pub fn answer_user(inputs: &Value) -> Outputs {
+/// The node's result from its resolved inputs.
+pub fn answer_user(inputs: &Value) -> NodeResult {
     let message = text_pin(inputs, "message").unwrap_or_default();
     let level = text_pin(inputs, "level").unwrap_or_else(|| "message".into());
     let result = json!({"message": message, "level": level});
     let mut out = Outputs::new();
     out.insert("message".into(), json!(message));
     out.insert("level".into(), json!(level));
-    out.insert(
-        "_effect_payload".into(),
-        json!({"type": "answer_user", "message": message, "level": level}),
-    );
-    out.insert(
-        "_complete_output".into(),
-        json!({"success": true, "result": result}),
-    );
-    out
+    NodeResult::from(out)
+        .with_effect_payload(json!({"type": "answer_user", "message": message, "level": level}))
+        .with_complete_output(json!({"success": true, "result": result}))
 }
 
 export_node!(AnswerNodes);

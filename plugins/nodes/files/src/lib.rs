@@ -2,7 +2,8 @@
 //! `write_file` tool, which confines it to the run's workspace (`workspace_root`) and records the call.
 
 use abstractgateway_plugin_sdk::{
-    Error, Invocation, Node, NodeType, Outputs, Value, export_node, json, tools,
+    Error, Invocation, Node, NodeFailure, NodeResult, NodeType, Outputs, Value, export_node, json,
+    tools,
 };
 
 /// The plugin.
@@ -43,12 +44,14 @@ impl Node for FileNodes {
                 .input("file_path", "string")
                 .input("content", "any")
                 .output("bytes", "number")
-                .output("file_path", "string"),
+                .output("file_path", "string")
+                // As the seed's function-like code nodes: a failure completes the run with the error record.
+                .on_failure(NodeFailure::CompleteRun),
         ]
     }
 
-    fn run(inv: Invocation) -> Result<Outputs, Error> {
-        run_with(&mut HostTool, &inv)
+    fn run(inv: Invocation) -> Result<NodeResult, Error> {
+        Ok(run_with(&mut HostTool, &inv)?.into())
     }
 }
 

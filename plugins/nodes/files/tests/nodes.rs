@@ -59,3 +59,12 @@ fn a_missing_path_is_the_seeds_error() {
     );
     assert!(w.0.is_empty());
 }
+
+#[test]
+fn write_file_is_function_like_and_completes_the_run_when_it_fails() {
+    use abstractgateway_plugin_sdk::{InputFailure, Node, NodeFailure};
+    let types = node_files::FileNodes::describe();
+    assert_eq!(types[0].effect, None);
+    assert_eq!(types[0].input_failure(), InputFailure::Report);
+    assert_eq!(types[0].on_failure, NodeFailure::CompleteRun);
+}

@@ -5,7 +5,7 @@
 //! at that node, as they do on the seed, instead of being refused.
 
 use abstractgateway_plugin_sdk::{
-    Error, ErrorCode, Invocation, Node, NodeType, Outputs, export_node,
+    Error, ErrorCode, Invocation, Node, NodeResult, NodeType, export_node,
 };
 
 /// The plugin.
@@ -61,7 +61,7 @@ impl Node for KgNodes {
         ]
     }
 
-    fn run(inv: Invocation) -> Result<Outputs, Error> {
+    fn run(inv: Invocation) -> Result<NodeResult, Error> {
         Err(no_store(inv.node_type()))
     }
 }

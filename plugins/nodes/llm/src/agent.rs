@@ -1,13 +1,14 @@
 //! `agent`: the ReAct loop inside one node (reason → act → observe → ... → answer; flow-format §3.9).
 //! No child run exists: `sub_run_id` is the node's own run id.
 
-use abstractgateway_plugin_sdk::llm::{Message, Request};
-use abstractgateway_plugin_sdk::{Error, Invocation, Map, Outputs, Value, json};
+use abstractgateway_plugin_sdk::llm::{Message, Request, Role};
+use abstractgateway_plugin_sdk::{
+    ContextEdit, Error, Invocation, Map, NodeResult, Outputs, Value, json,
+};
 
 use crate::host::Host;
 use crate::llm_call::{
-    AMBIENT, COMPLETE_OUTPUT, CONTEXT_APPEND, declares_output, empty_prompt_error,
-    structured_answer, to_message, tool_specs,
+    declares_output, empty_prompt_error, structured_answer, to_message, tool_specs,
 };
 use crate::params::{self, Gateway, pick, pick_bool, pick_f64, pick_str, tool_names};
 use crate::tool_calls::{Call, run_calls};
@@ -25,7 +26,7 @@ const CONCLUDE: &str = "You have used your iteration budget. Give your best fina
 know, without calling tools.";
 
 /// Runs one `agent` node.
-pub fn run(host: &mut dyn Host, inv: &Invocation) -> Result<Outputs, Error> {
+pub fn run(host: &mut dyn Host, inv: &Invocation) -> Result<NodeResult, Error> {
     let empty = json!({});
     let agent_cfg = inv.config_value("agentConfig").unwrap_or(&empty);
     let cfg = [agent_cfg];
@@ -61,12 +62,12 @@ pub fn run(host: &mut dyn Host, inv: &Invocation) -> Result<Outputs, Error> {
     // A `context` pin with messages wins over the run's conversation ("use context").
     let mut history = params::context_messages(inv.input("context"));
     if history.is_empty() && include_context {
-        history = params::context_messages(inv.input("_run_context"));
+        history = params::context_messages(inv.run_context());
     }
     let mut transcript: Vec<Message> = history
         .iter()
         .filter_map(to_message)
-        .filter(|m| m.role != "system")
+        .filter(|m| m.role != Role::System)
         .collect();
     let mut reported = Vec::new();
     if !task.trim().is_empty() {
@@ -92,9 +93,9 @@ pub fn run(host: &mut dyn Host, inv: &Invocation) -> Result<Outputs, Error> {
         };
         let mut out = run.failed(inv, &empty_prompt_error("reason"));
         if include_context {
-            let answer = out.get("response").cloned().unwrap_or_default();
+            let answer = out.outputs.get("response").cloned().unwrap_or_default();
             let turn = run.context_turn(inv, &[], &[], answer.as_str().unwrap_or_default());
-            out.insert(CONTEXT_APPEND.into(), Value::Array(turn));
+            out.context_edit = Some(ContextEdit::Append(turn));
         }
         return Ok(out);
     }
@@ -211,7 +212,7 @@ pub fn run(host: &mut dyn Host, inv: &Invocation) -> Result<Outputs, Error> {
     }
     if include_context {
         let turn = run.context_turn(inv, &all_calls, &all_results, &answer);
-        context_turn = Some(Value::Array(turn));
+        context_turn = Some(ContextEdit::Append(turn));
     }
     let response = match &data {
         Some(d) => d.to_string(),
@@ -239,12 +240,13 @@ pub fn run(host: &mut dyn Host, inv: &Invocation) -> Result<Outputs, Error> {
         };
         pins.insert("result".into(), legacy);
     }
-    pins.insert(AMBIENT.into(), Value::Object(node_out));
-    pins.insert(COMPLETE_OUTPUT.into(), Value::Object(completion));
-    if let Some(turn) = context_turn {
-        pins.insert(CONTEXT_APPEND.into(), turn);
-    }
-    Ok(pins)
+    Ok(NodeResult {
+        outputs: pins,
+        ambient: Some(Value::Object(node_out)),
+        complete_output: Some(Value::Object(completion)),
+        effect_payload: None,
+        context_edit: context_turn,
+    })
 }
 
 /// What every agent outcome reports about its (in-node) sub-run.
@@ -364,7 +366,7 @@ impl AgentRun<'_> {
 
     /// The seed's outputs when the ReAct loop failed before answering: `success: false`, a readable
     /// response, and the error in `meta.error` and `error`.
-    fn failed(&self, inv: &Invocation, error: &str) -> Outputs {
+    fn failed(&self, inv: &Invocation, error: &str) -> NodeResult {
         let head: String = error.chars().take(300).collect();
         let head = if head.len() < error.len() {
             format!("{head}…")
@@ -401,9 +403,9 @@ impl AgentRun<'_> {
         if declares_output(inv, "result") {
             pins.insert("result".into(), json!({"success": false, "error": error}));
         }
-        pins.insert(AMBIENT.into(), Value::Object(node_out));
-        pins.insert(COMPLETE_OUTPUT.into(), Value::Object(completion));
-        pins
+        NodeResult::from(pins)
+            .with_ambient(Value::Object(node_out))
+            .with_complete_output(Value::Object(completion))
     }
 }
 

@@ -1,7 +1,8 @@
 //! The host calls the nodes make, behind a trait so the node logic runs natively in unit tests.
 
+use abstractgateway_plugin_sdk::durability::{self, Wait};
 use abstractgateway_plugin_sdk::llm::{Request, Response};
-use abstractgateway_plugin_sdk::{Error, ToolSpec, Value, durability, llm, tools};
+use abstractgateway_plugin_sdk::{Error, ToolSpec, Value, llm, tools};
 
 /// What the nodes need from the gateway: models, tools and durable waits.
 pub trait Host {
@@ -11,8 +12,8 @@ pub trait Host {
     fn list_tools(&mut self) -> Result<Vec<ToolSpec>, Error>;
     /// Calls one tool (`tools.invoke`).
     fn invoke(&mut self, name: &str, arguments: &Value) -> Result<Value, Error>;
-    /// Suspends until the event `key` arrives; returns its payload (`durability.await-event`).
-    fn await_event(&mut self, key: &str, details: &Value) -> Result<Value, Error>;
+    /// Suspends until what `w` waits for arrives; returns its payload (`durability.await`).
+    fn wait(&mut self, w: &Wait) -> Result<Value, Error>;
     /// A key stable across replays of this call site.
     fn idempotency_key(&mut self) -> String;
     /// The models `provider` lists (`llm.list-models`).
@@ -32,8 +33,8 @@ impl Host for Wit {
     fn invoke(&mut self, name: &str, arguments: &Value) -> Result<Value, Error> {
         tools::invoke(name, arguments)
     }
-    fn await_event(&mut self, key: &str, details: &Value) -> Result<Value, Error> {
-        durability::await_event_with(key, details)
+    fn wait(&mut self, w: &Wait) -> Result<Value, Error> {
+        durability::wait(w)
     }
     fn idempotency_key(&mut self) -> String {
         durability::idempotency_key()

@@ -10,7 +10,9 @@ pub mod params;
 pub mod provider_models;
 pub mod tool_calls;
 
-use abstractgateway_plugin_sdk::{Error, Invocation, Node, NodeType, Outputs, export_node};
+use abstractgateway_plugin_sdk::{
+    Error, InputFailure, Invocation, Node, NodeResult, NodeType, export_node,
+};
 
 /// The plugin.
 pub struct LlmNodes;
@@ -39,7 +41,8 @@ impl Node for LlmNodes {
                 .output("meta", "object")
                 .output("tool_calls", "array")
                 .output("data", "object")
-                .effect("llm_call"),
+                .effect("llm_call")
+                .reads_run_context(),
             llm_inputs(NodeType::new("agent").label("Agent"))
                 .description("A ReAct loop: the model reasons, calls tools, observes, and answers.")
                 .input("max_iterations", "number")
@@ -50,7 +53,10 @@ impl Node for LlmNodes {
                 .output("tool_calls", "array")
                 .output("tool_results", "array")
                 .output("data", "object")
-                .effect("agent"),
+                .effect("agent")
+                .reads_run_context()
+                // The seed's agent swallows a failing input pull and starts from empty inputs.
+                .on_input_failure(InputFailure::StartEmpty),
             NodeType::new("tool_calls")
                 .label("Tool Calls")
                 .description("Executes tool-call requests under the gateway's tool mode.")
@@ -77,18 +83,18 @@ impl Node for LlmNodes {
         ]
     }
 
-    fn run(inv: Invocation) -> Result<Outputs, Error> {
+    fn run(inv: Invocation) -> Result<NodeResult, Error> {
         run_with(&mut host::Wit, &inv)
     }
 }
 
 /// Runs one node against `host` (the component passes the real imports; tests pass a fake).
-pub fn run_with(h: &mut dyn host::Host, inv: &Invocation) -> Result<Outputs, Error> {
+pub fn run_with(h: &mut dyn host::Host, inv: &Invocation) -> Result<NodeResult, Error> {
     match inv.node_type() {
         "llm_call" => llm_call::run(h, inv),
         "agent" => agent::run(h, inv),
         "tool_calls" | "call_tool" => tool_calls::run(h, inv),
-        "provider_models" => provider_models::run(h, inv),
+        "provider_models" => provider_models::run(h, inv).map(NodeResult::from),
         other => Err(Error::not_found(format!(
             "node type {other} is not provided by node-llm"
         ))),

@@ -1,7 +1,9 @@
 //! `llm_call`: one model call; pins, then `effectConfig`, then defaults (flow-format §3.8, §6).
 
-use abstractgateway_plugin_sdk::llm::{Message, Request, Response};
-use abstractgateway_plugin_sdk::{Error, Invocation, Outputs, Value, json};
+use abstractgateway_plugin_sdk::llm::{Message, Request, Response, Role};
+use abstractgateway_plugin_sdk::{
+    ContextEdit, Error, Invocation, NodeResult, Outputs, Value, json,
+};
 
 use crate::host::Host;
 use crate::params::{self, pick, pick_bool, pick_f64, pick_str, tool_names};
@@ -10,7 +12,7 @@ use crate::params::{self, pick, pick_bool, pick_f64, pick_str, tool_names};
 pub const DEFAULT_TEMPERATURE: f64 = 0.7;
 
 /// Runs one `llm_call` node.
-pub fn run(host: &mut dyn Host, inv: &Invocation) -> Result<Outputs, Error> {
+pub fn run(host: &mut dyn Host, inv: &Invocation) -> Result<NodeResult, Error> {
     let empty = json!({});
     let effect = inv.config_value("effectConfig").unwrap_or(&empty);
     let cfg = [effect];
@@ -38,7 +40,7 @@ pub fn run(host: &mut dyn Host, inv: &Invocation) -> Result<Outputs, Error> {
             .filter(|(_, text)| !text.is_empty())
             .map(|(role, text)| json!({"role": role, "content": text, "metadata": meta}))
             .collect();
-        out.insert(CONTEXT_APPEND.into(), Value::Array(turn));
+        out.context_edit = Some(ContextEdit::Append(turn));
     }
     Ok(out)
 }
@@ -55,7 +57,7 @@ fn user_text(messages: &[Message]) -> String {
     messages
         .iter()
         .rev()
-        .filter(|m| m.role == "user")
+        .filter(|m| m.role == Role::User)
         .map(|m| m.content.trim())
         .find(|t| !t.is_empty())
         .unwrap_or_default()
@@ -95,7 +97,7 @@ pub fn build_request(
     if !prompt.is_empty() || (use_context && !history.is_empty()) {
         messages.push(Message::user(prompt));
     }
-    if !messages.iter().any(|m| m.role != "system") {
+    if !messages.iter().any(|m| m.role != Role::System) {
         return Err(Error::invalid_input(empty_prompt_error(inv.node_id())));
     }
     let names = tool_names(pick(inv, "tools", cfg));
@@ -154,10 +156,7 @@ pub fn tool_specs(host: &mut dyn Host, names: &[String]) -> Result<Option<Value>
 
 /// A context message as a chat message; roles other than the four chat roles are skipped.
 pub fn to_message(m: &abstractgateway_plugin_sdk::Map<String, Value>) -> Option<Message> {
-    let role = m.get("role").and_then(Value::as_str)?;
-    if !matches!(role, "system" | "user" | "assistant" | "tool") {
-        return None;
-    }
+    let role: Role = m.get("role").and_then(Value::as_str)?.parse().ok()?;
     let content = match m.get("content") {
         Some(Value::String(s)) => s.clone(),
         Some(Value::Null) | None => String::new(),
@@ -224,9 +223,14 @@ pub fn raw_result(resp: &Response, data: Option<&Value>, trace_id: &str) -> Valu
     })
 }
 
-/// The output pins of a completed call (the seed's mapping of an `LLM_CALL` result), plus what the run
+/// The output pins of a completed call (the seed's mapping of an `LLM_CALL` result), and what the run
 /// completes with when the node ends it (`{success, result: <raw result>}`, as for any effect node).
-pub fn outputs(inv: &Invocation, resp: &Response, data: Option<Value>, trace_id: &str) -> Outputs {
+pub fn outputs(
+    inv: &Invocation,
+    resp: &Response,
+    data: Option<Value>,
+    trace_id: &str,
+) -> NodeResult {
     let raw = raw_result(resp, data.as_ref(), trace_id);
     let calls = normalised_tool_calls(resp);
     let response = match &data {
@@ -276,21 +280,8 @@ pub fn outputs(inv: &Invocation, resp: &Response, data: Option<Value>, trace_id:
             out.insert(legacy.into(), raw.clone());
         }
     }
-    out.insert(
-        COMPLETE_OUTPUT.into(),
-        json!({"success": true, "result": raw}),
-    );
-    out
+    NodeResult::from(out).with_complete_output(json!({"success": true, "result": raw}))
 }
-
-/// Reserved output key: what the run completes with when this node ends it.
-pub const COMPLETE_OUTPUT: &str = "_complete_output";
-
-/// Reserved output key: messages appended to the run's `context.messages` (a "use context" turn).
-pub const CONTEXT_APPEND: &str = "_context_append";
-
-/// Reserved output key: the ambient payload (`_last_output`) the node leaves for the next node.
-pub const AMBIENT: &str = "_ambient";
 
 /// True when the node's `data.outputs` lists the pin `id`.
 pub fn declares_output(inv: &Invocation, id: &str) -> bool {

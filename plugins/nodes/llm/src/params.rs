@@ -347,13 +347,13 @@ impl Gateway {
 }
 
 /// The conversation a "use context" call continues: the `context` pin's messages when it has any, else
-/// the run's active context (`vars.context.messages`, handed over by the host as `_run_context`).
+/// the run's active context (`vars.context.messages`, handed over by the host as the run context).
 pub fn active_context(inv: &Invocation) -> Vec<Map<String, Value>> {
     let pinned = context_messages(inv.input("context"));
     if !pinned.is_empty() {
         return pinned;
     }
-    context_messages(inv.input("_run_context"))
+    context_messages(inv.run_context())
 }
 
 /// Chat messages `[{role, content}]` from a `context` value (`{messages: [...]}`) or a bare list.

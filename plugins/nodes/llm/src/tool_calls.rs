@@ -1,7 +1,8 @@
 //! `tool_calls` and the deprecated `call_tool`: run tool-call requests under the gateway's tool mode
 //! (`local` executes, `passthrough`/`approval_required` waits for a person first; flow-format §3.10, §6.2).
 
-use abstractgateway_plugin_sdk::{Error, Invocation, Map, Outputs, Value, json};
+use abstractgateway_plugin_sdk::durability::Wait;
+use abstractgateway_plugin_sdk::{Error, Invocation, Map, NodeResult, Value, json};
 
 use crate::host::Host;
 use crate::params::{Gateway, pick, tool_names};
@@ -104,9 +105,11 @@ pub fn run_calls(
         .iter()
         .map(|c| json!({"call_id": c.call_id, "name": c.name, "arguments": c.arguments}))
         .collect();
-    let details = json!({"reason": "user", "mode": "approval_required", "tool_calls": listed,
-        "prompt": "Approve tool calls?"});
-    let answer = host.await_event(key, &details)?;
+    let wait = Wait::user(key)
+        .prompt("Approve tool calls?")
+        .detail("mode", json!("approval_required"))
+        .detail("tool_calls", Value::Array(listed));
+    let answer = host.wait(&wait)?;
     if answer.get("mode").and_then(Value::as_str) == Some("executed") {
         let results = answer
             .get("results")
@@ -146,7 +149,7 @@ pub fn all_ok(results: &[Value]) -> bool {
 }
 
 /// Runs one `tool_calls` or `call_tool` node.
-pub fn run(host: &mut dyn Host, inv: &Invocation) -> Result<Outputs, Error> {
+pub fn run(host: &mut dyn Host, inv: &Invocation) -> Result<NodeResult, Error> {
     let empty = json!({});
     let effect = inv.config_value("effectConfig").unwrap_or(&empty);
     let cfg = [effect];
@@ -179,5 +182,5 @@ pub fn run(host: &mut dyn Host, inv: &Invocation) -> Result<Outputs, Error> {
         out.insert("results".into(), Value::Array(results));
         out.insert("success".into(), json!(ok));
     }
-    Ok(out)
+    Ok(out.into())
 }

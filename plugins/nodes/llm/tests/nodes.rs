@@ -3,8 +3,9 @@
 
 use std::collections::VecDeque;
 
-use abstractgateway_plugin_sdk::llm::{Request, Response, ToolCall, Usage};
-use abstractgateway_plugin_sdk::{Error, Invocation, ToolSpec, Value, json};
+use abstractgateway_plugin_sdk::durability::Wait;
+use abstractgateway_plugin_sdk::llm::{Request, Response, Role, ToolCall, Usage};
+use abstractgateway_plugin_sdk::{ContextEdit, Error, Invocation, ToolSpec, Value, json};
 use node_llm::host::Host;
 use node_llm::run_with;
 
@@ -14,7 +15,7 @@ struct Scripted {
     replies: VecDeque<Response>,
     requests: Vec<Request>,
     invoked: Vec<(String, Value)>,
-    waits: Vec<(String, Value)>,
+    waits: Vec<Wait>,
     resume: Value,
 }
 
@@ -40,7 +41,7 @@ impl Host for Scripted {
             .messages
             .iter()
             .rev()
-            .find(|m| m.role == "user")
+            .find(|m| m.role == Role::User)
             .map(|m| m.content.clone())
             .unwrap_or_default();
         let structured = req.response_schema.is_some();
@@ -68,8 +69,8 @@ impl Host for Scripted {
             Err(Error::not_found(format!("no tool {name}")))
         }
     }
-    fn await_event(&mut self, key: &str, details: &Value) -> Result<Value, Error> {
-        self.waits.push((key.into(), details.clone()));
+    fn wait(&mut self, w: &Wait) -> Result<Value, Error> {
+        self.waits.push(w.clone());
         Ok(self.resume.clone())
     }
     fn idempotency_key(&mut self) -> String {
@@ -102,14 +103,14 @@ fn llm_call_builds_the_request_from_pins_then_effect_config() {
         config,
         json!({"prompt": "Hello", "system": "Be brief", "model": "m2", "seed": 7, "tools": ["read_file", "nope"]}),
     );
-    let out = run_with(&mut h, &inv).unwrap();
+    let out = run_with(&mut h, &inv).unwrap().outputs;
     let req = &h.requests[0];
     assert_eq!(req.provider.as_deref(), Some("lmstudio"));
     assert_eq!(req.model.as_deref(), Some("m2"));
     assert_eq!(req.temperature, Some(0.1));
     assert_eq!(req.seed, Some(7));
     assert_eq!(req.messages.len(), 2);
-    assert_eq!(req.messages[0].role, "system");
+    assert_eq!(req.messages[0].role, Role::System);
     assert_eq!(req.messages[1].content, "Hello");
     let tools = req.tools.as_ref().unwrap();
     assert_eq!(
@@ -144,7 +145,8 @@ fn llm_call_defaults_and_structured_output() {
         config,
         json!({"prompt": "Q", "seed": -1, "resp_schema": schema.to_string()}),
     );
-    let out = run_with(&mut h, &inv).unwrap();
+    let result = run_with(&mut h, &inv).unwrap();
+    let out = &result.outputs;
     let req = &h.requests[0];
     assert_eq!(req.temperature, Some(0.7));
     assert_eq!(req.seed, None, "seed -1 means unset");
@@ -159,14 +161,11 @@ fn llm_call_defaults_and_structured_output() {
     assert_eq!(out["result"]["model"], Value::Null);
     assert_eq!(out["meta"].get("model"), None);
     assert_eq!(
-        out["_complete_output"],
-        json!({"success": true, "result": out["result"]})
+        result.complete_output,
+        Some(json!({"success": true, "result": out["result"]}))
     );
-    assert_eq!(
-        out.get("_ambient"),
-        None,
-        "llm_call leaves no ambient payload"
-    );
+    assert_eq!(result.ambient, None, "llm_call leaves no ambient payload");
+    assert_eq!(result.context_edit, None);
 }
 
 #[test]
@@ -183,7 +182,7 @@ fn llm_call_field_map_schema_and_model_dump() {
         json!({}),
         json!({"prompt": "Q", "response_schema": example}),
     );
-    let out = run_with(&mut h, &inv).unwrap();
+    let out = run_with(&mut h, &inv).unwrap().outputs;
     assert_eq!(out["meta"]["output_mode"], json!("structured"));
     let sent = h.requests[0].response_schema.clone().unwrap();
     assert_eq!(sent["required"], json!(["answer", "count", "extra"]));
@@ -216,9 +215,11 @@ fn llm_call_use_context_continues_and_records_the_turn() {
         "llm_call",
         "n",
         json!({}),
-        json!({"prompt": "", "use_context": true, "_run_context": run_ctx}),
-    );
-    let out = run_with(&mut h, &inv).unwrap();
+        json!({"prompt": "", "use_context": true}),
+    )
+    .with_run_context(run_ctx);
+    let result = run_with(&mut h, &inv).unwrap();
+    let out = &result.outputs;
     let sent: Vec<(&str, &str)> = h.requests[0]
         .messages
         .iter()
@@ -231,11 +232,11 @@ fn llm_call_use_context_continues_and_records_the_turn() {
     );
     assert_eq!(out["response"], json!("echo:"));
     assert_eq!(
-        out["_context_append"],
-        json!([
-            {"role": "user", "content": "earlier", "metadata": {"kind": "llm_turn", "node_id": "n"}},
-            {"role": "assistant", "content": "echo:", "metadata": {"kind": "llm_turn", "node_id": "n"}}
-        ])
+        result.context_edit,
+        Some(ContextEdit::Append(vec![
+            json!({"role": "user", "content": "earlier", "metadata": {"kind": "llm_turn", "node_id": "n"}}),
+            json!({"role": "assistant", "content": "echo:", "metadata": {"kind": "llm_turn", "node_id": "n"}})
+        ]))
     );
 }
 
@@ -252,7 +253,8 @@ fn agent_without_a_task_fails_like_the_seed_react_child() {
         json!({"_gateway": gw, "outputs": [{"id": "result"}]}),
         json!({"task": "hello world"}),
     );
-    let out = run_with(&mut h, &inv).unwrap();
+    let result = run_with(&mut h, &inv).unwrap();
+    let out = &result.outputs;
     assert!(h.requests.is_empty(), "no model call is made");
     let error = out["error"].as_str().unwrap();
     assert!(
@@ -272,9 +274,12 @@ fn agent_without_a_task_fails_like_the_seed_react_child() {
         None,
         "the pins show the re-mapped meta"
     );
-    assert_eq!(out["_ambient"]["meta"]["error"], json!(error));
+    assert_eq!(
+        result.ambient.as_ref().unwrap()["meta"]["error"],
+        json!(error)
+    );
     assert_eq!(out["result"], json!({"success": false, "error": error}));
-    let completion = &out["_complete_output"];
+    let completion = result.complete_output.as_ref().unwrap();
     assert_eq!(completion["error"], json!(error));
     assert_eq!(completion.get("tool_calls"), None);
     assert_eq!(
@@ -329,7 +334,7 @@ fn tool_calls_local_mode_executes() {
         json!({"_gateway": gateway("local")}),
         json!({"tool_calls": calls()}),
     );
-    let out = run_with(&mut h, &inv).unwrap();
+    let out = run_with(&mut h, &inv).unwrap().outputs;
     assert!(h.waits.is_empty());
     assert_eq!(h.invoked[1], ("missing".to_string(), json!({"x": 1})));
     assert_eq!(
@@ -352,11 +357,14 @@ fn tool_calls_approval_waits_then_rejects_or_executes() {
         json!({"_gateway": gateway("passthrough")}),
         json!({"tool_calls": calls()}),
     );
-    let out = run_with(&mut h, &inv).unwrap();
-    assert_eq!(h.waits[0].0, "tools:r1:t");
-    assert_eq!(h.waits[0].1["reason"], json!("user"));
-    assert_eq!(h.waits[0].1["mode"], json!("approval_required"));
-    assert_eq!(h.waits[0].1["tool_calls"][1]["name"], json!("missing"));
+    let out = run_with(&mut h, &inv).unwrap().outputs;
+    let Wait::User(wait) = &h.waits[0] else {
+        panic!("a wait for a person: {:?}", h.waits[0])
+    };
+    assert_eq!(wait.name, "tools:r1:t");
+    assert_eq!(wait.prompt.as_deref(), Some("Approve tool calls?"));
+    assert_eq!(wait.details["mode"], json!("approval_required"));
+    assert_eq!(wait.details["tool_calls"][1]["name"], json!("missing"));
     assert!(h.invoked.is_empty());
     let errors: Vec<&Value> = out["results"]
         .as_array()
@@ -370,7 +378,7 @@ fn tool_calls_approval_waits_then_rejects_or_executes() {
         resume: json!({"approved": true}),
         ..Default::default()
     };
-    let out = run_with(&mut h, &inv).unwrap();
+    let out = run_with(&mut h, &inv).unwrap().outputs;
     assert_eq!(h.invoked.len(), 2);
     assert_eq!(out["results"][0]["success"], json!(true));
 
@@ -379,7 +387,7 @@ fn tool_calls_approval_waits_then_rejects_or_executes() {
         resume: json!({"mode": "executed", "results": executed}),
         ..Default::default()
     };
-    let out = run_with(&mut h, &inv).unwrap();
+    let out = run_with(&mut h, &inv).unwrap().outputs;
     assert!(h.invoked.is_empty());
     assert_eq!(out["results"], executed);
     assert_eq!(out["success"], json!(true));
@@ -394,7 +402,7 @@ fn call_tool_runs_one_call_and_honours_the_allow_list() {
         json!({"_gateway": gateway("local")}),
         json!({"tool_call": {"name": "read_file", "arguments": {}}, "allowed_tools": ["write_file"]}),
     );
-    let out = run_with(&mut h, &inv).unwrap();
+    let out = run_with(&mut h, &inv).unwrap().outputs;
     assert!(h.invoked.is_empty());
     assert_eq!(out["success"], json!(false));
     assert_eq!(out["result"], json!("Tool 'read_file' is not allowed"));
@@ -410,12 +418,12 @@ fn agent_answers_on_the_first_plain_reply() {
             "_gateway": gateway("approval_required")}),
         json!({"prompt": "hello world"}),
     );
-    let out = run_with(&mut h, &inv).unwrap();
+    let out = run_with(&mut h, &inv).unwrap().outputs;
     assert_eq!(out["response"], json!("echo:hello world"));
     assert_eq!(out["success"], json!(true));
     assert_eq!(h.requests.len(), 1);
     assert_eq!(h.requests[0].temperature, Some(0.2), "tools present");
-    assert_eq!(h.requests[0].messages[0].role, "system");
+    assert_eq!(h.requests[0].messages[0].role, Role::System);
     let meta = &out["meta"];
     assert_eq!(meta["schema"], json!("abstractcode.agent.v1.meta"));
     assert_eq!(
@@ -450,7 +458,7 @@ fn agent_acts_observes_and_stops_at_the_budget() {
         json!({"_gateway": gateway("local")}),
         json!({"prompt": "task", "tools": ["read_file"], "max_iterations": 2}),
     );
-    let out = run_with(&mut h, &inv).unwrap();
+    let out = run_with(&mut h, &inv).unwrap().outputs;
     assert_eq!(h.invoked.len(), 2);
     assert_eq!(
         h.requests.len(),
@@ -462,7 +470,7 @@ fn agent_acts_observes_and_stops_at_the_budget() {
         "the conclusion call offers no tools"
     );
     let second = &h.requests[1].messages;
-    assert_eq!(second.last().unwrap().role, "tool");
+    assert_eq!(second.last().unwrap().role, Role::Tool);
     assert_eq!(second.last().unwrap().content, "{\"text\":\"contents\"}");
     assert_eq!(out["meta"]["tool_calls"], json!(2));
     assert_eq!(out["meta"]["iterations"], json!(2));
@@ -478,7 +486,7 @@ fn agent_structured_output_makes_one_extra_call() {
         json!({}),
         json!({"prompt": "t", "resp_schema": {"type": "object", "properties": {"answer": {"type": "string"}}}}),
     );
-    let out = run_with(&mut h, &inv).unwrap();
+    let out = run_with(&mut h, &inv).unwrap().outputs;
     assert_eq!(h.requests.len(), 2);
     assert!(
         h.requests[1].messages[0]
@@ -495,7 +503,7 @@ fn provider_models_lists_the_catalogue_narrowed_to_the_allow_list() {
     let cfg = json!({"providerModelsConfig": {"provider": "lmstudio",
         "allowedModels": ["qwen/qwen3-4b-2507", "lmstudio/fake-model", "absent"]}});
     let inv = Invocation::new("provider_models", "n1", cfg.clone(), json!({}));
-    let out = run_with(&mut h, &inv).expect("runs");
+    let out = run_with(&mut h, &inv).expect("runs").outputs;
     assert_eq!(out["provider"], "lmstudio");
     // Catalogue order, with `provider/model` entries matching too.
     assert_eq!(out["models"], json!(["fake-model", "qwen/qwen3-4b-2507"]));
@@ -508,7 +516,7 @@ fn provider_models_lists_the_catalogue_narrowed_to_the_allow_list() {
         json!({"allowed_models": ["google/gemma-3n-e4b"]}),
     );
     assert_eq!(
-        run_with(&mut h, &inv).expect("runs")["models"],
+        run_with(&mut h, &inv).expect("runs").outputs["models"],
         json!(["google/gemma-3n-e4b"])
     );
     let inv = Invocation::new(
@@ -518,7 +526,7 @@ fn provider_models_lists_the_catalogue_narrowed_to_the_allow_list() {
         json!({"provider": "lmstudio"}),
     );
     assert_eq!(
-        run_with(&mut h, &inv).expect("runs")["models"]
+        run_with(&mut h, &inv).expect("runs").outputs["models"]
             .as_array()
             .map(Vec::len),
         Some(3)
@@ -530,7 +538,7 @@ fn provider_models_without_provider_or_catalogue_is_empty() {
     let mut h = Scripted::default();
     let inv = Invocation::new("provider_models", "n1", json!({}), json!({}));
     assert_eq!(
-        Value::Object(run_with(&mut h, &inv).expect("runs")),
+        Value::Object(run_with(&mut h, &inv).expect("runs").outputs),
         json!({"provider": "", "models": []})
     );
     // An unreachable provider is an empty catalogue, as in the seed.
@@ -541,7 +549,35 @@ fn provider_models_without_provider_or_catalogue_is_empty() {
         json!({"provider": "ollama"}),
     );
     assert_eq!(
-        Value::Object(run_with(&mut h, &inv).expect("runs")),
+        Value::Object(run_with(&mut h, &inv).expect("runs").outputs),
         json!({"provider": "ollama", "models": []})
+    );
+}
+
+#[test]
+fn node_types_declare_what_they_read_and_how_they_fail() {
+    use InputFailure::{FailRun, Report, StartEmpty};
+    use abstractgateway_plugin_sdk::{InputFailure, Node, NodeFailure};
+    let got: Vec<(String, bool, InputFailure, NodeFailure)> = node_llm::LlmNodes::describe()
+        .into_iter()
+        .map(|t| {
+            (
+                t.name.clone(),
+                t.reads.run_context,
+                t.input_failure(),
+                t.on_failure,
+            )
+        })
+        .collect();
+    let run = NodeFailure::FailRun;
+    assert_eq!(
+        got,
+        [
+            ("llm_call".into(), true, FailRun, run),
+            ("agent".into(), true, StartEmpty, run),
+            ("tool_calls".into(), false, FailRun, run),
+            ("call_tool".into(), false, FailRun, run),
+            ("provider_models".into(), false, Report, run),
+        ]
     );
 }

@@ -3,10 +3,10 @@
 
 use abstractgateway_plugin_sdk::llm::Request;
 use abstractgateway_plugin_sdk::{
-    Error, Invocation, Map, Outputs, Value, json, outputs, serde_json,
+    ContextEdit, Error, Invocation, Map, NodeResult, Outputs, Value, json, outputs, serde_json,
 };
 
-use crate::context::{self, CONTEXT_MESSAGES_KEY};
+use crate::context;
 use crate::host::Host;
 use crate::store::{self, RunIds};
 use crate::util::{int_of, iso_utc, sha256_hex, text_of};
@@ -95,7 +95,7 @@ fn prompt(older: &[Map<String, Value>], mode: &str, focus: Option<&str>) -> Stri
 }
 
 /// Runs one `memory_compact` node.
-pub fn run(h: &mut dyn Host, inv: &Invocation) -> Result<Outputs, Error> {
+pub fn run(h: &mut dyn Host, inv: &Invocation) -> Result<NodeResult, Error> {
     let ids = RunIds::from_config(inv.config())?;
     let input = inv.inputs();
     // The seed reads `int(x or 6)`: absent, 0 and unparsable all mean 6.
@@ -125,7 +125,7 @@ pub fn run(h: &mut dyn Host, inv: &Invocation) -> Result<Outputs, Error> {
     }
     let raw_messages = context::messages(inv);
     if raw_messages.is_empty() {
-        return Ok(tool_result("No messages to compact.".into(), None));
+        return Ok(tool_result("No messages to compact.".into(), None).into());
     }
     let now = iso_utc(h.now_ms());
     let messages = normalize(&raw_messages, &ids, inv.node_id(), &now);
@@ -138,7 +138,8 @@ pub fn run(h: &mut dyn Host, inv: &Invocation) -> Result<Outputs, Error> {
         return Ok(tool_result(
             format!("Nothing to compact (non-system messages <= preserve_recent={preserve})."),
             None,
-        ));
+        )
+        .into());
     }
     let split = convo.len() - keep.min(convo.len());
     let older: Vec<Map<String, Value>> = convo[..split].iter().map(|m| (*m).clone()).collect();
@@ -255,10 +256,9 @@ pub fn run(h: &mut dyn Host, inv: &Invocation) -> Result<Outputs, Error> {
     let meta = json!({"llm_run_id": null, "span_id": span_id, "summary_message_id": summary_id,
         "preserve_recent": preserve, "compression_mode": mode, "focus": focus,
         "key_points": key_points, "confidence": confidence});
-    let mut out = tool_result(
+    let out = tool_result(
         format!("Compacted {} messages into span_id={span_id}.", older.len()),
         Some(meta),
     );
-    out.insert(CONTEXT_MESSAGES_KEY.into(), Value::Array(new_messages));
-    Ok(out)
+    Ok(NodeResult::from(out).with_context_edit(ContextEdit::Replace(new_messages)))
 }

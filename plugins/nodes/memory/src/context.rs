@@ -1,5 +1,5 @@
 //! The run's active context (`context.messages`) as the memory nodes read and rewrite it: the component
-//! gets it as the input `_run_context` and hands a rewritten list back as the output `_context_messages`.
+//! gets it as the invocation's run context and hands a rewritten list back as a `ContextEdit::Replace`.
 
 use abstractgateway_plugin_sdk::{Error, Invocation, Map, Value, json};
 
@@ -7,18 +7,9 @@ use crate::host::Host;
 use crate::store;
 use crate::util::bounded;
 
-/// Reserved input: the run's `context` object.
-pub const RUN_CONTEXT_KEY: &str = "_run_context";
-/// Reserved output: the run's new `context.messages`, replacing the old list.
-pub const CONTEXT_MESSAGES_KEY: &str = "_context_messages";
-
 /// The run's `context.messages` (empty when the run has none).
 pub fn messages(inv: &Invocation) -> Vec<Value> {
-    match inv
-        .inputs()
-        .get(RUN_CONTEXT_KEY)
-        .and_then(|c| c.get("messages"))
-    {
+    match inv.run_context().and_then(|c| c.get("messages")) {
         Some(Value::Array(list)) => list.clone(),
         _ => Vec::new(),
     }
@@ -26,7 +17,7 @@ pub fn messages(inv: &Invocation) -> Vec<Value> {
 
 /// Whether the run has a `context` object at all (the seed's compaction requires one).
 pub fn has_context(inv: &Invocation) -> bool {
-    !matches!(inv.inputs().get(RUN_CONTEXT_KEY), Some(v) if !v.is_object())
+    inv.run_context().is_none_or(Value::is_object)
 }
 
 fn message_key(m: &Value, dedup_by: &str) -> Option<String> {

@@ -14,7 +14,7 @@ pub mod store;
 pub mod tag;
 pub mod util;
 
-use abstractgateway_plugin_sdk::{Error, Invocation, Node, NodeType, Outputs, export_node};
+use abstractgateway_plugin_sdk::{Error, Invocation, Node, NodeResult, NodeType, export_node};
 
 /// The plugin.
 pub struct MemoryNodes;
@@ -34,7 +34,8 @@ impl Node for MemoryNodes {
                 .input("tags", "object")
                 .input("sources", "object")
                 .output("note_id", "string")
-                .effect("memory_note"),
+                .effect("memory_note")
+                .reads_run_context(),
             NodeType::new("memory_query")
                 .label("Recall")
                 .description(
@@ -52,7 +53,8 @@ impl Node for MemoryNodes {
                 .input("scope", "string")
                 .output("results", "array")
                 .output("rendered", "string")
-                .effect("memory_query"),
+                .effect("memory_query")
+                .reads_run_context(),
             NodeType::new("memory_tag")
                 .label("Tag memory")
                 .description("Merges or replaces the tags of a memory span.")
@@ -72,7 +74,8 @@ impl Node for MemoryNodes {
                 .input("compression_mode", "string")
                 .input("focus", "string")
                 .output("span_id", "string")
-                .effect("memory_compact"),
+                .effect("memory_compact")
+                .reads_run_context(),
             NodeType::new("memory_rehydrate")
                 .label("Recall into context")
                 .description("Inserts recalled spans into the run's context messages.")
@@ -82,23 +85,24 @@ impl Node for MemoryNodes {
                 .input("max_messages", "number")
                 .output("inserted", "number")
                 .output("skipped", "number")
-                .effect("memory_rehydrate"),
+                .effect("memory_rehydrate")
+                .reads_run_context(),
         ]
         .into_iter()
         .collect()
     }
 
-    fn run(inv: Invocation) -> Result<Outputs, Error> {
+    fn run(inv: Invocation) -> Result<NodeResult, Error> {
         run_with(&mut host::Wit, &inv)
     }
 }
 
 /// Runs one node against `host` (the component passes the real imports; tests pass an in-memory store).
-pub fn run_with(h: &mut dyn host::Host, inv: &Invocation) -> Result<Outputs, Error> {
+pub fn run_with(h: &mut dyn host::Host, inv: &Invocation) -> Result<NodeResult, Error> {
     match inv.node_type() {
         "memory_note" => note::run(h, inv),
-        "memory_query" => query::run(h, inv),
-        "memory_tag" => tag::run(h, inv),
+        "memory_query" => query::run(h, inv).map(NodeResult::from),
+        "memory_tag" => tag::run(h, inv).map(NodeResult::from),
         "memory_compact" => compact::run(h, inv),
         "memory_rehydrate" => rehydrate::run(h, inv),
         other => Err(Error::not_found(format!(

@@ -1,8 +1,10 @@
 //! `memory_note` ("Memorize"): stores a note as a span of the run, its session or the global memory.
 
-use abstractgateway_plugin_sdk::{Error, Invocation, Map, Outputs, Value, json, outputs};
+use abstractgateway_plugin_sdk::{
+    ContextEdit, Error, Invocation, Map, NodeResult, Value, json, outputs,
+};
 
-use crate::context::{self, CONTEXT_MESSAGES_KEY};
+use crate::context;
 use crate::host::Host;
 use crate::store::{self, RunIds};
 use crate::util::{bounded, clean_tags, coerce_bool, iso_utc, py_dumps_sorted, text_of};
@@ -25,7 +27,7 @@ fn str_list(v: Option<&Value>) -> Vec<String> {
 }
 
 /// Runs one `memory_note` node.
-pub fn run(h: &mut dyn Host, inv: &Invocation) -> Result<Outputs, Error> {
+pub fn run(h: &mut dyn Host, inv: &Invocation) -> Result<NodeResult, Error> {
     let ids = RunIds::from_config(inv.config())?;
     let input = inv.inputs();
     let scope = match input.get("scope") {
@@ -116,7 +118,7 @@ pub fn run(h: &mut dyn Host, inv: &Invocation) -> Result<Outputs, Error> {
     meta.insert("span_id".into(), json!(span_id));
     meta.insert("created_at".into(), json!(created_at));
     meta.insert("note_preview".into(), json!(preview));
-    let mut out = Outputs::new();
+    let mut edit = None;
     if keep {
         // The note becomes visible to later model calls: one synthetic system message at the end.
         let mut active = context::messages(inv);
@@ -133,7 +135,7 @@ pub fn run(h: &mut dyn Host, inv: &Invocation) -> Result<Outputs, Error> {
             json!({"inserted": done.inserted, "skipped": done.skipped}),
         );
         if done.inserted > 0 {
-            out.insert(CONTEXT_MESSAGES_KEY.into(), Value::Array(active));
+            edit = Some(ContextEdit::Replace(active));
         }
     }
     let tags_text = if tags.is_empty() {
@@ -145,6 +147,8 @@ pub fn run(h: &mut dyn Host, inv: &Invocation) -> Result<Outputs, Error> {
         "call_id": "memory", "name": "remember_note", "success": true,
         "output": format!("Stored memory_note span_id={span_id} tags={tags_text}"),
         "error": null, "meta": meta}]});
-    out.extend(outputs! { "note_id" => span_id, "raw" => raw });
-    Ok(out)
+    Ok(NodeResult {
+        context_edit: edit,
+        ..outputs! { "note_id" => span_id, "raw" => raw }.into()
+    })
 }

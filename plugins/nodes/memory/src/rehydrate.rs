@@ -1,9 +1,11 @@
 //! `memory_rehydrate` ("Recall into context"): inserts recalled spans (archived conversation messages, or a
 //! note as one system message) into the run's `context.messages`, deduplicated by message id.
 
-use abstractgateway_plugin_sdk::{Error, Invocation, Outputs, Value, json, outputs};
+use abstractgateway_plugin_sdk::{
+    ContextEdit, Error, Invocation, NodeResult, Outputs, Value, json, outputs,
+};
 
-use crate::context::{self, CONTEXT_MESSAGES_KEY};
+use crate::context;
 use crate::host::Host;
 use crate::recall;
 use crate::store::{self, RunIds};
@@ -15,7 +17,7 @@ fn nothing() -> Outputs {
 }
 
 /// Runs one `memory_rehydrate` node.
-pub fn run(h: &mut dyn Host, inv: &Invocation) -> Result<Outputs, Error> {
+pub fn run(h: &mut dyn Host, inv: &Invocation) -> Result<NodeResult, Error> {
     let ids = RunIds::from_config(inv.config())?;
     let input = inv.inputs();
     let requested: Vec<Value> = match input
@@ -37,7 +39,7 @@ pub fn run(h: &mut dyn Host, inv: &Invocation) -> Result<Outputs, Error> {
         .map_err(Error::invalid_input)?;
     if requested.is_empty() {
         // Recall found nothing: a valid no-op.
-        return Ok(nothing());
+        return Ok(nothing().into());
     }
     let given = input.get("max_messages").filter(|v| !v.is_null());
     let mut max_messages = given.and_then(|v| int_of(Some(v)));
@@ -72,7 +74,7 @@ pub fn run(h: &mut dyn Host, inv: &Invocation) -> Result<Outputs, Error> {
     let spans = store::list(h, &ids.run_id)?;
     let resolved = store::resolve_ids(&requested, &spans);
     if resolved.is_empty() {
-        return Ok(nothing());
+        return Ok(nothing().into());
     }
     let kind_of = |id: &str| -> Option<String> {
         spans
@@ -115,10 +117,12 @@ pub fn run(h: &mut dyn Host, inv: &Invocation) -> Result<Outputs, Error> {
     artifacts.extend(passed_over);
     let raw = json!({"inserted": done.inserted, "skipped": done.skipped, "artifacts": artifacts,
         "effort": effort, "warnings": if warnings.is_empty() { Value::Null } else { json!(warnings) }});
-    let mut out = outputs! { "inserted" => done.inserted, "skipped" => done.skipped,
-    "artifacts" => artifacts, "raw" => raw };
-    if done.inserted > 0 {
-        out.insert(CONTEXT_MESSAGES_KEY.into(), Value::Array(active));
-    }
-    Ok(out)
+    let out: NodeResult = outputs! { "inserted" => done.inserted, "skipped" => done.skipped,
+    "artifacts" => artifacts, "raw" => raw }
+    .into();
+    Ok(if done.inserted > 0 {
+        out.with_context_edit(ContextEdit::Replace(active))
+    } else {
+        out
+    })
 }

@@ -4,7 +4,9 @@
 use std::collections::BTreeMap;
 
 use abstractgateway_plugin_sdk::llm::{Request, Response, Usage};
-use abstractgateway_plugin_sdk::{Error, Invocation, Outputs, Value, json};
+use abstractgateway_plugin_sdk::{
+    ContextEdit, Error, Invocation, NodeResult, Outputs, Value, json,
+};
 use node_memory::host::Host;
 use node_memory::run_with;
 
@@ -60,10 +62,28 @@ impl Host for Mem {
     }
 }
 
-fn run(h: &mut Mem, ty: &str, run_id: &str, inputs: Value) -> Result<Outputs, Error> {
+fn invocation(ty: &str, run_id: &str, inputs: Value) -> Invocation {
     let config =
         json!({"_gateway": {"run_id": run_id, "session_id": "sess-1", "actor_id": "gateway"}});
-    run_with(h, &Invocation::new(ty, "n1", config, inputs))
+    Invocation::new(ty, "n1", config, inputs)
+}
+
+/// Runs a node in a run without a context; its output pins.
+fn run(h: &mut Mem, ty: &str, run_id: &str, inputs: Value) -> Result<Outputs, Error> {
+    run_with(h, &invocation(ty, run_id, inputs)).map(|r| r.outputs)
+}
+
+/// Runs a node in a run whose context is `ctx`.
+fn run_in(h: &mut Mem, ty: &str, run_id: &str, inputs: Value, ctx: Value) -> NodeResult {
+    run_with(h, &invocation(ty, run_id, inputs).with_run_context(ctx)).expect(ty)
+}
+
+/// The messages a node replaced the run's context with.
+fn replaced(r: &NodeResult) -> &[Value] {
+    match &r.context_edit {
+        Some(ContextEdit::Replace(list)) => list,
+        other => panic!("no context replaced: {other:?}"),
+    }
 }
 
 #[test]
@@ -195,18 +215,15 @@ fn tagging_merges_and_a_tagged_span_is_found_by_its_new_tag() {
 fn a_note_kept_in_context_and_rehydrated_is_inserted_once() {
     let mut h = Mem::default();
     let ctx = json!({"messages": [{"role": "system", "content": "sys"}, {"role": "user", "content": "hi"}]});
-    let note = run(
+    let note = run_in(
         &mut h,
         "memory_note",
         "r1",
-        json!({"content": "remember me",
-        "keep_in_context": true, "_run_context": ctx}),
-    )
-    .expect("note");
-    let id = note["note_id"].as_str().expect("id").to_string();
-    let msgs = note["_context_messages"]
-        .as_array()
-        .expect("context rewritten");
+        json!({"content": "remember me", "keep_in_context": true}),
+        ctx.clone(),
+    );
+    let id = note.outputs["note_id"].as_str().expect("id").to_string();
+    let msgs = replaced(&note);
     assert_eq!(msgs.len(), 3);
     assert_eq!(msgs[2]["content"], "[MEMORY NOTE]\nremember me");
     assert_eq!(
@@ -214,31 +231,32 @@ fn a_note_kept_in_context_and_rehydrated_is_inserted_once() {
         format!("memory_note:{id}")
     );
     // Rehydrating again (by 1-based index into the run's spans) skips the message already there.
-    let again = run(
+    let again = run_in(
         &mut h,
         "memory_rehydrate",
         "r1",
-        json!({"span_ids": [1],
-        "_run_context": {"messages": msgs}}),
-    )
-    .expect("rehydrate");
+        json!({"span_ids": [1]}),
+        json!({"messages": msgs}),
+    );
     assert_eq!(
-        (again["inserted"].clone(), again["skipped"].clone()),
+        (
+            again.outputs["inserted"].clone(),
+            again.outputs["skipped"].clone()
+        ),
         (json!(0), json!(1))
     );
-    assert!(again.get("_context_messages").is_none());
+    assert_eq!(again.context_edit, None);
     // Into a fresh context it lands after the system messages.
-    let fresh = run(
+    let fresh = run_in(
         &mut h,
         "memory_rehydrate",
         "r1",
-        json!({"span_ids": [id],
-        "_run_context": ctx, "placement": "after_summary"}),
-    )
-    .expect("rehydrate");
-    assert_eq!(fresh["inserted"], 1);
-    assert_eq!(fresh["artifacts"][0]["kind"], "memory_note");
-    let msgs = fresh["_context_messages"].as_array().expect("messages");
+        json!({"span_ids": [id], "placement": "after_summary"}),
+        ctx,
+    );
+    assert_eq!(fresh.outputs["inserted"], 1);
+    assert_eq!(fresh.outputs["artifacts"][0]["kind"], "memory_note");
+    let msgs = replaced(&fresh);
     assert_eq!(msgs[1]["content"], "[MEMORY NOTE]\nremember me");
     // Nothing requested: the seed's no-op.
     let none = run(&mut h, "memory_rehydrate", "r1", json!({"span_ids": []})).expect("noop");
@@ -259,13 +277,15 @@ fn compaction_archives_older_messages_behind_a_summary() {
         messages.push(json!({"role": "user", "content": format!("u{i}")}));
         messages.push(json!({"role": "assistant", "content": format!("a{i}")}));
     }
-    let few = run(
+    let few = run_in(
         &mut h,
         "memory_compact",
         "r1",
-        json!({"_run_context": {"messages": messages[..3]}}),
-    )
-    .expect("compact");
+        json!({}),
+        json!({"messages": messages[..3]}),
+    );
+    assert_eq!(few.context_edit, None);
+    let few = few.outputs;
     assert_eq!(
         few["raw"]["results"][0]["output"],
         "Nothing to compact (non-system messages <= preserve_recent=6)."
@@ -277,14 +297,14 @@ fn compaction_archives_older_messages_behind_a_summary() {
         "No messages to compact."
     );
 
-    let out = run(
+    let result = run_in(
         &mut h,
         "memory_compact",
         "r1",
-        json!({"preserve_recent": 4, "focus": "greetings",
-        "_run_context": {"messages": messages}}),
-    )
-    .expect("compact");
+        json!({"preserve_recent": 4, "focus": "greetings"}),
+        json!({"messages": messages}),
+    );
+    let out = &result.outputs;
     let id = out["span_id"].as_str().expect("span id").to_string();
     assert_eq!(
         out["raw"]["results"][0]["output"],
@@ -296,7 +316,7 @@ fn compaction_archives_older_messages_behind_a_summary() {
     );
     assert!(h.prompts[0].contains("OLDER MESSAGES (to be archived):\nuser: u0\nassistant: a0\n"));
     assert!(h.prompts[0].contains("Focus: greetings\n"));
-    let msgs = out["_context_messages"].as_array().expect("rewritten");
+    let msgs = replaced(&result);
     assert_eq!(msgs.len(), 1 + 1 + 4);
     assert_eq!(
         msgs[1]["content"],
@@ -304,13 +324,14 @@ fn compaction_archives_older_messages_behind_a_summary() {
     );
     assert_eq!(msgs[2]["content"], "u3");
     // The span is recallable by keyword (deep scan of its archived messages) and rehydrates after its summary.
-    let q = run(
+    let q = run_in(
         &mut h,
         "memory_query",
         "r1",
-        json!({"query": "a1", "_run_context": {"messages": msgs}}),
+        json!({"query": "a1"}),
+        json!({"messages": msgs}),
     )
-    .expect("q");
+    .outputs;
     assert_eq!(q["span_ids"], json!([id]));
     assert!(
         q["rendered"]
@@ -318,16 +339,15 @@ fn compaction_archives_older_messages_behind_a_summary() {
             .expect("text")
             .contains("    summary: [CONVERSATION HISTORY SUMMARY")
     );
-    let back = run(
+    let back = run_in(
         &mut h,
         "memory_rehydrate",
         "r1",
-        json!({"span_ids": [id], "max_messages": 2,
-        "_run_context": {"messages": msgs}}),
-    )
-    .expect("rehydrate");
-    assert_eq!(back["inserted"], 2);
-    let after = back["_context_messages"].as_array().expect("messages");
+        json!({"span_ids": [id], "max_messages": 2}),
+        json!({"messages": msgs}),
+    );
+    assert_eq!(back.outputs["inserted"], 2);
+    let after = replaced(&back);
     assert_eq!(after[2]["content"], "u0");
     assert_eq!(after[3]["content"], "a0");
     assert_eq!(after[4]["content"], "u3");
@@ -362,4 +382,15 @@ fn bad_inputs_fail_with_the_seed_messages() {
         e.message,
         "memory_tag scope='all' requires span_id as artifact id (no indices)"
     );
+}
+
+#[test]
+fn the_context_nodes_declare_they_read_it_and_every_type_fails_the_run() {
+    use abstractgateway_plugin_sdk::{InputFailure, Node, NodeFailure};
+    for t in node_memory::MemoryNodes::describe() {
+        assert_eq!(t.reads.run_context, t.name != "memory_tag", "{}", t.name);
+        assert!(!t.reads.vars, "{}", t.name);
+        assert_eq!(t.input_failure(), InputFailure::FailRun, "{}", t.name);
+        assert_eq!(t.on_failure, NodeFailure::FailRun, "{}", t.name);
+    }
 }

@@ -3,7 +3,7 @@
 //! follow the VisualFlow editor's templates; audio travels as run artifacts referenced by
 //! `{"$artifact": id}`.
 
-use abstractgateway_plugin_sdk::{Error, Invocation, Node, NodeType, Outputs, export_node};
+use abstractgateway_plugin_sdk::{Error, Invocation, Node, NodeResult, NodeType, export_node};
 
 pub mod listen;
 pub mod params;
@@ -83,16 +83,17 @@ impl Node for Voice {
         ]
     }
 
-    fn run(inv: Invocation) -> Result<Outputs, Error> {
+    fn run(inv: Invocation) -> Result<NodeResult, Error> {
         let p = Params::of(&inv);
-        match inv.node_type() {
+        let out = match inv.node_type() {
             "generate_voice" => tts::run(&p),
             "transcribe_audio" => stt::run(&p),
             "listen_voice" => listen::run(&p),
             other => Err(Error::invalid_input(format!(
                 "node-voice has no node type {other:?}"
             ))),
-        }
+        };
+        Ok(out?.into())
     }
 }
 
@@ -119,5 +120,16 @@ mod tests {
         );
         let stt = &types[1];
         assert!(stt.outputs.iter().any(|p| p.id == "transcript_artifact"));
+        for t in &types {
+            assert_eq!(
+                t.input_failure(),
+                abstractgateway_plugin_sdk::InputFailure::FailRun
+            );
+            assert_eq!(
+                t.on_failure,
+                abstractgateway_plugin_sdk::NodeFailure::FailRun
+            );
+            assert_eq!(t.reads, abstractgateway_plugin_sdk::Reads::default());
+        }
     }
 }

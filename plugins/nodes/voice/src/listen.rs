@@ -1,6 +1,7 @@
 //! `listen_voice`: waits durably for the user's spoken answer, then transcribes it.
 
-use abstractgateway_plugin_sdk::{Error, Map, Outputs, Value, artifacts, durability, json};
+use abstractgateway_plugin_sdk::durability::{self, Wait};
+use abstractgateway_plugin_sdk::{Error, Map, Outputs, Value, artifacts, json};
 
 use crate::params::Params;
 use crate::refs::{artifact_ref, audio_in_payload};
@@ -9,34 +10,35 @@ use crate::stt::{SttOptions, transcribe};
 /// Audio types a client may answer with (those the seed advertises).
 const CONTENT_TYPES: [&str; 3] = ["audio/wav", "audio/mpeg", "audio/webm"];
 
-/// The wait key (default `voice_input`) and the details shown to clients while the run waits.
-pub fn wait(p: &Params) -> Result<(String, Value), Error> {
+/// The wait on its key (default `voice_input`), with the prompt and details shown to clients meanwhile.
+pub fn wait(p: &Params) -> Result<Wait, Error> {
     let key = p
         .text(&["wait_key", "event_key"])?
         .unwrap_or_else(|| "voice_input".into());
     let prompt = p.text(&["prompt"])?.unwrap_or_else(|| "Speak now.".into());
     // As the seed's WAIT_EVENT on `voice_input`: an event wait on the literal key, resumed by a command
-    // naming it (`reason: key`), not on a session event.
-    let mut d = json!({"reason": "key", "prompt": prompt, "allow_free_text": true,
-        "input_mode": "voice", "content_types": CONTENT_TYPES});
-    if let Some(m) = d.as_object_mut() {
-        for (k, keys) in [
-            ("language", &["language"][..]),
-            (
-                "provider",
-                &["stt_provider", "sttProvider", "provider_voice"][..],
-            ),
-            ("model", &["stt_model", "sttModel", "model_voice"][..]),
-        ] {
-            if let Some(v) = p.text(keys)? {
-                m.insert(k.into(), json!(v));
-            }
-        }
-        if let Some(s) = p.number(&["max_duration_s", "maxDurationS"])? {
-            m.insert("max_duration_s".into(), json!(s));
+    // naming it, not on a session event.
+    let mut w = Wait::key(key)
+        .prompt(prompt)
+        .detail("allow_free_text", json!(true))
+        .detail("input_mode", json!("voice"))
+        .detail("content_types", json!(CONTENT_TYPES));
+    for (k, keys) in [
+        ("language", &["language"][..]),
+        (
+            "provider",
+            &["stt_provider", "sttProvider", "provider_voice"][..],
+        ),
+        ("model", &["stt_model", "sttModel", "model_voice"][..]),
+    ] {
+        if let Some(v) = p.text(keys)? {
+            w = w.detail(k, json!(v));
         }
     }
-    Ok((key, d))
+    if let Some(s) = p.number(&["max_duration_s", "maxDurationS"])? {
+        w = w.detail("max_duration_s", json!(s));
+    }
+    Ok(w)
 }
 
 /// The typed answer of a payload that carries no audio (`text` or `response`).
@@ -47,12 +49,13 @@ fn typed_text(payload: &Map<String, Value>) -> Option<String> {
         .map(str::to_string)
 }
 
-/// Runs the node: `await-event`, then (for audio) `artifacts.info` and `voice.transcribe`.
+/// Runs the node: `await`, then (for audio) `artifacts.info` and `voice.transcribe`.
 pub fn run(p: &Params) -> Result<Outputs, Error> {
-    let (key, details) = wait(p)?;
+    let wait = wait(p)?;
+    let key = &wait.request().name;
     // `prompt` is what the user is asked; the words expected come from `hint` only.
     let opts = SttOptions::of(p, &["hint"])?;
-    let payload = match durability::await_event_with(&key, &details)? {
+    let payload = match durability::wait(&wait)? {
         Value::Object(m) => m,
         Value::Null => Map::new(),
         other => {
@@ -106,16 +109,21 @@ mod tests {
             json!({"effectConfig": {"stt_provider": "pocketsphinx"}}),
             json!({"language": "en", "max_duration_s": "30"}),
         );
-        let (key, d) = wait(&Params::of(&inv)).unwrap();
-        assert_eq!(key, "voice_input");
+        let w = wait(&Params::of(&inv)).unwrap();
+        let Wait::Key(r) = &w else {
+            panic!("an event wait on the literal key: {w:?}")
+        };
+        assert_eq!(r.name, "voice_input");
+        assert_eq!(r.prompt.as_deref(), Some("Speak now."));
+        assert_eq!(r.choices, None);
         assert_eq!(
-            d,
-            json!({"reason": "key", "prompt": "Speak now.", "allow_free_text": true,
+            Value::Object(r.details.clone()),
+            json!({"allow_free_text": true,
                    "input_mode": "voice", "content_types": ["audio/wav", "audio/mpeg", "audio/webm"],
                    "language": "en", "provider": "pocketsphinx", "max_duration_s": 30.0})
         );
         let inv = Invocation::new("listen_voice", "n", json!({}), json!({"event_key": "mic"}));
-        assert_eq!(wait(&Params::of(&inv)).unwrap().0, "mic");
+        assert_eq!(wait(&Params::of(&inv)).unwrap().request().name, "mic");
     }
 
     #[test]
