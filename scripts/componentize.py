@@ -185,12 +185,18 @@ def main(argv):
     build.add_argument("--out", required=True, help="the component file to write")
     gen.add_argument("--out", required=True, help="the directory to write the bindings into")
     args = parser.parse_args(argv)
+    # componentize-py runs in a scratch directory: every path is made absolute first.
+    wit, out = os.path.abspath(args.wit), os.path.abspath(args.out)
     try:
-        exe = checked_componentize_py(args.exe) if args.exe else ensure_componentize_py(args.venv or default_venv())
-        if args.command == "componentize":
-            componentize(exe, args.wit, args.world, args.app_dir, args.module, args.out)
+        if args.exe:
+            # A bare name is looked up on PATH; a path is made absolute like the others.
+            exe = checked_componentize_py(os.path.abspath(args.exe) if os.path.dirname(args.exe) else args.exe)
         else:
-            bindings(exe, args.wit, args.world, args.out)
+            exe = ensure_componentize_py(os.path.abspath(args.venv or default_venv()))
+        if args.command == "componentize":
+            componentize(exe, wit, args.world, os.path.abspath(args.app_dir), args.module, out)
+        else:
+            bindings(exe, wit, args.world, out)
     except (BuildError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

@@ -37,8 +37,14 @@ fn venv() -> PathBuf {
 }
 
 fn cli(args: &[&str]) -> Output {
+    cli_in(Path::new("."), args)
+}
+
+/// The binary run in `cwd` (relative paths in `args` are relative to it).
+fn cli_in(cwd: &Path, args: &[&str]) -> Output {
     bin()
         .args(args)
+        .current_dir(cwd)
         .env_remove("ABSTRACTGATEWAY_COMPONENTIZE_VENV")
         .env_remove("ABSTRACTGATEWAY_COMPONENTIZE_PY")
         .env_remove("ABSTRACTGATEWAY_PYTHON")
@@ -511,10 +517,11 @@ async fn a_python_plugin_is_built_packed_and_run_with_its_grants() {
     fs::write(dir.join("app.py"), &app).expect("edit app.py");
     let grants = json!({"kv": ["notes"], "memory_mb": 64, "timeout_ms": 10000});
     fs::write(dir.join("py-words.grants.json"), grants.to_string()).expect("grants");
-    // A mistake in app.py is componentize-py's error, and no component is written.
+    // A mistake in app.py is componentize-py's error, and no component is written (built as an author
+    // would, from the plugin's directory: `plugin build .`).
     fs::write(dir.join("app.py"), format!("{app}\ndef broken(:\n")).expect("edit app.py");
     let venv = venv();
-    let out = cli(&["plugin", "build", utf8(&dir), "--venv", utf8(&venv)]);
+    let out = cli_in(&dir, &["plugin", "build", ".", "--venv", utf8(&venv)]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(stderr(&out).contains("SyntaxError"), "{}", stderr(&out));
     let left: Vec<_> = fs::read_dir(&dir)
@@ -542,7 +549,7 @@ async fn a_python_plugin_is_built_packed_and_run_with_its_grants() {
     let built = t0.elapsed();
 
     // The typed bindings for the author's editor: the names app.py imports are the generated ones.
-    let out = cli(&["plugin", "bindings", utf8(&dir), "--venv", utf8(&venv)]);
+    let out = cli_in(&dir, &["plugin", "bindings", ".", "--venv", utf8(&venv)]);
     assert!(out.status.success(), "{}", stderr(&out));
     let generated = dir.join("bindings/wit_world");
     let exports = text(&generated.join("exports/__init__.py"));
