@@ -1,4 +1,4 @@
-//! The `abstractgateway` command line: `run`, `bundle inspect|verify|pack`, `serve`, `runner`, `plugin new`.
+//! The `abstractgateway` command line: `run`, `bundle inspect|verify|pack`, `serve`, `runner`, `plugin new|build|bindings`.
 
 pub mod bundle_cmd;
 pub mod plugin;
@@ -35,7 +35,7 @@ pub enum Command {
     Serve(serve_cmd::ServeArgs),
     /// Run the workflows of the data dir without HTTP.
     Runner,
-    /// Create WebAssembly plugins (node types).
+    /// Create and build WebAssembly plugins (node types) in Rust or Python.
     #[command(subcommand)]
     Plugin(plugin::PluginCommand),
 }

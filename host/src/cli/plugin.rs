@@ -1,39 +1,103 @@
-//! `abstractgateway plugin new NAME`: scaffolds a node-plugin crate that builds to a WebAssembly component.
+//! `abstractgateway plugin new|build|bindings`: node plugins written in Rust or Python.
 //!
-//! By default the scaffold vendors the plugin SDK and the WIT package this binary was built with
-//! (in `NAME/sdk/`), so an author outside this repository gets a crate that builds offline-first
-//! and speaks exactly the host's WIT. `--sdk-path` or `--sdk-git` depend on a shared SDK instead.
+//! `plugin new NAME` scaffolds a node-plugin crate that builds to a WebAssembly component. By default the
+//! scaffold vendors the plugin SDK and the WIT package this binary was built with (in `NAME/sdk/`), so an
+//! author outside this repository gets a crate that builds offline-first and speaks exactly the host's WIT.
+//! `--sdk-path` or `--sdk-git` depend on a shared SDK instead. `plugin new NAME --lang python` scaffolds a
+//! Python plugin instead (`plugin/python.rs`), which `plugin build` compiles with componentize-py.
+
+mod python;
 
 use std::fmt::Write as _;
 use std::fs;
 use std::path::{Component, Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::Subcommand;
+use clap::{Args, Subcommand, ValueEnum};
 
 use super::EXIT_USAGE;
+
+pub use python::{
+    BuildError, Built, build_python_plugin, new_python_plugin, write_python_bindings,
+};
+
+/// The WIT world node plugins are generated and built against, as `package/world@version`. The one place
+/// to change when the WIT package (`wit/`) moves to a new version; the embedded WIT files follow the
+/// checkout, and a unit test checks they declare this package.
+pub const NODE_PLUGIN_WORLD: &str = "abstractgateway:plugin/node-plugin@0.2.0";
+
+/// `(package, world, version)` of [`NODE_PLUGIN_WORLD`]: `("abstractgateway:plugin", "node-plugin", "0.2.0")`.
+pub fn node_plugin_world() -> (&'static str, &'static str, &'static str) {
+    let (package, rest) = NODE_PLUGIN_WORLD
+        .split_once('/')
+        .unwrap_or((NODE_PLUGIN_WORLD, ""));
+    let (world, version) = rest.split_once('@').unwrap_or((rest, ""));
+    (package, world, version)
+}
+
+/// The language of a plugin `plugin new` writes.
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lang {
+    /// A cargo crate using the plugin SDK (`cargo build --target wasm32-wasip2`).
+    Rust,
+    /// `app.py` compiled with CPython into a component by componentize-py (`plugin build`).
+    Python,
+}
 
 /// `abstractgateway plugin ...` subcommands.
 #[derive(Subcommand, Debug)]
 pub enum PluginCommand {
-    /// Create a ready-to-build node plugin crate in DIR/NAME.
+    /// Create a ready-to-build node plugin in DIR/NAME.
     New {
-        /// Crate name: ASCII letters, digits, `-` or `_`, starting with a letter.
+        /// Plugin name: ASCII letters, digits, `-` or `_`, starting with a letter (at most 64).
         name: String,
-        /// Parent directory of the new crate (default: the current directory).
+        /// Parent directory of the new plugin (default: the current directory).
         #[arg(long)]
         dir: Option<PathBuf>,
+        /// The plugin's language.
+        #[arg(long, value_enum, default_value_t = Lang::Rust)]
+        lang: Lang,
         /// Depend on the SDK crate at this path (`plugins/sdk` of an abstractgateway checkout)
-        /// instead of vendoring a copy.
+        /// instead of vendoring a copy (Rust only).
         #[arg(long, conflicts_with = "sdk_git")]
         sdk_path: Option<PathBuf>,
-        /// Depend on the SDK from this git repository (an abstractgateway repository URL).
+        /// Depend on the SDK from this git repository (an abstractgateway repository URL; Rust only).
         #[arg(long)]
         sdk_git: Option<String>,
         /// Git revision, tag or branch for `--sdk-git`.
         #[arg(long, requires = "sdk_git")]
         sdk_rev: Option<String>,
     },
+    /// Build a Python plugin directory (`plugin new --lang python`) into DIR/NAME.wasm with componentize-py.
+    Build {
+        /// The plugin directory: `app.py`, `NAME.grants.json` and `wit/`.
+        dir: PathBuf,
+        #[command(flatten)]
+        tool: ToolArgs,
+    },
+    /// Write the typed Python bindings of a Python plugin's WIT world into DIR/bindings (for editors and
+    /// type checkers; the build generates its own).
+    Bindings {
+        /// The plugin directory (its `wit/` is read).
+        dir: PathBuf,
+        #[command(flatten)]
+        tool: ToolArgs,
+    },
+}
+
+/// How `plugin build|bindings` gets Python and componentize-py.
+#[derive(Args, Debug, Clone, Default)]
+pub struct ToolArgs {
+    /// Virtualenv holding componentize-py, created and filled on first use
+    /// (default: `abstractgateway/componentize-py` in the user cache directory).
+    #[arg(long, env = "ABSTRACTGATEWAY_COMPONENTIZE_VENV")]
+    pub venv: Option<PathBuf>,
+    /// A componentize-py executable to use as it is (it must be the pinned version) instead of a virtualenv.
+    #[arg(long, env = "ABSTRACTGATEWAY_COMPONENTIZE_PY", conflicts_with = "venv")]
+    pub componentize_py: Option<PathBuf>,
+    /// The Python 3 interpreter that runs the build (and creates the virtualenv).
+    #[arg(long, env = "ABSTRACTGATEWAY_PYTHON", default_value = "python3")]
+    pub python: PathBuf,
 }
 
 /// Where the new crate gets the SDK from.
@@ -85,36 +149,91 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> ScaffoldError + '_ {
 
 /// Runs a plugin subcommand.
 pub fn run(cmd: PluginCommand) -> ExitCode {
-    let PluginCommand::New {
-        name,
-        dir,
-        sdk_path,
-        sdk_git,
-        sdk_rev,
-    } = cmd;
-    let sdk = match (sdk_path, sdk_git) {
-        (Some(p), _) => SdkSource::Path(p),
-        (None, Some(url)) => SdkSource::Git { url, rev: sdk_rev },
-        (None, None) => SdkSource::Vendored,
-    };
-    let parent = dir.unwrap_or_else(|| PathBuf::from("."));
-    match new_plugin(&name, &parent, &sdk) {
-        Ok(created) => {
-            println!("created {}", created.display());
-            println!(
-                "build it: cd {} && cargo build --release --target wasm32-wasip2",
-                created.display()
-            );
-            ExitCode::SUCCESS
+    match cmd {
+        PluginCommand::New {
+            name,
+            dir,
+            lang,
+            sdk_path,
+            sdk_git,
+            sdk_rev,
+        } => {
+            let parent = dir.unwrap_or_else(|| PathBuf::from("."));
+            if lang == Lang::Python {
+                if sdk_path.is_some() || sdk_git.is_some() {
+                    eprintln!("error: --sdk-path and --sdk-git apply to --lang rust only");
+                    return ExitCode::from(EXIT_USAGE);
+                }
+                return match new_python_plugin(&name, &parent) {
+                    Ok(created) => {
+                        println!("created {}", created.display());
+                        println!(
+                            "build it: abstractgateway plugin build {}",
+                            created.display()
+                        );
+                        ExitCode::SUCCESS
+                    }
+                    Err(e) => usage_error(e),
+                };
+            }
+            let sdk = match (sdk_path, sdk_git) {
+                (Some(p), _) => SdkSource::Path(p),
+                (None, Some(url)) => SdkSource::Git { url, rev: sdk_rev },
+                (None, None) => SdkSource::Vendored,
+            };
+            match new_plugin(&name, &parent, &sdk) {
+                Ok(created) => {
+                    println!("created {}", created.display());
+                    println!(
+                        "build it: cd {} && cargo build --release --target wasm32-wasip2",
+                        created.display()
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(e) => usage_error(e),
+            }
         }
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::from(EXIT_USAGE)
-        }
+        PluginCommand::Build { dir, tool } => match build_python_plugin(&dir, &tool) {
+            Ok(built) => {
+                println!(
+                    "built {} ({} bytes, sha256 {})",
+                    built.path.display(),
+                    built.size,
+                    built.sha256
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => build_error(e),
+        },
+        PluginCommand::Bindings { dir, tool } => match write_python_bindings(&dir, &tool) {
+            Ok(out) => {
+                println!(
+                    "wrote the bindings of {NODE_PLUGIN_WORLD} into {}",
+                    out.display()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => build_error(e),
+        },
     }
 }
 
-/// The SDK sources embedded for vendoring: (path inside the SDK crate, contents).
+fn usage_error(e: impl std::fmt::Display) -> ExitCode {
+    eprintln!("error: {e}");
+    ExitCode::from(EXIT_USAGE)
+}
+
+/// A plugin directory that is not usable exits 2 (usage); a build that ran and failed exits 1.
+fn build_error(e: BuildError) -> ExitCode {
+    eprintln!("error: {e}");
+    if e.is_usage() {
+        ExitCode::from(EXIT_USAGE)
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+/// The SDK sources embedded for vendoring: (path inside the SDK crate, contents); the WIT is [`WIT_FILES`].
 const SDK_SOURCES: &[(&str, &str)] = &[
     (
         "src/lib.rs",
@@ -165,10 +284,14 @@ const SDK_SOURCES: &[(&str, &str)] = &[
         "src/voice.rs",
         include_str!("../../../plugins/sdk/src/voice.rs"),
     ),
-    ("wit/types.wit", include_str!("../../../wit/types.wit")),
-    ("wit/host.wit", include_str!("../../../wit/host.wit")),
-    ("wit/node.wit", include_str!("../../../wit/node.wit")),
-    ("wit/worlds.wit", include_str!("../../../wit/worlds.wit")),
+];
+
+/// The host's WIT package (`wit/`), embedded: (file name, contents). Both scaffolds vendor it.
+const WIT_FILES: &[(&str, &str)] = &[
+    ("types.wit", include_str!("../../../wit/types.wit")),
+    ("host.wit", include_str!("../../../wit/host.wit")),
+    ("node.wit", include_str!("../../../wit/node.wit")),
+    ("worlds.wit", include_str!("../../../wit/worlds.wit")),
 ];
 
 /// The WIT path the SDK uses inside this repository, and the one a vendored copy uses.
@@ -180,16 +303,7 @@ const SDK_VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// Creates the plugin crate `parent/name`; returns its directory.
 pub fn new_plugin(name: &str, parent: &Path, sdk: &SdkSource) -> Result<PathBuf, ScaffoldError> {
-    if !valid_name(name) {
-        return Err(ScaffoldError::InvalidName(name.to_string()));
-    }
-    let root = parent.join(name);
-    if root.exists() {
-        let empty = root.is_dir() && fs::read_dir(&root).map_err(io_err(&root))?.next().is_none();
-        if !empty {
-            return Err(ScaffoldError::Exists(root));
-        }
-    }
+    let root = new_root(name, parent)?;
     let dependency = match sdk {
         SdkSource::Vendored => "{ path = \"sdk\" }".to_string(),
         SdkSource::Path(p) => {
@@ -221,7 +335,37 @@ pub fn new_plugin(name: &str, parent: &Path, sdk: &SdkSource) -> Result<PathBuf,
             };
             files.push((format!("sdk/{path}"), text));
         }
+        for (file, text) in WIT_FILES {
+            files.push((format!("sdk/wit/{file}"), (*text).to_string()));
+        }
     }
+    write_files(&root, files)?;
+    Ok(root)
+}
+
+/// `parent/name` for a new plugin: `name` is checked (it can only name a direct child of `parent`), and the
+/// directory must not exist yet or be an empty directory (not a link to one).
+fn new_root(name: &str, parent: &Path) -> Result<PathBuf, ScaffoldError> {
+    if !valid_name(name) {
+        return Err(ScaffoldError::InvalidName(name.to_string()));
+    }
+    let root = parent.join(name);
+    match fs::symlink_metadata(&root) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io_err(&root)(e)),
+        Ok(meta) => {
+            let empty =
+                meta.is_dir() && fs::read_dir(&root).map_err(io_err(&root))?.next().is_none();
+            if !empty {
+                return Err(ScaffoldError::Exists(root));
+            }
+        }
+    }
+    Ok(root)
+}
+
+/// Writes `(path relative to root, contents)` pairs, creating directories as needed.
+fn write_files(root: &Path, files: Vec<(String, String)>) -> Result<(), ScaffoldError> {
     for (rel, text) in files {
         let path = root.join(&rel);
         if let Some(dir) = path.parent() {
@@ -229,10 +373,11 @@ pub fn new_plugin(name: &str, parent: &Path, sdk: &SdkSource) -> Result<PathBuf,
         }
         fs::write(&path, text).map_err(io_err(&path))?;
     }
-    Ok(root)
+    Ok(())
 }
 
-/// Cargo accepts more, but these names are also valid file stems, node-type names and Rust idents.
+/// Cargo accepts more, but these names are also valid file stems, node-type names and Rust idents, and
+/// can only name a direct child of a directory (no separator, no `.` or `..`).
 fn valid_name(name: &str) -> bool {
     let mut chars = name.chars();
     matches!(chars.next(), Some(c) if c.is_ascii_alphabetic())
