@@ -125,10 +125,7 @@ fn begin(
         .run_context
         .then(|| run.vars.get("context").filter(|c| c.is_object()).cloned())
         .flatten();
-    let vars = plugin
-        .reads
-        .vars
-        .then(|| Value::Object(run.vars.clone()));
+    let vars = plugin.reads.vars.then(|| Value::Object(run.vars.clone()));
     let mut rec = StepRecord::new(run, node_id, "started");
     let mut payload = json!({"node_type": plugin.node_type, "plugin": plugin.plugin, "digest": digest,
         "inputs": inputs});

@@ -75,7 +75,10 @@ impl<'de> serde::Deserialize<'de> for node_export::Reads {
                 "run-context" => node_export::Reads::RUN_CONTEXT,
                 "vars" => node_export::Reads::VARS,
                 other => {
-                    return Err(serde::de::Error::unknown_variant(other, &["run-context", "vars"]));
+                    return Err(serde::de::Error::unknown_variant(
+                        other,
+                        &["run-context", "vars"],
+                    ));
                 }
             };
         }

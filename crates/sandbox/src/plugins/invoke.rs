@@ -374,7 +374,9 @@ fn node_output(name: &str, r: NodeResult, max: u64) -> PluginOutcome {
             complete: opt("complete-output", &r.complete_output)?,
             effect_payload: opt("effect-payload", &r.effect_payload)?,
             context_edit: match &r.context_edit {
-                Some(WitContextEdit::Append(t)) => Some(ContextEdit::Append(list("context-edit", t)?)),
+                Some(WitContextEdit::Append(t)) => {
+                    Some(ContextEdit::Append(list("context-edit", t)?))
+                }
                 Some(WitContextEdit::Replace(t)) => {
                     Some(ContextEdit::Replace(list("context-edit", t)?))
                 }
@@ -415,13 +417,16 @@ fn legacy_output(name: &str, out: String, max: u64) -> PluginOutcome {
 }
 
 /// The WIT name of a 0.1.0 error code.
-fn legacy_code_name(code: super::v0_1::bindings::node::abstractgateway::plugin::types::ErrorCode) -> &'static str {
-    let e: super::bindings::types::Error = super::v0_1::bindings::node::abstractgateway::plugin::types::Error {
-        code,
-        message: String::new(),
-        retryable: false,
-    }
-    .into();
+fn legacy_code_name(
+    code: super::v0_1::bindings::node::abstractgateway::plugin::types::ErrorCode,
+) -> &'static str {
+    let e: super::bindings::types::Error =
+        super::v0_1::bindings::node::abstractgateway::plugin::types::Error {
+            code,
+            message: String::new(),
+            retryable: false,
+        }
+        .into();
     super::caps::code_name(e.code)
 }
 

@@ -156,8 +156,8 @@ impl PinExprEvaluator for ComponentPinExprs {
             })
             .collect();
         self.call(site, Op::Check(&functions, &list))
-        .map_err(|e| (None, e))?
-        .map_err(failure)?;
+            .map_err(|e| (None, e))?
+            .map_err(failure)?;
         let mut passed = self.passed.lock();
         if passed.len() >= MAX_PASSED_CHECKS {
             passed.clear();
@@ -182,7 +182,8 @@ impl PinExprEvaluator for ComponentPinExprs {
             })
             .collect();
         let functions = functions.to_string();
-        let vars = serde_json::to_string(vars).map_err(|e| format!("pin expression on {site}: {e}"))?;
+        let vars =
+            serde_json::to_string(vars).map_err(|e| format!("pin expression on {site}: {e}"))?;
         let texts = self
             .call(site, Op::Evaluate(&functions, &list, &vars))?
             .map_err(|f| failure(f).1)?;

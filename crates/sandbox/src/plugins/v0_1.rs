@@ -17,7 +17,9 @@ use super::bindings as current;
 use super::caps::durability::json_object;
 use super::component::NodeDecl;
 use super::ctx::NodeCtx;
-use crate::engine::{ContextEdit, InputFailure, NodeFailure, NodeOutput, PluginWait, Reads, WaitKind};
+use crate::engine::{
+    ContextEdit, InputFailure, NodeFailure, NodeOutput, PluginWait, Reads, WaitKind,
+};
 use crate::run::Obj;
 
 /// Rust bindings of the frozen 0.1.0 package.
@@ -533,7 +535,10 @@ mod tests {
         assert_eq!(w.prompt.as_deref(), Some("ok?"));
         assert_eq!(w.choices, Some(vec![json!("y"), json!(2)]));
         assert_eq!(w.details, obj(json!({"mode": "m"})));
-        assert_eq!(wait("k".into(), obj(json!({"reason": "key"}))).kind, WaitKind::Key);
+        assert_eq!(
+            wait("k".into(), obj(json!({"reason": "key"}))).kind,
+            WaitKind::Key
+        );
         let e = wait("e".into(), obj(json!({"reason": "other", "prompt": 3})));
         assert_eq!(e.kind, WaitKind::Event);
         assert_eq!(e.prompt, None);
@@ -572,6 +577,9 @@ mod tests {
             Some(&json!({"messages": []})),
         );
         let inputs: Value = serde_json::from_str(&inv.inputs).expect("json");
-        assert_eq!(inputs, json!({"prompt": "p", "_run_context": {"messages": []}}));
+        assert_eq!(
+            inputs,
+            json!({"prompt": "p", "_run_context": {"messages": []}})
+        );
     }
 }
