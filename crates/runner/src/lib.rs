@@ -90,7 +90,7 @@ enum Msg {
     Adopt(Vec<RunState>),
     Commands,
     Reload,
-    NodeDone(NodeDone),
+    NodeDone(Box<NodeDone>),
     /// The answer to a run's pin-expression batch, evaluated off the runner thread.
     PinDone {
         run_id: String,
@@ -351,7 +351,7 @@ fn runner(ctx: LoopCtx, rx: Receiver<Msg>) -> bool {
                 Msg::Adopt(runs) => runs.into_iter().for_each(|r| world.adopt(r)),
                 Msg::Commands => commands_pending = true,
                 Msg::Reload => {}
-                Msg::NodeDone(done) => commands_pending |= node_done(&mut world, done),
+                Msg::NodeDone(done) => commands_pending |= node_done(&mut world, *done),
                 Msg::PinDone {
                     run_id,
                     sites,
@@ -407,7 +407,7 @@ fn runner(ctx: LoopCtx, rx: Receiver<Msg>) -> bool {
             Ok(Msg::Adopt(runs)) => runs.into_iter().for_each(|r| world.adopt(r)),
             Ok(Msg::Commands) => commands_pending = true,
             Ok(Msg::Reload) => {}
-            Ok(Msg::NodeDone(done)) => commands_pending |= node_done(&mut world, done),
+            Ok(Msg::NodeDone(done)) => commands_pending |= node_done(&mut world, *done),
             Ok(Msg::PinDone {
                 run_id,
                 sites,
@@ -611,7 +611,7 @@ fn dispatch(ctx: &LoopCtx, world: &mut World) {
             ctx.store.clone(),
             job,
             Box::new(move |done| {
-                let _ = tx.send(Msg::NodeDone(done));
+                let _ = tx.send(Msg::NodeDone(Box::new(done)));
             }),
         );
     }
