@@ -2,12 +2,9 @@
 
 use std::path::PathBuf;
 
-/// A path under the shared fixtures directory (`AG_SHARED_DIR`, else `../../shared` from the crate).
+/// A path under the shared fixtures directory (see the test kit).
 pub(crate) fn fixture(rel: &str) -> PathBuf {
-    let base = std::env::var_os("AG_SHARED_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared")));
-    base.join("fixtures").join(rel)
+    abstractgateway_testkit::shared_dir().join("fixtures").join(rel)
 }
 
 /// One entry of a hand-built zip; everything the zip writer would normally keep consistent is settable.

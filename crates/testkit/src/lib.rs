@@ -10,9 +10,24 @@ use serde_json::Value;
 
 /// The shared fixtures: `AG_SHARED_DIR`, else `shared/` beside the checkout.
 pub fn shared_dir() -> PathBuf {
-    std::env::var_os("AG_SHARED_DIR")
+    if let Some(dir) = std::env::var_os("AG_SHARED_DIR") {
+        return PathBuf::from(dir);
+    }
+    repo_root().join("../shared")
+}
+
+/// The root of the repository under test. Found from the package under test at run time (cargo sets its
+/// `CARGO_MANIFEST_DIR` when it runs a test), never from where this crate was compiled: a build dir shared by
+/// two clones may hold this crate built in the other one.
+pub fn repo_root() -> PathBuf {
+    let here = std::env::var_os("CARGO_MANIFEST_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared")))
+        .or_else(|| std::env::current_dir().ok())
+        .unwrap_or_default();
+    here.ancestors()
+        .find(|d| d.join("Cargo.lock").is_file() && d.join("crates").is_dir())
+        .map(PathBuf::from)
+        .unwrap_or(here)
 }
 
 /// The fixtures' LLM stand-in, running for the life of this value.

@@ -7,9 +7,7 @@ use serde_json::{Map, Value, json};
 use super::{BuiltinCtx, lookup_py};
 
 fn shared_dir() -> PathBuf {
-    let dir = std::env::var("AG_SHARED_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared")));
+    let dir = abstractgateway_testkit::shared_dir();
     assert!(
         dir.join("fixtures").is_dir(),
         "shared fixtures not found at {} (set AG_SHARED_DIR)",

@@ -9,9 +9,7 @@ use crate::flow::compile;
 use crate::run::{Obj, RunState, RunStatus, StepRecord};
 
 pub(crate) fn shared_dir() -> PathBuf {
-    std::env::var_os("AG_SHARED_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared")))
+    abstractgateway_testkit::shared_dir()
 }
 
 struct NoHost;
