@@ -68,7 +68,7 @@ impl Fixture {
 
 /// The repository's `bundles/` directory (the same `.flow` files the seed was observed running).
 fn bundles_dir() -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../bundles"))
+    abstractgateway_testkit::repo_root().join("bundles")
 }
 
 fn echo_upper() -> Fixture {

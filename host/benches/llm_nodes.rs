@@ -96,9 +96,7 @@ fn http_standin(rt: &tokio::runtime::Runtime) -> String {
 fn node_llm() -> (Vec<u8>, Grants) {
     let dir = std::env::var_os("AG_PLUGINS_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../target/plugins"))
-        });
+        .unwrap_or_else(|| abstractgateway_testkit::repo_root().join("target/plugins"));
     let bytes =
         std::fs::read(dir.join("node_llm.wasm")).expect("run scripts/build-plugins.sh first");
     let grants: Value = serde_json::from_str(include_str!("../../plugins/nodes/llm/grants.json"))

@@ -16,9 +16,7 @@ use serde_json::json;
 fn component(name: &str) -> Vec<u8> {
     let dir = std::env::var_os("AG_PLUGINS_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../target/plugins"))
-        });
+        .unwrap_or_else(|| abstractgateway_testkit::repo_root().join("target/plugins"));
     std::fs::read(dir.join(format!("{name}.wasm"))).expect("run scripts/build-plugins.sh first")
 }
 

@@ -21,9 +21,7 @@ const WARM_RUNS: usize = 30;
 fn component() -> (Vec<u8>, Grants) {
     let dir = std::env::var_os("AG_PLUGINS_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../target/plugins"))
-        });
+        .unwrap_or_else(|| abstractgateway_testkit::repo_root().join("target/plugins"));
     let wasm = dir.join("python_code.wasm");
     let bytes = std::fs::read(&wasm).unwrap_or_else(|e| {
         panic!(

@@ -383,13 +383,12 @@ pub fn sse_cursor(data: &[u8]) {
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
 
     /// Every checked-in input of every target (the seed corpora grown by the fuzzers, and each crash
     /// they found once) still passes, without a nightly toolchain.
     #[test]
     fn checked_in_fuzz_inputs_replay() {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz");
+        let root = abstractgateway_testkit::repo_root().join("fuzz");
         let mut failures = Vec::new();
         for (name, body) in super::TARGETS {
             let mut count = 0;

@@ -14,7 +14,9 @@ fn bin() -> Command {
 }
 
 fn bundle(name: &str) -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../bundles")).join(name)
+    abstractgateway_testkit::repo_root()
+        .join("bundles")
+        .join(name)
 }
 
 fn run(args: &[&str]) -> Output {

@@ -316,8 +316,8 @@ fn goldens_match_the_seed_with_components_built_against_contract_0_1() {
         let builtins = abstractgateway::plugins::builtin::components();
         let registry = host.registry();
         for name in ["node_answer", "node_llm", "node_memory", "node_voice"] {
-            let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join(format!("tests/fixtures/wit-0.1.0/{name}.wasm"));
+            let path = abstractgateway_testkit::repo_root()
+                .join(format!("host/tests/fixtures/wit-0.1.0/{name}.wasm"));
             let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
             let grants = builtins
                 .iter()

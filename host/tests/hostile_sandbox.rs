@@ -24,7 +24,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use binary::{Server, TOKEN};
-use flowgen::{edge, node};
+use flowgen::{edge, node, one_node_flow};
 use serde_json::{Value, json};
 
 /// Every bundle of these tests has this version.
@@ -72,7 +72,7 @@ const HOSTILE_OUTS: [&str; 14] = [
 fn built_dir() -> PathBuf {
     std::env::var_os("AG_PLUGINS_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../target/plugins")))
+        .unwrap_or_else(|| abstractgateway_testkit::repo_root().join("target/plugins"))
 }
 
 /// The bytes of built component `name` (e.g. `hostile`).
@@ -163,21 +163,6 @@ fn copy_echo(dir: &Path) {
         dir.join("flows").join(name),
     )
     .expect("copy the fixture bundle");
-}
-
-/// start (pins `ins`) → `ty` → end (pins `outs`).
-fn one_node_flow(id: &str, ty: &str, ins: &[&str], outs: &[&str]) -> Value {
-    let mut edges = vec![
-        edge("s", "exec-out", "p", "exec-in"),
-        edge("p", "exec-out", "e", "exec-in"),
-    ];
-    edges.extend(ins.iter().map(|i| edge("s", i, "p", i)));
-    edges.extend(outs.iter().map(|o| edge("p", o, "e", o)));
-    json!({"id": id, "entryNode": "s", "nodes": [
-        node("s", "on_flow_start", false, &["exec-out"], &[], ins, json!({})),
-        node("p", ty, true, &["exec-out"], ins, outs, json!({})),
-        node("e", "on_flow_end", true, &[], outs, &[], json!({}))],
-      "edges": edges})
 }
 
 /// The `hostile` node with every input and output wired.

@@ -531,7 +531,7 @@ async fn odd_bytes_in_path_parameters_are_client_errors() {
 /// The Python component in a plugins dir of `dir`, with the compiled-component cache the in-process tests
 /// share (so the server does not compile CPython again).
 fn with_python(dir: &Path) {
-    let built = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../target/plugins"));
+    let built = abstractgateway_testkit::repo_root().join("target/plugins");
     let plugins = dir.join("plugins");
     std::fs::create_dir_all(&plugins).expect("mkdir plugins");
     for f in ["python_code.wasm", "python_code.grants.json"] {
@@ -539,10 +539,7 @@ fn with_python(dir: &Path) {
             panic!("{f} is missing ({e}): build it with scripts/build-python-plugin.sh")
         });
     }
-    let cache = PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../target/python-plugin/server-test-cache"
-    ));
+    let cache = abstractgateway_testkit::repo_root().join("target/python-plugin/server-test-cache");
     std::fs::create_dir_all(&cache).expect("mkdir cache");
     std::fs::create_dir_all(dir.join("data")).expect("mkdir data");
     std::os::unix::fs::symlink(&cache, dir.join("data/components")).expect("link cache");

@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 
 /// The model file, fetched (and checked) by the repository's script.
 fn model_path() -> PathBuf {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/fetch-model.sh");
+    let script = abstractgateway_testkit::repo_root().join("scripts/fetch-model.sh");
     let out = std::process::Command::new("bash")
         .arg(script)
         .output()

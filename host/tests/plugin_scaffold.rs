@@ -9,7 +9,7 @@ fn bin() -> Command {
 }
 
 fn repo() -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+    abstractgateway_testkit::repo_root()
 }
 
 fn new_plugin(args: &[&str]) -> Output {
@@ -157,7 +157,7 @@ fn vendored_scaffold_builds_to_a_node_component() {
     let wasm = fs::read(repo().join("plugins/target/wasm32-wasip2/release/built_plugin.wasm"))
         .expect("component written");
     assert_eq!(&wasm[..8], b"\0asm\x0d\x00\x01\x00", "not a component");
-    let export = b"abstractgateway:plugin/node@0.1.0";
+    let export = b"abstractgateway:plugin/node@0.2.0";
     assert!(
         wasm.windows(export.len()).any(|w| w == export),
         "the component does not name the node interface"

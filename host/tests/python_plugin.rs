@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use abstractgateway::plugins::Grants;
 use binary::{Server, TOKEN};
-use flowgen::{edge, node};
+use flowgen::one_node_flow;
 use serde_json::{Value, json};
 
 fn bin() -> Command {
@@ -28,7 +28,7 @@ fn bin() -> Command {
 }
 
 fn repo() -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+    abstractgateway_testkit::repo_root()
 }
 
 /// The virtualenv of componentize-py the repository's Python build uses (created there when missing).
@@ -412,21 +412,6 @@ class Node(Node):  # type: ignore[no-redef]
 "#;
 
 const PROBE_OUTS: [&str; 5] = ["notes", "secrets", "http", "files", "environ"];
-
-/// start (pins `ins`) → `ty` → end (pins `outs`).
-fn one_node_flow(id: &str, ty: &str, ins: &[&str], outs: &[&str]) -> Value {
-    let mut edges = vec![
-        edge("s", "exec-out", "p", "exec-in"),
-        edge("p", "exec-out", "e", "exec-in"),
-    ];
-    edges.extend(ins.iter().map(|i| edge("s", i, "p", i)));
-    edges.extend(outs.iter().map(|o| edge("p", o, "e", o)));
-    json!({"id": id, "entryNode": "s", "nodes": [
-        node("s", "on_flow_start", false, &["exec-out"], &[], ins, json!({})),
-        node("p", ty, true, &["exec-out"], ins, outs, json!({})),
-        node("e", "on_flow_end", true, &[], outs, &[], json!({}))],
-      "edges": edges})
-}
 
 /// An unpacked bundle `pywords@1.0.0` in `dir` shipping `wasm` with `grants`: flow `main` runs the
 /// scaffold's node type, flow `probe` the test's.

@@ -18,7 +18,7 @@ use abstractgateway::store::NewCommand;
 use serde_json::{Value, json};
 
 fn bundles_dir() -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../bundles"))
+    abstractgateway_testkit::repo_root().join("bundles")
 }
 
 fn gateway(dir: &std::path::Path) -> Arc<Gateway> {

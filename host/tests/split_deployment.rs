@@ -71,7 +71,7 @@ fn upload_body(bytes: &[u8]) -> (String, Vec<u8>) {
 async fn front_forwards_everything_to_the_one_runner() {
     let tmp = tempfile::tempdir().expect("tmp");
     let dir = tmp.path();
-    let bundles = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../bundles"));
+    let bundles = &abstractgateway_testkit::repo_root().join("bundles");
     std::fs::create_dir_all(dir.join("flows")).expect("mkdir");
     // The runner starts without echo-upper: it arrives by upload through the front.
     for name in ["ask-user@1.0.0.flow", "chain@1.0.0.flow"] {

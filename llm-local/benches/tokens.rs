@@ -17,7 +17,7 @@ fn model_path() -> PathBuf {
     if let Some(path) = std::env::var_os(MODEL_ENV).filter(|p| !p.is_empty()) {
         return PathBuf::from(path);
     }
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/fetch-model.sh");
+    let script = abstractgateway_testkit::repo_root().join("scripts/fetch-model.sh");
     let out = Command::new("bash")
         .arg(script)
         .output()

@@ -4,7 +4,9 @@ use std::path::PathBuf;
 
 /// A path under the shared fixtures directory (see the test kit).
 pub(crate) fn fixture(rel: &str) -> PathBuf {
-    abstractgateway_testkit::shared_dir().join("fixtures").join(rel)
+    abstractgateway_testkit::shared_dir()
+        .join("fixtures")
+        .join(rel)
 }
 
 /// One entry of a hand-built zip; everything the zip writer would normally keep consistent is settable.

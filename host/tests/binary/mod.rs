@@ -14,7 +14,7 @@ pub const TOKEN: &str = "test-token-0123456789abcdef";
 
 /// The repository's `bundles/` directory (the five no-LLM fixture bundles).
 pub fn bundles_dir() -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../bundles"))
+    abstractgateway_testkit::repo_root().join("bundles")
 }
 
 /// A running server process and its directories.

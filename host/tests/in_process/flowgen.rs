@@ -56,3 +56,18 @@ pub fn write_bundle(dir: &Path, flows: &[(&str, Value)], entry: &str) -> std::pa
     std::fs::write(b.join("manifest.json"), manifest.to_string()).expect("manifest");
     b
 }
+
+/// start (pins `ins`) → `ty` → end (pins `outs`).
+pub fn one_node_flow(id: &str, ty: &str, ins: &[&str], outs: &[&str]) -> Value {
+    let mut edges = vec![
+        edge("s", "exec-out", "p", "exec-in"),
+        edge("p", "exec-out", "e", "exec-in"),
+    ];
+    edges.extend(ins.iter().map(|i| edge("s", i, "p", i)));
+    edges.extend(outs.iter().map(|o| edge("p", o, "e", o)));
+    json!({"id": id, "entryNode": "s", "nodes": [
+        node("s", "on_flow_start", false, &["exec-out"], &[], ins, json!({})),
+        node("p", ty, true, &["exec-out"], ins, outs, json!({})),
+        node("e", "on_flow_end", true, &[], outs, &[], json!({}))],
+      "edges": edges})
+}

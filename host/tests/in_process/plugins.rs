@@ -15,7 +15,7 @@ use abstractgateway::store::Store;
 pub fn built_dir() -> PathBuf {
     std::env::var_os("AG_PLUGINS_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../target/plugins")))
+        .unwrap_or_else(|| abstractgateway_testkit::repo_root().join("target/plugins"))
 }
 
 /// The bytes of built component `name` (e.g. `http_steps`).

@@ -38,10 +38,7 @@ pub fn component() -> (Vec<u8>, Grants) {
 
 /// Compiled components outlive one test run here, so only the first run pays the 10-25 s compilation.
 pub fn cache_root() -> PathBuf {
-    PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../target/python-plugin/test-cache"
-    ))
+    abstractgateway_testkit::repo_root().join("target/python-plugin/test-cache")
 }
 
 /// One plugin host per test binary with the Python component loaded (compiled once, then cached on disk).
