@@ -435,6 +435,79 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn result(outputs: &str) -> NodeResult {
+        NodeResult {
+            outputs: outputs.into(),
+            ambient: None,
+            complete_output: None,
+            effect_payload: None,
+            context_edit: None,
+        }
+    }
+
+    fn failure(o: PluginOutcome) -> String {
+        match o {
+            PluginOutcome::Failed(m) => m,
+            other => panic!("expected a failure, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_node_result_is_checked_field_by_field() {
+        let ok = node_output(
+            "n",
+            NodeResult {
+                ambient: Some("{\"a\":1}".into()),
+                context_edit: Some(WitContextEdit::Append("[{\"role\":\"user\"}]".into())),
+                ..result("{\"x\":2}")
+            },
+            1000,
+        );
+        let PluginOutcome::Output(out) = ok else {
+            panic!("{ok:?}")
+        };
+        assert_eq!(Value::Object(out.outputs), json!({"x": 2}));
+        assert_eq!(out.ambient, Some(json!({"a": 1})));
+        assert_eq!(
+            out.context_edit,
+            Some(ContextEdit::Append(vec![json!({"role": "user"})]))
+        );
+        // A scalar output is the single pin `result`.
+        let PluginOutcome::Output(scalar) = node_output("n", result("3"), 1000) else {
+            panic!("scalar")
+        };
+        assert_eq!(Value::Object(scalar.outputs), json!({"result": 3}));
+        // Every field counts toward the output limit, not only the pins.
+        let big = "x".repeat(600);
+        let over = node_output(
+            "n",
+            NodeResult {
+                effect_payload: Some(format!("\"{big}\"")),
+                ..result(&format!("\"{big}\""))
+            },
+            1000,
+        );
+        assert!(failure(over).contains("its limit is 1000"));
+        let bad = node_output(
+            "n",
+            NodeResult {
+                complete_output: Some("{nope".into()),
+                ..result("{}")
+            },
+            1000,
+        );
+        assert!(failure(bad).contains("invalid JSON in complete-output"));
+        let not_list = node_output(
+            "n",
+            NodeResult {
+                context_edit: Some(WitContextEdit::Replace("{\"role\":\"user\"}".into())),
+                ..result("{}")
+            },
+            1000,
+        );
+        assert!(failure(not_list).contains("not a list of messages"));
+    }
+
     /// The config text as a map built with `_gateway` inserted, then printed.
     fn via_map(data: &Obj, g: &GatewayInfo<'_>) -> String {
         let mut config = data.clone();
