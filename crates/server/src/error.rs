@@ -5,7 +5,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use crate::bundle::{ResolveError, ResolveErrorKind};
+use crate::bundle::ResolveError;
 use crate::store::StoreError;
 
 /// An error a handler answers with: status + `detail` (a string, or FastAPI's validation array).
@@ -58,11 +58,10 @@ impl From<StoreError> for ApiError {
 
 impl From<ResolveError> for ApiError {
     fn from(e: ResolveError) -> Self {
-        let status = match e.kind {
-            ResolveErrorKind::BadRequest => StatusCode::BAD_REQUEST,
-            ResolveErrorKind::NotFound => StatusCode::NOT_FOUND,
-        };
-        ApiError::new(status, e.message)
+        match e {
+            ResolveError::BadRequest(message) => ApiError::bad_request(message),
+            ResolveError::NotFound { message, .. } => ApiError::not_found(message),
+        }
     }
 }
 

@@ -7,6 +7,7 @@ use bytes::Bytes;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
+use crate::bundle::ResolveError;
 use crate::error::{ApiError, ApiResult, json_response};
 use crate::extract::{BodyFields, QueryParams, json_object};
 use crate::routes::bundles::require_bundle_mode;
@@ -113,9 +114,9 @@ pub async fn start(State(st): State<SharedState>, headers: HeaderMap, body: Byte
             b.bundle_id().to_string(),
             flow,
         ),
-        Err(e) => match &e.verbatim_workflow_id {
+        Err(e) => match e.verbatim_workflow_id() {
             Some(w) if st.gw.flows().get(w).is_some() => {
-                (w.clone(), None, String::new(), w.clone())
+                (w.to_string(), None, String::new(), w.to_string())
             }
             _ => return Err(e.into()),
         },
@@ -184,12 +185,11 @@ pub async fn schedule(State(st): State<SharedState>, headers: HeaderMap, body: B
         .bundles
         .read()
         .resolve_flow(Some(&bundle_id), bundle_version.as_deref(), Some(&flow_id))
-        .map_err(|e| {
-            if e.kind == crate::bundle::ResolveErrorKind::NotFound {
+        .map_err(|e| match e {
+            ResolveError::NotFound { .. } => {
                 ApiError::not_found(format!("Target workflow '{bundle_id}:{flow_id}' not found"))
-            } else {
-                e.into()
             }
+            e @ ResolveError::BadRequest(_) => e.into(),
         })?;
     if st.deprecation(b.bundle_id(), &flow).is_some() {
         return Err(ApiError::new(
