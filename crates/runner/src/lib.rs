@@ -550,7 +550,7 @@ fn dispatch_pin_exprs(ctx: &LoopCtx, world: &mut World) {
                 let result =
                     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| req.evaluate()))
                     {
-                        Ok(r) => r.map_err(PinFailure::Error),
+                        Ok(r) => r,
                         Err(p) => Err(PinFailure::Panic(crate::engine::exec::panic_cause(
                             p.as_ref(),
                         ))),

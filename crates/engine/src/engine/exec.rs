@@ -276,17 +276,17 @@ fn end_node(run: &mut RunState, flow: &CompiledFlow, node: &CompiledNode) -> Pla
 }
 
 fn function_node(run: &mut RunState, flow: &CompiledFlow, node: &CompiledNode) -> Plan {
-    let inputs = match resolve::exec_inputs(flow, node, &run.vars) {
+    let inputs = match resolve::exec_inputs_typed(flow, node, &run.vars) {
         Ok(i) => i,
-        Err(e) => return node_error(run, &node.node.id, e),
+        Err(e) => return node_error(run, &node.node.id, e.message),
     };
-    match resolve::call_node_fn(node, &inputs, &run.vars) {
+    match resolve::call_node_fn_typed(node, &inputs, &run.vars) {
         Ok(v) => {
             run.vars.insert("_last_output".into(), v.clone());
             set_node_output(&mut run.vars, &node.node.id, v.clone());
             next_or(node, || complete_output(&v))
         }
-        Err(e) => node_error(run, &node.node.id, e),
+        Err(e) => node_error(run, &node.node.id, e.message),
     }
 }
 

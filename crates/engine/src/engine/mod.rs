@@ -13,7 +13,7 @@ pub mod varnodes;
 
 pub use effects::{event_key, resume, resume_due};
 pub use exec::{Host, advance, complete, fail};
-pub use nodes::{BundlePlugins, NodeRegistry, PluginNode};
+pub use nodes::{BundlePlugins, BundlePluginsError, NodeRegistry, PluginNode};
 pub use pinexpr::{PinExpr, PinExprEvaluator, PinExprs};
 pub use plugin_node::PluginOutcome;
 #[cfg(test)]
