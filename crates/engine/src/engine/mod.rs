@@ -11,8 +11,8 @@ pub mod resolve;
 pub mod state;
 pub mod varnodes;
 
-pub use effects::{event_key, resume, resume_due};
-pub use exec::{Host, advance, complete, fail};
+pub use effects::{ResumeError, event_key, resume, resume_due};
+pub use exec::{ChildStartError, Host, advance, complete, fail};
 pub use nodes::{BundlePlugins, BundlePluginsError, NodeRegistry, PluginNode};
 pub use pinexpr::{PinExpr, PinExprEvaluator, PinExprs};
 pub use plugin_node::PluginOutcome;

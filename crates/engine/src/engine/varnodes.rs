@@ -15,7 +15,7 @@ use crate::run::{Obj, RunState};
 /// seed) or an exceeded budget (the run fails).
 enum Refusal {
     Node(String),
-    Budget(String),
+    Budget(budget::BudgetError),
 }
 
 impl From<String> for Refusal {
@@ -92,7 +92,7 @@ pub fn run(kind: VarWrite, run: &mut RunState, flow: &CompiledFlow, node: &Compi
             })
         }
         Err(Refusal::Node(e)) => node_error(run, &id, e),
-        Err(Refusal::Budget(e)) => Plan::Fail(e),
+        Err(Refusal::Budget(e)) => Plan::Fail(e.to_string()),
     }
 }
 

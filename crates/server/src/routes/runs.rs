@@ -12,8 +12,8 @@ use crate::error::{ApiError, ApiResult, json_response};
 use crate::extract::{BodyFields, QueryParams, json_object};
 use crate::routes::bundles::require_bundle_mode;
 use crate::run::{RunState, RunStatus};
+use crate::runner::StartRequest;
 use crate::runner::schedule::ScheduleSpec;
-use crate::runner::{StartError, StartRequest};
 use crate::state::{AppState, SharedState};
 use crate::store::RunQuery;
 
@@ -145,17 +145,8 @@ pub async fn start(State(st): State<SharedState>, headers: HeaderMap, body: Byte
     let run = tokio::task::spawn_blocking(move || gw.start_run(req))
         .await
         .map_err(|e| ApiError::internal(format!("start task failed: {e}")))?
-        .map_err(|e| start_error(e, "start"))?;
+        .map_err(|e| ApiError::start_refused(e, "start"))?;
     ok(json!({"run_id": run.run_id}))
-}
-
-/// The answer to a start or a schedule the runner refused: the status follows the error's kind.
-fn start_error(e: StartError, verb: &str) -> ApiError {
-    match e {
-        StartError::NotFound(m) => ApiError::not_found(m),
-        StartError::Invalid(m) => ApiError::bad_request(m),
-        StartError::Store(m) => ApiError::internal(format!("Failed to {verb} run: {m}")),
-    }
 }
 
 /// `POST /api/gateway/runs/schedule`: validated as the seed does, then a generated wrapper run
@@ -214,7 +205,7 @@ pub async fn schedule(State(st): State<SharedState>, headers: HeaderMap, body: B
     let run = tokio::task::spawn_blocking(move || gw.schedule_run(spec))
         .await
         .map_err(|e| ApiError::internal(format!("schedule task failed: {e}")))?
-        .map_err(|e| start_error(e, "schedule"))?;
+        .map_err(|e| ApiError::start_refused(e, "schedule"))?;
     ok(json!({"run_id": run.run_id}))
 }
 
