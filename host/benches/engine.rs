@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use abstractgateway::bundle::{Bundle, Limits, read_bundle};
-use abstractgateway::engine::{Host, NodeRegistry, advance};
+use abstractgateway::engine::{ChildStartError, Host, NodeRegistry, advance};
 use abstractgateway::flow::CompiledFlow;
 use abstractgateway::run::new_run_state;
 use abstractgateway::run::{Obj, RunState, RunStatus, StepRecord};
@@ -89,8 +89,10 @@ impl Host for NoHost {
         workflow_id: &str,
         _: Obj,
         _: Option<String>,
-    ) -> Result<String, String> {
-        Err(format!("no child runs in this bench ({workflow_id})"))
+    ) -> Result<String, ChildStartError> {
+        Err(ChildStartError::NotFound(format!(
+            "no child runs in this bench ({workflow_id})"
+        )))
     }
     fn emit_event(&mut self, _: &RunState, _: &[String], _: &Value) -> Vec<String> {
         Vec::new()

@@ -147,7 +147,9 @@ fn a_200_segment_set_var_fails_its_run_and_a_restart_reads_everything_back() {
             &gw,
             json!({"name": "x", "value": nested(MAX_VALUE_DEPTH + 1)}),
         ) {
-            Err(StartError::Invalid(e)) => assert!(e.contains("RunBudgetExceeded"), "{e}"),
+            Err(StartError::Budget(e)) => {
+                assert!(e.to_string().contains("RunBudgetExceeded"), "{e}")
+            }
             other => panic!("expected a refusal, got {other:?}"),
         }
         gw.shutdown();

@@ -1,6 +1,5 @@
 //! Errors of the bundle module: reading/packing ([`BundleError`]) and run-target resolution ([`ResolveError`]).
 
-use std::fmt;
 use std::path::Path;
 
 /// Why a bundle could not be read, validated, packed or installed.
@@ -77,42 +76,62 @@ impl ResolveErrorKind {
     }
 }
 
-/// A failed bundle/flow lookup; `message` is the exact `detail` string the seed answers with.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ResolveError {
-    /// 400 or 404.
-    pub kind: ResolveErrorKind,
-    /// The complete client-facing message (already prefixed where the seed prefixes it).
-    pub message: String,
-    /// Set when `flow_id` was a `x:y` id whose prefix is no loaded bundle: the seed then looks the id up
-    /// verbatim (dynamic workflows such as `scheduled:<uuid>`), so the caller may still find it elsewhere.
-    pub verbatim_workflow_id: Option<String>,
+/// A failed bundle/flow lookup; its text is the exact `detail` string the seed answers with (already
+/// prefixed where the seed prefixes it), its variant the status.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ResolveError {
+    /// HTTP 400: the request is contradictory or incomplete.
+    #[error("{0}")]
+    BadRequest(String),
+    /// HTTP 404: the bundle or flow is not loaded.
+    #[error("{message}")]
+    NotFound {
+        /// The client-facing message.
+        message: String,
+        /// Set when `flow_id` was a `x:y` id whose prefix is no loaded bundle: the seed then looks the id
+        /// up verbatim (dynamic workflows such as `scheduled:<uuid>`), so the caller may still find it
+        /// elsewhere.
+        verbatim_workflow_id: Option<String>,
+    },
 }
 
 impl ResolveError {
     /// A 400 error with this exact message.
     pub fn bad_request(message: impl Into<String>) -> Self {
-        ResolveError {
-            kind: ResolveErrorKind::BadRequest,
-            message: message.into(),
-            verbatim_workflow_id: None,
-        }
+        ResolveError::BadRequest(message.into())
     }
 
     /// A 404 error with this exact message.
     pub fn not_found(message: impl Into<String>) -> Self {
-        ResolveError {
-            kind: ResolveErrorKind::NotFound,
+        ResolveError::NotFound {
             message: message.into(),
             verbatim_workflow_id: None,
         }
     }
-}
 
-impl fmt::Display for ResolveError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
+    /// 400 or 404.
+    pub fn kind(&self) -> ResolveErrorKind {
+        match self {
+            ResolveError::BadRequest(_) => ResolveErrorKind::BadRequest,
+            ResolveError::NotFound { .. } => ResolveErrorKind::NotFound,
+        }
+    }
+
+    /// The complete client-facing message.
+    pub fn message(&self) -> &str {
+        match self {
+            ResolveError::BadRequest(message) | ResolveError::NotFound { message, .. } => message,
+        }
+    }
+
+    /// See [`ResolveError::NotFound`].
+    pub fn verbatim_workflow_id(&self) -> Option<&str> {
+        match self {
+            ResolveError::NotFound {
+                verbatim_workflow_id,
+                ..
+            } => verbatim_workflow_id.as_deref(),
+            ResolveError::BadRequest(_) => None,
+        }
     }
 }
-
-impl std::error::Error for ResolveError {}

@@ -441,7 +441,7 @@ fn resolved(set: &BundleSet, b: Option<&str>, v: Option<&str>, f: Option<&str>) 
 
 fn refused(set: &BundleSet, b: Option<&str>, v: Option<&str>, f: Option<&str>) -> (u16, String) {
     let e = set.resolve_flow(b, v, f).unwrap_err();
-    (e.kind.status(), e.message)
+    (e.kind().status(), e.message().to_string())
 }
 
 #[test]
@@ -579,9 +579,9 @@ fn start_run_resolution_errors_match_the_seed() {
     let e = set
         .resolve_flow(None, None, Some("scheduled:1234"))
         .unwrap_err();
-    assert_eq!(e.kind, ResolveErrorKind::NotFound);
-    assert_eq!(e.message, "Flow 'scheduled:1234' not found");
-    assert_eq!(e.verbatim_workflow_id.as_deref(), Some("scheduled:1234"));
+    assert_eq!(e.kind(), ResolveErrorKind::NotFound);
+    assert_eq!(e.message(), "Flow 'scheduled:1234' not found");
+    assert_eq!(e.verbatim_workflow_id(), Some("scheduled:1234"));
 }
 
 #[test]
@@ -639,7 +639,7 @@ fn get_bundle_errors_match_the_seed() {
     let set = no_llm();
     let err = |id: &str, v: Option<&str>| {
         let e = set.get_bundle(id, v).unwrap_err();
-        (e.kind.status(), e.message)
+        (e.kind().status(), e.message().to_string())
     };
     assert_eq!(err("nope", None), (404, "Bundle 'nope' not found".into()));
     assert_eq!(

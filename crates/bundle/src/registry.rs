@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::archive::{Limits, MANIFEST_NAME, read_bundle};
-use super::error::{ResolveError, ResolveErrorKind};
+use super::error::ResolveError;
 use super::model::Bundle;
 use super::version::{pick_latest, split_bundle_ref};
 
@@ -323,9 +323,9 @@ impl BundleSet {
                     "flow_id '{fid}' is already namespaced, but bundle_id/bundle_version was also provided"
                 )));
             }
-            return Err(ResolveError {
+            return Err(ResolveError::NotFound {
+                message: not_found().message().to_string(),
                 verbatim_workflow_id: Some(fid.to_string()),
-                ..not_found()
             });
         }
 
@@ -375,15 +375,11 @@ impl BundleSet {
                 let mut refs: Vec<String> = hits.iter().map(|(b, _)| b.bundle_ref()).collect();
                 refs.sort();
                 refs.dedup();
-                Err(ResolveError {
-                    kind: ResolveErrorKind::BadRequest,
-                    message: format!(
-                        "Failed to start run: Workflow name '{name}' matches multiple entrypoints ({}); \
-                         use bundle_id[@version] instead",
-                        refs.join(", ")
-                    ),
-                    verbatim_workflow_id: None,
-                })
+                Err(ResolveError::BadRequest(format!(
+                    "Failed to start run: Workflow name '{name}' matches multiple entrypoints ({}); \
+                     use bundle_id[@version] instead",
+                    refs.join(", ")
+                )))
             }
         }
     }

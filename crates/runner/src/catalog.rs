@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use super::flows::Flows;
 use crate::bundle::Bundle;
-use crate::engine::NodeRegistry;
-use crate::flow::{CompiledFlow, compile};
+use crate::engine::{BundlePluginsError, NodeRegistry};
+use crate::flow::{CompileError, CompiledFlow, compile};
 
 /// Why one bundle (or file) could not be loaded.
 #[derive(Debug, Clone, PartialEq)]
@@ -19,14 +19,43 @@ pub struct LoadProblem {
 /// Wall-clock time one bundle's flows may take to compile, sandboxed checks included.
 pub const COMPILE_BUDGET: std::time::Duration = std::time::Duration::from_secs(15);
 
+/// Why a bundle's flows do not load; the text names the bundle (`bundle@version`) and, where there is one,
+/// the flow.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum BundleCompileError {
+    /// The bundle's components were refused (digest, policy, linking).
+    #[error("bundle {bundle}: {source}")]
+    Plugins {
+        bundle: String,
+        source: BundlePluginsError,
+    },
+    /// Checking the flows took longer than [`COMPILE_BUDGET`]; `flow_id` was not checked.
+    #[error(
+        "bundle {bundle}: checking its flows took more than {} s (flow {flow_id} not checked); \
+         flow functions or pin expressions that do not finish?",
+        COMPILE_BUDGET.as_secs()
+    )]
+    TooSlow { bundle: String, flow_id: String },
+    /// A flow does not compile.
+    #[error("bundle {bundle} flow {flow_id}: {source}")]
+    Flow {
+        bundle: String,
+        flow_id: String,
+        source: CompileError,
+    },
+}
+
 /// Compiles every flow of `bundle`; the first failure names the flow, node and node type.
 pub fn compile_bundle(
     bundle: &Bundle,
     registry: &NodeRegistry,
-) -> Result<Vec<CompiledFlow>, String> {
+) -> Result<Vec<CompiledFlow>, BundleCompileError> {
     let registry = &registry
         .for_bundle(bundle)
-        .map_err(|e| format!("bundle {}: {e}", bundle.bundle_ref()))?;
+        .map_err(|source| BundleCompileError::Plugins {
+            bundle: bundle.bundle_ref(),
+            source,
+        })?;
     let mut out = Vec::new();
     let started = std::time::Instant::now();
     for flow_id in bundle.sorted_flow_ids() {
@@ -36,15 +65,16 @@ pub fn compile_bundle(
         // Each check of flow functions and pin expressions is bounded by the sandbox; the bundle's
         // checks together are bounded too, so no bundle holds a load or an upload for long.
         if started.elapsed() > COMPILE_BUDGET {
-            return Err(format!(
-                "bundle {}: checking its flows took more than {} s (flow {flow_id} not checked); \
-                 flow functions or pin expressions that do not finish?",
-                bundle.bundle_ref(),
-                COMPILE_BUDGET.as_secs()
-            ));
+            return Err(BundleCompileError::TooSlow {
+                bundle: bundle.bundle_ref(),
+                flow_id,
+            });
         }
-        let compiled = compile(raw, registry)
-            .map_err(|e| format!("bundle {} flow {flow_id}: {e}", bundle.bundle_ref()))?;
+        let compiled = compile(raw, registry).map_err(|source| BundleCompileError::Flow {
+            bundle: bundle.bundle_ref(),
+            flow_id: flow_id.clone(),
+            source,
+        })?;
         out.push(compiled);
     }
     Ok(out)
@@ -66,9 +96,9 @@ pub fn build(
                 }
                 ok.push(b);
             }
-            Err(message) => problems.push(LoadProblem {
+            Err(e) => problems.push(LoadProblem {
                 source: b.bundle_ref(),
-                message,
+                message: e.to_string(),
             }),
         }
     }

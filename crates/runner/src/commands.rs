@@ -3,13 +3,67 @@
 
 use serde_json::{Value, json};
 
-use super::world::{World, cancel, deliver};
+use super::world::{ResumeError, World, cancel, deliver};
+use crate::flow::CompileError;
 use crate::run::{
     CommandOutcome, CommandRecord, RunState, RunStatus, StepRecord, WaitReason, WaitState,
 };
 use crate::time;
 
-type Applied = Result<Vec<String>, String>;
+/// Why a command was rejected; its text is the outcome's durable `reason`.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum Rejection {
+    #[error("compact_memory needs LLM nodes, which this gateway does not run yet")]
+    CompactMemory,
+    #[error("Unknown command type '{0}'")]
+    UnknownType(String),
+    #[error("Run '{0}' is not active (unknown or already terminal)")]
+    NotActive(String),
+    #[error("Run '{0}' is already paused")]
+    AlreadyPaused(String),
+    #[error("Run '{0}' is not paused")]
+    NotPaused(String),
+    #[error("resume payload.payload must be an object")]
+    PayloadNotObject,
+    #[error("Run vanished")]
+    Vanished,
+    #[error("Run is paused")]
+    Paused,
+    #[error("Run is not waiting")]
+    NotWaiting,
+    #[error("wait_key mismatch: run waits on {waits:?}, command gave {given:?}")]
+    WaitKeyMismatch {
+        waits: Option<String>,
+        given: String,
+    },
+    #[error(transparent)]
+    Resume(#[from] ResumeError),
+    #[error("emit_event requires payload.name")]
+    EventName,
+    #[error("emit_event with scope 'workflow' requires payload.workflow_id")]
+    EventWorkflowId,
+    #[error("emit_event scope must be session|workflow|run|global (got '{0}')")]
+    EventScope(String),
+    #[error(
+        "Run '{0}' is not part of an active scheduled run (update_schedule applies to runs started by /runs/schedule)"
+    )]
+    NotScheduled(String),
+    #[error("update_schedule requires payload.interval")]
+    IntervalMissing,
+    #[error("Invalid interval {0:?}: expected e.g. '30s', '15m', '1.5h', '250ms'")]
+    Interval(String),
+    #[error("Scheduled run '{0}' is not recurrent (it has no interval)")]
+    NotRecurrent(String),
+    #[error("update_schedule needs a gateway runner")]
+    NoRunner,
+    #[error("Workflow '{0}' has no generated flow")]
+    NoGeneratedFlow(String),
+    /// The schedule's updated wrapper flow does not compile.
+    #[error(transparent)]
+    Flow(#[from] CompileError),
+}
+
+type Applied = Result<Vec<String>, Rejection>;
 
 /// Applies one command; the outcome is committed with the state it changed.
 pub fn apply(world: &mut World, cmd: &CommandRecord) -> CommandOutcome {
@@ -19,14 +73,12 @@ pub fn apply(world: &mut World, cmd: &CommandRecord) -> CommandOutcome {
         "cancel" => cancel_cmd(world, cmd),
         "emit_event" => emit(world, cmd),
         "update_schedule" => update_schedule(world, cmd),
-        "compact_memory" => {
-            Err("compact_memory needs LLM nodes, which this gateway does not run yet".into())
-        }
-        other => Err(format!("Unknown command type '{other}'")),
+        "compact_memory" => Err(Rejection::CompactMemory),
+        other => Err(Rejection::UnknownType(other.to_string())),
     };
     let (status, reason, runs) = match result {
         Ok(runs) => ("applied", None, runs),
-        Err(r) => ("rejected", Some(r), vec![]),
+        Err(r) => ("rejected", Some(r.to_string()), vec![]),
     };
     CommandOutcome {
         command_id: cmd.command_id.clone(),
@@ -58,14 +110,11 @@ fn control_record(run: &RunState, kind: &str, cmd: &CommandRecord, result: Value
     rec
 }
 
-fn require_active(world: &World, cmd: &CommandRecord) -> Result<(), String> {
+fn require_active(world: &World, cmd: &CommandRecord) -> Result<(), Rejection> {
     if world.runs.contains_key(&cmd.run_id) {
         Ok(())
     } else {
-        Err(format!(
-            "Run '{}' is not active (unknown or already terminal)",
-            cmd.run_id
-        ))
+        Err(Rejection::NotActive(cmd.run_id.clone()))
     }
 }
 
@@ -104,7 +153,7 @@ fn pause(world: &mut World, cmd: &CommandRecord) -> Applied {
         }
     }
     if changed.is_empty() {
-        return Err(format!("Run '{}' is already paused", cmd.run_id));
+        return Err(Rejection::AlreadyPaused(cmd.run_id.clone()));
     }
     Ok(changed)
 }
@@ -115,27 +164,27 @@ fn resume(world: &mut World, cmd: &CommandRecord) -> Applied {
         return unpause(world, cmd);
     };
     if !inner.is_object() {
-        return Err("resume payload.payload must be an object".into());
+        return Err(Rejection::PayloadNotObject);
     }
     let wait_key = payload_str(cmd, "wait_key").or_else(|| payload_str(cmd, "waitKey"));
-    let run = world.runs.get(&cmd.run_id).ok_or("Run vanished")?;
+    let run = world.runs.get(&cmd.run_id).ok_or(Rejection::Vanished)?;
     if run.control.paused {
-        return Err("Run is paused".into());
+        return Err(Rejection::Paused);
     }
     let Some(w) = run
         .waiting
         .as_ref()
         .filter(|_| run.status == RunStatus::Waiting)
     else {
-        return Err("Run is not waiting".into());
+        return Err(Rejection::NotWaiting);
     };
-    if let Some(k) = &wait_key
+    if let Some(k) = wait_key
         && w.wait_key.as_deref() != Some(k.as_str())
     {
-        return Err(format!(
-            "wait_key mismatch: run waits on {:?}, command gave {k:?}",
-            w.wait_key
-        ));
+        return Err(Rejection::WaitKeyMismatch {
+            waits: w.wait_key.clone(),
+            given: k,
+        });
     }
     world.resume(&cmd.run_id, inner.clone())?;
     Ok(vec![cmd.run_id.clone()])
@@ -192,7 +241,7 @@ fn unpause(world: &mut World, cmd: &CommandRecord) -> Applied {
     // A due timer of a run paused past its deadline fires now.
     world.fire_timers();
     if changed.is_empty() {
-        return Err(format!("Run '{}' is not paused", cmd.run_id));
+        return Err(Rejection::NotPaused(cmd.run_id.clone()));
     }
     Ok(changed)
 }
@@ -211,7 +260,7 @@ fn cancel_cmd(world: &mut World, cmd: &CommandRecord) -> Applied {
 
 fn emit(world: &mut World, cmd: &CommandRecord) -> Applied {
     let Some(name) = payload_str(cmd, "name") else {
-        return Err("emit_event requires payload.name".into());
+        return Err(Rejection::EventName);
     };
     let scope = payload_str(cmd, "scope").unwrap_or_else(|| "session".into());
     let session = payload_str(cmd, "session_id")
@@ -219,14 +268,11 @@ fn emit(world: &mut World, cmd: &CommandRecord) -> Applied {
         .unwrap_or_else(|| cmd.run_id.clone());
     let scope_id = match scope.as_str() {
         "session" => session.clone(),
-        "workflow" => payload_str(cmd, "workflow_id")
-            .ok_or("emit_event with scope 'workflow' requires payload.workflow_id")?,
+        "workflow" => payload_str(cmd, "workflow_id").ok_or(Rejection::EventWorkflowId)?,
         "run" => payload_str(cmd, "run_id").unwrap_or_else(|| cmd.run_id.clone()),
         "global" => "global".into(),
         other => {
-            return Err(format!(
-                "emit_event scope must be session|workflow|run|global (got '{other}')"
-            ));
+            return Err(Rejection::EventScope(other.to_string()));
         }
     };
     let inner = match cmd.payload.get("payload") {
@@ -259,15 +305,13 @@ fn scheduled_root(world: &World, run_id: &str) -> Option<String> {
 }
 
 fn update_schedule(world: &mut World, cmd: &CommandRecord) -> Applied {
-    let root = scheduled_root(world, &cmd.run_id).ok_or_else(|| {
-        format!("Run '{}' is not part of an active scheduled run (update_schedule applies to runs started by /runs/schedule)", cmd.run_id)
-    })?;
+    let root = scheduled_root(world, &cmd.run_id)
+        .ok_or_else(|| Rejection::NotScheduled(cmd.run_id.clone()))?;
     let raw = payload_str(cmd, "interval")
         .or_else(|| payload_str(cmd, "schedule"))
-        .ok_or("update_schedule requires payload.interval")?;
-    let seconds = super::schedule::parse_interval(&raw).ok_or_else(|| {
-        format!("Invalid interval {raw:?}: expected e.g. '30s', '15m', '1.5h', '250ms'")
-    })?;
+        .ok_or(Rejection::IntervalMissing)?;
+    let seconds =
+        super::schedule::parse_interval(&raw).ok_or_else(|| Rejection::Interval(raw.clone()))?;
     let immediately = cmd
         .payload
         .get("apply_immediately")
@@ -281,12 +325,10 @@ fn update_schedule(world: &mut World, cmd: &CommandRecord) -> Applied {
             .is_some_and(|i| !i.is_null())
     });
     if !recurrent {
-        return Err(format!(
-            "Scheduled run '{root}' is not recurrent (it has no interval)"
-        ));
+        return Err(Rejection::NotRecurrent(root));
     }
     let Some(shared) = world.shared.clone() else {
-        return Err("update_schedule needs a gateway runner".into());
+        return Err(Rejection::NoRunner);
     };
     let workflow_id = world
         .runs
@@ -295,7 +337,7 @@ fn update_schedule(world: &mut World, cmd: &CommandRecord) -> Applied {
         .unwrap_or_default();
     let flow = shared
         .dynamic(&workflow_id)
-        .ok_or_else(|| format!("Workflow '{workflow_id}' has no generated flow"))?;
+        .ok_or_else(|| Rejection::NoGeneratedFlow(workflow_id.clone()))?;
     let flow = super::schedule::with_interval(flow, seconds);
     shared.put_dynamic(&workflow_id, flow.clone())?;
     world.flows = shared.get();
@@ -328,4 +370,46 @@ fn update_schedule(world: &mut World, cmd: &CommandRecord) -> Applied {
         recs.push(control_record(run, "update_schedule", cmd, update));
     });
     Ok(vec![root])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A rejection's reason is stored durably and read by clients: its text does not change.
+    #[test]
+    fn rejections_keep_their_reasons() {
+        let cases = [
+            (
+                Rejection::NotActive("r1".into()),
+                "Run 'r1' is not active (unknown or already terminal)",
+            ),
+            (
+                Rejection::WaitKeyMismatch {
+                    waits: Some("evt:a".into()),
+                    given: "evt:b".into(),
+                },
+                "wait_key mismatch: run waits on Some(\"evt:a\"), command gave \"evt:b\"",
+            ),
+            (
+                Rejection::Resume(ResumeError::NotActive("r2".into())),
+                "Run 'r2' is not active",
+            ),
+            (
+                Rejection::Resume(ResumeError::Engine(crate::engine::ResumeError::NotWaiting)),
+                "Run is not waiting",
+            ),
+            (
+                Rejection::Interval("soon".into()),
+                "Invalid interval \"soon\": expected e.g. '30s', '15m', '1.5h', '250ms'",
+            ),
+            (
+                Rejection::EventScope("team".into()),
+                "emit_event scope must be session|workflow|run|global (got 'team')",
+            ),
+        ];
+        for (r, text) in cases {
+            assert_eq!(r.to_string(), text);
+        }
+    }
 }

@@ -34,7 +34,7 @@ pub(crate) fn contain<T>(
                 let node = node_of(run);
                 tracing::warn!(run_id = %run.run_id, node_id = %node, "the run fails: {e}");
                 budget::shed(run);
-                fail(run, recs, &node, e);
+                fail(run, recs, &node, e.to_string());
             }
             return Some(out);
         }

@@ -91,11 +91,15 @@ impl SharedFlows {
         *self.current.write() = Arc::new(flows);
     }
     /// Adds or replaces a generated flow (a schedule wrapper; its `id` is its workflow id).
-    pub fn put_dynamic(&self, id: &str, raw: serde_json::Value) -> Result<(), String> {
-        let compiled = Arc::new(
-            crate::flow::compile(&raw, &crate::engine::NodeRegistry::new())
-                .map_err(|e| e.to_string())?,
-        );
+    pub fn put_dynamic(
+        &self,
+        id: &str,
+        raw: serde_json::Value,
+    ) -> Result<(), crate::flow::CompileError> {
+        let compiled = Arc::new(crate::flow::compile(
+            &raw,
+            &crate::engine::NodeRegistry::new(),
+        )?);
         self.dynamic
             .lock()
             .insert(id.to_string(), (raw, compiled.clone()));

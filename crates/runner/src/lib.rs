@@ -29,9 +29,13 @@ use executor::{CancelFlag, NodeDone, NodeExecutor, NodeJob};
 pub use flows::Flows;
 use world::World;
 
+use crate::engine::budget::BudgetError;
 use crate::engine::pinexpr::PinFailure;
+use crate::flow::CompileError;
 use crate::run::{Obj, RunState, new_run_state};
 use crate::store::{Appended, Batch, NewCommand, Store, StoreError};
+use schedule::ScheduleError;
+use workspace::WorkspaceError;
 
 /// Runs stepped between two commits; bounds both latency and batch size.
 const ROUND_RUNS: usize = 256;
@@ -61,18 +65,46 @@ impl std::fmt::Debug for GatewayOptions {
     }
 }
 
-/// Why a run could not be started.
+/// Why a run could not be started (or scheduled). A client asked for something that is not loaded
+/// (`*NotFound`), asked for something refused (`Budget`, `Workspace`, `Schedule`, `Flow`), or the store
+/// failed (`Store`); the HTTP layer picks its status from the variant.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum StartError {
-    /// No such workflow.
-    #[error("{0}")]
-    NotFound(String),
-    /// The request is refused (a workspace outside the operator's roots).
-    #[error("{0}")]
-    Invalid(String),
+    /// No loaded workflow has this id.
+    #[error("Workflow '{0}' not found")]
+    WorkflowNotFound(String),
+    /// A schedule's target workflow is not loaded.
+    #[error("Target workflow '{0}' not found")]
+    TargetNotFound(String),
+    /// The input is over a budget of a run's state.
+    #[error(transparent)]
+    Budget(#[from] BudgetError),
+    /// The client's `workspace_root` is refused.
+    #[error(transparent)]
+    Workspace(#[from] WorkspaceError),
+    /// The schedule breaks one of its rules.
+    #[error(transparent)]
+    Schedule(#[from] ScheduleError),
+    /// The schedule's generated wrapper flow does not compile.
+    #[error(transparent)]
+    Flow(#[from] CompileError),
     /// The store could not record the run.
-    #[error("{0}")]
-    Store(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Why [`Gateway::open`] failed.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// The operator's workspace settings are refused.
+    #[error("workspace configuration: {0}")]
+    Workspace(#[from] WorkspaceError),
+    /// The store could not be opened or read (another process holds the data dir: `StoreError::Locked`).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The runner thread could not be spawned.
+    #[error("starting the runner thread: {0}")]
+    Thread(#[source] std::io::Error),
 }
 
 /// What a caller asks to start.
@@ -114,13 +146,8 @@ pub struct Gateway {
 
 impl Gateway {
     /// Opens the store and, if asked, starts the runner (which first recovers every active run).
-    pub fn open(opts: GatewayOptions, flows: Flows) -> Result<Arc<Gateway>, StoreError> {
-        let workspaces = Arc::new(workspace::Workspaces::from_env(&opts.data_dir).map_err(
-            |message| StoreError::Io {
-                context: "workspace configuration".into(),
-                message,
-            },
-        )?);
+    pub fn open(opts: GatewayOptions, flows: Flows) -> Result<Arc<Gateway>, OpenError> {
+        let workspaces = Arc::new(workspace::Workspaces::from_env(&opts.data_dir)?);
         let store = Store::open(&opts.data_dir)?;
         let (tx, rx) = channel();
         let flows = Arc::new(flows::SharedFlows::new(flows));
@@ -145,10 +172,7 @@ impl Gateway {
             let handle = std::thread::Builder::new()
                 .name("runner".into())
                 .spawn(move || run_loop(ctx, rx))
-                .map_err(|e| StoreError::Io {
-                    context: "starting the runner thread".into(),
-                    message: e.to_string(),
-                })?;
+                .map_err(OpenError::Thread)?;
             *gw.thread.lock() = Some(handle);
         }
         Ok(gw)
@@ -173,16 +197,11 @@ impl Gateway {
     /// Creates a scheduled run: its wrapper flow and parent run, durably, then hands it to the runner.
     pub fn schedule_run(&self, spec: schedule::ScheduleSpec) -> Result<RunState, StartError> {
         if self.flows().get(&spec.target_workflow_id).is_none() {
-            return Err(StartError::NotFound(format!(
-                "Target workflow '{}' not found",
-                spec.target_workflow_id
-            )));
+            return Err(StartError::TargetNotFound(spec.target_workflow_id));
         }
         let id = format!("scheduled:{}", uuid::Uuid::new_v4());
-        let plan = schedule::plan(&id, &spec).map_err(StartError::Invalid)?;
-        self.flows
-            .put_dynamic(&id, plan.flow.clone())
-            .map_err(StartError::Invalid)?;
+        let plan = schedule::plan(&id, &spec)?;
+        self.flows.put_dynamic(&id, plan.flow.clone())?;
         let entry = self.flows().entry(&id).unwrap_or_else(|| "start".into());
         let run = new_run_state(&id, &entry, plan.vars, spec.session_id.clone(), None, None);
         let mut batch = Batch::default();
@@ -190,11 +209,8 @@ impl Gateway {
         {
             // Two schedules created at once must not each rewrite the index without the other's id.
             let _index = self.schedules.lock();
-            write_dynamic_flow(&self.store, &mut batch, &id, &plan.flow)
-                .map_err(|e| StartError::Store(e.to_string()))?;
-            self.store
-                .commit(batch)
-                .map_err(|e| StartError::Store(e.to_string()))?;
+            write_dynamic_flow(&self.store, &mut batch, &id, &plan.flow)?;
+            self.store.commit(batch)?;
         }
         let tx = self.tx.lock();
         let _ = tx.send(Msg::Reload);
@@ -210,11 +226,11 @@ impl Gateway {
     /// Creates a run (and the listener runs of its `on_event` nodes), durably, then hands it to the runner.
     pub fn start_run(&self, req: StartRequest) -> Result<RunState, StartError> {
         let flows = self.flows();
-        let flow = flows.get(&req.workflow_id).ok_or_else(|| {
-            StartError::NotFound(format!("Workflow '{}' not found", req.workflow_id))
-        })?;
+        let flow = flows
+            .get(&req.workflow_id)
+            .ok_or_else(|| StartError::WorkflowNotFound(req.workflow_id.clone()))?;
         let mut input = req.input;
-        crate::engine::budget::check_vars(&input).map_err(StartError::Invalid)?;
+        crate::engine::budget::check_vars(&input)?;
         let asked = input
             .get("workspace_root")
             .and_then(Value::as_str)
@@ -234,10 +250,7 @@ impl Gateway {
             .session_id
             .clone()
             .unwrap_or_else(|| root.run_id.clone());
-        let dir = self
-            .workspaces
-            .choose(asked.as_deref(), &owner)
-            .map_err(StartError::Invalid)?;
+        let dir = self.workspaces.choose(asked.as_deref(), &owner)?;
         let dir = dir.to_string_lossy().into_owned();
         input.insert("workspace_root".into(), Value::String(dir.clone()));
         let limits = root.vars.remove("_limits");
@@ -269,9 +282,7 @@ impl Gateway {
         if let Some(key) = &req.idempotency_key {
             batch.put_meta(key, root.run_id.as_bytes());
         }
-        self.store
-            .commit(batch)
-            .map_err(|e| StartError::Store(e.to_string()))?;
+        self.store.commit(batch)?;
         let _ = self.tx.lock().send(Msg::Adopt(runs));
         Ok(root)
     }
@@ -562,7 +573,7 @@ fn dispatch_pin_exprs(ctx: &LoopCtx, world: &mut World) {
                 let result =
                     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| req.evaluate()))
                     {
-                        Ok(r) => r.map_err(PinFailure::Error),
+                        Ok(r) => r,
                         Err(p) => Err(PinFailure::Panic(crate::engine::exec::panic_cause(
                             p.as_ref(),
                         ))),

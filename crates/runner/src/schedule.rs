@@ -28,6 +28,32 @@ pub struct ScheduleSpec {
     pub session_id: Option<String>,
 }
 
+/// A schedule refused by [`plan`] (the seed's rules and messages).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ScheduleError {
+    #[error("Invalid start_at: {0:?} (expected ISO 8601 or 'now')")]
+    StartAt(String),
+    #[error("Invalid interval: {0:?} (expected e.g. '15m', '1h', '0.5s')")]
+    Interval(String),
+    #[error("repeat_count must be >= 1")]
+    RepeatCountBelowOne,
+    #[error("repeat_count > 1 requires interval")]
+    RepeatCountWithoutInterval,
+    #[error("repeat_count must be <= {MAX_EXECUTIONS}")]
+    RepeatCountAboveMax,
+    #[error("repeat_until cannot be combined with repeat_count")]
+    RepeatUntilWithCount,
+    #[error("repeat_until requires interval")]
+    RepeatUntilWithoutInterval,
+    #[error("Invalid repeat_until: {0:?}")]
+    RepeatUntil(String),
+    #[error("repeat_until must be after start_at")]
+    RepeatUntilBeforeStart,
+    /// `repeat_until` would make more than [`MAX_EXECUTIONS`] runs (`0`: how many).
+    #[error("repeat_until requires {0} runs (max {MAX_EXECUTIONS})")]
+    RepeatUntilTooMany(u64),
+}
+
 /// A validated schedule: its wrapper flow and the parent run's variables.
 pub struct Plan {
     pub flow: Value,
@@ -45,53 +71,48 @@ pub fn parse_interval(s: &str) -> Option<f64> {
 }
 
 /// Checks a schedule with the seed's rules and messages; builds its wrapper flow.
-pub fn plan(id: &str, spec: &ScheduleSpec) -> Result<Plan, String> {
+pub fn plan(id: &str, spec: &ScheduleSpec) -> Result<Plan, ScheduleError> {
     let start_at = match spec.start_at.as_deref().map(str::trim) {
         None | Some("") | Some("now") => None,
-        Some(s) => Some(
-            time::normalize_iso(s)
-                .ok_or_else(|| format!("Invalid start_at: {s:?} (expected ISO 8601 or 'now')"))?,
-        ),
+        Some(s) => {
+            Some(time::normalize_iso(s).ok_or_else(|| ScheduleError::StartAt(s.to_string()))?)
+        }
     };
     let interval_s = match &spec.interval {
         None => None,
-        Some(i) => Some(parse_interval(i).ok_or_else(|| {
-            format!("Invalid interval: {i:?} (expected e.g. '15m', '1h', '0.5s')")
-        })?),
+        Some(i) => Some(parse_interval(i).ok_or_else(|| ScheduleError::Interval(i.clone()))?),
     };
     if let Some(n) = spec.repeat_count {
         if n <= 0 {
-            return Err("repeat_count must be >= 1".into());
+            return Err(ScheduleError::RepeatCountBelowOne);
         }
         if n > 1 && interval_s.is_none() {
-            return Err("repeat_count > 1 requires interval".into());
+            return Err(ScheduleError::RepeatCountWithoutInterval);
         }
         if n as u64 > MAX_EXECUTIONS {
-            return Err(format!("repeat_count must be <= {MAX_EXECUTIONS}"));
+            return Err(ScheduleError::RepeatCountAboveMax);
         }
         if spec.repeat_until.is_some() {
-            return Err("repeat_until cannot be combined with repeat_count".into());
+            return Err(ScheduleError::RepeatUntilWithCount);
         }
     }
     let mut count = spec.repeat_count.map(|n| n as u64);
     if let Some(u) = &spec.repeat_until {
         let Some(step) = interval_s else {
-            return Err("repeat_until requires interval".into());
+            return Err(ScheduleError::RepeatUntilWithoutInterval);
         };
-        let until = time::parse_iso(u).ok_or_else(|| format!("Invalid repeat_until: {u:?}"))?;
+        let until = time::parse_iso(u).ok_or_else(|| ScheduleError::RepeatUntil(u.clone()))?;
         let begin = start_at
             .as_deref()
             .and_then(time::parse_iso)
             .unwrap_or_else(::time::OffsetDateTime::now_utc);
         if until < begin {
-            return Err("repeat_until must be after start_at".into());
+            return Err(ScheduleError::RepeatUntilBeforeStart);
         }
         let span = (until - begin).as_seconds_f64();
         let n = 1 + (span / step).floor() as u64;
         if n > MAX_EXECUTIONS {
-            return Err(format!(
-                "repeat_until requires {n} runs (max {MAX_EXECUTIONS})"
-            ));
+            return Err(ScheduleError::RepeatUntilTooMany(n));
         }
         count = Some(n);
     }
@@ -289,4 +310,89 @@ pub fn with_interval(mut flow: Value, seconds: f64) -> Value {
         }
     }
     flow
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused(spec: ScheduleSpec) -> ScheduleError {
+        match plan("scheduled:x", &spec) {
+            Ok(_) => panic!("accepted"),
+            Err(e) => e,
+        }
+    }
+
+    #[test]
+    fn refusals_keep_the_seed_messages() {
+        let base = ScheduleSpec {
+            target_workflow_id: "b:f".into(),
+            ..Default::default()
+        };
+        let cases = [
+            (
+                ScheduleSpec {
+                    start_at: Some("soon".into()),
+                    ..base.clone()
+                },
+                "Invalid start_at: \"soon\" (expected ISO 8601 or 'now')",
+            ),
+            (
+                ScheduleSpec {
+                    interval: Some("often".into()),
+                    ..base.clone()
+                },
+                "Invalid interval: \"often\" (expected e.g. '15m', '1h', '0.5s')",
+            ),
+            (
+                ScheduleSpec {
+                    repeat_count: Some(0),
+                    ..base.clone()
+                },
+                "repeat_count must be >= 1",
+            ),
+            (
+                ScheduleSpec {
+                    repeat_count: Some(2),
+                    ..base.clone()
+                },
+                "repeat_count > 1 requires interval",
+            ),
+            (
+                ScheduleSpec {
+                    repeat_count: Some(10_001),
+                    interval: Some("1s".into()),
+                    ..base.clone()
+                },
+                "repeat_count must be <= 10000",
+            ),
+            (
+                ScheduleSpec {
+                    repeat_until: Some("2030-01-01T00:00:00Z".into()),
+                    ..base.clone()
+                },
+                "repeat_until requires interval",
+            ),
+            (
+                ScheduleSpec {
+                    repeat_until: Some("2000-01-01T00:00:00Z".into()),
+                    interval: Some("1s".into()),
+                    ..base.clone()
+                },
+                "repeat_until must be after start_at",
+            ),
+            (
+                ScheduleSpec {
+                    repeat_until: Some("2000-01-02T00:00:00Z".into()),
+                    start_at: Some("2000-01-01T00:00:00Z".into()),
+                    interval: Some("1s".into()),
+                    ..base.clone()
+                },
+                "repeat_until requires 86401 runs (max 10000)",
+            ),
+        ];
+        for (spec, text) in cases {
+            assert_eq!(refused(spec).to_string(), text);
+        }
+    }
 }

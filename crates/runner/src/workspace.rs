@@ -10,6 +10,46 @@ use std::path::{Component, Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
+/// A workspace setting the operator (or, with client scope, a client) got wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WorkspaceError {
+    /// `ABSTRACTGATEWAY_WORKSPACE_DIR` climbs out of `/`.
+    #[error("ABSTRACTGATEWAY_WORKSPACE_DIR={0:?} is not a usable path")]
+    UnusableDir(String),
+    /// An `ABSTRACTGATEWAY_WORKSPACE_MOUNTS` entry climbs out of `/`.
+    #[error("ABSTRACTGATEWAY_WORKSPACE_MOUNTS entry {0:?} is not a usable path")]
+    UnusableMount(String),
+    /// A workspace root holds the data dir.
+    #[error(
+        "workspace root {} holds the data dir {}: runs could write where the gateway keeps its \
+         store and compiled components; choose a directory outside it",
+        root.display(),
+        data_dir.display()
+    )]
+    HoldsDataDir { root: PathBuf, data_dir: PathBuf },
+    /// A workspace root holds a directory the gateway loads code from (`what` names it).
+    #[error(
+        "workspace root {} holds {what} {}: runs could write code the gateway loads; \
+         choose directories that do not overlap",
+        root.display(),
+        path.display()
+    )]
+    HoldsCode {
+        root: PathBuf,
+        what: String,
+        path: PathBuf,
+    },
+    /// A client's `workspace_root` that is not an absolute path.
+    #[error("workspace_root {0:?} must be an absolute path")]
+    NotAbsolute(String),
+    /// A client's `workspace_root` that climbs out of `/`.
+    #[error("workspace_root {0:?} is not a usable path")]
+    UnusableRoot(String),
+    /// A client's `workspace_root` outside the operator's roots (`roots`: them, comma-separated).
+    #[error("workspace_root {asked:?} is outside the operator's workspace roots ({roots})")]
+    Outside { asked: String, roots: String },
+}
+
 /// The host's workspace rules.
 #[derive(Debug, Clone)]
 pub struct Workspaces {
@@ -54,13 +94,11 @@ fn normal(p: &Path) -> Option<PathBuf> {
 impl Workspaces {
     /// The rules for `data_dir` from the environment. A root that holds the data dir (where compiled
     /// components, the plugins dir and the store live) is refused: nothing a run writes may become code.
-    pub fn from_env(data_dir: &Path) -> Result<Workspaces, String> {
+    pub fn from_env(data_dir: &Path) -> Result<Workspaces, WorkspaceError> {
         let var = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
         let data = normal(data_dir).unwrap_or_else(|| data_dir.to_path_buf());
         let base = match var("ABSTRACTGATEWAY_WORKSPACE_DIR") {
-            Some(d) => normal(Path::new(d.trim())).ok_or_else(|| {
-                format!("ABSTRACTGATEWAY_WORKSPACE_DIR={d:?} is not a usable path")
-            })?,
+            Some(d) => normal(Path::new(d.trim())).ok_or(WorkspaceError::UnusableDir(d))?,
             None => data.join("workspaces"),
         };
         let mut roots = vec![base.clone()];
@@ -72,20 +110,17 @@ impl Workspaces {
             {
                 // `name=path` (the seed's form) or a bare path.
                 let path = entry.split_once('=').map_or(entry, |(_, p)| p.trim());
-                let p = normal(Path::new(path)).ok_or_else(|| {
-                    format!("ABSTRACTGATEWAY_WORKSPACE_MOUNTS entry {entry:?} is not a usable path")
-                })?;
+                let p = normal(Path::new(path))
+                    .ok_or_else(|| WorkspaceError::UnusableMount(entry.to_string()))?;
                 roots.push(p);
             }
         }
         for r in &roots {
             if data.starts_with(r) {
-                return Err(format!(
-                    "workspace root {} holds the data dir {}: runs could write where the gateway keeps its \
-                     store and compiled components; choose a directory outside it",
-                    r.display(),
-                    data.display()
-                ));
+                return Err(WorkspaceError::HoldsDataDir {
+                    root: r.clone(),
+                    data_dir: data,
+                });
             }
         }
         let client_scope = truthy(var("ABSTRACTGATEWAY_ALLOW_CLIENT_WORKSPACE_SCOPE"))
@@ -98,16 +133,15 @@ impl Workspaces {
     }
 
     /// Refuses a configuration where a workspace root holds `path` (where the gateway loads code from).
-    pub fn check_outside(&self, path: &Path, what: &str) -> Result<(), String> {
+    pub fn check_outside(&self, path: &Path, what: &str) -> Result<(), WorkspaceError> {
         let p = resolve_existing(&normal(path).unwrap_or_else(|| path.to_path_buf()));
         for r in &self.roots {
             if p.starts_with(resolve_existing(r)) {
-                return Err(format!(
-                    "workspace root {} holds {what} {}: runs could write code the gateway loads; \
-                     choose directories that do not overlap",
-                    r.display(),
-                    path.display()
-                ));
+                return Err(WorkspaceError::HoldsCode {
+                    root: r.clone(),
+                    what: what.to_string(),
+                    path: path.to_path_buf(),
+                });
             }
         }
         Ok(())
@@ -131,15 +165,15 @@ impl Workspaces {
     /// The workspace a new run gets: the client's `asked` root when the operator allows client scope (and it
     /// lies inside the operator's roots), else the host's choice for `owner`. A refused `asked` root is an
     /// error the client sees (with client scope on); without client scope it is ignored.
-    pub fn choose(&self, asked: Option<&str>, owner: &str) -> Result<PathBuf, String> {
+    pub fn choose(&self, asked: Option<&str>, owner: &str) -> Result<PathBuf, WorkspaceError> {
         let Some(asked) = asked.filter(|a| !a.trim().is_empty() && self.client_scope) else {
             return Ok(self.for_owner(owner));
         };
         if asked.contains('\0') || !Path::new(asked).is_absolute() {
-            return Err(format!("workspace_root {asked:?} must be an absolute path"));
+            return Err(WorkspaceError::NotAbsolute(asked.to_string()));
         }
         let p = normal(Path::new(asked))
-            .ok_or_else(|| format!("workspace_root {asked:?} is not a usable path"))?;
+            .ok_or_else(|| WorkspaceError::UnusableRoot(asked.to_string()))?;
         // Symbolic links are resolved where they exist, so a link inside a root cannot lead out of it.
         let resolved = resolve_existing(&p);
         let inside = self.roots.iter().any(|r| {
@@ -147,14 +181,15 @@ impl Workspaces {
             resolved.starts_with(&r)
         });
         if !inside {
-            return Err(format!(
-                "workspace_root {asked:?} is outside the operator's workspace roots ({})",
-                self.roots
+            return Err(WorkspaceError::Outside {
+                asked: asked.to_string(),
+                roots: self
+                    .roots
                     .iter()
                     .map(|r| r.display().to_string())
                     .collect::<Vec<_>>()
-                    .join(", ")
-            ));
+                    .join(", "),
+            });
         }
         Ok(p)
     }
@@ -247,5 +282,47 @@ mod tests {
         std::os::unix::fs::symlink("/tmp", dir.path().join("workspaces/out")).expect("link");
         let via = dir.path().join("workspaces/out/x");
         assert!(open.choose(via.to_str(), "S1").is_err());
+    }
+
+    #[test]
+    fn refusals_keep_their_text() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let open = Workspaces {
+            client_scope: true,
+            ..Workspaces::default_for(dir.path())
+        };
+        let e = open.choose(Some("relative/x"), "S1").expect_err("relative");
+        assert_eq!(e, WorkspaceError::NotAbsolute("relative/x".into()));
+        assert_eq!(
+            e.to_string(),
+            "workspace_root \"relative/x\" must be an absolute path"
+        );
+        let e = open.choose(Some("/tmp/x"), "S1").expect_err("outside");
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "workspace_root \"/tmp/x\" is outside the operator's workspace roots ({})",
+                dir.path().join("workspaces").display()
+            )
+        );
+        let e = WorkspaceError::HoldsCode {
+            root: PathBuf::from("/w"),
+            what: "the plugins dir".into(),
+            path: PathBuf::from("/w/p"),
+        };
+        assert_eq!(
+            e.to_string(),
+            "workspace root /w holds the plugins dir /w/p: runs could write code the gateway loads; \
+             choose directories that do not overlap"
+        );
+        let e = WorkspaceError::HoldsDataDir {
+            root: PathBuf::from("/"),
+            data_dir: PathBuf::from("/d"),
+        };
+        assert_eq!(
+            e.to_string(),
+            "workspace root / holds the data dir /d: runs could write where the gateway keeps its \
+             store and compiled components; choose a directory outside it"
+        );
     }
 }

@@ -16,6 +16,20 @@ use crate::time;
 /// Meta key of the commands deferred behind executing plugin nodes.
 pub const DEFERRED_KEY: &str = "deferred_commands";
 
+/// Why [`World::resume`] resumed nothing.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ResumeError {
+    /// No active run has this id.
+    #[error("Run '{0}' is not active")]
+    NotActive(String),
+    /// The run's workflow is not loaded (any more).
+    #[error("Workflow '{0}' is not loaded")]
+    WorkflowNotLoaded(String),
+    /// The engine refused (the run is not waiting).
+    #[error(transparent)]
+    Engine(#[from] engine::ResumeError),
+}
+
 /// All active runs and the work pending on them. Owned by the runner thread.
 pub struct World {
     pub runs: HashMap<String, RunState>,
@@ -179,14 +193,14 @@ impl World {
     }
 
     /// Resumes a waiting run with `payload` (engine semantics, indexes kept right).
-    pub fn resume(&mut self, id: &str, payload: Value) -> Result<(), String> {
+    pub fn resume(&mut self, id: &str, payload: Value) -> Result<(), ResumeError> {
         self.with_run(id, |run, recs, flows| {
             let flow = flows
                 .get(&run.workflow_id)
-                .ok_or_else(|| format!("Workflow '{}' is not loaded", run.workflow_id))?;
-            engine::resume(run, &flow, payload, recs)
+                .ok_or_else(|| ResumeError::WorkflowNotLoaded(run.workflow_id.clone()))?;
+            Ok(engine::resume(run, &flow, payload, recs)?)
         })
-        .unwrap_or_else(|| Err(format!("Run '{id}' is not active")))
+        .unwrap_or_else(|| Err(ResumeError::NotActive(id.to_string())))
     }
 
     /// Re-indexes a run after a change; runs terminal transitions' consequences.
@@ -593,15 +607,15 @@ impl Host for WorldHost<'_> {
         workflow_id: &str,
         vars: Obj,
         session: Option<String>,
-    ) -> Result<String, String> {
+    ) -> Result<String, engine::ChildStartError> {
         if engine::pinexpr::is_waiting() {
             // The step waits for a pin-expression batch and will be discarded: start nothing.
-            return Err("the step waits for a pin expression".into());
+            return Err(engine::ChildStartError::PinWait);
         }
         crate::engine::budget::check_vars(&vars)?;
         let flows = self.world.flows.clone();
         let Some(entry) = flows.entry(workflow_id) else {
-            return Err(format!("Workflow '{workflow_id}' not found in registry"));
+            return Err(engine::ChildStartError::NotFound(workflow_id.to_string()));
         };
         let child = crate::run::new_run_state(
             workflow_id,

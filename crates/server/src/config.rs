@@ -3,6 +3,31 @@
 
 use std::path::PathBuf;
 
+use crate::runner::workspace::WorkspaceError;
+
+/// Why `serve` refuses to start with this configuration.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// A workspace setting is refused (or a workspace root holds the plugins dir).
+    #[error(transparent)]
+    Workspace(#[from] WorkspaceError),
+    /// Writes are protected but no token is set.
+    #[error(
+        "Missing gateway auth token. Set ABSTRACTGATEWAY_AUTH_TOKEN (or ABSTRACTGATEWAY_AUTH_TOKENS) to a strong random value before starting the gateway."
+    )]
+    MissingToken,
+    /// A weak token on a non-loopback bind.
+    #[error(
+        "Refusing to start: weak auth token detected while binding to a non-loopback host. Use a random token of at least 15 characters."
+    )]
+    WeakTokenPublic,
+    /// A weak token with broad allowed origins on a non-loopback bind.
+    #[error(
+        "Refusing to start: weak auth token with broad allowed origins on a non-loopback host."
+    )]
+    WeakTokenBroadOrigins,
+}
+
 /// Every knob of the HTTP server, resolved once at startup.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
@@ -215,7 +240,7 @@ impl ServerConfig {
     }
 
     /// The startup refusals of the seed's `serve`; `Ok` carries warnings to log.
-    pub fn check_startup(&self) -> Result<Vec<String>, String> {
+    pub fn check_startup(&self) -> Result<Vec<String>, ConfigError> {
         let mut warnings = Vec::new();
         // Nothing a run can write may ever be loaded as code: no workspace may hold the plugins dir.
         crate::runner::workspace::Workspaces::from_env(&self.data_dir)?.check_outside(
@@ -227,7 +252,7 @@ impl ServerConfig {
             return Ok(warnings);
         }
         if self.protect_write && self.tokens.is_empty() {
-            return Err("Missing gateway auth token. Set ABSTRACTGATEWAY_AUTH_TOKEN (or ABSTRACTGATEWAY_AUTH_TOKENS) to a strong random value before starting the gateway.".into());
+            return Err(ConfigError::MissingToken);
         }
         let public = !self.is_loopback_bind();
         if public {
@@ -238,7 +263,7 @@ impl ServerConfig {
         }
         let weak = self.tokens.iter().any(|t| is_weak_token(t));
         if public && weak {
-            return Err("Refusing to start: weak auth token detected while binding to a non-loopback host. Use a random token of at least 15 characters.".into());
+            return Err(ConfigError::WeakTokenPublic);
         }
         let risky: Vec<&String> = self
             .allowed_origins
@@ -255,7 +280,7 @@ impl ServerConfig {
                     .join(", ")
             ));
             if public && weak {
-                return Err("Refusing to start: weak auth token with broad allowed origins on a non-loopback host.".into());
+                return Err(ConfigError::WeakTokenBroadOrigins);
             }
         }
         Ok(warnings)
@@ -328,7 +353,7 @@ mod tests {
 
     #[test]
     fn startup_refusals() {
-        let e = cfg(&[]).check_startup().unwrap_err();
+        let e = cfg(&[]).check_startup().unwrap_err().to_string();
         assert!(e.starts_with("Missing gateway auth token."), "{e}");
         let mut c = cfg(&[("ABSTRACTGATEWAY_AUTH_TOKEN", "token")]);
         assert!(
@@ -336,7 +361,7 @@ mod tests {
             "a weak token is tolerated on loopback"
         );
         c.host = "0.0.0.0".into();
-        let e = c.check_startup().unwrap_err();
+        let e = c.check_startup().unwrap_err().to_string();
         assert!(
             e.starts_with(
                 "Refusing to start: weak auth token detected while binding to a non-loopback host."

@@ -5,7 +5,8 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use crate::bundle::{ResolveError, ResolveErrorKind};
+use crate::bundle::ResolveError;
+use crate::runner::StartError;
 use crate::store::StoreError;
 
 /// An error a handler answers with: status + `detail` (a string, or FastAPI's validation array).
@@ -48,6 +49,28 @@ impl ApiError {
             detail: Value::Array(errors),
         }
     }
+    /// A start or a schedule the runner refused (`verb`: `start` or `schedule`); the status follows the
+    /// variant ([`start_status`]), a store failure's message says what failed.
+    pub fn start_refused(e: StartError, verb: &str) -> Self {
+        let status = start_status(&e);
+        match e {
+            StartError::Store(e) => ApiError::new(status, format!("Failed to {verb} run: {e}")),
+            other => ApiError::new(status, other.to_string()),
+        }
+    }
+}
+
+/// The status of a refused start: 404 when the workflow is not loaded, 400 when the request is refused,
+/// 500 when the store failed.
+pub fn start_status(e: &StartError) -> StatusCode {
+    match e {
+        StartError::WorkflowNotFound(_) | StartError::TargetNotFound(_) => StatusCode::NOT_FOUND,
+        StartError::Budget(_)
+        | StartError::Workspace(_)
+        | StartError::Schedule(_)
+        | StartError::Flow(_) => StatusCode::BAD_REQUEST,
+        StartError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    }
 }
 
 impl From<StoreError> for ApiError {
@@ -58,11 +81,10 @@ impl From<StoreError> for ApiError {
 
 impl From<ResolveError> for ApiError {
     fn from(e: ResolveError) -> Self {
-        let status = match e.kind {
-            ResolveErrorKind::BadRequest => StatusCode::BAD_REQUEST,
-            ResolveErrorKind::NotFound => StatusCode::NOT_FOUND,
-        };
-        ApiError::new(status, e.message)
+        match e {
+            ResolveError::BadRequest(message) => ApiError::bad_request(message),
+            ResolveError::NotFound { message, .. } => ApiError::not_found(message),
+        }
     }
 }
 
@@ -101,3 +123,70 @@ pub fn middleware_reject(status: StatusCode, detail: &str) -> Response {
 
 /// Result type of handlers.
 pub type ApiResult<T = Response> = Result<T, ApiError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::budget::BudgetError;
+    use crate::runner::schedule::ScheduleError;
+    use crate::runner::workspace::WorkspaceError;
+
+    #[test]
+    fn a_lookup_error_answers_with_the_status_of_its_variant() {
+        let missing = ApiError::from(ResolveError::not_found("Bundle 'x' not found"));
+        assert_eq!(missing.status, StatusCode::NOT_FOUND);
+        assert_eq!(missing.detail, json!("Bundle 'x' not found"));
+        let verbatim = ResolveError::NotFound {
+            message: "Flow 'a:b' not found".into(),
+            verbatim_workflow_id: Some("a:b".into()),
+        };
+        assert_eq!(ApiError::from(verbatim).status, StatusCode::NOT_FOUND);
+        let refused = ApiError::from(ResolveError::bad_request("bundle_id is required"));
+        assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+        assert_eq!(refused.detail, json!("bundle_id is required"));
+    }
+
+    #[test]
+    fn a_refused_start_answers_with_the_status_of_its_variant() {
+        let cases = [
+            (
+                StartError::WorkflowNotFound("w".into()),
+                StatusCode::NOT_FOUND,
+                "Workflow 'w' not found",
+            ),
+            (
+                StartError::TargetNotFound("b:f".into()),
+                StatusCode::NOT_FOUND,
+                "Target workflow 'b:f' not found",
+            ),
+            (
+                StartError::Budget(BudgetError::TooDeep {
+                    what: "variable 'v'".into(),
+                }),
+                StatusCode::BAD_REQUEST,
+                "RunBudgetExceeded: variable 'v' is nested more than 64 levels deep; a run's state allows 64",
+            ),
+            (
+                StartError::Workspace(WorkspaceError::NotAbsolute("x".into())),
+                StatusCode::BAD_REQUEST,
+                "workspace_root \"x\" must be an absolute path",
+            ),
+            (
+                StartError::Schedule(ScheduleError::RepeatCountBelowOne),
+                StatusCode::BAD_REQUEST,
+                "repeat_count must be >= 1",
+            ),
+            (
+                StartError::Store(StoreError::Closed),
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Failed to schedule run: store is closed",
+            ),
+        ];
+        for (e, status, detail) in cases {
+            assert_eq!(start_status(&e), status, "{e}");
+            let answer = ApiError::start_refused(e, "schedule");
+            assert_eq!(answer.status, status);
+            assert_eq!(answer.detail, json!(detail));
+        }
+    }
+}

@@ -39,9 +39,29 @@ use utoipa_swagger_ui::SwaggerUi;
 pub use config::ServerConfig;
 use state::{AppState, SharedState};
 
-use crate::artifacts::ArtifactStore;
-use crate::runner::{Gateway, GatewayOptions};
-use crate::store::{Batch, Store};
+use crate::artifacts::{ArtifactError, ArtifactStore};
+use crate::runner::{Gateway, GatewayOptions, OpenError};
+use crate::store::{Batch, Store, StoreError};
+
+/// Why [`open_state`] could not build the server's state.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenStateError {
+    /// The plugin host could not be set up (policy file, plugins dir, built-in components).
+    #[error("{0}")]
+    Plugins(String),
+    /// The gateway (workspaces, store, runner thread) could not be opened.
+    #[error(transparent)]
+    Gateway(#[from] OpenError),
+    /// The stream-token key could not be read or stored.
+    #[error(transparent)]
+    StreamKey(#[from] StoreError),
+    /// The audit log could not be opened.
+    #[error("cannot open the audit log: {0}")]
+    AuditLog(#[source] std::io::Error),
+    /// The artifact store could not be opened.
+    #[error("cannot open the artifact store: {0}")]
+    Artifacts(#[source] ArtifactError),
+}
 
 /// Meta key of the stream-token signing key.
 const STREAM_KEY_META: &str = "server:stream_token_key";
@@ -65,8 +85,8 @@ pub fn app(state: SharedState) -> Router {
         .with_state(state)
 }
 
-fn stream_key(store: &Store) -> Result<Vec<u8>, String> {
-    if let Some(k) = store.get_meta(STREAM_KEY_META).map_err(|e| e.to_string())?
+fn stream_key(store: &Store) -> Result<Vec<u8>, StoreError> {
+    if let Some(k) = store.get_meta(STREAM_KEY_META)?
         && k.len() == 32
     {
         return Ok(k);
@@ -74,13 +94,14 @@ fn stream_key(store: &Store) -> Result<Vec<u8>, String> {
     let key: [u8; 32] = rand::random();
     let mut b = Batch::new();
     b.put_meta(STREAM_KEY_META, &key);
-    store.commit(b).map_err(|e| e.to_string())?;
+    store.commit(b)?;
     Ok(key.to_vec())
 }
 
 /// Opens the data dir, loads FLOWS_DIR and builds the shared state (the runner starts if `cfg.runner`).
-pub fn open_state(cfg: ServerConfig) -> Result<SharedState, String> {
-    let (plugins, mut warnings) = crate::plugins::setup(&cfg.data_dir, Some(&cfg.plugins_dir))?;
+pub fn open_state(cfg: ServerConfig) -> Result<SharedState, OpenStateError> {
+    let (plugins, mut warnings) = crate::plugins::setup(&cfg.data_dir, Some(&cfg.plugins_dir))
+        .map_err(OpenStateError::Plugins)?;
     let nodes = plugins.registry();
     // One artifact store: what plugins write is what the HTTP API serves.
     let plugins_artifacts = plugins.artifacts();
@@ -93,13 +114,13 @@ pub fn open_state(cfg: ServerConfig) -> Result<SharedState, String> {
         max_steps: cfg.tick_max_steps,
         executor: Some(plugins),
     };
-    let gw = Gateway::open(opts, flows).map_err(|e| e.to_string())?;
+    let gw = Gateway::open(opts, flows)?;
     let key = stream_key(gw.store())?;
     let deprecations = state::read_deprecations(&cfg.data_dir, &mut warnings);
     let audit = if cfg.security && cfg.audit_log {
         Some(
             audit::AuditLog::start(&cfg.data_dir, cfg.audit_max_bytes, cfg.audit_rotations)
-                .map_err(|e| format!("cannot open the audit log: {e}"))?,
+                .map_err(OpenStateError::AuditLog)?,
         )
     } else {
         None
@@ -108,7 +129,7 @@ pub fn open_state(cfg: ServerConfig) -> Result<SharedState, String> {
         Some(a) => a,
         None => Arc::new(
             ArtifactStore::open_with(&cfg.data_dir, crate::artifacts::max_bytes_from_env())
-                .map_err(|e| format!("cannot open the artifact store: {e}"))?,
+                .map_err(OpenStateError::Artifacts)?,
         ),
     };
     Ok(Arc::new(AppState {

@@ -183,9 +183,6 @@ pub async fn concurrency_layer(
 }
 
 /// Reads a whole (already capped) body.
-pub async fn read_body(body: Body) -> Result<bytes::Bytes, String> {
-    body.collect()
-        .await
-        .map(|c| c.to_bytes())
-        .map_err(|e| e.to_string())
+pub async fn read_body(body: Body) -> Result<bytes::Bytes, axum::Error> {
+    body.collect().await.map(|c| c.to_bytes())
 }

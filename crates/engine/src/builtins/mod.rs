@@ -48,12 +48,12 @@ impl BuiltinCtx<'_> {
     }
 }
 
-/// A builtin: resolved inputs in, the Python handler's return value out; `Err` is the
-/// Python exception's message (`str(exc)`).
-pub type BuiltinFn = fn(&Map<String, Value>, &BuiltinCtx) -> Result<Value, String>;
+/// A builtin: resolved inputs in, the Python handler's return value out; `Err` is the Python exception
+/// (its class and message: a function-like node reports `str(exc)`, its `message`).
+pub type BuiltinFn = fn(&Map<String, Value>, &BuiltinCtx) -> Result<Value, PyException>;
 
-/// A builtin that reports the Python exception type as well as its message.
-pub type PyBuiltinFn = fn(&Map<String, Value>, &BuiltinCtx) -> Result<Value, PyException>;
+/// The same signature as [`BuiltinFn`] (the name [`lookup_py`] answers with).
+pub type PyBuiltinFn = BuiltinFn;
 
 pub use pycompat::PyException;
 pub(crate) use pycompat::{MAX_BUILT_TEXT_BYTES, PyResult, check_built, join_checked, too_large};
@@ -63,21 +63,9 @@ macro_rules! registry {
     ($($name:literal => $func:path),* $(,)?) => {
         const NAMES: &[&str] = &[$($name),*];
 
-        fn find_py(node_type: &str) -> Option<PyBuiltinFn> {
-            match node_type {
-                $($name => Some($func as PyBuiltinFn),)*
-                _ => None,
-            }
-        }
-
         fn find(node_type: &str) -> Option<BuiltinFn> {
             match node_type {
-                $($name => Some({
-                    fn adapter(inputs: &Map<String, Value>, ctx: &BuiltinCtx) -> Result<Value, String> {
-                        $func(inputs, ctx).map_err(|e| e.message)
-                    }
-                    adapter as BuiltinFn
-                }),)*
+                $($name => Some($func as BuiltinFn),)*
                 _ => None,
             }
         }
@@ -168,9 +156,9 @@ pub fn lookup(node_type: &str) -> Option<BuiltinFn> {
     find(node_type)
 }
 
-/// Like [`lookup`], but the error keeps the Python exception class (for `"KeyError: 'x'"` failures).
+/// [`lookup`] (the error keeps the Python exception class, for `"KeyError: 'x'"` failures).
 pub fn lookup_py(node_type: &str) -> Option<PyBuiltinFn> {
-    find_py(node_type)
+    find(node_type)
 }
 
 /// Every supported node type.
@@ -306,7 +294,7 @@ mod tests {
         inputs.insert("a".into(), Value::from(1));
         inputs.insert("b".into(), Value::from(0));
         assert_eq!(
-            f(&inputs, &parts.ctx()),
+            f(&inputs, &parts.ctx()).map_err(|e| e.message),
             Err("Division by zero".to_string())
         );
         let e = lookup_py("divide").expect("divide")(&inputs, &parts.ctx()).unwrap_err();

@@ -95,20 +95,62 @@ pub fn budgets() -> RunBudgets {
 /// The error a run fails with when it exceeds a budget starts with this.
 pub const BUDGET_ERROR: &str = "RunBudgetExceeded";
 
+/// The budget a run (or a start, or a child run) exceeded. Its text starts with [`BUDGET_ERROR`] and is the
+/// run's failure message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BudgetError {
+    /// A dotted variable name with more than [`MAX_VAR_PATH_SEGMENTS`] segments (`name` shortened).
+    #[error(
+        "{BUDGET_ERROR}: variable name '{name}' has {segments} segments; at most {MAX_VAR_PATH_SEGMENTS} are allowed"
+    )]
+    VarPath { name: String, segments: usize },
+    /// A value nested more than [`MAX_VALUE_DEPTH`] levels; `what` names it.
+    #[error(
+        "{BUDGET_ERROR}: {what} is nested more than {MAX_VALUE_DEPTH} levels deep; a run's state allows {MAX_VALUE_DEPTH}"
+    )]
+    TooDeep { what: String },
+    /// A value, a ledger record or the whole state over its size limit.
+    #[error("{BUDGET_ERROR}: {what} takes about {size} bytes; at most {limit} are allowed")]
+    TooLarge {
+        what: String,
+        size: usize,
+        limit: usize,
+    },
+    /// [`RunBudgets::steps`] taken without waiting.
+    #[error(
+        "{BUDGET_ERROR}: the run took {max} steps without waiting for time, an event or a user \
+         (an exec-edge cycle?)"
+    )]
+    Steps { max: u64 },
+    /// [`RunBudgets::child_runs`] started without waiting.
+    #[error(
+        "{BUDGET_ERROR}: the run started {max} child runs without waiting for time, an event or a user"
+    )]
+    ChildRuns { max: u64 },
+    /// The ledger would hold more than [`RunBudgets::ledger_records`] records.
+    #[error("{BUDGET_ERROR}: the run's ledger would hold {n} records; at most {max} are allowed")]
+    LedgerRecords { n: u64, max: u64 },
+    /// The ledger would take more than [`RunBudgets::ledger_bytes`] bytes.
+    #[error(
+        "{BUDGET_ERROR}: the run's ledger would take about {total} bytes; at most {max} are allowed"
+    )]
+    LedgerBytes { total: u64, max: u64 },
+}
+
 /// Refuses a dotted variable name with more than [`MAX_VAR_PATH_SEGMENTS`] segments.
-pub fn check_var_path(name: &str) -> Result<(), String> {
+pub fn check_var_path(name: &str) -> Result<(), BudgetError> {
     let segments = name.split('.').count();
     if segments > MAX_VAR_PATH_SEGMENTS {
-        return Err(format!(
-            "{BUDGET_ERROR}: variable name '{}' has {segments} segments; at most {MAX_VAR_PATH_SEGMENTS} are allowed",
-            shorten(name)
-        ));
+        return Err(BudgetError::VarPath {
+            name: shorten(name),
+            segments,
+        });
     }
     Ok(())
 }
 
 /// Checks the variables a run would start with (or a child run would be created with).
-pub fn check_vars(vars: &Obj) -> Result<(), String> {
+pub fn check_vars(vars: &Obj) -> Result<(), BudgetError> {
     let mut total = 0;
     for (k, v) in vars {
         total += k.len() + 4 + check_value(v, &format!("variable '{}'", shorten(k)))?;
@@ -117,7 +159,7 @@ pub fn check_vars(vars: &Obj) -> Result<(), String> {
 }
 
 /// Checks a run's whole state and the records about to be stored with it.
-pub fn check_run(run: &RunState, records: &[StepRecord]) -> Result<(), String> {
+pub fn check_run(run: &RunState, records: &[StepRecord]) -> Result<(), BudgetError> {
     let mut total = BASE_BYTES;
     for (k, v) in &run.vars {
         total += k.len() + 4 + check_value(v, &format!("variable '{}'", shorten(k)))?;
@@ -155,25 +197,20 @@ pub fn check_run(run: &RunState, records: &[StepRecord]) -> Result<(), String> {
 }
 
 /// Counts one step of `run`, refusing it past [`RunBudgets::steps`].
-pub fn count_step(run: &mut RunState) -> Result<(), String> {
+pub fn count_step(run: &mut RunState) -> Result<(), BudgetError> {
     let max = STEPS.load(Ordering::Relaxed);
     if run.usage.steps >= max {
-        return Err(format!(
-            "{BUDGET_ERROR}: the run took {max} steps without waiting for time, an event or a user \
-             (an exec-edge cycle?)"
-        ));
+        return Err(BudgetError::Steps { max });
     }
     run.usage.steps += 1;
     Ok(())
 }
 
 /// Counts one child run started by `run`, refusing it past [`RunBudgets::child_runs`].
-pub fn count_child(run: &mut RunState) -> Result<(), String> {
+pub fn count_child(run: &mut RunState) -> Result<(), BudgetError> {
     let max = CHILD_RUNS.load(Ordering::Relaxed);
     if run.usage.children >= max {
-        return Err(format!(
-            "{BUDGET_ERROR}: the run started {max} child runs without waiting for time, an event or a user"
-        ));
+        return Err(BudgetError::ChildRuns { max });
     }
     run.usage.children += 1;
     Ok(())
@@ -195,16 +232,14 @@ pub fn note_wait(run: &mut RunState) {
 
 /// Counts the records about to be appended to `run`'s ledger, refusing them past
 /// [`RunBudgets::ledger_records`] or [`RunBudgets::ledger_bytes`].
-pub fn count_records(run: &mut RunState, records: &[StepRecord]) -> Result<(), String> {
+pub fn count_records(run: &mut RunState, records: &[StepRecord]) -> Result<(), BudgetError> {
     let (max_n, max_bytes) = (
         LEDGER_RECORDS.load(Ordering::Relaxed),
         LEDGER_BYTES.load(Ordering::Relaxed),
     );
     let n = run.ledger_len + records.len() as u64;
     if n > max_n {
-        return Err(format!(
-            "{BUDGET_ERROR}: the run's ledger would hold {n} records; at most {max_n} are allowed"
-        ));
+        return Err(BudgetError::LedgerRecords { n, max: max_n });
     }
     let bytes: usize = records
         .iter()
@@ -214,9 +249,10 @@ pub fn count_records(run: &mut RunState, records: &[StepRecord]) -> Result<(), S
         .sum();
     let total = run.usage.ledger_bytes.saturating_add(bytes as u64);
     if total > max_bytes {
-        return Err(format!(
-            "{BUDGET_ERROR}: the run's ledger would take about {total} bytes; at most {max_bytes} are allowed"
-        ));
+        return Err(BudgetError::LedgerBytes {
+            total,
+            max: max_bytes,
+        });
     }
     run.usage.ledger_bytes = total;
     Ok(())
@@ -246,7 +282,7 @@ pub fn shed(run: &mut RunState) {
 /// Rough encoded size of the fixed fields of a run.
 const BASE_BYTES: usize = 1024;
 
-fn check_total(total: usize) -> Result<(), String> {
+fn check_total(total: usize) -> Result<(), BudgetError> {
     if total > MAX_RUN_STATE_BYTES {
         return Err(too_large("the run's state", total, MAX_RUN_STATE_BYTES));
     }
@@ -255,11 +291,9 @@ fn check_total(total: usize) -> Result<(), String> {
 
 /// The approximate encoded size of `v`, or the error naming `what` when it is nested too deeply or too
 /// large.
-fn check_value(v: &Value, what: &str) -> Result<usize, String> {
-    let size = measure(v, 0).ok_or_else(|| {
-        format!(
-            "{BUDGET_ERROR}: {what} is nested more than {MAX_VALUE_DEPTH} levels deep; a run's state allows {MAX_VALUE_DEPTH}"
-        )
+fn check_value(v: &Value, what: &str) -> Result<usize, BudgetError> {
+    let size = measure(v, 0).ok_or_else(|| BudgetError::TooDeep {
+        what: what.to_string(),
     })?;
     if size > MAX_VALUE_BYTES {
         return Err(too_large(what, size, MAX_VALUE_BYTES));
@@ -267,8 +301,12 @@ fn check_value(v: &Value, what: &str) -> Result<usize, String> {
     Ok(size)
 }
 
-fn too_large(what: &str, size: usize, limit: usize) -> String {
-    format!("{BUDGET_ERROR}: {what} takes about {size} bytes; at most {limit} are allowed")
+fn too_large(what: &str, size: usize, limit: usize) -> BudgetError {
+    BudgetError::TooLarge {
+        what: what.to_string(),
+        size,
+        limit,
+    }
 }
 
 /// Approximate encoded size; `None` past [`MAX_VALUE_DEPTH`] levels (the walk stops there, so its own
@@ -322,7 +360,9 @@ mod tests {
     #[test]
     fn var_paths_are_bounded() {
         assert!(check_var_path(&vec!["a"; MAX_VAR_PATH_SEGMENTS].join(".")).is_ok());
-        let e = check_var_path(&vec!["a"; 200].join(".")).expect_err("refused");
+        let e = check_var_path(&vec!["a"; 200].join("."))
+            .expect_err("refused")
+            .to_string();
         assert!(e.starts_with(BUDGET_ERROR), "{e}");
         assert!(e.contains("200 segments"), "{e}");
     }
@@ -336,24 +376,83 @@ mod tests {
         let bytes = serde_json::to_vec(&run).expect("encode");
         assert!(serde_json::from_slice::<RunState>(&bytes).is_ok());
         run.vars.insert("deep".into(), nested(MAX_VALUE_DEPTH + 1));
-        let e = check_run(&run, &[]).expect_err("too deep");
+        let e = check_run(&run, &[]).expect_err("too deep").to_string();
         assert!(e.contains("variable 'deep'"), "{e}");
         run.vars.remove("deep");
         run.vars
             .insert("big".into(), json!("x".repeat(MAX_VALUE_BYTES)));
-        assert!(check_run(&run, &[]).expect_err("too big").contains("'big'"));
+        assert!(
+            check_run(&run, &[])
+                .expect_err("too big")
+                .to_string()
+                .contains("'big'")
+        );
         run.vars.remove("big");
         for i in 0..3 {
             run.vars
                 .insert(format!("part{i}"), json!("x".repeat(MAX_VALUE_BYTES - 100)));
         }
-        let e = check_run(&run, &[]).expect_err("state too big");
+        let e = check_run(&run, &[]).expect_err("state too big").to_string();
         assert!(e.contains("the run's state"), "{e}");
         shed(&mut run);
         assert!(check_run(&run, &[]).is_ok());
         let mut rec = StepRecord::new(&run, "n", "completed");
         rec.result = Some(nested(MAX_VALUE_DEPTH + 1));
         assert!(check_run(&run, &[rec]).is_err());
+    }
+
+    /// The failure texts stay the ones runs have always recorded.
+    #[test]
+    fn budget_errors_keep_their_text() {
+        let cases = [
+            (
+                BudgetError::VarPath {
+                    name: "a.b".into(),
+                    segments: 40,
+                },
+                "RunBudgetExceeded: variable name 'a.b' has 40 segments; at most 32 are allowed",
+            ),
+            (
+                BudgetError::TooDeep {
+                    what: "variable 'x'".into(),
+                },
+                "RunBudgetExceeded: variable 'x' is nested more than 64 levels deep; a run's state allows 64",
+            ),
+            (
+                BudgetError::TooLarge {
+                    what: "the run's state".into(),
+                    size: 20,
+                    limit: 10,
+                },
+                "RunBudgetExceeded: the run's state takes about 20 bytes; at most 10 are allowed",
+            ),
+            (
+                BudgetError::Steps { max: 5 },
+                "RunBudgetExceeded: the run took 5 steps without waiting for time, an event or a user \
+                 (an exec-edge cycle?)",
+            ),
+            (
+                BudgetError::ChildRuns { max: 7 },
+                "RunBudgetExceeded: the run started 7 child runs without waiting for time, an event or a user",
+            ),
+            (
+                BudgetError::LedgerRecords { n: 3, max: 2 },
+                "RunBudgetExceeded: the run's ledger would hold 3 records; at most 2 are allowed",
+            ),
+            (
+                BudgetError::LedgerBytes { total: 9, max: 8 },
+                "RunBudgetExceeded: the run's ledger would take about 9 bytes; at most 8 are allowed",
+            ),
+        ];
+        for (e, text) in cases {
+            assert_eq!(e.to_string(), text);
+        }
+        let mut run = crate::run::new_run_state("w", "n", Obj::new(), None, None, None);
+        run.usage.steps = u64::MAX;
+        assert!(matches!(
+            count_step(&mut run),
+            Err(BudgetError::Steps { .. })
+        ));
     }
 
     #[test]

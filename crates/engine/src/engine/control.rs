@@ -150,9 +150,9 @@ pub fn run(kind: Control, run: &mut RunState, flow: &CompiledFlow, node: &Compil
 
 fn branch(kind: Control, run: &mut RunState, flow: &CompiledFlow, node: &CompiledNode) -> Plan {
     let id = node.node.id.clone();
-    let inputs = match resolve::exec_inputs(flow, node, &run.vars) {
+    let inputs = match resolve::exec_inputs_typed(flow, node, &run.vars) {
         Ok(i) => i,
-        Err(e) => return node_error(run, &id, e),
+        Err(e) => return node_error(run, &id, e.message),
     };
     let result = match kind {
         Control::If => {
@@ -278,7 +278,7 @@ fn foreach(run: &mut RunState, flow: &CompiledFlow, node: &CompiledNode) -> Plan
     let id = node.node.id.clone();
     // `items` is resolved once, on entry; body returns reuse the saved list.
     let entered = enter(&mut run.vars, &id, "loop", |vars| {
-        let inputs = resolve::exec_inputs(flow, node, vars)?;
+        let inputs = resolve::exec_inputs_typed(flow, node, vars).map_err(|e| e.message)?;
         let items = match inputs.get("items") {
             None | Some(Value::Null) => vec![],
             Some(Value::Array(a)) => a.clone(),
@@ -320,7 +320,7 @@ fn for_range(run: &mut RunState, flow: &CompiledFlow, node: &CompiledNode) -> Pl
     let id = node.node.id.clone();
     // start/end/step are resolved once, on entry.
     let entered = enter(&mut run.vars, &id, "for", |vars| {
-        let inputs = resolve::exec_inputs(flow, node, vars)?;
+        let inputs = resolve::exec_inputs_typed(flow, node, vars).map_err(|e| e.message)?;
         let start = inputs.get("start").and_then(as_number);
         let end = inputs.get("end").and_then(as_number);
         let step = inputs.get("step").and_then(as_number).unwrap_or(1.0);
@@ -399,9 +399,9 @@ fn while_loop(run: &mut RunState, flow: &CompiledFlow, node: &CompiledNode) -> P
             format!("While loop exceeded max_iterations={MAX_LOOP_ITERATIONS}"),
         );
     }
-    let cond = match resolve::exec_inputs(flow, node, &run.vars) {
+    let cond = match resolve::exec_inputs_typed(flow, node, &run.vars) {
         Ok(i) => i.get("condition").is_some_and(truthy),
-        Err(e) => return node_error(run, &id, e),
+        Err(e) => return node_error(run, &id, e.message),
     };
     let body = node.handle_target("loop");
     let Some(body) = body.filter(|_| cond) else {

@@ -429,7 +429,7 @@ fn subflow(
         .filter(|p| !p.is_empty())
         .map(|p| format!("{p}:{}", uuid::Uuid::new_v4().simple()));
     if let Err(e) = super::budget::count_child(run) {
-        return (payload, Outcome::Failed(e));
+        return (payload, Outcome::Failed(e.to_string()));
     }
     match host.start_child(run, &target, vars, session) {
         Ok(child) => {
@@ -440,7 +440,7 @@ fn subflow(
             );
             (payload, Outcome::Waiting(w))
         }
-        Err(e) => (payload, Outcome::Failed(e)),
+        Err(e) => (payload, Outcome::Failed(e.to_string())),
     }
 }
 
@@ -516,18 +516,26 @@ fn map_outputs(kind: Effect, node: &CompiledNode, result: &Value) -> Value {
     }
 }
 
+/// Why [`resume`] did not resume a run.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ResumeError {
+    /// The run is not waiting (running, paused without a wait, or ended).
+    #[error("Run is not waiting")]
+    NotWaiting,
+}
+
 /// Resumes a waiting run with `payload` (ask_user answer, event envelope, child output...).
 pub fn resume(
     run: &mut RunState,
     flow: &CompiledFlow,
     payload: Value,
     records: &mut Vec<StepRecord>,
-) -> Result<(), String> {
+) -> Result<(), ResumeError> {
     if run.status != RunStatus::Waiting {
-        return Err("Run is not waiting".into());
+        return Err(ResumeError::NotWaiting);
     }
     let Some(wait) = run.waiting.clone() else {
-        return Err("Run is not waiting".into());
+        return Err(ResumeError::NotWaiting);
     };
     if !wait.is_pause() && super::plugin_node::resume_awaiting(run, payload.clone(), records) {
         return Ok(());

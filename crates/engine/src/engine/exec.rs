@@ -11,6 +11,20 @@ use super::{control, effects, resolve, varnodes};
 use crate::flow::{CompiledFlow, CompiledNode, Next};
 use crate::run::{Obj, RunState, RunStatus, StepRecord};
 
+/// Why [`Host::start_child`] started no child run; the text is the failure of the node that asked.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ChildStartError {
+    /// The step waits for a pin-expression batch and will be discarded: nothing is started.
+    #[error("the step waits for a pin expression")]
+    PinWait,
+    /// The child's variables are over a budget.
+    #[error(transparent)]
+    Budget(#[from] super::budget::BudgetError),
+    /// No loaded workflow has this id.
+    #[error("Workflow '{0}' not found in registry")]
+    NotFound(String),
+}
+
 /// What the engine asks of the world outside one run: child runs and event delivery.
 pub trait Host {
     /// Creates a child run of `parent` (durable with the parent's next commit; in `session`, else the parent's) and returns its id.
@@ -20,7 +34,7 @@ pub trait Host {
         workflow_id: &str,
         vars: Obj,
         session: Option<String>,
-    ) -> Result<String, String>;
+    ) -> Result<String, ChildStartError>;
     /// Delivers `envelope` to every run waiting on one of `wait_keys`; returns the run ids resumed.
     fn emit_event(
         &mut self,
@@ -85,7 +99,7 @@ pub fn advance(
         // A panic in one step (a builtin, a pull, an effect) fails this run, never the runner: what the step
         // recorded before it is dropped and the run fails at this node.
         if let Err(e) = super::budget::count_step(run) {
-            fail(run, records, &node_id, e);
+            fail(run, records, &node_id, e.to_string());
             break;
         }
         let mark = records.len();
@@ -276,17 +290,17 @@ fn end_node(run: &mut RunState, flow: &CompiledFlow, node: &CompiledNode) -> Pla
 }
 
 fn function_node(run: &mut RunState, flow: &CompiledFlow, node: &CompiledNode) -> Plan {
-    let inputs = match resolve::exec_inputs(flow, node, &run.vars) {
+    let inputs = match resolve::exec_inputs_typed(flow, node, &run.vars) {
         Ok(i) => i,
-        Err(e) => return node_error(run, &node.node.id, e),
+        Err(e) => return node_error(run, &node.node.id, e.message),
     };
-    match resolve::call_node_fn(node, &inputs, &run.vars) {
+    match resolve::call_node_fn_typed(node, &inputs, &run.vars) {
         Ok(v) => {
             run.vars.insert("_last_output".into(), v.clone());
             set_node_output(&mut run.vars, &node.node.id, v.clone());
             next_or(node, || complete_output(&v))
         }
-        Err(e) => node_error(run, &node.node.id, e),
+        Err(e) => node_error(run, &node.node.id, e.message),
     }
 }
 

@@ -11,9 +11,11 @@ pub mod resolve;
 pub mod state;
 pub mod varnodes;
 
-pub use effects::{event_key, resume, resume_due};
-pub use exec::{Host, advance, complete, fail};
-pub use nodes::{BundlePlugins, InputFailure, NodeFailure, NodeRegistry, PluginNode, Reads};
+pub use effects::{ResumeError, event_key, resume, resume_due};
+pub use exec::{ChildStartError, Host, advance, complete, fail};
+pub use nodes::{
+    BundlePlugins, BundlePluginsError, InputFailure, NodeFailure, NodeRegistry, PluginNode, Reads,
+};
 pub use pinexpr::{PinExpr, PinExprEvaluator, PinExprs};
 pub use plugin_node::{ContextEdit, NodeOutput, PluginOutcome, PluginWait, WaitKind};
 #[cfg(test)]

@@ -95,6 +95,12 @@ pub trait BundlePlugins: Send + Sync {
     fn retain(&self, installed: &[String]);
 }
 
+/// A bundle whose components [`BundlePlugins::load`] refused; the text is the loader's (it names the
+/// plugin and the reason).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct BundlePluginsError(pub String);
+
 /// Control nodes drive the single cursor (§3.5).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Control {
@@ -229,12 +235,15 @@ impl NodeRegistry {
         self.pin_exprs.as_ref()
     }
     /// This registry plus the node types of the components `bundle` carries (theirs win for that bundle).
-    pub fn for_bundle(&self, bundle: &crate::bundle::Bundle) -> Result<NodeRegistry, String> {
+    pub fn for_bundle(
+        &self,
+        bundle: &crate::bundle::Bundle,
+    ) -> Result<NodeRegistry, BundlePluginsError> {
         let Some(loader) = &self.bundles else {
             return Ok(self.clone());
         };
         let mut reg = self.clone();
-        for p in loader.load(bundle)? {
+        for p in loader.load(bundle).map_err(BundlePluginsError)? {
             reg.register_plugin(p);
         }
         Ok(reg)

@@ -152,14 +152,17 @@ pub struct PinRequest {
 }
 
 impl PinRequest {
-    /// Evaluates the batch (blocking: call it off the runner thread).
-    pub fn evaluate(&self) -> Result<Vec<Value>, String> {
+    /// Evaluates the batch (blocking: call it off the runner thread); a failing expression is a
+    /// [`PinFailure::Error`].
+    pub fn evaluate(&self) -> PinResult {
         let batch: Vec<(&str, &str, &Value)> = self
             .items
             .iter()
             .map(|(site, source, value)| (site.as_str(), source.as_str(), value))
             .collect();
-        self.evaluator.eval(&self.functions, &batch, &self.vars)
+        self.evaluator
+            .eval(&self.functions, &batch, &self.vars)
+            .map_err(PinFailure::Error)
     }
 
     /// Where the batch's expressions sit (`<node label>.<pin>`), in order: what an answer is matched on.
@@ -177,12 +180,14 @@ impl std::fmt::Debug for PinRequest {
 }
 
 /// Why evaluating a batch off the runner thread gave no values.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum PinFailure {
     /// The expression failed (raised, ran out of time, escaped): the node gets the message.
+    #[error("{0}")]
     Error(String),
     /// The evaluation itself panicked (a gateway bug): the step panics again with this cause when it
     /// runs again, so the run fails through containment like any other panicking step.
+    #[error("{0}")]
     Panic(String),
 }
 

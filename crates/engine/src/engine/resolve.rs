@@ -4,20 +4,16 @@ use serde_json::Value;
 
 use super::nodes::NodeKind;
 use super::state::{last_output, node_output};
-use crate::builtins::{self, BuiltinCtx, PyException};
+use crate::builtins::{BuiltinCtx, PyException};
 use crate::flow::{CompiledFlow, CompiledNode};
 use crate::run::Obj;
 
 /// Deeper than any real graph; a cycle among pure nodes hits this and is reported.
 const MAX_PURE_DEPTH: usize = 256;
 
-/// Inputs for an executable node: ambient payload, then wires, then defaults.
-pub fn exec_inputs(flow: &CompiledFlow, node: &CompiledNode, vars: &Obj) -> Result<Obj, String> {
-    exec_inputs_typed(flow, node, vars).map_err(|e| e.message)
-}
-
-/// [`exec_inputs`], keeping the Python exception class of a failing pull: an effect node fails its
-/// run with `"<Class>: <message>"`, where a function-like node only reports the message.
+/// Inputs for an executable node: ambient payload, then wires, then defaults. A failing pull keeps its
+/// Python exception class: an effect node fails its run with `"<Class>: <message>"`, where a
+/// function-like node only reports the message.
 pub fn exec_inputs_typed(
     flow: &CompiledFlow,
     node: &CompiledNode,
@@ -113,12 +109,7 @@ pub fn eval_pure(
     call_node_fn_typed(node, &inputs, vars)
 }
 
-/// Runs a builtin or plugin node function on resolved inputs.
-pub fn call_node_fn(node: &CompiledNode, inputs: &Obj, vars: &Obj) -> Result<Value, String> {
-    call_node_fn_typed(node, inputs, vars).map_err(|e| e.message)
-}
-
-/// [`call_node_fn`], keeping the Python exception class.
+/// Runs a builtin or plugin node function on resolved inputs; the error keeps the Python exception class.
 pub fn call_node_fn_typed(
     node: &CompiledNode,
     inputs: &Obj,
@@ -135,10 +126,7 @@ pub fn call_node_fn_typed(
                 output_pins: &node.data_outputs,
                 vars,
             };
-            match builtins::lookup_py(&node.node.ty) {
-                Some(typed) => typed(inputs, &ctx),
-                None => f(inputs, &ctx).map_err(PyException::value_error),
-            }
+            f(inputs, &ctx)
         }
         // A data-only plugin node ran before this pull (`plugin_node::pending_data_node`).
         NodeKind::Plugin(_) => super::plugin_node::data_output(vars, &node.node.id, inputs),

@@ -20,8 +20,10 @@ impl Host for NoHost {
         wf: &str,
         _: Obj,
         _: Option<String>,
-    ) -> Result<String, String> {
-        Err(format!("no child runs here ({wf})"))
+    ) -> Result<String, exec::ChildStartError> {
+        Err(exec::ChildStartError::NotFound(format!(
+            "no child runs here ({wf})"
+        )))
     }
     fn emit_event(&mut self, _: &RunState, _: &[String], _: &Value) -> Vec<String> {
         vec![]
@@ -262,8 +264,10 @@ impl Host for PanickingHost {
         wf: &str,
         _: Obj,
         _: Option<String>,
-    ) -> Result<String, String> {
-        Err(format!("no child runs here ({wf})"))
+    ) -> Result<String, exec::ChildStartError> {
+        Err(exec::ChildStartError::NotFound(format!(
+            "no child runs here ({wf})"
+        )))
     }
     fn emit_event(&mut self, _: &RunState, _: &[String], _: &Value) -> Vec<String> {
         panic!("delivery bug");

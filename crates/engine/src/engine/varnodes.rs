@@ -15,7 +15,7 @@ use crate::run::{Obj, RunState};
 /// seed) or an exceeded budget (the run fails).
 enum Refusal {
     Node(String),
-    Budget(String),
+    Budget(budget::BudgetError),
 }
 
 impl From<String> for Refusal {
@@ -67,9 +67,9 @@ fn typed_default(node: &CompiledNode) -> Value {
 /// Runs one variable-writing node.
 pub fn run(kind: VarWrite, run: &mut RunState, flow: &CompiledFlow, node: &CompiledNode) -> Plan {
     let id = node.node.id.clone();
-    let inputs = match resolve::exec_inputs(flow, node, &run.vars) {
+    let inputs = match resolve::exec_inputs_typed(flow, node, &run.vars) {
         Ok(i) => i,
-        Err(e) => return node_error(run, &id, e),
+        Err(e) => return node_error(run, &id, e.message),
     };
     let out = match kind {
         VarWrite::SetVar => set_var(run, node, &inputs),
@@ -92,7 +92,7 @@ pub fn run(kind: VarWrite, run: &mut RunState, flow: &CompiledFlow, node: &Compi
             })
         }
         Err(Refusal::Node(e)) => node_error(run, &id, e),
-        Err(Refusal::Budget(e)) => Plan::Fail(e),
+        Err(Refusal::Budget(e)) => Plan::Fail(e.to_string()),
     }
 }
 

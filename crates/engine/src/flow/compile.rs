@@ -136,7 +136,7 @@ fn is_exec_node(node: &Node) -> bool {
 
 /// Compiles `raw` (an already namespaced VisualFlow) with the node types `registry` provides.
 pub fn compile(raw: &Value, registry: &NodeRegistry) -> Result<CompiledFlow, CompileError> {
-    let mut flow = VisualFlow::parse(raw).map_err(err)?;
+    let mut flow = VisualFlow::parse(raw).map_err(|e| err(e.to_string()))?;
     refuse_duplicate_ids(&flow)?;
     lower_reroutes(&mut flow)?;
     lower_loop_limits(&mut flow);
@@ -794,5 +794,17 @@ mod tests {
         limits.sort();
         assert_eq!(limits, ["__loop_limit__e_2", "__loop_limit__e_3"]);
         assert_eq!(f.order.len(), f.nodes.len());
+    }
+
+    #[test]
+    fn unreadable_flows_are_refused_with_the_parse_message() {
+        let reg = NodeRegistry::new();
+        let message = |v: Value| compile(&v, &reg).expect_err("refused").message;
+        assert_eq!(message(json!([])), "flow JSON must be an object");
+        assert_eq!(message(json!({"nodes": []})), "flow has no \"id\"");
+        assert_eq!(
+            message(json!({"id": "f", "nodes": [{"id": "n1"}]})),
+            "node \"n1\" has no type"
+        );
     }
 }

@@ -2,6 +2,20 @@
 
 use serde_json::{Map, Value};
 
+/// Why a flow's JSON is not a VisualFlow at all (the rest is checked by `compile`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FlowParseError {
+    /// The document is not a JSON object.
+    #[error("flow JSON must be an object")]
+    NotAnObject,
+    /// None of `id`, `flow_id`, `workflow_id` is a non-empty string.
+    #[error("flow has no \"id\"")]
+    NoId,
+    /// A node (by id) has neither `type` nor `data.nodeType`.
+    #[error("node {0:?} has no type")]
+    NodeWithoutType(String),
+}
+
 /// A pin declared in `data.inputs` / `data.outputs`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Pin {
@@ -139,13 +153,13 @@ fn parse_pins(v: Option<&Value>) -> Vec<Pin> {
 
 impl VisualFlow {
     /// Parses a flow object; nodes without an id and incomplete edges are skipped, as the seed does.
-    pub fn parse(raw: &Value) -> Result<VisualFlow, String> {
-        let obj = raw.as_object().ok_or("flow JSON must be an object")?;
+    pub fn parse(raw: &Value) -> Result<VisualFlow, FlowParseError> {
+        let obj = raw.as_object().ok_or(FlowParseError::NotAnObject)?;
         let id = ["id", "flow_id", "workflow_id"]
             .iter()
             .find_map(|k| obj.get(*k).and_then(Value::as_str))
             .filter(|s| !s.is_empty())
-            .ok_or("flow has no \"id\"")?
+            .ok_or(FlowParseError::NoId)?
             .to_string();
         let mut nodes = Vec::new();
         if let Some(Value::Array(items)) = obj.get("nodes") {
@@ -166,7 +180,7 @@ impl VisualFlow {
                     .get("type")
                     .and_then(normalize_type)
                     .or_else(|| data.get("nodeType").and_then(normalize_type))
-                    .ok_or_else(|| format!("node {nid:?} has no type"))?;
+                    .ok_or_else(|| FlowParseError::NodeWithoutType(nid.to_string()))?;
                 nodes.push(Node {
                     id: nid.to_string(),
                     ty,

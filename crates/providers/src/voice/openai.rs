@@ -49,7 +49,7 @@ pub struct OpenAiSpeech {
     pub max_response_bytes: usize,
     client: reqwest::Client,
     /// Drives the async client for blocking callers; built on first use.
-    rt: OnceLock<Result<tokio::runtime::Runtime, String>>,
+    rt: OnceLock<Result<tokio::runtime::Runtime, VoiceError>>,
 }
 
 impl OpenAiSpeech {
@@ -105,10 +105,12 @@ impl OpenAiSpeech {
                     .thread_name("voice-openai")
                     .enable_all()
                     .build()
-                    .map_err(|e| e.to_string())
+                    .map_err(|e| {
+                        VoiceError::internal(format!("cannot start the HTTP runtime: {e}"))
+                    })
             })
             .as_ref()
-            .map_err(|e| VoiceError::internal(format!("cannot start the HTTP runtime: {e}")))?;
+            .map_err(Clone::clone)?;
         let (tx, rx) = std::sync::mpsc::channel();
         rt.spawn(async move {
             let _ = tx.send(fut.await);

@@ -29,7 +29,7 @@ pub struct PocketsphinxStt {
     /// Kill the engine after this long.
     pub timeout: Duration,
     /// Words of the pronunciation dictionary, read once (grammar words must be in it).
-    dict: OnceLock<Result<HashSet<String>, String>>,
+    dict: OnceLock<Result<HashSet<String>, VoiceError>>,
 }
 
 impl Default for PocketsphinxStt {
@@ -87,7 +87,7 @@ impl PocketsphinxStt {
         self.dict
             .get_or_init(|| load_dict(&self.dict_path()))
             .as_ref()
-            .map_err(|e| VoiceError::unavailable(e.clone()))
+            .map_err(Clone::clone)
     }
 
     /// The JSGF grammar for `hint`: the hint as a phrase (weighted up: it is what the caller expects to
@@ -123,12 +123,12 @@ fn hint_words(hint: &str) -> impl Iterator<Item = String> + '_ {
         .filter(|w| !w.is_empty())
 }
 
-fn load_dict(path: &Path) -> Result<HashSet<String>, String> {
+fn load_dict(path: &Path) -> Result<HashSet<String>, VoiceError> {
     let text = fs::read_to_string(path).map_err(|e| {
-        format!(
+        VoiceError::unavailable(format!(
             "pocketsphinx dictionary {} is not readable ({e}); install pocketsphinx-en-us",
             path.display()
-        )
+        ))
     })?;
     Ok(text
         .lines()

@@ -65,6 +65,26 @@ impl Default for Grants {
     }
 }
 
+/// Why grants are refused (the text names the grant; callers prefix the plugin).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GrantsError {
+    /// Not a grants object (unknown key, wrong type); the serde message.
+    #[error("invalid grants: {0}")]
+    Invalid(String),
+    /// `memory_mb` outside `1..=MAX_MEMORY_MB`.
+    #[error("grants.memory_mb must be 1..={MAX_MEMORY_MB}")]
+    Memory,
+    /// A time limit (`timeout_ms` or `wall_timeout_ms`) outside `1..=MAX_TIMEOUT_MS`.
+    #[error("grants.{0} must be 1..={MAX_TIMEOUT_MS}")]
+    Timeout(&'static str),
+    /// An `http` entry that is not `scheme://host[:port]`.
+    #[error("grants.http entry {0:?} must look like https://host[:port]")]
+    HttpOrigin(String),
+    /// A `kv` bucket name out of its alphabet or length.
+    #[error("grants.kv bucket {0:?} must be 1..128 characters of A-Z a-z 0-9 _ - .")]
+    KvBucket(String),
+}
+
 /// Upper bounds no grant can exceed (the pooling allocator reserves for the largest).
 pub const MAX_MEMORY_MB: u64 = 1024;
 /// Longest time limit any grant may set, ms (one day: durations stay far from overflow).
@@ -72,24 +92,30 @@ pub const MAX_TIMEOUT_MS: u64 = 86_400_000;
 
 impl Grants {
     /// Parses grants from JSON, refusing unknown keys and out-of-range limits.
-    pub fn from_json(v: &serde_json::Value) -> Result<Grants, String> {
+    pub fn parse(v: &serde_json::Value) -> Result<Grants, GrantsError> {
         let g: Grants =
-            serde_json::from_value(v.clone()).map_err(|e| format!("invalid grants: {e}"))?;
+            serde_json::from_value(v.clone()).map_err(|e| GrantsError::Invalid(e.to_string()))?;
         g.validate()?;
         Ok(g)
     }
 
+    /// [`Grants::parse`] with the error as text, for the callers that chain it with other text errors
+    /// (the built-in components' table in `builtin.rs`).
+    pub fn from_json(v: &serde_json::Value) -> Result<Grants, String> {
+        Grants::parse(v).map_err(|e| e.to_string())
+    }
+
     /// Checks the limits are usable.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), GrantsError> {
         if self.memory_mb == 0 || self.memory_mb > MAX_MEMORY_MB {
-            return Err(format!("grants.memory_mb must be 1..={MAX_MEMORY_MB}"));
+            return Err(GrantsError::Memory);
         }
         for (name, ms) in [
             ("timeout_ms", self.timeout_ms),
             ("wall_timeout_ms", self.wall_timeout_ms),
         ] {
             if ms == 0 || ms > MAX_TIMEOUT_MS {
-                return Err(format!("grants.{name} must be 1..={MAX_TIMEOUT_MS}"));
+                return Err(GrantsError::Timeout(name));
             }
         }
         for origin in &self.http {
@@ -101,9 +127,7 @@ impl Grants {
                 && b.bytes()
                     .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'.'));
             if !ok {
-                return Err(format!(
-                    "grants.kv bucket {b:?} must be 1..128 characters of A-Z a-z 0-9 _ - ."
-                ));
+                return Err(GrantsError::KvBucket(b.clone()));
             }
         }
         Ok(())
@@ -170,8 +194,8 @@ fn default_port(scheme: &str) -> Option<u16> {
 }
 
 /// `scheme://host[:port]` → (scheme, host pattern, port).
-fn parse_origin(origin: &str) -> Result<(String, String, Option<u16>), String> {
-    let bad = || format!("grants.http entry {origin:?} must look like https://host[:port]");
+fn parse_origin(origin: &str) -> Result<(String, String, Option<u16>), GrantsError> {
+    let bad = || GrantsError::HttpOrigin(origin.to_string());
     let (scheme, rest) = origin.split_once("://").ok_or_else(bad)?;
     if scheme != "http" && scheme != "https" {
         return Err(bad());
@@ -238,6 +262,35 @@ mod tests {
         let g = Grants::from_json(&serde_json::json!({"kv": ["notes"], "memory_mb": 128}))
             .expect("valid");
         assert!(g.allows_bucket("notes") && g.memory_mb == 128);
+    }
+
+    #[test]
+    fn refusals_name_the_grant() {
+        let parse = |v: serde_json::Value| Grants::parse(&v).expect_err("refused");
+        assert!(matches!(
+            parse(serde_json::json!({"filesystem": true})),
+            GrantsError::Invalid(_)
+        ));
+        assert_eq!(
+            parse(serde_json::json!({"memory_mb": 0})).to_string(),
+            "grants.memory_mb must be 1..=1024"
+        );
+        assert_eq!(
+            parse(serde_json::json!({"wall_timeout_ms": 0})).to_string(),
+            "grants.wall_timeout_ms must be 1..=86400000"
+        );
+        assert_eq!(
+            parse(serde_json::json!({"http": ["ftp://x"]})).to_string(),
+            "grants.http entry \"ftp://x\" must look like https://host[:port]"
+        );
+        assert_eq!(
+            parse(serde_json::json!({"kv": ["a/b"]})).to_string(),
+            "grants.kv bucket \"a/b\" must be 1..128 characters of A-Z a-z 0-9 _ - ."
+        );
+        assert_eq!(
+            Grants::from_json(&serde_json::json!({"memory_mb": 0})),
+            Err("grants.memory_mb must be 1..=1024".to_string())
+        );
     }
 
     #[test]

@@ -7,7 +7,7 @@
 //! `allow_private_hosts`. Built-in plugins and the operator's plugins dir are the operator's own choice and
 //! are not capped here (their limits still apply); the network rules (`allow_private_hosts`) apply to all.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
@@ -17,6 +17,74 @@ use super::grants::Grants;
 pub const POLICY_ENV: &str = "ABSTRACTGATEWAY_PLUGIN_POLICY";
 /// Env var listing hosts plugins may reach although they resolve to private addresses.
 pub const ALLOW_PRIVATE_ENV: &str = "ABSTRACTGATEWAY_HTTP_ALLOW_PRIVATE_HOSTS";
+
+/// Why the operator's policy file cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyFileError {
+    /// The file cannot be read.
+    #[error("{POLICY_ENV}: cannot read {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// The file is not a policy (not JSON, an unknown key, a wrong type).
+    #[error("{POLICY_ENV}: {} is not a valid policy: {source}", path.display())]
+    Invalid {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+}
+
+/// For callers that still report setup failures as text (the plugin host's setup).
+impl From<PolicyFileError> for String {
+    fn from(e: PolicyFileError) -> String {
+        e.to_string()
+    }
+}
+
+/// A bundle plugin's grant beyond the operator's policy: [`Policy::check`] names the plugin and the
+/// first such grant.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("plugin {plugin}: the manifest asks for {grant}, beyond the operator's plugin policy")]
+pub struct BeyondPolicy {
+    /// The plugin (`bundle@version/name`).
+    pub plugin: String,
+    /// What it asks for.
+    pub grant: Asked,
+}
+
+/// A grant the policy does not cover.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Asked {
+    #[error("http origin {0:?}")]
+    HttpOrigin(String),
+    #[error("tool {0:?}")]
+    Tool(String),
+    #[error("kv bucket {0:?}")]
+    KvBucket(String),
+    #[error("model {0:?}")]
+    Model(String),
+    #[error("voice")]
+    Voice,
+    #[error("artifacts")]
+    Artifacts,
+    #[error("events")]
+    Events,
+    /// A limit above the policy's cap (`name` as in the grants).
+    #[error("{name} = {asked} (the cap is {cap})")]
+    Limit {
+        name: &'static str,
+        asked: u64,
+        cap: u64,
+    },
+}
+
+/// For callers that still report load failures as text (the plugin host's loader).
+impl From<BeyondPolicy> for String {
+    fn from(e: BeyondPolicy) -> String {
+        e.to_string()
+    }
+}
 
 /// What any bundle-supplied plugin may be granted, at most.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -82,7 +150,7 @@ impl Default for Policy {
 
 impl Policy {
     /// The process's policy: the file named by [`POLICY_ENV`], plus [`ALLOW_PRIVATE_ENV`].
-    pub fn from_env() -> Result<Policy, String> {
+    pub fn from_env() -> Result<Policy, PolicyFileError> {
         let mut p = match std::env::var_os(POLICY_ENV).filter(|v| !v.is_empty()) {
             Some(path) => Policy::from_file(Path::new(&path))?,
             None => Policy::default(),
@@ -99,15 +167,16 @@ impl Policy {
     }
 
     /// A policy file: JSON, unknown keys refused.
-    pub fn from_file(path: &Path) -> Result<Policy, String> {
-        let bytes = std::fs::read(path)
-            .map_err(|e| format!("{POLICY_ENV}: cannot read {}: {e}", path.display()))?;
-        let mut p: Policy = serde_json::from_slice(&bytes).map_err(|e| {
-            format!(
-                "{POLICY_ENV}: {} is not a valid policy: {e}",
-                path.display()
-            )
+    pub fn from_file(path: &Path) -> Result<Policy, PolicyFileError> {
+        let bytes = std::fs::read(path).map_err(|source| PolicyFileError::Read {
+            path: path.to_path_buf(),
+            source,
         })?;
+        let mut p: Policy =
+            serde_json::from_slice(&bytes).map_err(|source| PolicyFileError::Invalid {
+                path: path.to_path_buf(),
+                source,
+            })?;
         for h in &mut p.allow_private_hosts {
             *h = h.trim().to_ascii_lowercase();
         }
@@ -116,40 +185,41 @@ impl Policy {
 
     /// Checks that `grants`, asked for by bundle plugin `plugin`, stay within this policy; the error names
     /// the plugin and the first grant beyond it.
-    pub fn check(&self, plugin: &str, g: &Grants) -> Result<(), String> {
-        let refuse = |what: String| {
-            Err(format!(
-                "plugin {plugin}: the manifest asks for {what}, beyond the operator's plugin policy"
-            ))
+    pub fn check(&self, plugin: &str, g: &Grants) -> Result<(), BeyondPolicy> {
+        let refuse = |grant: Asked| {
+            Err(BeyondPolicy {
+                plugin: plugin.to_string(),
+                grant,
+            })
         };
         for origin in &g.http {
             if !self.http.iter().any(|p| origin_covered(p, origin)) {
-                return refuse(format!("http origin {origin:?}"));
+                return refuse(Asked::HttpOrigin(origin.clone()));
             }
         }
         for t in &g.tools {
             if !self.tools.iter().any(|p| p == "*" || p == t) {
-                return refuse(format!("tool {t:?}"));
+                return refuse(Asked::Tool(t.clone()));
             }
         }
         for b in &g.kv {
             if !self.kv.iter().any(|p| p == "*" || p == b) && !self.shared_kv.contains(b) {
-                return refuse(format!("kv bucket {b:?}"));
+                return refuse(Asked::KvBucket(b.clone()));
             }
         }
         for m in &g.llm {
             if !self.llm.iter().any(|p| model_covered(p, m)) {
-                return refuse(format!("model {m:?}"));
+                return refuse(Asked::Model(m.clone()));
             }
         }
         if g.voice && !self.voice {
-            return refuse("voice".into());
+            return refuse(Asked::Voice);
         }
         if g.artifacts && !self.artifacts {
-            return refuse("artifacts".into());
+            return refuse(Asked::Artifacts);
         }
         if g.events && !self.events {
-            return refuse("events".into());
+            return refuse(Asked::Events);
         }
         let limits = [
             ("memory_mb", g.memory_mb, self.max_memory_mb),
@@ -176,7 +246,7 @@ impl Policy {
         ];
         for (name, asked, cap) in limits {
             if asked > cap {
-                return refuse(format!("{name} = {asked} (the cap is {cap})"));
+                return refuse(Asked::Limit { name, asked, cap });
             }
         }
         Ok(())
@@ -256,7 +326,8 @@ mod tests {
         assert_eq!(p.check("b@1/x", &ok), Ok(()));
         let e = p
             .check("b@1/x", &grants(serde_json::json!({"memory_mb": 1024})))
-            .expect_err("capped");
+            .expect_err("capped")
+            .to_string();
         assert!(
             e.contains("plugin b@1/x") && e.contains("memory_mb = 1024"),
             "{e}"
@@ -289,7 +360,10 @@ mod tests {
             (serde_json::json!({"events": true}), "events"),
         ];
         for (g, what) in cases {
-            let e = p.check("b@1/p", &grants(g.clone())).expect_err("refused");
+            let e = p
+                .check("b@1/p", &grants(g.clone()))
+                .expect_err("refused")
+                .to_string();
             assert!(e.contains(what) && e.contains("b@1/p"), "{g}: {e}");
         }
         let ok = grants(
@@ -297,6 +371,70 @@ mod tests {
             "kv": ["team"], "llm": ["lmstudio/qwen"], "tools": ["fetch_url"]}),
         );
         assert_eq!(p.check("b@1/p", &ok), Ok(()));
+    }
+
+    #[test]
+    fn a_refusal_names_the_plugin_and_the_grant() {
+        let p = Policy {
+            voice: false,
+            ..Policy::default()
+        };
+        let e = p
+            .check("b@1/v", &grants(serde_json::json!({"voice": true})))
+            .expect_err("refused");
+        assert_eq!(
+            e,
+            BeyondPolicy {
+                plugin: "b@1/v".into(),
+                grant: Asked::Voice
+            }
+        );
+        assert_eq!(
+            e.to_string(),
+            "plugin b@1/v: the manifest asks for voice, beyond the operator's plugin policy"
+        );
+        let e = p
+            .check("b@1/x", &grants(serde_json::json!({"memory_mb": 1024})))
+            .expect_err("capped");
+        assert_eq!(
+            e.grant,
+            Asked::Limit {
+                name: "memory_mb",
+                asked: 1024,
+                cap: 256
+            }
+        );
+        assert_eq!(
+            String::from(e),
+            "plugin b@1/x: the manifest asks for memory_mb = 1024 (the cap is 256), beyond the operator's \
+             plugin policy"
+        );
+    }
+
+    #[test]
+    fn an_unusable_policy_file_is_named() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let missing = dir.path().join("missing.json");
+        let e = Policy::from_file(&missing).expect_err("missing");
+        assert!(matches!(e, PolicyFileError::Read { .. }));
+        assert!(
+            e.to_string().starts_with(&format!(
+                "ABSTRACTGATEWAY_PLUGIN_POLICY: cannot read {}: ",
+                missing.display()
+            )),
+            "{e}"
+        );
+        let bad = dir.path().join("bad.json");
+        std::fs::write(&bad, "{\"htp\": []}").expect("write");
+        let e = Policy::from_file(&bad).expect_err("unknown key");
+        assert!(matches!(e, PolicyFileError::Invalid { .. }));
+        assert!(
+            e.to_string().starts_with(&format!(
+                "ABSTRACTGATEWAY_PLUGIN_POLICY: {} is not a valid policy: ",
+                bad.display()
+            )),
+            "{e}"
+        );
     }
 
     #[test]

@@ -24,6 +24,28 @@ use crate::plugins::component::Owner;
 use crate::plugins::tool_plugin::ToolPlugin;
 use workspace::Workspace;
 
+/// Why [`ToolRegistry::add_plugin`] refused a tool plugin: one of its tool names is taken.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ToolNameError {
+    /// The name of a built-in tool.
+    #[error("tool plugin {plugin}: tool {tool:?} is a built-in tool's name")]
+    Builtin { plugin: String, tool: String },
+    /// A name another plugin (the operator's, or one of the same bundle) already provides.
+    #[error("tool plugin {plugin}: tool {tool:?} is already provided by plugin {other}")]
+    Taken {
+        plugin: String,
+        tool: String,
+        other: String,
+    },
+}
+
+/// For callers that still report load failures as text (the plugin host's loader).
+impl From<ToolNameError> for String {
+    fn from(e: ToolNameError) -> String {
+        e.to_string()
+    }
+}
+
 /// Every tool the host runs, by name.
 pub struct ToolRegistry {
     builtins: Vec<ToolInfo>,
@@ -57,14 +79,14 @@ impl ToolRegistry {
 
     /// Adds (or replaces, for a new version of the same plugin) the tools of `plugin`; a name taken by a
     /// built-in tool, by the operator's plugins, or by another plugin of the same bundle is refused.
-    pub fn add_plugin(&self, plugin: Arc<ToolPlugin>) -> Result<(), String> {
+    pub fn add_plugin(&self, plugin: Arc<ToolPlugin>) -> Result<(), ToolNameError> {
         let mut map = self.plugins.write();
         for t in &plugin.tools {
             if self.builtins.iter().any(|b| b.name == t.name) {
-                return Err(format!(
-                    "tool plugin {}: tool {:?} is a built-in tool's name",
-                    plugin.name, t.name
-                ));
+                return Err(ToolNameError::Builtin {
+                    plugin: plugin.name.clone(),
+                    tool: t.name.clone(),
+                });
             }
             let clash = map.get(&t.name).and_then(|ps| {
                 ps.iter().find(|other| {
@@ -73,10 +95,11 @@ impl ToolRegistry {
                 })
             });
             if let Some(other) = clash {
-                return Err(format!(
-                    "tool plugin {}: tool {:?} is already provided by plugin {}",
-                    plugin.name, t.name, other.name
-                ));
+                return Err(ToolNameError::Taken {
+                    plugin: plugin.name.clone(),
+                    tool: t.name.clone(),
+                    other: other.name.clone(),
+                });
             }
         }
         for ps in map.values_mut() {
@@ -201,5 +224,31 @@ impl ToolBackend for ToolRegistry {
             };
             host.call_tool(&plugin, ctx, &name, arguments).await
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn taken_tool_names_keep_their_messages() {
+        let builtin = ToolNameError::Builtin {
+            plugin: "b@1/t".into(),
+            tool: "read_file".into(),
+        };
+        assert_eq!(
+            builtin.to_string(),
+            "tool plugin b@1/t: tool \"read_file\" is a built-in tool's name"
+        );
+        let taken = ToolNameError::Taken {
+            plugin: "b@1/t".into(),
+            tool: "lookup".into(),
+            other: "ops".into(),
+        };
+        assert_eq!(
+            String::from(taken),
+            "tool plugin b@1/t: tool \"lookup\" is already provided by plugin ops"
+        );
     }
 }

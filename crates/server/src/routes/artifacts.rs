@@ -126,3 +126,35 @@ pub async fn content(
         .insert(header::CONTENT_LENGTH, HeaderValue::from(meta.size_bytes));
     Ok(resp)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_artifact_error_answers_with_the_status_of_its_variant() {
+        let cases = [
+            (ArtifactError::NotFound("a1".into()), StatusCode::NOT_FOUND),
+            (ArtifactError::InvalidId("zz".into()), StatusCode::NOT_FOUND),
+            (
+                ArtifactError::TooLarge { size: 2, max: 1 },
+                StatusCode::PAYLOAD_TOO_LARGE,
+            ),
+            (
+                ArtifactError::InvalidInput("bad run id".into()),
+                StatusCode::BAD_REQUEST,
+            ),
+            (
+                ArtifactError::Corrupt("blob".into()),
+                StatusCode::INTERNAL_SERVER_ERROR,
+            ),
+        ];
+        for (e, status) in cases {
+            assert_eq!(store_error(e).status, status);
+        }
+        assert_eq!(
+            store_error(ArtifactError::InvalidId("zz".into())).detail,
+            json!("Artifact 'zz' not found")
+        );
+    }
+}

@@ -249,7 +249,7 @@ pub async fn upload(State(st): State<SharedState>, mut mp: Multipart) -> ApiResu
             .map_err(|e| ApiError::bad_request(e.to_string()))?;
         catalog::compile_bundle(&bundle, &state.nodes)
             .map(drop)
-            .map_err(ApiError::bad_request)
+            .map_err(|e| ApiError::bad_request(e.to_string()))
     })
     .await
     .map_err(|e| ApiError::internal(format!("upload task failed: {e}")))?;

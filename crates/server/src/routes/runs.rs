@@ -7,12 +7,13 @@ use bytes::Bytes;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
+use crate::bundle::ResolveError;
 use crate::error::{ApiError, ApiResult, json_response};
 use crate::extract::{BodyFields, QueryParams, json_object};
 use crate::routes::bundles::require_bundle_mode;
 use crate::run::{RunState, RunStatus};
+use crate::runner::StartRequest;
 use crate::runner::schedule::ScheduleSpec;
-use crate::runner::{StartError, StartRequest};
 use crate::state::{AppState, SharedState};
 use crate::store::RunQuery;
 
@@ -113,9 +114,9 @@ pub async fn start(State(st): State<SharedState>, headers: HeaderMap, body: Byte
             b.bundle_id().to_string(),
             flow,
         ),
-        Err(e) => match &e.verbatim_workflow_id {
+        Err(e) => match e.verbatim_workflow_id() {
             Some(w) if st.gw.flows().get(w).is_some() => {
-                (w.clone(), None, String::new(), w.clone())
+                (w.to_string(), None, String::new(), w.to_string())
             }
             _ => return Err(e.into()),
         },
@@ -144,17 +145,8 @@ pub async fn start(State(st): State<SharedState>, headers: HeaderMap, body: Byte
     let run = tokio::task::spawn_blocking(move || gw.start_run(req))
         .await
         .map_err(|e| ApiError::internal(format!("start task failed: {e}")))?
-        .map_err(|e| start_error(e, "start"))?;
+        .map_err(|e| ApiError::start_refused(e, "start"))?;
     ok(json!({"run_id": run.run_id}))
-}
-
-/// The answer to a start or a schedule the runner refused: the status follows the error's kind.
-fn start_error(e: StartError, verb: &str) -> ApiError {
-    match e {
-        StartError::NotFound(m) => ApiError::not_found(m),
-        StartError::Invalid(m) => ApiError::bad_request(m),
-        StartError::Store(m) => ApiError::internal(format!("Failed to {verb} run: {m}")),
-    }
 }
 
 /// `POST /api/gateway/runs/schedule`: validated as the seed does, then a generated wrapper run
@@ -184,12 +176,11 @@ pub async fn schedule(State(st): State<SharedState>, headers: HeaderMap, body: B
         .bundles
         .read()
         .resolve_flow(Some(&bundle_id), bundle_version.as_deref(), Some(&flow_id))
-        .map_err(|e| {
-            if e.kind == crate::bundle::ResolveErrorKind::NotFound {
+        .map_err(|e| match e {
+            ResolveError::NotFound { .. } => {
                 ApiError::not_found(format!("Target workflow '{bundle_id}:{flow_id}' not found"))
-            } else {
-                e.into()
             }
+            e @ ResolveError::BadRequest(_) => e.into(),
         })?;
     if st.deprecation(b.bundle_id(), &flow).is_some() {
         return Err(ApiError::new(
@@ -214,7 +205,7 @@ pub async fn schedule(State(st): State<SharedState>, headers: HeaderMap, body: B
     let run = tokio::task::spawn_blocking(move || gw.schedule_run(spec))
         .await
         .map_err(|e| ApiError::internal(format!("schedule task failed: {e}")))?
-        .map_err(|e| start_error(e, "schedule"))?;
+        .map_err(|e| ApiError::start_refused(e, "schedule"))?;
     ok(json!({"run_id": run.run_id}))
 }
 
