@@ -101,7 +101,7 @@ fn node_llm() -> (Vec<u8>, Grants) {
         std::fs::read(dir.join("node_llm.wasm")).expect("run scripts/build-plugins.sh first");
     let grants: Value = serde_json::from_str(include_str!("../../plugins/nodes/llm/grants.json"))
         .expect("grants json");
-    (bytes, Grants::from_json(&grants).expect("grants"))
+    (bytes, Grants::parse(&grants).expect("grants"))
 }
 
 fn benches(c: &mut Criterion) {

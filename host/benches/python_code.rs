@@ -34,7 +34,7 @@ fn component() -> (Vec<u8>, Grants) {
             .expect("grants file next to the component"),
     )
     .expect("grants JSON");
-    (bytes, Grants::from_json(&grants).expect("valid grants"))
+    (bytes, Grants::parse(&grants).expect("valid grants"))
 }
 
 /// start → code (`return sum(nums)`) → end.

@@ -347,3 +347,37 @@ fn a_pinned_older_component_version_still_runs() {
         ))
     );
 }
+
+/// Why a component was refused is a type the caller matches on; its text is what operators always read.
+#[test]
+fn a_refused_component_says_why_by_type() {
+    use abstractgateway::plugins::caps::Capabilities;
+    use abstractgateway::plugins::{Grants, LoadError, PluginHost};
+    let dir = tempfile::tempdir().expect("tmp");
+    let host = PluginHost::new(dir.path(), Capabilities::new(), None).expect("host");
+    let bad_bytes = host.load("junk", b"\0asm not really", Grants::default());
+    match &bad_bytes {
+        Err(e @ LoadError::NotAComponent { plugin, .. }) => {
+            assert_eq!(plugin, "junk");
+            assert!(
+                e.to_string()
+                    .starts_with("plugin junk: not a valid component: ")
+            );
+        }
+        other => panic!("expected NotAComponent, got {:?}", other.as_ref().err()),
+    }
+    let grants = Grants {
+        memory_mb: 0,
+        ..Grants::default()
+    };
+    let echo = in_process::plugins::component("plugin_echo");
+    match host.load("echo", &echo, grants) {
+        Err(e @ LoadError::Grants { .. }) => {
+            assert_eq!(
+                e.to_string(),
+                "plugin echo: grants.memory_mb must be 1..=1024"
+            )
+        }
+        other => panic!("expected Grants, got {:?}", other.err()),
+    }
+}

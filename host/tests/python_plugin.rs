@@ -255,7 +255,7 @@ fn the_python_scaffold_is_typed_from_the_hosts_wit() {
     // The grants file is what the plugin host reads for a bundle's or a plugins dir's component.
     let grants: Value =
         serde_json::from_str(&text(&dir.join("py-words.grants.json"))).expect("JSON");
-    let grants = Grants::from_json(&grants).expect("valid grants");
+    let grants = Grants::parse(&grants).expect("valid grants");
     assert!(grants.http.is_empty() && grants.kv.is_empty() && grants.llm.is_empty());
     // The WIT it was generated against is the host's, byte for byte.
     for f in ["types.wit", "host.wit", "node.wit", "worlds.wit"] {

@@ -47,8 +47,8 @@ use crate::store::{Batch, Store, StoreError};
 #[derive(Debug, thiserror::Error)]
 pub enum OpenStateError {
     /// The plugin host could not be set up (policy file, plugins dir, built-in components).
-    #[error("{0}")]
-    Plugins(String),
+    #[error(transparent)]
+    Plugins(#[from] crate::plugins::SetupError),
     /// The gateway (workspaces, store, runner thread) could not be opened.
     #[error(transparent)]
     Gateway(#[from] OpenError),

@@ -33,7 +33,7 @@ pub fn component() -> (Vec<u8>, Grants) {
         )
     }))
     .expect("grants JSON");
-    (bytes, Grants::from_json(&grants).expect("valid grants"))
+    (bytes, Grants::parse(&grants).expect("valid grants"))
 }
 
 /// Compiled components outlive one test run here, so only the first run pays the 10-25 s compilation.

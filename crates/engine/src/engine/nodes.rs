@@ -90,16 +90,27 @@ pub enum NodeFailure {
 /// Finds the plugins a bundle carries (and checks their digests) so its flows can use their node types.
 pub trait BundlePlugins: Send + Sync {
     /// The node types of the components `bundle` declares; an error refuses the bundle.
-    fn load(&self, bundle: &crate::bundle::Bundle) -> Result<Vec<Arc<PluginNode>>, String>;
+    fn load(
+        &self,
+        bundle: &crate::bundle::Bundle,
+    ) -> Result<Vec<Arc<PluginNode>>, BundlePluginsError>;
     /// Forgets what bundles other than `installed` (bundle refs) brought.
     fn retain(&self, installed: &[String]);
 }
 
-/// A bundle whose components [`BundlePlugins::load`] refused; the text is the loader's (it names the
-/// plugin and the reason).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct BundlePluginsError(pub String);
+/// A bundle whose components [`BundlePlugins::load`] refused: the loader's own error (the engine does not
+/// know the plugin host's types; a caller that does can `downcast_ref` it). Its text names the plugin and
+/// the reason.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error(transparent)]
+pub struct BundlePluginsError(pub Arc<dyn std::error::Error + Send + Sync>);
+
+/// Two refusals are the same when they say the same (the loader's types are not known here).
+impl PartialEq for BundlePluginsError {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.to_string() == other.0.to_string()
+    }
+}
 
 /// Control nodes drive the single cursor (§3.5).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -243,7 +254,7 @@ impl NodeRegistry {
             return Ok(self.clone());
         };
         let mut reg = self.clone();
-        for p in loader.load(bundle).map_err(BundlePluginsError)? {
+        for p in loader.load(bundle)? {
             reg.register_plugin(p);
         }
         Ok(reg)

@@ -18,6 +18,11 @@ use crate::run::{HostCall, RunState};
 use crate::runner::executor::CancelFlag;
 use crate::store::{Batch, CommitTicket, Store};
 
+/// The recorded host calls of a node could not be made durable.
+#[derive(Debug, thiserror::Error)]
+#[error("ledger write failed: {0}")]
+pub struct FlushError(#[from] crate::store::StoreError);
+
 /// Names one host function and how its record must be persisted.
 #[derive(Debug, Clone, Copy)]
 pub struct HostFn {
@@ -358,7 +363,7 @@ impl Recorder {
 
     /// Hands buffered records to the store and waits until every one is durable (before the node's outcome is
     /// reported).
-    pub fn flush(&mut self) -> Result<(), String> {
+    pub fn flush(&mut self) -> Result<(), FlushError> {
         let Some(store) = self.store.as_ref() else {
             return Ok(());
         };
@@ -368,7 +373,7 @@ impl Recorder {
             std::mem::take(&mut tail.tickets)
         };
         for t in tickets {
-            t.wait().map_err(|e| format!("ledger write failed: {e}"))?;
+            t.wait()?;
         }
         Ok(())
     }

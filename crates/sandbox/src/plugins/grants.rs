@@ -99,12 +99,6 @@ impl Grants {
         Ok(g)
     }
 
-    /// [`Grants::parse`] with the error as text, for the callers that chain it with other text errors
-    /// (the built-in components' table in `builtin.rs`).
-    pub fn from_json(v: &serde_json::Value) -> Result<Grants, String> {
-        Grants::parse(v).map_err(|e| e.to_string())
-    }
-
     /// Checks the limits are usable.
     pub fn validate(&self) -> Result<(), GrantsError> {
         if self.memory_mb == 0 || self.memory_mb > MAX_MEMORY_MB {
@@ -255,12 +249,12 @@ mod tests {
 
     #[test]
     fn grants_refuse_unknown_keys_and_bad_limits() {
-        assert!(Grants::from_json(&serde_json::json!({"filesystem": true})).is_err());
-        assert!(Grants::from_json(&serde_json::json!({"memory_mb": 0})).is_err());
-        assert!(Grants::from_json(&serde_json::json!({"http": ["ftp://x"]})).is_err());
-        assert!(Grants::from_json(&serde_json::json!({"http": ["https://x/path"]})).is_err());
-        let g = Grants::from_json(&serde_json::json!({"kv": ["notes"], "memory_mb": 128}))
-            .expect("valid");
+        assert!(Grants::parse(&serde_json::json!({"filesystem": true})).is_err());
+        assert!(Grants::parse(&serde_json::json!({"memory_mb": 0})).is_err());
+        assert!(Grants::parse(&serde_json::json!({"http": ["ftp://x"]})).is_err());
+        assert!(Grants::parse(&serde_json::json!({"http": ["https://x/path"]})).is_err());
+        let g =
+            Grants::parse(&serde_json::json!({"kv": ["notes"], "memory_mb": 128})).expect("valid");
         assert!(g.allows_bucket("notes") && g.memory_mb == 128);
     }
 
@@ -288,7 +282,7 @@ mod tests {
             "grants.kv bucket \"a/b\" must be 1..128 characters of A-Z a-z 0-9 _ - ."
         );
         assert_eq!(
-            Grants::from_json(&serde_json::json!({"memory_mb": 0})),
+            Grants::parse(&serde_json::json!({"memory_mb": 0})).map_err(|e| e.to_string()),
             Err("grants.memory_mb must be 1..=1024".to_string())
         );
     }

@@ -14,6 +14,7 @@ pub mod durable;
 pub mod engine;
 pub mod grants;
 pub mod invoke;
+pub mod load_error;
 pub mod pin_expr;
 pub mod policy;
 pub mod sandbox;
@@ -35,6 +36,8 @@ use caps::Capabilities;
 use component::{LoadedPlugin, Owner};
 use ctx::NodeCtx;
 pub use grants::Grants;
+use load_error::Kind;
+pub use load_error::LoadError;
 use policy::Policy;
 use tool_plugin::ToolPlugin;
 
@@ -145,7 +148,7 @@ impl PluginHost {
 
     /// Loads (or finds) one of the operator's components (built in, or from the plugins dir): a node plugin
     /// becomes the current version of `name`; a tool plugin's tools join the registry.
-    pub fn load(&self, name: &str, bytes: &[u8], grants: Grants) -> Result<Loaded, String> {
+    pub fn load(&self, name: &str, bytes: &[u8], grants: Grants) -> Result<Loaded, LoadError> {
         self.load_owned(name, bytes, grants, Owner::Operator)
     }
 
@@ -155,7 +158,7 @@ impl PluginHost {
         bytes: &[u8],
         grants: Grants,
         owner: Owner,
-    ) -> Result<Loaded, String> {
+    ) -> Result<Loaded, LoadError> {
         let loaded = self.compile(name, bytes, grants, owner)?;
         if let Loaded::Nodes(plugin) = &loaded {
             let mut current = self.current.write();
@@ -172,10 +175,11 @@ impl PluginHost {
         bytes: &[u8],
         grants: Grants,
         owner: Owner,
-    ) -> Result<Loaded, String> {
-        grants
-            .validate()
-            .map_err(|e| format!("plugin {name}: {e}"))?;
+    ) -> Result<Loaded, LoadError> {
+        grants.validate().map_err(|source| LoadError::Grants {
+            plugin: name.to_string(),
+            source,
+        })?;
         if matches!(owner, Owner::Bundle { .. }) {
             self.policy.check(name, &grants)?;
         }
@@ -190,20 +194,30 @@ impl PluginHost {
         let component = self
             .cache
             .load(&self.engine.engine, &digest, bytes)
-            .map_err(|e| format!("plugin {name}: not a valid component: {e:#}"))?;
+            .map_err(|e| LoadError::NotAComponent {
+                plugin: name.to_string(),
+                detail: format!("{e:#}"),
+            })?;
         if tool_plugin::is_tool_plugin(&self.engine.engine, &component) {
             return self
                 .load_tool_plugin(name, &digest, &component, grants, owner)
                 .map(Loaded::Tools);
         }
-        let (pre, pin_eval) = component::prepare(&self.linker, &component).map_err(|e| {
-            format!("plugin {name}: cannot be linked (it must target the node-plugin world): {e:#}")
+        let (pre, pin_eval) =
+            component::prepare(&self.linker, &component).map_err(|e| LoadError::NodeLink {
+                plugin: name.to_string(),
+                detail: format!("{e:#}"),
+            })?;
+        let types = self.describe(&pre).map_err(|detail| LoadError::Describe {
+            kind: Kind::Node,
+            plugin: name.to_string(),
+            detail,
         })?;
-        let types = self
-            .describe(&pre)
-            .map_err(|e| format!("plugin {name}: describe() failed: {e}"))?;
         if types.is_empty() {
-            return Err(format!("plugin {name}: describe() lists no node type"));
+            return Err(LoadError::Empty {
+                kind: Kind::Node,
+                plugin: name.to_string(),
+            });
         }
         let plugin = Arc::new(LoadedPlugin {
             name: name.to_string(),
@@ -284,7 +298,7 @@ impl PluginHost {
     }
 
     /// Loads every `*.wasm` of `dir`, each with the grants of its `<name>.grants.json` (none if absent).
-    pub fn load_dir(&self, dir: &Path) -> Vec<(PathBuf, Result<Loaded, String>)> {
+    pub fn load_dir(&self, dir: &Path) -> Vec<(PathBuf, Result<Loaded, LoadError>)> {
         let mut out = Vec::new();
         let Ok(entries) = std::fs::read_dir(dir) else {
             return out;
@@ -300,9 +314,10 @@ impl PluginHost {
                 .map(|s| s.to_string_lossy().into_owned())
                 .unwrap_or_default();
             let loaded = std::fs::read(&path)
-                .map_err(|e| format!("cannot read {}: {e}", path.display()))
+                .map_err(|e| LoadError::File(format!("cannot read {}: {e}", path.display())))
                 .and_then(|bytes| {
-                    let grants = read_grants(&path.with_extension("grants.json"))?;
+                    let grants = read_grants(&path.with_extension("grants.json"))
+                        .map_err(LoadError::File)?;
                     self.load(&name, &bytes, grants)
                 });
             out.push((path, loaded));
@@ -379,7 +394,7 @@ impl PluginHost {
 pub fn setup(
     data_dir: &Path,
     plugins_dir: Option<&Path>,
-) -> Result<(Arc<PluginHost>, Vec<String>), String> {
+) -> Result<(Arc<PluginHost>, Vec<String>), SetupError> {
     setup_with(data_dir, plugins_dir, crate::llm::LlmConfig::from_env())
 }
 
@@ -389,7 +404,7 @@ pub fn setup_with(
     data_dir: &Path,
     plugins_dir: Option<&Path>,
     llm: crate::llm::LlmConfig,
-) -> Result<(Arc<PluginHost>, Vec<String>), String> {
+) -> Result<(Arc<PluginHost>, Vec<String>), SetupError> {
     setup_in_mode(data_dir, plugins_dir, llm, None)
 }
 
@@ -399,7 +414,7 @@ pub fn setup_in_mode(
     plugins_dir: Option<&Path>,
     llm: crate::llm::LlmConfig,
     tool_mode: Option<&str>,
-) -> Result<(Arc<PluginHost>, Vec<String>), String> {
+) -> Result<(Arc<PluginHost>, Vec<String>), SetupError> {
     let mut caps = Capabilities::new();
     let policy = Policy::from_env()?;
     caps.net = caps::net::Net::new(policy.allow_private_hosts.clone());
@@ -408,12 +423,8 @@ pub fn setup_in_mode(
         .map(str::to_string)
         .or_else(|| std::env::var("ABSTRACTGATEWAY_TOOL_MODE").ok());
     if let Some(mode) = mode.filter(|m| !m.trim().is_empty()) {
-        caps.tool_mode = caps::ToolMode::parse(&mode).ok_or_else(|| {
-            format!(
-                "ABSTRACTGATEWAY_TOOL_MODE={:?} is not one of passthrough, local, approval_required",
-                mode.trim().to_ascii_lowercase()
-            )
-        })?;
+        caps.tool_mode = caps::ToolMode::parse(&mode)
+            .ok_or_else(|| SetupError::ToolMode(mode.trim().to_ascii_lowercase()))?;
     }
     let tools = Arc::new(crate::tools::ToolRegistry::new());
     caps.tools = Some(tools.clone());
@@ -427,7 +438,7 @@ pub fn setup_in_mode(
             data_dir,
             crate::artifacts::max_bytes_from_env(),
         )
-        .map_err(|e| format!("cannot open the artifact store: {e}"))?,
+        .map_err(|e| SetupError::Artifacts(e.to_string()))?,
     );
     caps.artifacts = Some(Arc::new(caps::artifacts::StoreBackend(artifacts.clone())));
     caps.voice = Some(Arc::new(caps::voice::EnginesBackend {
@@ -435,10 +446,16 @@ pub fn setup_in_mode(
         artifacts: artifacts.clone(),
     }));
     let host = PluginHost::with_policy(data_dir, caps, Some(artifacts), policy)
-        .map_err(|e| format!("cannot start the plugin host: {e:#}"))?;
+        .map_err(|e| SetupError::Host(format!("{e:#}")))?;
     host.set_tool_registry(tools);
     for (name, bytes, grants) in builtin::components() {
-        if let Err(e) = grants.and_then(|g| host.load_owned(name, bytes, g, Owner::Builtin)) {
+        let loaded = grants
+            .map_err(|source| LoadError::Grants {
+                plugin: name.to_string(),
+                source,
+            })
+            .and_then(|g| host.load_owned(name, bytes, g, Owner::Builtin));
+        if let Err(e) = loaded {
             warnings.push(format!("built-in plugin {name} not loaded: {e}"));
         }
     }
@@ -453,6 +470,23 @@ pub fn setup_in_mode(
         tracing::warn!("{w}");
     }
     Ok((host, warnings))
+}
+
+/// Why the plugin host could not be set up (the process does not start).
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    /// The operator's plugin policy file is unreadable or invalid.
+    #[error(transparent)]
+    Policy(#[from] policy::PolicyFileError),
+    /// `ABSTRACTGATEWAY_TOOL_MODE` names no mode.
+    #[error("ABSTRACTGATEWAY_TOOL_MODE={0:?} is not one of passthrough, local, approval_required")]
+    ToolMode(String),
+    /// The artifact store could not be opened.
+    #[error("cannot open the artifact store: {0}")]
+    Artifacts(String),
+    /// wasmtime or the host's runtime could not start.
+    #[error("cannot start the plugin host: {0}")]
+    Host(String),
 }
 
 /// The node types flows may use (names starting `__` are reserved to the host).
@@ -501,7 +535,7 @@ fn read_grants(path: &Path) -> Result<Grants, String> {
         Ok(bytes) => {
             let v: serde_json::Value = serde_json::from_slice(&bytes)
                 .map_err(|e| format!("{} is not valid JSON: {e}", path.display()))?;
-            Grants::from_json(&v).map_err(|e| format!("{}: {e}", path.display()))
+            Grants::parse(&v).map_err(|e| format!("{}: {e}", path.display()))
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Grants::default()),
         Err(e) => Err(format!("cannot read {}: {e}", path.display())),
@@ -540,8 +574,12 @@ impl NodeExecutor for PluginHost {
     }
 }
 
-impl BundlePlugins for PluginHost {
-    fn load(&self, bundle: &crate::bundle::Bundle) -> Result<Vec<Arc<PluginNode>>, String> {
+impl PluginHost {
+    /// The node types of the components `bundle` carries, each loaded with its declared grants.
+    fn load_bundle(
+        &self,
+        bundle: &crate::bundle::Bundle,
+    ) -> Result<Vec<Arc<PluginNode>>, LoadError> {
         // The bundle's tools are exactly those of the components it carries now (an overwritten bundle
         // without its tool plugin loses the tools).
         if let Some(tools) = self.tools.get() {
@@ -551,14 +589,17 @@ impl BundlePlugins for PluginHost {
         for (decl, bytes) in &bundle.plugins {
             let digest = sha256_hex(bytes);
             if !digest.eq_ignore_ascii_case(&decl.sha256) {
-                return Err(format!(
-                    "plugin {} has sha256 {digest} but the manifest declares {}",
-                    decl.path, decl.sha256
-                ));
+                return Err(LoadError::Digest {
+                    path: decl.path.clone(),
+                    actual: digest,
+                    declared: decl.sha256.clone(),
+                });
             }
             let name = format!("{}/{}", bundle.bundle_ref(), decl.name());
-            let grants = Grants::from_json(&decl.grants)
-                .map_err(|e| format!("plugin {}: {e}", decl.path))?;
+            let grants = Grants::parse(&decl.grants).map_err(|source| LoadError::Grants {
+                plugin: decl.path.clone(),
+                source,
+            })?;
             let owner = Owner::Bundle {
                 id: bundle.manifest.bundle_id.clone(),
                 bundle_ref: bundle.bundle_ref(),
@@ -568,6 +609,16 @@ impl BundlePlugins for PluginHost {
             }
         }
         Ok(out)
+    }
+}
+
+impl BundlePlugins for PluginHost {
+    fn load(
+        &self,
+        bundle: &crate::bundle::Bundle,
+    ) -> Result<Vec<Arc<PluginNode>>, crate::engine::BundlePluginsError> {
+        self.load_bundle(bundle)
+            .map_err(|e| crate::engine::BundlePluginsError(Arc::new(e)))
     }
 
     fn retain(&self, installed: &[String]) {

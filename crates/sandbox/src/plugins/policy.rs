@@ -313,7 +313,7 @@ mod tests {
     use super::*;
 
     fn grants(v: serde_json::Value) -> Grants {
-        Grants::from_json(&v).expect("grants")
+        Grants::parse(&v).expect("grants")
     }
 
     #[test]

@@ -17,6 +17,7 @@ use super::component::Owner;
 use super::ctx::NodeCtx;
 use super::durable::MAX_TOOL_DEPTH;
 use super::grants::Grants;
+use super::load_error::{Kind, LoadError};
 use super::sandbox::{Limits, Stop, run};
 
 /// The export that makes a component a tool plugin.
@@ -62,11 +63,10 @@ impl PluginHost {
         component: &Component,
         grants: Grants,
         owner: Owner,
-    ) -> Result<Arc<ToolPlugin>, String> {
-        let registry = self
-            .tools
-            .get()
-            .ok_or_else(|| format!("tool plugin {name}: this host has no tool registry"))?;
+    ) -> Result<Arc<ToolPlugin>, LoadError> {
+        let registry = self.tools.get().ok_or_else(|| LoadError::NoToolRegistry {
+            plugin: name.to_string(),
+        })?;
         let pre = self
             .tool_linker
             .instantiate_pre(component)
@@ -76,24 +76,28 @@ impl PluginHost {
                     .map(ToolPre::V0_1)
                     .map_err(|_| current),
             })
-            .map_err(|e| {
-                format!(
-                    "tool plugin {name}: cannot be linked (a tool plugin may import only what the \
-                     tool-plugin world offers: http, kv, log, artifacts, durability): {e:#}"
-                )
+            .map_err(|e| LoadError::ToolLink {
+                plugin: name.to_string(),
+                detail: format!("{e:#}"),
             })?;
         let tools = self
             .describe_tools(&pre)
-            .map_err(|e| format!("tool plugin {name}: describe() failed: {e}"))?;
+            .map_err(|detail| LoadError::Describe {
+                kind: Kind::Tool,
+                plugin: name.to_string(),
+                detail,
+            })?;
         if tools.is_empty() {
-            return Err(format!("tool plugin {name}: describe() lists no tool"));
+            return Err(LoadError::Empty {
+                kind: Kind::Tool,
+                plugin: name.to_string(),
+            });
         }
         for t in &tools {
-            serde_json::from_str::<Value>(&t.parameters).map_err(|e| {
-                format!(
-                    "tool plugin {name}: the parameters of tool {:?} are not JSON: {e}",
-                    t.name
-                )
+            serde_json::from_str::<Value>(&t.parameters).map_err(|e| LoadError::ToolSchema {
+                plugin: name.to_string(),
+                tool: t.name.clone(),
+                detail: e.to_string(),
             })?;
         }
         let plugin = Arc::new(ToolPlugin {

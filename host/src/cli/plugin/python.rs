@@ -307,9 +307,9 @@ fn read_grants(path: &Path) -> Result<Grants, BuildError> {
         path: path.into(),
         message: format!("not valid JSON: {e}"),
     })?;
-    Grants::from_json(&value).map_err(|message| BuildError::Grants {
+    Grants::parse(&value).map_err(|e| BuildError::Grants {
         path: path.into(),
-        message,
+        message: e.to_string(),
     })
 }
 
@@ -396,8 +396,8 @@ mod tests {
         let v: serde_json::Value =
             serde_json::from_str(&render(GRANTS_JSON, "p", "p")).expect("JSON");
         assert_eq!(
-            Grants::from_json(&v).map(|g| g.memory_mb),
-            Ok(Grants::default().memory_mb)
+            Grants::parse(&v).map(|g| g.memory_mb).ok(),
+            Some(Grants::default().memory_mb)
         );
     }
 
