@@ -12,7 +12,7 @@ use axum::http::HeaderValue;
 use serde_json::{Map, Value, json};
 
 use crate::bundle::{self, Limits, Manifest};
-use crate::engine::{NodeRegistry, PinExprEvaluator, PluginNode, budget};
+use crate::engine::{NodeRegistry, PinExprError, PinExprEvaluator, PluginNode, budget};
 use crate::flow::{CompiledFlow, Next, compile};
 use crate::run::{Obj, RunState};
 use crate::store::codec;
@@ -150,11 +150,16 @@ const PLUGIN_TYPES: &[&str] = &[
 struct AcceptAllExprs;
 
 impl PinExprEvaluator for AcceptAllExprs {
-    fn check(&self, _: &Value, _: &[(&str, &str)]) -> Result<(), (Option<usize>, String)> {
+    fn check(&self, _: &Value, _: &[(&str, &str)]) -> Result<(), PinExprError> {
         Ok(())
     }
-    fn eval(&self, _: &Value, _: &[(&str, &str, &Value)], _: &Obj) -> Result<Vec<Value>, String> {
-        Err("pin expressions are not evaluated here".into())
+    fn eval(
+        &self,
+        _: &Value,
+        _: &[(&str, &str, &Value)],
+        _: &Obj,
+    ) -> Result<Vec<Value>, PinExprError> {
+        Err(PinExprError::new("pin expressions are not evaluated here"))
     }
 }
 

@@ -11,7 +11,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use abstractgateway::bundle::{Limits, read_bundle};
-use abstractgateway::engine::{NodeRegistry, PinExprEvaluator};
+use abstractgateway::engine::{NodeRegistry, PinExprError, PinExprEvaluator};
 use abstractgateway::run::{Obj, RunState, RunStatus};
 use abstractgateway::runner::{Gateway, GatewayOptions, StartRequest, catalog};
 use serde_json::{Value, json};
@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 struct BuggySandbox;
 
 impl PinExprEvaluator for BuggySandbox {
-    fn check(&self, _: &Value, _: &[(&str, &str)]) -> Result<(), (Option<usize>, String)> {
+    fn check(&self, _: &Value, _: &[(&str, &str)]) -> Result<(), PinExprError> {
         Ok(())
     }
 
@@ -29,7 +29,7 @@ impl PinExprEvaluator for BuggySandbox {
         _: &Value,
         exprs: &[(&str, &str, &Value)],
         _: &Obj,
-    ) -> Result<Vec<Value>, String> {
+    ) -> Result<Vec<Value>, PinExprError> {
         exprs
             .iter()
             .map(|(site, source, value)| {

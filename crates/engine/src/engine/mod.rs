@@ -16,7 +16,7 @@ pub use exec::{ChildStartError, Host, advance, complete, fail};
 pub use nodes::{
     BundlePlugins, BundlePluginsError, InputFailure, NodeFailure, NodeRegistry, PluginNode, Reads,
 };
-pub use pinexpr::{PinExpr, PinExprEvaluator, PinExprs};
+pub use pinexpr::{PinExpr, PinExprError, PinExprEvaluator, PinExprs};
 pub use plugin_node::{ContextEdit, NodeOutput, PluginOutcome, PluginWait, WaitKind};
 #[cfg(test)]
 mod tests;

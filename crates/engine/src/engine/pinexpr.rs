@@ -35,7 +35,7 @@ pub trait PinExprEvaluator: Send + Sync {
         &self,
         functions: &Value,
         exprs: &[(&str, &str)],
-    ) -> Result<(), (Option<usize>, String)>;
+    ) -> Result<(), PinExprError>;
 
     /// The values of a node's expressions `(site, source, value)` (`value`: the pin's would-be value), in
     /// order, over the run's `vars`; the first failure ends the batch with its message.
@@ -44,7 +44,28 @@ pub trait PinExprEvaluator: Send + Sync {
         functions: &Value,
         exprs: &[(&str, &str, &Value)],
         vars: &Obj,
-    ) -> Result<Vec<Value>, String>;
+    ) -> Result<Vec<Value>, PinExprError>;
+}
+
+/// Why a sandbox did not check or evaluate pin expressions.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct PinExprError {
+    /// The expression at fault, by its index in the batch; `None`: the flow's functions, or the sandbox itself
+    /// (a limit, an answer it could not give).
+    pub index: Option<usize>,
+    /// What went wrong, as the run's error shows it.
+    pub message: String,
+}
+
+impl PinExprError {
+    /// A failure of no one expression in particular.
+    pub fn new(message: impl Into<String>) -> Self {
+        PinExprError {
+            index: None,
+            message: message.into(),
+        }
+    }
 }
 
 /// What a flow with pin expressions evaluates them with: the evaluator and the flow's `functions` list.
@@ -162,7 +183,7 @@ impl PinRequest {
             .collect();
         self.evaluator
             .eval(&self.functions, &batch, &self.vars)
-            .map_err(PinFailure::Error)
+            .map_err(|e| PinFailure::Error(e.message))
     }
 
     /// Where the batch's expressions sit (`<node label>.<pin>`), in order: what an answer is matched on.
@@ -338,7 +359,7 @@ fn evaluate(
         None => ctx
             .evaluator
             .eval(&ctx.functions, batch, vars)
-            .map_err(|m| PyException::new(ERROR_CLASS, m)),
+            .map_err(|e| PyException::new(ERROR_CLASS, e.message)),
     }
 }
 

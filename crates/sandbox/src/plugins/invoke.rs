@@ -61,7 +61,7 @@ fn first_execution(job: &NodeJob) -> Option<(Vec<HostCall>, u64)> {
 
 /// The host calls stamped `node_id` recorded after the node's `started` record (seq `started_seq`), and the
 /// time that record was written.
-pub fn recorded(
+pub(crate) fn recorded(
     store: &Store,
     run_id: &str,
     started_seq: u64,

@@ -16,7 +16,7 @@ use super::component::LoadedPlugin;
 use super::ctx::NodeCtx;
 use super::durable::Recorder;
 use super::sandbox::{self, Class, Limits, Stop};
-use crate::engine::PinExprEvaluator;
+use crate::engine::{PinExprError, PinExprEvaluator};
 use crate::run::Obj;
 
 /// Seeds the sandbox's randomness: the same for every evaluation, so a replay computes the same value.
@@ -121,8 +121,11 @@ enum Op<'a> {
 }
 
 /// A failure as the evaluator reports it: the index of the failing expression, and why.
-fn failure(f: PinFailure) -> (Option<usize>, String) {
-    (f.index.and_then(|i| usize::try_from(i).ok()), f.message)
+fn failure(f: PinFailure) -> PinExprError {
+    PinExprError {
+        index: f.index.and_then(|i| usize::try_from(i).ok()),
+        message: f.message,
+    }
 }
 
 impl PinExprEvaluator for ComponentPinExprs {
@@ -130,7 +133,7 @@ impl PinExprEvaluator for ComponentPinExprs {
         &self,
         functions: &Value,
         exprs: &[(&str, &str)],
-    ) -> Result<(), (Option<usize>, String)> {
+    ) -> Result<(), PinExprError> {
         let site = exprs.first().map(|(s, _)| *s).unwrap_or("functions");
         let functions = functions.to_string();
         let digest: [u8; 32] = {
@@ -156,7 +159,7 @@ impl PinExprEvaluator for ComponentPinExprs {
             })
             .collect();
         self.call(site, Op::Check(&functions, &list))
-            .map_err(|e| (None, e))?
+            .map_err(PinExprError::new)?
             .map_err(failure)?;
         let mut passed = self.passed.lock();
         if passed.len() >= MAX_PASSED_CHECKS {
@@ -171,7 +174,7 @@ impl PinExprEvaluator for ComponentPinExprs {
         functions: &Value,
         exprs: &[(&str, &str, &Value)],
         vars: &Obj,
-    ) -> Result<Vec<Value>, String> {
+    ) -> Result<Vec<Value>, PinExprError> {
         let site = exprs.first().map(|(s, _, _)| *s).unwrap_or("?");
         let list: Vec<BoundExpression> = exprs
             .iter()
@@ -182,23 +185,28 @@ impl PinExprEvaluator for ComponentPinExprs {
             })
             .collect();
         let functions = functions.to_string();
-        let vars =
-            serde_json::to_string(vars).map_err(|e| format!("pin expression on {site}: {e}"))?;
+        let vars = serde_json::to_string(vars)
+            .map_err(|e| PinExprError::new(format!("pin expression on {site}: {e}")))?;
         let texts = self
-            .call(site, Op::Evaluate(&functions, &list, &vars))?
-            .map_err(|f| failure(f).1)?;
+            .call(site, Op::Evaluate(&functions, &list, &vars))
+            .map_err(PinExprError::new)?
+            .map_err(failure)?;
         let size: usize = texts.iter().map(String::len).sum();
         if size as u64 > self.max_output() {
-            return Err(format!(
+            return Err(PinExprError::new(format!(
                 "pin expression on {site} returned {size} bytes; the limit is {}",
                 self.max_output()
-            ));
+            )));
         }
         texts
             .iter()
-            .map(|t| {
-                serde_json::from_str(t).map_err(|e| {
-                    format!("pin expression on {site}: the sandbox answered invalid JSON: {e}")
+            .enumerate()
+            .map(|(i, t)| {
+                serde_json::from_str(t).map_err(|e| PinExprError {
+                    index: Some(i),
+                    message: format!(
+                        "pin expression on {site}: the sandbox answered invalid JSON: {e}"
+                    ),
                 })
             })
             .collect()
