@@ -237,7 +237,11 @@ fn escapes_are_refused_when_the_flow_loads_and_when_evaluated() {
         err.message,
         "pin expression on n.p refused: '__import__' is not allowed"
     );
-    assert_eq!(err.index, Some(0), "the failing expression is named by index");
+    assert_eq!(
+        err.index,
+        Some(0),
+        "the failing expression is named by index"
+    );
     // One call evaluates a node's expressions in order, each over its own pin's value.
     let (a, b) = (json!([2, 3, 1]), json!("x"));
     let started = Instant::now();

@@ -31,11 +31,7 @@ pub struct PinExpr {
 pub trait PinExprEvaluator: Send + Sync {
     /// Compiles the flow's `functions` and every `(site, source)` of `exprs`; on failure, the message and
     /// the index in `exprs` of the expression at fault (`None`: the functions are).
-    fn check(
-        &self,
-        functions: &Value,
-        exprs: &[(&str, &str)],
-    ) -> Result<(), PinExprError>;
+    fn check(&self, functions: &Value, exprs: &[(&str, &str)]) -> Result<(), PinExprError>;
 
     /// The values of a node's expressions `(site, source, value)` (`value`: the pin's would-be value), in
     /// order, over the run's `vars`; the first failure ends the batch with its message.

@@ -372,7 +372,8 @@ fn with_pin_exprs(
         .iter()
         .map(|(_, e)| (e.site.as_str(), e.source.as_str()))
         .collect();
-    if let Err(crate::engine::PinExprError { index, message }) = evaluator.check(&functions, &exprs) {
+    if let Err(crate::engine::PinExprError { index, message }) = evaluator.check(&functions, &exprs)
+    {
         let node = index
             .and_then(|i| owners.get(i))
             .and_then(|(id, _)| flow.nodes.get(*id));

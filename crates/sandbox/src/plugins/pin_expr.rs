@@ -129,11 +129,7 @@ fn failure(f: PinFailure) -> PinExprError {
 }
 
 impl PinExprEvaluator for ComponentPinExprs {
-    fn check(
-        &self,
-        functions: &Value,
-        exprs: &[(&str, &str)],
-    ) -> Result<(), PinExprError> {
+    fn check(&self, functions: &Value, exprs: &[(&str, &str)]) -> Result<(), PinExprError> {
         let site = exprs.first().map(|(s, _)| *s).unwrap_or("functions");
         let functions = functions.to_string();
         let digest: [u8; 32] = {
