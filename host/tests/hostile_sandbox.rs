@@ -331,29 +331,6 @@ async fn bundle_ids(s: &Server) -> Vec<String> {
         .collect()
 }
 
-/// Uploads `.flow` bytes as multipart `file` (overwrite on).
-async fn upload(s: &Server, name: &str, bytes: &[u8]) -> (u16, Value) {
-    let boundary = "----agsandboxboundary41";
-    let mut body = Vec::new();
-    body.extend_from_slice(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\nContent-Type: application/octet-stream\r\n\r\n").as_bytes());
-    body.extend_from_slice(bytes);
-    body.extend_from_slice(format!("\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"overwrite\"\r\n\r\ntrue\r\n--{boundary}--\r\n").as_bytes());
-    let r = s
-        .client
-        .post(s.url("/api/gateway/bundles/upload"))
-        .bearer_auth(TOKEN)
-        .header(
-            "content-type",
-            format!("multipart/form-data; boundary={boundary}"),
-        )
-        .body(body)
-        .send()
-        .await
-        .expect("upload");
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null))
-}
-
 /// Deletes bundle `id`.
 async fn delete_bundle(s: &Server, id: &str) -> (u16, Value) {
     let r = s
@@ -758,7 +735,7 @@ async fn grants_beyond_the_operators_policy_are_refused_at_load_verify_and_uploa
     for (id, plugin, want) in cases {
         let name = format!("{id}@1.0.0/{}", plugin.file);
         let bytes = pack(dir, id, &[("main", hostile_flow())], &[plugin]);
-        let (st, v) = upload(&s, &file_name(id), &bytes).await;
+        let (st, v) = s.upload(&file_name(id), &bytes, Some(true)).await;
         let detail = v["detail"].as_str().unwrap_or_default();
         if !(400..500).contains(&st) || !detail.contains(&name) || !detail.contains(want) {
             problems.push(format!(
@@ -1401,7 +1378,7 @@ async fn a_bundles_tool_plugin_serves_only_that_bundle() {
         &[("main", hostile_flow())],
         &[hostile(json!({"tools": ["count_words"]}))],
     );
-    let (st, v) = upload(&s, &file_name("owner"), &bytes).await;
+    let (st, v) = s.upload(&file_name("owner"), &bytes, Some(true)).await;
     assert_eq!(st, 200, "{v}");
     let (_, out) = probe(&s, "owner", count).await;
     assert_eq!(
@@ -1427,14 +1404,14 @@ async fn a_bundle_overwritten_without_its_tool_plugin_loses_the_tool() {
         &[("main", hostile_flow())],
         &[plug("text_tool_provider", json!({})), caller()],
     );
-    let (st, v) = upload(&s, &file_name("owner"), &with_tool).await;
+    let (st, v) = s.upload(&file_name("owner"), &with_tool, Some(true)).await;
     assert_eq!(st, 200, "{v}");
     let (_, out) = probe(&s, "owner", count.clone()).await;
     assert_eq!(out["result"], json!({"words": 3}), "{out}");
 
     // The same id and version, uploaded again (overwrite) without the tool plugin.
     let without = pack(dir, "owner", &[("main", hostile_flow())], &[caller()]);
-    let (st, v) = upload(&s, &file_name("owner"), &without).await;
+    let (st, v) = s.upload(&file_name("owner"), &without, Some(true)).await;
     assert_eq!(st, 200, "{v}");
     let (_, out) = probe(&s, "owner", count).await;
     assert_serving(&s).await;

@@ -19,7 +19,7 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use abstractgateway::plugins::Grants;
-use binary::{Server, TOKEN};
+use binary::Server;
 use flowgen::one_node_flow;
 use serde_json::{Value, json};
 
@@ -438,34 +438,6 @@ fn bundle_source(dir: &Path, wasm: &Path, grants: &Value) -> PathBuf {
     src
 }
 
-/// Uploads `.flow` bytes as multipart `file`. The server compiles the component (CPython: tens of seconds
-/// on a busy machine) before it answers, so this client waits longer than the harness's.
-async fn upload(s: &Server, name: &str, bytes: &[u8]) -> (u16, Value) {
-    let boundary = "----agpythonpluginboundary";
-    let mut body = Vec::new();
-    body.extend_from_slice(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\nContent-Type: application/octet-stream\r\n\r\n").as_bytes());
-    body.extend_from_slice(bytes);
-    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
-    let client = reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(10))
-        .read_timeout(Duration::from_secs(300))
-        .build()
-        .expect("client");
-    let r = client
-        .post(s.url("/api/gateway/bundles/upload"))
-        .bearer_auth(TOKEN)
-        .header(
-            "content-type",
-            format!("multipart/form-data; boundary={boundary}"),
-        )
-        .body(body)
-        .send()
-        .await
-        .expect("upload");
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null))
-}
-
 /// Starts flow `flow` of the bundle and waits for its end; returns the run's id and summary.
 async fn run(s: &Server, flow: &str, input: Value) -> (String, Value) {
     let (st, v) = s
@@ -577,7 +549,15 @@ async fn a_python_plugin_is_built_packed_and_run_with_its_grants() {
     let server_dir = tmp.path().join("server");
     fs::create_dir_all(server_dir.join("flows")).expect("mkdir");
     let s = Server::start_in(&server_dir, &[]).await;
-    let (st, v) = upload(&s, "pywords.flow", &fs::read(&packed).expect("packed")).await;
+    // The server compiles the component (CPython: tens of seconds on a busy machine) before it answers, so
+    // this client waits longer than the harness's.
+    let patient = reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(10))
+        .read_timeout(Duration::from_secs(300))
+        .build()
+        .expect("client");
+    let packed = fs::read(&packed).expect("packed");
+    let (st, v) = s.upload_with(&patient, "pywords.flow", &packed, None).await;
     assert_eq!(st, 200, "upload: {v}");
     let uploaded = t0.elapsed();
 

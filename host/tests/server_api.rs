@@ -327,32 +327,14 @@ async fn commands_outcomes_and_duplicates() {
 async fn upload_delete_reload_deprecate() {
     let s = Server::start(&[]).await;
     let bytes = std::fs::read(binary::bundles_dir().join("echo-upper@1.0.0.flow")).unwrap();
-    let upload = |overwrite: &str| {
-        // A multipart/form-data body built by hand: `file` plus the `overwrite` flag.
-        let boundary = "----agtestboundary7d1";
-        let mut body = Vec::new();
-        body.extend_from_slice(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"echo-upper.flow\"\r\nContent-Type: application/octet-stream\r\n\r\n").as_bytes());
-        body.extend_from_slice(&bytes);
-        body.extend_from_slice(format!("\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"overwrite\"\r\n\r\n{overwrite}\r\n--{boundary}--\r\n").as_bytes());
-        s.client
-            .post(s.url("/api/gateway/bundles/upload"))
-            .bearer_auth(TOKEN)
-            .header(
-                "content-type",
-                format!("multipart/form-data; boundary={boundary}"),
-            )
-            .body(body)
-            .send()
-    };
-    let r = upload("false").await.unwrap();
-    assert_eq!(r.status(), 400);
+    let (st, v) = s.upload("echo-upper.flow", &bytes, Some(false)).await;
+    assert_eq!(st, 400);
     assert_eq!(
-        r.json::<Value>().await.unwrap(),
+        v,
         json!({"detail": "Bundle already installed: echo-upper@1.0.0.flow"})
     );
-    let r = upload("true").await.unwrap();
-    assert_eq!(r.status(), 200);
-    let v: Value = r.json().await.unwrap();
+    let (st, v) = s.upload("echo-upper.flow", &bytes, Some(true)).await;
+    assert_eq!(st, 200);
     assert_eq!(
         (v["bundle_ref"].as_str(), v["gateway_reloaded"].as_bool()),
         (Some("echo-upper@1.0.0"), Some(true))

@@ -174,6 +174,44 @@ impl Server {
         (status, r.json().await.unwrap_or(Value::Null))
     }
 
+    /// Uploads `.flow` bytes as the multipart field `file` (named `name`), with the `overwrite` field when
+    /// given, through `client` (the harness's own unless a test needs other timeouts).
+    pub async fn upload_with(
+        &self,
+        client: &reqwest::Client,
+        name: &str,
+        bytes: &[u8],
+        overwrite: Option<bool>,
+    ) -> (u16, Value) {
+        // A multipart/form-data body built by hand, as the seed's clients send it.
+        let boundary = "----agtestboundary7d1";
+        let mut body = Vec::new();
+        body.extend_from_slice(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\nContent-Type: application/octet-stream\r\n\r\n").as_bytes());
+        body.extend_from_slice(bytes);
+        if let Some(overwrite) = overwrite {
+            body.extend_from_slice(format!("\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"overwrite\"\r\n\r\n{overwrite}").as_bytes());
+        }
+        body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+        let r = client
+            .post(self.url("/api/gateway/bundles/upload"))
+            .bearer_auth(TOKEN)
+            .header(
+                "content-type",
+                format!("multipart/form-data; boundary={boundary}"),
+            )
+            .body(body)
+            .send()
+            .await
+            .expect("upload");
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// [`Server::upload_with`] through the harness's client.
+    pub async fn upload(&self, name: &str, bytes: &[u8], overwrite: Option<bool>) -> (u16, Value) {
+        self.upload_with(&self.client, name, bytes, overwrite).await
+    }
+
     /// Starts a run and returns its id.
     pub async fn start_run(&self, bundle: &str, input: Value) -> String {
         let (st, v) = self
