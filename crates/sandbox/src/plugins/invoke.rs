@@ -162,8 +162,8 @@ async fn execute(
     let mut ws = sandbox::store(&host.engine.engine, ctx, limits, Some(job.cancel.clone()));
     let max = grants.max_output_bytes;
     let result = sandbox::run(&mut ws, limits, Some(job.cancel.clone()), async |ws| {
-        Ok(match (&plugin.pre, inv) {
-            (NodePre::Current(pre), Call::Current(inv)) => {
+        Ok(match inv {
+            Call::Current(pre, inv) => {
                 let inst = pre.instantiate_async(&mut *ws).await?;
                 let got = inst
                     .abstractgateway_plugin_node()
@@ -172,7 +172,7 @@ async fn execute(
                 got.map(|r| node_output(name, r, max))
                     .map_err(|e| (super::caps::code_name(e.code), e.message))
             }
-            (NodePre::V0_1(pre), Call::V0_1(inv)) => {
+            Call::V0_1(pre, inv) => {
                 let inst = pre.instantiate_async(&mut *ws).await?;
                 let got = inst
                     .abstractgateway_plugin_node()
@@ -181,9 +181,6 @@ async fn execute(
                 got.map(|text| legacy_output(name, text, max))
                     .map_err(|e| (legacy_code_name(e.code), e.message))
             }
-            _ => Ok(PluginOutcome::Failed(format!(
-                "PluginError: {name}: invocation built for another contract version"
-            ))),
         })
     })
     .await;
@@ -208,14 +205,20 @@ async fn execute(
     (outcome, len)
 }
 
-/// An invocation in the contract version of the component it goes to.
-enum Call {
-    Current(Invocation),
-    V0_1(super::v0_1::node_export::Invocation),
+/// An invocation in the contract version of the component it goes to, with that component.
+enum Call<'p> {
+    Current(
+        &'p super::bindings::node::NodePluginPre<NodeCtx>,
+        Invocation,
+    ),
+    V0_1(
+        &'p super::v0_1::bindings::node::NodePluginPre<NodeCtx>,
+        super::v0_1::node_export::Invocation,
+    ),
 }
 
 /// The invocation of `job`: its config (with `_gateway`), inputs and what its node type reads, as JSON text.
-fn invocation(host: &PluginHost, job: &NodeJob, pre: &NodePre) -> Result<Call, String> {
+fn invocation<'p>(host: &PluginHost, job: &NodeJob, pre: &'p NodePre) -> Result<Call<'p>, String> {
     let (default_provider, default_model) = host
         .caps
         .llm
@@ -236,21 +239,27 @@ fn invocation(host: &PluginHost, job: &NodeJob, pre: &NodePre) -> Result<Call, S
     };
     let config = serde_json::to_string(&config).map_err(|e| format!("PluginError: {e}"))?;
     Ok(match pre {
-        NodePre::Current(_) => Call::Current(Invocation {
-            node_type: job.node_type.clone(),
-            node_id: job.node_id.clone(),
-            config,
-            inputs: job.inputs.to_string(),
-            run_context: job.run_context.as_ref().map(Value::to_string),
-            vars: job.vars.as_ref().map(Value::to_string),
-        }),
-        NodePre::V0_1(_) => Call::V0_1(super::v0_1::invocation(
-            job.node_type.clone(),
-            job.node_id.clone(),
-            config,
-            &job.inputs,
-            job.run_context.as_ref(),
-        )),
+        NodePre::Current(pre) => Call::Current(
+            pre,
+            Invocation {
+                node_type: job.node_type.clone(),
+                node_id: job.node_id.clone(),
+                config,
+                inputs: job.inputs.to_string(),
+                run_context: job.run_context.as_ref().map(Value::to_string),
+                vars: job.vars.as_ref().map(Value::to_string),
+            },
+        ),
+        NodePre::V0_1(pre) => Call::V0_1(
+            pre,
+            super::v0_1::invocation(
+                job.node_type.clone(),
+                job.node_id.clone(),
+                config,
+                &job.inputs,
+                job.run_context.as_ref(),
+            ),
+        ),
     })
 }
 
