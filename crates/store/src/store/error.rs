@@ -43,6 +43,12 @@ pub enum StoreError {
     /// The committer thread is gone (store dropped or a panic), so nothing can be made durable.
     #[error("store is closed")]
     Closed,
+    /// Cluster mode: another runner took this shard over, so this process may not write its runs any more.
+    #[error("fenced: another runner owns these runs now")]
+    Fenced,
+    /// Cluster mode: the replicated log could not be reached or did not acknowledge in time.
+    #[error("the cluster store is unavailable: {0}")]
+    Unavailable(String),
 }
 
 fn pid_text(pid: Option<u32>) -> String {

@@ -14,6 +14,7 @@ mod heads;
 mod keys;
 mod ledger;
 mod lock;
+pub mod replica;
 mod runs;
 
 use std::path::{Path, PathBuf};
