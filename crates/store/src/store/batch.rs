@@ -51,6 +51,10 @@ pub(crate) enum Op {
 pub struct Batch {
     pub(crate) ops: Vec<Op>,
     pub(crate) error: Option<StoreError>,
+    /// Only creates (see [`Batch::set_intake`]); any node of a cluster may commit it.
+    pub(crate) intake: bool,
+    /// Applied only while this meta key is absent (see [`Batch::only_if_absent`]).
+    pub(crate) guard: Option<String>,
 }
 
 impl Batch {
@@ -170,6 +174,24 @@ impl Batch {
         self.ops.push(Op::DeleteMeta {
             key: key.to_string(),
         });
+    }
+
+    /// Declares that this batch only creates: new runs and meta values no owner writes (an idempotency key, a key
+    /// made once). In a cluster any node may commit such a batch without owning the runs; on one machine it commits
+    /// like any other. A batch that changes an existing run, a ledger or a command must not be marked.
+    pub fn set_intake(&mut self) {
+        self.intake = true;
+    }
+
+    /// Makes the whole batch conditional: it is applied only if meta `key` does not exist when it commits, else it
+    /// is dropped (and the commit still succeeds). The caller reads `key` back to learn which write won. Implies
+    /// [`Batch::set_intake`].
+    pub fn only_if_absent(&mut self, key: &str) {
+        if let Err(e) = keys::check_id("meta key", key) {
+            return self.fail(e);
+        }
+        self.intake = true;
+        self.guard = Some(key.to_string());
     }
 
     /// True when the batch holds no change (committing it costs no fsync).

@@ -90,6 +90,36 @@ impl Store {
     }
 }
 
+/// The stored form of a new command with `seq`, checked: a target and a type are required, and a missing id is
+/// made up (as the seed does, losing idempotency for that command).
+pub(crate) fn new_record(cmd: NewCommand, seq: u64) -> Result<CommandRecord, StoreError> {
+    if cmd.run_id.is_empty() {
+        return Err(StoreError::Invalid(
+            "command run_id must not be empty".to_string(),
+        ));
+    }
+    if cmd.kind.is_empty() {
+        return Err(StoreError::Invalid(
+            "command type must not be empty".to_string(),
+        ));
+    }
+    let command_id = if cmd.command_id.is_empty() {
+        uuid::Uuid::new_v4().simple().to_string()
+    } else {
+        cmd.command_id
+    };
+    keys::check_id("command_id", &command_id)?;
+    Ok(CommandRecord {
+        command_id,
+        run_id: cmd.run_id,
+        kind: cmd.kind,
+        payload: cmd.payload,
+        ts: cmd.ts.unwrap_or_else(crate::time::now_iso),
+        client_id: cmd.client_id,
+        seq,
+    })
+}
+
 fn decode_command(key: &[u8], value: &[u8]) -> Result<CommandRecord, StoreError> {
     let seq = keys::decode_seq(key)
         .ok_or_else(|| StoreError::Corrupt("a command key is not 8 bytes".to_string()))?;

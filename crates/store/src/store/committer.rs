@@ -6,7 +6,7 @@
 //! and in order. After a failed write fjall refuses further writes; the committer then fails every later request
 //! with the same error instead of acknowledging anything.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::mpsc;
 use std::thread::JoinHandle;
@@ -16,9 +16,8 @@ use tokio::sync::oneshot;
 
 use super::batch::{Batch, Op};
 use super::heads::Changes;
-use super::keys;
+use super::keys::{self, Keyspaces};
 use super::{Appended, NewCommand, Shared, StoreError};
-use crate::run::CommandRecord;
 
 /// Upper bound of requests folded into one fjall batch (the rest wait for the next group).
 const MAX_GROUP: usize = 1024;
@@ -47,7 +46,7 @@ impl<T> Reply<T> {
         (Reply::Async(tx), rx)
     }
 
-    fn send(self, result: Result<T, StoreError>) {
+    pub(crate) fn send(self, result: Result<T, StoreError>) {
         // A caller that stopped waiting (dropped ticket, cancelled future) is not an error.
         match self {
             Reply::Blocking(tx) => {
@@ -101,6 +100,7 @@ pub(crate) fn spawn(
         next_command_seq,
         lens: HashMap::new(),
         failed: None,
+        group_meta: HashSet::new(),
     };
     let handle = std::thread::Builder::new()
         .name("store-committer".to_string())
@@ -118,6 +118,8 @@ struct Committer {
     lens: HashMap<String, u64>,
     /// Set after a failed write; fjall is poisoned then, so nothing may be acknowledged any more.
     failed: Option<StoreError>,
+    /// Meta keys written by the group being staged (guards see them before they are committed).
+    group_meta: HashSet<String>,
 }
 
 impl Committer {
@@ -152,6 +154,7 @@ impl Committer {
             return;
         }
         let seq_before = self.next_command_seq;
+        self.group_meta.clear();
         let mut wb = self.shared.db.batch();
         let mut changes = Changes::default();
         let mut new_ids: HashMap<String, u64> = HashMap::new();
@@ -215,72 +218,26 @@ impl Committer {
         if let Some(err) = batch.error {
             return Err(err);
         }
-        // Ledger continuity first, so a refused batch leaves no trace.
-        let mut lens: HashMap<String, u64> = HashMap::new();
-        for op in &batch.ops {
-            if let Op::Ledger { run_id, seq, .. } = op {
-                let prev = match lens.get(run_id) {
-                    Some(len) => *len,
-                    None => self.ledger_len(run_id)?,
-                };
-                if *seq != prev + 1 {
-                    return Err(StoreError::LedgerSeq {
-                        run_id: run_id.clone(),
-                        expected: prev + 1,
-                        got: *seq,
-                    });
-                }
-                lens.insert(run_id.clone(), *seq);
+        if let Some(key) = &batch.guard {
+            // Single writer: the live keyspace holds every earlier group; this group's own writes are tracked.
+            if self.group_meta.contains(key) || self.shared.ks.meta.get(key.as_bytes())?.is_some() {
+                return Ok(());
             }
         }
-        if self.lens.len() > MAX_CACHED_LENS {
-            self.lens.clear();
-        }
+        // Ledger continuity first, so a refused batch leaves no trace.
+        let shared = self.shared.clone();
+        let lens = check_ledger(&batch.ops, &mut self.lens, |run_id| {
+            stored_ledger_len(&shared, run_id)
+        })?;
         for (run_id, len) in lens {
-            self.lens.insert(run_id.clone(), len);
             changes.ledger.insert(run_id, len);
         }
-
-        let ks = &self.shared.ks;
-        for op in batch.ops {
-            match op {
-                Op::Run {
-                    run_id,
-                    json,
-                    created_key,
-                    index,
-                    status,
-                    parent,
-                } => {
-                    wb.insert(&ks.runs, run_id.as_bytes(), json);
-                    wb.insert(&ks.runs_by_created, created_key, index);
-                    if status.is_terminal() {
-                        wb.remove(&ks.active, run_id.as_bytes());
-                    } else {
-                        wb.insert(&ks.active, run_id.as_bytes(), EMPTY);
-                    }
-                    if let Some(parent) = parent {
-                        wb.insert(&ks.children, keys::child_key(&parent, &run_id), EMPTY);
-                    }
-                    changes.status.insert(run_id, status);
-                }
-                Op::Ledger { run_id, seq, json } => {
-                    wb.insert(&ks.ledger, keys::ledger_key(&run_id, seq), json);
-                }
-                Op::Outcome { command_id, json } => {
-                    wb.insert(&ks.outcomes, command_id.as_bytes(), json);
-                }
-                Op::Cursor(seq) => {
-                    wb.insert(&ks.state, keys::COMMAND_CURSOR, keys::seq_bytes(seq));
-                }
-                Op::Meta { key, value } => {
-                    wb.insert(&ks.meta, key.as_bytes(), value);
-                }
-                Op::DeleteMeta { key } => {
-                    wb.remove(&ks.meta, key.as_bytes());
-                }
+        for op in &batch.ops {
+            if let Op::Meta { key, .. } = op {
+                self.group_meta.insert(key.clone());
             }
         }
+        write_ops(&self.shared.ks, wb, batch.ops, changes);
         Ok(())
     }
 
@@ -292,24 +249,8 @@ impl Committer {
         new_ids: &mut HashMap<String, u64>,
         changes: &mut Changes,
     ) -> Result<Appended, StoreError> {
-        if cmd.run_id.is_empty() {
-            return Err(StoreError::Invalid(
-                "command run_id must not be empty".to_string(),
-            ));
-        }
-        if cmd.kind.is_empty() {
-            return Err(StoreError::Invalid(
-                "command type must not be empty".to_string(),
-            ));
-        }
-        // The seed silently assigns an id when none is given (no idempotency for such commands).
-        let command_id = if cmd.command_id.is_empty() {
-            uuid::Uuid::new_v4().simple().to_string()
-        } else {
-            cmd.command_id
-        };
-        keys::check_id("command_id", &command_id)?;
-
+        let record = super::commands::new_record(cmd, self.next_command_seq)?;
+        let command_id = record.command_id.clone();
         let known = match new_ids.get(&command_id) {
             Some(seq) => Some(*seq),
             None => match self.shared.ks.command_ids.get(command_id.as_bytes())? {
@@ -327,15 +268,6 @@ impl Committer {
         }
 
         let seq = self.next_command_seq;
-        let record = CommandRecord {
-            command_id,
-            run_id: cmd.run_id,
-            kind: cmd.kind,
-            payload: cmd.payload,
-            ts: cmd.ts.unwrap_or_else(crate::time::now_iso),
-            client_id: cmd.client_id,
-            seq,
-        };
         let json = serde_json::to_vec(&record).map_err(|e| {
             StoreError::Invalid(format!(
                 "command {} cannot be encoded: {e}",
@@ -357,27 +289,106 @@ impl Committer {
             duplicate: false,
         })
     }
+}
 
-    /// The run's ledger length including everything this committer wrote.
-    fn ledger_len(&mut self, run_id: &str) -> Result<u64, StoreError> {
-        if let Some(len) = self.lens.get(run_id) {
-            return Ok(*len);
-        }
-        // Live read: the committer is the only writer and every earlier group is committed.
-        match self
-            .shared
-            .ks
-            .ledger
-            .prefix(keys::ledger_prefix(run_id))
-            .next_back()
-        {
-            Some(guard) => {
-                let key = guard.key()?;
-                keys::ledger_key_seq(&key).ok_or_else(|| {
-                    StoreError::Corrupt(format!("ledger key of run {run_id} has no seq"))
-                })
+/// Checks that the batch's ledger appends continue each run's ledger: `known` caches lengths this writer already
+/// wrote (updated on success), `stored` reads one from the store. Returns the new length of every run appended to.
+pub(crate) fn check_ledger(
+    ops: &[Op],
+    known: &mut HashMap<String, u64>,
+    mut stored: impl FnMut(&str) -> Result<u64, StoreError>,
+) -> Result<HashMap<String, u64>, StoreError> {
+    let mut lens: HashMap<String, u64> = HashMap::new();
+    for op in ops {
+        if let Op::Ledger { run_id, seq, .. } = op {
+            let prev = match lens.get(run_id).or_else(|| known.get(run_id)) {
+                Some(len) => *len,
+                None => stored(run_id)?,
+            };
+            if *seq != prev + 1 {
+                return Err(StoreError::LedgerSeq {
+                    run_id: run_id.clone(),
+                    expected: prev + 1,
+                    got: *seq,
+                });
             }
-            None => Ok(0),
+            lens.insert(run_id.clone(), *seq);
+        }
+    }
+    if known.len() > MAX_CACHED_LENS {
+        known.clear();
+    }
+    for (run_id, len) in &lens {
+        known.insert(run_id.clone(), *len);
+    }
+    Ok(lens)
+}
+
+/// A run's ledger length as stored now. Live read: callers are the store's only writer, or wait for their own
+/// writes to be applied before the next read.
+pub(crate) fn stored_ledger_len(shared: &Shared, run_id: &str) -> Result<u64, StoreError> {
+    match shared
+        .ks
+        .ledger
+        .prefix(keys::ledger_prefix(run_id))
+        .next_back()
+    {
+        Some(guard) => {
+            let key = guard.key()?;
+            keys::ledger_key_seq(&key).ok_or_else(|| {
+                StoreError::Corrupt(format!("ledger key of run {run_id} has no seq"))
+            })
+        }
+        None => Ok(0),
+    }
+}
+
+/// Adds checked ops to a write batch and notes what watchers must learn once it is durable.
+pub(crate) fn write_ops(
+    ks: &Keyspaces,
+    wb: &mut OwnedWriteBatch,
+    ops: Vec<Op>,
+    changes: &mut Changes,
+) {
+    for op in ops {
+        match op {
+            Op::Run {
+                run_id,
+                json,
+                created_key,
+                index,
+                status,
+                parent,
+            } => {
+                wb.insert(&ks.runs, run_id.as_bytes(), json);
+                wb.insert(&ks.runs_by_created, created_key, index);
+                if status.is_terminal() {
+                    wb.remove(&ks.active, run_id.as_bytes());
+                } else {
+                    wb.insert(&ks.active, run_id.as_bytes(), EMPTY);
+                }
+                if let Some(parent) = parent {
+                    wb.insert(&ks.children, keys::child_key(&parent, &run_id), EMPTY);
+                }
+                changes.status.insert(run_id, status);
+            }
+            Op::Ledger { run_id, seq, json } => {
+                wb.insert(&ks.ledger, keys::ledger_key(&run_id, seq), json);
+                let len = changes.ledger.entry(run_id).or_insert(0);
+                *len = (*len).max(seq);
+            }
+            Op::Outcome { command_id, json } => {
+                wb.insert(&ks.outcomes, command_id.as_bytes(), json);
+            }
+            Op::Cursor(seq) => {
+                wb.insert(&ks.state, keys::COMMAND_CURSOR, keys::seq_bytes(seq));
+            }
+            Op::Meta { key, value } => {
+                wb.insert(&ks.meta, key.as_bytes(), value);
+            }
+            Op::DeleteMeta { key } => {
+                wb.remove(&ks.meta, key.as_bytes());
+            }
         }
     }
 }

@@ -7,7 +7,7 @@
 mod batch;
 #[doc(hidden)]
 pub mod codec;
-mod commands;
+pub(crate) mod commands;
 mod committer;
 mod error;
 mod heads;
@@ -129,6 +129,8 @@ pub(crate) struct Shared {
     ks: Keyspaces,
     durable: Durable,
     commands_tx: watch::Sender<u64>,
+    /// Cluster mode: the log this store is a replica of.
+    replica: Option<replica::Replica>,
 }
 
 struct Inner {
@@ -170,6 +172,21 @@ impl Store {
     /// Opens (creating) the store under `data_dir`; refused with `StoreError::Locked` while another process (or
     /// another `Store` in this process) has it open.
     pub fn open(data_dir: &Path) -> Result<Store, StoreError> {
+        Store::open_with(data_dir, None)
+    }
+
+    /// Opens (creating) the store under `data_dir` as a replica of `log` (cluster mode): writes go to the log, and
+    /// the store changes only as a tailer applies the log's entries (see [`replica`]). Locked like [`Store::open`].
+    pub fn open_replica(data_dir: &Path, log: Arc<dyn replica::Log>) -> Result<Store, StoreError> {
+        Store::open_with(data_dir, Some(log))
+    }
+
+    /// True for a replica of a cluster log.
+    pub fn is_replica(&self) -> bool {
+        self.shared().replica.is_some()
+    }
+
+    fn open_with(data_dir: &Path, log: Option<Arc<dyn replica::Log>>) -> Result<Store, StoreError> {
         std::fs::create_dir_all(data_dir).map_err(|e| {
             StoreError::io(format!("cannot create data dir {}", data_dir.display()), &e)
         })?;
@@ -186,13 +203,22 @@ impl Store {
             None => 0,
         };
         let (commands_tx, _) = watch::channel(last_command);
+        let replica = match log {
+            Some(log) => Some(replica::Replica::new(log, &ks)?),
+            None => None,
+        };
         let shared = Arc::new(Shared {
             durable: Durable::new(db.snapshot()),
             db,
             ks,
             commands_tx,
+            replica,
         });
-        let (tx, committer) = committer::spawn(shared.clone(), last_command + 1)?;
+        let (tx, committer) = if shared.replica.is_some() {
+            replica::committer::spawn(shared.clone())?
+        } else {
+            committer::spawn(shared.clone(), last_command + 1)?
+        };
         Ok(Store {
             inner: Arc::new(Inner {
                 shared,

@@ -14,9 +14,112 @@
 //! A write is acknowledged after the log acknowledged it (replicated, fsynced by a quorum) **and** the local replica
 //! applied it, so a node reads its own writes.
 
+mod apply;
+pub(crate) mod committer;
+pub(crate) mod entry;
+#[doc(hidden)]
+pub mod memlog;
 
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use super::StoreError;
+use parking_lot::{Condvar, Mutex, RwLock};
+
+use super::keys::{self, Keyspaces};
+use super::{Store, StoreError};
+use crate::run::RunState;
+
+/// Key of the last applied log position in the `state` keyspace.
+const APPLIED_KEY: &[u8] = b"log_applied";
+/// How long a writer waits for its own acknowledged entry to be applied locally before reporting the replica stuck.
+const APPLY_WAIT: Duration = Duration::from_secs(30);
+
+/// What a replica tells its listener after applying an entry (so the runner and the flow registry learn of
+/// changes made by other nodes).
+#[derive(Debug, Clone)]
+pub enum IntakeEvent {
+    /// Non-terminal runs created by an intake entry, in the order they were written (listeners first).
+    Runs(Vec<RunState>),
+    /// A command was appended.
+    Command,
+    /// Meta keys written or deleted (by any writer).
+    Meta(Vec<String>),
+}
+
+/// Receives [`IntakeEvent`]s, on the applying thread, after the change is readable.
+pub type IntakeListener = Arc<dyn Fn(IntakeEvent) + Send + Sync>;
+
+/// The replica side of a store in cluster mode.
+pub(crate) struct Replica {
+    log: Arc<dyn Log>,
+    applied: Mutex<u64>,
+    applied_cv: Condvar,
+    listener: RwLock<Option<IntakeListener>>,
+    /// One applier at a time (a tailer restarted by its owner must not overlap the old one).
+    apply_lock: Mutex<()>,
+}
+
+impl Replica {
+    pub(crate) fn new(log: Arc<dyn Log>, ks: &Keyspaces) -> Result<Self, StoreError> {
+        let applied = match ks.state.get(APPLIED_KEY)? {
+            Some(bytes) => keys::decode_seq(&bytes).ok_or_else(|| {
+                StoreError::Corrupt("the applied log position is not 8 bytes".into())
+            })?,
+            None => 0,
+        };
+        Ok(Replica {
+            log,
+            applied: Mutex::new(applied),
+            applied_cv: Condvar::new(),
+            listener: RwLock::new(None),
+            apply_lock: Mutex::new(()),
+        })
+    }
+
+    /// Blocks until the entry at `seq` is applied locally.
+    pub(crate) fn wait_applied(&self, seq: u64) -> Result<(), StoreError> {
+        let deadline = Instant::now() + APPLY_WAIT;
+        let mut applied = self.applied.lock();
+        while *applied < seq {
+            if self
+                .applied_cv
+                .wait_until(&mut applied, deadline)
+                .timed_out()
+            {
+                return Err(StoreError::Unavailable(format!(
+                    "log entry {seq} was acknowledged but not applied here within {}s (applied: {})",
+                    APPLY_WAIT.as_secs(),
+                    *applied
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Store {
+    /// Cluster mode: sets who hears of changes applied from the log (replacing any earlier listener).
+    /// Without a replica this does nothing: one process makes every change itself.
+    pub fn set_intake_listener(&self, listener: IntakeListener) {
+        if let Some(r) = &self.shared().replica {
+            *r.listener.write() = Some(listener);
+        }
+    }
+
+    /// Cluster mode: this store as the target of a log tailer (`None` for an embedded store).
+    pub fn applier(&self) -> Option<Arc<dyn Applier>> {
+        self.shared().replica.as_ref()?;
+        Some(Arc::new(self.clone()))
+    }
+
+    /// Cluster mode: blocks until every entry up to `seq` is applied here (read-your-writes across nodes).
+    pub fn wait_applied(&self, seq: u64) -> Result<(), StoreError> {
+        match &self.shared().replica {
+            Some(r) => r.wait_applied(seq),
+            None => Ok(()),
+        }
+    }
+}
 
 /// What a log entry is, as the log tells the applier (the entry bytes alone do not say it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,7 +137,8 @@ pub enum EntryKind {
 pub trait Log: Send + Sync + 'static {
     /// Appends an owner entry, fenced on the owner's last append. Returns the entry's log position once the
     /// replicas acknowledged it; `StoreError::Fenced` when another owner appended since (this process lost the
-    /// shard and must stop writing), `StoreError::Unavailable` when the log cannot be reached in time.
+    /// shard and must stop writing; once fenced, a log stays fenced until this process takes over again),
+    /// `StoreError::Unavailable` when the log cannot be reached in time.
     fn append_owned(&self, entry: Vec<u8>) -> Result<u64, StoreError>;
 
     /// Appends an intake entry. `dedup_id` makes a retried append land once (a duplicate answers the original

@@ -167,3 +167,24 @@ async fn commit_async_does_not_need_a_blocking_thread() {
     );
     assert_eq!(store.ledger_len("r1"), 1);
 }
+
+#[test]
+fn a_guarded_batch_is_dropped_whole_once_its_key_exists() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let guarded = |value: &[u8]| {
+        let mut b = Batch::new();
+        b.put_meta("idem/k", value);
+        b.put_meta(&format!("other/{}", value[0]), value);
+        b.only_if_absent("idem/k");
+        b
+    };
+    // Two in one group (submitted back to back) and one after: only the first lands.
+    let first = store.submit(guarded(b"1"));
+    let second = store.submit(guarded(b"2"));
+    first.wait().unwrap();
+    second.wait().unwrap();
+    store.commit(guarded(b"3")).unwrap();
+    assert_eq!(store.get_meta("idem/k").unwrap().unwrap(), b"1");
+    assert_eq!(store.meta_keys("other/", 10).unwrap(), vec!["other/49"]);
+}

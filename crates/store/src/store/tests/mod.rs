@@ -6,4 +6,5 @@ mod commit;
 mod crash;
 mod ledger;
 mod lock;
+mod replica;
 mod runs;
