@@ -8,6 +8,7 @@ use abstractgateway_model::{run, time};
 use abstractgateway_store as store;
 
 pub mod catalog;
+mod cluster;
 pub mod commands;
 pub mod containment;
 pub mod executor;
@@ -120,6 +121,8 @@ pub struct StartRequest {
 
 enum Msg {
     Adopt(Vec<RunState>),
+    /// Runs another node created (cluster mode): adopted unless already known or finished.
+    AdoptNew(Vec<RunState>),
     Commands,
     Reload,
     NodeDone(Box<NodeDone>),
@@ -137,45 +140,82 @@ pub struct Gateway {
     store: Store,
     flows: Arc<flows::SharedFlows>,
     tx: Mutex<Sender<Msg>>,
+    /// The runner's end of `tx` until the runner starts.
+    rx: Mutex<Option<Receiver<Msg>>>,
+    /// Set when the runner starts; before, nothing is queued for it (an API node never drains its channel).
+    runner_started: Arc<std::sync::atomic::AtomicBool>,
+    max_steps: usize,
+    executor: Option<Arc<dyn NodeExecutor>>,
     thread: Mutex<Option<JoinHandle<()>>>,
     /// Where runs' file tools work (the host decides).
     workspaces: Arc<workspace::Workspaces>,
-    /// Serialises the read-modify-write of the generated-flow index.
-    schedules: Mutex<()>,
 }
 
 impl Gateway {
     /// Opens the store and, if asked, starts the runner (which first recovers every active run).
     pub fn open(opts: GatewayOptions, flows: Flows) -> Result<Arc<Gateway>, OpenError> {
-        let workspaces = Arc::new(workspace::Workspaces::from_env(&opts.data_dir)?);
         let store = Store::open(&opts.data_dir)?;
+        Gateway::open_on(opts, flows, store)
+    }
+
+    /// [`Gateway::open`] on a store the caller opened (a cluster replica, see `Store::open_replica`). With a
+    /// replica, runs and commands that other nodes write reach this gateway's runner through the store.
+    pub fn open_on(
+        opts: GatewayOptions,
+        flows: Flows,
+        store: Store,
+    ) -> Result<Arc<Gateway>, OpenError> {
+        let workspaces = Arc::new(workspace::Workspaces::from_env(&opts.data_dir)?);
         let (tx, rx) = channel();
         let flows = Arc::new(flows::SharedFlows::new(flows));
         load_dynamic_flows(&store, &flows)?;
+        let runner_started = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        if store.is_replica() {
+            store.set_intake_listener(cluster::listener(
+                tx.clone(),
+                flows.clone(),
+                runner_started.clone(),
+            ));
+        }
         let gw = Arc::new(Gateway {
-            store: store.clone(),
-            flows: flows.clone(),
+            store,
+            flows,
             tx: Mutex::new(tx),
+            rx: Mutex::new(Some(rx)),
+            runner_started,
+            max_steps: opts.max_steps,
+            executor: opts.executor.clone(),
             thread: Mutex::new(None),
-            workspaces: workspaces.clone(),
-            schedules: Mutex::new(()),
+            workspaces,
         });
         if opts.runner {
-            let ctx = LoopCtx {
-                workspaces,
-                store,
-                flows,
-                max_steps: opts.max_steps,
-                executor: opts.executor.clone(),
-                tx: gw.tx.lock().clone(),
-            };
-            let handle = std::thread::Builder::new()
-                .name("runner".into())
-                .spawn(move || run_loop(ctx, rx))
-                .map_err(OpenError::Thread)?;
-            *gw.thread.lock() = Some(handle);
+            gw.start_runner()?;
         }
         Ok(gw)
+    }
+
+    /// Starts the runner thread (it first recovers every active run); does nothing if it runs already. A cluster
+    /// node calls it once it holds the lease and its replica has caught up.
+    pub fn start_runner(&self) -> Result<(), OpenError> {
+        let Some(rx) = self.rx.lock().take() else {
+            return Ok(());
+        };
+        self.runner_started
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        let ctx = LoopCtx {
+            workspaces: self.workspaces.clone(),
+            store: self.store.clone(),
+            flows: self.flows.clone(),
+            max_steps: self.max_steps,
+            executor: self.executor.clone(),
+            tx: self.tx.lock().clone(),
+        };
+        let handle = std::thread::Builder::new()
+            .name("runner".into())
+            .spawn(move || run_loop(ctx, rx))
+            .map_err(OpenError::Thread)?;
+        *self.thread.lock() = Some(handle);
+        Ok(())
     }
 
     /// The durable store.
@@ -206,15 +246,14 @@ impl Gateway {
         let run = new_run_state(&id, &entry, plan.vars, spec.session_id.clone(), None, None);
         let mut batch = Batch::default();
         batch.put_run(&run);
-        {
-            // Two schedules created at once must not each rewrite the index without the other's id.
-            let _index = self.schedules.lock();
-            write_dynamic_flow(&self.store, &mut batch, &id, &plan.flow)?;
-            self.store.commit(batch)?;
+        write_dynamic_flow(&mut batch, &id, &plan.flow);
+        batch.set_intake();
+        self.store.commit(batch)?;
+        if !self.store.is_replica() {
+            let tx = self.tx.lock();
+            let _ = tx.send(Msg::Reload);
+            let _ = tx.send(Msg::Adopt(vec![run.clone()]));
         }
-        let tx = self.tx.lock();
-        let _ = tx.send(Msg::Reload);
-        let _ = tx.send(Msg::Adopt(vec![run.clone()]));
         Ok(run)
     }
 
@@ -279,11 +318,28 @@ impl Gateway {
         for r in &runs {
             batch.put_run(r);
         }
+        batch.set_intake();
         if let Some(key) = &req.idempotency_key {
             batch.put_meta(key, root.run_id.as_bytes());
+            // Two nodes of a cluster may start with one key at once: the first start in the log wins whole.
+            batch.only_if_absent(key);
         }
         self.store.commit(batch)?;
-        let _ = self.tx.lock().send(Msg::Adopt(runs));
+        if let Some(key) = &req.idempotency_key
+            && let Some(winner) = self.store.get_meta(key)?
+            && winner != root.run_id.as_bytes()
+        {
+            let winner = String::from_utf8_lossy(&winner).into_owned();
+            return self.store.get_run(&winner)?.ok_or_else(|| {
+                StoreError::Corrupt(format!(
+                    "idempotency key {key} names run {winner}, which is not stored"
+                ))
+                .into()
+            });
+        }
+        if !self.store.is_replica() {
+            let _ = self.tx.lock().send(Msg::Adopt(runs));
+        }
         Ok(root)
     }
 
@@ -360,6 +416,7 @@ fn runner(ctx: LoopCtx, rx: Receiver<Msg>) -> bool {
         while let Ok(msg) = rx.try_recv() {
             match msg {
                 Msg::Adopt(runs) => runs.into_iter().for_each(|r| world.adopt(r)),
+                Msg::AdoptNew(runs) => cluster::adopt_new(&store, &mut world, runs),
                 Msg::Commands => commands_pending = true,
                 Msg::Reload => {}
                 Msg::NodeDone(done) => commands_pending |= node_done(&mut world, *done),
@@ -416,6 +473,7 @@ fn runner(ctx: LoopCtx, rx: Receiver<Msg>) -> bool {
             .unwrap_or(Duration::from_secs(3600));
         match rx.recv_timeout(wait) {
             Ok(Msg::Adopt(runs)) => runs.into_iter().for_each(|r| world.adopt(r)),
+            Ok(Msg::AdoptNew(runs)) => cluster::adopt_new(&store, &mut world, runs),
             Ok(Msg::Commands) => commands_pending = true,
             Ok(Msg::Reload) => {}
             Ok(Msg::NodeDone(done)) => commands_pending |= node_done(&mut world, *done),
@@ -759,40 +817,42 @@ fn quarantine(store: &Store, u: &crate::store::UnreadableRun) {
 }
 
 /// Meta key listing every generated flow id.
-const DYNAMIC_INDEX: &str = "dynamic_flows";
+const LEGACY_DYNAMIC_INDEX: &str = "dynamic_flows";
+/// Meta key prefix of generated flows.
+pub(crate) const DYNAMIC_PREFIX: &str = "dynamic_flow:";
 
 fn dynamic_key(id: &str) -> String {
-    format!("dynamic_flow:{id}")
+    format!("{DYNAMIC_PREFIX}{id}")
 }
 
 /// Adds a generated flow (and the updated index) to `batch`.
-pub fn write_dynamic_flow(
-    store: &Store,
-    batch: &mut Batch,
-    id: &str,
-    flow: &Value,
-) -> Result<(), StoreError> {
-    let mut ids: Vec<String> = store
-        .get_meta(DYNAMIC_INDEX)?
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .unwrap_or_default();
-    if !ids.iter().any(|x| x == id) {
-        ids.push(id.to_string());
-        batch.put_meta(DYNAMIC_INDEX, &serde_json::to_vec(&ids).unwrap_or_default());
-    }
+pub fn write_dynamic_flow(batch: &mut Batch, id: &str, flow: &Value) {
+    // One key per flow, found again by prefix: no shared index to read-modify-write, so schedules created at once
+    // on several nodes of a cluster cannot drop each other's entry.
     batch.put_meta(
         &dynamic_key(id),
         &serde_json::to_vec(flow).unwrap_or_default(),
     );
-    Ok(())
 }
 
-/// Reloads every generated flow at startup, so scheduled runs survive restarts.
-fn load_dynamic_flows(store: &Store, flows: &flows::SharedFlows) -> Result<(), StoreError> {
-    let ids: Vec<String> = store
-        .get_meta(DYNAMIC_INDEX)?
+/// Loads every generated flow (at startup, so scheduled runs survive restarts; in a cluster, whenever another node
+/// wrote one).
+pub(crate) fn load_dynamic_flows(
+    store: &Store,
+    flows: &flows::SharedFlows,
+) -> Result<(), StoreError> {
+    // Stores written before flows were found by prefix also list them in an index.
+    let mut ids: Vec<String> = store
+        .get_meta(LEGACY_DYNAMIC_INDEX)?
         .and_then(|b| serde_json::from_slice(&b).ok())
         .unwrap_or_default();
+    for key in store.meta_keys(DYNAMIC_PREFIX, usize::MAX)? {
+        if let Some(id) = key.strip_prefix(DYNAMIC_PREFIX)
+            && !ids.iter().any(|x| x == id)
+        {
+            ids.push(id.to_string());
+        }
+    }
     for id in ids {
         let Some(raw) = store
             .get_meta(&dynamic_key(&id))?

@@ -86,16 +86,29 @@ pub fn app(state: SharedState) -> Router {
 }
 
 fn stream_key(store: &Store) -> Result<Vec<u8>, StoreError> {
-    if let Some(k) = store.get_meta(STREAM_KEY_META)?
+    let existing = store.get_meta(STREAM_KEY_META)?;
+    if let Some(k) = &existing
         && k.len() == 32
     {
-        return Ok(k);
+        return Ok(k.clone());
     }
     let key: [u8; 32] = rand::random();
     let mut b = Batch::new();
     b.put_meta(STREAM_KEY_META, &key);
+    if existing.is_none() {
+        // In a cluster every node signs with one key: the first one written wins, the others read it back.
+        b.only_if_absent(STREAM_KEY_META);
+    } else {
+        // A damaged key is replaced; no run owns it.
+        b.set_intake();
+    }
     store.commit(b)?;
-    Ok(key.to_vec())
+    match store.get_meta(STREAM_KEY_META)? {
+        Some(k) if k.len() == 32 => Ok(k),
+        _ => Err(StoreError::Corrupt(
+            "the stream-token key is not 32 bytes".to_string(),
+        )),
+    }
 }
 
 /// Opens the data dir, loads FLOWS_DIR and builds the shared state (the runner starts if `cfg.runner`).

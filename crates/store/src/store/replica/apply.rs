@@ -88,7 +88,7 @@ impl Applier for Store {
             && let Some(listener) = replica.listener.read().clone()
         {
             for event in events {
-                listener(event);
+                listener(self, event);
             }
         }
         Ok(())

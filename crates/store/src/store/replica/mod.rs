@@ -46,8 +46,8 @@ pub enum IntakeEvent {
     Meta(Vec<String>),
 }
 
-/// Receives [`IntakeEvent`]s, on the applying thread, after the change is readable.
-pub type IntakeListener = Arc<dyn Fn(IntakeEvent) + Send + Sync>;
+/// Receives [`IntakeEvent`]s, on the applying thread, after the change is readable in the store it is given.
+pub type IntakeListener = Arc<dyn Fn(&Store, IntakeEvent) + Send + Sync>;
 
 /// The replica side of a store in cluster mode.
 pub(crate) struct Replica {

@@ -37,7 +37,9 @@ fn what_one_node_writes_every_node_reads() {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let sink = seen.clone();
     a.store
-        .set_intake_listener(Arc::new(move |e: IntakeEvent| sink.lock().push(e)));
+        .set_intake_listener(Arc::new(move |_: &Store, e: IntakeEvent| {
+            sink.lock().push(e)
+        }));
     a.writer.take_over();
 
     // An API node (b) creates a run: intake, no ownership needed.

@@ -1,0 +1,204 @@
+//! Cluster mode: what the runner learns from changes other nodes made (the store is a replica of a shared log).
+//!
+//! The store calls the listener after applying each log entry. New runs, commands and generated flows written by
+//! any node reach this process here; only a started runner (the lease holder) is told about runs and commands,
+//! because it alone steps them (an API node would queue them forever).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::Sender;
+
+use crate::flows::SharedFlows;
+use crate::run::RunState;
+use crate::store::Store;
+use crate::store::replica::{IntakeEvent, IntakeListener};
+use crate::world::World;
+use crate::{DYNAMIC_PREFIX, Msg, load_dynamic_flows};
+
+/// The listener a gateway sets on its replica store.
+pub(crate) fn listener(
+    tx: Sender<Msg>,
+    flows: Arc<SharedFlows>,
+    runner_started: Arc<AtomicBool>,
+) -> IntakeListener {
+    let tx = parking_lot::Mutex::new(tx);
+    Arc::new(move |store: &Store, event: IntakeEvent| match event {
+        IntakeEvent::Runs(runs) => {
+            if runner_started.load(Ordering::SeqCst) {
+                let _ = tx.lock().send(Msg::AdoptNew(runs));
+            }
+        }
+        IntakeEvent::Command => {
+            if runner_started.load(Ordering::SeqCst) {
+                let _ = tx.lock().send(Msg::Commands);
+            }
+        }
+        IntakeEvent::Meta(keys) => {
+            if keys.iter().any(|k| k.starts_with(DYNAMIC_PREFIX)) {
+                if let Err(e) = load_dynamic_flows(store, &flows) {
+                    tracing::warn!("reloading generated flows: {e}");
+                }
+                let _ = tx.lock().send(Msg::Reload);
+            }
+        }
+    })
+}
+
+/// Adopts runs created by intake unless the runner knows them already (its recovery found them) or they ended
+/// meanwhile; the stored state is fresher than the one in the event.
+pub(crate) fn adopt_new(store: &Store, world: &mut World, runs: Vec<RunState>) {
+    for run in runs {
+        if world.runs.contains_key(&run.run_id) {
+            continue;
+        }
+        match store.get_run(&run.run_id) {
+            Ok(Some(mut stored)) if !stored.status.is_terminal() => {
+                stored.ledger_len = stored.ledger_len.max(store.ledger_len(&stored.run_id));
+                world.adopt(stored);
+            }
+            Ok(_) => {}
+            Err(e) => tracing::error!("run {} created elsewhere cannot be read: {e}", run.run_id),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    use serde_json::json;
+
+    use crate::bundle::Limits;
+    use crate::engine::NodeRegistry;
+    use crate::run::{Obj, RunStatus};
+    use crate::store::replica::memlog::{MemLog, MemTailer};
+    use crate::store::{NewCommand, Store};
+    use crate::{Gateway, GatewayOptions, StartRequest, catalog};
+
+    struct Node {
+        gw: Arc<Gateway>,
+        _tailer: MemTailer,
+        _dir: tempfile::TempDir,
+    }
+
+    fn node(log: &Arc<MemLog>, owner: bool) -> Node {
+        let dir = tempfile::tempdir().unwrap();
+        let path = abstractgateway_testkit::repo_root().join("bundles/ask-user@1.0.0.flow");
+        let bundle = crate::bundle::read_bundle(&path, &Limits::default()).unwrap();
+        let (flows, _, problems) = catalog::build(vec![Arc::new(bundle)], &NodeRegistry::new());
+        assert!(problems.is_empty(), "{problems:?}");
+        let writer = log.writer();
+        let store = Store::open_replica(dir.path(), writer.clone()).unwrap();
+        let tailer = log.tail(store.applier().unwrap());
+        let opts = GatewayOptions {
+            data_dir: dir.path().to_path_buf(),
+            runner: false,
+            max_steps: 100,
+            executor: None,
+        };
+        let gw = Gateway::open_on(opts, flows, store).unwrap();
+        if owner {
+            let marker = writer.take_over();
+            gw.store().wait_applied(marker).unwrap();
+            gw.start_runner().unwrap();
+        }
+        Node {
+            gw,
+            _tailer: tailer,
+            _dir: dir,
+        }
+    }
+
+    fn wait_status(store: &Store, run_id: &str, status: RunStatus) -> crate::run::RunState {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(r) = store.get_run(run_id).unwrap()
+                && r.status == status
+            {
+                return r;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "run {run_id} never reached {status:?}"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    #[test]
+    fn a_run_started_and_answered_on_an_api_node_is_run_by_the_owner() {
+        let log = MemLog::new();
+        let api = node(&log, false);
+        // A run created before the runner exists is found by its recovery; one created after, by the listener.
+        let early = api
+            .gw
+            .start_run(StartRequest {
+                workflow_id: "ask-user@1.0.0:ask".into(),
+                input: Obj::new(),
+                ..Default::default()
+            })
+            .unwrap();
+        let owner = node(&log, true);
+        let late = api
+            .gw
+            .start_run(StartRequest {
+                workflow_id: "ask-user@1.0.0:ask".into(),
+                input: Obj::new(),
+                idempotency_key: Some("idem/late".into()),
+                ..Default::default()
+            })
+            .unwrap();
+        // The same key on the other node answers the same run.
+        let again = owner
+            .gw
+            .start_run(StartRequest {
+                workflow_id: "ask-user@1.0.0:ask".into(),
+                input: Obj::new(),
+                idempotency_key: Some("idem/late".into()),
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(again.run_id, late.run_id);
+        for run in [&early, &late] {
+            wait_status(api.gw.store(), &run.run_id, RunStatus::Waiting);
+            let appended = api
+                .gw
+                .submit_command(NewCommand {
+                    command_id: format!("answer-{}", run.run_id),
+                    run_id: run.run_id.clone(),
+                    kind: "resume".into(),
+                    payload: json!({"payload": {"response": "blue"}}),
+                    ts: None,
+                    client_id: None,
+                })
+                .unwrap();
+            assert!(!appended.duplicate);
+            let done = wait_status(api.gw.store(), &run.run_id, RunStatus::Completed);
+            assert!(done.output.is_some(), "{done:?}");
+            // Both replicas hold the same ledger, record for record.
+            let on_api = api.gw.store().ledger_after(&run.run_id, 0, 100).unwrap();
+            owner.gw.store().wait_applied(log.len()).unwrap();
+            let on_owner = owner.gw.store().ledger_after(&run.run_id, 0, 100).unwrap();
+            assert_eq!(on_api.len(), on_owner.len());
+            for (a, b) in on_api.iter().zip(&on_owner) {
+                assert_eq!(a.json.get(), b.json.get());
+            }
+            let (_, outcome) = api
+                .gw
+                .store()
+                .get_command(&format!("answer-{}", run.run_id))
+                .unwrap()
+                .unwrap();
+            assert_eq!(outcome.unwrap().status, "applied");
+        }
+        // Nothing was adopted twice: one run per start, and each ran its steps once.
+        let runs = api
+            .gw
+            .store()
+            .list_runs(&crate::store::RunQuery::default())
+            .unwrap();
+        assert_eq!(runs.len(), 2);
+        owner.gw.shutdown();
+    }
+}
