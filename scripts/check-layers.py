@@ -20,6 +20,8 @@ ALLOWED = {
     "abstractgateway-bundle": {"abstractgateway-model", "abstractgateway-pycompat"},
     "abstractgateway-engine": {"abstractgateway-model", "abstractgateway-pycompat", "abstractgateway-bundle"},
     "abstractgateway-store": {"abstractgateway-model"},
+    # Cluster mode's replicated log on NATS JetStream: it moves the store's entries, it does not read them.
+    "abstractgateway-store-nats": {"abstractgateway-model", "abstractgateway-store"},
     "abstractgateway-providers": {"abstractgateway-model", "abstractgateway-store", "abstractgateway-llm-local"},
     "abstractgateway-runner": {
         "abstractgateway-model", "abstractgateway-bundle", "abstractgateway-engine", "abstractgateway-store",

@@ -1,6 +1,9 @@
 //! What the tests of every crate share (a dev-dependency only): where the shared fixtures are, and the
 //! one LLM stand-in, the fixtures' deterministic OpenAI-compatible `fake_llm_server.py`, run as a child
-//! process that logs every request it receives.
+//! process that logs every request it receives; and real nats-server clusters for the cluster-mode tests
+//! ([`nats::NatsCluster`]).
+
+pub mod nats;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

@@ -1,0 +1,252 @@
+//! [`NatsLog`]: the store's [`Log`] on the JetStream stream. Owner appends go to `<prefix>.j`, fenced by
+//! `Nats-Expected-Last-Subject-Sequence` on the owner's own tail; intake appends go to `<prefix>.in`, deduplicated
+//! by the caller's id.
+
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, MutexGuard};
+
+use abstractgateway_store::StoreError;
+use abstractgateway_store::replica::Log;
+use async_nats::HeaderMap;
+use async_nats::header::{
+    NATS_EXPECTED_LAST_SUBJECT_SEQUENCE, NATS_EXPECTED_STREAM, NATS_MESSAGE_ID,
+};
+use async_nats::jetstream::{self, stream::LastRawMessageErrorKind};
+use bytes::Bytes;
+use tokio::runtime::Handle;
+use tokio::time::Instant;
+
+use crate::publish::{APPEND_DEADLINE, PublishFailure, publish_until};
+
+/// Header naming what a journal entry is (`marker` for a takeover marker; absent for an owner entry).
+pub(crate) const KIND_HEADER: &str = "Ag-Kind";
+/// The `Ag-Kind` of a takeover marker.
+pub(crate) const KIND_MARKER: &str = "marker";
+/// Header carrying the lease epoch an owner entry or marker was written under.
+pub(crate) const EPOCH_HEADER: &str = "Ag-Epoch";
+/// Header naming the node that wrote a marker.
+pub(crate) const NODE_HEADER: &str = "Ag-Node";
+
+/// The replicated log, as the store writes it. Its methods block the calling thread: call them from a plain
+/// thread (the store's committer), never from an async task.
+pub struct NatsLog {
+    js: jetstream::Context,
+    handle: Handle,
+    stream: String,
+    journal: String,
+    intake: String,
+    owner: Mutex<Option<Owner>>,
+    /// Set when this process lost (or released) the lease, or an owner append was refused; never cleared.
+    fenced: AtomicBool,
+}
+
+/// What the lease holder appends after.
+struct Owner {
+    epoch: u64,
+    /// Sequence of the last journal entry this owner appended (first its takeover marker).
+    tail: u64,
+    /// Appends so far under this epoch: the `Nats-Msg-Id` of the next is `j:<epoch>:<counter + 1>`.
+    counter: u64,
+    /// The last append ran out of time: it may have landed, moving the journal's tail without our knowing.
+    uncertain: bool,
+}
+
+impl NatsLog {
+    pub(crate) fn new(
+        js: jetstream::Context,
+        handle: Handle,
+        stream: String,
+        journal: String,
+        intake: String,
+    ) -> NatsLog {
+        NatsLog {
+            js,
+            handle,
+            stream,
+            journal,
+            intake,
+            owner: Mutex::new(None),
+            fenced: AtomicBool::new(false),
+        }
+    }
+
+    /// Whether owner appends are refused for good (this process lost or released the lease).
+    pub fn is_fenced(&self) -> bool {
+        self.fenced.load(Ordering::SeqCst)
+    }
+
+    /// Whether this process may append owner entries (it holds the lease and was not fenced).
+    pub fn is_owner(&self) -> bool {
+        !self.is_fenced() && self.lock_owner().is_some()
+    }
+
+    /// Refuses every later owner append.
+    pub(crate) fn fence(&self) {
+        if !self.fenced.swap(true, Ordering::SeqCst) {
+            tracing::info!(
+                "the replicated log is fenced: this process may not append owner entries any more"
+            );
+        }
+    }
+
+    /// Makes the log writable for the holder of lease `epoch`, whose takeover marker is at `marker_seq`.
+    pub(crate) fn become_owner(&self, epoch: u64, marker_seq: u64) {
+        *self.lock_owner() = Some(Owner {
+            epoch,
+            tail: marker_seq,
+            counter: 0,
+            uncertain: false,
+        });
+    }
+
+    fn lock_owner(&self) -> MutexGuard<'_, Option<Owner>> {
+        self.owner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn block_on<F: Future>(&self, fut: F) -> Result<F::Output, StoreError> {
+        if Handle::try_current().is_ok() {
+            return Err(StoreError::Unavailable(
+                "the replicated log was called from inside an async runtime; call it from a plain thread".into(),
+            ));
+        }
+        Ok(self.handle.block_on(fut))
+    }
+}
+
+impl Log for NatsLog {
+    fn append_owned(&self, entry: Vec<u8>) -> Result<u64, StoreError> {
+        let mut guard = self.lock_owner();
+        if self.is_fenced() {
+            return Err(StoreError::Fenced);
+        }
+        let Some(owner) = guard.as_mut() else {
+            return Err(StoreError::Fenced);
+        };
+        let payload = Bytes::from(entry);
+        let deadline = Instant::now() + APPEND_DEADLINE;
+        owner.counter += 1;
+        let msg_id = format!("j:{}:{}", owner.epoch, owner.counter);
+        let mut adopted = false;
+        loop {
+            let mut headers = HeaderMap::new();
+            headers.insert(NATS_MESSAGE_ID, msg_id.as_str());
+            headers.insert(NATS_EXPECTED_STREAM, self.stream.as_str());
+            headers.insert(
+                NATS_EXPECTED_LAST_SUBJECT_SEQUENCE,
+                owner.tail.to_string().as_str(),
+            );
+            headers.insert(EPOCH_HEADER, owner.epoch.to_string().as_str());
+            let sent = self.block_on(publish_until(
+                &self.js,
+                &self.journal,
+                &headers,
+                &payload,
+                deadline,
+            ))?;
+            match sent {
+                Ok(ack) => {
+                    owner.tail = ack.sequence;
+                    owner.uncertain = false;
+                    return Ok(ack.sequence);
+                }
+                Err(PublishFailure::Invalid(message)) => return Err(StoreError::Invalid(message)),
+                Err(PublishFailure::Unavailable(message)) => {
+                    owner.uncertain = true;
+                    return Err(StoreError::Unavailable(message));
+                }
+                Err(PublishFailure::WrongLast) => {}
+            }
+            // Refused: the journal moved past our tail. Either another owner appended (we are fenced), or it was
+            // us: this very entry (a retry after a lost ack, refused before the duplicate check) or an earlier
+            // append of ours that timed out after all. Only the journal's last entry tells.
+            let last = self.block_on(last_on_journal(&self.js, &self.stream, &self.journal))?;
+            let (seq, last_id) = match last {
+                Ok(Some((seq, id))) => (seq, id.unwrap_or_default()),
+                Ok(None) => (0, String::new()),
+                Err(message) => {
+                    owner.uncertain = true;
+                    return Err(StoreError::Unavailable(message));
+                }
+            };
+            if last_id == msg_id {
+                owner.tail = seq;
+                owner.uncertain = false;
+                return Ok(seq);
+            }
+            let ours = last_id.starts_with(&format!("j:{}:", owner.epoch));
+            if owner.uncertain && ours && seq > owner.tail && !adopted {
+                tracing::info!(
+                    seq,
+                    "an owner append that timed out had landed; continuing after it"
+                );
+                owner.tail = seq;
+                owner.uncertain = false;
+                adopted = true;
+                continue;
+            }
+            tracing::warn!(
+                seq,
+                last_id,
+                tail = owner.tail,
+                "owner append refused: another owner appended to the journal"
+            );
+            self.fence();
+            return Err(StoreError::Fenced);
+        }
+    }
+
+    fn append_intake(&self, dedup_id: &str, entry: Vec<u8>) -> Result<u64, StoreError> {
+        if dedup_id.is_empty() {
+            return Err(StoreError::Invalid(
+                "an intake entry needs a dedup id".into(),
+            ));
+        }
+        let mut headers = HeaderMap::new();
+        headers.insert(NATS_MESSAGE_ID, dedup_id);
+        headers.insert(NATS_EXPECTED_STREAM, self.stream.as_str());
+        let payload = Bytes::from(entry);
+        let deadline = Instant::now() + APPEND_DEADLINE;
+        let sent = self.block_on(publish_until(
+            &self.js,
+            &self.intake,
+            &headers,
+            &payload,
+            deadline,
+        ))?;
+        match sent {
+            Ok(ack) => Ok(ack.sequence),
+            Err(PublishFailure::Invalid(message)) => Err(StoreError::Invalid(message)),
+            Err(PublishFailure::Unavailable(message)) => Err(StoreError::Unavailable(message)),
+            Err(PublishFailure::WrongLast) => Err(StoreError::Unavailable(
+                "intake append refused with an unexpected wrong-last-sequence".into(),
+            )),
+        }
+    }
+}
+
+/// The journal's last entry, read from the stream leader: its sequence and `Nats-Msg-Id`; `None` when the journal
+/// is empty. `Err` with the client's error text when the leader did not answer.
+pub(crate) async fn last_on_journal(
+    js: &jetstream::Context,
+    stream: &str,
+    journal: &str,
+) -> Result<Option<(u64, Option<String>)>, String> {
+    let stream = js
+        .get_stream_no_info(stream)
+        .await
+        .map_err(|e| e.to_string())?;
+    match stream.get_last_raw_message_by_subject(journal).await {
+        Ok(message) => {
+            let id = message
+                .headers
+                .get(NATS_MESSAGE_ID)
+                .map(|v| v.as_str().to_string());
+            Ok(Some((message.sequence, id)))
+        }
+        Err(err) if err.kind() == LastRawMessageErrorKind::NoMessageFound => Ok(None),
+        Err(err) => Err(format!("reading the journal's last entry: {err}")),
+    }
+}

@@ -1,0 +1,371 @@
+//! Leases and fencing on a real three-server cluster: takeover after a silent owner, a stale owner refused by the
+//! journal, a graceful handover, a lost renewal, and appends that survive a SIGKILLed server.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use abstractgateway_store::StoreError;
+use abstractgateway_store::replica::{Applier, EntryKind, Log};
+use abstractgateway_store_nats::Cluster;
+use abstractgateway_testkit::nats::NatsCluster;
+use common::{MemApplier, config, runtime, wait_until, within};
+
+#[test]
+fn a_standby_takes_over_a_silent_owner_and_fences_it() {
+    let nats = NatsCluster::start(3);
+    let rt = runtime();
+    let a = within(
+        &rt,
+        30,
+        "connect a",
+        Cluster::connect(config(&nats.url(), "a")),
+    )
+    .expect("connect a");
+    let b = within(
+        &rt,
+        30,
+        "connect b",
+        Cluster::connect(config(&nats.url(), "b")),
+    )
+    .expect("connect b");
+    let replica_a = MemApplier::new();
+    let replica_b = MemApplier::new();
+    let _tail_a = rt.block_on(async { a.tail(replica_a.clone()) });
+    let _tail_b = rt.block_on(async { b.tail(replica_b.clone()) });
+
+    let lost_a = Arc::new(AtomicBool::new(false));
+    let flag = lost_a.clone();
+    let lease_a = within(
+        &rt,
+        30,
+        "a acquires",
+        a.acquire(
+            replica_a.clone(),
+            Box::new(move || flag.store(true, Ordering::SeqCst)),
+        ),
+    )
+    .expect("a acquires the free lease");
+    let log_a = a.log();
+    let mut a_seqs = Vec::new();
+    for i in 0..3u8 {
+        a_seqs.push(log_a.append_owned(vec![b'a', i]).expect("a appends"));
+    }
+
+    // b waits while a renews.
+    let b = Arc::new(b);
+    let acquiring = {
+        let b = b.clone();
+        let replica_b = replica_b.clone();
+        rt.spawn(async move { b.acquire(replica_b, Box::new(|| {})).await })
+    };
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(!acquiring.is_finished(), "b must wait while a renews");
+    assert!(!b.log().is_owner());
+    a_seqs.push(log_a.append_owned(b"a3".to_vec()).expect("a still owns"));
+
+    // a goes silent without knowing it (a paused process): its log still thinks it owns the shard.
+    let silent_at = Instant::now();
+    lease_a.abandon_for_test();
+    let lease_b = within(&rt, 10, "b takes over", acquiring)
+        .expect("acquire task")
+        .expect("b acquires");
+    let took = silent_at.elapsed();
+    assert!(
+        took < Duration::from_millis(3500),
+        "takeover took {took:?}, more than lease + slack"
+    );
+    assert!(
+        took >= Duration::from_millis(1500),
+        "takeover after {took:?}: before the lease expired"
+    );
+    assert!(lease_b.epoch() > 0);
+
+    // The stale owner is refused by the journal, for good.
+    assert!(
+        log_a.is_owner(),
+        "a's local state still says it owns the shard"
+    );
+    assert!(matches!(
+        log_a.append_owned(b"stale".to_vec()),
+        Err(StoreError::Fenced)
+    ));
+    assert!(log_a.is_fenced());
+    assert!(matches!(
+        log_a.append_owned(b"stale again".to_vec()),
+        Err(StoreError::Fenced)
+    ));
+    assert!(
+        !lost_a.load(Ordering::SeqCst),
+        "an abandoned lease calls no handler"
+    );
+
+    let log_b = b.log();
+    let b_seq = log_b.append_owned(b"b0".to_vec()).expect("b appends");
+    assert!(b_seq > *a_seqs.last().expect("a appended"));
+
+    // Both replicas hold the same history: a's marker and entries, b's marker, b's entry; nothing stale.
+    wait_until(10, "replicas reach b's entry", || {
+        replica_a.applied() >= b_seq && replica_b.applied() >= b_seq
+    });
+    let history = replica_b.entries();
+    assert_eq!(replica_a.entries(), history);
+    let kinds: Vec<(EntryKind, Vec<u8>)> =
+        history.iter().map(|e| (e.kind, e.entry.clone())).collect();
+    assert_eq!(
+        kinds,
+        vec![
+            (EntryKind::Marker, vec![]),
+            (EntryKind::Owned, b"a\x00".to_vec()),
+            (EntryKind::Owned, b"a\x01".to_vec()),
+            (EntryKind::Owned, b"a\x02".to_vec()),
+            (EntryKind::Owned, b"a3".to_vec()),
+            (EntryKind::Marker, vec![]),
+            (EntryKind::Owned, b"b0".to_vec()),
+        ]
+    );
+    drop(lease_b);
+}
+
+#[test]
+fn a_released_lease_is_taken_at_once_and_a_taken_one_is_lost() {
+    let nats = NatsCluster::start(3);
+    let rt = runtime();
+    let a = within(
+        &rt,
+        30,
+        "connect a",
+        Cluster::connect(config(&nats.url(), "a")),
+    )
+    .expect("connect a");
+    let b = Arc::new(
+        within(
+            &rt,
+            30,
+            "connect b",
+            Cluster::connect(config(&nats.url(), "b")),
+        )
+        .expect("connect b"),
+    );
+    let replica_a = MemApplier::new();
+    let replica_b = MemApplier::new();
+    let _tail_a = rt.block_on(async { a.tail(replica_a.clone()) });
+    let _tail_b = rt.block_on(async { b.tail(replica_b.clone()) });
+
+    let lease_a = within(
+        &rt,
+        30,
+        "a acquires",
+        a.acquire(replica_a.clone(), Box::new(|| {})),
+    )
+    .expect("a acquires");
+    a.log().append_owned(b"a0".to_vec()).expect("a appends");
+    let losses = Arc::new(AtomicUsize::new(0));
+    let acquiring = {
+        let b = b.clone();
+        let replica_b = replica_b.clone();
+        let losses = losses.clone();
+        rt.spawn(async move {
+            b.acquire(
+                replica_b,
+                Box::new(move || {
+                    losses.fetch_add(1, Ordering::SeqCst);
+                }),
+            )
+            .await
+        })
+    };
+    std::thread::sleep(Duration::from_millis(500));
+    let released_at = Instant::now();
+    within(&rt, 10, "a releases", lease_a.release()).expect("release");
+    assert!(matches!(
+        a.log().append_owned(b"after release".to_vec()),
+        Err(StoreError::Fenced)
+    ));
+    let lease_b = within(&rt, 10, "b takes the released lease", acquiring)
+        .expect("acquire task")
+        .expect("b acquires");
+    let took = released_at.elapsed();
+    assert!(took < Duration::from_millis(1500), "handover took {took:?}");
+    b.log().append_owned(b"b0".to_vec()).expect("b appends");
+
+    // Someone writes the key behind b's back: b's next renewal is refused, the log is fenced, the handler runs.
+    rt.block_on(async {
+        let client = async_nats::connect(
+            nats.url()
+                .trim_start_matches("nats://")
+                .split(',')
+                .next()
+                .unwrap_or_default(),
+        )
+        .await
+        .expect("raw client");
+        let js = async_nats::jetstream::new(client);
+        let kv = js.get_key_value("AG_LEASES").await.expect("lease bucket");
+        kv.put("shard.0", r#"{"node":"intruder"}"#.into())
+            .await
+            .expect("put");
+    });
+    wait_until(5, "b notices the lost lease", || {
+        losses.load(Ordering::SeqCst) == 1
+    });
+    assert!(lease_b.is_lost());
+    assert!(b.log().is_fenced());
+    assert!(matches!(
+        b.log().append_owned(b"b1".to_vec()),
+        Err(StoreError::Fenced)
+    ));
+    within(&rt, 10, "releasing a lost lease", lease_b.release()).expect("nothing to release");
+}
+
+/// The production lease (10 s, renewed every second): a stream leader's failover stalls writes for seconds, which the
+/// short test lease does not survive (by design: its holder stops writing).
+fn default_lease(url: &str, node: &str) -> abstractgateway_store_nats::ClusterConfig {
+    let mut cfg = abstractgateway_store_nats::ClusterConfig::parse(url).expect("cluster url");
+    cfg.node_id = node.to_string();
+    cfg
+}
+
+#[test]
+fn appends_survive_a_killed_stream_leader() {
+    let mut nats = NatsCluster::start(3);
+    let rt = runtime();
+    let cluster = within(
+        &rt,
+        30,
+        "connect",
+        Cluster::connect(default_lease(&nats.url(), "a")),
+    )
+    .expect("connect");
+    let replica = MemApplier::new();
+    let tailer = rt.block_on(async { cluster.tail(replica.clone()) });
+    let lease = within(
+        &rt,
+        30,
+        "acquire",
+        cluster.acquire(replica.clone(), Box::new(|| {})),
+    )
+    .expect("acquire");
+    let log = cluster.log();
+
+    const OWNED: u32 = 150;
+    const INTAKE: u32 = 150;
+    let intake_log = log.clone();
+    let intake = std::thread::spawn(move || {
+        (0..INTAKE)
+            .map(|i| {
+                intake_log
+                    .append_intake(&format!("in:{i}"), format!("i{i}").into_bytes())
+                    .map_err(|e| format!("intake {i}: {e}"))
+            })
+            .collect::<Result<Vec<u64>, String>>()
+    });
+    let owner_log = log.clone();
+    let owned = std::thread::spawn(move || {
+        (0..OWNED)
+            .map(|i| {
+                owner_log
+                    .append_owned(format!("o{i}").into_bytes())
+                    .map_err(|e| format!("owned {i}: {e}"))
+            })
+            .collect::<Result<Vec<u64>, String>>()
+    });
+
+    // Once the appends are under way, SIGKILL the server leading the stream.
+    wait_until(20, "some entries applied", || replica.applied() >= 40);
+    let leader = rt.block_on(async {
+        let client = async_nats::connect(
+            nats.url()
+                .trim_start_matches("nats://")
+                .split(',')
+                .next()
+                .unwrap_or_default(),
+        )
+        .await
+        .expect("raw client");
+        let js = async_nats::jetstream::new(client);
+        let mut stream = js.get_stream("AG_LOG").await.expect("stream");
+        let info = stream.info().await.expect("stream info");
+        info.cluster
+            .as_ref()
+            .and_then(|c| c.leader.clone())
+            .expect("the stream has a leader")
+    });
+    let index: usize = leader
+        .trim_start_matches('n')
+        .parse()
+        .expect("server names are n<i>");
+    let killed_at = Instant::now();
+    nats.kill(index);
+
+    let owned = owned
+        .join()
+        .expect("owner thread")
+        .expect("every owned append lands");
+    let intake = intake
+        .join()
+        .expect("intake thread")
+        .expect("every intake append lands");
+    let after_kill = killed_at.elapsed();
+    within(&rt, 30, "caught up", tailer.caught_up());
+
+    let history = replica.entries();
+    let seqs: Vec<u64> = history.iter().map(|e| e.seq).collect();
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "strictly increasing");
+    let owned_entries: Vec<String> = history
+        .iter()
+        .filter(|e| e.kind == EntryKind::Owned)
+        .map(|e| String::from_utf8_lossy(&e.entry).to_string())
+        .collect();
+    assert_eq!(
+        owned_entries,
+        (0..OWNED).map(|i| format!("o{i}")).collect::<Vec<_>>(),
+        "every owned entry once, in order"
+    );
+    let mut intake_entries: Vec<String> = history
+        .iter()
+        .filter(|e| e.kind == EntryKind::Intake)
+        .map(|e| String::from_utf8_lossy(&e.entry).to_string())
+        .collect();
+    assert_eq!(
+        intake_entries.len(),
+        INTAKE as usize,
+        "every intake entry once"
+    );
+    intake_entries.sort();
+    intake_entries.dedup();
+    assert_eq!(intake_entries.len(), INTAKE as usize);
+    assert_eq!(
+        history
+            .iter()
+            .filter(|e| e.kind == EntryKind::Marker)
+            .count(),
+        1
+    );
+    // The positions the appends returned are the ones the tailer delivered.
+    for (i, seq) in owned.iter().enumerate() {
+        let entry = history
+            .iter()
+            .find(|e| e.seq == *seq)
+            .expect("owned seq delivered");
+        assert_eq!(entry.entry, format!("o{i}").into_bytes());
+    }
+    for (i, seq) in intake.iter().enumerate() {
+        let entry = history
+            .iter()
+            .find(|e| e.seq == *seq)
+            .expect("intake seq delivered");
+        assert_eq!(entry.entry, format!("i{i}").into_bytes());
+    }
+    eprintln!("appends finished {after_kill:?} after the leader ({leader}) was killed");
+
+    // The killed server comes back and the log goes on.
+    nats.start_again(index);
+    let seq = log
+        .append_owned(b"after restart".to_vec())
+        .expect("append after restart");
+    wait_until(10, "the last entry is applied", || replica.applied() >= seq);
+    assert!(!lease.is_lost());
+}
