@@ -16,8 +16,7 @@ use std::time::Duration;
 
 use binary::Server;
 use in_process::fake_llm::FakeLlm;
-use in_process::flowgen::{edge, node};
-use in_process::plugins::component;
+use in_process::loads::{shape, write_steps_bundle};
 use in_process::shared;
 use in_process::standin::StepServer;
 use serde_json::{Value, json};
@@ -69,59 +68,6 @@ impl Kind {
             }
         }
     }
-}
-
-/// Packs bundle `steps@1.0.0` carrying `http_steps.wasm` (granted the stand-in, a kv bucket, artifacts).
-fn write_steps_bundle(dir: &Path, origin: &str) {
-    let src = dir.join("src");
-    std::fs::create_dir_all(src.join("flows")).expect("mkdir");
-    std::fs::create_dir_all(src.join("plugins")).expect("mkdir");
-    let wasm = component("http_steps");
-    std::fs::write(src.join("plugins/http_steps.wasm"), &wasm).expect("wasm");
-    let ins = ["base_url", "count", "journal"];
-    let outs = ["bodies", "artifact_id"];
-    let mut edges = vec![
-        edge("s", "exec-out", "p", "exec-in"),
-        edge("p", "exec-out", "e", "exec-in"),
-    ];
-    edges.extend(ins.iter().map(|i| edge("s", i, "p", i)));
-    edges.extend(outs.iter().map(|o| edge("p", o, "e", o)));
-    let flow = json!({"id": "main", "entryNode": "s", "nodes": [
-        node("s", "on_flow_start", false, &["exec-out"], &[], &ins, json!({})),
-        node("p", "http_steps", true, &["exec-out"], &ins, &outs, json!({})),
-        node("e", "on_flow_end", true, &[], &outs, &[], json!({}))],
-      "edges": edges});
-    std::fs::write(src.join("flows/main.json"), flow.to_string()).expect("flow");
-    let manifest = json!({"bundle_format_version": "1", "bundle_id": "steps", "bundle_version": "1.0.0",
-        "entrypoints": [{"flow_id": "main"}], "default_entrypoint": "main", "flows": {"main": "flows/main.json"},
-        "plugins": [{"path": "plugins/http_steps.wasm", "sha256": abstractgateway::bundle::sha256_hex(&wasm),
-                     "grants": {"http": [origin], "kv": ["journal"], "artifacts": true}}]});
-    std::fs::write(src.join("manifest.json"), manifest.to_string()).expect("manifest");
-    abstractgateway::bundle::pack_dir(&src, &dir.join("flows/steps.flow")).expect("pack");
-}
-
-/// `node/status/effect[/interface.function]` of every record: the shape a replay must reproduce exactly.
-fn shape(recs: &[Value]) -> Vec<String> {
-    recs.iter()
-        .map(|r| {
-            let p = &r["effect"]["payload"];
-            let call = if r["effect"]["type"] == "host_call" {
-                format!(
-                    "/{}.{}",
-                    p["interface"].as_str().unwrap_or(""),
-                    p["function"].as_str().unwrap_or("")
-                )
-            } else {
-                String::new()
-            };
-            format!(
-                "{}/{}/{}{call}",
-                r["node_id"].as_str().unwrap_or(""),
-                r["status"].as_str().unwrap_or(""),
-                r["effect"]["type"].as_str().unwrap_or("-")
-            )
-        })
-        .collect()
 }
 
 /// Keys whose values differ between two uninterrupted runs of the same input (ids, clocks, durations).

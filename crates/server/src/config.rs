@@ -93,6 +93,11 @@ pub struct ServerConfig {
     pub body_timeout: std::time::Duration,
     /// Per-run budgets (`ABSTRACTGATEWAY_RUN_MAX_*`; zero or unset: the defaults).
     pub run_budgets: crate::engine::budget::RunBudgets,
+    /// `ABSTRACTGATEWAY_STORE`: where runs are stored. Unset: the embedded store in the data dir; `nats://h1:4222,…`:
+    /// a NATS JetStream cluster shared by every node (see docs/scale-out.md).
+    pub store: Option<String>,
+    /// `ABSTRACTGATEWAY_NODE_ID`: this process's name in a cluster (leases, logs); host name and pid by default.
+    pub node_id: Option<String>,
 }
 
 /// Tokens the seed refuses on a non-loopback bind.
@@ -227,6 +232,8 @@ impl ServerConfig {
                 ledger_records: parse_num(get("ABSTRACTGATEWAY_RUN_MAX_LEDGER_RECORDS"), 0),
                 ledger_bytes: parse_num(get("ABSTRACTGATEWAY_RUN_MAX_LEDGER_BYTES"), 0),
             },
+            store: get("ABSTRACTGATEWAY_STORE").map(|s| s.trim().to_string()),
+            node_id: get("ABSTRACTGATEWAY_NODE_ID").map(|s| s.trim().to_string()),
             workflow_source: get("ABSTRACTGATEWAY_WORKFLOW_SOURCE")
                 .unwrap_or_else(|| "bundle".into())
                 .trim()

@@ -113,6 +113,15 @@ fn stream_key(store: &Store) -> Result<Vec<u8>, StoreError> {
 
 /// Opens the data dir, loads FLOWS_DIR and builds the shared state (the runner starts if `cfg.runner`).
 pub fn open_state(cfg: ServerConfig) -> Result<SharedState, OpenStateError> {
+    open_state_on(cfg, None)
+}
+
+/// [`open_state`] on a store the caller opened (a cluster replica); `None` opens the embedded store of the data
+/// dir.
+pub fn open_state_on(
+    cfg: ServerConfig,
+    store: Option<Store>,
+) -> Result<SharedState, OpenStateError> {
     let (plugins, mut warnings) = crate::plugins::setup(&cfg.data_dir, Some(&cfg.plugins_dir))
         .map_err(OpenStateError::Plugins)?;
     let nodes = plugins.registry();
@@ -127,7 +136,10 @@ pub fn open_state(cfg: ServerConfig) -> Result<SharedState, OpenStateError> {
         max_steps: cfg.tick_max_steps,
         executor: Some(plugins),
     };
-    let gw = Gateway::open(opts, flows)?;
+    let gw = match store {
+        Some(store) => Gateway::open_on(opts, flows, store)?,
+        None => Gateway::open(opts, flows)?,
+    };
     let key = stream_key(gw.store())?;
     let deprecations = state::read_deprecations(&cfg.data_dir, &mut warnings);
     let audit = if cfg.security && cfg.audit_log {

@@ -1,6 +1,7 @@
 //! The `abstractgateway` command line: `run`, `bundle inspect|verify|pack`, `serve`, `runner`, `plugin new|build|bindings`.
 
 pub mod bundle_cmd;
+pub mod cluster;
 pub mod plugin;
 pub mod print;
 pub mod run_cmd;
@@ -33,8 +34,9 @@ pub enum Command {
     Bundle(bundle_cmd::BundleCommand),
     /// Serve the HTTP API (and, unless --no-runner, run the workflows) on the configured data dir.
     Serve(serve_cmd::ServeArgs),
-    /// Run the workflows of the data dir without HTTP.
-    Runner,
+    /// Run the workflows of the data dir (embedded store: for a `serve --no-runner` front; cluster store: as a
+    /// runner candidate of the cluster).
+    Runner(serve_cmd::RunnerArgs),
     /// Create and build WebAssembly plugins (node types) in Rust or Python.
     #[command(subcommand)]
     Plugin(plugin::PluginCommand),
@@ -57,7 +59,7 @@ pub async fn main() -> ExitCode {
         Command::Run(args) => run_cmd::run(args).await,
         Command::Bundle(cmd) => bundle_cmd::run(cmd),
         Command::Serve(args) => serve_cmd::serve(args).await,
-        Command::Runner => serve_cmd::runner().await,
+        Command::Runner(args) => serve_cmd::runner(args).await,
         Command::Plugin(cmd) => plugin::run(cmd),
     }
 }

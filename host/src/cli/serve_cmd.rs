@@ -4,12 +4,17 @@
 //! deployment, `runner` owns the data dir and serves the API on a private loopback port, and
 //! `serve --no-runner` is a front that forwards every request to it. A second owner of a data dir is
 //! refused with a clear error instead of idling silently.
+//!
+//! With `--store nats://…` (or `ABSTRACTGATEWAY_STORE`) every process is a node of a cluster instead: each serves
+//! the whole API from its own replica, and `serve` (without `--no-runner`) and `runner` also compete for the
+//! runner lease (see `cluster`).
 
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::Args;
 
-use super::EXIT_USAGE;
+use super::{EXIT_USAGE, cluster};
 use crate::server::{self, ServerConfig};
 
 /// Options of `serve`.
@@ -24,6 +29,24 @@ pub struct ServeArgs {
     /// Serve the API without stepping runs in this process.
     #[arg(long)]
     pub no_runner: bool,
+    /// Where runs are stored: a NATS JetStream cluster, `nats://h1:4222,h2:4222,h3:4222`, shared by every node
+    /// (overrides `ABSTRACTGATEWAY_STORE`). Without it, the embedded store in the data dir.
+    #[arg(long)]
+    pub store: Option<String>,
+}
+
+/// Options of `runner`.
+#[derive(Args, Debug)]
+pub struct RunnerArgs {
+    /// Cluster mode: address of this runner's API (health, and the whole API from its replica).
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: String,
+    /// Cluster mode: port of this runner's API (0 picks a free port, printed on stderr).
+    #[arg(long, default_value_t = 0)]
+    pub port: u16,
+    /// A NATS JetStream cluster to run from (overrides `ABSTRACTGATEWAY_STORE`); see `serve --store`.
+    #[arg(long)]
+    pub store: Option<String>,
 }
 
 async fn shutdown_signal() {
@@ -73,6 +96,9 @@ pub async fn serve(args: ServeArgs) -> ExitCode {
             eprintln!("error: {e}");
             return ExitCode::from(EXIT_USAGE);
         }
+    }
+    if let Some(url) = args.store.clone().or_else(|| cfg.store.clone()) {
+        return serve_cluster(cfg, &url, !args.no_runner).await;
     }
     if args.no_runner {
         return serve_front(&cfg).await;
@@ -129,10 +155,72 @@ async fn serve_front(cfg: &ServerConfig) -> ExitCode {
     }
 }
 
-/// Runs `runner`: owns the data dir, steps its runs, and serves the API on a private loopback port
-/// (published in `<data_dir>/runner.addr`) for a `serve --no-runner` front.
-pub async fn runner() -> ExitCode {
+/// Cluster mode: an API node that, with `runner`, is also a candidate for the runner lease.
+async fn serve_cluster(mut cfg: ServerConfig, url: &str, runner: bool) -> ExitCode {
+    let node = match cluster::join(&cfg, url).await {
+        Ok(n) => Arc::new(n),
+        Err(code) => return code,
+    };
+    // The runner starts only once this node holds the lease.
+    cfg.runner = false;
+    let (host, port) = (cfg.host.clone(), cfg.port);
+    let store = node.store.clone();
+    let state =
+        match tokio::task::spawn_blocking(move || server::open_state_on(cfg, Some(store))).await {
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(EXIT_USAGE);
+            }
+            Err(e) => {
+                eprintln!("error: startup failed: {e}");
+                return ExitCode::from(1);
+            }
+        };
+    let listener = match tokio::net::TcpListener::bind((host.as_str(), port)).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("error: cannot bind {host}:{port}: {e}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    match listener.local_addr() {
+        Ok(a) => eprintln!("abstractgateway listening on http://{a}"),
+        Err(e) => eprintln!("abstractgateway listening ({e})"),
+    }
+    let lease = Arc::new(tokio::sync::Mutex::new(None));
+    if runner {
+        let (node, state, slot) = (node.clone(), state.clone(), lease.clone());
+        tokio::spawn(async move {
+            let held = node.run_when_owner(state).await;
+            *slot.lock().await = held;
+        });
+    }
+    let result = server::serve_on(listener, state.clone(), shutdown_signal()).await;
+    cluster::release(&state, Some(lease)).await;
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: server failed: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Runs `runner`. Embedded store: owns the data dir, steps its runs, and serves the API on a private loopback port
+/// (published in `<data_dir>/runner.addr`) for a `serve --no-runner` front. Cluster store: a runner candidate
+/// that serves the API on `--host`/`--port`.
+pub async fn runner(args: RunnerArgs) -> ExitCode {
     let mut cfg = ServerConfig::from_env();
+    if let Some(url) = args.store.clone().or_else(|| cfg.store.clone()) {
+        cfg.host = args.host;
+        cfg.port = args.port;
+        if let Err(e) = cfg.check_startup() {
+            eprintln!("error: {e}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+        return serve_cluster(cfg, &url, true).await;
+    }
     cfg.runner = true;
     cfg.host = "127.0.0.1".into();
     cfg.port = 0;

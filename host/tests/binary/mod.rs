@@ -24,7 +24,19 @@ pub struct Server {
     pub dir: PathBuf,
     pub client: reqwest::Client,
     env: Vec<(String, String)>,
+    /// The command line after the binary (`serve --host 127.0.0.1 --port 0` unless started with another).
+    args: Vec<String>,
+    /// Every line the process wrote on stderr so far.
+    pub stderr: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
     _tmp: Option<tempfile::TempDir>,
+}
+
+/// The default command line of a test server.
+fn serve_args() -> Vec<String> {
+    ["serve", "--host", "127.0.0.1", "--port", "0"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
 }
 
 /// The tests' HTTP client: a server that stops answering fails the test instead of hanging it.
@@ -47,10 +59,14 @@ pub fn copy_bundles(flows: &Path) {
     }
 }
 
-fn spawn(dir: &Path, env: &[(String, String)], extra_args: &[&str]) -> (Child, String) {
+fn spawn(
+    dir: &Path,
+    env: &[(String, String)],
+    args: &[String],
+    log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+) -> (Child, String) {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_abstractgateway"));
-    cmd.args(["serve", "--host", "127.0.0.1", "--port", "0"])
-        .args(extra_args);
+    cmd.args(args);
     cmd.env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("ABSTRACTGATEWAY_FLOWS_DIR", dir.join("flows"))
@@ -70,6 +86,9 @@ fn spawn(dir: &Path, env: &[(String, String)], extra_args: &[&str]) -> (Child, S
     std::thread::spawn(move || {
         let mut sent = false;
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Ok(mut l) = log.lock() {
+                l.push(line.clone());
+            }
             if !sent && let Some(addr) = line.strip_prefix("abstractgateway listening on ") {
                 let _ = tx.send(Ok(addr.to_string()));
                 sent = true;
@@ -111,21 +130,57 @@ impl Server {
 
     /// Starts a server on an existing directory (`flows/`, `data/`).
     pub async fn start_in(dir: &Path, env: &[(&str, &str)]) -> Server {
+        Server::start_cmd(dir, env, &[]).await
+    }
+
+    /// Starts the binary with command line `args` (empty: `serve` on a free loopback port) on an existing
+    /// directory; the process must print `abstractgateway listening on <url>`.
+    pub async fn start_cmd(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Server {
         let env: Vec<(String, String)> = env
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        let (child, base) = spawn(dir, &env, &[]);
+        let args = if args.is_empty() {
+            serve_args()
+        } else {
+            args.iter().map(|s| s.to_string()).collect()
+        };
+        let stderr = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (child, base) = spawn(dir, &env, &args, stderr.clone());
         let s = Server {
             child: Some(child),
             base,
             dir: dir.to_path_buf(),
             client: client(),
             env,
+            args,
+            stderr,
             _tmp: None,
         };
         s.wait_healthy().await;
         s
+    }
+
+    /// A handle on a server another handle started (it does not stop the process when dropped).
+    pub fn attach(base: &str, dir: &Path) -> Server {
+        Server {
+            child: None,
+            base: base.to_string(),
+            dir: dir.to_path_buf(),
+            client: client(),
+            env: Vec::new(),
+            args: serve_args(),
+            stderr: std::sync::Arc::new(std::sync::Mutex::new(Vec::new())),
+            _tmp: None,
+        }
+    }
+
+    /// True once the process wrote a stderr line containing `text`.
+    pub fn said(&self, text: &str) -> bool {
+        self.stderr
+            .lock()
+            .map(|l| l.iter().any(|line| line.contains(text)))
+            .unwrap_or(false)
     }
 
     /// Polls `/api/health` until it answers 200.
@@ -322,7 +377,7 @@ impl Server {
     /// Stops the process and starts it again on the same directories.
     pub async fn restart(&mut self) {
         self.kill();
-        let (child, base) = spawn(&self.dir, &self.env, &[]);
+        let (child, base) = spawn(&self.dir, &self.env, &self.args, self.stderr.clone());
         self.child = Some(child);
         self.base = base;
         self.wait_healthy().await;

@@ -3,6 +3,7 @@
 
 pub mod fake_llm;
 pub mod flowgen;
+pub mod loads;
 pub mod plugins;
 pub mod python;
 pub mod scripted_llm;

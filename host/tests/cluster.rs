@@ -1,0 +1,555 @@
+//! Cluster mode with real processes: three nats-server 2.15 in cluster mode with JetStream R3, two API nodes
+//! (`serve --no-runner --store nats://…`) and two runners (`runner --store nats://…`) of the real binary, each with
+//! its own data dir. Clients talk to either API node and cannot tell them apart; a runner that is killed, paused
+//! past its lease or loses a nats-server costs nothing acknowledged and repeats no recorded call.
+//!
+//! nats-server comes from `ABSTRACTGATEWAY_TEST_NATS` (`scripts/install-nats.sh` installs it; `scripts/test.sh`
+//! sets it). Without a server of version 2.12 or later these tests fail: they never skip.
+
+mod binary;
+mod in_process;
+
+use std::collections::{BTreeMap, HashSet};
+
+use std::time::{Duration, Instant};
+
+use abstractgateway_testkit::nats::NatsCluster;
+use binary::{Server, copy_bundles, open_stream, record};
+use in_process::loads::{shape, write_steps_bundle};
+use in_process::standin::StepServer;
+use serde_json::{Value, json};
+
+/// Runs in the mixed load of the equality test.
+const MIXED_RUNS: usize = 1000;
+/// Concurrent clients of a load.
+const CLIENTS: usize = 16;
+
+/// One gateway process of the cluster and its name.
+struct Node {
+    server: Server,
+}
+
+/// Three nats-servers and the gateway processes on them.
+struct Deployment {
+    nats: NatsCluster,
+    root: tempfile::TempDir,
+    apis: Vec<Node>,
+    runners: Vec<Node>,
+}
+
+impl Deployment {
+    /// `apis` API nodes and `runners` runner candidates, started in that order; `lease` in seconds.
+    async fn start(apis: usize, runners: usize, lease: &str, origin: Option<&str>) -> Deployment {
+        let nats = NatsCluster::start(3);
+        let root = tempfile::tempdir().expect("tmp");
+        let mut d = Deployment {
+            nats,
+            root,
+            apis: Vec::new(),
+            runners: Vec::new(),
+        };
+        for i in 0..apis {
+            let node = d.node(&format!("api-{i}"), lease, origin, false).await;
+            d.apis.push(node);
+        }
+        for i in 0..runners {
+            let node = d.node(&format!("run-{i}"), lease, origin, true).await;
+            d.runners.push(node);
+        }
+        d
+    }
+
+    async fn node(&self, id: &str, lease: &str, origin: Option<&str>, runner: bool) -> Node {
+        let dir = self.root.path().join(id);
+        copy_bundles(&dir.join("flows"));
+        if let Some(origin) = origin {
+            write_steps_bundle(&dir, origin);
+        }
+        let url = self.nats.url();
+        let env = [
+            ("ABSTRACTGATEWAY_STORE", url.as_str()),
+            ("ABSTRACTGATEWAY_NODE_ID", id),
+            ("ABSTRACTGATEWAY_CLUSTER_LEASE_S", lease),
+            // The HTTP stand-in listens on loopback.
+            ("ABSTRACTGATEWAY_HTTP_ALLOW_PRIVATE_HOSTS", "127.0.0.1"),
+        ];
+        let args: &[&str] = if runner {
+            &["runner", "--host", "127.0.0.1", "--port", "0"]
+        } else {
+            &["serve", "--host", "127.0.0.1", "--port", "0", "--no-runner"]
+        };
+        Node {
+            server: Server::start_cmd(&dir, &env, args).await,
+        }
+    }
+
+    /// The runner that holds the lease (waits for one, 30 s at most).
+    async fn owner(&self) -> usize {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let active: Vec<usize> = (0..self.runners.len())
+                .filter(|i| {
+                    let s = &self.runners[*i].server;
+                    s.child.is_some() && s.said("runner active")
+                })
+                .collect();
+            if let Some(i) = active.last() {
+                return *i;
+            }
+            assert!(Instant::now() < deadline, "no runner took the lease");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    fn api(&self, n: usize) -> &Server {
+        &self.apis[n % self.apis.len()].server
+    }
+}
+
+/// What a client starts, and what it does to finish it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Kind {
+    Echo,
+    Chain,
+    Ask,
+    Event,
+    Delay,
+}
+
+const KINDS: [Kind; 5] = [Kind::Echo, Kind::Chain, Kind::Ask, Kind::Event, Kind::Delay];
+
+impl Kind {
+    fn bundle(self) -> &'static str {
+        match self {
+            Kind::Echo => "echo-upper",
+            Kind::Chain => "chain",
+            Kind::Ask => "ask-user",
+            Kind::Event => "wait-event",
+            Kind::Delay => "delay",
+        }
+    }
+
+    fn input(self, n: usize) -> Value {
+        match self {
+            Kind::Echo | Kind::Chain | Kind::Ask => json!({"name": format!("n{n}")}),
+            Kind::Event => json!({}),
+            Kind::Delay => json!({"seconds": 1}),
+        }
+    }
+}
+
+/// Starts one run of `kind` on API node `start`, drives it to the end through API node `other`, and returns its
+/// output and ledger shape as `other` serves them.
+async fn drive(
+    start: &Server,
+    other: &Server,
+    kind: Kind,
+    n: usize,
+) -> (String, Value, Vec<String>) {
+    let run = start.start_run(kind.bundle(), kind.input(n)).await;
+    match kind {
+        Kind::Ask => {
+            wait_for(other, &run, |v| v["status"] == "waiting").await;
+            let (st, v) = other
+                .command(
+                    &format!("answer-{run}"),
+                    &run,
+                    "resume",
+                    json!({"payload": {"response": format!("c{n}")}}),
+                )
+                .await;
+            assert_eq!(st, 200, "{v}");
+        }
+        Kind::Event => {
+            // Another client's global event may have finished it already.
+            let now = wait_for(other, &run, |v| {
+                v["status"] == "waiting" || v["status"] == "completed"
+            })
+            .await;
+            // A global event from the other API node: it reaches every waiter, whoever started it.
+            if now["status"] == "waiting" {
+                let (st, v) = other
+                    .command(
+                        &format!("go-{run}"),
+                        "any",
+                        "emit_event",
+                        json!({"name": "go", "scope": "global", "payload": {"text": "hi"}}),
+                    )
+                    .await;
+                assert_eq!(st, 200, "{v}");
+            }
+        }
+        _ => {}
+    }
+    let done = wait_for(other, &run, |v| {
+        matches!(
+            v["status"].as_str(),
+            Some("completed" | "failed" | "cancelled")
+        )
+    })
+    .await;
+    assert_eq!(done["status"], "completed", "{kind:?} {done}");
+    let ledger = other.ledger(&run).await;
+    assert_contiguous(&run, &ledger);
+    (run, done["output"].clone(), shape(&ledger))
+}
+
+/// Polls a run on `s` until `pred` holds (120 s at most: loads share two cores with seven processes).
+async fn wait_for(s: &Server, run: &str, pred: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let (st, v) = s.get(&format!("/api/gateway/runs/{run}")).await;
+        if st == 200 && pred(&v) {
+            return v;
+        }
+        assert!(
+            st == 200 || st == 404,
+            "run {run}: unexpected answer {st} {v}"
+        );
+        assert!(Instant::now() < deadline, "run {run} never got there: {v}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A ledger served by the API: whole records (the seed's 16 keys), none twice (a step is recorded at most once
+/// per status).
+fn assert_contiguous(run: &str, ledger: &[Value]) {
+    let mut steps = HashSet::new();
+    for rec in ledger {
+        assert!(
+            rec.as_object().is_some_and(|o| o.len() == 16),
+            "run {run}: torn record {rec}"
+        );
+        let key = (rec["step_id"].to_string(), rec["status"].to_string());
+        assert!(steps.insert(key.clone()), "run {run}: record {key:?} twice");
+    }
+}
+
+/// Keys whose values differ between two runs of one input (ids, clocks).
+const VOLATILE: &[&str] = &[
+    "event_id",
+    "emitted_at",
+    "run_id",
+    "session_id",
+    "sub_run_id",
+    "created_at",
+    "updated_at",
+    "ts",
+    "timestamp",
+    "duration_ms",
+];
+
+fn without_volatile(v: &Value) -> Value {
+    match v {
+        Value::Object(o) => Value::Object(
+            o.iter()
+                .filter(|(k, _)| !VOLATILE.contains(&k.as_str()))
+                .map(|(k, v)| (k.clone(), without_volatile(v)))
+                .collect(),
+        ),
+        Value::Array(a) => Value::Array(a.iter().map(without_volatile).collect()),
+        other => other.clone(),
+    }
+}
+
+/// The output without ids and clocks.
+fn normalized(output: &Value) -> String {
+    without_volatile(output).to_string()
+}
+
+/// The mixed load: `MIXED_RUNS` runs from `CLIENTS` clients, each started on one API node and finished and read
+/// on the other; returns every run's kind, normalized output and ledger shape by its number.
+async fn mixed_load(a: &Server, b: &Server) -> BTreeMap<usize, (Kind, String, Vec<String>)> {
+    let next = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut clients = Vec::new();
+    for _ in 0..CLIENTS {
+        let next = next.clone();
+        let (a, b) = (
+            Server::attach(&a.base, &a.dir),
+            Server::attach(&b.base, &b.dir),
+        );
+        clients.push(tokio::spawn(async move {
+            let mut out = Vec::new();
+            loop {
+                let n = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                if n >= MIXED_RUNS {
+                    return out;
+                }
+                let kind = KINDS[n % KINDS.len()];
+                let (start, other) = if n % 2 == 0 { (&a, &b) } else { (&b, &a) };
+                let (_, output, shape) = drive(start, other, kind, n).await;
+                out.push((n, (kind, normalized(&output), shape)));
+            }
+        }));
+    }
+    let mut results = BTreeMap::new();
+    for c in clients {
+        results.extend(c.await.expect("client"));
+    }
+    assert_eq!(results.len(), MIXED_RUNS);
+    results
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_thousand_mixed_runs_through_two_api_nodes_end_as_on_the_embedded_store() {
+    // The reference: the same load on the embedded store.
+    let embedded = Server::start(&[]).await;
+    let started = Instant::now();
+    let expected = mixed_load(&embedded, &embedded).await;
+    eprintln!(
+        "{MIXED_RUNS} mixed runs on the embedded store in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    drop(embedded);
+
+    let d = Deployment::start(2, 2, "10", None).await;
+    d.owner().await;
+    let started = Instant::now();
+    let results = mixed_load(d.api(0), d.api(1)).await;
+    eprintln!(
+        "{MIXED_RUNS} mixed runs through 2 API nodes and 2 runners in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    for (n, got) in &results {
+        assert_eq!(got, &expected[n], "run {n}");
+    }
+    // Both API nodes list the same runs, newest first (500 is the largest page).
+    let (_, a) = d.api(0).get("/api/gateway/runs?limit=500").await;
+    let (_, b) = d.api(1).get("/api/gateway/runs?limit=500").await;
+    let ids = |v: &Value| -> Vec<String> {
+        v["items"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|r| r["run_id"].as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    assert_eq!(ids(&a), ids(&b));
+    assert_eq!(ids(&a).len(), 500);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_sse_client_follows_a_run_across_api_nodes_with_last_event_id() {
+    let d = Deployment::start(2, 1, "10", None).await;
+    d.owner().await;
+    let (a, b) = (d.api(0), d.api(1));
+    let run = a.start_run("ask-user", json!({"name": "Ada"})).await;
+    // On A: every record up to the question.
+    let mut seen = Vec::new();
+    let mut stream = open_stream(a, &run, "", None).await;
+    loop {
+        let ev = stream
+            .next_event(Duration::from_secs(60))
+            .await
+            .expect("event");
+        assert_eq!(ev.event.as_deref(), Some("step"), "{ev:?}");
+        let id: u64 = ev.id.as_deref().expect("id").parse().expect("numeric id");
+        seen.push(id);
+        if record(&ev)["status"] == "waiting" {
+            break;
+        }
+    }
+    drop(stream);
+    let last = *seen.last().expect("records");
+    // Answered through B, then followed on B from where A's stream stopped.
+    let (st, v) = b
+        .command(
+            "answer",
+            &run,
+            "resume",
+            json!({"payload": {"response": "blue"}}),
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    let mut stream = open_stream(b, &run, "", Some(&last.to_string())).await;
+    loop {
+        let ev = stream
+            .next_event(Duration::from_secs(60))
+            .await
+            .expect("event");
+        match ev.event.as_deref() {
+            Some("step") => seen.push(ev.id.as_deref().expect("id").parse().expect("id")),
+            Some("done") => break,
+            other => panic!("unexpected event {other:?}"),
+        }
+    }
+    let want: Vec<u64> = (1..=seen.len() as u64).collect();
+    assert_eq!(seen, want, "no gap and no repeat across the reconnect");
+    assert_eq!(b.ledger(&run).await.len(), seen.len());
+    // A stream token from A opens the stream on B: both sign with the cluster's key.
+    let (st, tok) = a
+        .post(&format!("/api/gateway/runs/{run}/stream_token"), json!({}))
+        .await;
+    assert_eq!(st, 200, "{tok}");
+    let token = tok["token"].as_str().expect("token");
+    let r = b
+        .client
+        .get(b.url(&format!(
+            "/api/gateway/runs/{run}/ledger/stream?stream_token={token}"
+        )))
+        .send()
+        .await
+        .expect("stream");
+    assert_eq!(r.status(), 200);
+}
+
+/// Starts `count` runs of the HTTP-calling bundle through the API nodes; returns their ids.
+async fn start_steps(d: &Deployment, steps_url: &str, count: usize, tag: &str) -> Vec<String> {
+    let mut ids = Vec::new();
+    for n in 0..count {
+        let run = d
+            .api(n)
+            .start_run(
+                "steps",
+                json!({"base_url": format!("{steps_url}/{tag}{n}"), "count": 3, "journal": "journal"}),
+            )
+            .await;
+        ids.push(run);
+    }
+    ids
+}
+
+/// Every run completed with three calls in its ledger, and the stand-in saw each call at most `extra` more times
+/// than the ledger holds (a call in flight when its runner died may be made again: its record was not durable).
+async fn check_steps(d: &Deployment, steps: &StepServer, runs: &[String], extra: usize) {
+    let mut repeated = 0;
+    for run in runs {
+        let done = wait_for(d.api(1), run, |v| {
+            matches!(
+                v["status"].as_str(),
+                Some("completed" | "failed" | "cancelled")
+            )
+        })
+        .await;
+        assert_eq!(done["status"], "completed", "{run}: {done}");
+        let ledger = d.api(0).ledger(run).await;
+        assert_contiguous(run, &ledger);
+        let calls = ledger
+            .iter()
+            .filter(|r| {
+                r["effect"]["payload"]["interface"] == "http"
+                    && r["effect"]["payload"]["function"] == "fetch"
+            })
+            .count();
+        assert_eq!(calls, 3, "{run}: {:?}", shape(&ledger));
+    }
+    let hits = steps.hits_by_path();
+    for n in hits.values() {
+        repeated += n.saturating_sub(1);
+    }
+    eprintln!(
+        "{} runs: {} calls made, {repeated} of them repeats",
+        runs.len(),
+        hits.values().sum::<usize>()
+    );
+    assert!(
+        repeated <= extra,
+        "{repeated} calls were repeated; at most {extra} may be (one per run in flight at the failure)"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_killed_runner_hands_its_runs_over_within_the_bound_and_repeats_nothing_recorded() {
+    // Slow calls, so that runs are in the middle of their calls when the runner dies.
+    let steps = StepServer::start_with_delay(Duration::from_millis(400));
+    let mut d = Deployment::start(2, 2, "10", Some(&steps.url)).await;
+    let owner = d.owner().await;
+    let runs = start_steps(&d, &steps.url, 40, "k").await;
+    let in_flight = d.apis[0].server.runs_in_flight().await;
+    eprintln!("runs in flight at the kill: {in_flight}");
+    assert!(in_flight > 0, "the kill must hit runs in flight");
+    let killed_at = Instant::now();
+    d.runners[owner].server.kill();
+    let successor = d.owner().await;
+    assert_ne!(successor, owner);
+    let takeover = killed_at.elapsed();
+    eprintln!("takeover after SIGKILL: {:.2} s", takeover.as_secs_f64());
+    assert!(
+        takeover <= Duration::from_secs(15),
+        "takeover took {takeover:?}, over the documented 15 s"
+    );
+    let later = start_steps(&d, &steps.url, 10, "after").await;
+    let all: Vec<String> = runs.into_iter().chain(later).collect();
+    check_steps(&d, &steps, &all, 40).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_runner_paused_past_its_lease_cannot_write_after_the_takeover() {
+    let steps = StepServer::start_with_delay(Duration::from_millis(400));
+    let mut d = Deployment::start(2, 2, "3", Some(&steps.url)).await;
+    let owner = d.owner().await;
+    let runs = start_steps(&d, &steps.url, 20, "p").await;
+    let in_flight = d.apis[0].server.runs_in_flight().await;
+    assert!(in_flight > 0, "the pause must hit runs in flight");
+    let pid = d.runners[owner].server.child.as_ref().expect("child").id();
+    signal(pid, "STOP");
+    let successor = {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let other = 1 - owner;
+            if d.runners[other].server.said("runner active") {
+                break other;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no takeover while the owner was stopped"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    assert_ne!(successor, owner);
+    signal(pid, "CONT");
+    // The woken runner finds its lease gone (or its next write refused) and exits instead of writing.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        let child = d.runners[owner].server.child.as_mut().expect("child");
+        if let Some(st) = child.try_wait().expect("wait") {
+            break st;
+        }
+        assert!(Instant::now() < deadline, "the stale runner kept running");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(
+        !status.success(),
+        "the stale runner must stop with an error: {status:?}"
+    );
+    assert!(
+        d.runners[owner].server.said("lost its lease") || d.runners[owner].server.said("fenced"),
+        "{:?}",
+        d.runners[owner]
+            .server
+            .stderr
+            .lock()
+            .map(|l| l.clone())
+            .unwrap_or_default()
+    );
+    d.runners[owner].server.child = None;
+    check_steps(&d, &steps, &runs, 20).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn losing_one_nats_server_does_not_stop_the_load() {
+    let steps = StepServer::start_with_delay(Duration::from_millis(100));
+    let mut d = Deployment::start(2, 1, "10", Some(&steps.url)).await;
+    d.owner().await;
+    let first = start_steps(&d, &steps.url, 20, "a").await;
+    assert!(d.apis[0].server.runs_in_flight().await > 0);
+    d.nats.kill(0);
+    // Starts and commands keep being acknowledged with one server of three gone (R3 keeps a quorum).
+    let second = start_steps(&d, &steps.url, 20, "b").await;
+    let all: Vec<String> = first.into_iter().chain(second).collect();
+    check_steps(&d, &steps, &all, 0).await;
+    d.nats.start_again(0);
+    let third = start_steps(&d, &steps.url, 5, "c").await;
+    check_steps(&d, &steps, &third, 0).await;
+}
+
+fn signal(pid: u32, sig: &str) {
+    let st = std::process::Command::new("kill")
+        .args([&format!("-{sig}"), &pid.to_string()])
+        .status()
+        .expect("kill");
+    assert!(st.success(), "kill -{sig} {pid}");
+}
