@@ -19,6 +19,9 @@ if [ -n "$missing" ] && command -v apt-get >/dev/null 2>&1; then
   # shellcheck disable=SC2086
   $sudo_cmd env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null
 fi
+# The cluster tests run nats-server 2.15.1 (Debian's 2.9 breaks fencing); installed once, without root.
+ABSTRACTGATEWAY_TEST_NATS="$(./scripts/install-nats.sh)"
+export ABSTRACTGATEWAY_TEST_NATS
 # The guest components the tests load (hostile, http_steps, ...) and the Python code-node component.
 ./scripts/build-plugins.sh >/dev/null
 # The Python code-node component: the conformance and code-node tests need it (skipped when up to date).

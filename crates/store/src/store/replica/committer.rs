@@ -5,7 +5,7 @@
 //! batches and commands become one entry each, because each has its own dedup id. Every request is acknowledged
 //! after the log acknowledged it and the local replica applied it, so the caller reads its own write.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, mpsc};
 use std::thread::JoinHandle;
 
@@ -39,6 +39,13 @@ pub(crate) fn spawn(
     Ok((tx, handle))
 }
 
+/// Who waits for an intake entry.
+enum Pending {
+    Batch(Reply<()>),
+    /// A command and its id.
+    Command(Reply<Appended>, String),
+}
+
 struct ReplicaCommitter {
     log: Arc<dyn super::Log>,
     shared: Arc<Shared>,
@@ -62,22 +69,71 @@ impl ReplicaCommitter {
 
     fn process(&mut self, group: Vec<Request>) {
         let mut owned: Vec<(Batch, Reply<()>)> = Vec::new();
+        let mut intake: Vec<(String, Vec<u8>, Pending)> = Vec::new();
         for req in group {
             match req {
                 Request::Write { batch, reply } => {
                     if let Some(err) = batch.error {
                         reply.send(Err(err));
                     } else if batch.intake {
-                        reply.send(self.intake_batch(batch));
+                        let bytes = entry::encode_intake_batch(batch.guard.as_deref(), &batch.ops);
+                        let dedup = format!("b:{}", uuid::Uuid::new_v4().simple());
+                        intake.push((dedup, bytes, Pending::Batch(reply)));
                     } else {
                         owned.push((batch, reply));
                     }
                 }
-                Request::Command { cmd, reply } => reply.send(self.command(cmd)),
+                Request::Command { cmd, reply } => match self.command_entry(cmd) {
+                    Ok(Ok((dedup, bytes, command_id))) => {
+                        intake.push((dedup, bytes, Pending::Command(reply, command_id)));
+                    }
+                    Ok(Err(known)) => reply.send(Ok(known)),
+                    Err(e) => reply.send(Err(e)),
+                },
             }
+        }
+        if !intake.is_empty() {
+            self.intake(intake);
         }
         if !owned.is_empty() {
             self.owned(owned);
+        }
+    }
+
+    /// All intake entries of the group in flight at once; each is answered once it is applied here.
+    fn intake(&mut self, items: Vec<(String, Vec<u8>, Pending)>) {
+        let (entries, pending): (Vec<(String, Vec<u8>)>, Vec<Pending>) = items
+            .into_iter()
+            .map(|(id, bytes, p)| ((id, bytes), p))
+            .unzip();
+        let results = self.log.append_intake_many(entries);
+        let last = results
+            .iter()
+            .filter_map(|r| r.as_ref().ok())
+            .max()
+            .copied();
+        let applied = match last {
+            Some(seq) => self.wait(seq),
+            None => Ok(()),
+        };
+        // The same command id twice in one group: the second is a duplicate of the first, as in the embedded store.
+        let mut answered: HashSet<String> = HashSet::new();
+        for (result, pending) in results.into_iter().zip(pending) {
+            let result = result.and_then(|seq| applied.clone().map(|()| seq));
+            match pending {
+                Pending::Batch(reply) => reply.send(result.map(drop)),
+                Pending::Command(reply, command_id) => {
+                    let first = answered.insert(command_id.clone());
+                    reply.send(
+                        result
+                            .and_then(|seq| self.appended(&command_id, seq))
+                            .map(|a| Appended {
+                                seq: a.seq,
+                                duplicate: a.duplicate || !first,
+                            }),
+                    )
+                }
+            }
         }
     }
 
@@ -113,31 +169,33 @@ impl ReplicaCommitter {
         }
     }
 
-    fn intake_batch(&mut self, batch: Batch) -> Result<(), StoreError> {
-        let bytes = entry::encode_intake_batch(batch.guard.as_deref(), &batch.ops);
-        let dedup = format!("b:{}", uuid::Uuid::new_v4().simple());
-        let seq = self.log.append_intake(&dedup, bytes)?;
-        self.wait(seq)
-    }
-
-    /// Appends a command; the log position of its entry is its seq. A command id already applied here answers its
-    /// original seq without an append; one applied from another node in the meantime is found after the apply.
-    fn command(&mut self, cmd: NewCommand) -> Result<Appended, StoreError> {
+    /// The log entry of a new command, or its original seq when this replica knows its id already.
+    #[allow(clippy::type_complexity)]
+    fn command_entry(
+        &self,
+        cmd: NewCommand,
+    ) -> Result<Result<(String, Vec<u8>, String), Appended>, StoreError> {
         let record = new_record(cmd, 0)?;
         if let Some(seq) = self.known_command(&record.command_id)? {
-            return Ok(Appended {
+            return Ok(Err(Appended {
                 seq,
                 duplicate: true,
-            });
+            }));
         }
         let bytes = entry::encode_intake_command(&record)?;
-        let dedup = format!("c:{}", record.command_id);
-        let seq = self.log.append_intake(&dedup, bytes)?;
-        self.wait(seq)?;
-        let stored = self.known_command(&record.command_id)?.ok_or_else(|| {
+        Ok(Ok((
+            format!("c:{}", record.command_id),
+            bytes,
+            record.command_id,
+        )))
+    }
+
+    /// The answer for a command whose entry is at `seq` and applied: the seq it is stored under (another node's
+    /// entry for the same id may have come first).
+    fn appended(&self, command_id: &str, seq: u64) -> Result<Appended, StoreError> {
+        let stored = self.known_command(command_id)?.ok_or_else(|| {
             StoreError::Corrupt(format!(
-                "command {} was applied but is not stored",
-                record.command_id
+                "command {command_id} was applied but is not stored"
             ))
         })?;
         Ok(Appended {

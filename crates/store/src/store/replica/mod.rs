@@ -144,6 +144,16 @@ pub trait Log: Send + Sync + 'static {
     /// Appends an intake entry. `dedup_id` makes a retried append land once (a duplicate answers the original
     /// position). Returns the entry's log position once the replicas acknowledged it.
     fn append_intake(&self, dedup_id: &str, entry: Vec<u8>) -> Result<u64, StoreError>;
+
+    /// Appends several intake entries, each with its own dedup id, and returns each one's result in order. A log
+    /// that can have many appends in flight at once overrides this (the default appends one after the other), so a
+    /// group of starts and commands costs one round trip instead of one each.
+    fn append_intake_many(&self, entries: Vec<(String, Vec<u8>)>) -> Vec<Result<u64, StoreError>> {
+        entries
+            .into_iter()
+            .map(|(id, entry)| self.append_intake(&id, entry))
+            .collect()
+    }
 }
 
 /// The side of a replica that a log tailer feeds: the tailer delivers every entry after [`Applier::applied`], in

@@ -213,3 +213,26 @@ fn a_hostile_entry_is_refused_and_leaves_the_replica_unchanged() {
     // Delivered twice: ignored.
     assert!(applier.apply(1, EntryKind::Intake, b"garbage").is_ok());
 }
+
+#[test]
+fn one_command_id_twice_in_one_group_is_one_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = MemLog::new();
+    let a = node(&log, dir.path());
+    let store = a.store.clone();
+    let (tx, rx) = std::sync::mpsc::channel();
+    for _ in 0..8 {
+        let (store, tx) = (store.clone(), tx.clone());
+        std::thread::spawn(move || tx.send(store.append_command(command("same", "r1"))));
+    }
+    drop(tx);
+    let answers: Vec<Appended> = rx.iter().map(|r| r.unwrap()).collect();
+    assert_eq!(answers.len(), 8);
+    assert_eq!(
+        answers.iter().filter(|a| !a.duplicate).count(),
+        1,
+        "{answers:?}"
+    );
+    assert!(answers.iter().all(|a| a.seq == answers[0].seq));
+    assert_eq!(store.commands_after(0, 10).unwrap().len(), 1);
+}
