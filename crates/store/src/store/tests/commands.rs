@@ -3,48 +3,45 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+use super::backend::{Backend, both};
 use crate::run::CommandOutcome;
 use crate::store::testutil::command;
-use crate::store::{Appended, Batch, Store, StoreError};
+use crate::store::{Appended, Batch, StoreError};
 
-#[test]
-fn same_command_id_twice_returns_the_original_seq() {
+both!(same_command_id_twice_returns_the_original_seq);
+fn same_command_id_twice_returns_the_original_seq(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+    let store = backend.open(dir.path());
     let first = store.append_command(command("c1", "r1")).unwrap();
-    assert_eq!(
-        first,
-        Appended {
-            seq: 1,
-            duplicate: false
-        }
-    );
+    assert!(!first.duplicate);
     // Even with a different run and type, the id decides.
     let mut other = command("c1", "r2");
     other.kind = "cancel".into();
     assert_eq!(
         store.append_command(other).unwrap(),
         Appended {
-            seq: 1,
+            seq: first.seq,
             duplicate: true
         }
     );
     let mut with_ts = command("c2", "r1");
     with_ts.ts = Some("2026-11-28T12:00:00+00:00".into());
-    assert_eq!(
-        store.append_command(with_ts).unwrap(),
-        Appended {
-            seq: 2,
-            duplicate: false
-        }
-    );
+    let second = store.append_command(with_ts).unwrap();
+    assert!(!second.duplicate);
+    assert!(second.seq > first.seq);
+    // The embedded inbox numbers commands 1, 2, 3, … without gaps. In a replica a command's seq is its log
+    // position: unique and increasing, not gapless (the takeover marker took position 1).
+    if backend.is_embedded() {
+        assert_eq!((first.seq, second.seq), (1, 2));
+    }
 
     let all = store.commands_after(0, 10).unwrap();
     assert_eq!(all.len(), 2);
     assert_eq!(all[0].command_id, "c1");
     assert_eq!(all[0].run_id, "r1");
     assert_eq!(all[0].kind, "pause");
-    assert_eq!(all[0].seq, 1);
+    assert_eq!(all[0].seq, first.seq);
+    assert_eq!(all[1].seq, second.seq);
     assert_eq!(all[0].client_id.as_deref(), Some("tests"));
     assert!(
         crate::time::parse_iso(&all[0].ts).is_some(),
@@ -52,16 +49,16 @@ fn same_command_id_twice_returns_the_original_seq() {
         all[0].ts
     );
     assert_eq!(all[1].ts, "2026-11-28T12:00:00+00:00");
-    assert_eq!(store.commands_after(1, 10).unwrap().len(), 1);
+    assert_eq!(store.commands_after(first.seq, 10).unwrap().len(), 1);
     assert_eq!(store.commands_after(0, 1).unwrap().len(), 1);
-    assert!(store.commands_after(2, 10).unwrap().is_empty());
+    assert!(store.commands_after(second.seq, 10).unwrap().is_empty());
     assert!(store.commands_after(u64::MAX, 10).unwrap().is_empty());
 }
 
-#[test]
-fn concurrent_appends_get_distinct_gapless_seqs() {
+both!(concurrent_appends_get_distinct_gapless_seqs);
+fn concurrent_appends_get_distinct_gapless_seqs(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+    let store = backend.open(dir.path());
     let results: Vec<Vec<Appended>> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..8)
             .map(|t| {
@@ -84,54 +81,77 @@ fn concurrent_appends_get_distinct_gapless_seqs() {
             .collect();
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     });
+    for got in &results {
+        let own: Vec<u64> = got.iter().filter(|a| !a.duplicate).map(|a| a.seq).collect();
+        assert!(
+            own.windows(2).all(|w| w[0] < w[1]),
+            "one thread's appends get increasing seqs: {own:?}"
+        );
+    }
     let all: Vec<Appended> = results.into_iter().flatten().collect();
     let fresh: BTreeSet<u64> = all.iter().filter(|a| !a.duplicate).map(|a| a.seq).collect();
     assert_eq!(all.iter().filter(|a| !a.duplicate).count(), 201);
-    assert_eq!(fresh, (1..=201).collect());
+    assert_eq!(fresh.len(), 201, "distinct seqs");
+    // Gapless in the embedded inbox. In a replica a command's seq is its log position: unique and increasing, not
+    // 1, 2, 3 without gaps (the takeover marker took position 1).
+    if backend.is_embedded() {
+        assert_eq!(fresh, (1..=201).collect());
+    }
     let shared: BTreeSet<u64> = all.iter().filter(|a| a.duplicate).map(|a| a.seq).collect();
     assert_eq!(
         shared.len(),
         1,
         "every duplicate of 'shared' reports the one original seq"
     );
-    let listed = store.commands_after(0, 1000).unwrap();
-    assert_eq!(
-        listed.iter().map(|c| c.seq).collect::<Vec<_>>(),
-        (1..=201).collect::<Vec<_>>()
-    );
+    let listed: Vec<u64> = store
+        .commands_after(0, 1000)
+        .unwrap()
+        .iter()
+        .map(|c| c.seq)
+        .collect();
+    assert_eq!(listed, fresh.iter().copied().collect::<Vec<_>>());
+    if backend.is_embedded() {
+        assert_eq!(listed, (1..=201).collect::<Vec<_>>());
+    }
 }
 
-#[test]
-fn seq_survives_reopen() {
+both!(seq_survives_reopen);
+fn seq_survives_reopen(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    {
-        let store = Store::open(dir.path()).unwrap();
-        for id in ["a", "b", "c"] {
-            store.append_command(command(id, "r")).unwrap();
-        }
+    let seqs: Vec<u64> = {
+        let store = backend.open(dir.path());
+        ["a", "b", "c"]
+            .into_iter()
+            .map(|id| store.append_command(command(id, "r")).unwrap().seq)
+            .collect()
+    };
+    // Gapless in the embedded inbox; in a replica a command's seq is its log position (unique and increasing, not
+    // 1, 2, 3: the takeover marker took position 1, and reopening takes over again, at a new position).
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
+    if backend.is_embedded() {
+        assert_eq!(seqs, [1, 2, 3]);
     }
-    let store = Store::open(dir.path()).unwrap();
-    assert_eq!(*store.watch_commands().borrow(), 3);
+    let store = backend.open(dir.path());
+    assert_eq!(*store.watch_commands().borrow(), seqs[2]);
     assert_eq!(
         store.append_command(command("b", "r")).unwrap(),
         Appended {
-            seq: 2,
+            seq: seqs[1],
             duplicate: true
         }
     );
-    assert_eq!(
-        store.append_command(command("d", "r")).unwrap(),
-        Appended {
-            seq: 4,
-            duplicate: false
-        }
-    );
+    let d = store.append_command(command("d", "r")).unwrap();
+    assert!(!d.duplicate);
+    assert!(d.seq > seqs[2]);
+    if backend.is_embedded() {
+        assert_eq!(d.seq, 4);
+    }
 }
 
-#[test]
-fn missing_fields_are_refused_or_filled() {
+both!(missing_fields_are_refused_or_filled);
+fn missing_fields_are_refused_or_filled(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+    let store = backend.open(dir.path());
     assert!(matches!(
         store.append_command(command("x", "")),
         Err(StoreError::Invalid(_))
@@ -144,53 +164,57 @@ fn missing_fields_are_refused_or_filled() {
     ));
     // The seed assigns an id when none is given.
     let appended = store.append_command(command("", "r")).unwrap();
-    assert_eq!(
-        appended,
-        Appended {
-            seq: 1,
-            duplicate: false
-        }
-    );
+    assert!(!appended.duplicate);
+    // The first command: seq 1 in the embedded inbox; in a replica its log position (the takeover marker took 1).
+    if backend.is_embedded() {
+        assert_eq!(appended.seq, 1);
+    }
     let rec = &store.commands_after(0, 1).unwrap()[0];
+    assert_eq!(rec.seq, appended.seq);
     assert_eq!(rec.command_id.len(), 32);
 }
 
-#[test]
-fn outcome_and_cursor_round_trip() {
+both!(outcome_and_cursor_round_trip);
+fn outcome_and_cursor_round_trip(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let outcome = CommandOutcome {
-        command_id: "c1".into(),
-        seq: 1,
-        status: "rejected".into(),
-        reason: Some("Run is paused".into()),
-        runs: vec!["r1".into(), "r1-child".into()],
-        applied_at: "2026-11-28T12:00:01.000000+00:00".into(),
-    };
-    {
-        let store = Store::open(dir.path()).unwrap();
-        store.append_command(command("c1", "r1")).unwrap();
+    let outcome = {
+        let store = backend.open(dir.path());
+        let seq = store.append_command(command("c1", "r1")).unwrap().seq;
+        // The first command: seq 1 in the embedded inbox; in a replica its log position (the takeover marker took 1).
+        if backend.is_embedded() {
+            assert_eq!(seq, 1);
+        }
         assert_eq!(store.command_cursor().unwrap(), 0);
         let (rec, none) = store.get_command("c1").unwrap().unwrap();
-        assert_eq!(rec.seq, 1);
+        assert_eq!(rec.seq, seq);
         assert_eq!(none, None);
 
+        let outcome = CommandOutcome {
+            command_id: "c1".into(),
+            seq,
+            status: "rejected".into(),
+            reason: Some("Run is paused".into()),
+            runs: vec!["r1".into(), "r1-child".into()],
+            applied_at: "2026-11-28T12:00:01.000000+00:00".into(),
+        };
         let mut b = Batch::new();
         b.put_outcome(&outcome);
-        b.set_command_cursor(1);
+        b.set_command_cursor(seq);
         store.commit(b).unwrap();
-    }
-    let store = Store::open(dir.path()).unwrap();
-    assert_eq!(store.command_cursor().unwrap(), 1);
+        outcome
+    };
+    let store = backend.open(dir.path());
+    assert_eq!(store.command_cursor().unwrap(), outcome.seq);
     let (rec, got) = store.get_command("c1").unwrap().unwrap();
     assert_eq!(rec.command_id, "c1");
     assert_eq!(got, Some(outcome));
     assert_eq!(store.get_command("nope").unwrap(), None);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn watch_commands_wakes_on_append() {
+both!(async watch_commands_wakes_on_append);
+async fn watch_commands_wakes_on_append(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+    let store = backend.open(dir.path());
     let mut rx = store.watch_commands();
     assert_eq!(*rx.borrow_and_update(), 0);
     let appended = store

@@ -2,16 +2,17 @@
 
 use std::time::Duration;
 
+use super::backend::{Backend, both};
 use crate::run::RunStatus;
 use crate::store::testutil::{run_state, step};
-use crate::store::{Batch, Store, StoreError};
+use crate::store::{Batch, StoreError};
 
-#[test]
-fn batch_lands_atomically_and_survives_reopen() {
+both!(batch_lands_atomically_and_survives_reopen);
+fn batch_lands_atomically_and_survives_reopen(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let mut run = run_state("r1", 1, RunStatus::Running);
     {
-        let store = Store::open(dir.path()).unwrap();
+        let store = backend.open(dir.path());
         let mut b = Batch::new();
         run.ledger_len = 3;
         b.put_run(&run);
@@ -45,7 +46,7 @@ fn batch_lands_atomically_and_survives_reopen() {
         next.append_ledger("r1", 4, &step(&run, 4));
         store.commit(next).unwrap();
     }
-    let store = Store::open(dir.path()).unwrap();
+    let store = backend.open(dir.path());
     assert_eq!(store.get_run("r1").unwrap(), Some(run.clone()));
     assert_eq!(store.ledger_len("r1"), 4);
     let entries = store.ledger_after("r1", 0, 10).unwrap();
@@ -57,10 +58,10 @@ fn batch_lands_atomically_and_survives_reopen() {
     );
 }
 
-#[test]
-fn duplicate_ledger_seq_is_refused_instead_of_overwriting() {
+both!(duplicate_ledger_seq_is_refused_instead_of_overwriting);
+fn duplicate_ledger_seq_is_refused_instead_of_overwriting(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+    let store = backend.open(dir.path());
     let run = run_state("r1", 1, RunStatus::Running);
     let mut b = Batch::new();
     b.append_ledger("r1", 1, &step(&run, 1));
@@ -79,10 +80,10 @@ fn duplicate_ledger_seq_is_refused_instead_of_overwriting() {
     assert!(first[0].json.get().contains("\"step-1\""));
 }
 
-#[test]
-fn invalid_ids_refuse_the_whole_batch() {
+both!(invalid_ids_refuse_the_whole_batch);
+fn invalid_ids_refuse_the_whole_batch(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+    let store = backend.open(dir.path());
     let mut b = Batch::new();
     b.put_meta("kept-out", b"x");
     b.put_run(&run_state("bad\0id", 1, RunStatus::Running));
@@ -91,10 +92,10 @@ fn invalid_ids_refuse_the_whole_batch() {
     assert_eq!(store.get_meta("kept-out").unwrap(), None);
 }
 
-#[test]
-fn meta_round_trip_and_empty_batch() {
+both!(meta_round_trip_and_empty_batch);
+fn meta_round_trip_and_empty_batch(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+    let store = backend.open(dir.path());
     assert!(Batch::new().is_empty());
     store.commit(Batch::new()).unwrap();
     let mut b = Batch::new();
@@ -108,10 +109,10 @@ fn meta_round_trip_and_empty_batch() {
     assert_eq!(store.get_meta("").unwrap(), None);
 }
 
-#[test]
-fn submitted_batches_apply_in_submission_order() {
+both!(submitted_batches_apply_in_submission_order);
+fn submitted_batches_apply_in_submission_order(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+    let store = backend.open(dir.path());
     let run = run_state("r1", 1, RunStatus::Running);
     // Each batch is only valid after all earlier ones (seq = previous length + 1), so any reordering would fail.
     let tickets: Vec<_> = (1..=300)
@@ -127,10 +128,12 @@ fn submitted_batches_apply_in_submission_order() {
     assert_eq!(store.ledger_len("r1"), 300);
 }
 
-#[test]
-fn concurrent_committers_share_fsyncs_and_all_land() {
+// The embedded committer folds a group into one fsync, a replica's into one log entry; what both must do is land
+// every concurrent commit.
+both!(concurrent_committers_share_fsyncs_and_all_land);
+fn concurrent_committers_share_fsyncs_and_all_land(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+    let store = backend.open(dir.path());
     std::thread::scope(|s| {
         for t in 0..8 {
             let store = store.clone();
@@ -149,10 +152,10 @@ fn concurrent_committers_share_fsyncs_and_all_land() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn commit_async_does_not_need_a_blocking_thread() {
+both!(async commit_async_does_not_need_a_blocking_thread);
+async fn commit_async_does_not_need_a_blocking_thread(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+    let store = backend.open(dir.path());
     let run = run_state("r1", 1, RunStatus::Waiting);
     let mut b = Batch::new();
     b.put_run(&run);
@@ -168,10 +171,10 @@ async fn commit_async_does_not_need_a_blocking_thread() {
     assert_eq!(store.ledger_len("r1"), 1);
 }
 
-#[test]
-fn a_guarded_batch_is_dropped_whole_once_its_key_exists() {
+both!(a_guarded_batch_is_dropped_whole_once_its_key_exists);
+fn a_guarded_batch_is_dropped_whole_once_its_key_exists(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+    let store = backend.open(dir.path());
     let guarded = |value: &[u8]| {
         let mut b = Batch::new();
         b.put_meta("idem/k", value);

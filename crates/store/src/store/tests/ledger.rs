@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use super::backend::{Backend, both};
 use crate::run::RunStatus;
 use crate::store::testutil::{run_state, step};
 use crate::store::{Batch, RunHead, Store};
@@ -15,10 +16,10 @@ fn fill(store: &Store, run_id: &str, n: u64) {
     store.commit(b).unwrap();
 }
 
-#[test]
-fn pages_follow_the_cursor_and_stop_at_the_head() {
+both!(pages_follow_the_cursor_and_stop_at_the_head);
+fn pages_follow_the_cursor_and_stop_at_the_head(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+    let store = backend.open(dir.path());
     fill(&store, "a", 450);
     // Same byte prefix as "a": must never leak into a's pages.
     fill(&store, "ab", 7);
@@ -70,10 +71,10 @@ fn pages_follow_the_cursor_and_stop_at_the_head() {
     assert_eq!(store.ledger_len("a"), 450);
 }
 
-#[test]
-fn records_keep_the_seed_key_order() {
+both!(records_keep_the_seed_key_order);
+fn records_keep_the_seed_key_order(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+    let store = backend.open(dir.path());
     fill(&store, "r", 1);
     let e = &store.ledger_after("r", 0, 1).unwrap()[0];
     let rec: serde_json::Map<String, serde_json::Value> =
@@ -102,17 +103,17 @@ fn records_keep_the_seed_key_order() {
     );
 }
 
-#[test]
-fn heads_are_recovered_from_disk_after_reopen() {
+both!(heads_are_recovered_from_disk_after_reopen);
+fn heads_are_recovered_from_disk_after_reopen(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     {
-        let store = Store::open(dir.path()).unwrap();
+        let store = backend.open(dir.path());
         fill(&store, "r", 12);
         let mut b = Batch::new();
         b.put_run(&run_state("r", 1, RunStatus::Completed));
         store.commit(b).unwrap();
     }
-    let store = Store::open(dir.path()).unwrap();
+    let store = backend.open(dir.path());
     assert_eq!(store.ledger_len("r"), 12);
     assert_eq!(
         *store.watch_run("r").borrow(),
@@ -129,10 +130,10 @@ fn heads_are_recovered_from_disk_after_reopen() {
     assert_eq!(store.ledger_len("r"), 13);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn watch_run_wakes_after_commit() {
+both!(async watch_run_wakes_after_commit);
+async fn watch_run_wakes_after_commit(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+    let store = backend.open(dir.path());
     let mut rx = store.watch_run("r");
     assert_eq!(*rx.borrow_and_update(), RunHead::default());
     // A second watcher of the same run shares the channel.

@@ -1,5 +1,6 @@
 //! Run reads and the indexes `put_run` maintains.
 
+use super::backend::{Backend, both};
 use crate::run::{RunState, RunStatus};
 use crate::store::testutil::run_state;
 use crate::store::{Batch, RunQuery, Store};
@@ -23,10 +24,10 @@ fn query(limit: usize) -> RunQuery {
     }
 }
 
-#[test]
-fn list_runs_is_newest_first_and_filters() {
+both!(list_runs_is_newest_first_and_filters);
+fn list_runs_is_newest_first_and_filters(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+    let store = backend.open(dir.path());
     let a = run_state("a", 1, RunStatus::Completed);
     let b = run_state("b", 2, RunStatus::Running);
     // Same created_at as b: the run_id breaks the tie.
@@ -74,17 +75,17 @@ fn list_runs_is_newest_first_and_filters() {
     assert_eq!(store.list_runs(&query(50)).unwrap()[2], b_done);
 }
 
-#[test]
-fn list_runs_decodes_only_what_it_returns() {
+both!(list_runs_decodes_only_what_it_returns);
+fn list_runs_decodes_only_what_it_returns(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+    let store = backend.open(dir.path());
     let runs: Vec<RunState> = (0..50)
         .map(|i| run_state(&format!("run-{i:02}"), i, RunStatus::Completed))
         .collect();
     put(&store, &runs.iter().collect::<Vec<_>>());
     // Break the oldest run's bytes: listing the newest page must not touch it.
     store.shared().ks.runs.insert("run-00", "not json").unwrap();
-    // Any commit publishes a snapshot that includes the raw write.
+    // Any commit publishes a snapshot that includes the raw write (in a replica: applying its log entry does).
     let mut b = Batch::new();
     b.put_meta("touch", b"1");
     store.commit(b).unwrap();
@@ -99,10 +100,10 @@ fn list_runs_decodes_only_what_it_returns() {
     assert!(!ids(&all).contains(&"run-00"));
 }
 
-#[test]
-fn a_changed_created_at_lists_the_run_once() {
+both!(a_changed_created_at_lists_the_run_once);
+fn a_changed_created_at_lists_the_run_once(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+    let store = backend.open(dir.path());
     let mut r = run_state("r", 5, RunStatus::Running);
     put(&store, &[&r]);
     r.created_at = crate::store::testutil::ts(9);
@@ -110,21 +111,21 @@ fn a_changed_created_at_lists_the_run_once() {
     assert_eq!(store.list_runs(&query(50)).unwrap(), [r]);
 }
 
-#[test]
-fn active_index_follows_the_status() {
+both!(active_index_follows_the_status);
+fn active_index_follows_the_status(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let mut running = run_state("running", 1, RunStatus::Running);
     let waiting = run_state("waiting", 2, RunStatus::Waiting);
     let failed = run_state("failed", 3, RunStatus::Failed);
     {
-        let store = Store::open(dir.path()).unwrap();
+        let store = backend.open(dir.path());
         put(&store, &[&running, &waiting, &failed]);
         assert_eq!(ids(&store.active_runs().unwrap().0), ["running", "waiting"]);
         running.status = RunStatus::Cancelled;
         put(&store, &[&running]);
         assert_eq!(ids(&store.active_runs().unwrap().0), ["waiting"]);
     }
-    let store = Store::open(dir.path()).unwrap();
+    let store = backend.open(dir.path());
     assert_eq!(
         store.active_runs().unwrap().0,
         std::slice::from_ref(&waiting)
@@ -135,10 +136,10 @@ fn active_index_follows_the_status() {
     assert!(store.active_runs().unwrap().0.is_empty());
 }
 
-#[test]
-fn children_index_lists_direct_children() {
+both!(children_index_lists_direct_children);
+fn children_index_lists_direct_children(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+    let store = backend.open(dir.path());
     let root = run_state("root", 1, RunStatus::Waiting);
     let mut kids = Vec::new();
     for id in ["kid-b", "kid-a"] {
@@ -160,10 +161,10 @@ fn children_index_lists_direct_children() {
     assert_eq!(store.get_run("nope").unwrap(), None);
 }
 
-#[test]
-fn an_undecodable_run_is_skipped_by_listing_and_reported_to_recovery() {
+both!(an_undecodable_run_is_skipped_by_listing_and_reported_to_recovery);
+fn an_undecodable_run_is_skipped_by_listing_and_reported_to_recovery(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+    let store = backend.open(dir.path());
     let good = run_state("good", 1, RunStatus::Running);
     let mut bad = run_state("bad", 2, RunStatus::Running);
     bad.parent_run_id = Some("good".into());
