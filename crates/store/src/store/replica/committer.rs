@@ -75,6 +75,9 @@ impl ReplicaCommitter {
                 Request::Write { batch, reply } => {
                     if let Some(err) = batch.error {
                         reply.send(Err(err));
+                    } else if batch.ops.is_empty() {
+                        // Nothing to make durable, as in the embedded store (and no ownership needed).
+                        reply.send(Ok(()));
                     } else if batch.intake {
                         let bytes = entry::encode_intake_batch(batch.guard.as_deref(), &batch.ops);
                         let dedup = format!("b:{}", uuid::Uuid::new_v4().simple());
