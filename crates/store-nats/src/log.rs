@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use abstractgateway_store::StoreError;
-use abstractgateway_store::replica::Log;
+use abstractgateway_store::replica::{Log, Position};
 use async_nats::HeaderMap;
 use async_nats::header::{
     NATS_EXPECTED_LAST_SUBJECT_SEQUENCE, NATS_EXPECTED_STREAM, NATS_MESSAGE_ID,
@@ -198,7 +198,7 @@ impl Log for NatsLog {
         }
     }
 
-    fn append_intake(&self, dedup_id: &str, entry: Vec<u8>) -> Result<u64, StoreError> {
+    fn append_intake(&self, dedup_id: &str, entry: Vec<u8>) -> Result<Position, StoreError> {
         if dedup_id.is_empty() {
             return Err(StoreError::Invalid(
                 "an intake entry needs a dedup id".into(),
@@ -217,7 +217,13 @@ impl Log for NatsLog {
             deadline,
         ))?;
         match sent {
-            Ok(ack) => Ok(ack.sequence),
+            // A duplicate is the same id appended before: by another node, or by this one when an acknowledgement
+            // was lost and the publish retried (then the caller is told "duplicate" for its own first append,
+            // with the right position).
+            Ok(ack) => Ok(Position {
+                seq: ack.sequence,
+                duplicate: ack.duplicate,
+            }),
             Err(PublishFailure::Invalid(message)) => Err(StoreError::Invalid(message)),
             Err(PublishFailure::Unavailable(message)) => Err(StoreError::Unavailable(message)),
             Err(PublishFailure::WrongLast) => Err(StoreError::Unavailable(

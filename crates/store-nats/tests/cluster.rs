@@ -258,6 +258,7 @@ fn appends_survive_a_killed_stream_leader() {
             .map(|i| {
                 intake_log
                     .append_intake(&format!("in:{i}"), format!("i{i}").into_bytes())
+                    .map(|p| p.seq)
                     .map_err(|e| format!("intake {i}: {e}"))
             })
             .collect::<Result<Vec<u64>, String>>()

@@ -91,9 +91,7 @@ impl Node {
     /// Waits for the lease (as long as it takes), then starts the runner of `state`. Returns the lease, to be
     /// released on a clean shutdown so that a standby takes over at once.
     pub async fn run_when_owner(&self, state: SharedState) -> Option<Lease> {
-        let Some(applier) = self.store.applier() else {
-            return None;
-        };
+        let applier = self.store.applier()?;
         let on_loss = Box::new(|| {
             eprintln!(
                 "error: this runner lost its lease (another runner owns the runs now); exiting"

@@ -9,7 +9,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, mpsc};
 use std::thread::JoinHandle;
 
-use super::entry;
+use super::{Position, entry};
 use crate::store::batch::Batch;
 use crate::store::commands::new_record;
 use crate::store::committer::{Reply, Request, check_ledger, stored_ledger_len};
@@ -112,9 +112,8 @@ impl ReplicaCommitter {
         let results = self.log.append_intake_many(entries);
         let last = results
             .iter()
-            .filter_map(|r| r.as_ref().ok())
-            .max()
-            .copied();
+            .filter_map(|r| r.as_ref().ok().map(|p| p.seq))
+            .max();
         let applied = match last {
             Some(seq) => self.wait(seq),
             None => Ok(()),
@@ -122,14 +121,14 @@ impl ReplicaCommitter {
         // The same command id twice in one group: the second is a duplicate of the first, as in the embedded store.
         let mut answered: HashSet<String> = HashSet::new();
         for (result, pending) in results.into_iter().zip(pending) {
-            let result = result.and_then(|seq| applied.clone().map(|()| seq));
+            let result = result.and_then(|pos| applied.clone().map(|()| pos));
             match pending {
                 Pending::Batch(reply) => reply.send(result.map(drop)),
                 Pending::Command(reply, command_id) => {
                     let first = answered.insert(command_id.clone());
                     reply.send(
                         result
-                            .and_then(|seq| self.appended(&command_id, seq))
+                            .and_then(|pos| self.appended(&command_id, pos))
                             .map(|a| Appended {
                                 seq: a.seq,
                                 duplicate: a.duplicate || !first,
@@ -193,9 +192,10 @@ impl ReplicaCommitter {
         )))
     }
 
-    /// The answer for a command whose entry is at `seq` and applied: the seq it is stored under (another node's
-    /// entry for the same id may have come first).
-    fn appended(&self, command_id: &str, seq: u64) -> Result<Appended, StoreError> {
+    /// The answer for a command whose entry is at `pos` and applied: the seq it is stored under. It is a
+    /// duplicate when the log says so (another node appended the same id first, within the dedup window) or when
+    /// the applier kept an earlier entry of the same id (after the window).
+    fn appended(&self, command_id: &str, pos: Position) -> Result<Appended, StoreError> {
         let stored = self.known_command(command_id)?.ok_or_else(|| {
             StoreError::Corrupt(format!(
                 "command {command_id} was applied but is not stored"
@@ -203,7 +203,7 @@ impl ReplicaCommitter {
         })?;
         Ok(Appended {
             seq: stored,
-            duplicate: stored != seq,
+            duplicate: pos.duplicate || stored != pos.seq,
         })
     }
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use parking_lot::{Condvar, Mutex};
 
-use super::{Applier, EntryKind, Log};
+use super::{Applier, EntryKind, Log, Position};
 use crate::store::StoreError;
 
 #[derive(Default)]
@@ -153,13 +153,19 @@ impl Log for MemLogWriter {
         }
     }
 
-    fn append_intake(&self, dedup_id: &str, entry: Vec<u8>) -> Result<u64, StoreError> {
+    fn append_intake(&self, dedup_id: &str, entry: Vec<u8>) -> Result<Position, StoreError> {
         let mut e = self.log.entries.lock();
         if let Some(seq) = e.dedup.get(dedup_id) {
-            return Ok(*seq);
+            return Ok(Position {
+                seq: *seq,
+                duplicate: true,
+            });
         }
         let seq = self.log.push(&mut e, EntryKind::Intake, entry);
         e.dedup.insert(dedup_id.to_string(), seq);
-        Ok(seq)
+        Ok(Position {
+            seq,
+            duplicate: false,
+        })
     }
 }

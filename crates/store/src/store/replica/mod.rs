@@ -121,6 +121,15 @@ impl Store {
     }
 }
 
+/// Where an intake entry landed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Position {
+    /// The entry's log position (the original one for a duplicate).
+    pub seq: u64,
+    /// True when the dedup id was already in the log: nothing new was appended.
+    pub duplicate: bool,
+}
+
 /// What a log entry is, as the log tells the applier (the entry bytes alone do not say it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EntryKind {
@@ -141,14 +150,18 @@ pub trait Log: Send + Sync + 'static {
     /// `StoreError::Unavailable` when the log cannot be reached in time.
     fn append_owned(&self, entry: Vec<u8>) -> Result<u64, StoreError>;
 
-    /// Appends an intake entry. `dedup_id` makes a retried append land once (a duplicate answers the original
-    /// position). Returns the entry's log position once the replicas acknowledged it.
-    fn append_intake(&self, dedup_id: &str, entry: Vec<u8>) -> Result<u64, StoreError>;
+    /// Appends an intake entry. `dedup_id` makes a retried append land once: a duplicate (from this node or
+    /// another, within the log's dedup window) answers the original position with `duplicate: true`. Returns once
+    /// the replicas acknowledged it.
+    fn append_intake(&self, dedup_id: &str, entry: Vec<u8>) -> Result<Position, StoreError>;
 
     /// Appends several intake entries, each with its own dedup id, and returns each one's result in order. A log
     /// that can have many appends in flight at once overrides this (the default appends one after the other), so a
     /// group of starts and commands costs one round trip instead of one each.
-    fn append_intake_many(&self, entries: Vec<(String, Vec<u8>)>) -> Vec<Result<u64, StoreError>> {
+    fn append_intake_many(
+        &self,
+        entries: Vec<(String, Vec<u8>)>,
+    ) -> Vec<Result<Position, StoreError>> {
         entries
             .into_iter()
             .map(|(id, entry)| self.append_intake(&id, entry))
