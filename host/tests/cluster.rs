@@ -276,7 +276,11 @@ async fn mixed_load(a: &Server, b: &Server) -> BTreeMap<usize, (Kind, String, Ve
                     return out;
                 }
                 let kind = KINDS[n % KINDS.len()];
-                let (start, other) = if n % 2 == 0 { (&a, &b) } else { (&b, &a) };
+                let (start, other) = if n.is_multiple_of(2) {
+                    (&a, &b)
+                } else {
+                    (&b, &a)
+                };
                 let (_, output, shape) = drive(start, other, kind, n).await;
                 out.push((n, (kind, normalized(&output), shape)));
             }
