@@ -170,6 +170,7 @@ pub fn open_state_on(
         audit,
         nodes,
         artifacts,
+        bundle_mirror: std::sync::OnceLock::new(),
         cfg,
     }))
 }

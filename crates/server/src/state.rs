@@ -43,6 +43,22 @@ pub struct AppState {
     pub nodes: NodeRegistry,
     /// Run artifacts under `<data_dir>/artifacts` (shared with the plugin host).
     pub artifacts: Arc<ArtifactStore>,
+    /// Cluster mode: where bundle uploads and deletes made through this node are published for every node.
+    pub bundle_mirror: std::sync::OnceLock<Arc<dyn BundleMirror>>,
+}
+
+/// Cluster mode: publishes the bundle files this node's API installs or removes, so that every node serves the
+/// same bundles. The host implements it (on the cluster's object store) and installs what others publish.
+pub trait BundleMirror: Send + Sync {
+    /// A bundle file was installed in FLOWS_DIR under `file_name` with these bytes.
+    fn installed(
+        &self,
+        file_name: String,
+        bytes: bytes::Bytes,
+    ) -> futures::future::BoxFuture<'static, Result<(), String>>;
+    /// The bundle file `file_name` was removed from FLOWS_DIR.
+    fn removed(&self, file_name: String)
+    -> futures::future::BoxFuture<'static, Result<(), String>>;
 }
 
 /// Shared handle of the state.

@@ -5,16 +5,21 @@
 //! every run; the others wait as hot standbys and take over when it stops renewing. A process that loses the lease
 //! exits at once (crash-only): its writes are already refused by the log, and a restart makes it a standby again.
 
+use std::collections::HashSet;
+use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
 use abstractgateway_store::Store;
-use abstractgateway_store_nats::{Cluster, ClusterConfig, Lease, Tailer};
+use abstractgateway_store_nats::{
+    BundleBucket, BundleChange, Cluster, ClusterConfig, Lease, Tailer,
+};
+use futures::StreamExt;
 
 use super::EXIT_USAGE;
-use crate::server::ServerConfig;
 use crate::server::state::SharedState;
+use crate::server::{self, ServerConfig};
 
 /// Exit code of a runner that lost its lease (EX_TEMPFAIL: restart it and it becomes a standby).
 const EXIT_LEASE_LOST: i32 = 75;
@@ -24,6 +29,7 @@ pub struct Node {
     cluster: Cluster,
     _tailer: Tailer,
     pub store: Store,
+    bundles: BundleBucket,
 }
 
 /// Connects, opens the replica in the data dir and waits until it has applied the whole log.
@@ -69,11 +75,107 @@ pub async fn join(cfg: &ServerConfig, url: &str) -> Result<Node, ExitCode> {
     };
     let tailer = cluster.tail(applier);
     tailer.caught_up().await;
+    let bundles = match cluster.bundles().await {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Err(ExitCode::from(1));
+        }
+    };
+    if let Err(e) = sync_bundles(&bundles, &cfg.flows_dir, cfg.max_bundle_bytes).await {
+        eprintln!("error: syncing bundles with the cluster: {e}");
+        return Err(ExitCode::from(1));
+    }
     Ok(Node {
         cluster,
         _tailer: tailer,
         store,
+        bundles,
     })
+}
+
+/// Whether a name from the bucket may be a file in FLOWS_DIR: a plain `.flow` file name (no path, no hidden file).
+fn bundle_file_name(name: &str) -> bool {
+    name.len() <= 255
+        && name.ends_with(".flow")
+        && !name.starts_with('.')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@' | '+'))
+}
+
+/// At startup: bundles of this node's FLOWS_DIR that the cluster lacks are published; the cluster's bundles are
+/// installed here (the cluster's copy wins over a different local file of the same name).
+async fn sync_bundles(bucket: &BundleBucket, dir: &Path, max: u64) -> Result<(), String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let listed = bucket.list().await.map_err(|e| e.to_string())?;
+    let names: HashSet<&str> = listed.iter().map(|(n, _)| n.as_str()).collect();
+    let local = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    for entry in local.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if bundle_file_name(&name) && !names.contains(name.as_str()) && entry.path().is_file() {
+            let bytes = std::fs::read(entry.path()).map_err(|e| format!("{name}: {e}"))?;
+            bucket.put(&name, &bytes).await.map_err(|e| e.to_string())?;
+        }
+    }
+    for (name, _) in &listed {
+        install_from(bucket, dir, name, max).await?;
+    }
+    Ok(())
+}
+
+/// Installs the bucket's copy of `name` into `dir` when it differs from the local file; true when a file changed.
+async fn install_from(
+    bucket: &BundleBucket,
+    dir: &Path,
+    name: &str,
+    max: u64,
+) -> Result<bool, String> {
+    if !bundle_file_name(name) {
+        tracing::warn!("ignoring cluster bundle with an unusable name {name:?}");
+        return Ok(false);
+    }
+    let max = if max == 0 { u64::MAX } else { max };
+    let Some(bytes) = bucket.get(name, max).await.map_err(|e| e.to_string())? else {
+        return Ok(false);
+    };
+    let path = dir.join(name);
+    if std::fs::read(&path).is_ok_and(|local| local == bytes) {
+        return Ok(false);
+    }
+    // Written whole, then renamed: a reload never reads half a bundle.
+    let tmp = dir.join(format!(".{name}.cluster-tmp"));
+    std::fs::write(&tmp, &bytes)
+        .and_then(|()| std::fs::rename(&tmp, &path))
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(true)
+}
+
+/// Publishes this node's uploads and deletes to the bundle bucket.
+struct Mirror(BundleBucket);
+
+impl server::state::BundleMirror for Mirror {
+    fn installed(
+        &self,
+        file_name: String,
+        bytes: bytes::Bytes,
+    ) -> futures::future::BoxFuture<'static, Result<(), String>> {
+        let bucket = self.0.clone();
+        Box::pin(async move {
+            bucket
+                .put(&file_name, &bytes)
+                .await
+                .map_err(|e| e.to_string())
+        })
+    }
+
+    fn removed(
+        &self,
+        file_name: String,
+    ) -> futures::future::BoxFuture<'static, Result<(), String>> {
+        let bucket = self.0.clone();
+        Box::pin(async move { bucket.delete(&file_name).await.map_err(|e| e.to_string()) })
+    }
 }
 
 /// `ABSTRACTGATEWAY_CLUSTER_LEASE_S`: how long a runner's lease lives without renewal (default 10 s; renewed
@@ -88,6 +190,31 @@ fn lease_secs() -> Option<f64> {
 }
 
 impl Node {
+    /// Publishes the bundle changes made through `state`'s API, and installs (then reloads) those made on other
+    /// nodes, for as long as the process runs.
+    pub fn mirror_bundles(&self, state: SharedState) {
+        let _ = state
+            .bundle_mirror
+            .set(Arc::new(Mirror(self.bundles.clone())));
+        let bucket = self.bundles.clone();
+        tokio::spawn(async move {
+            loop {
+                match bucket.watch().await {
+                    Ok(changes) => {
+                        // Whatever changed while no watch ran is picked up by a full pass first.
+                        apply_change(&bucket, &state, None).await;
+                        let mut changes = std::pin::pin!(changes);
+                        while let Some(change) = changes.next().await {
+                            apply_change(&bucket, &state, Some(change)).await;
+                        }
+                    }
+                    Err(e) => tracing::warn!("watching the cluster's bundles: {e}"),
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        });
+    }
+
     /// Waits for the lease (as long as it takes), then starts the runner of `state`. Returns the lease, to be
     /// released on a clean shutdown so that a standby takes over at once.
     pub async fn run_when_owner(&self, state: SharedState) -> Option<Lease> {
@@ -124,6 +251,46 @@ impl Node {
                 std::process::exit(1);
             }
         }
+    }
+}
+
+/// Installs one change (or, with `None`, every bundle of the bucket) and reloads when a file changed.
+async fn apply_change(bucket: &BundleBucket, state: &SharedState, change: Option<BundleChange>) {
+    let dir = state.cfg.flows_dir.clone();
+    let max = state.cfg.max_bundle_bytes;
+    let _guard = state.reload_lock.lock().await;
+    let changed = match change {
+        None => match bucket.list().await {
+            Ok(list) => {
+                let mut any = false;
+                for (name, _) in list {
+                    any |= install_from(bucket, &dir, &name, max)
+                        .await
+                        .unwrap_or_else(|e| {
+                            tracing::warn!("installing cluster bundle {name}: {e}");
+                            false
+                        });
+                }
+                any
+            }
+            Err(e) => {
+                tracing::warn!("listing the cluster's bundles: {e}");
+                false
+            }
+        },
+        Some(BundleChange::Put { name, .. }) => install_from(bucket, &dir, &name, max)
+            .await
+            .unwrap_or_else(|e| {
+                tracing::warn!("installing cluster bundle {name}: {e}");
+                false
+            }),
+        Some(BundleChange::Deleted { name }) => {
+            bundle_file_name(&name) && std::fs::remove_file(dir.join(&name)).is_ok()
+        }
+    };
+    if changed {
+        let state = state.clone();
+        let _ = tokio::task::spawn_blocking(move || state.reload()).await;
     }
 }
 

@@ -188,6 +188,7 @@ async fn serve_cluster(mut cfg: ServerConfig, url: &str, runner: bool) -> ExitCo
         Ok(a) => eprintln!("abstractgateway listening on http://{a}"),
         Err(e) => eprintln!("abstractgateway listening ({e})"),
     }
+    node.mirror_bundles(state.clone());
     let lease = Arc::new(tokio::sync::Mutex::new(None));
     if runner {
         let (node, state, slot) = (node.clone(), state.clone(), lease.clone());

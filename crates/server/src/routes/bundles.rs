@@ -256,6 +256,7 @@ pub async fn upload(State(st): State<SharedState>, mut mp: Multipart) -> ApiResu
     let _guard = st.reload_lock.lock().await;
     let dir = st.cfg.flows_dir.clone();
     let state = st.clone();
+    let published = file.clone();
     let res = tokio::task::spawn_blocking(move || {
         if let Err(e) = checked {
             // Checking may have registered the refused bundle's tool plugins: the installed bundles
@@ -268,14 +269,24 @@ pub async fn upload(State(st): State<SharedState>, mut mp: Multipart) -> ApiResu
     })
     .await
     .map_err(|e| ApiError::internal(format!("upload task failed: {e}")))?;
-    let (_, bundle) = res?;
+    let (path, bundle) = res?;
+    let cluster_error = match (st.bundle_mirror.get(), path.file_name()) {
+        (Some(mirror), Some(name)) => mirror
+            .installed(name.to_string_lossy().into_owned(), published)
+            .await
+            .err(),
+        _ => None,
+    };
     let (reloaded, reload_error) = reload_answer(&st, reload);
     let eps: Vec<Value> = bundle.manifest.entrypoints.iter().map(|e| json!({"flow_id": e.flow_id, "name": e.name.clone().unwrap_or_else(|| e.flow_id.clone()), "description": e.description, "interfaces": e.interfaces})).collect();
-    ok(
-        json!({"ok": true, "bundle_id": bundle.bundle_id(), "bundle_version": bundle.bundle_version(), "bundle_ref": bundle.bundle_ref(),
+    let mut body = json!({"ok": true, "bundle_id": bundle.bundle_id(), "bundle_version": bundle.bundle_version(), "bundle_ref": bundle.bundle_ref(),
               "sha256": bundle.sha256, "default_entrypoint": bundle.manifest.default_entrypoint, "entrypoints": eps,
-              "gateway_reloaded": reloaded, "gateway_reload_error": reload_error}),
-    )
+              "gateway_reloaded": reloaded, "gateway_reload_error": reload_error});
+    if let Some(e) = cluster_error {
+        // Installed and served here; the other nodes of the cluster do not have it yet.
+        body["cluster_sync_error"] = json!(e);
+    }
+    ok(body)
 }
 
 fn bool_error(field: &str, input: String) -> ApiError {
@@ -336,7 +347,17 @@ pub async fn delete(
             std::fs::remove_file(path)
         };
         match res {
-            Ok(()) => removed += 1,
+            Ok(()) => {
+                removed += 1;
+                if let (Some(mirror), Some(name)) = (st.bundle_mirror.get(), path.file_name())
+                    && let Err(e) = mirror.removed(name.to_string_lossy().into_owned()).await
+                {
+                    tracing::warn!(
+                        "bundle {} removed here but not from the cluster: {e}",
+                        b.bundle_ref()
+                    );
+                }
+            }
             Err(e) => {
                 return Err(ApiError::internal(format!(
                     "Failed to remove bundle {}: {e}",
