@@ -21,6 +21,8 @@ use crate::{ClusterConfig, NatsError};
 const DUPLICATE_WINDOW: Duration = Duration::from_secs(120);
 /// The largest log entry (payload and headers).
 const MAX_ENTRY: i32 = 8 * 1024 * 1024;
+/// How long `connect` keeps trying to create or check the stream and the bucket.
+const SETUP_DEADLINE: Duration = Duration::from_secs(30);
 /// How long one JetStream request (or one publish's acknowledgment) may take before it is retried.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(3);
 
@@ -31,6 +33,8 @@ pub struct Cluster {
     pub(crate) kv: kv::Store,
     pub(crate) subjects: Subjects,
     log: Arc<NatsLog>,
+    /// The runtime `connect` ran in: tailers run their reading task on it.
+    handle: Handle,
     /// Bumped by every tailer after each applied entry: what waiting on the replica wakes on.
     pub(crate) progress: Arc<watch::Sender<u64>>,
     /// Set by the first `acquire`: a process takes the lease once.
@@ -40,7 +44,7 @@ pub struct Cluster {
 impl Cluster {
     /// Connects (every configured server is a seed; reconnects forever), refuses servers older than 2.12, and
     /// creates the stream `<PREFIX>_LOG` and the bucket `<PREFIX>_LEASES`, or checks that the existing ones have
-    /// the settings cluster mode relies on. Call it inside the tokio runtime that will run the cluster's tasks:
+    /// the settings cluster mode relies on (retrying for up to 30 s while the cluster is still forming). Call it inside the tokio runtime that will run the cluster's tasks:
     /// the log keeps a handle to it.
     pub async fn connect(cfg: ClusterConfig) -> Result<Cluster, NatsError> {
         cfg.validate()?;
@@ -75,11 +79,26 @@ impl Cluster {
             journal: cfg.journal_subject(),
             intake: cfg.intake_subject(),
         };
-        ensure_stream(&js, &cfg, &subjects).await?;
-        let kv = ensure_bucket(&js, &cfg).await?;
+        // A cluster that is still forming (servers starting together with this one) times requests out or has no
+        // peers to place the stream on yet: keep trying for a while. A mismatch is final.
+        let deadline = tokio::time::Instant::now() + SETUP_DEADLINE;
+        let kv = loop {
+            let setup = async {
+                ensure_stream(&js, &cfg, &subjects).await?;
+                ensure_bucket(&js, &cfg).await
+            };
+            match setup.await {
+                Ok(kv) => break kv,
+                Err(err @ NatsError::Request { .. }) if tokio::time::Instant::now() < deadline => {
+                    tracing::warn!(error = %err, "setting up the cluster's stream failed; retrying");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+                Err(err) => return Err(err),
+            }
+        };
         let log = Arc::new(NatsLog::new(
             js.clone(),
-            handle,
+            handle.clone(),
             subjects.stream.clone(),
             subjects.journal.clone(),
             subjects.intake.clone(),
@@ -91,6 +110,7 @@ impl Cluster {
             kv,
             subjects,
             log,
+            handle,
             progress: Arc::new(progress),
             leased: AtomicBool::new(false),
         })
@@ -106,10 +126,12 @@ impl Cluster {
         self.log.clone()
     }
 
-    /// Starts feeding `applier` every entry of the stream after `applier.applied()`, in order, once each. Call it
-    /// inside the runtime. An entry the applier refuses ends the process (status 70).
+    /// Starts feeding `applier` every entry of the stream after `applier.applied()`, in order, once each: a task on
+    /// the cluster's runtime reads, a thread of its own applies. An entry the applier refuses ends the process
+    /// (status 70).
     pub fn tail(&self, applier: Arc<dyn Applier>) -> Tailer {
         Tailer::start(
+            &self.handle,
             self.js.clone(),
             self.subjects.clone(),
             applier,

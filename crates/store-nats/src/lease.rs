@@ -252,10 +252,10 @@ async fn win(cluster: &Cluster, node: &str) -> (u64, Instant) {
                     match cluster.kv.update(SHARD_KEY, value.clone(), revision).await {
                         Ok(won) => return (won, sent),
                         Err(err) if is_wrong_last(&err, err.kind() == UpdateErrorKind::WrongLastRevision) => {
-                            // Another node won (or the holder renewed): its revision arrives through the watch
-                            // and restarts the timer; until then, try again after a full lease.
-                            tracing::info!(revision, "another node took the lease first");
-                            expires = Some(Instant::now() + lease);
+                            // Another node won, or the holder renewed and the watch did not tell us (a watch whose
+                            // server died can stall): watch again, which starts from the key's current revision.
+                            tracing::info!(revision, "the lease moved on; watching it again");
+                            break;
                         }
                         Err(err) => {
                             tracing::warn!(error = %err, "taking the expired lease failed; retrying");

@@ -37,6 +37,8 @@ pub struct NatsLog {
     journal: String,
     intake: String,
     owner: Mutex<Option<Owner>>,
+    /// Set once this process appended its takeover marker.
+    owning: AtomicBool,
     /// Set when this process lost (or released) the lease, or an owner append was refused; never cleared.
     fenced: AtomicBool,
 }
@@ -67,6 +69,7 @@ impl NatsLog {
             journal,
             intake,
             owner: Mutex::new(None),
+            owning: AtomicBool::new(false),
             fenced: AtomicBool::new(false),
         }
     }
@@ -76,9 +79,10 @@ impl NatsLog {
         self.fenced.load(Ordering::SeqCst)
     }
 
-    /// Whether this process may append owner entries (it holds the lease and was not fenced).
+    /// Whether this process may append owner entries (it holds the lease and was not fenced). Does not wait for an
+    /// append in progress.
     pub fn is_owner(&self) -> bool {
-        !self.is_fenced() && self.lock_owner().is_some()
+        !self.is_fenced() && self.owning.load(Ordering::SeqCst)
     }
 
     /// Refuses every later owner append.
@@ -98,6 +102,7 @@ impl NatsLog {
             counter: 0,
             uncertain: false,
         });
+        self.owning.store(true, Ordering::SeqCst);
     }
 
     fn lock_owner(&self) -> MutexGuard<'_, Option<Owner>> {

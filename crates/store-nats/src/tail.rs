@@ -55,6 +55,7 @@ pub struct Tailer {
 
 impl Tailer {
     pub(crate) fn start(
+        handle: &tokio::runtime::Handle,
         js: jetstream::Context,
         subjects: Subjects,
         applier: Arc<dyn Applier>,
@@ -74,7 +75,7 @@ impl Tailer {
                 });
         }
         let stream = subjects.stream.clone();
-        let task = tokio::spawn(read_loop(js.clone(), subjects, start, tx));
+        let task = handle.spawn(read_loop(js.clone(), subjects, start, tx));
         Tailer {
             task,
             js,
@@ -152,11 +153,15 @@ async fn read_loop(
     let mut next = start + 1;
     let mut backoff = Duration::from_millis(100);
     loop {
+        let before = next;
         match read_from(&js, &subjects, &mut next, &tx).await {
             ReadEnd::Closed => return,
             ReadEnd::Failed(why) => {
                 tracing::warn!(next, error = %why, "log tailer interrupted; resuming");
             }
+        }
+        if next != before {
+            backoff = Duration::from_millis(100);
         }
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(Duration::from_secs(2));

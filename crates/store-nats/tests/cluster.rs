@@ -33,8 +33,8 @@ fn a_standby_takes_over_a_silent_owner_and_fences_it() {
     .expect("connect b");
     let replica_a = MemApplier::new();
     let replica_b = MemApplier::new();
-    let _tail_a = rt.block_on(async { a.tail(replica_a.clone()) });
-    let _tail_b = rt.block_on(async { b.tail(replica_b.clone()) });
+    let _tail_a = a.tail(replica_a.clone());
+    let _tail_b = b.tail(replica_b.clone());
 
     let lost_a = Arc::new(AtomicBool::new(false));
     let flag = lost_a.clone();
@@ -151,8 +151,8 @@ fn a_released_lease_is_taken_at_once_and_a_taken_one_is_lost() {
     );
     let replica_a = MemApplier::new();
     let replica_b = MemApplier::new();
-    let _tail_a = rt.block_on(async { a.tail(replica_a.clone()) });
-    let _tail_b = rt.block_on(async { b.tail(replica_b.clone()) });
+    let _tail_a = a.tail(replica_a.clone());
+    let _tail_b = b.tail(replica_b.clone());
 
     let lease_a = within(
         &rt,
@@ -240,7 +240,7 @@ fn appends_survive_a_killed_stream_leader() {
     )
     .expect("connect");
     let replica = MemApplier::new();
-    let tailer = rt.block_on(async { cluster.tail(replica.clone()) });
+    let tailer = cluster.tail(replica.clone());
     let lease = within(
         &rt,
         30,

@@ -42,7 +42,7 @@ fn intake_duplicates_land_once() {
     ));
 
     let replica = MemApplier::new();
-    let tailer = rt.block_on(async { cluster.tail(replica.clone()) });
+    let tailer = cluster.tail(replica.clone());
     within(&rt, 20, "caught up", tailer.caught_up());
     assert_eq!(
         replica.entries(),
@@ -79,7 +79,7 @@ fn tailer_delivers_in_order_with_kinds_and_resumes() {
     ));
 
     let replica = MemApplier::new();
-    let tailer = rt.block_on(async { cluster.tail(replica.clone()) });
+    let tailer = cluster.tail(replica.clone());
     let lease = within(
         &rt,
         20,
@@ -119,7 +119,7 @@ fn tailer_delivers_in_order_with_kinds_and_resumes() {
         11,
         "a dropped tailer delivers nothing"
     );
-    let tailer = rt.block_on(async { cluster.tail(replica.clone()) });
+    let tailer = cluster.tail(replica.clone());
     within(&rt, 20, "caught up again", tailer.caught_up());
     let got = replica.entries();
     assert_eq!(
@@ -130,7 +130,7 @@ fn tailer_delivers_in_order_with_kinds_and_resumes() {
 
     // A fresh replica gets the whole stream from the start.
     let fresh = MemApplier::new();
-    let fresh_tailer = rt.block_on(async { cluster.tail(fresh.clone()) });
+    let fresh_tailer = cluster.tail(fresh.clone());
     within(&rt, 20, "fresh replica caught up", fresh_tailer.caught_up());
     assert_eq!(fresh.entries(), got);
 
@@ -177,7 +177,7 @@ fn an_owner_append_whose_ack_was_lost_lands_once() {
     )
     .expect("connect");
     let replica = MemApplier::new();
-    let tailer = rt.block_on(async { cluster.tail(replica.clone()) });
+    let tailer = cluster.tail(replica.clone());
     let lease = within(
         &rt,
         20,

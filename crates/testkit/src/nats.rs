@@ -9,6 +9,7 @@ use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -35,7 +36,7 @@ struct Server {
 
 impl NatsCluster {
     /// Starts `n` servers (a JetStream cluster when `n` > 1) and waits until every one answers its health check
-    /// with JetStream enabled and the cluster has a JetStream meta leader. Panics when the binary is missing or too
+    /// with JetStream enabled and sees a JetStream meta leader with every peer current. Panics when the binary is missing or too
     /// old, or when the servers do not come up in time.
     pub fn start(n: usize) -> NatsCluster {
         assert!(n >= 1, "a cluster needs at least one server");
@@ -161,11 +162,13 @@ impl NatsCluster {
         server.child = Some(child);
     }
 
-    /// Waits until server `i` reports JetStream healthy and (in a cluster) knows a meta leader.
+    /// Waits until server `i` reports JetStream healthy and (in a cluster) a meta leader with the peers of every
+    /// running server current.
     fn wait_ready(&mut self, i: usize) {
         let deadline = Instant::now() + START_TIMEOUT;
         let clustered = self.servers.len() > 1;
         let port = self.servers[i].http_port;
+        let running = self.servers.iter().filter(|s| s.child.is_some()).count();
         loop {
             if let Some(child) = self.servers[i].child.as_mut()
                 && let Ok(Some(status)) = child.try_wait()
@@ -177,15 +180,7 @@ impl NatsCluster {
             }
             let healthy = http_get(port, "/healthz?js-enabled-only=true")
                 .is_some_and(|(status, _)| status == 200);
-            let led = !clustered
-                || http_get(port, "/jsz").is_some_and(|(status, body)| {
-                    status == 200
-                        && serde_json::from_str::<Value>(&body).is_ok_and(|v| {
-                            v.pointer("/meta_cluster/leader")
-                                .and_then(Value::as_str)
-                                .is_some_and(|l| !l.is_empty())
-                        })
-                });
+            let led = !clustered || self.meta_ready(port, running);
             if healthy && led {
                 return;
             }
@@ -201,12 +196,62 @@ impl NatsCluster {
     }
 }
 
+impl NatsCluster {
+    /// Whether the server on `port` knows a JetStream meta leader of a group of every server, and that leader sees
+    /// the peers of the `running` servers as current (before that, creating a replicated stream can time out or
+    /// find no peers to place it on). Only the leader tracks its followers, so its own `/jsz` is asked.
+    fn meta_ready(&self, port: u16, running: usize) -> bool {
+        let n = self.servers.len();
+        let Some(mine) = jsz(port) else {
+            return false;
+        };
+        let leader = mine
+            .pointer("/meta_cluster/leader")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let size = mine
+            .pointer("/meta_cluster/cluster_size")
+            .and_then(Value::as_u64);
+        let Some(leader_port) = leader
+            .strip_prefix('n')
+            .and_then(|k| k.parse::<usize>().ok())
+            .and_then(|k| self.servers.get(k))
+            .map(|s| s.http_port)
+        else {
+            return false;
+        };
+        if size != Some(n as u64) {
+            return false;
+        }
+        let Some(theirs) = jsz(leader_port) else {
+            return false;
+        };
+        let followers = theirs
+            .pointer("/meta_cluster/replicas")
+            .and_then(Value::as_array);
+        followers.is_some_and(|r| {
+            let current = r
+                .iter()
+                .filter(|p| p.get("current").and_then(Value::as_bool) == Some(true))
+                .count();
+            r.len() + 1 == n && current + 1 >= running
+        })
+    }
+}
+
 impl Drop for NatsCluster {
     fn drop(&mut self) {
         for i in 0..self.servers.len() {
             self.kill(i);
         }
     }
+}
+
+/// A server's `/jsz` answer, when it gives one.
+fn jsz(port: u16) -> Option<Value> {
+    http_get(port, "/jsz")
+        .filter(|(status, _)| *status == 200)
+        .and_then(|(_, body)| serde_json::from_str(&body).ok())
 }
 
 /// The nats-server binary to run: `ABSTRACTGATEWAY_TEST_NATS`, else `nats-server` on `PATH`. Panics with what to
@@ -265,15 +310,34 @@ pub fn parse_version(text: &str) -> Option<(u64, u64, u64)> {
         })
 }
 
-/// `n` distinct free loopback ports (all held until every one is found, so none repeats).
+/// Where the harness picks its ports: below Linux's default ephemeral range (32768 and up), so that the outgoing
+/// connections of the tests running beside it cannot take a port between its choice and the server's bind.
+const PORT_LOW: u32 = 20_000;
+const PORT_SPAN: u32 = 12_000;
+
+/// The next candidate port (as an offset from `PORT_LOW`), shared by every cluster of this test process so none is
+/// handed out twice; it starts at an offset drawn from the pid so that two test processes rarely collide.
+static NEXT_PORT: Mutex<Option<u32>> = Mutex::new(None);
+
+/// `n` distinct loopback ports that are free now (each bound once to check).
 fn free_ports(n: usize) -> Vec<u16> {
-    let listeners: Vec<TcpListener> = (0..n)
-        .map(|_| TcpListener::bind("127.0.0.1:0").expect("bind a free loopback port"))
-        .collect();
-    listeners
-        .iter()
-        .map(|l| l.local_addr().expect("local addr").port())
-        .collect()
+    let mut next = NEXT_PORT.lock().unwrap_or_else(|p| p.into_inner());
+    let cursor = next.get_or_insert_with(|| std::process::id().wrapping_mul(7919) % PORT_SPAN);
+    let mut ports = Vec::with_capacity(n);
+    let mut listeners = Vec::with_capacity(n);
+    for _ in 0..PORT_SPAN {
+        if ports.len() == n {
+            break;
+        }
+        let port = u16::try_from(PORT_LOW + *cursor % PORT_SPAN).expect("ports stay below 32768");
+        *cursor = (*cursor + 1) % PORT_SPAN;
+        if let Ok(listener) = TcpListener::bind(("127.0.0.1", port)) {
+            ports.push(port);
+            listeners.push(listener);
+        }
+    }
+    assert_eq!(ports.len(), n, "not enough free loopback ports");
+    ports
 }
 
 /// A plain HTTP/1.0 GET on 127.0.0.1: the status and the body, or `None` when the server does not answer.
