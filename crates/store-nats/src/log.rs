@@ -204,36 +204,56 @@ impl Log for NatsLog {
     }
 
     fn append_intake(&self, dedup_id: &str, entry: Vec<u8>) -> Result<Position, StoreError> {
-        if dedup_id.is_empty() {
-            return Err(StoreError::Invalid(
-                "an intake entry needs a dedup id".into(),
-            ));
-        }
-        let mut headers = HeaderMap::new();
-        headers.insert(NATS_MESSAGE_ID, dedup_id);
-        headers.insert(NATS_EXPECTED_STREAM, self.stream.as_str());
-        let payload = Bytes::from(entry);
+        self.append_intake_many(vec![(dedup_id.to_string(), entry)])
+            .pop()
+            .unwrap_or_else(|| Err(StoreError::Unavailable("no answer for the append".into())))
+    }
+
+    /// Every entry is published at once and the acknowledgements are awaited together: a group of starts and
+    /// commands costs one replication round trip, not one per entry.
+    fn append_intake_many(
+        &self,
+        entries: Vec<(String, Vec<u8>)>,
+    ) -> Vec<Result<Position, StoreError>> {
         let deadline = Instant::now() + APPEND_DEADLINE;
-        let sent = self.block_on(publish_until(
-            &self.js,
-            &self.intake,
-            &headers,
-            &payload,
-            deadline,
-        ))?;
-        match sent {
-            // A duplicate is the same id appended before: by another node, or by this one when an acknowledgement
-            // was lost and the publish retried (then the caller is told "duplicate" for its own first append,
-            // with the right position).
-            Ok(ack) => Ok(Position {
-                seq: ack.sequence,
-                duplicate: ack.duplicate,
-            }),
-            Err(PublishFailure::Invalid(message)) => Err(StoreError::Invalid(message)),
-            Err(PublishFailure::Unavailable(message)) => Err(StoreError::Unavailable(message)),
-            Err(PublishFailure::WrongLast) => Err(StoreError::Unavailable(
-                "intake append refused with an unexpected wrong-last-sequence".into(),
-            )),
+        let n = entries.len();
+        let sends = entries.into_iter().map(|(dedup_id, entry)| {
+            let headers = (!dedup_id.is_empty()).then(|| {
+                let mut headers = HeaderMap::new();
+                headers.insert(NATS_MESSAGE_ID, dedup_id.as_str());
+                headers.insert(NATS_EXPECTED_STREAM, self.stream.as_str());
+                headers
+            });
+            let payload = Bytes::from(entry);
+            async move {
+                let Some(headers) = headers else {
+                    return Err(StoreError::Invalid(
+                        "an intake entry needs a dedup id".into(),
+                    ));
+                };
+                match publish_until(&self.js, &self.intake, &headers, &payload, deadline).await {
+                    // A duplicate is the same id appended before: by another node, or by this one when an
+                    // acknowledgement was lost and the publish retried (then the caller is told "duplicate" for
+                    // its own first append, with the right position).
+                    Ok(ack) => Ok(Position {
+                        seq: ack.sequence,
+                        duplicate: ack.duplicate,
+                    }),
+                    Err(PublishFailure::Invalid(message)) => Err(StoreError::Invalid(message)),
+                    Err(PublishFailure::Unavailable(message)) => {
+                        Err(StoreError::Unavailable(message))
+                    }
+                    Err(PublishFailure::WrongLast) => Err(StoreError::Unavailable(
+                        "intake append refused with an unexpected wrong-last-sequence".into(),
+                    )),
+                }
+            }
+        });
+        let all = futures::future::join_all(sends);
+        match self.block_on(all) {
+            Ok(results) => results,
+            // One answer per entry, always.
+            Err(e) => (0..n).map(|_| Err(e.clone())).collect(),
         }
     }
 }
