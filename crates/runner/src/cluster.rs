@@ -7,6 +7,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::Sender;
+use std::time::{Duration, Instant};
 
 use crate::flows::SharedFlows;
 use crate::run::RunState;
@@ -44,9 +45,53 @@ pub(crate) fn listener(
     })
 }
 
+/// How long a run created on another node waits for its workflow to be loaded here (the bundle it was started
+/// from reaches this node through the cluster's bundle bucket moments after the upload) before it is adopted anyway
+/// and fails as "not loaded".
+const FLOW_WAIT: Duration = Duration::from_secs(30);
+
+/// Runs created by intake, waiting to be adopted.
+#[derive(Default)]
+pub(crate) struct Parked {
+    runs: Vec<(Instant, RunState)>,
+}
+
+impl Parked {
+    /// Queues runs another node created.
+    pub(crate) fn add(&mut self, runs: Vec<RunState>) {
+        let now = Instant::now();
+        self.runs.extend(runs.into_iter().map(|r| (now, r)));
+    }
+
+    /// Adopts every queued run whose workflow is loaded, or that waited long enough.
+    pub(crate) fn release(&mut self, store: &Store, world: &mut World) {
+        if self.runs.is_empty() {
+            return;
+        }
+        let now = Instant::now();
+        let (ready, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut self.runs)
+            .into_iter()
+            .partition(|(since, run)| {
+                world.flows.get(&run.workflow_id).is_some()
+                    || now.duration_since(*since) >= FLOW_WAIT
+            });
+        self.runs = waiting;
+        adopt_new(store, world, ready.into_iter().map(|(_, r)| r).collect());
+    }
+
+    /// How long the runner may sleep before a queued run must be looked at again.
+    pub(crate) fn next_check(&self) -> Duration {
+        self.runs
+            .iter()
+            .map(|(since, _)| (*since + FLOW_WAIT).saturating_duration_since(Instant::now()))
+            .min()
+            .unwrap_or(Duration::from_secs(3600))
+    }
+}
+
 /// Adopts runs created by intake unless the runner knows them already (its recovery found them) or they ended
 /// meanwhile; the stored state is fresher than the one in the event.
-pub(crate) fn adopt_new(store: &Store, world: &mut World, runs: Vec<RunState>) {
+fn adopt_new(store: &Store, world: &mut World, runs: Vec<RunState>) {
     for run in runs {
         if world.runs.contains_key(&run.run_id) {
             continue;
@@ -82,12 +127,26 @@ mod tests {
         _dir: tempfile::TempDir,
     }
 
-    fn node(log: &Arc<MemLog>, owner: bool) -> Node {
-        let dir = tempfile::tempdir().unwrap();
-        let path = abstractgateway_testkit::repo_root().join("bundles/ask-user@1.0.0.flow");
-        let bundle = crate::bundle::read_bundle(&path, &Limits::default()).unwrap();
-        let (flows, _, problems) = catalog::build(vec![Arc::new(bundle)], &NodeRegistry::new());
+    fn flows(bundles: &[&str]) -> crate::Flows {
+        let loaded = bundles
+            .iter()
+            .map(|b| {
+                let path = abstractgateway_testkit::repo_root().join(format!("bundles/{b}.flow"));
+                Arc::new(crate::bundle::read_bundle(&path, &Limits::default()).unwrap())
+            })
+            .collect();
+        let (flows, _, problems) = catalog::build(loaded, &NodeRegistry::new());
         assert!(problems.is_empty(), "{problems:?}");
+        flows
+    }
+
+    fn node(log: &Arc<MemLog>, owner: bool) -> Node {
+        node_with(log, owner, &["ask-user@1.0.0", "echo-upper@1.0.0"])
+    }
+
+    fn node_with(log: &Arc<MemLog>, owner: bool, bundles: &[&str]) -> Node {
+        let dir = tempfile::tempdir().unwrap();
+        let flows = flows(bundles);
         let writer = log.writer();
         let store = Store::open_replica(dir.path(), writer.clone()).unwrap();
         let tailer = log.tail(store.applier().unwrap());
@@ -199,6 +258,34 @@ mod tests {
             .list_runs(&crate::store::RunQuery::default())
             .unwrap();
         assert_eq!(runs.len(), 2);
+        owner.gw.shutdown();
+    }
+
+    #[test]
+    fn a_run_of_a_bundle_the_owner_has_not_loaded_yet_waits_for_it() {
+        let log = MemLog::new();
+        let api = node(&log, false);
+        let owner = node_with(&log, true, &["ask-user@1.0.0"]);
+        let run = api
+            .gw
+            .start_run(StartRequest {
+                workflow_id: "echo-upper@1.0.0:echo".into(),
+                input: Obj::new(),
+                ..Default::default()
+            })
+            .unwrap();
+        // The bundle reaches the owner a moment later (as through the cluster's bundle bucket).
+        std::thread::sleep(Duration::from_millis(300));
+        assert_eq!(
+            api.gw.store().get_run(&run.run_id).unwrap().unwrap().status,
+            RunStatus::Running,
+            "not failed while its workflow is missing"
+        );
+        owner
+            .gw
+            .reload(flows(&["ask-user@1.0.0", "echo-upper@1.0.0"]));
+        let done = wait_status(api.gw.store(), &run.run_id, RunStatus::Completed);
+        assert!(done.output.is_some());
         owner.gw.shutdown();
     }
 }

@@ -411,12 +411,13 @@ fn runner(ctx: LoopCtx, rx: Receiver<Msg>) -> bool {
     dispatch(&ctx, &mut world);
     let mut cursor = store.command_cursor().unwrap_or(0);
     let mut commands_pending = true;
+    let mut parked = cluster::Parked::default();
     loop {
         let mut shutdown = false;
         while let Ok(msg) = rx.try_recv() {
             match msg {
                 Msg::Adopt(runs) => runs.into_iter().for_each(|r| world.adopt(r)),
-                Msg::AdoptNew(runs) => cluster::adopt_new(&store, &mut world, runs),
+                Msg::AdoptNew(runs) => parked.add(runs),
                 Msg::Commands => commands_pending = true,
                 Msg::Reload => {}
                 Msg::NodeDone(done) => commands_pending |= node_done(&mut world, *done),
@@ -429,6 +430,7 @@ fn runner(ctx: LoopCtx, rx: Receiver<Msg>) -> bool {
             }
         }
         world.flows = flows.get();
+        parked.release(&store, &mut world);
         if commands_pending {
             match apply_commands(&store, &mut world, &mut cursor) {
                 Ok(more) => commands_pending = more,
@@ -470,10 +472,11 @@ fn runner(ctx: LoopCtx, rx: Receiver<Msg>) -> bool {
                 let d = t - ::time::OffsetDateTime::now_utc();
                 Duration::from_micros(d.whole_microseconds().clamp(0, 3_600_000_000) as u64)
             })
-            .unwrap_or(Duration::from_secs(3600));
+            .unwrap_or(Duration::from_secs(3600))
+            .min(parked.next_check());
         match rx.recv_timeout(wait) {
             Ok(Msg::Adopt(runs)) => runs.into_iter().for_each(|r| world.adopt(r)),
-            Ok(Msg::AdoptNew(runs)) => cluster::adopt_new(&store, &mut world, runs),
+            Ok(Msg::AdoptNew(runs)) => parked.add(runs),
             Ok(Msg::Commands) => commands_pending = true,
             Ok(Msg::Reload) => {}
             Ok(Msg::NodeDone(done)) => commands_pending |= node_done(&mut world, *done),
