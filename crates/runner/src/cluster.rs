@@ -169,6 +169,17 @@ mod tests {
         }
     }
 
+    /// Starts `workflow` on `gw`, with an idempotency key when given.
+    fn start(gw: &Gateway, workflow: &str, key: Option<&str>) -> crate::run::RunState {
+        gw.start_run(StartRequest {
+            workflow_id: workflow.into(),
+            input: Obj::new(),
+            idempotency_key: key.map(str::to_string),
+            ..Default::default()
+        })
+        .unwrap()
+    }
+
     fn wait_status(store: &Store, run_id: &str, status: RunStatus) -> crate::run::RunState {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
@@ -190,34 +201,11 @@ mod tests {
         let log = MemLog::new();
         let api = node(&log, false);
         // A run created before the runner exists is found by its recovery; one created after, by the listener.
-        let early = api
-            .gw
-            .start_run(StartRequest {
-                workflow_id: "ask-user@1.0.0:ask".into(),
-                input: Obj::new(),
-                ..Default::default()
-            })
-            .unwrap();
+        let early = start(&api.gw, "ask-user@1.0.0:ask", None);
         let owner = node(&log, true);
-        let late = api
-            .gw
-            .start_run(StartRequest {
-                workflow_id: "ask-user@1.0.0:ask".into(),
-                input: Obj::new(),
-                idempotency_key: Some("idem/late".into()),
-                ..Default::default()
-            })
-            .unwrap();
+        let late = start(&api.gw, "ask-user@1.0.0:ask", Some("idem/late"));
         // The same key on the other node answers the same run.
-        let again = owner
-            .gw
-            .start_run(StartRequest {
-                workflow_id: "ask-user@1.0.0:ask".into(),
-                input: Obj::new(),
-                idempotency_key: Some("idem/late".into()),
-                ..Default::default()
-            })
-            .unwrap();
+        let again = start(&owner.gw, "ask-user@1.0.0:ask", Some("idem/late"));
         assert_eq!(again.run_id, late.run_id);
         for run in [&early, &late] {
             wait_status(api.gw.store(), &run.run_id, RunStatus::Waiting);
@@ -266,14 +254,7 @@ mod tests {
         let log = MemLog::new();
         let api = node(&log, false);
         let owner = node_with(&log, true, &["ask-user@1.0.0"]);
-        let run = api
-            .gw
-            .start_run(StartRequest {
-                workflow_id: "echo-upper@1.0.0:echo".into(),
-                input: Obj::new(),
-                ..Default::default()
-            })
-            .unwrap();
+        let run = start(&api.gw, "echo-upper@1.0.0:echo", None);
         // The bundle reaches the owner a moment later (as through the cluster's bundle bucket).
         std::thread::sleep(Duration::from_millis(300));
         assert_eq!(

@@ -9,28 +9,15 @@ use std::time::{Duration, Instant};
 
 use abstractgateway_store::StoreError;
 use abstractgateway_store::replica::{Applier, EntryKind, Log};
-use abstractgateway_store_nats::Cluster;
 use abstractgateway_testkit::nats::NatsCluster;
-use common::{MemApplier, config, runtime, wait_until, within};
+use common::{MemApplier, config, connect, runtime, wait_until, within};
 
 #[test]
 fn a_standby_takes_over_a_silent_owner_and_fences_it() {
     let nats = NatsCluster::start(3);
     let rt = runtime();
-    let a = within(
-        &rt,
-        30,
-        "connect a",
-        Cluster::connect(config(&nats.url(), "a")),
-    )
-    .expect("connect a");
-    let b = within(
-        &rt,
-        30,
-        "connect b",
-        Cluster::connect(config(&nats.url(), "b")),
-    )
-    .expect("connect b");
+    let a = connect(&rt, config(&nats.url(), "a"));
+    let b = connect(&rt, config(&nats.url(), "b"));
     let replica_a = MemApplier::new();
     let replica_b = MemApplier::new();
     let _tail_a = a.tail(replica_a.clone());
@@ -133,22 +120,8 @@ fn a_standby_takes_over_a_silent_owner_and_fences_it() {
 fn a_released_lease_is_taken_at_once_and_a_taken_one_is_lost() {
     let nats = NatsCluster::start(3);
     let rt = runtime();
-    let a = within(
-        &rt,
-        30,
-        "connect a",
-        Cluster::connect(config(&nats.url(), "a")),
-    )
-    .expect("connect a");
-    let b = Arc::new(
-        within(
-            &rt,
-            30,
-            "connect b",
-            Cluster::connect(config(&nats.url(), "b")),
-        )
-        .expect("connect b"),
-    );
+    let a = connect(&rt, config(&nats.url(), "a"));
+    let b = Arc::new(connect(&rt, config(&nats.url(), "b")));
     let replica_a = MemApplier::new();
     let replica_b = MemApplier::new();
     let _tail_a = a.tail(replica_a.clone());
@@ -232,13 +205,7 @@ fn default_lease(url: &str, node: &str) -> abstractgateway_store_nats::ClusterCo
 fn appends_survive_a_killed_stream_leader() {
     let mut nats = NatsCluster::start(3);
     let rt = runtime();
-    let cluster = within(
-        &rt,
-        30,
-        "connect",
-        Cluster::connect(default_lease(&nats.url(), "a")),
-    )
-    .expect("connect");
+    let cluster = connect(&rt, default_lease(&nats.url(), "a"));
     let replica = MemApplier::new();
     let tailer = cluster.tail(replica.clone());
     let lease = within(

@@ -7,21 +7,14 @@ use std::time::Duration;
 
 use abstractgateway_store::StoreError;
 use abstractgateway_store::replica::{EntryKind, Log};
-use abstractgateway_store_nats::Cluster;
 use abstractgateway_testkit::nats::NatsCluster;
-use common::{Applied, MemApplier, config, runtime, wait_until, within};
+use common::{Applied, MemApplier, config, connect, runtime, wait_until, within};
 
 #[test]
 fn intake_duplicates_land_once() {
     let nats = NatsCluster::start(1);
     let rt = runtime();
-    let cluster = within(
-        &rt,
-        20,
-        "connect",
-        Cluster::connect(config(&nats.url(), "a")),
-    )
-    .expect("connect");
+    let cluster = connect(&rt, config(&nats.url(), "a"));
     let log = cluster.log();
 
     let first = log.append_intake("cmd:1", b"one".to_vec()).expect("append");
@@ -65,13 +58,7 @@ fn intake_duplicates_land_once() {
 fn tailer_delivers_in_order_with_kinds_and_resumes() {
     let nats = NatsCluster::start(1);
     let rt = runtime();
-    let cluster = within(
-        &rt,
-        20,
-        "connect",
-        Cluster::connect(config(&nats.url(), "a")),
-    )
-    .expect("connect");
+    let cluster = connect(&rt, config(&nats.url(), "a"));
     let log = cluster.log();
     assert!(matches!(
         log.append_owned(b"no lease".to_vec()),
@@ -169,13 +156,7 @@ fn tailer_delivers_in_order_with_kinds_and_resumes() {
 fn an_owner_append_whose_ack_was_lost_lands_once() {
     let nats = NatsCluster::start(1);
     let rt = runtime();
-    let cluster = within(
-        &rt,
-        20,
-        "connect",
-        Cluster::connect(config(&nats.url(), "a")),
-    )
-    .expect("connect");
+    let cluster = connect(&rt, config(&nats.url(), "a"));
     let replica = MemApplier::new();
     let tailer = cluster.tail(replica.clone());
     let lease = within(

@@ -82,6 +82,22 @@ async fn open_state(cfg: ServerConfig) -> Result<server::state::SharedState, Exi
     }
 }
 
+/// Binds the API's address and says where it listens (tests and scripts wait for that line).
+async fn listen(host: &str, port: u16) -> Result<tokio::net::TcpListener, ExitCode> {
+    let listener = match tokio::net::TcpListener::bind((host, port)).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("error: cannot bind {host}:{port}: {e}");
+            return Err(ExitCode::from(EXIT_USAGE));
+        }
+    };
+    match listener.local_addr() {
+        Ok(a) => eprintln!("abstractgateway listening on http://{a}"),
+        Err(e) => eprintln!("abstractgateway listening ({e})"),
+    }
+    Ok(listener)
+}
+
 /// Runs `serve`.
 pub async fn serve(args: ServeArgs) -> ExitCode {
     let mut cfg = ServerConfig::from_env();
@@ -109,17 +125,10 @@ pub async fn serve(args: ServeArgs) -> ExitCode {
         Ok(s) => s,
         Err(code) => return code,
     };
-    let listener = match tokio::net::TcpListener::bind((host.as_str(), port)).await {
+    let listener = match listen(&host, port).await {
         Ok(l) => l,
-        Err(e) => {
-            eprintln!("error: cannot bind {host}:{port}: {e}");
-            return ExitCode::from(EXIT_USAGE);
-        }
+        Err(code) => return code,
     };
-    match listener.local_addr() {
-        Ok(a) => eprintln!("abstractgateway listening on http://{a}"),
-        Err(e) => eprintln!("abstractgateway listening ({e})"),
-    }
     match server::serve_on(listener, state, shutdown_signal()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -177,17 +186,10 @@ async fn serve_cluster(mut cfg: ServerConfig, url: &str, runner: bool) -> ExitCo
                 return ExitCode::from(1);
             }
         };
-    let listener = match tokio::net::TcpListener::bind((host.as_str(), port)).await {
+    let listener = match listen(&host, port).await {
         Ok(l) => l,
-        Err(e) => {
-            eprintln!("error: cannot bind {host}:{port}: {e}");
-            return ExitCode::from(EXIT_USAGE);
-        }
+        Err(code) => return code,
     };
-    match listener.local_addr() {
-        Ok(a) => eprintln!("abstractgateway listening on http://{a}"),
-        Err(e) => eprintln!("abstractgateway listening ({e})"),
-    }
     node.mirror_bundles(state.clone());
     let lease = Arc::new(tokio::sync::Mutex::new(None));
     if runner {

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use abstractgateway_store::StoreError;
 use abstractgateway_store::replica::{Applier, EntryKind};
-use abstractgateway_store_nats::ClusterConfig;
+use abstractgateway_store_nats::{Cluster, ClusterConfig};
 
 /// A multi-thread runtime like the host's (the log blocks on its handle from plain threads). Also sends the
 /// crate's logs to the test output (filtered by `RUST_LOG`, warnings by default).
@@ -43,6 +43,12 @@ pub fn config(url: &str, node: &str) -> ClusterConfig {
     cfg.lease = Duration::from_secs(2);
     cfg.renew = Duration::from_millis(200);
     cfg
+}
+
+/// Connects with `cfg` on `rt` (30 s at most).
+pub fn connect(rt: &tokio::runtime::Runtime, cfg: ClusterConfig) -> Cluster {
+    let what = format!("connect {}", cfg.node_id);
+    within(rt, 30, &what, Cluster::connect(cfg)).expect("connect")
 }
 
 /// One applied entry.
