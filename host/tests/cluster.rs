@@ -640,3 +640,71 @@ async fn a_bundle_uploaded_on_one_api_node_is_served_and_run_by_every_node() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_runner_stopped_cleanly_hands_over_without_waiting_for_its_lease() {
+    let mut d = Deployment::start(1, 2, "10", None).await;
+    let owner = d.owner().await;
+    let waiting = d.api(0).start_run("ask-user", json!({"name": "T"})).await;
+    wait_for(d.api(0), &waiting, |v| v["status"] == "waiting").await;
+    let pid = d.runners[owner].server.child.as_ref().expect("child").id();
+    let stopped_at = Instant::now();
+    signal(pid, "TERM");
+    let other = 1 - owner;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !d.runners[other].server.said("runner active") {
+        assert!(Instant::now() < deadline, "no takeover after a clean stop");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let handover = stopped_at.elapsed();
+    eprintln!("handover after SIGTERM: {:.2} s", handover.as_secs_f64());
+    // Released, not expired: well under the 10 s lease.
+    assert!(handover < Duration::from_secs(5), "{handover:?}");
+    let status = d.runners[owner]
+        .server
+        .child
+        .as_mut()
+        .expect("child")
+        .wait()
+        .expect("wait");
+    assert!(status.success(), "a clean stop exits 0: {status:?}");
+    d.runners[owner].server.child = None;
+    // The successor has the waiting run and finishes it.
+    let (st, v) = d
+        .api(0)
+        .command(
+            "answer-t",
+            &waiting,
+            "resume",
+            json!({"payload": {"response": "red"}}),
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    let done = wait_for(d.api(0), &waiting, |v| v["status"] == "completed").await;
+    assert!(done["output"].to_string().contains("red"), "{done}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_unusable_cluster_url_is_refused_with_a_clear_error() {
+    let dir = tempfile::tempdir().expect("tmp");
+    for (url, says) in [
+        ("bogus://127.0.0.1:4222", "nats://"),
+        ("nats://", "empty"),
+        ("nats://user:secret@127.0.0.1:4222", "server"),
+        ("nats://127.0.0.1:4222/path", "server"),
+    ] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_abstractgateway"))
+            .args(["serve", "--port", "0", "--store", url])
+            .env("ABSTRACTGATEWAY_DATA_DIR", dir.path().join("data"))
+            .env("ABSTRACTGATEWAY_FLOWS_DIR", dir.path().join("flows"))
+            .env("ABSTRACTGATEWAY_AUTH_TOKEN", binary::TOKEN)
+            .output()
+            .expect("binary runs");
+        assert_eq!(out.status.code(), Some(2), "{url}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.starts_with("error:") && err.contains(says),
+            "{url}: {err}"
+        );
+    }
+}

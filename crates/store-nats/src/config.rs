@@ -41,7 +41,9 @@ impl ClusterConfig {
     /// entry) is refused. The other fields get their defaults: prefix `AG`, replicas min(3, servers listed),
     /// this host's name and pid as node id, lease 10 s, renewal every second.
     pub fn parse(url: &str) -> Result<ClusterConfig, NatsError> {
-        let bad = |why: String| NatsError::Config(format!("cluster URL {url:?}: {why}"));
+        // Credentials are refused, and never echoed: an error message ends up in logs.
+        let shown = redact(url);
+        let bad = |why: String| NatsError::Config(format!("cluster URL {shown:?}: {why}"));
         let rest = url.trim().strip_prefix("nats://").ok_or_else(|| {
             bad("must start with nats:// (e.g. nats://h1:4222,h2:4222,h3:4222)".into())
         })?;
@@ -49,8 +51,8 @@ impl ClusterConfig {
         for entry in rest.split(',') {
             let entry = entry.trim();
             let entry = entry.strip_prefix("nats://").unwrap_or(entry);
-            let server =
-                parse_server(entry).map_err(|why| bad(format!("server {entry:?}: {why}")))?;
+            let server = parse_server(entry)
+                .map_err(|why| bad(format!("server {:?}: {why}", redact(entry))))?;
             if servers.contains(&server) {
                 return Err(bad(format!("server {server} is listed twice")));
             }
@@ -112,6 +114,20 @@ impl ClusterConfig {
     pub(crate) fn intake_subject(&self) -> String {
         format!("{}.in", self.prefix.to_ascii_lowercase())
     }
+}
+
+/// `url` with whatever precedes an `@` in each comma-separated entry replaced by `***`.
+fn redact(url: &str) -> String {
+    url.split(',')
+        .map(|entry| match entry.rfind('@') {
+            Some(at) => {
+                let scheme_end = entry.find("://").map_or(0, |i| i + 3).min(at);
+                format!("{}***{}", &entry[..scheme_end], &entry[at..])
+            }
+            None => entry.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// `host[:port]` → `host:port`, refusing what is not a plain server address.
@@ -251,6 +267,22 @@ mod tests {
         ] {
             let err = ClusterConfig::parse(url).expect_err(url);
             assert!(matches!(err, NatsError::Config(_)), "{url}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_refused_url_never_shows_its_credentials() {
+        for url in [
+            "nats://user:s3cret@h1:4222",
+            "nats://h1:4222,nats://tok3n@h2:4222",
+            "tls://user:s3cret@h1:4222",
+        ] {
+            let err = ClusterConfig::parse(url).expect_err(url).to_string();
+            assert!(
+                !err.contains("s3cret") && !err.contains("tok3n") && !err.contains("user"),
+                "{err}"
+            );
+            assert!(err.contains("***@h"), "{err}");
         }
     }
 
