@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use binary::Server;
 use in_process::fake_llm::FakeLlm;
-use in_process::loads::{shape, write_steps_bundle};
+use in_process::loads::{normalized, shape, write_steps_bundle};
 use in_process::shared;
 use in_process::standin::StepServer;
 use serde_json::{Value, json};
@@ -66,45 +66,6 @@ impl Kind {
                                   "tools": [], "max_iterations": 3, "temperature": 0.0, "seed": 7})
             }
         }
-    }
-}
-
-/// Keys whose values differ between two uninterrupted runs of the same input (ids, clocks, durations).
-const VOLATILE: &[&str] = &[
-    "sub_run_id",
-    "run_id",
-    "parent_run_id",
-    "session_id",
-    "step_id",
-    "message_id",
-    "trace_id",
-    "timestamp",
-    "ts",
-    "updated_at",
-    "created_at",
-    "duration_ms",
-    "gen_time",
-    "idempotency_key",
-    "effect_idempotency_key",
-    "prompt_cache_key",
-    "local_datetime",
-    "display",
-    "artifact_id",
-    "$artifact",
-];
-
-/// `v` without its volatile keys, with `tag` replaced by `TAG`.
-fn normalized(v: &Value, tag: &str) -> Value {
-    match v {
-        Value::Object(m) => Value::Object(
-            m.iter()
-                .filter(|(k, _)| !VOLATILE.contains(&k.as_str()))
-                .map(|(k, v)| (k.clone(), normalized(v, tag)))
-                .collect(),
-        ),
-        Value::Array(a) => Value::Array(a.iter().map(|v| normalized(v, tag)).collect()),
-        Value::String(s) => Value::String(s.replace(tag, "TAG")),
-        other => other.clone(),
     }
 }
 

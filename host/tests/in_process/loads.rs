@@ -61,3 +61,44 @@ pub fn shape(recs: &[Value]) -> Vec<String> {
         })
         .collect()
 }
+
+/// Keys whose values differ between two uninterrupted runs of the same input (ids, clocks, durations).
+pub const VOLATILE: &[&str] = &[
+    "sub_run_id",
+    "run_id",
+    "parent_run_id",
+    "session_id",
+    "step_id",
+    "message_id",
+    "trace_id",
+    "timestamp",
+    "ts",
+    "updated_at",
+    "created_at",
+    "duration_ms",
+    "gen_time",
+    "idempotency_key",
+    "effect_idempotency_key",
+    "prompt_cache_key",
+    "local_datetime",
+    "display",
+    "artifact_id",
+    "$artifact",
+    "event_id",
+    "emitted_at",
+];
+
+/// `v` without its volatile keys, with `tag` replaced by `TAG`.
+pub fn normalized(v: &Value, tag: &str) -> Value {
+    match v {
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .filter(|(k, _)| !VOLATILE.contains(&k.as_str()))
+                .map(|(k, v)| (k.clone(), normalized(v, tag)))
+                .collect(),
+        ),
+        Value::Array(a) => Value::Array(a.iter().map(|v| normalized(v, tag)).collect()),
+        Value::String(s) => Value::String(s.replace(tag, "TAG")),
+        other => other.clone(),
+    }
+}
