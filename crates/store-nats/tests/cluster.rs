@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use abstractgateway_store::StoreError;
 use abstractgateway_store::replica::{Applier, EntryKind, Log};
 use abstractgateway_testkit::nats::NatsCluster;
-use common::{MemApplier, config, connect, runtime, wait_until, within};
+use common::{MemApplier, config, connect, raw_jetstream, runtime, wait_until, within};
 
 #[test]
 fn a_standby_takes_over_a_silent_owner_and_fences_it() {
@@ -166,16 +166,7 @@ fn a_released_lease_is_taken_at_once_and_a_taken_one_is_lost() {
 
     // Someone writes the key behind b's back: b's next renewal is refused, the log is fenced, the handler runs.
     rt.block_on(async {
-        let client = async_nats::connect(
-            nats.url()
-                .trim_start_matches("nats://")
-                .split(',')
-                .next()
-                .unwrap_or_default(),
-        )
-        .await
-        .expect("raw client");
-        let js = async_nats::jetstream::new(client);
+        let js = raw_jetstream(&nats.url()).await;
         let kv = js.get_key_value("AG_LEASES").await.expect("lease bucket");
         kv.put("shard.0", r#"{"node":"intruder"}"#.into())
             .await
@@ -244,16 +235,7 @@ fn appends_survive_a_killed_stream_leader() {
     // Once the appends are under way, SIGKILL the server leading the stream.
     wait_until(20, "some entries applied", || replica.applied() >= 40);
     let leader = rt.block_on(async {
-        let client = async_nats::connect(
-            nats.url()
-                .trim_start_matches("nats://")
-                .split(',')
-                .next()
-                .unwrap_or_default(),
-        )
-        .await
-        .expect("raw client");
-        let js = async_nats::jetstream::new(client);
+        let js = raw_jetstream(&nats.url()).await;
         let mut stream = js.get_stream("AG_LOG").await.expect("stream");
         let info = stream.info().await.expect("stream info");
         info.cluster

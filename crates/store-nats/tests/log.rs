@@ -8,7 +8,7 @@ use std::time::Duration;
 use abstractgateway_store::StoreError;
 use abstractgateway_store::replica::{EntryKind, Log};
 use abstractgateway_testkit::nats::NatsCluster;
-use common::{Applied, MemApplier, config, connect, runtime, wait_until, within};
+use common::{Applied, MemApplier, config, connect, raw_jetstream, runtime, wait_until, within};
 
 #[test]
 fn intake_duplicates_land_once() {
@@ -171,10 +171,7 @@ fn an_owner_append_whose_ack_was_lost_lands_once() {
 
     // The first attempt of the next append lands, but its acknowledgment never reaches the owner.
     let (landed, retry) = rt.block_on(async {
-        let client = async_nats::connect(nats.url().trim_start_matches("nats://"))
-            .await
-            .expect("raw client");
-        let js = async_nats::jetstream::new(client);
+        let js = raw_jetstream(&nats.url()).await;
         let publish = |payload: &'static [u8]| {
             let js = js.clone();
             let id = format!("j:{}:2", lease.epoch());

@@ -51,6 +51,18 @@ pub fn connect(rt: &tokio::runtime::Runtime, cfg: ClusterConfig) -> Cluster {
     within(rt, 30, &what, Cluster::connect(cfg)).expect("connect")
 }
 
+/// A plain JetStream client on the cluster's first server, for what a test does behind the gateway's back.
+pub async fn raw_jetstream(url: &str) -> async_nats::jetstream::Context {
+    let first = url
+        .trim_start_matches("nats://")
+        .split(',')
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    let client = async_nats::connect(first).await.expect("raw client");
+    async_nats::jetstream::new(client)
+}
+
 /// One applied entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Applied {
