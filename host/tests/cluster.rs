@@ -760,3 +760,37 @@ async fn an_unusable_cluster_url_is_refused_with_a_clear_error() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn without_a_quorum_writes_answer_503_and_reads_go_on() {
+    let mut d = Deployment::start(1, 1, "10", None, None).await;
+    d.owner().await;
+    let run = d.api(0).start_run("echo-upper", json!({"name": "Q"})).await;
+    wait_for(d.api(0), &run, |v| v["status"] == "completed").await;
+    d.nats.kill(1);
+    d.nats.kill(2);
+    // Reads answer from the node's replica.
+    let (st, v) = d.api(0).get(&format!("/api/gateway/runs/{run}")).await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(d.api(0).ledger(&run).await.len(), 2);
+    // A write cannot be made durable: refused with 503 (retry later or elsewhere), never acknowledged.
+    let (st, v) = d
+        .api(0)
+        .post(
+            "/api/gateway/runs/start",
+            json!({"bundle_id": "echo-upper", "input_data": {"name": "lost"}}),
+        )
+        .await;
+    assert_eq!(st, 503, "{v}");
+    assert!(
+        v["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("unavailable")),
+        "{v}"
+    );
+    let (st, v) = d
+        .api(0)
+        .command("no-quorum", &run, "pause", json!({}))
+        .await;
+    assert_eq!(st, 503, "{v}");
+}

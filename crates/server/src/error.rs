@@ -69,13 +69,22 @@ pub fn start_status(e: &StartError) -> StatusCode {
         | StartError::Workspace(_)
         | StartError::Schedule(_)
         | StartError::Flow(_) => StatusCode::BAD_REQUEST,
-        StartError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        StartError::Store(e) => store_status(e),
+    }
+}
+
+/// The status of a store failure: 503 when the cluster store cannot take writes now (no quorum, or this node lost
+/// its runs to another runner; a retry, possibly on another node, may succeed), else 500.
+pub fn store_status(e: &StoreError) -> StatusCode {
+    match e {
+        StoreError::Unavailable(_) | StoreError::Fenced => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
-        ApiError::internal(format!("Store error: {e}"))
+        ApiError::new(store_status(&e), format!("Store error: {e}"))
     }
 }
 
@@ -180,6 +189,11 @@ mod tests {
                 StartError::Store(StoreError::Closed),
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "Failed to schedule run: store is closed",
+            ),
+            (
+                StartError::Store(StoreError::Unavailable("no quorum".into())),
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Failed to schedule run: the cluster store is unavailable: no quorum",
             ),
         ];
         for (e, status, detail) in cases {

@@ -112,10 +112,15 @@ pub async fn submit(State(st): State<SharedState>, headers: HeaderMap, body: Byt
         ts,
         client_id,
     };
-    let appended = store
-        .append_command_async(cmd)
-        .await
-        .map_err(|e| ApiError::bad_request(format!("Failed to append command: {e}")))?;
+    let appended = store.append_command_async(cmd).await.map_err(|e| {
+        // The seed answers 400 for a command it cannot append; a cluster store that cannot take writes now
+        // answers 503, so that clients retry.
+        let status = match crate::error::store_status(&e) {
+            StatusCode::SERVICE_UNAVAILABLE => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::BAD_REQUEST,
+        };
+        ApiError::new(status, format!("Failed to append command: {e}"))
+    })?;
     if !appended.duplicate {
         st.gw.notify_commands();
     }
