@@ -634,7 +634,11 @@ async fn a_bundle_uploaded_on_one_api_node_is_served_and_run_by_every_node() {
         if listed(&v) {
             break;
         }
-        assert!(Instant::now() < deadline, "B never listed the upload: {v}");
+        assert!(
+            Instant::now() < deadline,
+            "B never listed the upload: {v}\nB said:\n{}",
+            d.api(1).stderr_tail(40)
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let deadline = Instant::now() + Duration::from_secs(20);

@@ -192,20 +192,32 @@ fn lease_secs() -> Option<f64> {
 impl Node {
     /// Publishes the bundle changes made through `state`'s API, and installs (then reloads) those made on other
     /// nodes, for as long as the process runs.
+    ///
+    /// The watch delivers changes at once; a full pass every [`RECONCILE`] also repairs whatever a watch missed
+    /// (a stalled consumer, a failed read), so every node converges on the bucket within that bound.
     pub fn mirror_bundles(&self, state: SharedState) {
         let _ = state
             .bundle_mirror
             .set(Arc::new(Mirror(self.bundles.clone())));
         let bucket = self.bundles.clone();
         tokio::spawn(async move {
+            let mut mirror = Mirrored::default();
             loop {
                 match bucket.watch().await {
                     Ok(changes) => {
                         // Whatever changed while no watch ran is picked up by a full pass first.
-                        apply_change(&bucket, &state, None).await;
+                        mirror.apply(&bucket, &state, None).await;
                         let mut changes = std::pin::pin!(changes);
-                        while let Some(change) = changes.next().await {
-                            apply_change(&bucket, &state, Some(change)).await;
+                        let mut tick = tokio::time::interval(RECONCILE);
+                        tick.tick().await;
+                        loop {
+                            tokio::select! {
+                                change = changes.next() => match change {
+                                    Some(change) => mirror.apply(&bucket, &state, Some(change)).await,
+                                    None => break,
+                                },
+                                _ = tick.tick() => mirror.apply(&bucket, &state, None).await,
+                            }
                         }
                     }
                     Err(e) => tracing::warn!("watching the cluster's bundles: {e}"),
@@ -254,44 +266,78 @@ impl Node {
     }
 }
 
-/// Installs one change (or, with `None`, every bundle of the bucket) and reloads when a file changed.
-async fn apply_change(bucket: &BundleBucket, state: &SharedState, change: Option<BundleChange>) {
-    let dir = state.cfg.flows_dir.clone();
-    let max = state.cfg.max_bundle_bytes;
-    let _guard = state.reload_lock.lock().await;
-    let changed = match change {
-        None => match bucket.list().await {
-            Ok(list) => {
-                let mut any = false;
-                for (name, _) in list {
-                    any |= install_from(bucket, &dir, &name, max)
-                        .await
-                        .unwrap_or_else(|e| {
-                            tracing::warn!("installing cluster bundle {name}: {e}");
-                            false
-                        });
+/// How often a node compares its bundles with the bucket even when the watch reported nothing.
+const RECONCILE: Duration = Duration::from_secs(5);
+
+/// What a node's mirror has seen of the bucket.
+#[derive(Default)]
+struct Mirrored {
+    /// Names the bucket held at the last full pass: one of them missing at the next pass was deleted on
+    /// another node (a file the bucket never had is the operator's and is left alone).
+    known: HashSet<String>,
+}
+
+impl Mirrored {
+    /// Installs one change (or, with `None`, makes the flows dir match the whole bucket) and reloads when a file
+    /// changed.
+    async fn apply(
+        &mut self,
+        bucket: &BundleBucket,
+        state: &SharedState,
+        change: Option<BundleChange>,
+    ) {
+        let dir = state.cfg.flows_dir.clone();
+        let max = state.cfg.max_bundle_bytes;
+        let _guard = state.reload_lock.lock().await;
+        let install = |name: String| {
+            let dir = dir.clone();
+            async move {
+                install_from(bucket, &dir, &name, max)
+                    .await
+                    .unwrap_or_else(|e| {
+                        tracing::warn!("installing cluster bundle {name}: {e}");
+                        false
+                    })
+            }
+        };
+        let changed = match change {
+            None => match bucket.list().await {
+                Ok(list) => {
+                    let names: HashSet<String> = list.into_iter().map(|(n, _)| n).collect();
+                    let mut any = false;
+                    for name in &names {
+                        any |= install(name.clone()).await;
+                    }
+                    for gone in self.known.difference(&names) {
+                        any |= remove_local(&dir, gone);
+                    }
+                    self.known = names;
+                    any
                 }
-                any
+                Err(e) => {
+                    tracing::warn!("listing the cluster's bundles: {e}");
+                    false
+                }
+            },
+            Some(BundleChange::Put { name, .. }) => {
+                self.known.insert(name.clone());
+                install(name).await
             }
-            Err(e) => {
-                tracing::warn!("listing the cluster's bundles: {e}");
-                false
+            Some(BundleChange::Deleted { name }) => {
+                self.known.remove(&name);
+                remove_local(&dir, &name)
             }
-        },
-        Some(BundleChange::Put { name, .. }) => install_from(bucket, &dir, &name, max)
-            .await
-            .unwrap_or_else(|e| {
-                tracing::warn!("installing cluster bundle {name}: {e}");
-                false
-            }),
-        Some(BundleChange::Deleted { name }) => {
-            bundle_file_name(&name) && std::fs::remove_file(dir.join(&name)).is_ok()
+        };
+        if changed {
+            let state = state.clone();
+            let _ = tokio::task::spawn_blocking(move || state.reload()).await;
         }
-    };
-    if changed {
-        let state = state.clone();
-        let _ = tokio::task::spawn_blocking(move || state.reload()).await;
     }
+}
+
+/// Removes the local copy of a bundle deleted from the bucket; true when a file went.
+fn remove_local(dir: &Path, name: &str) -> bool {
+    bundle_file_name(name) && std::fs::remove_file(dir.join(name)).is_ok()
 }
 
 /// Releases a held lease after the runner stopped (so a standby need not wait for it to expire).

@@ -183,6 +183,14 @@ impl Server {
             .unwrap_or(false)
     }
 
+    /// The last `n` stderr lines, for a failure message.
+    pub fn stderr_tail(&self, n: usize) -> String {
+        self.stderr
+            .lock()
+            .map(|l| l[l.len().saturating_sub(n)..].join("\n"))
+            .unwrap_or_default()
+    }
+
     /// Polls `/api/health` until it answers 200.
     pub async fn wait_healthy(&self) {
         let deadline = Instant::now() + Duration::from_secs(20);
