@@ -463,6 +463,32 @@ async fn start_steps(d: &Deployment, steps_url: &str, count: usize, tag: &str) -
     ids
 }
 
+/// The artifact a steps run stored (its bodies, as JSON) is listed and served by every API node, whichever runner
+/// stored it.
+async fn assert_artifact_everywhere(d: &Deployment, run: &str, output: &Value) {
+    let id = output["artifact_id"].as_str().expect("an artifact id");
+    let want = serde_json::to_vec(&output["bodies"]).expect("bodies");
+    for api in &d.apis {
+        let s = &api.server;
+        let (st, list) = s.get(&format!("/api/gateway/runs/{run}/artifacts")).await;
+        assert_eq!(st, 200, "{list}");
+        assert_eq!(list["items"][0]["artifact_id"], id, "{list}");
+        assert_eq!(
+            list["items"][0]["tags"]["filename"], "bodies.json",
+            "{list}"
+        );
+        let r = s
+            .client
+            .get(s.url(&format!("/api/gateway/runs/{run}/artifacts/{id}/content")))
+            .bearer_auth(binary::TOKEN)
+            .send()
+            .await
+            .expect("artifact content");
+        assert_eq!(r.status(), 200, "{run}/{id}");
+        assert_eq!(r.bytes().await.expect("bytes").as_ref(), want.as_slice());
+    }
+}
+
 /// Every run completed with three calls in its ledger, and the stand-in saw each call at most `extra` more times
 /// than the ledger holds (a call in flight when its runner died may be made again: its record was not durable).
 async fn check_steps(d: &Deployment, steps: &StepServer, runs: &[String], extra: usize) {
@@ -476,6 +502,7 @@ async fn check_steps(d: &Deployment, steps: &StepServer, runs: &[String], extra:
         })
         .await;
         assert_eq!(done["status"], "completed", "{run}: {done}");
+        assert_artifact_everywhere(d, run, &done["output"]).await;
         let ledger = d.api(0).ledger(run).await;
         assert_contiguous(run, &ledger);
         let calls = ledger

@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use abstractgateway_store::replica::Applier;
 use async_nats::jetstream::{self, ErrorCode, kv, stream};
+
+use crate::Bucket;
 use async_nats::{ConnectOptions, ServerAddr};
 use tokio::runtime::Handle;
 use tokio::sync::watch;
@@ -31,6 +33,8 @@ pub struct Cluster {
     pub(crate) cfg: ClusterConfig,
     pub(crate) js: jetstream::Context,
     pub(crate) kv: kv::Store,
+    pub(crate) bundles: Bucket,
+    pub(crate) artifact_blobs: Bucket,
     pub(crate) subjects: Subjects,
     log: Arc<NatsLog>,
     /// The runtime `connect` ran in: tailers run their reading task on it.
@@ -82,13 +86,18 @@ impl Cluster {
         // A cluster that is still forming (servers starting together with this one) times requests out or has no
         // peers to place the stream on yet: keep trying for a while. A mismatch is final.
         let deadline = tokio::time::Instant::now() + SETUP_DEADLINE;
-        let kv = loop {
+        let (kv, bundles, artifact_blobs) = loop {
             let setup = async {
                 ensure_stream(&js, &cfg, &subjects).await?;
-                ensure_bucket(&js, &cfg).await
+                let kv = ensure_bucket(&js, &cfg).await?;
+                let bundles = Bucket::open(&js, &cfg, "BUNDLES", "abstractgateway bundles").await?;
+                let blobs =
+                    Bucket::open(&js, &cfg, "ARTIFACTS", "abstractgateway run artifact bytes")
+                        .await?;
+                Ok::<_, NatsError>((kv, bundles, blobs))
             };
             match setup.await {
-                Ok(kv) => break kv,
+                Ok(done) => break done,
                 Err(err @ NatsError::Request { .. }) if tokio::time::Instant::now() < deadline => {
                     tracing::warn!(error = %err, "setting up the cluster's stream failed; retrying");
                     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -108,6 +117,8 @@ impl Cluster {
             cfg,
             js,
             kv,
+            bundles,
+            artifact_blobs,
             subjects,
             log,
             handle,

@@ -17,7 +17,7 @@
 //! // the store now appends with cluster.log() from its committer thread
 //! ```
 
-mod bundles;
+mod buckets;
 mod cluster;
 mod config;
 mod error;
@@ -26,7 +26,7 @@ mod log;
 mod publish;
 mod tail;
 
-pub use bundles::{BundleBucket, BundleChange};
+pub use buckets::{Bucket, BucketChange};
 pub use cluster::Cluster;
 pub use config::{ClusterConfig, DEFAULT_LEASE, DEFAULT_PREFIX, DEFAULT_RENEW, MIN_SERVER_VERSION};
 pub use error::NatsError;

@@ -12,9 +12,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use abstractgateway_store::Store;
-use abstractgateway_store_nats::{
-    BundleBucket, BundleChange, Cluster, ClusterConfig, Lease, Tailer,
-};
+use abstractgateway_store::artifacts::{ArtifactError, BlobBucket};
+use abstractgateway_store_nats::{Bucket, BucketChange, Cluster, ClusterConfig, Lease, Tailer};
 use futures::StreamExt;
 
 use super::EXIT_USAGE;
@@ -29,7 +28,8 @@ pub struct Node {
     cluster: Cluster,
     _tailer: Tailer,
     pub store: Store,
-    bundles: BundleBucket,
+    bundles: Bucket,
+    artifact_blobs: Bucket,
 }
 
 /// Connects, opens the replica in the data dir and waits until it has applied the whole log.
@@ -75,13 +75,7 @@ pub async fn join(cfg: &ServerConfig, url: &str) -> Result<Node, ExitCode> {
     };
     let tailer = cluster.tail(applier);
     tailer.caught_up().await;
-    let bundles = match cluster.bundles().await {
-        Ok(b) => b,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return Err(ExitCode::from(1));
-        }
-    };
+    let (bundles, artifact_blobs) = (cluster.bundles(), cluster.artifact_blobs());
     if let Err(e) = sync_bundles(&bundles, &cfg.flows_dir, cfg.max_bundle_bytes).await {
         eprintln!("error: syncing bundles with the cluster: {e}");
         return Err(ExitCode::from(1));
@@ -91,6 +85,7 @@ pub async fn join(cfg: &ServerConfig, url: &str) -> Result<Node, ExitCode> {
         _tailer: tailer,
         store,
         bundles,
+        artifact_blobs,
     })
 }
 
@@ -106,7 +101,7 @@ fn bundle_file_name(name: &str) -> bool {
 
 /// At startup: bundles of this node's FLOWS_DIR that the cluster lacks are published; the cluster's bundles are
 /// installed here (the cluster's copy wins over a different local file of the same name).
-async fn sync_bundles(bucket: &BundleBucket, dir: &Path, max: u64) -> Result<(), String> {
+async fn sync_bundles(bucket: &Bucket, dir: &Path, max: u64) -> Result<(), String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let listed = bucket.list().await.map_err(|e| e.to_string())?;
     let names: HashSet<&str> = listed.iter().map(|(n, _)| n.as_str()).collect();
@@ -125,12 +120,7 @@ async fn sync_bundles(bucket: &BundleBucket, dir: &Path, max: u64) -> Result<(),
 }
 
 /// Installs the bucket's copy of `name` into `dir` when it differs from the local file; true when a file changed.
-async fn install_from(
-    bucket: &BundleBucket,
-    dir: &Path,
-    name: &str,
-    max: u64,
-) -> Result<bool, String> {
+async fn install_from(bucket: &Bucket, dir: &Path, name: &str, max: u64) -> Result<bool, String> {
     if !bundle_file_name(name) {
         tracing::warn!("ignoring cluster bundle with an unusable name {name:?}");
         return Ok(false);
@@ -152,7 +142,7 @@ async fn install_from(
 }
 
 /// Publishes this node's uploads and deletes to the bundle bucket.
-struct Mirror(BundleBucket);
+struct Mirror(Bucket);
 
 impl server::state::BundleMirror for Mirror {
     fn installed(
@@ -189,7 +179,53 @@ fn lease_secs() -> Option<f64> {
         .filter(|s| s.is_finite() && (1.0..=600.0).contains(s))
 }
 
+/// The artifact bytes bucket as the artifact store uses it: from its blocking threads.
+struct ArtifactBlobs {
+    bucket: Bucket,
+    rt: tokio::runtime::Handle,
+}
+
+impl ArtifactBlobs {
+    /// Runs a bucket request on the runtime and waits for it (the artifact store calls from blocking threads).
+    fn wait<T: Send + 'static>(
+        &self,
+        fut: impl std::future::Future<Output = Result<T, abstractgateway_store_nats::NatsError>>
+        + Send
+        + 'static,
+    ) -> Result<T, ArtifactError> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        self.rt.spawn(async move {
+            let _ = tx.send(fut.await);
+        });
+        rx.recv()
+            .map_err(|_| ArtifactError::Unavailable("the bucket request was dropped".into()))?
+            .map_err(|e| ArtifactError::Unavailable(e.to_string()))
+    }
+}
+
+impl BlobBucket for ArtifactBlobs {
+    fn put(&self, blob_id: &str, content: &[u8]) -> Result<(), ArtifactError> {
+        let (bucket, name, bytes) = (self.bucket.clone(), blob_id.to_string(), content.to_vec());
+        self.wait(async move { bucket.put_absent(&name, &bytes).await })
+    }
+
+    fn get(&self, blob_id: &str, max_bytes: u64) -> Result<Option<Vec<u8>>, ArtifactError> {
+        let (bucket, name) = (self.bucket.clone(), blob_id.to_string());
+        self.wait(async move { bucket.get(&name, max_bytes).await })
+    }
+}
+
 impl Node {
+    /// Makes `state`'s artifacts the cluster's: metadata in the replicated store, bytes in the artifact bucket, so
+    /// every node serves what a runner's plugins stored. Call before the node serves or runs.
+    pub fn share_artifacts(&self, state: &SharedState) -> Result<(), ArtifactError> {
+        let blobs = ArtifactBlobs {
+            bucket: self.artifact_blobs.clone(),
+            rt: tokio::runtime::Handle::current(),
+        };
+        state.artifacts.share(self.store.clone(), Arc::new(blobs))
+    }
+
     /// Publishes the bundle changes made through `state`'s API, and installs (then reloads) those made on other
     /// nodes, for as long as the process runs.
     ///
@@ -280,12 +316,7 @@ struct Mirrored {
 impl Mirrored {
     /// Installs one change (or, with `None`, makes the flows dir match the whole bucket) and reloads when a file
     /// changed.
-    async fn apply(
-        &mut self,
-        bucket: &BundleBucket,
-        state: &SharedState,
-        change: Option<BundleChange>,
-    ) {
+    async fn apply(&mut self, bucket: &Bucket, state: &SharedState, change: Option<BucketChange>) {
         let dir = state.cfg.flows_dir.clone();
         let max = state.cfg.max_bundle_bytes;
         let _guard = state.reload_lock.lock().await;
@@ -319,11 +350,11 @@ impl Mirrored {
                     false
                 }
             },
-            Some(BundleChange::Put { name, .. }) => {
+            Some(BucketChange::Put { name, .. }) => {
                 self.known.insert(name.clone());
                 install(name).await
             }
-            Some(BundleChange::Deleted { name }) => {
+            Some(BucketChange::Deleted { name }) => {
                 self.known.remove(&name);
                 remove_local(&dir, &name)
             }

@@ -186,6 +186,10 @@ async fn serve_cluster(mut cfg: ServerConfig, url: &str, runner: bool) -> ExitCo
                 return ExitCode::from(1);
             }
         };
+    if let Err(e) = node.share_artifacts(&state) {
+        eprintln!("error: {e}");
+        return ExitCode::from(1);
+    }
     let listener = match listen(&host, port).await {
         Ok(l) => l,
         Err(code) => return code,

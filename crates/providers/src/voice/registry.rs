@@ -147,6 +147,9 @@ fn artifact_error(e: ArtifactError) -> VoiceError {
         ArtifactError::NotFound(_) => VoiceError::new(VoiceErrorCode::NotFound, e.to_string()),
         ArtifactError::TooLarge { .. } => VoiceError::too_large(e.to_string()),
         ArtifactError::Corrupt(_) | ArtifactError::Io(_) => VoiceError::internal(e.to_string()),
+        ArtifactError::Unavailable(_) => {
+            VoiceError::new(VoiceErrorCode::Unavailable, e.to_string())
+        }
     }
 }
 

@@ -45,6 +45,9 @@ fn store_error(e: ArtifactError) -> ApiError {
         ArtifactError::Corrupt(_) | ArtifactError::Io(_) => {
             ApiError::internal(format!("Failed to read artifact: {e}"))
         }
+        ArtifactError::Unavailable(_) => {
+            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
+        }
     }
 }
 
@@ -147,6 +150,10 @@ mod tests {
             (
                 ArtifactError::Corrupt("blob".into()),
                 StatusCode::INTERNAL_SERVER_ERROR,
+            ),
+            (
+                ArtifactError::Unavailable("no quorum".into()),
+                StatusCode::SERVICE_UNAVAILABLE,
             ),
         ];
         for (e, status) in cases {

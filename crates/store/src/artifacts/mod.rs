@@ -11,7 +11,8 @@ mod store;
 
 pub use ids::{artifact_id, blob_id, is_artifact_id, is_blob_id};
 pub use store::{
-    ArtifactError, ArtifactMeta, ArtifactStore, DEFAULT_MAX_BYTES, FILENAME_TAG, NewArtifact,
+    ArtifactError, ArtifactMeta, ArtifactStore, BlobBucket, DEFAULT_MAX_BYTES, FILENAME_TAG,
+    NewArtifact,
 };
 
 /// Environment variable overriding the per-artifact size cap (bytes).
@@ -25,3 +26,6 @@ pub fn max_bytes_from_env() -> u64 {
         .filter(|n| *n > 0)
         .unwrap_or(DEFAULT_MAX_BYTES)
 }
+
+#[cfg(test)]
+mod cluster_tests;

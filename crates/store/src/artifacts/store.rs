@@ -48,7 +48,30 @@ pub enum ArtifactError {
     /// The filesystem failed.
     #[error("Artifact store I/O error: {0}")]
     Io(#[from] io::Error),
+    /// The cluster could not store or serve the artifact now (no quorum, not the runs' owner, a bucket error).
+    #[error("Artifact store unavailable: {0}")]
+    Unavailable(String),
 }
+
+/// The shared bucket of a cluster's artifact bytes, content-addressed by blob id (sha256 of the content).
+///
+/// Implemented over the cluster's object store; the artifact store checks what it returns (size, digest).
+pub trait BlobBucket: Send + Sync {
+    /// Stores `content` under `blob_id`; returns once the bucket's replicas hold it. Storing an id it has is a no-op.
+    fn put(&self, blob_id: &str, content: &[u8]) -> Result<(), ArtifactError>;
+    /// The bytes of `blob_id`, `None` when absent; refused when over `max_bytes`.
+    fn get(&self, blob_id: &str, max_bytes: u64) -> Result<Option<Vec<u8>>, ArtifactError>;
+}
+
+/// Where a cluster node keeps artifacts so that every node serves them: metadata in the replicated store (every
+/// replica has it, in log order), bytes in the shared bucket. The node's data dir caches the bytes.
+struct Shared {
+    store: crate::Store,
+    blobs: std::sync::Arc<dyn BlobBucket>,
+}
+
+/// Store meta-key prefix of artifact metadata in a cluster: `artifact/<run key>/<artifact id>`.
+const META_PREFIX: &str = "artifact/";
 
 /// Metadata of one artifact, as the seed's `ArtifactMetadata.to_dict()` lays it out (minus the runtime-0.13
 /// `descriptor`/`access` additions).
@@ -104,13 +127,28 @@ pub struct NewArtifact {
     pub metadata: Map<String, Value>,
 }
 
-/// The artifact store of one data dir. Safe to share between threads.
-#[derive(Debug)]
+/// The artifact store of one data dir (and, in a cluster, of every node). Safe to share between threads.
 pub struct ArtifactStore {
     root: PathBuf,
     max_bytes: u64,
     /// Serialises puts so two writers of the same artifact agree on its `created_at`.
     put_lock: Mutex<()>,
+    /// Set once when the node joins a cluster, before it serves or runs anything.
+    shared: std::sync::OnceLock<Shared>,
+}
+
+impl std::fmt::Debug for ArtifactStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ArtifactStore")
+            .field("root", &self.root)
+            .field("max_bytes", &self.max_bytes)
+            .field("shared", &self.shared.get().is_some())
+            .finish()
+    }
+}
+
+fn unavailable(e: crate::StoreError) -> ArtifactError {
+    ArtifactError::Unavailable(e.to_string())
 }
 
 impl ArtifactStore {
@@ -130,7 +168,20 @@ impl ArtifactStore {
             root,
             max_bytes,
             put_lock: Mutex::new(()),
+            shared: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Makes this store a cluster node's: metadata goes to (and is read from) `store`, the replicated store, and
+    /// bytes to `blobs`. Call once, before the node serves or runs anything; a second call is refused.
+    pub fn share(
+        &self,
+        store: crate::Store,
+        blobs: std::sync::Arc<dyn BlobBucket>,
+    ) -> Result<(), ArtifactError> {
+        self.shared
+            .set(Shared { store, blobs })
+            .map_err(|_| ArtifactError::InvalidInput("the artifact store is already shared".into()))
     }
 
     /// The per-artifact size cap.
@@ -148,6 +199,10 @@ impl ArtifactStore {
 
     fn meta_path(&self, run_id: &str, id: &str) -> PathBuf {
         self.run_dir(run_id).join(format!("{id}.meta"))
+    }
+
+    fn meta_key(run_id: &str, id: &str) -> String {
+        format!("{META_PREFIX}{}/{id}", run_key(run_id))
     }
 
     /// Stores `content` for `run_id`; storing the same content again returns the first metadata unchanged.
@@ -175,7 +230,10 @@ impl ArtifactStore {
         {
             return Ok(existing);
         }
-        // The blob goes first and durably: metadata must never point at bytes that are not on disk.
+        // The blob goes first and durably: metadata must never point at bytes that are not stored.
+        if let Some(shared) = self.shared.get() {
+            shared.blobs.put(&blob, content)?;
+        }
         let blob_path = self.blob_path(&blob);
         let blob_present = fs::metadata(&blob_path).is_ok_and(|m| m.len() == size);
         if !blob_present {
@@ -191,10 +249,16 @@ impl ArtifactStore {
             tags: extra.tags,
             metadata: extra.metadata,
         };
-        let dir = self.run_dir(run_id);
-        fs::create_dir_all(&dir)?;
         let body = serde_json::to_vec_pretty(&meta)
             .map_err(|e| ArtifactError::Corrupt(format!("cannot encode metadata: {e}")))?;
+        if let Some(shared) = self.shared.get() {
+            let mut batch = crate::Batch::new();
+            batch.put_meta(&Self::meta_key(run_id, &id), &body);
+            shared.store.commit(batch).map_err(unavailable)?;
+            return Ok(meta);
+        }
+        let dir = self.run_dir(run_id);
+        fs::create_dir_all(&dir)?;
         write_atomic(&self.meta_path(run_id, &id), &body)?;
         Ok(meta)
     }
@@ -215,15 +279,26 @@ impl ArtifactStore {
     }
 
     fn blob_ok(&self, meta: &ArtifactMeta) -> bool {
-        fs::metadata(self.blob_path(&meta.blob_id)).is_ok_and(|m| m.len() == meta.size_bytes)
+        // In a cluster the metadata is written only after the bucket holds the bytes.
+        self.shared.get().is_some()
+            || fs::metadata(self.blob_path(&meta.blob_id)).is_ok_and(|m| m.len() == meta.size_bytes)
     }
 
-    /// Reads the metadata file of `id` in `run_id`, if any (`id` must already be validated).
+    /// Reads the metadata of `id` in `run_id`, if any (`id` must already be validated).
     fn read_meta(&self, run_id: &str, id: &str) -> Result<Option<ArtifactMeta>, ArtifactError> {
-        let bytes = match fs::read(self.meta_path(run_id, id)) {
-            Ok(b) => b,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(e.into()),
+        let found = match self.shared.get() {
+            Some(shared) => shared
+                .store
+                .get_meta(&Self::meta_key(run_id, id))
+                .map_err(unavailable)?,
+            None => match fs::read(self.meta_path(run_id, id)) {
+                Ok(b) => Some(b),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+                Err(e) => return Err(e.into()),
+            },
+        };
+        let Some(bytes) = found else {
+            return Ok(None);
         };
         let meta: ArtifactMeta = serde_json::from_slice(&bytes)
             .map_err(|e| ArtifactError::Corrupt(format!("metadata of {id}: {e}")))?;
@@ -249,6 +324,7 @@ impl ArtifactStore {
         id: &str,
     ) -> Result<(ArtifactMeta, File), ArtifactError> {
         let meta = self.get_meta(run_id, id)?;
+        self.fetch_blob(&meta)?;
         let f = match File::open(self.blob_path(&meta.blob_id)) {
             Ok(f) => f,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
@@ -276,8 +352,50 @@ impl ArtifactStore {
         Ok((meta, buf))
     }
 
+    /// In a cluster, copies a blob this node lacks from the bucket into its cache, checked against its id.
+    fn fetch_blob(&self, meta: &ArtifactMeta) -> Result<(), ArtifactError> {
+        let Some(shared) = self.shared.get() else {
+            return Ok(());
+        };
+        let path = self.blob_path(&meta.blob_id);
+        if fs::metadata(&path).is_ok_and(|m| m.len() == meta.size_bytes) {
+            return Ok(());
+        }
+        let Some(bytes) = shared.blobs.get(&meta.blob_id, meta.size_bytes)? else {
+            return Err(ArtifactError::Corrupt(format!(
+                "blob of artifact {} is missing from the cluster",
+                meta.artifact_id
+            )));
+        };
+        // Content-addressed: bytes that do not hash to their name never reach the cache.
+        if bytes.len() as u64 != meta.size_bytes || blob_id(&bytes) != meta.blob_id {
+            return Err(ArtifactError::Corrupt(format!(
+                "the cluster's blob of artifact {} does not match its id",
+                meta.artifact_id
+            )));
+        }
+        write_atomic(&path, &bytes)?;
+        Ok(())
+    }
+
     /// Up to `limit` artifacts of `run_id`, newest first (ties by id, descending).
     pub fn list(&self, run_id: &str, limit: usize) -> Result<Vec<ArtifactMeta>, ArtifactError> {
+        if let Some(shared) = self.shared.get() {
+            let prefix = format!("{META_PREFIX}{}/", run_key(run_id));
+            let keys = shared
+                .store
+                .meta_keys(&prefix, MAX_LISTED)
+                .map_err(unavailable)?;
+            let mut out = Vec::new();
+            for id in keys.iter().filter_map(|k| k.strip_prefix(&prefix)) {
+                if is_artifact_id(id)
+                    && let Some(m) = self.read_meta(run_id, id)?
+                {
+                    out.push(m);
+                }
+            }
+            return Ok(newest_first(out, limit));
+        }
         let rd = match fs::read_dir(self.run_dir(run_id)) {
             Ok(rd) => rd,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -300,14 +418,21 @@ impl ArtifactStore {
                 out.push(m);
             }
         }
-        out.sort_by(|a, b| {
-            b.created_at
-                .cmp(&a.created_at)
-                .then_with(|| b.artifact_id.cmp(&a.artifact_id))
-        });
-        out.truncate(limit);
-        Ok(out)
+        Ok(newest_first(out, limit))
     }
+}
+
+/// Most artifacts of one run a listing reads (a listing answers at most a few thousand).
+const MAX_LISTED: usize = 100_000;
+
+fn newest_first(mut out: Vec<ArtifactMeta>, limit: usize) -> Vec<ArtifactMeta> {
+    out.sort_by(|a, b| {
+        b.created_at
+            .cmp(&a.created_at)
+            .then_with(|| b.artifact_id.cmp(&a.artifact_id))
+    });
+    out.truncate(limit);
+    out
 }
 
 fn check_id(id: &str) -> Result<(), ArtifactError> {

@@ -129,6 +129,7 @@ fn artifact_error(e: crate::artifacts::ArtifactError) -> Error {
         A::InvalidId(_) | A::InvalidInput(_) => ErrorCode::InvalidInput,
         A::NotFound(_) => ErrorCode::NotFound,
         A::TooLarge { .. } => ErrorCode::TooLarge,
+        A::Unavailable(_) => ErrorCode::Unavailable,
         _ => ErrorCode::Internal,
     };
     error(code, e.to_string())
