@@ -1,6 +1,7 @@
 //! Cluster mode with real processes: three nats-server 2.15 in cluster mode with JetStream R3, two API nodes
 //! (`serve --no-runner --store nats://…`) and two runners (`runner --store nats://…`) of the real binary, each with
-//! its own data dir; plugin nodes call an HTTP stand-in and the LLM stand-in. Clients talk to either API node and cannot tell them apart; a runner that is killed, paused
+//! its own data dir; plugin nodes call an HTTP stand-in and the LLM stand-in; schedules made on any API node fire on
+//! whichever runner holds the lease. Clients talk to either API node and cannot tell them apart; a runner that is killed, paused
 //! past its lease or loses a nats-server costs nothing acknowledged and repeats no recorded call.
 //!
 //! nats-server comes from `ABSTRACTGATEWAY_TEST_NATS` (`scripts/install-nats.sh` installs it; `scripts/test.sh`
@@ -824,4 +825,111 @@ async fn without_a_quorum_writes_answer_503_and_reads_go_on() {
         .command("no-quorum", &run, "pause", json!({}))
         .await;
     assert_eq!(st, 503, "{v}");
+}
+
+/// The runs a schedule started so far (children of `parent`), as one API node lists them.
+async fn scheduled_children(s: &Server, parent: &str) -> Vec<Value> {
+    let (st, v) = s.get("/api/gateway/runs?limit=500").await;
+    assert_eq!(st, 200, "{v}");
+    v["items"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter(|r| r["parent_run_id"] == parent)
+                .cloned()
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Waits until a schedule has started `n` children (60 s at most); returns how many it has.
+async fn fired(s: &Server, parent: &str, n: usize) -> usize {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let kids = scheduled_children(s, parent).await;
+        if kids.len() >= n {
+            return kids.len();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "only {} children of {n}",
+            kids.len()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn schedules_made_on_any_api_node_run_on_whichever_runner_holds_the_lease() {
+    let mut d = Deployment::start(2, 2, "5", None, None).await;
+    let owner = d.owner().await;
+    // A counted schedule made through A: its generated flow is served by B, and it runs its three children.
+    let (st, v) = d
+        .api(0)
+        .post(
+            "/api/gateway/runs/schedule",
+            json!({"bundle_id": "echo-upper", "flow_id": "echo", "input_data": {"name": "tick"},
+                   "interval": "0.2s", "repeat_count": 3}),
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    let counted = v["run_id"].as_str().expect("run id").to_string();
+    let done = wait_for(d.api(1), &counted, |v| v["status"] == "completed").await;
+    assert_eq!(done["output"], json!({"executions": 3.0, "success": true}));
+    let wf = done["workflow_id"].as_str().unwrap_or_default().to_string();
+    let (st, f) = d
+        .api(1)
+        .get(&format!("/api/gateway/workflows/{wf}/flow"))
+        .await;
+    assert_eq!((st, &f["source"]), (200, &json!("dynamic")), "{f}");
+    let kids = scheduled_children(d.api(1), &counted).await;
+    assert_eq!(kids.len(), 3, "{kids:?}");
+    for k in &kids {
+        assert_eq!(k["output"]["response"], "HELLO,  TICK", "{k}");
+    }
+
+    // A recurrent schedule made through B keeps firing after its runner is killed, on the successor.
+    let (st, v) = d
+        .api(1)
+        .post(
+            "/api/gateway/runs/schedule",
+            json!({"bundle_id": "echo-upper", "flow_id": "echo", "input_data": {"name": "again"},
+                   "interval": "0.5s"}),
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    let recurrent = v["run_id"].as_str().expect("run id").to_string();
+    let before = fired(d.api(0), &recurrent, 2).await;
+    d.runners[owner].server.kill();
+    let successor = d.owner().await;
+    assert_ne!(successor, owner);
+    fired(d.api(0), &recurrent, before + 2).await;
+    // Cancelled through A: it stops firing.
+    let (st, v) = d
+        .api(0)
+        .command(
+            &format!("stop-{recurrent}"),
+            &recurrent,
+            "cancel",
+            json!({}),
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    wait_for(d.api(1), &recurrent, |v| v["status"] == "cancelled").await;
+    let settled = scheduled_children(d.api(0), &recurrent).await.len();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let kids = scheduled_children(d.api(1), &recurrent).await;
+    assert_eq!(kids.len(), settled, "a cancelled schedule fired again");
+    // Every child ran once to the end; none is left behind by the takeover.
+    for k in &kids {
+        let run = k["run_id"].as_str().expect("run id");
+        let v = wait_for(d.api(1), run, |v| {
+            matches!(v["status"].as_str(), Some("completed" | "cancelled"))
+        })
+        .await;
+        if v["status"] == "completed" {
+            assert_eq!(v["output"]["response"], "HELLO,  AGAIN", "{v}");
+        }
+        assert_contiguous(run, &d.api(0).ledger(run).await);
+    }
 }
