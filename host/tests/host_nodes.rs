@@ -1,5 +1,6 @@
 //! The built-in components that reach outside the run: `provider_models` (the provider catalogue through
-//! `llm.list-models`, as a data node), `write_file` (the run's workspace) and `memory_kg_query` (no store).
+//! `llm.list-models`, as a data node), `write_file` (the run's workspace), `memory_kg_query` (no store), and an
+//! agent that inherits the run's conversation (compared with what the seed itself produced for the same flow).
 //! Real components, real store, the goldens' fake LLM.
 
 mod in_process;
@@ -282,4 +283,96 @@ fn answer_user_records_the_seeds_effect_and_completes_like_it() {
     assert_ne!(ask["idempotency_key"], ledger[0]["idempotency_key"]);
     assert_eq!(state.vars["_runtime"]["effect_seq"], 2);
     assert_eq!(state.vars["_temp"]["effects"]["say"], result);
+}
+
+/// Equal but for the JSON pointers in `volatile` (`*` matches one list index or key; a pointer covers what is under
+/// it, including its absence on either side). Returns each difference.
+fn differences(want: &Value, got: &Value, volatile: &[&str], path: &str, out: &mut Vec<String>) {
+    let covered = |p: &str| {
+        volatile.iter().any(|v| {
+            let (vs, ps): (Vec<&str>, Vec<&str>) = (v.split('/').collect(), p.split('/').collect());
+            ps.len() >= vs.len() && vs.iter().zip(&ps).all(|(a, b)| *a == "*" || a == b)
+        })
+    };
+    if covered(path) {
+        return;
+    }
+    match (want, got) {
+        (Value::Object(a), Value::Object(b)) => {
+            for k in a.keys().chain(b.keys().filter(|k| !a.contains_key(*k))) {
+                let p = format!("{path}/{k}");
+                match (a.get(k), b.get(k)) {
+                    (Some(x), Some(y)) => differences(x, y, volatile, &p, out),
+                    _ if covered(&p) => {}
+                    (x, y) => out.push(format!("{p}: {x:?} != {y:?}")),
+                }
+            }
+        }
+        (Value::Array(a), Value::Array(b)) => {
+            if a.len() != b.len() {
+                out.push(format!("{path}: {} items != {}", a.len(), b.len()));
+            }
+            for (i, (x, y)) in a.iter().zip(b).enumerate() {
+                differences(x, y, volatile, &format!("{path}/{i}"), out);
+            }
+        }
+        (a, b) if a != b => out.push(format!("{path}: {a} != {b}")),
+        _ => {}
+    }
+}
+
+#[test]
+fn an_agent_reports_the_turns_it_inherited_and_its_task_as_given_like_the_seed() {
+    let fixture: Value = serde_json::from_slice(
+        &std::fs::read(
+            abstractgateway_testkit::repo_root()
+                .join("host/tests/fixtures/seed/agent-history.json"),
+        )
+        .expect("fixture"),
+    )
+    .expect("fixture json");
+    let fake = FakeLlm::start();
+    let dir = tempfile::tempdir().expect("tmp");
+    let host = host(&fake, dir.path());
+    let (state, _) = run(&host, dir.path(), fixture["flow"].clone(), json!({}));
+    assert_eq!(state.status, RunStatus::Completed, "{:?}", state.error);
+    let got = state.output.clone().expect("output");
+    let sp = &got["scratchpad"];
+    // The template's trailing whitespace stays in the task; the earlier agent's turns come first, tagged.
+    assert_eq!(sp["task"], "REQUEST :  x \\nTASKS TO FULFILL :\n  ");
+    let kinds: Vec<(&str, &str)> = sp["messages"]
+        .as_array()
+        .expect("messages")
+        .iter()
+        .map(|m| {
+            (
+                m["metadata"]["kind"].as_str().unwrap_or("-"),
+                m["metadata"]["node_id"].as_str().unwrap_or("-"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("agent_turn", "a1"),
+            ("agent_turn", "a1"),
+            ("-", "-"),
+            ("final_answer", "-")
+        ]
+    );
+    let mut volatile: Vec<&str> = fixture["volatile"]
+        .as_array()
+        .expect("volatile")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    // The seed ran the flow from its bundle; here it is a loose flow, so the workflow id it names differs.
+    assert_eq!(
+        sp["workflow_id"], "visual_react_agent_agent_history_a2",
+        "{sp}"
+    );
+    volatile.push("/scratchpad/workflow_id");
+    let mut diffs = Vec::new();
+    differences(&fixture["seed_output"], &got, &volatile, "", &mut diffs);
+    assert!(diffs.is_empty(), "differs from the seed: {diffs:#?}");
 }

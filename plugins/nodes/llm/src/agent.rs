@@ -32,6 +32,12 @@ pub fn run(host: &mut dyn Host, inv: &Invocation) -> Result<NodeResult, Error> {
     let cfg = [agent_cfg];
     let gw = Gateway::of(inv.config());
     let task = pick_str(inv, "prompt", &[]).unwrap_or_default();
+    // The scratchpad reports the task as given (the seed keeps a template's trailing whitespace there); the model
+    // and the conversation get it trimmed.
+    let given_task = pick(inv, "prompt", &[])
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
     let provider = pick_str(inv, "provider", &cfg).map(|p| p.to_ascii_lowercase());
     let model = pick_str(inv, "model", &cfg);
     let max_iterations = pick_f64(inv, "max_iterations", &cfg)
@@ -62,14 +68,18 @@ pub fn run(host: &mut dyn Host, inv: &Invocation) -> Result<NodeResult, Error> {
     // A `context` pin with messages wins over the run's conversation ("use context").
     let mut history = params::context_messages(inv.input("context"));
     if history.is_empty() && include_context {
+        // The run's active context, as the seed selects it for a model: system messages first.
         history = params::context_messages(inv.run_context());
+        history.sort_by_key(|m| m.get("role").and_then(Value::as_str) != Some("system"));
     }
     let mut transcript: Vec<Message> = history
         .iter()
         .filter_map(to_message)
         .filter(|m| m.role != Role::System)
         .collect();
-    let mut reported = Vec::new();
+    // The ReAct sub-run's transcript starts with the history it inherited, verbatim (earlier agents' turns keep
+    // their `agent_turn` metadata).
+    let mut reported: Vec<Value> = history.iter().cloned().map(Value::Object).collect();
     if !task.trim().is_empty() {
         transcript.push(Message::user(task.clone()));
         reported.push(
@@ -85,7 +95,7 @@ pub fn run(host: &mut dyn Host, inv: &Invocation) -> Result<NodeResult, Error> {
     if transcript.is_empty() {
         let run = AgentRun {
             gw: &gw,
-            task: &task,
+            task: &given_task,
             // Like the seed, an agent naming no route reports the host default.
             provider: provider.unwrap_or_else(|| gw.default_provider.clone()),
             model: model.unwrap_or_else(|| gw.default_model.clone()),
@@ -187,13 +197,13 @@ pub fn run(host: &mut dyn Host, inv: &Invocation) -> Result<NodeResult, Error> {
     };
     let run = AgentRun {
         gw: &gw,
-        task: &task,
+        task: &given_task,
         provider: used_provider,
         model: used_model,
         workflow_id,
     };
     let scratchpad = json!({
-        "sub_run_id": gw.run_id, "workflow_id": run.workflow_id, "task": task, "messages": reported,
+        "sub_run_id": gw.run_id, "workflow_id": run.workflow_id, "task": given_task, "messages": reported,
         "node_traces": {}, "steps": [], "tool_calls": all_calls, "tool_results": all_results,
     });
     let mode = if data.is_some() {
