@@ -80,6 +80,7 @@ pub fn apply(world: &mut World, cmd: &CommandRecord) -> CommandOutcome {
         Ok(runs) => ("applied", None, runs),
         Err(r) => ("rejected", Some(r.to_string()), vec![]),
     };
+    crate::metrics::command(&cmd.kind.to_ascii_lowercase(), status);
     CommandOutcome {
         command_id: cmd.command_id.clone(),
         seq: cmd.seq,

@@ -13,6 +13,7 @@ pub mod commands;
 pub mod containment;
 pub mod executor;
 pub mod flows;
+pub mod metrics;
 pub mod schedule;
 pub mod workspace;
 pub mod world;
@@ -249,6 +250,7 @@ impl Gateway {
         write_dynamic_flow(&mut batch, &id, &plan.flow);
         batch.set_intake();
         self.store.commit(batch)?;
+        metrics::run_started(&run);
         if !self.store.is_replica() {
             let tx = self.tx.lock();
             let _ = tx.send(Msg::Reload);
@@ -337,6 +339,7 @@ impl Gateway {
                 .into()
             });
         }
+        runs.iter().for_each(metrics::run_started);
         if !self.store.is_replica() {
             let _ = self.tx.lock().send(Msg::Adopt(runs));
         }
@@ -448,6 +451,7 @@ fn runner(ctx: LoopCtx, rx: Receiver<Msg>) -> bool {
             world.step_run(&id);
             n += 1;
         }
+        metrics::ready_queue(world.ready_len());
         if !world.is_clean()
             && let Err(e) = commit_round(&store, &mut world)
         {

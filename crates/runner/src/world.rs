@@ -209,6 +209,9 @@ impl World {
         self.index(&run);
         let runnable = run.status == RunStatus::Running && !run.control.paused;
         let became_terminal = run.status.is_terminal() && !before.is_terminal();
+        if became_terminal {
+            crate::metrics::run_finished(&run);
+        }
         self.runs.insert(id.clone(), run);
         if runnable {
             self.enqueue(&id);
@@ -258,6 +261,11 @@ impl World {
             let reason = format!("Root run {id} ended ({})", run.status.as_str());
             self.with_run(&l, |r, recs, _| cancel(r, recs, &reason, "system"));
         }
+    }
+
+    /// How many runs wait to be stepped.
+    pub fn ready_len(&self) -> usize {
+        self.ready.len()
     }
 
     /// The next run to step, FIFO.
@@ -315,6 +323,7 @@ impl World {
                 };
                 let new_runs = std::mem::take(&mut host.new_runs);
                 for child in new_runs {
+                    crate::metrics::run_started(&child);
                     self.record(&child.run_id.clone(), vec![]);
                     self.adopt(child);
                 }

@@ -62,7 +62,9 @@ fn rejected(status: StatusCode, detail: &str, retry_after: Option<u64>) -> Respo
 pub async fn layer(State(st): State<SharedState>, req: Request, next: Next) -> Response {
     let cfg = &st.cfg;
     let path = req.uri().path().to_string();
-    if !cfg.security || !path.starts_with("/api/gateway") {
+    // `/metrics` tells how the gateway is used: it needs the token like the API unless the operator opens it.
+    let metrics = path == "/metrics";
+    if !cfg.security || !(path.starts_with("/api/gateway") || metrics && !cfg.metrics_public) {
         return next.run(req).await;
     }
     let ip = req
@@ -75,7 +77,8 @@ pub async fn layer(State(st): State<SharedState>, req: Request, next: Next) -> R
         Method::POST | Method::PUT | Method::PATCH | Method::DELETE
     );
     let read = matches!(*req.method(), Method::GET | Method::HEAD);
-    let required = (write && cfg.protect_write)
+    let required = metrics
+        || (write && cfg.protect_write)
         || (read && cfg.protect_read && !(cfg.dev_read_no_auth && ip.is_loopback()));
     let presented = bearer(req.headers());
     if let Some(cell) = req.extensions().get::<Arc<Mutex<AuthInfo>>>() {
@@ -117,18 +120,27 @@ pub async fn layer(State(st): State<SharedState>, req: Request, next: Next) -> R
         return next.run(req).await;
     }
     if let Some(secs) = st.lockout.locked_for(&ip.0) {
+        super::metrics::auth_failure("locked_out");
         return rejected(
             StatusCode::TOO_MANY_REQUESTS,
             "Too Many Requests (auth lockout)",
             Some(secs),
         );
     }
+    super::metrics::auth_failure(if presented.is_some() {
+        "invalid"
+    } else {
+        "missing"
+    });
     match st.lockout.fail(&ip.0) {
-        Some(secs) => rejected(
-            StatusCode::TOO_MANY_REQUESTS,
-            "Too Many Requests (auth lockout)",
-            Some(secs),
-        ),
+        Some(secs) => {
+            super::metrics::lockout();
+            rejected(
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too Many Requests (auth lockout)",
+                Some(secs),
+            )
+        }
         None => rejected(StatusCode::UNAUTHORIZED, "Unauthorized", None),
     }
 }

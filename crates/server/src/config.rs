@@ -85,6 +85,8 @@ pub struct ServerConfig {
     pub audit_rotations: usize,
     /// Request headers copied into audit lines.
     pub audit_headers: Vec<String>,
+    /// `GET /metrics` without a token (`ABSTRACTGATEWAY_METRICS_PUBLIC`; default off: it needs the token).
+    pub metrics_public: bool,
     /// `bundle` (default) or `visualflow` (unsupported here: bundle endpoints then answer 400).
     pub workflow_source: String,
     /// How long a client may take to send a request's headers (`ABSTRACTGATEWAY_HTTP_HEADER_TIMEOUT_S`).
@@ -234,6 +236,7 @@ impl ServerConfig {
             },
             store: get("ABSTRACTGATEWAY_STORE").map(|s| s.trim().to_string()),
             node_id: get("ABSTRACTGATEWAY_NODE_ID").map(|s| s.trim().to_string()),
+            metrics_public: parse_bool(get("ABSTRACTGATEWAY_METRICS_PUBLIC"), false),
             workflow_source: get("ABSTRACTGATEWAY_WORKFLOW_SOURCE")
                 .unwrap_or_else(|| "bundle".into())
                 .trim()

@@ -20,6 +20,7 @@ pub mod extract;
 pub mod http;
 pub mod limits;
 pub mod lockout;
+pub mod metrics;
 pub mod openapi;
 pub mod origin;
 pub mod proxy;
@@ -71,8 +72,11 @@ pub fn app(state: SharedState) -> Router {
     let swagger: Router<SharedState> = SwaggerUi::new("/docs")
         .url("/openapi.json", openapi::document())
         .into();
+    metrics::install();
     routes::router()
+        .route("/metrics", axum::routing::get(metrics::scrape))
         .merge(swagger)
+        .route_layer(from_fn(metrics::mark_route))
         .layer(from_fn(routes::detail_bodies))
         .layer(from_fn_with_state(state.clone(), limits::concurrency_layer))
         .layer(from_fn_with_state(state.clone(), limits::body_layer))
@@ -81,6 +85,7 @@ pub fn app(state: SharedState) -> Router {
         .layer(from_fn(limits::uri_layer))
         .layer(from_fn_with_state(state.clone(), audit::layer))
         .layer(from_fn_with_state(state.clone(), request_id::layer))
+        .layer(from_fn(metrics::layer))
         .layer(DefaultBodyLimit::disable())
         .with_state(state)
 }

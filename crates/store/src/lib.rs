@@ -4,6 +4,7 @@
 use abstractgateway_model::{run, time};
 
 pub mod artifacts;
+mod metrics;
 mod store;
 
 pub use store::*;

@@ -287,6 +287,7 @@ impl Recorder {
             return Err(HostStop::Cancelled.into());
         };
         let took = t0.elapsed();
+        super::metrics::host_call(f.interface, answer.is_ok());
         let error;
         let recorded = match &answer {
             Ok(v) => Ok(v),

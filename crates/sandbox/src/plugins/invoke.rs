@@ -137,6 +137,11 @@ async fn execute(
         }
         Err(stop) => return (PluginOutcome::Failed(stop.describe(name)), job.ledger_len),
     };
+    let _in_use = super::metrics::InstanceInUse::start(match plugin.owner.class() {
+        sandbox::Class::General => "general",
+        sandbox::Class::Reserved => "reserved",
+    });
+    let began = std::time::Instant::now();
     let rec = Recorder::new(
         Some(store),
         identity(job),
@@ -202,6 +207,13 @@ async fn execute(
         }
         (Ok(Ok(outcome)), _) => outcome,
     };
+    let label = match &outcome {
+        PluginOutcome::Failed(_) => "failed",
+        PluginOutcome::Suspended(_) => "suspended",
+        PluginOutcome::Cancelled(_) => "cancelled",
+        _ => "completed",
+    };
+    super::metrics::node_executed(&job.plugin, label, began.elapsed());
     (outcome, len)
 }
 

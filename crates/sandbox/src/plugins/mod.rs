@@ -15,6 +15,7 @@ pub mod engine;
 pub mod grants;
 pub mod invoke;
 pub mod load_error;
+mod metrics;
 pub mod pin_expr;
 pub mod policy;
 pub mod sandbox;

@@ -235,6 +235,7 @@ async fn pump(
     hb: Duration,
     tx: mpsc::Sender<Result<Bytes, Infallible>>,
 ) {
+    let _subscriber = crate::metrics::SseSubscriber::start();
     let mut watch = store.watch_run(&run_id);
     if tx
         .send(Ok(Bytes::from(format!("retry: {RETRY_MS}\n\n"))))

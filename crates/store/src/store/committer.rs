@@ -173,9 +173,21 @@ impl Committer {
         }
 
         let wrote = !wb.is_empty();
+        let requests = staged.len();
         let result = if wrote {
-            wb.commit()
+            let started = std::time::Instant::now();
+            let committed = wb.commit();
+            let synced = std::time::Instant::now();
+            committed
                 .and_then(|()| self.shared.db.persist(PersistMode::SyncData))
+                .map(|()| {
+                    crate::metrics::group_committed(
+                        requests,
+                        started.elapsed(),
+                        Some(synced.elapsed()),
+                    );
+                    crate::metrics::ledger_appended(changes.ledger_records);
+                })
                 .map_err(|e| StoreError::Db(format!("group commit failed: {e}")))
         } else {
             Ok(())
@@ -374,6 +386,7 @@ pub(crate) fn write_ops(
             }
             Op::Ledger { run_id, seq, json } => {
                 wb.insert(&ks.ledger, keys::ledger_key(&run_id, seq), json);
+                changes.ledger_records += 1;
                 let len = changes.ledger.entry(run_id).or_insert(0);
                 *len = (*len).max(seq);
             }

@@ -26,6 +26,8 @@ pub(crate) struct Changes {
     pub status: HashMap<String, RunStatus>,
     /// Seq of the last command appended.
     pub last_command: Option<u64>,
+    /// Ledger records written.
+    pub ledger_records: u64,
 }
 
 struct HeadMap {

@@ -79,6 +79,7 @@ impl Applier for Store {
             .and_then(|()| shared.db.persist(PersistMode::Buffer))
             .map_err(|e| StoreError::Db(format!("applying log entry {seq}: {e}")))?;
         shared.durable.publish(shared.db.snapshot(), &changes);
+        crate::metrics::ledger_appended(changes.ledger_records);
         if let Some(last) = changes.last_command {
             shared.commands_tx.send_replace(last);
         }
