@@ -230,3 +230,45 @@ fn bundle_tools_inspect_verify_pack() {
         "chain"
     );
 }
+
+#[test]
+fn a_first_compile_of_a_large_component_is_announced_once_per_data_dir() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let plugins = tmp.path().join("plugins");
+    std::fs::create_dir_all(&plugins).expect("mkdir");
+    for f in ["python_code.wasm", "python_code.grants.json"] {
+        std::fs::copy(in_process::plugins::built_dir().join(f), plugins.join(f))
+            .unwrap_or_else(|e| panic!("{f}: {e}; build it first: scripts/build-python-plugin.sh"));
+    }
+    let data = tmp.path().join("data");
+    let args = || {
+        let b = bundle("echo-upper@1.0.0.flow");
+        vec![
+            "run".to_string(),
+            b.to_string_lossy().into_owned(),
+            "--input".into(),
+            r#"{"name": "p"}"#.into(),
+            "--data-dir".into(),
+            data.to_string_lossy().into_owned(),
+            "--plugins-dir".into(),
+            plugins.to_string_lossy().into_owned(),
+        ]
+    };
+    let first = bin().args(args()).output().expect("run");
+    assert!(first.status.success(), "{first:?}");
+    let said = String::from_utf8_lossy(&first.stderr).into_owned();
+    assert!(said.contains("compiling component python_code ("), "{said}");
+    assert!(
+        said.contains("compiled component python_code in "),
+        "{said}"
+    );
+    // Small built-in components compile silently.
+    assert!(!said.contains("component node_answer"), "{said}");
+    let again = bin().args(args()).output().expect("run");
+    assert!(again.status.success(), "{again:?}");
+    let said = String::from_utf8_lossy(&again.stderr);
+    assert!(
+        !said.contains("compil"),
+        "the second start reuses the compiled form: {said}"
+    );
+}

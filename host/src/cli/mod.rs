@@ -4,6 +4,7 @@ pub mod bundle_cmd;
 pub mod cluster;
 pub mod plugin;
 pub mod print;
+mod progress;
 pub mod run_cmd;
 pub mod serve_cmd;
 
@@ -55,6 +56,11 @@ pub async fn main() -> ExitCode {
             };
         }
     };
+    // A server logs a line when a first compile starts and ends; interactive commands also show it ticking.
+    progress::install(!matches!(
+        cli.command,
+        Command::Serve(_) | Command::Runner(_)
+    ));
     match cli.command {
         Command::Run(args) => run_cmd::run(args).await,
         Command::Bundle(cmd) => bundle_cmd::run(cmd),

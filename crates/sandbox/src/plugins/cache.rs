@@ -2,10 +2,43 @@
 //! so a restart deserializes in a fraction of a millisecond instead of compiling for seconds.
 
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 use wasmtime::Engine;
 use wasmtime::component::Component;
+
+/// A component compiled because no compiled form was cached (its first use on this data dir, or a new engine):
+/// seconds for a large one, so the host says so.
+#[derive(Debug, Clone)]
+pub enum CompileEvent {
+    /// Compiling `name` (`bytes` long) started.
+    Started { name: String, bytes: usize },
+    /// It ended after `took`, successfully or not.
+    Finished {
+        name: String,
+        took: Duration,
+        ok: bool,
+    },
+}
+
+type CompileObserver = Box<dyn Fn(&CompileEvent) + Send + Sync>;
+
+static OBSERVER: OnceLock<CompileObserver> = OnceLock::new();
+
+/// Sets what the process does when a component compiles (the CLI shows progress, the server logs a line); the
+/// first call wins. Without one, compiles are logged at `info`.
+pub fn on_compile(observer: impl Fn(&CompileEvent) + Send + Sync + 'static) {
+    let _ = OBSERVER.set(Box::new(observer));
+}
+
+fn notify(event: CompileEvent) {
+    match OBSERVER.get() {
+        Some(o) => o(&event),
+        None => tracing::info!(?event, "component compile"),
+    }
+}
 
 /// The on-disk cache of `.wasm` sources and their compiled `.cwasm`.
 pub struct ComponentCache {
@@ -25,8 +58,15 @@ impl ComponentCache {
         }
     }
 
-    /// The component for `bytes` (digest `sha`): from the compiled cache when valid, else compiled and cached.
-    pub fn load(&self, engine: &Engine, sha: &str, bytes: &[u8]) -> wasmtime::Result<Component> {
+    /// The component `name` for `bytes` (digest `sha`): from the compiled cache when valid, else compiled (with
+    /// [`CompileEvent`]s) and cached.
+    pub fn load(
+        &self,
+        engine: &Engine,
+        name: &str,
+        sha: &str,
+        bytes: &[u8],
+    ) -> wasmtime::Result<Component> {
         let compiled = self.compiled_path(engine, sha);
         if compiled.exists() {
             // SAFETY: the file was written by `Component::serialize` of an engine with this exact
@@ -36,7 +76,18 @@ impl ComponentCache {
                 Err(e) => tracing::warn!("recompiling {sha}: cached form unusable ({e})"),
             }
         }
-        let component = Component::new(engine, bytes)?;
+        notify(CompileEvent::Started {
+            name: name.to_string(),
+            bytes: bytes.len(),
+        });
+        let started = Instant::now();
+        let compiled_now = Component::new(engine, bytes);
+        notify(CompileEvent::Finished {
+            name: name.to_string(),
+            took: started.elapsed(),
+            ok: compiled_now.is_ok(),
+        });
+        let component = compiled_now?;
         if let Err(e) = self.store(&compiled, &component.serialize()?) {
             tracing::warn!("cannot cache compiled component {sha}: {e}");
         }

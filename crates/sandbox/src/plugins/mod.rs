@@ -194,7 +194,7 @@ impl PluginHost {
         }
         let component = self
             .cache
-            .load(&self.engine.engine, &digest, bytes)
+            .load(&self.engine.engine, name, &digest, bytes)
             .map_err(|e| LoadError::NotAComponent {
                 plugin: name.to_string(),
                 detail: format!("{e:#}"),
