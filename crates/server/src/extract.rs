@@ -232,6 +232,17 @@ impl QueryParams {
         self.get(name).map(str::to_string)
     }
 
+    /// A required string (FastAPI's 422 `missing` when absent).
+    pub fn required(&mut self, name: &str) -> String {
+        match self.get(name) {
+            Some(v) => v.to_string(),
+            None => {
+                self.errors.push(json!({"type": "missing", "loc": ["query", name], "msg": "Field required", "input": null}));
+                String::new()
+            }
+        }
+    }
+
     /// An integer with optional bounds (`ge`, `le`), or `default`.
     pub fn int(&mut self, name: &str, default: i64, ge: Option<i64>, le: Option<i64>) -> i64 {
         let Some(raw) = self.get(name).map(str::to_string) else {

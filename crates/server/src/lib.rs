@@ -132,6 +132,7 @@ pub fn open_state_on(
     let nodes = plugins.registry();
     // One artifact store: what plugins write is what the HTTP API serves.
     let plugins_artifacts = plugins.artifacts();
+    let plugin_caps = plugins.capabilities().clone();
     let (set, flows, bundle_warnings) = state::load_bundles(&cfg.flows_dir, &nodes);
     warnings.extend(bundle_warnings);
     crate::engine::budget::configure(cfg.run_budgets);
@@ -174,6 +175,7 @@ pub fn open_state_on(
         caps: limits::Caps::new(cfg.max_concurrency, cfg.max_sse),
         audit,
         nodes,
+        plugin_caps,
         artifacts,
         bundle_mirror: std::sync::OnceLock::new(),
         cfg,

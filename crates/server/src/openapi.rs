@@ -203,6 +203,48 @@ pub const ROUTES: &[(&str, &str, &str, &str, bool)] = &[
         "Tail of the audit log",
         true,
     ),
+    (
+        "GET",
+        "/api/gateway/discovery/tools",
+        "discovery",
+        "Tools a run may allow",
+        true,
+    ),
+    (
+        "GET",
+        "/api/gateway/discovery/capabilities",
+        "discovery",
+        "Optional parts of the gateway and whether they are installed",
+        true,
+    ),
+    (
+        "GET",
+        "/api/gateway/discovery/providers",
+        "discovery",
+        "LLM providers (include_models: their live model lists) and the default route",
+        true,
+    ),
+    (
+        "GET",
+        "/api/gateway/discovery/providers/{provider}/models",
+        "discovery",
+        "The models one provider lists now",
+        true,
+    ),
+    (
+        "GET",
+        "/api/gateway/discovery/models/capabilities",
+        "discovery",
+        "What a client may assume of a model (model_name)",
+        true,
+    ),
+    (
+        "GET",
+        "/metrics",
+        "metrics",
+        "Prometheus metrics (open with ABSTRACTGATEWAY_METRICS_PUBLIC)",
+        true,
+    ),
 ];
 
 fn method(m: &str) -> HttpMethod {

@@ -41,6 +41,8 @@ pub struct AppState {
     pub audit: Option<AuditLog>,
     /// Node types the bundles may use (native, built-in and directory plugins, and the bundles' own).
     pub nodes: NodeRegistry,
+    /// What the plugin host offers components (LLM providers, tools, speech), for discovery.
+    pub plugin_caps: Arc<crate::plugins::caps::Capabilities>,
     /// Run artifacts under `<data_dir>/artifacts` (shared with the plugin host).
     pub artifacts: Arc<ArtifactStore>,
     /// Cluster mode: where bundle uploads and deletes made through this node are published for every node.

@@ -3,6 +3,7 @@
 pub mod artifacts;
 pub mod bundles;
 pub mod commands;
+pub mod discovery;
 pub mod ledger;
 pub mod misc;
 pub mod runs;
@@ -75,6 +76,23 @@ pub fn router() -> Router<SharedState> {
         .route(
             "/api/gateway/runs/{run_id}/artifacts/{artifact_id}/content",
             get(artifacts::content),
+        )
+        .route("/api/gateway/discovery/tools", get(discovery::tools_list))
+        .route(
+            "/api/gateway/discovery/capabilities",
+            get(discovery::capabilities),
+        )
+        .route(
+            "/api/gateway/discovery/providers",
+            get(discovery::providers),
+        )
+        .route(
+            "/api/gateway/discovery/providers/{provider}/models",
+            get(discovery::provider_models),
+        )
+        .route(
+            "/api/gateway/discovery/models/capabilities",
+            get(discovery::model_capabilities),
         )
         .route("/api/gateway/commands", post(commands::submit))
         .route("/api/gateway/commands/{command_id}", get(commands::get))
