@@ -47,6 +47,8 @@ pub(crate) struct Subjects {
 /// Feeds the local replica from the log for as long as it lives; stops when dropped.
 pub struct Tailer {
     task: tokio::task::JoinHandle<()>,
+    /// Closed when the applying thread has ended (and dropped its handle on the replica).
+    applier_done: std::sync::Mutex<std::sync::mpsc::Receiver<()>>,
     js: jetstream::Context,
     stream: String,
     applier: Arc<dyn Applier>,
@@ -63,12 +65,16 @@ impl Tailer {
     ) -> Tailer {
         let (tx, rx) = mpsc::channel::<Delivery>(READ_AHEAD);
         let start = applier.applied();
+        let (done_tx, applier_done) = std::sync::mpsc::channel::<()>();
         {
             let applier = applier.clone();
             let progress = progress.clone();
             std::thread::Builder::new()
                 .name("ag-log-apply".into())
-                .spawn(move || apply_loop(rx, applier, progress))
+                .spawn(move || {
+                    apply_loop(rx, applier, progress);
+                    drop(done_tx);
+                })
                 .unwrap_or_else(|err| {
                     tracing::error!(error = %err, "cannot start the log applier thread");
                     std::process::exit(EXIT_CANNOT_FOLLOW)
@@ -78,6 +84,7 @@ impl Tailer {
         let task = handle.spawn(read_loop(js.clone(), subjects, start, tx));
         Tailer {
             task,
+            applier_done: std::sync::Mutex::new(applier_done),
             js,
             stream,
             applier,
@@ -106,7 +113,12 @@ impl Tailer {
 impl Drop for Tailer {
     fn drop(&mut self) {
         // Aborting the reader drops the channel's sender, which ends the applying thread after its current entry.
+        // Waiting for it (briefly: one entry) means the replica is no longer held once this is dropped, so the
+        // store can close and its data dir be reopened.
         self.task.abort();
+        if let Ok(done) = self.applier_done.lock() {
+            let _ = done.recv_timeout(Duration::from_secs(5));
+        }
     }
 }
 

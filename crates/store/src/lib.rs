@@ -4,6 +4,8 @@
 use abstractgateway_model::{run, time};
 
 pub mod artifacts;
+#[cfg(any(test, feature = "contract"))]
+pub mod contract;
 mod metrics;
 mod store;
 

@@ -293,6 +293,16 @@ impl Store {
         Ok(out)
     }
 
+    /// Overwrites a run's stored bytes behind the committer's back, as a damaged disk would (contract tests).
+    #[cfg(any(test, feature = "contract"))]
+    pub(crate) fn damage_run(&self, run_id: &str, bytes: &str) {
+        self.shared()
+            .ks
+            .runs
+            .insert(run_id, bytes)
+            .expect("write the damaged run");
+    }
+
     fn shared(&self) -> &Shared {
         &self.inner.shared
     }
@@ -303,7 +313,7 @@ impl Store {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "contract"))]
 pub(crate) mod testutil;
 
 #[cfg(test)]

@@ -1,13 +1,7 @@
-//! Store tests: real databases in temp dirs; crash and lock tests run a child copy of this test binary. The tests
-//! of the store's contract (commit, commands, ledger, runs) run against both the embedded store and a replica (see
-//! `backend`).
+//! Store tests: real databases in temp dirs; crash and lock tests run a child copy of this test binary. The
+//! store's contract (commit, commands, ledger, runs) is in `crate::contract`, run on every backend.
 
-mod backend;
 mod child;
-mod commands;
-mod commit;
 mod crash;
-mod ledger;
 mod lock;
 mod replica;
-mod runs;

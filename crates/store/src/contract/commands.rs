@@ -3,13 +3,12 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use super::backend::{Backend, both};
+use super::backend::Backend;
 use crate::run::CommandOutcome;
 use crate::store::testutil::command;
 use crate::store::{Appended, Batch, StoreError};
 
-both!(same_command_id_twice_returns_the_original_seq);
-fn same_command_id_twice_returns_the_original_seq(backend: Backend) {
+pub fn same_command_id_twice_returns_the_original_seq(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let store = backend.open(dir.path());
     let first = store.append_command(command("c1", "r1")).unwrap();
@@ -55,8 +54,7 @@ fn same_command_id_twice_returns_the_original_seq(backend: Backend) {
     assert!(store.commands_after(u64::MAX, 10).unwrap().is_empty());
 }
 
-both!(concurrent_appends_get_distinct_gapless_seqs);
-fn concurrent_appends_get_distinct_gapless_seqs(backend: Backend) {
+pub fn concurrent_appends_get_distinct_gapless_seqs(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let store = backend.open(dir.path());
     let results: Vec<Vec<Appended>> = std::thread::scope(|s| {
@@ -115,8 +113,7 @@ fn concurrent_appends_get_distinct_gapless_seqs(backend: Backend) {
     }
 }
 
-both!(seq_survives_reopen);
-fn seq_survives_reopen(backend: Backend) {
+pub fn seq_survives_reopen(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let seqs: Vec<u64> = {
         let store = backend.open(dir.path());
@@ -148,8 +145,7 @@ fn seq_survives_reopen(backend: Backend) {
     }
 }
 
-both!(missing_fields_are_refused_or_filled);
-fn missing_fields_are_refused_or_filled(backend: Backend) {
+pub fn missing_fields_are_refused_or_filled(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let store = backend.open(dir.path());
     assert!(matches!(
@@ -174,8 +170,7 @@ fn missing_fields_are_refused_or_filled(backend: Backend) {
     assert_eq!(rec.command_id.len(), 32);
 }
 
-both!(outcome_and_cursor_round_trip);
-fn outcome_and_cursor_round_trip(backend: Backend) {
+pub fn outcome_and_cursor_round_trip(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let outcome = {
         let store = backend.open(dir.path());
@@ -211,8 +206,7 @@ fn outcome_and_cursor_round_trip(backend: Backend) {
     assert_eq!(store.get_command("nope").unwrap(), None);
 }
 
-both!(async watch_commands_wakes_on_append);
-async fn watch_commands_wakes_on_append(backend: Backend) {
+pub async fn watch_commands_wakes_on_append(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let store = backend.open(dir.path());
     let mut rx = store.watch_commands();

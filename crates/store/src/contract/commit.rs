@@ -2,13 +2,12 @@
 
 use std::time::Duration;
 
-use super::backend::{Backend, both};
+use super::backend::Backend;
 use crate::run::RunStatus;
 use crate::store::testutil::{run_state, step};
 use crate::store::{Batch, StoreError};
 
-both!(batch_lands_atomically_and_survives_reopen);
-fn batch_lands_atomically_and_survives_reopen(backend: Backend) {
+pub fn batch_lands_atomically_and_survives_reopen(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let mut run = run_state("r1", 1, RunStatus::Running);
     {
@@ -58,8 +57,7 @@ fn batch_lands_atomically_and_survives_reopen(backend: Backend) {
     );
 }
 
-both!(duplicate_ledger_seq_is_refused_instead_of_overwriting);
-fn duplicate_ledger_seq_is_refused_instead_of_overwriting(backend: Backend) {
+pub fn duplicate_ledger_seq_is_refused_instead_of_overwriting(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let store = backend.open(dir.path());
     let run = run_state("r1", 1, RunStatus::Running);
@@ -80,8 +78,7 @@ fn duplicate_ledger_seq_is_refused_instead_of_overwriting(backend: Backend) {
     assert!(first[0].json.get().contains("\"step-1\""));
 }
 
-both!(invalid_ids_refuse_the_whole_batch);
-fn invalid_ids_refuse_the_whole_batch(backend: Backend) {
+pub fn invalid_ids_refuse_the_whole_batch(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let store = backend.open(dir.path());
     let mut b = Batch::new();
@@ -92,8 +89,7 @@ fn invalid_ids_refuse_the_whole_batch(backend: Backend) {
     assert_eq!(store.get_meta("kept-out").unwrap(), None);
 }
 
-both!(meta_round_trip_and_empty_batch);
-fn meta_round_trip_and_empty_batch(backend: Backend) {
+pub fn meta_round_trip_and_empty_batch(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let store = backend.open(dir.path());
     assert!(Batch::new().is_empty());
@@ -109,8 +105,7 @@ fn meta_round_trip_and_empty_batch(backend: Backend) {
     assert_eq!(store.get_meta("").unwrap(), None);
 }
 
-both!(submitted_batches_apply_in_submission_order);
-fn submitted_batches_apply_in_submission_order(backend: Backend) {
+pub fn submitted_batches_apply_in_submission_order(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let store = backend.open(dir.path());
     let run = run_state("r1", 1, RunStatus::Running);
@@ -130,8 +125,7 @@ fn submitted_batches_apply_in_submission_order(backend: Backend) {
 
 // The embedded committer folds a group into one fsync, a replica's into one log entry; what both must do is land
 // every concurrent commit.
-both!(concurrent_committers_share_fsyncs_and_all_land);
-fn concurrent_committers_share_fsyncs_and_all_land(backend: Backend) {
+pub fn concurrent_committers_share_fsyncs_and_all_land(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let store = backend.open(dir.path());
     std::thread::scope(|s| {
@@ -152,8 +146,7 @@ fn concurrent_committers_share_fsyncs_and_all_land(backend: Backend) {
     }
 }
 
-both!(async commit_async_does_not_need_a_blocking_thread);
-async fn commit_async_does_not_need_a_blocking_thread(backend: Backend) {
+pub async fn commit_async_does_not_need_a_blocking_thread(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let store = backend.open(dir.path());
     let run = run_state("r1", 1, RunStatus::Waiting);
@@ -171,8 +164,7 @@ async fn commit_async_does_not_need_a_blocking_thread(backend: Backend) {
     assert_eq!(store.ledger_len("r1"), 1);
 }
 
-both!(a_guarded_batch_is_dropped_whole_once_its_key_exists);
-fn a_guarded_batch_is_dropped_whole_once_its_key_exists(backend: Backend) {
+pub fn a_guarded_batch_is_dropped_whole_once_its_key_exists(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let store = backend.open(dir.path());
     let guarded = |value: &[u8]| {

@@ -1,6 +1,6 @@
 //! Run reads and the indexes `put_run` maintains.
 
-use super::backend::{Backend, both};
+use super::backend::Backend;
 use crate::run::{RunState, RunStatus};
 use crate::store::testutil::run_state;
 use crate::store::{Batch, RunQuery, Store};
@@ -24,8 +24,7 @@ fn query(limit: usize) -> RunQuery {
     }
 }
 
-both!(list_runs_is_newest_first_and_filters);
-fn list_runs_is_newest_first_and_filters(backend: Backend) {
+pub fn list_runs_is_newest_first_and_filters(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let store = backend.open(dir.path());
     let a = run_state("a", 1, RunStatus::Completed);
@@ -75,8 +74,7 @@ fn list_runs_is_newest_first_and_filters(backend: Backend) {
     assert_eq!(store.list_runs(&query(50)).unwrap()[2], b_done);
 }
 
-both!(list_runs_decodes_only_what_it_returns);
-fn list_runs_decodes_only_what_it_returns(backend: Backend) {
+pub fn list_runs_decodes_only_what_it_returns(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let store = backend.open(dir.path());
     let runs: Vec<RunState> = (0..50)
@@ -84,7 +82,7 @@ fn list_runs_decodes_only_what_it_returns(backend: Backend) {
         .collect();
     put(&store, &runs.iter().collect::<Vec<_>>());
     // Break the oldest run's bytes: listing the newest page must not touch it.
-    store.shared().ks.runs.insert("run-00", "not json").unwrap();
+    store.damage_run("run-00", "not json");
     // Any commit publishes a snapshot that includes the raw write (in a replica: applying its log entry does).
     let mut b = Batch::new();
     b.put_meta("touch", b"1");
@@ -100,8 +98,7 @@ fn list_runs_decodes_only_what_it_returns(backend: Backend) {
     assert!(!ids(&all).contains(&"run-00"));
 }
 
-both!(a_changed_created_at_lists_the_run_once);
-fn a_changed_created_at_lists_the_run_once(backend: Backend) {
+pub fn a_changed_created_at_lists_the_run_once(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let store = backend.open(dir.path());
     let mut r = run_state("r", 5, RunStatus::Running);
@@ -111,8 +108,7 @@ fn a_changed_created_at_lists_the_run_once(backend: Backend) {
     assert_eq!(store.list_runs(&query(50)).unwrap(), [r]);
 }
 
-both!(active_index_follows_the_status);
-fn active_index_follows_the_status(backend: Backend) {
+pub fn active_index_follows_the_status(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let mut running = run_state("running", 1, RunStatus::Running);
     let waiting = run_state("waiting", 2, RunStatus::Waiting);
@@ -136,8 +132,7 @@ fn active_index_follows_the_status(backend: Backend) {
     assert!(store.active_runs().unwrap().0.is_empty());
 }
 
-both!(children_index_lists_direct_children);
-fn children_index_lists_direct_children(backend: Backend) {
+pub fn children_index_lists_direct_children(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let store = backend.open(dir.path());
     let root = run_state("root", 1, RunStatus::Waiting);
@@ -161,8 +156,7 @@ fn children_index_lists_direct_children(backend: Backend) {
     assert_eq!(store.get_run("nope").unwrap(), None);
 }
 
-both!(an_undecodable_run_is_skipped_by_listing_and_reported_to_recovery);
-fn an_undecodable_run_is_skipped_by_listing_and_reported_to_recovery(backend: Backend) {
+pub fn an_undecodable_run_is_skipped_by_listing_and_reported_to_recovery(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let store = backend.open(dir.path());
     let good = run_state("good", 1, RunStatus::Running);
@@ -178,12 +172,7 @@ fn an_undecodable_run_is_skipped_by_listing_and_reported_to_recovery(backend: Ba
     let garbage = run_state("garbage", 3, RunStatus::Waiting);
     put(&store, &[&good, &bad, &garbage]);
     // Bytes that are not JSON at all.
-    store
-        .shared()
-        .ks
-        .runs
-        .insert("garbage", "not json")
-        .unwrap();
+    store.damage_run("garbage", "not json");
     let mut b = Batch::new();
     b.put_meta("touch", b"1");
     store.commit(b).unwrap();

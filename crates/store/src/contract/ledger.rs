@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use super::backend::{Backend, both};
+use super::backend::Backend;
 use crate::run::RunStatus;
 use crate::store::testutil::{run_state, step};
 use crate::store::{Batch, RunHead, Store};
@@ -16,8 +16,7 @@ fn fill(store: &Store, run_id: &str, n: u64) {
     store.commit(b).unwrap();
 }
 
-both!(pages_follow_the_cursor_and_stop_at_the_head);
-fn pages_follow_the_cursor_and_stop_at_the_head(backend: Backend) {
+pub fn pages_follow_the_cursor_and_stop_at_the_head(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let store = backend.open(dir.path());
     fill(&store, "a", 450);
@@ -71,8 +70,7 @@ fn pages_follow_the_cursor_and_stop_at_the_head(backend: Backend) {
     assert_eq!(store.ledger_len("a"), 450);
 }
 
-both!(records_keep_the_seed_key_order);
-fn records_keep_the_seed_key_order(backend: Backend) {
+pub fn records_keep_the_seed_key_order(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let store = backend.open(dir.path());
     fill(&store, "r", 1);
@@ -103,8 +101,7 @@ fn records_keep_the_seed_key_order(backend: Backend) {
     );
 }
 
-both!(heads_are_recovered_from_disk_after_reopen);
-fn heads_are_recovered_from_disk_after_reopen(backend: Backend) {
+pub fn heads_are_recovered_from_disk_after_reopen(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     {
         let store = backend.open(dir.path());
@@ -130,8 +127,7 @@ fn heads_are_recovered_from_disk_after_reopen(backend: Backend) {
     assert_eq!(store.ledger_len("r"), 13);
 }
 
-both!(async watch_run_wakes_after_commit);
-async fn watch_run_wakes_after_commit(backend: Backend) {
+pub async fn watch_run_wakes_after_commit(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let store = backend.open(dir.path());
     let mut rx = store.watch_run("r");
