@@ -80,6 +80,36 @@ pub fn compile_bundle(
     Ok(out)
 }
 
+/// Compiles loose VisualFlow JSON flows (`ABSTRACTGATEWAY_WORKFLOW_SOURCE=visualflow`), each registered under its
+/// own id, with the built-in and operator node types only; `(source, flow)` pairs name where each came from.
+/// Returns the flows that compiled and the problems of the others. All of them together get one
+/// [`COMPILE_BUDGET`]: past it the rest are refused, so a flows dir cannot hold a start for long.
+pub fn build_loose(
+    sources: Vec<(String, serde_json::Value)>,
+    registry: &NodeRegistry,
+) -> (Flows, Vec<LoadProblem>) {
+    let mut flows = Flows::new();
+    let mut problems = Vec::new();
+    let started = std::time::Instant::now();
+    for (source, raw) in sources {
+        if started.elapsed() > COMPILE_BUDGET {
+            problems.push(LoadProblem {
+                source,
+                message: format!("not compiled: the flows dir took over {COMPILE_BUDGET:?}"),
+            });
+            continue;
+        }
+        match compile(&raw, registry) {
+            Ok(f) => flows.insert_with_listeners(f),
+            Err(e) => problems.push(LoadProblem {
+                source,
+                message: e.to_string(),
+            }),
+        }
+    }
+    (flows, problems)
+}
+
 /// Compiles `bundles` into `flows`; returns the bundles that loaded and the problems of the others.
 pub fn build(
     bundles: Vec<Arc<Bundle>>,

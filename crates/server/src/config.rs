@@ -87,7 +87,7 @@ pub struct ServerConfig {
     pub audit_headers: Vec<String>,
     /// `GET /metrics` without a token (`ABSTRACTGATEWAY_METRICS_PUBLIC`; default off: it needs the token).
     pub metrics_public: bool,
-    /// `bundle` (default) or `visualflow` (unsupported here: bundle endpoints then answer 400).
+    /// `bundle` (default) or `visualflow` (loose VisualFlow JSON files of FLOWS_DIR; bundle endpoints answer 400).
     pub workflow_source: String,
     /// How long a client may take to send a request's headers (`ABSTRACTGATEWAY_HTTP_HEADER_TIMEOUT_S`).
     pub header_timeout: std::time::Duration,

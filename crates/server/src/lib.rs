@@ -133,8 +133,13 @@ pub fn open_state_on(
     // One artifact store: what plugins write is what the HTTP API serves.
     let plugins_artifacts = plugins.artifacts();
     let plugin_caps = plugins.capabilities().clone();
-    let (set, flows, bundle_warnings) = state::load_bundles(&cfg.flows_dir, &nodes);
-    warnings.extend(bundle_warnings);
+    let state::Sources {
+        bundles: set,
+        flows,
+        visualflows,
+        warnings: load_warnings,
+    } = state::load_sources(&cfg, &nodes);
+    warnings.extend(load_warnings);
     crate::engine::budget::configure(cfg.run_budgets);
     let opts = GatewayOptions {
         data_dir: cfg.data_dir.clone(),
@@ -166,6 +171,7 @@ pub fn open_state_on(
     Ok(Arc::new(AppState {
         gw,
         bundles: RwLock::new(set),
+        visualflows: RwLock::new(visualflows),
         warnings: RwLock::new(warnings),
         deprecations: Mutex::new(deprecations),
         reload_lock: tokio::sync::Mutex::new(()),

@@ -21,6 +21,8 @@ pub struct AppState {
     pub gw: Arc<Gateway>,
     /// Bundles that loaded and compiled.
     pub bundles: RwLock<BundleSet>,
+    /// `ABSTRACTGATEWAY_WORKFLOW_SOURCE=visualflow`: the loose flows of FLOWS_DIR by id, as read.
+    pub visualflows: RwLock<std::collections::BTreeMap<String, Value>>,
     /// Why some bundles were left out (also in `/api/health`).
     pub warnings: RwLock<Vec<String>>,
     /// Resolved configuration.
@@ -66,6 +68,120 @@ pub trait BundleMirror: Send + Sync {
 /// Shared handle of the state.
 pub type SharedState = Arc<AppState>;
 
+/// What FLOWS_DIR holds for the configured workflow source.
+pub struct Sources {
+    pub bundles: BundleSet,
+    pub flows: Flows,
+    /// The loose flows by id (visualflow source only).
+    pub visualflows: std::collections::BTreeMap<String, Value>,
+    pub warnings: Vec<String>,
+}
+
+/// Loads FLOWS_DIR as `cfg.workflow_source` says: `.flow` bundles (default), or loose VisualFlow JSON files.
+pub fn load_sources(cfg: &super::config::ServerConfig, nodes: &NodeRegistry) -> Sources {
+    if cfg.workflow_source == "visualflow" {
+        return load_visualflows(&cfg.flows_dir, nodes, cfg.max_bundle_bytes);
+    }
+    let (bundles, flows, warnings) = load_bundles(&cfg.flows_dir, nodes);
+    Sources {
+        bundles,
+        flows,
+        visualflows: Default::default(),
+        warnings,
+    }
+}
+
+/// Most loose flow files read from FLOWS_DIR.
+const MAX_VISUALFLOWS: usize = 10_000;
+
+/// The `*.json` files directly in `dir` (no subdirectories, no symlinks), each a VisualFlow registered under its
+/// `id` (else the file name's stem), as the seed's visualflow source does. A file over `max_bytes` (0: no cap),
+/// unreadable, not JSON, a second flow with an id already taken, or a flow that does not compile is left out
+/// with a warning.
+fn load_visualflows(dir: &Path, nodes: &NodeRegistry, max_bytes: u64) -> Sources {
+    let mut warnings = Vec::new();
+    let mut files: Vec<PathBuf> = match std::fs::read_dir(dir) {
+        Ok(rd) => rd
+            .flatten()
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "json"))
+            .collect(),
+        Err(e) => {
+            warnings.push(format!("cannot read flows dir {}: {e}", dir.display()));
+            Vec::new()
+        }
+    };
+    files.sort();
+    if files.len() > MAX_VISUALFLOWS {
+        warnings.push(format!(
+            "flows dir holds {} flow files; only the first {MAX_VISUALFLOWS} are read",
+            files.len()
+        ));
+        files.truncate(MAX_VISUALFLOWS);
+    }
+    let mut raw = std::collections::BTreeMap::new();
+    let mut sources = Vec::new();
+    for p in files {
+        let name = p.display().to_string();
+        let size = std::fs::metadata(&p).map(|m| m.len()).unwrap_or(0);
+        if max_bytes > 0 && size > max_bytes {
+            warnings.push(format!(
+                "flow {name} not loaded: {size} bytes, over the limit of {max_bytes}"
+            ));
+            continue;
+        }
+        let mut flow: Value = match std::fs::read(&p)
+            .map_err(|e| e.to_string())
+            .and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string()))
+        {
+            Ok(Value::Object(o)) => Value::Object(o),
+            Ok(_) => {
+                warnings.push(format!("flow {name} not loaded: not a JSON object"));
+                continue;
+            }
+            Err(e) => {
+                warnings.push(format!("flow {name} not loaded: {e}"));
+                continue;
+            }
+        };
+        let stem = p
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let id = flow
+            .get("id")
+            .and_then(Value::as_str)
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .unwrap_or(stem);
+        if raw.contains_key(&id) {
+            warnings.push(format!(
+                "flow {name} not loaded: flow id {id:?} is already taken"
+            ));
+            continue;
+        }
+        flow["id"] = Value::String(id.clone());
+        raw.insert(id, flow.clone());
+        sources.push((name, flow));
+    }
+    let (flows, problems) = catalog::build_loose(sources, nodes);
+    for p in problems {
+        warnings.push(format!("flow {} not loaded: {}", p.source, p.message));
+    }
+    raw.retain(|id, _| flows.get(id).is_some());
+    for w in &warnings {
+        tracing::warn!("{w}");
+    }
+    Sources {
+        bundles: BundleSet::new(),
+        flows,
+        visualflows: raw,
+        warnings,
+    }
+}
+
 /// Loads FLOWS_DIR: reads every bundle, compiles it, and returns what loaded plus one warning per failure.
 pub fn load_bundles(dir: &Path, nodes: &NodeRegistry) -> (BundleSet, Flows, Vec<String>) {
     if let Err(e) = std::fs::create_dir_all(dir) {
@@ -99,7 +215,13 @@ pub fn load_bundles(dir: &Path, nodes: &NodeRegistry) -> (BundleSet, Flows, Vec<
 impl AppState {
     /// Re-reads FLOWS_DIR and swaps bundles and flows; returns the loaded bundle ids.
     pub fn reload(&self) -> Vec<String> {
-        let (set, flows, warnings) = load_bundles(&self.cfg.flows_dir, &self.nodes);
+        let Sources {
+            bundles: set,
+            flows,
+            visualflows,
+            warnings,
+        } = load_sources(&self.cfg, &self.nodes);
+        *self.visualflows.write() = visualflows;
         let ids: Vec<String> = set.bundle_ids().map(str::to_string).collect();
         let refs: Vec<String> = set.iter().map(|b| b.bundle_ref()).collect();
         // What a removed bundle brought (its tools) goes with it.

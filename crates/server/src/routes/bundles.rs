@@ -173,6 +173,12 @@ pub async fn workflow_flow(
             &json!({"workflow_id": workflow_id, "flow": flow, "source": "dynamic"}),
         ));
     }
+    if let Some(flow) = st.visualflows.read().get(&workflow_id) {
+        return Ok(json_response(
+            StatusCode::OK,
+            &json!({"workflow_id": workflow_id, "flow": flow, "source": "visualflow"}),
+        ));
+    }
     let hit = st.bundles.read().find_workflow(&workflow_id);
     match hit {
         Some((b, fid)) => flow_answer(&b, &fid),

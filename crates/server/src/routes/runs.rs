@@ -70,7 +70,6 @@ pub fn load_run(st: &AppState, run_id: &str) -> Result<RunState, ApiError> {
 
 /// `POST /api/gateway/runs/start`.
 pub async fn start(State(st): State<SharedState>, headers: HeaderMap, body: Bytes) -> ApiResult {
-    require_bundle_mode(&st)?;
     let obj = json_object(&headers, &body)?;
     let mut f = BodyFields::new(&obj);
     let bundle_id = f.opt_str("bundle_id");
@@ -102,24 +101,24 @@ pub async fn start(State(st): State<SharedState>, headers: HeaderMap, body: Byte
     {
         return ok(json!({"run_id": String::from_utf8_lossy(&prev)}));
     }
-    let resolved = st.bundles.read().resolve_flow(
-        bundle_id.as_deref(),
-        bundle_version.as_deref(),
-        flow_id.as_deref(),
-    );
-    let (workflow_id, sha, bundle_id, flow) = match resolved {
-        Ok((b, flow)) => (
-            b.workflow_id(&flow),
-            Some(b.sha256.clone()),
-            b.bundle_id().to_string(),
-            flow,
-        ),
-        Err(e) => match e.verbatim_workflow_id() {
-            Some(w) if st.gw.flows().get(w).is_some() => {
-                (w.to_string(), None, String::new(), w.to_string())
-            }
-            _ => return Err(e.into()),
-        },
+    let (workflow_id, sha, bundle_id, flow) = if st.cfg.workflow_source == "visualflow" {
+        // Loose flows: the flow id is the workflow id; a bundle id is ignored, as by the seed.
+        let Some(flow) = flow_id
+            .map(|f| f.trim().to_string())
+            .filter(|f| !f.is_empty())
+        else {
+            return Err(ApiError::bad_request(if bundle_id.is_some() {
+                "Failed to start run: flow_id is required"
+            } else {
+                "flow_id is required (or provide bundle_id to start a bundle entrypoint)"
+            }));
+        };
+        if !st.visualflows.read().contains_key(&flow) {
+            return Err(ApiError::not_found(format!("Flow '{flow}' not found")));
+        }
+        (flow.clone(), None, String::new(), flow)
+    } else {
+        resolve_bundle_start(&st, bundle_id, bundle_version, flow_id)?
     };
     if !bundle_id.is_empty()
         && let Some(dep) = st.deprecation(&bundle_id, &flow)
@@ -147,6 +146,35 @@ pub async fn start(State(st): State<SharedState>, headers: HeaderMap, body: Byte
         .map_err(|e| ApiError::internal(format!("start task failed: {e}")))?
         .map_err(|e| ApiError::start_refused(e, "start"))?;
     ok(json!({"run_id": run.run_id}))
+}
+
+/// What a bundle-mode start names: `(workflow id, bundle sha256, bundle id, flow id)`; a verbatim workflow id
+/// that is loaded (a generated flow) starts as is.
+fn resolve_bundle_start(
+    st: &SharedState,
+    bundle_id: Option<String>,
+    bundle_version: Option<String>,
+    flow_id: Option<String>,
+) -> Result<(String, Option<String>, String, String), ApiError> {
+    let resolved = st.bundles.read().resolve_flow(
+        bundle_id.as_deref(),
+        bundle_version.as_deref(),
+        flow_id.as_deref(),
+    );
+    Ok(match resolved {
+        Ok((b, flow)) => (
+            b.workflow_id(&flow),
+            Some(b.sha256.clone()),
+            b.bundle_id().to_string(),
+            flow,
+        ),
+        Err(e) => match e.verbatim_workflow_id() {
+            Some(w) if st.gw.flows().get(w).is_some() => {
+                (w.to_string(), None, String::new(), w.to_string())
+            }
+            _ => return Err(e.into()),
+        },
+    })
 }
 
 /// `POST /api/gateway/runs/schedule`: validated as the seed does, then a generated wrapper run
