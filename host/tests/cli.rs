@@ -272,3 +272,34 @@ fn a_first_compile_of_a_large_component_is_announced_once_per_data_dir() {
         "the second start reuses the compiled form: {said}"
     );
 }
+
+#[test]
+fn a_code_node_without_the_python_component_says_how_to_get_it() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let b = dir.path().join("code");
+    std::fs::create_dir_all(b.join("flows")).expect("mkdir");
+    std::fs::copy(
+        shared().join("fixtures/flows/85228163.json"),
+        b.join("flows/main.json"),
+    )
+    .expect("flow");
+    let manifest = serde_json::json!({"bundle_format_version": "1", "bundle_id": "code", "bundle_version": "1.0.0",
+        "entrypoints": [{"flow_id": "85228163"}], "flows": {"85228163": "flows/main.json"}});
+    std::fs::write(b.join("manifest.json"), manifest.to_string()).expect("manifest");
+    let empty = dir.path().join("no-plugins");
+    std::fs::create_dir_all(&empty).expect("mkdir");
+    let out = run(&[
+        "run",
+        &b.to_string_lossy(),
+        "--data-dir",
+        &dir.path().join("data").to_string_lossy(),
+        "--plugins-dir",
+        &empty.to_string_lossy(),
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("needs the Python component") && said.contains("build-python-plugin.sh"),
+        "{said}"
+    );
+}

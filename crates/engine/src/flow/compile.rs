@@ -255,10 +255,20 @@ pub fn compile(raw: &Value, registry: &NodeRegistry) -> Result<CompiledFlow, Com
             Some(k) => k,
             None => {
                 unsupported.get_or_insert_with(|| CompileError {
-                    message: format!(
-                        "node type {:?} (node {}) is not supported by this gateway yet",
-                        node.ty, node.id
-                    ),
+                    message: if node.ty == "code" {
+                        // The one node type a plugin provides in every deployment: say how to get it.
+                        format!(
+                            "node type \"code\" (node {}) needs the Python component (python_code), which is not \
+                             loaded on this gateway: build it with scripts/build-python-plugin.sh and put \
+                             python_code.wasm with its grants in ABSTRACTGATEWAY_PLUGINS_DIR (scripts/serve.sh does both)",
+                            node.id
+                        )
+                    } else {
+                        format!(
+                            "node type {:?} (node {}) is not supported by this gateway yet",
+                            node.ty, node.id
+                        )
+                    },
                     node_id: Some(node.id.clone()),
                     node_type: Some(node.ty.clone()),
                 });
@@ -270,7 +280,8 @@ pub fn compile(raw: &Value, registry: &NodeRegistry) -> Result<CompiledFlow, Com
             return Err(CompileError {
                 message: format!(
                     "pin expressions (Python) on node {} ({:?}) need the Python component (python_code), \
-                     which is not loaded on this gateway",
+                     which is not loaded on this gateway: build it with scripts/build-python-plugin.sh and put \
+                     python_code.wasm with its grants in ABSTRACTGATEWAY_PLUGINS_DIR",
                     node.id, node.ty
                 ),
                 node_id: Some(node.id.clone()),

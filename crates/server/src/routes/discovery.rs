@@ -108,7 +108,7 @@ pub async fn capabilities(State(st): State<SharedState>) -> ApiResult {
     ok(json!({"capabilities": {
         "voice": voice,
         "tools": {"installed": st.plugin_caps.tools.is_some(), "count": count},
-        "visualflow": {"installed": false, "error": "loose VisualFlow sources are not supported by this gateway; use .flow bundles"},
+        "visualflow": {"installed": true, "enabled": st.cfg.workflow_source == "visualflow"},
         "vision_fallback": {"installed": false, "error": "not part of this gateway"},
         "media": {"installed": false, "error": "not part of this gateway"},
     }}))
