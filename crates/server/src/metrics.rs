@@ -26,10 +26,20 @@ const BATCH: &[f64] = &[
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
 /// The process's recorder, installed on first use (with upkeep every 5 s, so histograms stay bounded whether or
-/// not anyone scrapes). `None` if another recorder was installed first.
+/// not anyone scrapes). `None` when the operator turned metrics off (`ABSTRACTGATEWAY_METRICS=0`: nothing is
+/// recorded, `/metrics` answers 503) or another recorder was installed first.
 fn handle() -> Option<&'static PrometheusHandle> {
     HANDLE
         .get_or_init(|| {
+            let off = std::env::var("ABSTRACTGATEWAY_METRICS").is_ok_and(|v| {
+                matches!(
+                    v.trim().to_ascii_lowercase().as_str(),
+                    "0" | "false" | "no" | "off"
+                )
+            });
+            if off {
+                return None;
+            }
             let built = PrometheusBuilder::new()
                 .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), SECONDS)
                 .and_then(|b| {
