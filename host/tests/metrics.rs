@@ -281,3 +281,14 @@ async fn the_operator_can_open_metrics_and_lockouts_are_counted() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn metrics_turned_off_record_nothing_and_say_so() {
+    let s = Server::start(&[("ABSTRACTGATEWAY_METRICS", "0")]).await;
+    let (st, v) = s.get("/metrics").await;
+    assert_eq!(st, 503, "{v}");
+    assert_eq!(
+        v["detail"],
+        "Metrics are off on this gateway (ABSTRACTGATEWAY_METRICS=0)"
+    );
+}

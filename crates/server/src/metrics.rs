@@ -156,11 +156,10 @@ pub fn install() {
 /// `GET /metrics`: the Prometheus text format.
 pub async fn scrape() -> Response {
     let Some(h) = handle() else {
-        return (
+        return super::error::middleware_reject(
             StatusCode::SERVICE_UNAVAILABLE,
-            "metrics are not recorded in this process",
-        )
-            .into_response();
+            "Metrics are off on this gateway (ABSTRACTGATEWAY_METRICS=0)",
+        );
     };
     let mut r = h.render().into_response();
     r.headers_mut().insert(
