@@ -701,6 +701,39 @@ async fn a_bundle_uploaded_on_one_api_node_is_served_and_run_by_every_node() {
         done["status"] == "completed" || error.contains("access-denied"),
         "{done}"
     );
+    // An attachment uploaded through A (an API node, not the runner) is served by B.
+    let (st, up) = d
+        .api(0)
+        .upload_attachment(
+            &[("session_id", "cluster-s")],
+            Some(("note.txt", "text/plain", b"from node A")),
+        )
+        .await;
+    assert_eq!(st, 200, "{up}");
+    let id = up["attachment"]["$artifact"].as_str().expect("artifact id");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let r = d
+            .api(1)
+            .client
+            .get(d.api(1).url(&format!(
+                "/api/gateway/runs/session_memory_cluster-s/artifacts/{id}/content"
+            )))
+            .bearer_auth(binary::TOKEN)
+            .send()
+            .await
+            .expect("content");
+        if r.status() == 200 {
+            assert_eq!(r.bytes().await.expect("bytes").as_ref(), b"from node A");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "B never served A's attachment: {}",
+            r.status()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     // Deleted through B: gone from A too.
     let r = d
         .api(1)

@@ -232,8 +232,12 @@ async fn run_lifecycle_ledger_and_lists() {
         (400, json!({"detail": "Invalid artifact id: a.b"}))
     );
     assert_eq!(s.get("/api/gateway/runs/nope/artifacts").await.0, 404);
+    // Not multipart: both form fields are missing, as the seed answers.
+    let (st, v) = s.post("/api/gateway/attachments/upload", json!({})).await;
+    assert_eq!(st, 422, "{v}");
+    assert_eq!(v["detail"][1]["loc"], json!(["body", "file"]));
     assert_eq!(
-        s.post("/api/gateway/attachments/upload", json!({})).await.0,
+        s.post("/api/gateway/attachments/ingest", json!({})).await.0,
         501
     );
 }

@@ -186,7 +186,7 @@ pub const ROUTES: &[(&str, &str, &str, &str, bool)] = &[
         "POST",
         "/api/gateway/attachments/upload",
         "attachments",
-        "Not supported yet (501)",
+        "Upload a file as an attachment of the session's memory run",
         true,
     ),
     (

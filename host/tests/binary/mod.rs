@@ -495,3 +495,46 @@ pub fn record(ev: &Sse) -> Value {
     let v: Value = serde_json::from_str(ev.data.as_deref().unwrap()).unwrap();
     v["record"].clone()
 }
+
+/// A multipart body with text `fields` and, when given, a `file` part `(filename, content type, bytes)`.
+pub fn multipart(fields: &[(&str, &str)], file: Option<(&str, &str, &[u8])>) -> (String, Vec<u8>) {
+    let boundary = "----agattachboundary42";
+    let mut body = Vec::new();
+    for (k, v) in fields {
+        body.extend_from_slice(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n")
+                .as_bytes(),
+        );
+    }
+    if let Some((name, ct, bytes)) = file {
+        body.extend_from_slice(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\nContent-Type: {ct}\r\n\r\n").as_bytes(),
+        );
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+impl Server {
+    /// `POST /api/gateway/attachments/upload` with text `fields` and an optional `file` part.
+    pub async fn upload_attachment(
+        &self,
+        fields: &[(&str, &str)],
+        file: Option<(&str, &str, &[u8])>,
+    ) -> (u16, Value) {
+        let (ct, body) = multipart(fields, file);
+        let r = self
+            .client
+            .post(self.url("/api/gateway/attachments/upload"))
+            .bearer_auth(TOKEN)
+            .header("content-type", ct)
+            .body(body)
+            .send()
+            .await
+            .expect("upload");
+        let st = r.status().as_u16();
+        (st, r.json().await.unwrap_or(Value::Null))
+    }
+}

@@ -12,7 +12,9 @@ use serde_json::{Value, json};
 use crate::artifacts::{ArtifactError, ArtifactMeta};
 use crate::error::{ApiError, ApiResult, json_response};
 use crate::extract::QueryParams;
+use crate::routes::attachments::is_session_memory_run;
 use crate::routes::runs::load_run;
+use crate::state::AppState;
 use crate::state::SharedState;
 
 /// Content is streamed in chunks of this size (the seed's 1 MiB).
@@ -29,6 +31,15 @@ fn check_artifact_id(id: &str) -> Result<(), ApiError> {
         Ok(())
     } else {
         Err(ApiError::bad_request(format!("Invalid artifact id: {id}")))
+    }
+}
+
+/// The run must exist, except a session's memory run: before its first attachment it reads as existing and
+/// empty (the seed creates it on this read; a read here writes nothing).
+fn artifact_owner(st: &AppState, run_id: &str) -> Result<(), ApiError> {
+    match load_run(st, run_id) {
+        Err(e) if e.status == StatusCode::NOT_FOUND && is_session_memory_run(run_id) => Ok(()),
+        other => other.map(drop),
     }
 }
 
@@ -69,7 +80,7 @@ pub async fn list(
     let mut q = QueryParams::parse(q.as_deref());
     let limit = q.int("limit", 200, Some(1), Some(2000));
     q.finish()?;
-    load_run(&st, &run_id)?;
+    artifact_owner(&st, &run_id)?;
     let store = st.artifacts.clone();
     let limit = usize::try_from(limit).unwrap_or(200);
     let metas = blocking(move || store.list(&run_id, limit)).await?;
@@ -83,7 +94,7 @@ pub async fn meta(
     Path((run_id, artifact_id)): Path<(String, String)>,
 ) -> ApiResult {
     check_artifact_id(&artifact_id)?;
-    load_run(&st, &run_id)?;
+    artifact_owner(&st, &run_id)?;
     let store = st.artifacts.clone();
     let meta = blocking(move || store.get_meta(&run_id, &artifact_id)).await?;
     let v = serde_json::to_value(&meta).map_err(|e| ApiError::internal(e.to_string()))?;
@@ -96,7 +107,7 @@ pub async fn content(
     Path((run_id, artifact_id)): Path<(String, String)>,
 ) -> ApiResult {
     check_artifact_id(&artifact_id)?;
-    load_run(&st, &run_id)?;
+    artifact_owner(&st, &run_id)?;
     let store = st.artifacts.clone();
     let (meta, file) = blocking(move || store.open_content(&run_id, &artifact_id)).await?;
     // A blocking reader thread feeds a small channel: memory stays bounded whatever the artifact size.

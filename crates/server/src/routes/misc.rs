@@ -1,4 +1,4 @@
-//! Health, attachments (501) and the audit tail.
+//! Health, attachment ingest (501) and the audit tail.
 
 use std::io::{Read, Seek, SeekFrom};
 
@@ -25,11 +25,11 @@ pub async fn health(State(st): State<SharedState>) -> ApiResult {
     ok(v)
 }
 
-/// `POST /api/gateway/attachments/upload|ingest`.
+/// `POST /api/gateway/attachments/ingest` (reading a server workspace file into an attachment).
 pub async fn attachments_unsupported() -> ApiResult {
     Err(ApiError::new(
         StatusCode::NOT_IMPLEMENTED,
-        "Attachments are not supported by this gateway yet",
+        "Ingesting workspace files as attachments is not supported by this gateway yet; upload them with POST /api/gateway/attachments/upload",
     ))
 }
 

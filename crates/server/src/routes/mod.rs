@@ -1,6 +1,7 @@
 //! The route table.
 
 pub mod artifacts;
+pub mod attachments;
 pub mod bundles;
 pub mod commands;
 pub mod discovery;
@@ -96,10 +97,7 @@ pub fn router() -> Router<SharedState> {
         )
         .route("/api/gateway/commands", post(commands::submit))
         .route("/api/gateway/commands/{command_id}", get(commands::get))
-        .route(
-            "/api/gateway/attachments/upload",
-            post(misc::attachments_unsupported),
-        )
+        .route("/api/gateway/attachments/upload", post(attachments::upload))
         .route(
             "/api/gateway/attachments/ingest",
             post(misc::attachments_unsupported),

@@ -1,5 +1,5 @@
 //! Artifacts of a cluster: two nodes (replicas of one in-process log) and one shared bucket. What a runner stores
-//! every node serves; bytes from the bucket are checked against their id; a fenced owner stores nothing.
+//! every node serves; bytes from the bucket are checked against their id; any node may store one, first write wins.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -128,14 +128,28 @@ fn bytes_from_the_bucket_that_do_not_match_their_id_are_refused_and_not_cached()
 }
 
 #[test]
-fn a_fenced_owner_or_a_bucket_that_is_down_stores_nothing() {
+fn any_node_stores_an_artifact_and_the_first_metadata_wins_but_not_without_the_bucket() {
     let (log, bucket, a, b) = cluster();
-    b.writer.take_over();
-    let err = a
+    // An API node (not the owner) stores an attachment; the owner, replaying the same bytes, gets its metadata.
+    let first = b
         .artifacts
-        .put("run-1", b"late", "text/plain", Default::default())
-        .unwrap_err();
-    assert!(matches!(err, ArtifactError::Unavailable(_)), "{err}");
+        .put_named("session_memory_s1", b"upload", "text/plain", Some("a.txt"))
+        .unwrap();
+    a.store.wait_applied(log.len()).unwrap();
+    let again = a
+        .artifacts
+        .put_named(
+            "session_memory_s1",
+            b"upload",
+            "text/plain",
+            Some("other.txt"),
+        )
+        .unwrap();
+    assert_eq!(again, first, "the first metadata wins");
+    assert_eq!(
+        a.artifacts.list("session_memory_s1", 10).unwrap(),
+        vec![first]
+    );
     *bucket.down.lock() = true;
     let err = b
         .artifacts

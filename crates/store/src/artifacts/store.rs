@@ -252,10 +252,14 @@ impl ArtifactStore {
         let body = serde_json::to_vec_pretty(&meta)
             .map_err(|e| ArtifactError::Corrupt(format!("cannot encode metadata: {e}")))?;
         if let Some(shared) = self.shared.get() {
+            // Content-addressed and never changed: any node may store it (an API node's attachment as well as
+            // the runner's), and the first metadata written wins (a replay reads it back, above).
+            let key = Self::meta_key(run_id, &id);
             let mut batch = crate::Batch::new();
-            batch.put_meta(&Self::meta_key(run_id, &id), &body);
+            batch.put_meta(&key, &body);
+            batch.only_if_absent(&key);
             shared.store.commit(batch).map_err(unavailable)?;
-            return Ok(meta);
+            return Ok(self.read_meta(run_id, &id)?.unwrap_or(meta));
         }
         let dir = self.run_dir(run_id);
         fs::create_dir_all(&dir)?;

@@ -1,0 +1,237 @@
+//! `POST /api/gateway/attachments/upload`: a client's file stored as an artifact of the session's memory run
+//! (`session_memory_<sid>`, created on first use as the seed does), answered with the seed's attachment ref.
+
+use axum::extract::{Multipart, State};
+use axum::http::StatusCode;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::artifacts::{ArtifactError, NewArtifact};
+use crate::error::{ApiError, ApiResult, json_response};
+use crate::run::{RunStatus, new_run_state};
+use crate::state::SharedState;
+use crate::store::Batch;
+
+/// The workflow id of session memory runs.
+const SESSION_MEMORY_WORKFLOW: &str = "__session_memory__";
+/// Longest session id used verbatim in the run id (a longer one is hashed, as an odd-character one is).
+const MAX_PLAIN_SESSION_ID: usize = 200;
+/// Longest file name kept.
+const MAX_FILENAME: usize = 255;
+/// The seed's cap when `ABSTRACTGATEWAY_MAX_ATTACHMENT_BYTES` is 0.
+const DEFAULT_MAX_BYTES: u64 = 25 * 1024 * 1024;
+
+/// The run that owns a session's attachments: `session_memory_<sid>`, or `session_memory_sha_<hash>` when the id
+/// is not `[A-Za-z0-9_-]+` (or too long), so no client string beyond that alphabet becomes part of a run id.
+pub fn session_memory_run_id(session_id: &str) -> String {
+    let plain = session_id.len() <= MAX_PLAIN_SESSION_ID
+        && session_id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if plain {
+        format!("session_memory_{session_id}")
+    } else {
+        let mut h = hex::encode(Sha256::digest(session_id.as_bytes()));
+        h.truncate(32);
+        format!("session_memory_sha_{h}")
+    }
+}
+
+/// Whether `run_id` names a session memory run (which reads as existing, with no artifacts, before its first
+/// attachment).
+pub fn is_session_memory_run(run_id: &str) -> bool {
+    run_id.strip_prefix("session_memory_").is_some_and(|rest| {
+        !rest.is_empty()
+            && rest.len() <= MAX_PLAIN_SESSION_ID + 4
+            && rest
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    })
+}
+
+/// Creates the session's memory run unless it exists: completed, owning nothing but attachments. Any node may
+/// create it; the first creation wins.
+fn ensure_session_memory_run(
+    st: &SharedState,
+    session_id: &str,
+    run_id: &str,
+) -> Result<(), ApiError> {
+    let store = st.gw.store();
+    if store.get_run(run_id)?.is_some() {
+        return Ok(());
+    }
+    let mut run = new_run_state(
+        SESSION_MEMORY_WORKFLOW,
+        "",
+        Default::default(),
+        Some(session_id.to_string()),
+        None,
+        None,
+    );
+    run.run_id = run_id.to_string();
+    run.status = RunStatus::Completed;
+    run.current_node = None;
+    run.vars.clear();
+    let key = format!("session_memory:{run_id}");
+    let mut batch = Batch::new();
+    batch.put_run(&run);
+    batch.put_meta(&key, run_id.as_bytes());
+    batch.only_if_absent(&key);
+    store.commit(batch)?;
+    Ok(())
+}
+
+/// A content type from the file name's extension, for an upload that names none.
+fn guess_content_type(filename: &str) -> &'static str {
+    let ext = filename
+        .rsplit_once('.')
+        .map(|(_, e)| e.to_ascii_lowercase())
+        .unwrap_or_default();
+    match ext.as_str() {
+        "txt" | "log" => "text/plain",
+        "md" => "text/markdown",
+        "csv" => "text/csv",
+        "html" | "htm" => "text/html",
+        "json" => "application/json",
+        "pdf" => "application/pdf",
+        "png" => "image/png",
+        "jpg" | "jpeg" => "image/jpeg",
+        "gif" => "image/gif",
+        "webp" => "image/webp",
+        "wav" => "audio/wav",
+        "mp3" => "audio/mpeg",
+        "ogg" => "audio/ogg",
+        "mp4" => "video/mp4",
+        _ => "application/octet-stream",
+    }
+}
+
+fn missing(field: &str) -> Value {
+    json!({"type": "missing", "loc": ["body", field], "msg": "Field required", "input": null})
+}
+
+/// `POST /api/gateway/attachments/upload` (multipart `session_id`, `file`, `filename`?, `content_type`?).
+pub async fn upload(
+    State(st): State<SharedState>,
+    mp: Result<Multipart, axum::extract::multipart::MultipartRejection>,
+) -> ApiResult {
+    // A body that is not multipart carries neither field: the seed's 422 names both.
+    let Ok(mut mp) = mp else {
+        return Err(ApiError::validation(vec![
+            missing("session_id"),
+            missing("file"),
+        ]));
+    };
+    let (mut session, mut file, mut filename, mut content_type) = (None, None, None, None);
+    let mut part_name = None;
+    let mut part_type = None;
+    loop {
+        let field = match mp.next_field().await {
+            Ok(Some(f)) => f,
+            Ok(None) => break,
+            Err(e) => {
+                return Err(ApiError::bad_request(format!(
+                    "Invalid multipart body: {e}"
+                )));
+            }
+        };
+        let name = field.name().unwrap_or("").to_string();
+        if name == "file" {
+            part_name = field.file_name().map(str::to_string);
+            part_type = field.content_type().map(str::to_string);
+        }
+        let data = field
+            .bytes()
+            .await
+            .map_err(|e| ApiError::bad_request(format!("Invalid multipart body: {e}")))?;
+        let text = || String::from_utf8_lossy(&data).into_owned();
+        match name.as_str() {
+            "session_id" => session = Some(text()),
+            "file" => file = Some(data),
+            "filename" => filename = Some(text()),
+            "content_type" => content_type = Some(text()),
+            _ => {}
+        }
+    }
+    let mut errors = Vec::new();
+    if session.is_none() {
+        errors.push(missing("session_id"));
+    }
+    if file.is_none() {
+        errors.push(missing("file"));
+    }
+    let (Some(session), Some(file)) = (session, file) else {
+        return Err(ApiError::validation(errors));
+    };
+    let sid = session.trim().to_string();
+    if sid.is_empty() {
+        return Err(ApiError::bad_request("session_id is required"));
+    }
+    let max = match st.cfg.max_attachment_bytes {
+        0 => DEFAULT_MAX_BYTES,
+        n => n,
+    };
+    if file.len() as u64 > max {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("Attachment too large ({} bytes > {max} bytes)", file.len()),
+        ));
+    }
+    let filename: String = [filename, part_name]
+        .into_iter()
+        .flatten()
+        .map(|f| f.trim().to_string())
+        .find(|f| !f.is_empty())
+        .unwrap_or_else(|| "upload.bin".into())
+        .chars()
+        .take(MAX_FILENAME)
+        .collect();
+    let content_type = [content_type, part_type]
+        .into_iter()
+        .flatten()
+        .map(|c| c.trim().to_ascii_lowercase())
+        .find(|c| !c.is_empty())
+        .unwrap_or_else(|| guess_content_type(&filename).to_string());
+    let sha256 = hex::encode(Sha256::digest(&file));
+    let run_id = session_memory_run_id(&sid);
+    let handle = format!("client:{filename}");
+    let mut extra = NewArtifact::default();
+    for (k, v) in [
+        ("kind", "attachment"),
+        ("target", "client"),
+        ("source", "upload"),
+        ("path", handle.as_str()),
+        ("filename", filename.as_str()),
+        ("session_id", sid.as_str()),
+        ("sha256", sha256.as_str()),
+    ] {
+        extra.tags.insert(k.into(), v.into());
+    }
+    let state = st.clone();
+    let (rid, ct) = (run_id.clone(), content_type.clone());
+    let meta = tokio::task::spawn_blocking(move || {
+        ensure_session_memory_run(&state, &sid, &rid)?;
+        state
+            .artifacts
+            .put(&rid, &file, &ct, extra)
+            .map_err(|e| match e {
+                ArtifactError::InvalidInput(m) => ApiError::bad_request(m),
+                ArtifactError::TooLarge { .. } => {
+                    ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, e.to_string())
+                }
+                ArtifactError::Unavailable(_) => {
+                    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
+                }
+                e => ApiError::internal(format!("Failed to store attachment artifact: {e}")),
+            })
+    })
+    .await
+    .map_err(|e| ApiError::internal(format!("upload task failed: {e}")))??;
+    let metadata = serde_json::to_value(&meta).map_err(|e| ApiError::internal(e.to_string()))?;
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({"ok": true, "run_id": run_id, "metadata": metadata, "attachment": {
+            "$artifact": meta.artifact_id, "target": "client", "filename": filename,
+            "content_type": content_type, "source_path": handle, "sha256": sha256}}),
+    ))
+}
