@@ -158,3 +158,92 @@ async fn an_upload_is_an_artifact_of_the_session_memory_run() {
         .expect("upload");
     assert_eq!(r.status(), 401);
 }
+
+#[tokio::test]
+async fn ingest_reads_a_workspace_file_inside_the_operators_roots_only() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let ws = tmp.path().join("ws");
+    std::fs::create_dir_all(ws.join("docs/sub")).expect("mkdir");
+    std::fs::write(ws.join("docs/a.txt"), b"workspace file").expect("write");
+    std::fs::write(ws.join("big.bin"), vec![b'x'; 2000]).expect("write");
+    std::fs::write(tmp.path().join("outside.txt"), b"secret").expect("write");
+    std::os::unix::fs::symlink(tmp.path().join("outside.txt"), ws.join("link.txt"))
+        .expect("symlink");
+    std::fs::create_dir_all(tmp.path().join("flows")).expect("mkdir");
+    let ws_env = ws.to_string_lossy().into_owned();
+    let s = Server::start_in(
+        tmp.path(),
+        &[
+            ("ABSTRACTGATEWAY_WORKSPACE_DIR", ws_env.as_str()),
+            ("ABSTRACTGATEWAY_MAX_ATTACHMENT_BYTES", "1000"),
+        ],
+    )
+    .await;
+    let ingest = |body: Value| {
+        let s = &s;
+        async move { s.post("/api/gateway/attachments/ingest", body).await }
+    };
+    let (st, v) = ingest(json!({"session_id": "s-9", "path": "docs/a.txt"})).await;
+    assert_eq!(st, 200, "{v}");
+    let a = &v["attachment"];
+    assert_eq!(
+        (
+            &a["target"],
+            &a["filename"],
+            &a["content_type"],
+            &a["source_path"]
+        ),
+        (
+            &json!("server"),
+            &json!("a.txt"),
+            &json!("text/plain"),
+            &json!("docs/a.txt")
+        )
+    );
+    assert_eq!(v["metadata"]["tags"]["source"], "workspace");
+    let id = a["$artifact"].as_str().expect("id");
+    let r = s
+        .client
+        .get(s.url(&format!(
+            "/api/gateway/runs/session_memory_s-9/artifacts/{id}/content"
+        )))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .expect("content");
+    assert_eq!(r.bytes().await.expect("bytes").as_ref(), b"workspace file");
+    // `@path` is the seed's workspace-relative spelling.
+    let (st, _) = ingest(json!({"session_id": "s-9", "path": "@docs/a.txt"})).await;
+    assert_eq!(st, 200);
+
+    let outside = tmp
+        .path()
+        .join("outside.txt")
+        .to_string_lossy()
+        .into_owned();
+    for (path, status, detail) in [
+        ("../outside.txt", 403, "path is outside the workspace"),
+        (outside.as_str(), 403, "path is outside the workspace"),
+        ("link.txt", 403, "path is outside the workspace"),
+        ("../nope.txt", 403, "path is outside the workspace"),
+        ("docs/missing.txt", 404, "File not found"),
+        ("docs/sub", 400, "Path is not a file"),
+        (
+            "big.bin",
+            413,
+            "Attachment too large (2000 bytes > 1000 bytes)",
+        ),
+    ] {
+        let (st, v) = ingest(json!({"session_id": "s-9", "path": path})).await;
+        assert_eq!((st, &v["detail"]), (status, &json!(detail)), "{path}");
+    }
+    let (st, v) = ingest(json!({"path": "docs/a.txt"})).await;
+    assert_eq!(st, 422, "{v}");
+    let (st, v) = ingest(json!({"session_id": " ", "path": "docs/a.txt"})).await;
+    assert_eq!((st, &v["detail"]), (400, &json!("session_id is required")));
+    // Without client scope, a client's workspace_root is ignored: the path stays inside the operator's base.
+    let (st, v) =
+        ingest(json!({"session_id": "s-9", "path": "outside.txt", "workspace_root": tmp.path()}))
+            .await;
+    assert_eq!(st, 404, "{v}");
+}

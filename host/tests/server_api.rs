@@ -238,7 +238,7 @@ async fn run_lifecycle_ledger_and_lists() {
     assert_eq!(v["detail"][1]["loc"], json!(["body", "file"]));
     assert_eq!(
         s.post("/api/gateway/attachments/ingest", json!({})).await.0,
-        501
+        422
     );
 }
 

@@ -259,6 +259,11 @@ impl Gateway {
         Ok(run)
     }
 
+    /// The host's workspace rules.
+    pub fn workspaces(&self) -> &workspace::Workspaces {
+        &self.workspaces
+    }
+
     /// The JSON of a generated (schedule wrapper) flow.
     pub fn dynamic_flow(&self, workflow_id: &str) -> Option<Value> {
         self.flows.dynamic(workflow_id)

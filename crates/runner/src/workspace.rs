@@ -195,6 +195,79 @@ impl Workspaces {
     }
 }
 
+/// Why a workspace file cannot be read (attachments ingest).
+#[derive(Debug, thiserror::Error)]
+pub enum FileError {
+    #[error("File not found")]
+    NotFound,
+    #[error("Path is not a file")]
+    NotAFile,
+    #[error("path is outside the workspace")]
+    Outside,
+    #[error("invalid path")]
+    Invalid,
+}
+
+impl Workspaces {
+    /// The existing file `raw` names: relative to `root` (the client's workspace root, else the base), or an
+    /// absolute path; either way it must lie, symbolic links resolved, inside one of the operator's roots.
+    /// Returns the resolved path and the path as the client named it relative to its root.
+    pub fn resolve_file(&self, raw: &str, root: &Path) -> Result<(PathBuf, String), FileError> {
+        let raw = raw.trim();
+        let raw = raw.strip_prefix('@').map(str::trim_start).unwrap_or(raw);
+        if raw.is_empty() || raw.contains('\0') {
+            return Err(FileError::Invalid);
+        }
+        let joined = if Path::new(raw).is_absolute() {
+            PathBuf::from(raw)
+        } else {
+            root.join(raw)
+        };
+        let lexical = normal(&joined).ok_or(FileError::Outside)?;
+        let resolved = match lexical.canonicalize() {
+            Ok(p) => p,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                // Say "outside" rather than "not found" for a path outside the roots: existence stays private.
+                let inside = self
+                    .roots
+                    .iter()
+                    .any(|r| lexical.starts_with(resolve_existing(r)) || lexical.starts_with(r));
+                return Err(if inside {
+                    FileError::NotFound
+                } else {
+                    FileError::Outside
+                });
+            }
+            Err(_) => return Err(FileError::Invalid),
+        };
+        let root_of = self
+            .roots
+            .iter()
+            .map(|r| resolve_existing(r))
+            .find(|r| resolved.starts_with(r))
+            .ok_or(FileError::Outside)?;
+        if !resolved.is_file() {
+            return Err(FileError::NotAFile);
+        }
+        let canonical_root = resolve_existing(root);
+        let shown = resolved
+            .strip_prefix(&canonical_root)
+            .or_else(|_| resolved.strip_prefix(&root_of))
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|_| resolved.display().to_string());
+        Ok((resolved, shown))
+    }
+
+    /// The root a relative path is read from: the client's `workspace_root` when the operator allows client
+    /// scope (and it lies inside the roots), else the base.
+    pub fn read_root(&self, asked: Option<&str>) -> Result<PathBuf, WorkspaceError> {
+        match asked.filter(|a| !a.trim().is_empty() && self.client_scope) {
+            Some(a) => self.choose(Some(a), ""),
+            None => Ok(self.base.clone()),
+        }
+    }
+}
+
 /// `p` with its longest existing prefix canonicalized (the rest appended as it is).
 fn resolve_existing(p: &Path) -> PathBuf {
     let mut existing = p.to_path_buf();

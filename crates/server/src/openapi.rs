@@ -193,7 +193,7 @@ pub const ROUTES: &[(&str, &str, &str, &str, bool)] = &[
         "POST",
         "/api/gateway/attachments/ingest",
         "attachments",
-        "Not supported yet (501)",
+        "Store a workspace file as an attachment of the session's memory run",
         true,
     ),
     (

@@ -2,13 +2,16 @@
 //! (`session_memory_<sid>`, created on first use as the seed does), answered with the seed's attachment ref.
 
 use axum::extract::{Multipart, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
+use bytes::Bytes;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::artifacts::{ArtifactError, NewArtifact};
 use crate::error::{ApiError, ApiResult, json_response};
+use crate::extract::{BodyFields, json_object};
 use crate::run::{RunStatus, new_run_state};
+use crate::runner::workspace::FileError;
 use crate::state::SharedState;
 use crate::store::Batch;
 
@@ -167,15 +170,9 @@ pub async fn upload(
     if sid.is_empty() {
         return Err(ApiError::bad_request("session_id is required"));
     }
-    let max = match st.cfg.max_attachment_bytes {
-        0 => DEFAULT_MAX_BYTES,
-        n => n,
-    };
+    let max = max_bytes(&st);
     if file.len() as u64 > max {
-        return Err(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!("Attachment too large ({} bytes > {max} bytes)", file.len()),
-        ));
+        return Err(too_large(file.len() as u64, max));
     }
     let filename: String = [filename, part_name]
         .into_iter()
@@ -192,28 +189,53 @@ pub async fn upload(
         .map(|c| c.trim().to_ascii_lowercase())
         .find(|c| !c.is_empty())
         .unwrap_or_else(|| guess_content_type(&filename).to_string());
-    let sha256 = hex::encode(Sha256::digest(&file));
-    let run_id = session_memory_run_id(&sid);
     let handle = format!("client:{filename}");
+    let stored = Stored {
+        session: sid,
+        filename,
+        content_type,
+        target: "client",
+        source: "upload",
+        path: handle,
+    };
+    store_attachment(&st, stored, file.to_vec()).await
+}
+
+/// What an attachment is stored as.
+struct Stored {
+    session: String,
+    filename: String,
+    content_type: String,
+    /// `client` (uploaded) or `server` (a workspace file).
+    target: &'static str,
+    source: &'static str,
+    /// `client:<name>` or the workspace path.
+    path: String,
+}
+
+/// Stores `bytes` as an artifact of the session's memory run (created once) and answers the seed's shape.
+async fn store_attachment(st: &SharedState, a: Stored, bytes: Vec<u8>) -> ApiResult {
+    let sha256 = hex::encode(Sha256::digest(&bytes));
+    let run_id = session_memory_run_id(&a.session);
     let mut extra = NewArtifact::default();
     for (k, v) in [
         ("kind", "attachment"),
-        ("target", "client"),
-        ("source", "upload"),
-        ("path", handle.as_str()),
-        ("filename", filename.as_str()),
-        ("session_id", sid.as_str()),
+        ("target", a.target),
+        ("source", a.source),
+        ("path", a.path.as_str()),
+        ("filename", a.filename.as_str()),
+        ("session_id", a.session.as_str()),
         ("sha256", sha256.as_str()),
     ] {
         extra.tags.insert(k.into(), v.into());
     }
     let state = st.clone();
-    let (rid, ct) = (run_id.clone(), content_type.clone());
+    let (rid, ct, sid) = (run_id.clone(), a.content_type.clone(), a.session.clone());
     let meta = tokio::task::spawn_blocking(move || {
         ensure_session_memory_run(&state, &sid, &rid)?;
         state
             .artifacts
-            .put(&rid, &file, &ct, extra)
+            .put(&rid, &bytes, &ct, extra)
             .map_err(|e| match e {
                 ArtifactError::InvalidInput(m) => ApiError::bad_request(m),
                 ArtifactError::TooLarge { .. } => {
@@ -226,12 +248,102 @@ pub async fn upload(
             })
     })
     .await
-    .map_err(|e| ApiError::internal(format!("upload task failed: {e}")))??;
+    .map_err(|e| ApiError::internal(format!("attachment task failed: {e}")))??;
     let metadata = serde_json::to_value(&meta).map_err(|e| ApiError::internal(e.to_string()))?;
     Ok(json_response(
         StatusCode::OK,
         &json!({"ok": true, "run_id": run_id, "metadata": metadata, "attachment": {
-            "$artifact": meta.artifact_id, "target": "client", "filename": filename,
-            "content_type": content_type, "source_path": handle, "sha256": sha256}}),
+            "$artifact": meta.artifact_id, "target": a.target, "filename": a.filename,
+            "content_type": a.content_type, "source_path": a.path, "sha256": sha256}}),
     ))
+}
+
+/// The attachment cap: `ABSTRACTGATEWAY_MAX_ATTACHMENT_BYTES`, the seed's 25 MiB when 0.
+fn max_bytes(st: &SharedState) -> u64 {
+    match st.cfg.max_attachment_bytes {
+        0 => DEFAULT_MAX_BYTES,
+        n => n,
+    }
+}
+
+fn too_large(size: u64, max: u64) -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        format!("Attachment too large ({size} bytes > {max} bytes)"),
+    )
+}
+
+/// `POST /api/gateway/attachments/ingest` (`session_id`, `path`, `filename`?, `content_type`?, `workspace_root`?):
+/// a file of the server's workspace, read inside the operator's roots only, stored like an upload.
+pub async fn ingest(State(st): State<SharedState>, headers: HeaderMap, body: Bytes) -> ApiResult {
+    let obj = json_object(&headers, &body)?;
+    let mut f = BodyFields::new(&obj);
+    let session = f.req_str("session_id");
+    let path = f.req_str("path");
+    let filename = f.opt_str("filename");
+    let content_type = f.opt_str("content_type");
+    let workspace_root = f.opt_str("workspace_root");
+    f.finish()?;
+    let sid = session.trim().to_string();
+    if sid.is_empty() {
+        return Err(ApiError::bad_request("session_id is required"));
+    }
+    let max = max_bytes(&st);
+    let state = st.clone();
+    let (resolved, shown, bytes) = tokio::task::spawn_blocking(move || {
+        let ws = state.gw.workspaces();
+        let root = ws
+            .read_root(workspace_root.as_deref())
+            .map_err(|e| ApiError::new(StatusCode::FORBIDDEN, e.to_string()))?;
+        let (resolved, shown) = ws.resolve_file(&path, &root).map_err(|e| {
+            let status = match e {
+                FileError::NotFound => StatusCode::NOT_FOUND,
+                FileError::Outside => StatusCode::FORBIDDEN,
+                FileError::NotAFile | FileError::Invalid => StatusCode::BAD_REQUEST,
+            };
+            ApiError::new(status, e.to_string())
+        })?;
+        let size = std::fs::metadata(&resolved).map(|m| m.len()).unwrap_or(0);
+        if size > max {
+            return Err(too_large(size, max));
+        }
+        // Read no further than the cap, whatever the file grew to since.
+        let mut bytes = Vec::new();
+        std::fs::File::open(&resolved)
+            .and_then(|f| {
+                std::io::Read::read_to_end(&mut std::io::Read::take(f, max + 1), &mut bytes)
+            })
+            .map_err(|e| ApiError::internal(format!("Failed to read file: {e}")))?;
+        if bytes.len() as u64 > max {
+            return Err(too_large(bytes.len() as u64, max));
+        }
+        Ok((resolved, shown, bytes))
+    })
+    .await
+    .map_err(|e| ApiError::internal(format!("ingest task failed: {e}")))??;
+    let filename: String = filename
+        .map(|f| f.trim().to_string())
+        .filter(|f| !f.is_empty())
+        .or_else(|| {
+            resolved
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+        })
+        .unwrap_or_else(|| "file.bin".into())
+        .chars()
+        .take(MAX_FILENAME)
+        .collect();
+    let content_type = content_type
+        .map(|c| c.trim().to_ascii_lowercase())
+        .filter(|c| !c.is_empty())
+        .unwrap_or_else(|| guess_content_type(&filename).to_string());
+    let stored = Stored {
+        session: sid,
+        filename,
+        content_type,
+        target: "server",
+        source: "workspace",
+        path: shown,
+    };
+    store_attachment(&st, stored, bytes).await
 }

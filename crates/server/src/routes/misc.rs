@@ -1,4 +1,4 @@
-//! Health, attachment ingest (501) and the audit tail.
+//! Health and the audit tail.
 
 use std::io::{Read, Seek, SeekFrom};
 
@@ -23,14 +23,6 @@ pub async fn health(State(st): State<SharedState>) -> ApiResult {
         v["warnings"] = json!(warnings);
     }
     ok(v)
-}
-
-/// `POST /api/gateway/attachments/ingest` (reading a server workspace file into an attachment).
-pub async fn attachments_unsupported() -> ApiResult {
-    Err(ApiError::new(
-        StatusCode::NOT_IMPLEMENTED,
-        "Ingesting workspace files as attachments is not supported by this gateway yet; upload them with POST /api/gateway/attachments/upload",
-    ))
 }
 
 /// `GET /api/gateway/audit/tail?max_bytes=`.

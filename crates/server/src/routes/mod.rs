@@ -98,10 +98,7 @@ pub fn router() -> Router<SharedState> {
         .route("/api/gateway/commands", post(commands::submit))
         .route("/api/gateway/commands/{command_id}", get(commands::get))
         .route("/api/gateway/attachments/upload", post(attachments::upload))
-        .route(
-            "/api/gateway/attachments/ingest",
-            post(misc::attachments_unsupported),
-        )
+        .route("/api/gateway/attachments/ingest", post(attachments::ingest))
         .route("/api/gateway/audit/tail", get(misc::audit_tail))
         .fallback(not_found)
 }
