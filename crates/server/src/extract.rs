@@ -1,10 +1,55 @@
 //! Request parsing with FastAPI/pydantic's 422 error shapes: JSON bodies (`loc: ["body", ...]`) and query
 //! parameters (`loc: ["query", ...]`).
 
+use axum::extract::Multipart;
 use axum::http::{HeaderMap, header};
+use bytes::Bytes;
 use serde_json::{Map, Value, json};
 
 use super::error::ApiError;
+
+/// One part of a multipart form body.
+pub struct Part {
+    pub name: String,
+    /// The file name the client gave a file part.
+    pub file_name: Option<String>,
+    /// The part's own content type.
+    pub content_type: Option<String>,
+    pub data: Bytes,
+}
+
+impl Part {
+    /// The part as text (invalid UTF-8 replaced).
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.data).into_owned()
+    }
+}
+
+/// Every part of a multipart body (the body layer already capped its size); a malformed body is a 400.
+pub async fn multipart_parts(mut mp: Multipart) -> Result<Vec<Part>, ApiError> {
+    let bad = |e: axum::extract::multipart::MultipartError| {
+        ApiError::bad_request(format!("Invalid multipart body: {e}"))
+    };
+    let mut parts = Vec::new();
+    while let Some(field) = mp.next_field().await.map_err(bad)? {
+        let name = field.name().unwrap_or("").to_string();
+        let file_name = field.file_name().map(str::to_string);
+        let content_type = field.content_type().map(str::to_string);
+        let data = field.bytes().await.map_err(bad)?;
+        parts.push(Part {
+            name,
+            file_name,
+            content_type,
+            data,
+        });
+    }
+    Ok(parts)
+}
+
+/// FastAPI's 422 item for a required body field that is absent.
+pub fn missing_field(field: &str) -> Value {
+    json!({"type": "missing", "loc": ["body", field], "msg": "Field required", "input": null})
+}
 
 /// Parses a JSON request body into an object, or answers FastAPI's 422 for a missing, malformed or
 /// non-object body.

@@ -4,12 +4,12 @@
 use axum::extract::{Multipart, State};
 use axum::http::{HeaderMap, StatusCode};
 use bytes::Bytes;
-use serde_json::{Value, json};
+use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use crate::artifacts::{ArtifactError, NewArtifact};
 use crate::error::{ApiError, ApiResult, json_response};
-use crate::extract::{BodyFields, json_object};
+use crate::extract::{BodyFields, json_object, missing_field, multipart_parts};
 use crate::run::{RunStatus, new_run_state};
 use crate::runner::workspace::FileError;
 use crate::state::SharedState;
@@ -109,59 +109,39 @@ fn guess_content_type(filename: &str) -> &'static str {
     }
 }
 
-fn missing(field: &str) -> Value {
-    json!({"type": "missing", "loc": ["body", field], "msg": "Field required", "input": null})
-}
-
 /// `POST /api/gateway/attachments/upload` (multipart `session_id`, `file`, `filename`?, `content_type`?).
 pub async fn upload(
     State(st): State<SharedState>,
     mp: Result<Multipart, axum::extract::multipart::MultipartRejection>,
 ) -> ApiResult {
     // A body that is not multipart carries neither field: the seed's 422 names both.
-    let Ok(mut mp) = mp else {
+    let Ok(mp) = mp else {
         return Err(ApiError::validation(vec![
-            missing("session_id"),
-            missing("file"),
+            missing_field("session_id"),
+            missing_field("file"),
         ]));
     };
     let (mut session, mut file, mut filename, mut content_type) = (None, None, None, None);
-    let mut part_name = None;
-    let mut part_type = None;
-    loop {
-        let field = match mp.next_field().await {
-            Ok(Some(f)) => f,
-            Ok(None) => break,
-            Err(e) => {
-                return Err(ApiError::bad_request(format!(
-                    "Invalid multipart body: {e}"
-                )));
+    let (mut part_name, mut part_type) = (None, None);
+    for part in multipart_parts(mp).await? {
+        match part.name.as_str() {
+            "session_id" => session = Some(part.text()),
+            "filename" => filename = Some(part.text()),
+            "content_type" => content_type = Some(part.text()),
+            "file" => {
+                part_name = part.file_name;
+                part_type = part.content_type;
+                file = Some(part.data);
             }
-        };
-        let name = field.name().unwrap_or("").to_string();
-        if name == "file" {
-            part_name = field.file_name().map(str::to_string);
-            part_type = field.content_type().map(str::to_string);
-        }
-        let data = field
-            .bytes()
-            .await
-            .map_err(|e| ApiError::bad_request(format!("Invalid multipart body: {e}")))?;
-        let text = || String::from_utf8_lossy(&data).into_owned();
-        match name.as_str() {
-            "session_id" => session = Some(text()),
-            "file" => file = Some(data),
-            "filename" => filename = Some(text()),
-            "content_type" => content_type = Some(text()),
             _ => {}
         }
     }
     let mut errors = Vec::new();
     if session.is_none() {
-        errors.push(missing("session_id"));
+        errors.push(missing_field("session_id"));
     }
     if file.is_none() {
-        errors.push(missing("file"));
+        errors.push(missing_field("file"));
     }
     let (Some(session), Some(file)) = (session, file) else {
         return Err(ApiError::validation(errors));

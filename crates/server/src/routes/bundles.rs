@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use crate::bundle::{Bundle, Limits, install_bytes, read_bundle_bytes, split_bundle_ref};
 use crate::error::{ApiError, ApiResult, json_response};
-use crate::extract::{BodyFields, QueryParams, json_object};
+use crate::extract::{BodyFields, QueryParams, json_object, missing_field, multipart_parts};
 use crate::runner::catalog;
 use crate::state::{AppState, SharedState};
 
@@ -205,27 +205,13 @@ fn reload_answer(st: &AppState, reload: bool) -> (bool, Option<String>) {
 }
 
 /// `POST /api/gateway/bundles/upload` (multipart `file`, `overwrite`, `reload`).
-pub async fn upload(State(st): State<SharedState>, mut mp: Multipart) -> ApiResult {
+pub async fn upload(State(st): State<SharedState>, mp: Multipart) -> ApiResult {
     require_bundle_mode(&st)?;
     let (mut file, mut overwrite, mut reload) = (None::<Bytes>, false, true);
-    loop {
-        let field = match mp.next_field().await {
-            Ok(Some(f)) => f,
-            Ok(None) => break,
-            Err(e) => {
-                return Err(ApiError::bad_request(format!(
-                    "Invalid multipart body: {e}"
-                )));
-            }
-        };
-        let name = field.name().unwrap_or("").to_string();
-        let data = field
-            .bytes()
-            .await
-            .map_err(|e| ApiError::bad_request(format!("Invalid multipart body: {e}")))?;
-        let text = || String::from_utf8_lossy(&data).into_owned();
-        match name.as_str() {
-            "file" => file = Some(data.clone()),
+    for part in multipart_parts(mp).await? {
+        let text = || part.text();
+        match part.name.as_str() {
+            "file" => file = Some(part.data.clone()),
             "overwrite" => {
                 overwrite = form_bool(&text()).ok_or_else(|| bool_error("overwrite", text()))?
             }
@@ -234,9 +220,7 @@ pub async fn upload(State(st): State<SharedState>, mut mp: Multipart) -> ApiResu
         }
     }
     let Some(file) = file else {
-        return Err(ApiError::validation(vec![
-            json!({"type": "missing", "loc": ["body", "file"], "msg": "Field required", "input": null}),
-        ]));
+        return Err(ApiError::validation(vec![missing_field("file")]));
     };
     let max = st.cfg.max_bundle_bytes;
     if max > 0 && file.len() as u64 > max {
