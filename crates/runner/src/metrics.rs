@@ -74,9 +74,10 @@ pub(crate) fn ready_queue(depth: usize) {
 
 /// A command was applied or rejected.
 pub(crate) fn command(kind: &str, status: &str) {
-    let kind = match kind {
-        "pause" | "resume" | "cancel" | "emit_event" | "update_schedule" | "compact_memory" => kind,
-        _ => "other",
+    let kind = if crate::run::COMMAND_TYPES.contains(&kind) {
+        kind
+    } else {
+        "other"
     };
     metrics::counter!("abstractgateway_commands_total", "type" => kind.to_string(), "outcome" => status.to_string())
         .increment(1);

@@ -295,12 +295,21 @@ fn resolve_existing(p: &Path) -> PathBuf {
 
 /// An id as one safe directory name: kept when it is 1..=64 of `[A-Za-z0-9_-]`, else `sha_<32 hex>` of it.
 pub fn slug(id: &str) -> String {
-    let safe = !id.is_empty()
-        && id.len() <= 64
+    slug_within(id, 64)
+}
+
+/// Whether `id` is 1..=`max` characters of `[A-Za-z0-9_-]`: safe as a file or id part as it is.
+pub fn is_plain_id(id: &str, max: usize) -> bool {
+    !id.is_empty()
+        && id.len() <= max
         && id
             .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-    if safe {
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// [`slug`] with a length bound of `max` instead of 64.
+pub fn slug_within(id: &str, max: usize) -> String {
+    if is_plain_id(id, max) {
         id.to_string()
     } else {
         format!("sha_{}", &hex::encode(Sha256::digest(id.as_bytes()))[..32])

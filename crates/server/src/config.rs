@@ -116,7 +116,7 @@ const WEAK_TOKENS: [&str; 10] = [
     "superuser",
 ];
 
-fn parse_bool(v: Option<String>, default: bool) -> bool {
+pub(crate) fn parse_bool(v: Option<String>, default: bool) -> bool {
     match v.as_deref().map(|s| s.trim().to_ascii_lowercase()) {
         Some(s) if ["1", "true", "yes", "on"].contains(&s.as_str()) => true,
         Some(s) if ["0", "false", "no", "off"].contains(&s.as_str()) => false,

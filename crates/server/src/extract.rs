@@ -46,9 +46,9 @@ pub async fn multipart_parts(mut mp: Multipart) -> Result<Vec<Part>, ApiError> {
     Ok(parts)
 }
 
-/// FastAPI's 422 item for a required body field that is absent.
-pub fn missing_field(field: &str) -> Value {
-    json!({"type": "missing", "loc": ["body", field], "msg": "Field required", "input": null})
+/// FastAPI's 422 item for a required field that is absent: `loc` is `body` or `query`.
+pub fn missing_field(loc: &str, field: &str) -> Value {
+    json!({"type": "missing", "loc": [loc, field], "msg": "Field required", "input": null})
 }
 
 /// Parses a JSON request body into an object, or answers FastAPI's 422 for a missing, malformed or
@@ -282,7 +282,7 @@ impl QueryParams {
         match self.get(name) {
             Some(v) => v.to_string(),
             None => {
-                self.errors.push(json!({"type": "missing", "loc": ["query", name], "msg": "Field required", "input": null}));
+                self.errors.push(missing_field("query", name));
                 String::new()
             }
         }

@@ -31,13 +31,7 @@ static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 fn handle() -> Option<&'static PrometheusHandle> {
     HANDLE
         .get_or_init(|| {
-            let off = std::env::var("ABSTRACTGATEWAY_METRICS").is_ok_and(|v| {
-                matches!(
-                    v.trim().to_ascii_lowercase().as_str(),
-                    "0" | "false" | "no" | "off"
-                )
-            });
-            if off {
+            if !super::config::parse_bool(std::env::var("ABSTRACTGATEWAY_METRICS").ok(), true) {
                 return None;
             }
             let built = PrometheusBuilder::new()

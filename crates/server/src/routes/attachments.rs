@@ -11,7 +11,7 @@ use crate::artifacts::{ArtifactError, NewArtifact};
 use crate::error::{ApiError, ApiResult, json_response};
 use crate::extract::{BodyFields, json_object, missing_field, multipart_parts};
 use crate::run::{RunStatus, new_run_state};
-use crate::runner::workspace::FileError;
+use crate::runner::workspace::{FileError, is_plain_id, slug_within};
 use crate::state::SharedState;
 use crate::store::Batch;
 
@@ -27,29 +27,19 @@ const DEFAULT_MAX_BYTES: u64 = 25 * 1024 * 1024;
 /// The run that owns a session's attachments: `session_memory_<sid>`, or `session_memory_sha_<hash>` when the id
 /// is not `[A-Za-z0-9_-]+` (or too long), so no client string beyond that alphabet becomes part of a run id.
 pub fn session_memory_run_id(session_id: &str) -> String {
-    let plain = session_id.len() <= MAX_PLAIN_SESSION_ID
-        && session_id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-    if plain {
-        format!("session_memory_{session_id}")
-    } else {
-        let mut h = hex::encode(Sha256::digest(session_id.as_bytes()));
-        h.truncate(32);
-        format!("session_memory_sha_{h}")
-    }
+    format!(
+        "session_memory_{}",
+        slug_within(session_id, MAX_PLAIN_SESSION_ID)
+    )
 }
 
 /// Whether `run_id` names a session memory run (which reads as existing, with no artifacts, before its first
 /// attachment).
 pub fn is_session_memory_run(run_id: &str) -> bool {
-    run_id.strip_prefix("session_memory_").is_some_and(|rest| {
-        !rest.is_empty()
-            && rest.len() <= MAX_PLAIN_SESSION_ID + 4
-            && rest
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-    })
+    // `sha_` and a hash when the session id was not plain.
+    run_id
+        .strip_prefix("session_memory_")
+        .is_some_and(|rest| is_plain_id(rest, MAX_PLAIN_SESSION_ID + 4))
 }
 
 /// Creates the session's memory run unless it exists: completed, owning nothing but attachments. Any node may
@@ -109,6 +99,29 @@ fn guess_content_type(filename: &str) -> &'static str {
     }
 }
 
+/// The first candidate that is not blank (trimmed, at most [`MAX_FILENAME`] characters), else `default`.
+fn file_name(candidates: impl IntoIterator<Item = Option<String>>, default: &str) -> String {
+    candidates
+        .into_iter()
+        .flatten()
+        .map(|f| f.trim().to_string())
+        .find(|f| !f.is_empty())
+        .unwrap_or_else(|| default.into())
+        .chars()
+        .take(MAX_FILENAME)
+        .collect()
+}
+
+/// The first candidate that is not blank (trimmed, lowercased), else guessed from `filename`.
+fn content_type_of(candidates: impl IntoIterator<Item = Option<String>>, filename: &str) -> String {
+    candidates
+        .into_iter()
+        .flatten()
+        .map(|c| c.trim().to_ascii_lowercase())
+        .find(|c| !c.is_empty())
+        .unwrap_or_else(|| guess_content_type(filename).to_string())
+}
+
 /// `POST /api/gateway/attachments/upload` (multipart `session_id`, `file`, `filename`?, `content_type`?).
 pub async fn upload(
     State(st): State<SharedState>,
@@ -117,8 +130,8 @@ pub async fn upload(
     // A body that is not multipart carries neither field: the seed's 422 names both.
     let Ok(mp) = mp else {
         return Err(ApiError::validation(vec![
-            missing_field("session_id"),
-            missing_field("file"),
+            missing_field("body", "session_id"),
+            missing_field("body", "file"),
         ]));
     };
     let (mut session, mut file, mut filename, mut content_type) = (None, None, None, None);
@@ -138,10 +151,10 @@ pub async fn upload(
     }
     let mut errors = Vec::new();
     if session.is_none() {
-        errors.push(missing_field("session_id"));
+        errors.push(missing_field("body", "session_id"));
     }
     if file.is_none() {
-        errors.push(missing_field("file"));
+        errors.push(missing_field("body", "file"));
     }
     let (Some(session), Some(file)) = (session, file) else {
         return Err(ApiError::validation(errors));
@@ -154,21 +167,8 @@ pub async fn upload(
     if file.len() as u64 > max {
         return Err(too_large(file.len() as u64, max));
     }
-    let filename: String = [filename, part_name]
-        .into_iter()
-        .flatten()
-        .map(|f| f.trim().to_string())
-        .find(|f| !f.is_empty())
-        .unwrap_or_else(|| "upload.bin".into())
-        .chars()
-        .take(MAX_FILENAME)
-        .collect();
-    let content_type = [content_type, part_type]
-        .into_iter()
-        .flatten()
-        .map(|c| c.trim().to_ascii_lowercase())
-        .find(|c| !c.is_empty())
-        .unwrap_or_else(|| guess_content_type(&filename).to_string());
+    let filename = file_name([filename, part_name], "upload.bin");
+    let content_type = content_type_of([content_type, part_type], &filename);
     let handle = format!("client:{filename}");
     let stored = Stored {
         session: sid,
@@ -301,22 +301,11 @@ pub async fn ingest(State(st): State<SharedState>, headers: HeaderMap, body: Byt
     })
     .await
     .map_err(|e| ApiError::internal(format!("ingest task failed: {e}")))??;
-    let filename: String = filename
-        .map(|f| f.trim().to_string())
-        .filter(|f| !f.is_empty())
-        .or_else(|| {
-            resolved
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-        })
-        .unwrap_or_else(|| "file.bin".into())
-        .chars()
-        .take(MAX_FILENAME)
-        .collect();
-    let content_type = content_type
-        .map(|c| c.trim().to_ascii_lowercase())
-        .filter(|c| !c.is_empty())
-        .unwrap_or_else(|| guess_content_type(&filename).to_string());
+    let on_disk = resolved
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned());
+    let filename = file_name([filename, on_disk], "file.bin");
+    let content_type = content_type_of([content_type], &filename);
     let stored = Stored {
         session: sid,
         filename,

@@ -220,7 +220,7 @@ pub async fn upload(State(st): State<SharedState>, mp: Multipart) -> ApiResult {
         }
     }
     let Some(file) = file else {
-        return Err(ApiError::validation(vec![missing_field("file")]));
+        return Err(ApiError::validation(vec![missing_field("body", "file")]));
     };
     let max = st.cfg.max_bundle_bytes;
     if max > 0 && file.len() as u64 > max {
