@@ -250,6 +250,27 @@ mod tests {
     }
 
     #[test]
+    fn a_run_recovered_before_its_bundle_reached_the_owner_waits_for_it() {
+        let log = MemLog::new();
+        let api = node(&log, false);
+        let run = start(&api.gw, "echo-upper@1.0.0:echo", None);
+        // The owner starts (a takeover) with the run in its replica but not yet the run's bundle.
+        let owner = node_with(&log, true, &["ask-user@1.0.0"]);
+        std::thread::sleep(Duration::from_millis(300));
+        assert_eq!(
+            api.gw.store().get_run(&run.run_id).unwrap().unwrap().status,
+            RunStatus::Running,
+            "not failed by recovery while its workflow is missing"
+        );
+        owner
+            .gw
+            .reload(flows(&["ask-user@1.0.0", "echo-upper@1.0.0"]));
+        let done = wait_status(api.gw.store(), &run.run_id, RunStatus::Completed);
+        assert!(done.output.is_some());
+        owner.gw.shutdown();
+    }
+
+    #[test]
     fn a_run_of_a_bundle_the_owner_has_not_loaded_yet_waits_for_it() {
         let log = MemLog::new();
         let api = node(&log, false);

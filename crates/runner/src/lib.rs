@@ -412,14 +412,14 @@ fn runner(ctx: LoopCtx, rx: Receiver<Msg>) -> bool {
     let mut world = World::new(flows.get(), *max_steps);
     world.shared = Some(flows.clone());
     world.defer_pin_exprs = true;
-    if let Err(e) = recover(&store, &mut world) {
+    let mut parked = cluster::Parked::default();
+    if let Err(e) = recover(&store, &mut world, &mut parked) {
         tracing::error!("runner recovery failed: {e}");
         return false;
     }
     dispatch(&ctx, &mut world);
     let mut cursor = store.command_cursor().unwrap_or(0);
     let mut commands_pending = true;
-    let mut parked = cluster::Parked::default();
     loop {
         let mut shutdown = false;
         while let Ok(msg) = rx.try_recv() {
@@ -737,8 +737,13 @@ fn bundle_of(world: &World, run_id: &str) -> Option<String> {
     None
 }
 
-/// Loads every active run; repairs parents whose child finished just before a crash.
-fn recover(store: &Store, world: &mut World) -> Result<(), StoreError> {
+/// Loads every active run; repairs parents whose child finished just before a crash. In a cluster, a run whose
+/// workflow this node has not loaded yet (its bundle is still on its way) waits in `parked` like a new run.
+fn recover(
+    store: &Store,
+    world: &mut World,
+    parked: &mut cluster::Parked,
+) -> Result<(), StoreError> {
     world.deferred = store
         .get_meta(world::DEFERRED_KEY)?
         .and_then(|b| serde_json::from_slice(&b).ok())
@@ -749,6 +754,10 @@ fn recover(store: &Store, world: &mut World) -> Result<(), StoreError> {
     }
     let n = runs.len();
     for mut r in runs {
+        if store.is_replica() && world.flows.get(&r.workflow_id).is_none() {
+            parked.add(vec![r]);
+            continue;
+        }
         // An interrupted plugin node appended host calls past the committed state.
         r.ledger_len = r.ledger_len.max(store.ledger_len(&r.run_id));
         world.adopt(r);
