@@ -966,3 +966,74 @@ async fn schedules_made_on_any_api_node_run_on_whichever_runner_holds_the_lease(
         assert_contiguous(run, &d.api(0).ledger(run).await);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_node_joins_servers_that_require_mutual_tls_and_a_password() {
+    let certs = tempfile::tempdir().expect("tmp");
+    let files = abstractgateway_testkit::nats::TlsFiles::make(certs.path());
+    let nats = NatsCluster::start_with(
+        1,
+        &format!(
+            "{}authorization {{\n  users = [ {{ user: \"ag\", password: \"pw-right-9\" }} ]\n}}\n",
+            files.server_block(true)
+        ),
+    );
+    let url = nats.url().replacen("nats://", "tls://", 1);
+    let root = tempfile::tempdir().expect("tmp");
+    let (ca, cert, key) = (
+        files.ca.to_string_lossy().into_owned(),
+        files.client_cert.to_string_lossy().into_owned(),
+        files.client_key.to_string_lossy().into_owned(),
+    );
+    let env = |password: &'static str| {
+        vec![
+            ("ABSTRACTGATEWAY_STORE", url.clone()),
+            ("ABSTRACTGATEWAY_NATS_USER", "ag".to_string()),
+            ("ABSTRACTGATEWAY_NATS_PASSWORD", password.to_string()),
+            ("ABSTRACTGATEWAY_NATS_TLS_CA", ca.clone()),
+            ("ABSTRACTGATEWAY_NATS_TLS_CERT", cert.clone()),
+            ("ABSTRACTGATEWAY_NATS_TLS_KEY", key.clone()),
+        ]
+    };
+    // The right secrets: one node (API and runner) serves and runs.
+    let dir = root.path().join("node");
+    prepare(&dir, None, false);
+    let good = env("pw-right-9");
+    let pairs: Vec<(&str, &str)> = good.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let server = Server::start_cmd(
+        &dir,
+        &pairs,
+        &["serve", "--host", "127.0.0.1", "--port", "0"],
+    )
+    .await;
+    let run = server.start_run("echo-upper", json!({"name": "tls"})).await;
+    let done = server.wait_done(&run, 30).await;
+    assert_eq!(done["status"], "completed", "{done}");
+    // A wrong password, or a half setting, is refused at start with a clear message and no secret shown.
+    let wrong = env("pw-wrong-8");
+    let mut half = env("pw-right-9");
+    half.retain(|(k, _)| *k != "ABSTRACTGATEWAY_NATS_TLS_KEY");
+    for (vars, says) in [
+        (wrong, "cannot join"),
+        (half, "ABSTRACTGATEWAY_NATS_TLS_KEY"),
+    ] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_abstractgateway"))
+            .args(["serve", "--port", "0"])
+            .envs(vars.iter().map(|(k, v)| (*k, v.as_str())))
+            .env("ABSTRACTGATEWAY_DATA_DIR", root.path().join("refused/data"))
+            .env(
+                "ABSTRACTGATEWAY_FLOWS_DIR",
+                root.path().join("refused/flows"),
+            )
+            .env("ABSTRACTGATEWAY_AUTH_TOKEN", binary::TOKEN)
+            .output()
+            .expect("binary runs");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(err.contains("error:") && err.contains(says), "{err}");
+        assert!(
+            !err.contains("pw-wrong-8") && !err.contains("pw-right-9"),
+            "{err}"
+        );
+    }
+}

@@ -60,7 +60,8 @@ impl Cluster {
                 .map_err(|e| NatsError::Config(format!("server {server}: {e}")))?;
             addrs.push(addr);
         }
-        let client = ConnectOptions::new()
+        let options = cfg.security.apply(ConnectOptions::new()).await?;
+        let client = options
             .name(format!("abstractgateway {}", cfg.node_id))
             .max_reconnects(None)
             .connection_timeout(Duration::from_secs(5))

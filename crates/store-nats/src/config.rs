@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use crate::NatsError;
+use crate::security::Security;
 
 /// The oldest nats-server cluster mode accepts. 2.9.x accepts two racing publishers that carry the same
 /// `Nats-Expected-Last-Subject-Sequence` (nats-server issue 4320), which would break the journal's fencing.
@@ -24,6 +25,9 @@ pub struct ClusterConfig {
     pub lease: Duration,
     /// How often the holder renews it.
     pub renew: Duration,
+    /// Authentication and TLS (from `ABSTRACTGATEWAY_NATS_*`, see [`Security::from_env`]; a `tls://` URL
+    /// requires TLS).
+    pub security: Security,
 }
 
 /// Default [`ClusterConfig::prefix`].
@@ -36,21 +40,29 @@ pub const DEFAULT_RENEW: Duration = Duration::from_secs(1);
 const DEFAULT_PORT: u16 = 4222;
 
 impl ClusterConfig {
-    /// Parses `nats://h1:4222,h2:4222,h3:4222` (or one host). A server without a port gets 4222; each entry may
-    /// repeat the `nats://` scheme. Anything else (another scheme, credentials, a path, an empty or repeated
-    /// entry) is refused. The other fields get their defaults: prefix `AG`, replicas min(3, servers listed),
+    /// Parses `nats://h1:4222,h2:4222,h3:4222` (or one host), or the same with `tls://` (TLS required). A server
+    /// without a port gets 4222; each entry may repeat the URL's scheme. Anything else (another scheme, mixed
+    /// schemes, credentials, a path, an empty or repeated entry) is refused: credentials come from the environment
+    /// (see [`Security::from_env`]), never from a URL that ends up in logs. The other fields get their defaults: prefix `AG`, replicas min(3, servers listed),
     /// this host's name and pid as node id, lease 10 s, renewal every second.
     pub fn parse(url: &str) -> Result<ClusterConfig, NatsError> {
         // Credentials are refused, and never echoed: an error message ends up in logs.
         let shown = redact(url);
         let bad = |why: String| NatsError::Config(format!("cluster URL {shown:?}: {why}"));
-        let rest = url.trim().strip_prefix("nats://").ok_or_else(|| {
-            bad("must start with nats:// (e.g. nats://h1:4222,h2:4222,h3:4222)".into())
-        })?;
+        let url = url.trim();
+        let (scheme, rest) = ["nats://", "tls://"]
+            .iter()
+            .find_map(|s| url.strip_prefix(s).map(|rest| (*s, rest)))
+            .ok_or_else(|| {
+                bad(
+                    "must start with nats:// or tls:// (e.g. nats://h1:4222,h2:4222,h3:4222)"
+                        .into(),
+                )
+            })?;
         let mut servers = Vec::new();
         for entry in rest.split(',') {
             let entry = entry.trim();
-            let entry = entry.strip_prefix("nats://").unwrap_or(entry);
+            let entry = entry.strip_prefix(scheme).unwrap_or(entry);
             let server = parse_server(entry)
                 .map_err(|why| bad(format!("server {:?}: {why}", redact(entry))))?;
             if servers.contains(&server) {
@@ -66,6 +78,13 @@ impl ClusterConfig {
             node_id: default_node_id(),
             lease: DEFAULT_LEASE,
             renew: DEFAULT_RENEW,
+            security: Security {
+                tls: crate::security::Tls {
+                    required: scheme == "tls://",
+                    ..Default::default()
+                },
+                ..Default::default()
+            },
         })
     }
 
@@ -92,7 +111,7 @@ impl ClusterConfig {
         if self.renew.is_zero() || self.renew.mul_f64(1.25) >= self.lease {
             return bad("the renewal interval must be positive and shorter than 0.8 x the lease");
         }
-        Ok(())
+        self.security.validate()
     }
 
     /// `<PREFIX>_LOG`.
@@ -136,7 +155,7 @@ fn parse_server(entry: &str) -> Result<String, String> {
         return Err("empty entry".into());
     }
     if entry.contains("://") {
-        return Err("only the nats:// scheme is supported".into());
+        return Err("every server takes the URL's scheme (nats:// or tls://)".into());
     }
     if entry.contains(['@', '/', '?', '#']) || entry.chars().any(char::is_whitespace) {
         return Err("expected host:port (no credentials, path or query)".into());
@@ -243,6 +262,11 @@ mod tests {
 
         let v6 = ClusterConfig::parse("nats://[::1]:4222,[fe80::1]").expect("IPv6");
         assert_eq!(v6.servers, vec!["[::1]:4222", "[fe80::1]:4222"]);
+        assert!(!v6.security.tls.required);
+
+        let tls = ClusterConfig::parse("tls://h1:4222,tls://h2").expect("tls");
+        assert_eq!(tls.servers, vec!["h1:4222", "h2:4222"]);
+        assert!(tls.security.tls.required);
     }
 
     #[test]
@@ -250,8 +274,8 @@ mod tests {
         for url in [
             "",
             "h1:4222",
-            "tls://h1:4222",
             "http://h1:4222",
+            "tls://h1:4222,nats://h2:4222",
             "nats://",
             "nats://h1:4222,",
             "nats://h1:4222,,h2:4222",

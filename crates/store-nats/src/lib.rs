@@ -24,6 +24,7 @@ mod error;
 mod lease;
 mod log;
 mod publish;
+mod security;
 mod tail;
 
 pub use buckets::{Bucket, BucketChange};
@@ -32,4 +33,5 @@ pub use config::{ClusterConfig, DEFAULT_LEASE, DEFAULT_PREFIX, DEFAULT_RENEW, MI
 pub use error::NatsError;
 pub use lease::Lease;
 pub use log::NatsLog;
+pub use security::{Auth, ENV_VARS as SECURITY_ENV_VARS, Security, Tls};
 pub use tail::Tailer;

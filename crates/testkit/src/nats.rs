@@ -39,6 +39,12 @@ impl NatsCluster {
     /// with JetStream enabled and sees a JetStream meta leader with every peer current. Panics when the binary is missing or too
     /// old, or when the servers do not come up in time.
     pub fn start(n: usize) -> NatsCluster {
+        NatsCluster::start_with(n, "")
+    }
+
+    /// [`NatsCluster::start`] with `extra` appended to every server's configuration (a `tls { … }` or
+    /// `authorization { … }` block for the clients; routes and the monitoring port are not affected).
+    pub fn start_with(n: usize, extra: &str) -> NatsCluster {
         assert!(n >= 1, "a cluster needs at least one server");
         let binary = find_binary();
         let dir = tempfile::tempdir().expect("temp dir for nats-server");
@@ -74,6 +80,8 @@ impl NatsCluster {
                     routes.join(", ")
                 ));
             }
+            conf.push_str(extra);
+            conf.push('\n');
             let config = dir.path().join(format!("n{i}.conf"));
             std::fs::write(&config, conf).expect("write nats-server config");
             servers.push(Server {
@@ -369,5 +377,110 @@ mod tests {
         assert_eq!(parse_version("nats-server: v2.12.0-RC.1"), Some((2, 12, 0)));
         assert_eq!(parse_version("nats-server"), None);
         assert!(parse_version("nats-server: v2.9.10").is_some_and(|v| v < MIN_VERSION));
+    }
+}
+
+/// PEM files of a throwaway certificate authority, a server certificate it signed for `127.0.0.1` and `localhost`,
+/// and a client certificate it signed, for tests of TLS and mutual TLS.
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    pub ca: PathBuf,
+    pub server_cert: PathBuf,
+    pub server_key: PathBuf,
+    pub client_cert: PathBuf,
+    pub client_key: PathBuf,
+}
+
+impl TlsFiles {
+    /// Makes the files in `dir` with the `openssl` command (P-256 keys, valid for a day). Panics with the command's
+    /// output when it fails: a test needing TLS fails, never skips.
+    pub fn make(dir: &std::path::Path) -> TlsFiles {
+        let run = |args: &[&str]| {
+            let out = Command::new("openssl")
+                .args(args)
+                .current_dir(dir)
+                .output()
+                .unwrap_or_else(|e| panic!("the TLS tests need the openssl command: {e}"));
+            assert!(
+                out.status.success(),
+                "openssl {args:?} failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        let key = [
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+        ];
+        let mut ca = vec!["req", "-x509"];
+        ca.extend(key);
+        ca.extend([
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=agtest-ca",
+        ]);
+        run(&ca);
+        for (name, ext) in [
+            (
+                "server",
+                "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n",
+            ),
+            ("client", "extendedKeyUsage=clientAuth\n"),
+        ] {
+            let (keyfile, csr, pem, extfile) = (
+                format!("{name}.key"),
+                format!("{name}.csr"),
+                format!("{name}.pem"),
+                format!("{name}.ext"),
+            );
+            std::fs::write(dir.join(&extfile), ext).expect("write extension file");
+            let mut req = vec!["req"];
+            req.extend(key);
+            let subject = format!("/CN=agtest-{name}");
+            req.extend(["-keyout", &keyfile, "-out", &csr, "-subj", &subject]);
+            run(&req);
+            run(&[
+                "x509",
+                "-req",
+                "-in",
+                &csr,
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-out",
+                &pem,
+                "-days",
+                "1",
+                "-extfile",
+                &extfile,
+            ]);
+        }
+        TlsFiles {
+            ca: dir.join("ca.pem"),
+            server_cert: dir.join("server.pem"),
+            server_key: dir.join("server.key"),
+            client_cert: dir.join("client.pem"),
+            client_key: dir.join("client.key"),
+        }
+    }
+
+    /// The nats-server `tls { … }` block for these files; `verify` asks every client for a certificate signed by
+    /// the CA (mutual TLS).
+    pub fn server_block(&self, verify: bool) -> String {
+        format!(
+            "tls {{\n  cert_file: \"{}\"\n  key_file: \"{}\"\n  ca_file: \"{}\"\n  verify: {verify}\n  timeout: 5\n}}\n",
+            self.server_cert.display(),
+            self.server_key.display(),
+            self.ca.display()
+        )
     }
 }

@@ -13,7 +13,9 @@ use std::time::Duration;
 
 use abstractgateway_store::Store;
 use abstractgateway_store::artifacts::{ArtifactError, BlobBucket};
-use abstractgateway_store_nats::{Bucket, BucketChange, Cluster, ClusterConfig, Lease, Tailer};
+use abstractgateway_store_nats::{
+    Bucket, BucketChange, Cluster, ClusterConfig, Lease, Security, Tailer,
+};
 use futures::StreamExt;
 
 use super::EXIT_USAGE;
@@ -43,6 +45,17 @@ pub async fn join(cfg: &ServerConfig, url: &str) -> Result<Node, ExitCode> {
     };
     if let Some(id) = cfg.node_id.as_deref().filter(|s| !s.is_empty()) {
         cc.node_id = id.to_string();
+    }
+    match Security::from_env(|k| std::env::var(k).ok()) {
+        Ok(mut security) => {
+            // A tls:// URL requires TLS whatever the environment says.
+            security.tls.required |= cc.security.tls.required;
+            cc.security = security;
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Err(ExitCode::from(EXIT_USAGE));
+        }
     }
     if let Some(secs) = lease_secs() {
         cc.lease = Duration::from_secs_f64(secs);
