@@ -33,6 +33,8 @@ ALLOWED = {
     "abstractgateway-server": {
         "abstractgateway-model", "abstractgateway-pycompat", "abstractgateway-bundle", "abstractgateway-engine",
         "abstractgateway-store", "abstractgateway-runner", "abstractgateway-sandbox",
+        # The API's own LLM and voice helpers (run summary, chat, tts, transcribe) call the providers directly.
+        "abstractgateway-providers",
     },
 }
 # The binary may use every layer.

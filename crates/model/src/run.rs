@@ -276,6 +276,14 @@ pub const COMMAND_TYPES: [&str; 6] = [
     "compact_memory",
 ];
 
+/// The gateway's own command that appends an `emit_event` record to a run's ledger (active or not) on behalf of
+/// an API endpoint (the seed's observer and voice records: `abstract.summary`, `abstract.chat`,
+/// `abstract.voice.tts`, ...). The runner is the one ledger writer, so the API asks it through the inbox. Never
+/// accepted from clients: `POST /commands` takes only [`COMMAND_TYPES`].
+///
+/// Payload: `{"node_id": str, "name": str, "payload": any, "idempotency_key": str}`.
+pub const RECORD_EVENT_COMMAND: &str = "gateway.record_event";
+
 /// A command as stored in the durable inbox (the seed's `commands.jsonl` line).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CommandRecord {

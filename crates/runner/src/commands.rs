@@ -58,12 +58,20 @@ pub enum Rejection {
     NoRunner,
     #[error("Workflow '{0}' has no generated flow")]
     NoGeneratedFlow(String),
+    #[error("Run '{0}' not found")]
+    RunNotFound(String),
+    #[error("Run '{0}' cannot be read: {1}")]
+    RunUnreadable(String, String),
+    #[error(
+        "gateway.record_event needs payload.{0} as a non-empty string of at most 256 characters"
+    )]
+    RecordField(&'static str),
     /// The schedule's updated wrapper flow does not compile.
     #[error(transparent)]
     Flow(#[from] CompileError),
 }
 
-type Applied = Result<Vec<String>, Rejection>;
+pub(crate) type Applied = Result<Vec<String>, Rejection>;
 
 /// Applies one command; the outcome is committed with the state it changed.
 pub fn apply(world: &mut World, cmd: &CommandRecord) -> CommandOutcome {
@@ -76,6 +84,11 @@ pub fn apply(world: &mut World, cmd: &CommandRecord) -> CommandOutcome {
         "compact_memory" => Err(Rejection::CompactMemory),
         other => Err(Rejection::UnknownType(other.to_string())),
     };
+    outcome(cmd, result)
+}
+
+/// The durable outcome of `cmd` from what applying it gave.
+pub(crate) fn outcome(cmd: &CommandRecord, result: Applied) -> CommandOutcome {
     let (status, reason, runs) = match result {
         Ok(runs) => ("applied", None, runs),
         Err(r) => ("rejected", Some(r.to_string()), vec![]),

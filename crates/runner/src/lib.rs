@@ -14,6 +14,7 @@ pub mod containment;
 pub mod executor;
 pub mod flows;
 pub mod metrics;
+mod observer;
 pub mod schedule;
 pub mod workspace;
 pub mod world;
@@ -515,12 +516,17 @@ fn apply_commands(store: &Store, world: &mut World, cursor: &mut u64) -> Result<
         return Ok(false);
     }
     let mut batch = Batch::default();
+    let mut lens = observer::Lens::new();
     for cmd in &cmds {
         *cursor = (*cursor).max(cmd.seq);
         if defer_if_executing(world, cmd) {
             continue;
         }
-        let outcome = commands::apply(world, cmd);
+        let outcome = if cmd.kind == observer::RECORD_EVENT_COMMAND {
+            observer::apply(store, world, &mut batch, &mut lens, cmd)
+        } else {
+            commands::apply(world, cmd)
+        };
         if outcome.status == "rejected" {
             tracing::info!(
                 "command {} rejected: {}",

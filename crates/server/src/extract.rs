@@ -232,6 +232,85 @@ impl<'a> BodyFields<'a> {
         Some(n)
     }
 
+    /// An optional boolean (pydantic's lax parsing: `true`/`false`, 0/1, and the usual words); absent gives
+    /// `default`.
+    pub fn bool_or(&mut self, field: &str, default: bool) -> bool {
+        let Some(v) = self.obj.get(field) else {
+            return default;
+        };
+        let parsed = match v {
+            Value::Bool(b) => Some(*b),
+            Value::Number(n) => match n.as_f64() {
+                Some(0.0) => Some(false),
+                Some(1.0) => Some(true),
+                _ => None,
+            },
+            Value::String(s) => match s.trim().to_ascii_lowercase().as_str() {
+                "true" | "1" | "yes" | "on" | "t" | "y" => Some(true),
+                "false" | "0" | "no" | "off" | "f" | "n" => Some(false),
+                _ => None,
+            },
+            _ => None,
+        };
+        parsed.unwrap_or_else(|| {
+            let ty = if v.is_string() {
+                "bool_parsing"
+            } else {
+                "bool_type"
+            };
+            self.err(ty, field, "Input should be a valid boolean", v.clone());
+            default
+        })
+    }
+
+    /// An optional list of objects defaulting to `[]` (`list[Dict[str, Any]]`); each item that is not an object
+    /// is an error at its index.
+    pub fn objects_or_empty(&mut self, field: &str) -> Vec<Value> {
+        match self.obj.get(field) {
+            None => Vec::new(),
+            Some(Value::Array(items)) => {
+                for (i, item) in items.iter().enumerate() {
+                    if !item.is_object() {
+                        self.errors
+                            .push(json!({"type": "dict_type", "loc": ["body", field, i],
+                            "msg": "Input should be a valid dictionary", "input": item}));
+                    }
+                }
+                items.clone()
+            }
+            Some(other) => {
+                self.err(
+                    "list_type",
+                    field,
+                    "Input should be a valid list",
+                    other.clone(),
+                );
+                Vec::new()
+            }
+        }
+    }
+
+    /// A required object field.
+    pub fn req_obj(&mut self, field: &str) -> Map<String, Value> {
+        match self.obj.get(field) {
+            None => {
+                let input = Value::Object(self.obj.clone());
+                self.err("missing", field, "Field required", input);
+                Map::new()
+            }
+            Some(Value::Object(m)) => m.clone(),
+            Some(other) => {
+                self.err(
+                    "dict_type",
+                    field,
+                    "Input should be a valid dictionary",
+                    other.clone(),
+                );
+                Map::new()
+            }
+        }
+    }
+
     /// Adds an error found by the caller.
     pub fn push(&mut self, e: Value) {
         self.errors.push(e);

@@ -8,6 +8,7 @@
 use abstractgateway_bundle as bundle;
 use abstractgateway_engine::engine;
 use abstractgateway_model::{run, time};
+use abstractgateway_providers::{llm, voice};
 use abstractgateway_runner as runner;
 use abstractgateway_sandbox::plugins;
 use abstractgateway_store::{self as store, artifacts};

@@ -433,6 +433,7 @@ pub fn setup_in_mode(
     let mut warnings: Vec<String> = providers.config().warnings().to_vec();
     #[cfg(feature = "local-model")]
     warnings.extend(crate::llm::embedded::register_from_env(&providers));
+    caps.providers = Some(providers.clone());
     caps.llm = Some(Arc::new(caps::llm::ProvidersBackend(providers)));
     let artifacts = Arc::new(
         crate::artifacts::ArtifactStore::open_with(
@@ -442,8 +443,10 @@ pub fn setup_in_mode(
         .map_err(|e| SetupError::Artifacts(e.to_string()))?,
     );
     caps.artifacts = Some(Arc::new(caps::artifacts::StoreBackend(artifacts.clone())));
+    let speech = Arc::new(crate::voice::Voice::from_env());
+    caps.speech = Some(speech.clone());
     caps.voice = Some(Arc::new(caps::voice::EnginesBackend {
-        voice: Arc::new(crate::voice::Voice::from_env()),
+        voice: speech,
         artifacts: artifacts.clone(),
     }));
     let host = PluginHost::with_policy(data_dir, caps, Some(artifacts), policy)

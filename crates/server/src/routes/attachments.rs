@@ -44,7 +44,7 @@ pub fn is_session_memory_run(run_id: &str) -> bool {
 
 /// Creates the session's memory run unless it exists: completed, owning nothing but attachments. Any node may
 /// create it; the first creation wins.
-fn ensure_session_memory_run(
+pub(crate) fn ensure_session_memory_run(
     st: &SharedState,
     session_id: &str,
     run_id: &str,
@@ -193,9 +193,40 @@ struct Stored {
     path: String,
 }
 
+/// Lowercase hex sha256 of `bytes`.
+pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// Stores `bytes` as an artifact of `run_id` off the async threads. A refused input is 400, an artifact over the
+/// cap 413, a cluster store that cannot take it now 503, anything else 500 "Failed to store {what}: …".
+pub(crate) async fn store_artifact(
+    st: &SharedState,
+    run_id: &str,
+    bytes: Vec<u8>,
+    content_type: &str,
+    extra: NewArtifact,
+    what: &str,
+) -> Result<crate::artifacts::ArtifactMeta, ApiError> {
+    let (state, rid, ct) = (st.clone(), run_id.to_string(), content_type.to_string());
+    let stored = tokio::task::spawn_blocking(move || state.artifacts.put(&rid, &bytes, &ct, extra))
+        .await
+        .map_err(|e| ApiError::internal(format!("Failed to store {what}: {e}")))?;
+    stored.map_err(|e| match e {
+        ArtifactError::InvalidInput(m) => ApiError::bad_request(m),
+        ArtifactError::TooLarge { .. } => {
+            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, e.to_string())
+        }
+        ArtifactError::Unavailable(_) => {
+            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
+        }
+        e => ApiError::internal(format!("Failed to store {what}: {e}")),
+    })
+}
+
 /// Stores `bytes` as an artifact of the session's memory run (created once) and answers the seed's shape.
 async fn store_attachment(st: &SharedState, a: Stored, bytes: Vec<u8>) -> ApiResult {
-    let sha256 = hex::encode(Sha256::digest(&bytes));
+    let sha256 = sha256_hex(&bytes);
     let run_id = session_memory_run_id(&a.session);
     let mut extra = NewArtifact::default();
     for (k, v) in [
@@ -209,26 +240,19 @@ async fn store_attachment(st: &SharedState, a: Stored, bytes: Vec<u8>) -> ApiRes
     ] {
         extra.tags.insert(k.into(), v.into());
     }
-    let state = st.clone();
-    let (rid, ct, sid) = (run_id.clone(), a.content_type.clone(), a.session.clone());
-    let meta = tokio::task::spawn_blocking(move || {
-        ensure_session_memory_run(&state, &sid, &rid)?;
-        state
-            .artifacts
-            .put(&rid, &bytes, &ct, extra)
-            .map_err(|e| match e {
-                ArtifactError::InvalidInput(m) => ApiError::bad_request(m),
-                ArtifactError::TooLarge { .. } => {
-                    ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, e.to_string())
-                }
-                ArtifactError::Unavailable(_) => {
-                    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
-                }
-                e => ApiError::internal(format!("Failed to store attachment artifact: {e}")),
-            })
-    })
-    .await
-    .map_err(|e| ApiError::internal(format!("attachment task failed: {e}")))??;
+    let (state, rid, sid) = (st.clone(), run_id.clone(), a.session.clone());
+    tokio::task::spawn_blocking(move || ensure_session_memory_run(&state, &sid, &rid))
+        .await
+        .map_err(|e| ApiError::internal(format!("attachment task failed: {e}")))??;
+    let meta = store_artifact(
+        st,
+        &run_id,
+        bytes,
+        &a.content_type,
+        extra,
+        "attachment artifact",
+    )
+    .await?;
     let metadata = serde_json::to_value(&meta).map_err(|e| ApiError::internal(e.to_string()))?;
     Ok(json_response(
         StatusCode::OK,

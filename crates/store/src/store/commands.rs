@@ -88,6 +88,12 @@ impl Store {
     pub fn watch_commands(&self) -> watch::Receiver<u64> {
         self.shared().commands_tx.subscribe()
     }
+
+    /// Changes whenever command outcomes become durable (a count, only useful as a wake-up: read the outcome
+    /// with [`Store::get_command`]).
+    pub fn watch_outcomes(&self) -> watch::Receiver<u64> {
+        self.shared().outcomes_tx.subscribe()
+    }
 }
 
 /// The stored form of a new command with `seq`, checked: a target and a type are required, and a missing id is

@@ -204,6 +204,11 @@ impl Committer {
                 if let Some(seq) = changes.last_command {
                     self.shared.commands_tx.send_replace(seq);
                 }
+                if changes.outcomes > 0 {
+                    self.shared
+                        .outcomes_tx
+                        .send_modify(|n| *n += changes.outcomes);
+                }
                 for s in staged {
                     s.finish(None);
                 }
@@ -392,6 +397,7 @@ pub(crate) fn write_ops(
             }
             Op::Outcome { command_id, json } => {
                 wb.insert(&ks.outcomes, command_id.as_bytes(), json);
+                changes.outcomes += 1;
             }
             Op::Cursor(seq) => {
                 wb.insert(&ks.state, keys::COMMAND_CURSOR, keys::seq_bytes(seq));

@@ -28,6 +28,8 @@ pub(crate) struct Changes {
     pub last_command: Option<u64>,
     /// Ledger records written.
     pub ledger_records: u64,
+    /// Command outcomes written.
+    pub outcomes: u64,
 }
 
 struct HeadMap {

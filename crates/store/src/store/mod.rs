@@ -129,6 +129,8 @@ pub(crate) struct Shared {
     ks: Keyspaces,
     durable: Durable,
     commands_tx: watch::Sender<u64>,
+    /// Bumped when command outcomes become durable (callers waiting for one command's outcome wake on it).
+    outcomes_tx: watch::Sender<u64>,
     /// Cluster mode: the log this store is a replica of.
     replica: Option<replica::Replica>,
 }
@@ -212,6 +214,7 @@ impl Store {
             db,
             ks,
             commands_tx,
+            outcomes_tx: watch::channel(0).0,
             replica,
         });
         let (tx, committer) = if shared.replica.is_some() {

@@ -27,6 +27,10 @@ pub struct Capabilities {
     pub tools: Option<Arc<dyn tools::ToolBackend>>,
     pub voice: Option<Arc<dyn voice::VoiceBackend>>,
     pub artifacts: Option<Arc<dyn artifacts::ArtifactBackend>>,
+    /// The providers behind `llm`, for the host's own LLM helpers (run summary and chat endpoints).
+    pub providers: Option<Arc<crate::llm::Providers>>,
+    /// The speech engines behind `voice`, for the host's own voice endpoints.
+    pub speech: Option<Arc<crate::voice::Voice>>,
 }
 
 impl Capabilities {
@@ -40,6 +44,8 @@ impl Capabilities {
             tools: None,
             voice: None,
             artifacts: None,
+            providers: None,
+            speech: None,
         }
     }
 }

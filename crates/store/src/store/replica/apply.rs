@@ -83,6 +83,9 @@ impl Applier for Store {
         if let Some(last) = changes.last_command {
             shared.commands_tx.send_replace(last);
         }
+        if changes.outcomes > 0 {
+            shared.outcomes_tx.send_modify(|n| *n += changes.outcomes);
+        }
         *replica.applied.lock() = seq;
         replica.applied_cv.notify_all();
         if !events.is_empty()
