@@ -4,10 +4,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 rustup show active-toolchain >/dev/null 2>&1 || rustup toolchain install
 rustup target add wasm32-wasip2 >/dev/null 2>&1 || true
-# The voice tests run the local speech engines; install them once when apt is available.
-voice_pkgs="espeak-ng pocketsphinx pocketsphinx-en-us"
+# The voice tests run the local speech engines, the run viewer's test a headless browser through WebDriver; install
+# them once when apt is available.
+pkgs="espeak-ng pocketsphinx pocketsphinx-en-us chromium chromium-driver"
 missing=""
-for p in $voice_pkgs; do
+for p in $pkgs; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
 done
 if [ -n "$missing" ] && command -v apt-get >/dev/null 2>&1; then

@@ -82,6 +82,19 @@ fn forbidden_origin() -> Response {
     r
 }
 
+/// Whether `origin` is the origin the request was sent to (`http(s)://` + its `Host`): the gateway's own run
+/// viewer calling its API. The allowlist is for other origins; a page of another origin cannot send this
+/// gateway's `Host` with its own `Origin`.
+fn same_origin(headers: &HeaderMap, origin: &str) -> bool {
+    let Some(host) = headers.get(header::HOST).and_then(|h| h.to_str().ok()) else {
+        return false;
+    };
+    let authority = origin
+        .strip_prefix("http://")
+        .or_else(|| origin.strip_prefix("https://"));
+    !host.is_empty() && authority.is_some_and(|a| a.eq_ignore_ascii_case(host))
+}
+
 /// The layer.
 pub async fn layer(State(st): State<SharedState>, req: Request, next: Next) -> Response {
     let origin = req
@@ -94,7 +107,9 @@ pub async fn layer(State(st): State<SharedState>, req: Request, next: Next) -> R
         add_vary(&mut r);
         return r;
     };
-    let allowed = !st.cfg.security || origin_allowed(&st.cfg.allowed_origins, &origin);
+    let allowed = !st.cfg.security
+        || origin_allowed(&st.cfg.allowed_origins, &origin)
+        || same_origin(req.headers(), &origin);
     let gateway = req.uri().path().starts_with("/api/gateway");
     let preflight = req.method() == Method::OPTIONS
         && req
@@ -166,5 +181,24 @@ mod tests {
         assert!(glob_match("http://h[0-9]?", "http://h7x"));
         assert!(!glob_match("http://h[!0-9]", "http://h7"));
         assert!(!origin_allowed(&[], "http://localhost:1"));
+    }
+
+    #[test]
+    fn the_gateways_own_origin_is_same_origin_only() {
+        let mut h = HeaderMap::new();
+        h.insert(header::HOST, HeaderValue::from_static("gw.example:8080"));
+        assert!(same_origin(&h, "http://gw.example:8080"));
+        assert!(same_origin(&h, "https://GW.example:8080"));
+        for other in [
+            "http://gw.example",
+            "http://gw.example:8081",
+            "http://evil.example",
+            "http://gw.example:8080.evil",
+            "gw.example:8080",
+            "null",
+        ] {
+            assert!(!same_origin(&h, other), "{other}");
+        }
+        assert!(!same_origin(&HeaderMap::new(), "http://gw.example:8080"));
     }
 }

@@ -4,10 +4,14 @@ pub mod artifacts;
 pub mod attachments;
 pub mod bundles;
 pub mod commands;
+pub mod digest;
 pub mod discovery;
 pub mod ledger;
 pub mod misc;
+pub mod observer;
 pub mod runs;
+pub mod ui;
+pub mod voice;
 
 use axum::Router;
 use axum::extract::Request;
@@ -23,6 +27,11 @@ use axum::response::IntoResponse;
 /// Every core route (§1.1) plus the additions documented in `docs/api.md`.
 pub fn router() -> Router<SharedState> {
     Router::new()
+        .route("/", get(ui::root))
+        .route("/ui", get(ui::index))
+        .route("/ui/", get(ui::index))
+        .route("/ui/app.js", get(ui::script))
+        .route("/ui/app.css", get(ui::style))
         .route("/api/health", get(misc::health))
         .route("/api/gateway/bundles", get(bundles::list))
         .route("/api/gateway/bundles/upload", post(bundles::upload))
@@ -70,6 +79,20 @@ pub fn router() -> Router<SharedState> {
             post(runs::stream_token),
         )
         .route("/api/gateway/runs/{run_id}/artifacts", get(artifacts::list))
+        .route(
+            "/api/gateway/runs/{run_id}/summary",
+            post(observer::summary),
+        )
+        .route("/api/gateway/runs/{run_id}/chat", post(observer::chat))
+        .route(
+            "/api/gateway/runs/{run_id}/chat_threads",
+            post(observer::chat_threads),
+        )
+        .route("/api/gateway/runs/{run_id}/voice/tts", post(voice::tts))
+        .route(
+            "/api/gateway/runs/{run_id}/audio/transcribe",
+            post(voice::transcribe),
+        )
         .route(
             "/api/gateway/runs/{run_id}/artifacts/{artifact_id}",
             get(artifacts::meta),
