@@ -1,7 +1,9 @@
-//! The `abstractgateway` command line: `run`, `bundle inspect|verify|pack`, `serve`, `runner`, `plugin new|build|bindings`.
+//! The `abstractgateway` command line: `run`, `bundle inspect|verify|pack`, `serve`, `runner`, `plugin new|build|bindings`,
+//! `migrate --from-seed`.
 
 pub mod bundle_cmd;
 pub mod cluster;
+pub mod migrate_cmd;
 pub mod plugin;
 pub mod print;
 mod progress;
@@ -41,6 +43,9 @@ pub enum Command {
     /// Create and build WebAssembly plugins (node types) in Rust or Python.
     #[command(subcommand)]
     Plugin(plugin::PluginCommand),
+    /// Move the runs, ledgers, commands, artifacts and generated flows of a seed data dir (AbstractGateway 0.2.1,
+    /// file backend) into a new data dir.
+    Migrate(migrate_cmd::MigrateArgs),
 }
 
 /// Parses the command line and runs the command.
@@ -67,5 +72,6 @@ pub async fn main() -> ExitCode {
         Command::Serve(args) => serve_cmd::serve(args).await,
         Command::Runner(args) => serve_cmd::runner(args).await,
         Command::Plugin(cmd) => plugin::run(cmd),
+        Command::Migrate(args) => migrate_cmd::run(args),
     }
 }
