@@ -292,23 +292,12 @@ impl<'a> BodyFields<'a> {
 
     /// A required object field.
     pub fn req_obj(&mut self, field: &str) -> Map<String, Value> {
-        match self.obj.get(field) {
-            None => {
-                let input = Value::Object(self.obj.clone());
-                self.err("missing", field, "Field required", input);
-                Map::new()
-            }
-            Some(Value::Object(m)) => m.clone(),
-            Some(other) => {
-                self.err(
-                    "dict_type",
-                    field,
-                    "Input should be a valid dictionary",
-                    other.clone(),
-                );
-                Map::new()
-            }
+        if !self.obj.contains_key(field) {
+            let input = Value::Object(self.obj.clone());
+            self.err("missing", field, "Field required", input);
+            return Map::new();
         }
+        self.obj_or_empty(field)
     }
 
     /// Adds an error found by the caller.

@@ -3,7 +3,7 @@
 //! (`abstract.summary`, `abstract.chat`, `abstract.chat.thread` records) goes through the runner, the one ledger
 //! writer, as an internal command ([`record_event`]).
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::time::Duration;
 
 use axum::extract::{Path, State};
@@ -221,6 +221,37 @@ fn context(st: &SharedState, run: &RunState, runs: &[(String, Vec<Value>)]) -> M
     ctx
 }
 
+/// The context of `run`'s tree (off the async threads) and each run's ledger length; with `excerpts` (the chat),
+/// the context also holds those lengths and each run's ledger excerpt.
+async fn gather(
+    st: &SharedState,
+    run: &RunState,
+    include_subruns: bool,
+    excerpts: bool,
+) -> Result<(Map<String, Value>, Value), ApiError> {
+    let (st, run) = (st.clone(), run.clone());
+    tokio::task::spawn_blocking(move || {
+        let ids = tree(&st, &run.run_id, include_subruns);
+        let runs = ledgers(&st, &ids);
+        let mut ctx = context(&st, &run, &runs);
+        let lens: Map<String, Value> = runs
+            .iter()
+            .map(|(id, r)| (id.clone(), json!(r.len())))
+            .collect();
+        if excerpts {
+            let parts: Map<String, Value> = runs
+                .iter()
+                .map(|(id, r)| (id.clone(), json!(excerpt(r))))
+                .collect();
+            ctx.insert("ledger_len_by_run".into(), Value::Object(lens.clone()));
+            ctx.insert("ledger_excerpt_by_run".into(), Value::Object(parts));
+        }
+        (ctx, Value::Object(lens))
+    })
+    .await
+    .map_err(|e| ApiError::internal(format!("Failed to load run: {e}")))
+}
+
 /// Provider and model: the request's, else `ABSTRACTGATEWAY_PROVIDER`/`_MODEL`, else the seed's defaults.
 fn route(provider: Option<String>, model: Option<String>) -> (String, String) {
     let pick = |given: Option<String>, var: &str, default: &str| {
@@ -297,16 +328,7 @@ pub async fn summary(
     f.finish()?;
     let run = load_run(&st, &run_id)?;
     let rid = run.run_id.clone();
-    let (st2, run2) = (st.clone(), run.clone());
-    let (ctx, lens) = tokio::task::spawn_blocking(move || {
-        let ids = tree(&st2, &run2.run_id, a.include_subruns);
-        let runs = ledgers(&st2, &ids);
-        let lens: BTreeMap<String, usize> =
-            runs.iter().map(|(id, r)| (id.clone(), r.len())).collect();
-        (context(&st2, &run2, &runs), lens)
-    })
-    .await
-    .map_err(|e| ApiError::internal(format!("Failed to load run: {e}")))?;
+    let (ctx, lens) = gather(&st, &run, a.include_subruns, false).await?;
     let (provider, model) = route(a.provider, a.model);
     let user = serde_json::to_string_pretty(&ctx).unwrap_or_default();
     let messages = vec![ChatMessage::new("user", clamp(&user, MAX_CONTEXT_CHARS))];
@@ -446,25 +468,7 @@ pub async fn chat(
     f.finish()?;
     let run = load_run(&st, &run_id)?;
     let rid = run.run_id.clone();
-    let (st2, run2) = (st.clone(), run.clone());
-    let ctx = tokio::task::spawn_blocking(move || {
-        let ids = tree(&st2, &run2.run_id, a.include_subruns);
-        let runs = ledgers(&st2, &ids);
-        let mut ctx = context(&st2, &run2, &runs);
-        let lens: Map<String, Value> = runs
-            .iter()
-            .map(|(id, r)| (id.clone(), json!(r.len())))
-            .collect();
-        let excerpts: Map<String, Value> = runs
-            .iter()
-            .map(|(id, r)| (id.clone(), json!(excerpt(r))))
-            .collect();
-        ctx.insert("ledger_len_by_run".into(), Value::Object(lens));
-        ctx.insert("ledger_excerpt_by_run".into(), Value::Object(excerpts));
-        ctx
-    })
-    .await
-    .map_err(|e| ApiError::internal(format!("Failed to load run: {e}")))?;
+    let (ctx, _) = gather(&st, &run, a.include_subruns, true).await?;
     let (provider, model) = route(a.provider, a.model);
     let context = serde_json::to_string_pretty(&ctx).unwrap_or_default();
     let mut prompt = vec![ChatMessage::new(
