@@ -233,7 +233,7 @@ impl Gateway {
     /// Replaces the loaded flows (bundle upload, delete, reload); the runner sees them at once.
     pub fn reload(&self, flows: Flows) {
         self.flows.set_bundles(flows);
-        let _ = self.tx.lock().send(Msg::Reload);
+        self.wake(Msg::Reload);
     }
 
     /// Creates a scheduled run: its wrapper flow and parent run, durably, then hands it to the runner.
@@ -253,9 +253,8 @@ impl Gateway {
         self.store.commit(batch)?;
         metrics::run_started(&run);
         if !self.store.is_replica() {
-            let tx = self.tx.lock();
-            let _ = tx.send(Msg::Reload);
-            let _ = tx.send(Msg::Adopt(vec![run.clone()]));
+            self.wake(Msg::Reload);
+            self.wake(Msg::Adopt(vec![run.clone()]));
         }
         Ok(run)
     }
@@ -347,7 +346,7 @@ impl Gateway {
         }
         runs.iter().for_each(metrics::run_started);
         if !self.store.is_replica() {
-            let _ = self.tx.lock().send(Msg::Adopt(runs));
+            self.wake(Msg::Adopt(runs));
         }
         Ok(root)
     }
@@ -356,14 +355,26 @@ impl Gateway {
     pub fn submit_command(&self, cmd: NewCommand) -> Result<Appended, StoreError> {
         let appended = self.store.append_command(cmd)?;
         if !appended.duplicate {
-            let _ = self.tx.lock().send(Msg::Commands);
+            self.wake(Msg::Commands);
         }
         Ok(appended)
     }
 
     /// Wakes the runner to look at the inbox (after an append by another handle).
     pub fn notify_commands(&self) {
-        let _ = self.tx.lock().send(Msg::Commands);
+        self.wake(Msg::Commands);
+    }
+
+    /// Tells the runner thread, once it is started. Before, nothing is queued: a process that never runs one (an
+    /// API node) would keep every message forever, and a runner starting later finds all of it in the store (its
+    /// recovery loads the active runs and the commands after its cursor, and the flows as they are then).
+    fn wake(&self, msg: Msg) {
+        if self
+            .runner_started
+            .load(std::sync::atomic::Ordering::SeqCst)
+        {
+            let _ = self.tx.lock().send(msg);
+        }
     }
 
     /// Stops the runner after its current round and waits for it.
