@@ -97,6 +97,36 @@ fn read_capped(path: &Path, max: u64) -> Result<Vec<u8>, String> {
 
 /// The lines of a JSONL file that are JSON objects, each with its line number; others are reported.
 fn jsonl(path: &Path, what: &str, report: &mut Report) -> Vec<(usize, Map<String, Value>)> {
+    jsonl_within(path, what, report, MAX_LINE)
+}
+
+/// Reads past the end of the current line without keeping it.
+fn skip_line(reader: &mut impl BufRead) -> std::io::Result<()> {
+    loop {
+        let buf = reader.fill_buf()?;
+        if buf.is_empty() {
+            return Ok(());
+        }
+        match buf.iter().position(|b| *b == b'\n') {
+            Some(i) => {
+                reader.consume(i + 1);
+                return Ok(());
+            }
+            None => {
+                let n = buf.len();
+                reader.consume(n);
+            }
+        }
+    }
+}
+
+/// [`jsonl`] with lines of at most `max_line` bytes: a longer one is skipped without being held in memory.
+fn jsonl_within(
+    path: &Path,
+    what: &str,
+    report: &mut Report,
+    max_line: usize,
+) -> Vec<(usize, Map<String, Value>)> {
     let file = match std::fs::symlink_metadata(path) {
         Ok(m) if m.is_file() => std::fs::File::open(path),
         Ok(_) => {
@@ -123,9 +153,9 @@ fn jsonl(path: &Path, what: &str, report: &mut Report) -> Vec<(usize, Map<String
     loop {
         line.clear();
         n += 1;
-        // Read at most one cap past the limit so a line without end cannot take all memory.
+        // Read at most one byte past the cap (and its newline) so a line without end cannot take all memory.
         let read = (&mut reader)
-            .take(MAX_LINE as u64 + 1)
+            .take(max_line as u64 + 2)
             .read_until(b'\n', &mut line);
         match read {
             Ok(0) => break,
@@ -135,14 +165,13 @@ fn jsonl(path: &Path, what: &str, report: &mut Report) -> Vec<(usize, Map<String
                 break;
             }
         }
-        if line.len() > MAX_LINE {
+        let ended = line.last() == Some(&b'\n');
+        if line.len() - usize::from(ended) > max_line {
             report.skip(format!(
-                "{what} {} line {n}: longer than {MAX_LINE} bytes",
+                "{what} {} line {n}: longer than {max_line} bytes",
                 path.display()
             ));
-            // Skip the rest of that line.
-            let mut rest = Vec::new();
-            if reader.read_until(b'\n', &mut rest).is_err() {
+            if !ended && skip_line(&mut reader).is_err() {
                 break;
             }
             continue;
@@ -567,7 +596,27 @@ fn migrate_deprecations(
 
 #[cfg(test)]
 mod tests {
-    use super::plain_id;
+    use super::{Report, jsonl_within, plain_id};
+
+    #[test]
+    fn an_over_long_line_is_skipped_and_the_next_ones_are_read() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("l.jsonl");
+        let long = format!("{{\"k\": \"{}\"}}", "x".repeat(100));
+        let exact = "{\"a\": 12345678}"; // 16 bytes: exactly the cap
+        std::fs::write(&path, format!("{long}\n{exact}\n{long}\n{{\"b\": 1}}")).expect("write");
+        let mut report = Report::default();
+        let got = jsonl_within(&path, "ledger", &mut report, 16);
+        let lines: Vec<usize> = got.iter().map(|(n, _)| *n).collect();
+        assert_eq!(lines, vec![2, 4]);
+        assert_eq!(report.skipped.len(), 2, "{:?}", report.skipped);
+        assert!(
+            report
+                .skipped
+                .iter()
+                .all(|s| s.contains("longer than 16 bytes"))
+        );
+    }
 
     #[test]
     fn only_plain_ids_become_run_ids() {
