@@ -121,7 +121,35 @@ fn int_of(v: Option<&Value>) -> i64 {
     }
 }
 
-fn llm_prompt(payload: &Value) -> String {
+/// When a record happened: its end, else its start (trimmed; empty when it names neither).
+pub(crate) fn record_ts(rec: &Value) -> &str {
+    match str_of(rec.get("ended_at")) {
+        "" => str_of(rec.get("started_at")),
+        t => t,
+    }
+}
+
+/// The token usage an `llm_call` result reports (`usage`, else `token_usage`).
+pub(crate) fn llm_usage(result: &Value) -> Option<&Value> {
+    result
+        .get("usage")
+        .filter(|u| u.is_object())
+        .or_else(|| result.get("token_usage").filter(|u| u.is_object()))
+}
+
+/// The answer text of an `llm_call` result: the text itself, else its `content`, else its `response` (trimmed).
+pub(crate) fn llm_answer(result: &Value) -> String {
+    match result {
+        Value::String(s) => s.trim().to_string(),
+        r => match str_of(r.get("content")) {
+            "" => str_of(r.get("response")).to_string(),
+            c => c.to_string(),
+        },
+    }
+}
+
+/// The prompt of an `llm_call` payload: its `prompt`, else its last user message with text.
+pub(crate) fn llm_prompt(payload: &Value) -> String {
     let p = str_of(payload.get("prompt"));
     if !p.is_empty() {
         return p.to_string();
@@ -150,10 +178,7 @@ pub fn digest(ledger: &[Value], specs: &ToolSpecs) -> Value {
     let (mut tool_detail, mut llm_detail, mut errors) = (Vec::new(), Vec::new(), Vec::new());
     for rec in ledger.iter().filter(|r| r.is_object()) {
         steps += 1;
-        let ts = match str_of(rec.get("ended_at")) {
-            "" => str_of(rec.get("started_at")),
-            t => t,
-        };
+        let ts = record_ts(rec);
         if !ts.is_empty() {
             if started.as_deref().is_none_or(|s| ts < s) {
                 started = Some(ts.to_string());
@@ -178,12 +203,8 @@ pub fn digest(ledger: &[Value], specs: &ToolSpecs) -> Value {
         let result = rec.get("result").unwrap_or(&Value::Null);
         if kind == "llm_call" {
             llm_calls += 1;
-            let usage = result
-                .get("usage")
-                .filter(|u| u.is_object())
-                .or_else(|| result.get("token_usage").filter(|u| u.is_object()));
             let (mut p, mut c, mut t) = (0, 0, 0);
-            if let Some(u) = usage {
+            if let Some(u) = llm_usage(result) {
                 p = int_of(u.get("prompt_tokens").or_else(|| u.get("input_tokens")));
                 c = int_of(
                     u.get("completion_tokens")
@@ -198,13 +219,7 @@ pub fn digest(ledger: &[Value], specs: &ToolSpecs) -> Value {
                 tok_t += t;
             }
             if llm_detail.len() < MAX_LLM_DETAIL {
-                let content = match result {
-                    Value::String(s) => s.trim().to_string(),
-                    r => match str_of(r.get("content")) {
-                        "" => str_of(r.get("response")).to_string(),
-                        c => c.to_string(),
-                    },
-                };
+                let content = llm_answer(result);
                 llm_detail.push(json!({
                     "ts": ts, "node_id": node,
                     "provider": payload.is_object().then(|| str_of(payload.get("provider"))),

@@ -11,7 +11,7 @@ use axum::http::{HeaderMap, StatusCode};
 use bytes::Bytes;
 use serde_json::{Map, Value, json};
 
-use super::digest::{ToolSpecs, clamp, digest};
+use super::digest::{ToolSpecs, clamp, digest, llm_answer, llm_prompt, llm_usage, record_ts};
 use crate::artifacts::NewArtifact;
 use crate::error::{ApiError, ApiResult, json_response};
 use crate::extract::{BodyFields, json_object};
@@ -132,6 +132,12 @@ pub(crate) async fn record_event(
 
 /// The run, or the seed's 400/404.
 fn load_run(st: &SharedState, run_id: &str) -> Result<RunState, ApiError> {
+    find_run(st, run_id)?.ok_or_else(|| ApiError::run_not_found(run_id.trim()))
+}
+
+/// The run a helper's path names, `None` when there is none; the seed's 400 for a blank id and 500 when the
+/// store cannot read it.
+pub(crate) fn find_run(st: &SharedState, run_id: &str) -> Result<Option<RunState>, ApiError> {
     let rid = run_id.trim();
     if rid.is_empty() {
         return Err(ApiError::bad_request("run_id is required"));
@@ -139,8 +145,7 @@ fn load_run(st: &SharedState, run_id: &str) -> Result<RunState, ApiError> {
     st.gw
         .store()
         .get_run(rid)
-        .map_err(|e| ApiError::internal(format!("Failed to load run: {e}")))?
-        .ok_or_else(|| ApiError::run_not_found(rid))
+        .map_err(|e| ApiError::internal(format!("Failed to load run: {e}")))
 }
 
 /// The run ids of `root`'s tree, root first, breadth first, at most [`MAX_RUNS`].
@@ -363,10 +368,7 @@ fn slim(rec: &Value) -> Value {
     let kind = effect.map(|e| s(e.get("type"))).unwrap_or_default();
     let payload = effect.and_then(|e| e.get("payload"));
     let result = rec.get("result");
-    let ts = match s(rec.get("ended_at")) {
-        t if t.is_empty() => s(rec.get("started_at")),
-        t => t,
-    };
+    let ts = record_ts(rec);
     let error = rec.get("error").filter(|e| !e.is_null()).map(|e| match e {
         Value::String(t) => clamp(t, 400),
         other => clamp(&other.to_string(), 400),
@@ -375,18 +377,12 @@ fn slim(rec: &Value) -> Value {
         "effect_type": kind, "error": error});
     match kind.as_str() {
         "llm_call" => {
-            let p = payload.cloned().unwrap_or(Value::Null);
-            let r = result.cloned().unwrap_or(Value::Null);
-            let content = match &r {
-                Value::String(t) => t.clone(),
-                _ => match s(r.get("content")) {
-                    c if c.is_empty() => s(r.get("response")),
-                    c => c,
-                },
-            };
+            let p = payload.unwrap_or(&Value::Null);
+            let r = result.unwrap_or(&Value::Null);
+            let content = llm_answer(r);
             out["llm"] = json!({"provider": s(p.get("provider")), "model": s(p.get("model")),
-                "prompt": clamp(&s(p.get("prompt")), 2400), "response": clamp(&content, 2400),
-                "missing_response": content.is_empty(), "usage": r.get("usage").cloned()});
+                "prompt": clamp(&llm_prompt(p), 2400), "response": clamp(&content, 2400),
+                "missing_response": content.is_empty(), "usage": llm_usage(r)});
         }
         "tool_calls" => {
             let calls: Vec<Value> = payload
@@ -625,4 +621,37 @@ pub async fn chat_threads(
         "created_at": created_at, "duplicate": false, "title": title, "message_count": kept.len(),
         "chat_artifact": chat_artifact}),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::{excerpt, slim};
+
+    #[test]
+    fn slim_llm_records_follow_the_digests_rules() {
+        let rec = json!({"node_id": "n", "status": "completed", "started_at": "t0",
+            "effect": {"type": "llm_call", "payload": {"provider": "p", "model": "m",
+                "messages": [{"role": "user", "content": " first "}, {"role": "user", "content": " last "}]}},
+            "result": {"response": "  answer  ", "token_usage": {"input_tokens": 1}}});
+        let s = slim(&rec);
+        assert_eq!(s["ts"], "t0");
+        assert_eq!(s["llm"]["prompt"], "last");
+        assert_eq!(s["llm"]["response"], "answer");
+        assert_eq!(s["llm"]["missing_response"], false);
+        assert_eq!(s["llm"]["usage"], json!({"input_tokens": 1}));
+    }
+
+    #[test]
+    fn a_long_ledger_is_excerpted_head_and_tail() {
+        let recs: Vec<_> = (0..200)
+            .map(|i| json!({"node_id": format!("n{i}")}))
+            .collect();
+        let ex = excerpt(&recs);
+        assert_eq!(ex.len(), 120);
+        assert_eq!(ex[29]["node_id"], "n29");
+        assert_eq!(ex[30]["node_id"], "n110");
+        assert_eq!(excerpt(&recs[..120]).len(), 120);
+    }
 }

@@ -12,7 +12,7 @@ use super::attachments::{
     ensure_session_memory_run, is_session_memory_run, session_memory_run_id, sha256_hex,
     store_artifact,
 };
-use super::observer::record_event;
+use super::observer::{find_run, record_event};
 use crate::artifacts::{ArtifactError, NewArtifact};
 use crate::error::{ApiError, ApiResult, json_response};
 use crate::extract::{BodyFields, json_object};
@@ -25,19 +25,9 @@ const MAX_REQUEST_ID: usize = 128;
 
 /// The run, or the seed's 400/404; a session memory run that does not exist yet is created, as the seed does.
 async fn run_or_session(st: &SharedState, run_id: &str) -> Result<RunState, ApiError> {
-    let rid = run_id.trim().to_string();
-    if rid.is_empty() {
-        return Err(ApiError::bad_request("run_id is required"));
-    }
-    let state = st.clone();
+    let (state, rid) = (st.clone(), run_id.trim().to_string());
     tokio::task::spawn_blocking(move || {
-        let store = state.gw.store();
-        let load = |id: &str| {
-            store
-                .get_run(id)
-                .map_err(|e| ApiError::internal(format!("Failed to load run: {e}")))
-        };
-        if let Some(run) = load(&rid)? {
+        if let Some(run) = find_run(&state, &rid)? {
             return Ok(run);
         }
         if is_session_memory_run(&rid) {
@@ -49,7 +39,7 @@ async fn run_or_session(st: &SharedState, run_id: &str) -> Result<RunState, ApiE
                 suffix
             };
             ensure_session_memory_run(&state, session, &rid)?;
-            if let Some(run) = load(&rid)? {
+            if let Some(run) = find_run(&state, &rid)? {
                 return Ok(run);
             }
         }
