@@ -238,10 +238,31 @@ async fn the_run_viewer_answers_a_prompt_shows_a_failure_and_uploads_a_bundle() 
     let run = server.wait_status(&run_id, "completed").await;
     assert!(run["output"].to_string().contains("blue"), "{run}");
 
-    // The runs list shows it.
+    // Markup in a run's values (its session, its input echoed into its output) is shown as text, never parsed.
+    let (st, v) = server
+        .post(
+            "/api/gateway/runs/start",
+            json!({"bundle_id": "echo-upper", "session_id": "<b id=bold>s</b>",
+                "input_data": {"name": "<img id=pwn src=x onerror=alert(1)>"}}),
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    let hostile = v["run_id"].as_str().expect("run id").to_string();
+    server.wait_status(&hostile, "completed").await;
+
+    // The runs list shows both.
     click(&c, "#nav-runs").await;
     wait_text(&c, "#runs-body", &run_id).await;
+    wait_text(&c, "#runs-body", "<b id=bold>s</b>").await;
     photograph(&c, "05-runs").await;
+    c.goto(&server.url(&format!("/ui#/runs/{hostile}")))
+        .await
+        .expect("the hostile run's page");
+    wait_text(&c, "#run-head", "<IMG ID=PWN").await;
+    for css in ["img", "b#bold", "#pwn", "#PWN"] {
+        let found = c.find_all(Locator::Css(css)).await.expect("find");
+        assert!(found.is_empty(), "{css} was parsed as markup");
+    }
 
     // Upload a bundle whose flow fails here (no LLM is configured), start it, see the error.
     click(&c, "#nav-bundles").await;

@@ -9,12 +9,11 @@ let cleanup = [];
 
 // ---- helpers ---------------------------------------------------------------------------------------------------
 
-function el(tag, attrs, ...children) {
-  const e = document.createElement(tag);
+// Sets attributes (`on*` become listeners; false and null are left out) and appends children as nodes or text.
+function build(e, attrs, children) {
   for (const [k, v] of Object.entries(attrs || {})) {
     if (v === undefined || v === null || v === false) continue;
     if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
-    else if (k === "class") e.className = v;
     else e.setAttribute(k, v === true ? "" : String(v));
   }
   for (const c of children.flat()) {
@@ -24,17 +23,10 @@ function el(tag, attrs, ...children) {
   return e;
 }
 
+function el(tag, attrs, ...children) { return build(document.createElement(tag), attrs, children); }
+
 function svg(tag, attrs, ...children) {
-  const e = document.createElementNS("http://www.w3.org/2000/svg", tag);
-  for (const [k, v] of Object.entries(attrs || {})) {
-    if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
-    else e.setAttribute(k, String(v));
-  }
-  for (const c of children.flat()) {
-    if (c === undefined || c === null) continue;
-    e.appendChild(c instanceof Node ? c : document.createTextNode(String(c)));
-  }
-  return e;
+  return build(document.createElementNS("http://www.w3.org/2000/svg", tag), attrs, children);
 }
 
 function toast(text) {
