@@ -223,3 +223,34 @@ pub async fn watch_commands_wakes_on_append(backend: Backend) {
     // The woken reader sees the command.
     assert_eq!(store.commands_after(0, 10).unwrap().len(), 1);
 }
+
+pub async fn watch_outcomes_wakes_when_an_outcome_is_durable(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = backend.open(dir.path());
+    let seq = store.append_command(command("c1", "r1")).unwrap().seq;
+    let mut rx = store.watch_outcomes();
+    rx.borrow_and_update();
+    // A batch without outcomes does not wake it.
+    let mut b = Batch::new();
+    b.put_meta("k", b"v");
+    store.commit(b).unwrap();
+    assert!(!rx.has_changed().unwrap());
+    let mut b = Batch::new();
+    b.put_outcome(&CommandOutcome {
+        command_id: "c1".into(),
+        seq,
+        status: "applied".into(),
+        reason: None,
+        runs: vec![],
+        applied_at: "2026-11-28T12:00:01.000000+00:00".into(),
+    });
+    b.set_command_cursor(seq);
+    store.commit_async(b).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(60), rx.changed())
+        .await
+        .unwrap()
+        .unwrap();
+    // The woken reader sees the outcome.
+    let (_, outcome) = store.get_command("c1").unwrap().unwrap();
+    assert_eq!(outcome.unwrap().status, "applied");
+}

@@ -71,6 +71,7 @@ contract! {
     commands::missing_fields_are_refused_or_filled,
     commands::outcome_and_cursor_round_trip,
     commands::watch_commands_wakes_on_append(async),
+    commands::watch_outcomes_wakes_when_an_outcome_is_durable(async),
     commit::batch_lands_atomically_and_survives_reopen,
     commit::duplicate_ledger_seq_is_refused_instead_of_overwriting,
     commit::invalid_ids_refuse_the_whole_batch,

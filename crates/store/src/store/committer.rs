@@ -201,14 +201,7 @@ impl Committer {
                         .durable
                         .publish(self.shared.db.snapshot(), &changes);
                 }
-                if let Some(seq) = changes.last_command {
-                    self.shared.commands_tx.send_replace(seq);
-                }
-                if changes.outcomes > 0 {
-                    self.shared
-                        .outcomes_tx
-                        .send_modify(|n| *n += changes.outcomes);
-                }
+                self.shared.wake_watchers(&changes);
                 for s in staged {
                     s.finish(None);
                 }

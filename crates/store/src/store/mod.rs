@@ -135,6 +135,19 @@ pub(crate) struct Shared {
     replica: Option<replica::Replica>,
 }
 
+impl Shared {
+    /// Wakes whoever waits for new commands or for outcomes, once `changes` are durable and readable (both the
+    /// embedded committer and a replica's applier call it).
+    pub(crate) fn wake_watchers(&self, changes: &heads::Changes) {
+        if let Some(seq) = changes.last_command {
+            self.commands_tx.send_replace(seq);
+        }
+        if changes.outcomes > 0 {
+            self.outcomes_tx.send_modify(|n| *n += changes.outcomes);
+        }
+    }
+}
+
 struct Inner {
     // Dropped first: with the committer joined this is the last handle, so fjall shuts down before the lock goes.
     shared: Arc<Shared>,

@@ -80,12 +80,7 @@ impl Applier for Store {
             .map_err(|e| StoreError::Db(format!("applying log entry {seq}: {e}")))?;
         shared.durable.publish(shared.db.snapshot(), &changes);
         crate::metrics::ledger_appended(changes.ledger_records);
-        if let Some(last) = changes.last_command {
-            shared.commands_tx.send_replace(last);
-        }
-        if changes.outcomes > 0 {
-            shared.outcomes_tx.send_modify(|n| *n += changes.outcomes);
-        }
+        shared.wake_watchers(&changes);
         *replica.applied.lock() = seq;
         replica.applied_cv.notify_all();
         if !events.is_empty()
