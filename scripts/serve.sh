@@ -16,13 +16,8 @@ if [ -z "${ABSTRACTGATEWAY_AUTH_TOKEN:-}" ] && [ -z "${ABSTRACTGATEWAY_AUTH_TOKE
   export ABSTRACTGATEWAY_AUTH_TOKEN="$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')"
   echo "generated token: $ABSTRACTGATEWAY_AUTH_TOKEN" >&2
 fi
-# `code` nodes run in the Python component: build it (skipped when up to date) and put it in the plugins dir.
-export ABSTRACTGATEWAY_PLUGINS_DIR="${ABSTRACTGATEWAY_PLUGINS_DIR:-$ABSTRACTGATEWAY_DATA_DIR/plugins}"
+# `code` nodes run in the Python component, which the binary embeds: build it first (skipped when up to date).
 ./scripts/build-python-plugin.sh >&2
-mkdir -p "$ABSTRACTGATEWAY_PLUGINS_DIR"
-for f in python_code.wasm python_code.grants.json; do
-  cmp -s "target/plugins/$f" "$ABSTRACTGATEWAY_PLUGINS_DIR/$f" || cp "target/plugins/$f" "$ABSTRACTGATEWAY_PLUGINS_DIR/$f"
-done
 # LLM nodes answer out of the box: with no provider configured, SmolLM2-135M runs in-process (fetched once,
 # ~100 MB), also standing in for the providers the example bundles pin (lmstudio, openai) unless those are set.
 features=""

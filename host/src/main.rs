@@ -2,6 +2,8 @@
 
 use std::process::ExitCode;
 
+mod shipped;
+
 fn main() -> ExitCode {
     #[cfg(feature = "local-model")]
     // SAFETY: first thing in `main`, before any other thread exists.
@@ -15,6 +17,7 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
+    shipped::register();
     match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -5,11 +5,10 @@
 
 mod binary;
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use binary::{Server, TOKEN};
+use binary::{Server, TOKEN, zip_of};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -258,18 +257,6 @@ async fn json_nested_beyond_reason_gets_a_clear_4xx() {
     let (_, runs) = s.get("/api/gateway/runs").await;
     assert_eq!(runs["items"].as_array().map(Vec::len), Some(0), "{runs}");
     assert_healthy(&s).await;
-}
-
-/// A zip of `entries` (name, bytes), deflated.
-fn zip_of(entries: &[(&str, Vec<u8>)]) -> Vec<u8> {
-    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-    let opts = zip::write::SimpleFileOptions::default()
-        .compression_method(zip::CompressionMethod::Deflated);
-    for (name, bytes) in entries {
-        w.start_file(*name, opts).expect("entry");
-        w.write_all(bytes).expect("write");
-    }
-    w.finish().expect("finish").into_inner()
 }
 
 /// The files of a small valid bundle `id` (one flow that ends at once).

@@ -270,3 +270,27 @@ fn the_shipped_grants_are_tight() {
     assert!(grants.http.is_empty() && grants.llm.is_empty() && grants.tools.is_empty());
     assert!(grants.kv.is_empty() && !grants.voice);
 }
+
+/// The binary ships this component and loads it on a flow's first need of what its descriptor says it provides:
+/// the descriptor must be what the component declares, or a flow would wait for a type that never comes.
+#[test]
+fn the_shipped_descriptor_is_what_the_component_declares() {
+    use abstractgateway::plugins::{Loaded, shipped::PYTHON};
+    let host = abstractgateway::plugins::PluginHost::new(
+        &in_process::python::cache_root(),
+        Default::default(),
+        None,
+    )
+    .expect("plugin host");
+    let (bytes, grants) = in_process::python::component();
+    let Ok(Loaded::Nodes(p)) = host.load(in_process::python::NAME, &bytes, grants) else {
+        panic!("the Python component does not load as a node plugin");
+    };
+    assert_eq!(PYTHON.name, in_process::python::NAME);
+    let mut declared: Vec<&str> = p.types.iter().map(|t| t.name.as_str()).collect();
+    declared.sort();
+    let mut promised = PYTHON.node_types.to_vec();
+    promised.sort();
+    assert_eq!(declared, promised);
+    assert_eq!(p.pin_eval.is_some(), PYTHON.pin_expressions);
+}

@@ -48,6 +48,19 @@ pub fn client() -> reqwest::Client {
         .expect("http client")
 }
 
+/// A zip of `entries` (name, bytes), deflated.
+pub fn zip_of(entries: &[(&str, Vec<u8>)]) -> Vec<u8> {
+    use std::io::Write;
+    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let opts = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated);
+    for (name, bytes) in entries {
+        w.start_file(*name, opts).expect("entry");
+        w.write_all(bytes).expect("write");
+    }
+    w.finish().expect("finish").into_inner()
+}
+
 /// Copies the fixture bundles into `flows`.
 pub fn copy_bundles(flows: &Path) {
     std::fs::create_dir_all(flows).unwrap();

@@ -14,7 +14,8 @@ pub mod varnodes;
 pub use effects::{ResumeError, event_key, resume, resume_due};
 pub use exec::{ChildStartError, Host, advance, complete, fail};
 pub use nodes::{
-    BundlePlugins, BundlePluginsError, InputFailure, NodeFailure, NodeRegistry, PluginNode, Reads,
+    BundlePlugins, BundlePluginsError, DeferredLoaded, DeferredPlugins, InputFailure, NodeFailure,
+    NodeRegistry, PluginNode, Reads,
 };
 pub use pinexpr::{PinExpr, PinExprError, PinExprEvaluator, PinExprs};
 pub use plugin_node::{ContextEdit, NodeOutput, PluginOutcome, PluginWait, WaitKind};

@@ -215,6 +215,27 @@ fn native(ty: &str) -> Option<NodeKind> {
     })
 }
 
+/// Components the gateway has but compiles only when a flow first needs one (the Python component shipped in
+/// the binary: compiling it takes 10–25 s, and most gateways never run a `code` node).
+pub trait DeferredPlugins: Send + Sync {
+    /// Whether loading them would provide `node_type`.
+    fn provides(&self, node_type: &str) -> bool;
+    /// Whether loading them would provide a pin-expression evaluator.
+    fn evaluates_pin_expressions(&self) -> bool;
+    /// Loads them (once; later calls answer the same): their node types and evaluator, or `None` when they
+    /// could not be loaded (the host logs why).
+    fn load(&self) -> Option<DeferredLoaded>;
+}
+
+/// What loading the deferred components gave.
+#[derive(Clone, Default)]
+pub struct DeferredLoaded {
+    /// Their node types.
+    pub nodes: Vec<Arc<PluginNode>>,
+    /// Their pin-expression evaluator, if one has one.
+    pub pin_evaluator: Option<Arc<dyn super::PinExprEvaluator>>,
+}
+
 /// Maps node type strings to their implementation; plugins are registered by type name.
 #[derive(Clone, Default)]
 pub struct NodeRegistry {
@@ -222,6 +243,8 @@ pub struct NodeRegistry {
     bundles: Option<Arc<dyn BundlePlugins>>,
     /// The Python sandbox pin expressions run in; `None` refuses flows that have some.
     pin_exprs: Option<Arc<dyn super::PinExprEvaluator>>,
+    /// Components loaded on a flow's first need of them.
+    deferred: Option<Arc<dyn DeferredPlugins>>,
 }
 
 impl NodeRegistry {
@@ -244,6 +267,37 @@ impl NodeRegistry {
     /// The pin-expression sandbox, if this gateway has one.
     pub fn pin_evaluator(&self) -> Option<&Arc<dyn super::PinExprEvaluator>> {
         self.pin_exprs.as_ref()
+    }
+    /// Components to load when a flow first needs them.
+    pub fn set_deferred(&mut self, deferred: Arc<dyn DeferredPlugins>) {
+        self.deferred = Some(deferred);
+    }
+    /// Whether a flow with these node types and pin expressions needs the deferred components: some type is
+    /// provided only by them, or it has expressions and only they evaluate them.
+    pub fn needs_deferred<'a>(
+        &self,
+        mut node_types: impl Iterator<Item = &'a str>,
+        has_pin_exprs: bool,
+    ) -> bool {
+        let Some(d) = &self.deferred else {
+            return false;
+        };
+        (has_pin_exprs && self.pin_exprs.is_none() && d.evaluates_pin_expressions())
+            || node_types.any(|t| self.lookup(t).is_none() && d.provides(t))
+    }
+    /// This registry plus the deferred components, loaded now if they were not yet; `None` when there are
+    /// none or they could not be loaded. What this registry has already (a bundle's own types) wins.
+    pub fn with_deferred_loaded(&self) -> Option<NodeRegistry> {
+        let loaded = self.deferred.as_ref()?.load()?;
+        let mut reg = self.clone();
+        reg.deferred = None;
+        for node in loaded.nodes {
+            reg.plugins.entry(node.node_type.clone()).or_insert(node);
+        }
+        if reg.pin_exprs.is_none() {
+            reg.pin_exprs = loaded.pin_evaluator;
+        }
+        Some(reg)
     }
     /// This registry plus the node types of the components `bundle` carries (theirs win for that bundle).
     pub fn for_bundle(

@@ -140,6 +140,24 @@ pub fn compile(raw: &Value, registry: &NodeRegistry) -> Result<CompiledFlow, Com
     refuse_duplicate_ids(&flow)?;
     lower_reroutes(&mut flow)?;
     lower_loop_limits(&mut flow);
+    // A flow that needs a component kept for first use (the Python one) loads it now.
+    let loaded;
+    let registry = if registry.needs_deferred(
+        flow.nodes.iter().map(|n| n.ty.as_str()),
+        flow.nodes
+            .iter()
+            .any(|n| !pinexpr::of_node(n, node_label(n)).is_empty()),
+    ) {
+        match registry.with_deferred_loaded() {
+            Some(r) => {
+                loaded = r;
+                &loaded
+            }
+            None => registry,
+        }
+    } else {
+        registry
+    };
 
     let by_id: HashMap<&str, &Node> = flow.nodes.iter().map(|n| (n.id.as_str(), n)).collect();
     for e in &flow.edges {
@@ -259,8 +277,9 @@ pub fn compile(raw: &Value, registry: &NodeRegistry) -> Result<CompiledFlow, Com
                         // The one node type a plugin provides in every deployment: say how to get it.
                         format!(
                             "node type \"code\" (node {}) needs the Python component (python_code), which is not \
-                             loaded on this gateway: build it with scripts/build-python-plugin.sh and put \
-                             python_code.wasm with its grants in ABSTRACTGATEWAY_PLUGINS_DIR (scripts/serve.sh does both)",
+                             loaded on this gateway: this binary was built without it (AG_NO_PYTHON_COMPONENT) or \
+                             it failed to load (see the log); build it with scripts/build-python-plugin.sh and put \
+                             python_code.wasm with its grants in ABSTRACTGATEWAY_PLUGINS_DIR",
                             node.id
                         )
                     } else {
@@ -280,8 +299,10 @@ pub fn compile(raw: &Value, registry: &NodeRegistry) -> Result<CompiledFlow, Com
             return Err(CompileError {
                 message: format!(
                     "pin expressions (Python) on node {} ({:?}) need the Python component (python_code), \
-                     which is not loaded on this gateway: build it with scripts/build-python-plugin.sh and put \
-                     python_code.wasm with its grants in ABSTRACTGATEWAY_PLUGINS_DIR",
+                     which is not loaded on this gateway: this binary was built without it \
+                     (AG_NO_PYTHON_COMPONENT) or it failed to load (see the log); build it with \
+                     scripts/build-python-plugin.sh and put python_code.wasm with its grants in \
+                     ABSTRACTGATEWAY_PLUGINS_DIR",
                     node.id, node.ty
                 ),
                 node_id: Some(node.id.clone()),
@@ -764,6 +785,52 @@ mod tests {
 
     fn edge(id: &str, from: &str, handle: &str, to: &str, data: Value) -> Value {
         json!({"id": id, "source": from, "sourceHandle": handle, "target": to, "targetHandle": "exec-in", "data": data})
+    }
+
+    /// Deferred components that count their loads and provide `code`.
+    struct Counting(std::sync::atomic::AtomicUsize);
+
+    impl crate::engine::DeferredPlugins for Counting {
+        fn provides(&self, node_type: &str) -> bool {
+            node_type == "code"
+        }
+        fn evaluates_pin_expressions(&self) -> bool {
+            false
+        }
+        fn load(&self) -> Option<crate::engine::DeferredLoaded> {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Some(crate::engine::DeferredLoaded {
+                nodes: vec![std::sync::Arc::new(crate::engine::PluginNode::new(
+                    "code", "python", "d1", None,
+                ))],
+                pin_evaluator: None,
+            })
+        }
+    }
+
+    #[test]
+    fn deferred_components_load_only_for_a_flow_that_needs_them() {
+        let counting = std::sync::Arc::new(Counting(Default::default()));
+        let mut reg = NodeRegistry::new();
+        reg.set_deferred(counting.clone());
+        let flow = |ty: &str| {
+            json!({"id": "f", "nodes": [
+                exec_node("s", "on_flow_start", &[], &["exec-out"]),
+                exec_node("x", ty, &["exec-in"], &["exec-out"]),
+            ], "edges": [edge("e", "s", "exec-out", "x", Value::Null)]})
+        };
+        let loads = || counting.0.load(std::sync::atomic::Ordering::SeqCst);
+        compile(&flow("ask_user"), &reg).expect("a native type compiles");
+        // A type nobody provides does not load them either: it is refused as unsupported.
+        let e = compile(&flow("generate_image"), &reg).expect_err("unknown type");
+        assert!(e.message.contains("not supported"), "{e}");
+        assert_eq!(loads(), 0);
+        let c = compile(&flow("code"), &reg).expect("loaded on first need");
+        assert!(matches!(
+            c.node("x").map(|n| &n.kind),
+            Some(NodeKind::Plugin(p)) if p.plugin == "python"
+        ));
+        assert_eq!(loads(), 1);
     }
 
     #[test]

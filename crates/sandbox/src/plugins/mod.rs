@@ -19,6 +19,7 @@ mod metrics;
 pub mod pin_expr;
 pub mod policy;
 pub mod sandbox;
+pub mod shipped;
 pub mod tool_plugin;
 pub mod v0_1;
 
@@ -29,7 +30,7 @@ use std::sync::{Arc, OnceLock};
 use parking_lot::RwLock;
 use wasmtime::component::Linker;
 
-use crate::engine::{BundlePlugins, NodeRegistry, PluginNode};
+use crate::engine::{BundlePlugins, DeferredLoaded, DeferredPlugins, NodeRegistry, PluginNode};
 use crate::runner::executor::{NodeDone, NodeExecutor, NodeJob};
 use crate::store::Store;
 use cache::{ComponentCache, sha256_hex};
@@ -37,6 +38,7 @@ use caps::Capabilities;
 use component::{LoadedPlugin, Owner};
 use ctx::NodeCtx;
 pub use grants::Grants;
+use grants::GrantsError;
 use load_error::Kind;
 pub use load_error::LoadError;
 use policy::Policy;
@@ -64,6 +66,17 @@ pub struct PluginHost {
     policy: Policy,
     /// Admission to the instance pool.
     admission: sandbox::Admission,
+    /// Shipped components kept aside until a flow needs one (see `shipped`).
+    deferred: parking_lot::Mutex<Deferred>,
+}
+
+/// The shipped components kept aside, and what loading them gave.
+#[derive(Default)]
+struct Deferred {
+    /// What each provides, with its grants (kept after loading: registries made before still ask).
+    items: Vec<(shipped::Shipped, Grants)>,
+    /// `None` until the first load; then what it gave (`None` inside: nothing could be loaded).
+    loaded: Option<Option<DeferredLoaded>>,
 }
 
 impl Drop for PluginHost {
@@ -138,6 +151,7 @@ impl PluginHost {
                 engine::MAX_QUEUED,
                 engine::MAX_QUEUE_WAIT,
             ),
+            deferred: Default::default(),
         }))
     }
 
@@ -343,7 +357,57 @@ impl PluginHost {
             }
         }
         reg.set_bundle_plugins(self.clone());
+        let d = self.deferred.lock();
+        if !d.items.is_empty() && d.loaded.is_none() {
+            reg.set_deferred(Arc::new(DeferredLoader(self.clone())));
+        }
         reg
+    }
+
+    /// Keeps `component` aside, to be compiled when a flow first needs what it provides.
+    pub fn defer(&self, component: shipped::Shipped, grants: Grants) {
+        self.deferred.lock().items.push((component, grants));
+    }
+
+    /// Whether a component named `name` is loaded for new runs.
+    pub fn is_current(&self, name: &str) -> bool {
+        self.current.read().iter().any(|(n, _)| n == name)
+    }
+
+    /// Compiles the deferred components (once: a second call answers what the first gave). Holding the lock
+    /// while compiling makes a concurrent caller wait for this compile instead of starting its own.
+    fn load_deferred(self: &Arc<Self>) -> Option<DeferredLoaded> {
+        let mut d = self.deferred.lock();
+        if let Some(done) = &d.loaded {
+            return done.clone();
+        }
+        let mut out = DeferredLoaded::default();
+        let mut any = false;
+        for (component, grants) in d.items.clone() {
+            let name = component.descriptor.name;
+            tracing::info!("loading the shipped component {name} for its first use");
+            match self.load_owned(name, component.bytes, grants, Owner::Builtin) {
+                Ok(Loaded::Nodes(p)) => {
+                    any = true;
+                    for promised in component.descriptor.node_types {
+                        if !p.types.iter().any(|t| t.name == *promised) {
+                            tracing::warn!(
+                                "shipped component {name} does not declare node type {promised}"
+                            );
+                        }
+                    }
+                    out.nodes.extend(node_types(&p));
+                    if let Some(e) = pin_expr::ComponentPinExprs::new(self.clone(), p) {
+                        out.pin_evaluator = Some(Arc::new(e));
+                    }
+                }
+                Ok(Loaded::Tools(_)) => any = true,
+                Err(e) => tracing::warn!("shipped component {name} not loaded: {e}"),
+            }
+        }
+        let done = any.then_some(out);
+        d.loaded = Some(done.clone());
+        done
     }
 
     /// The plugin a job is pinned to; a digest no longer around is reloaded from the cache's copy.
@@ -470,10 +534,51 @@ pub fn setup_in_mode(
             }
         }
     }
+    // The binary's other components wait for a flow that needs them; the plugins dir's copy of one wins.
+    for component in shipped::all() {
+        let name = component.descriptor.name;
+        if host.is_current(name) {
+            continue;
+        }
+        match serde_json::from_str(component.grants)
+            .map_err(|e| GrantsError::Invalid(e.to_string()))
+            .and_then(|v| Grants::parse(&v))
+        {
+            Ok(g) => host.defer(*component, g),
+            Err(e) => warnings.push(format!("shipped component {name} not loaded: {e}")),
+        }
+    }
     for w in &warnings {
         tracing::warn!("{w}");
     }
     Ok((host, warnings))
+}
+
+/// The plugin host's deferred components, as a registry sees them.
+struct DeferredLoader(Arc<PluginHost>);
+
+impl DeferredPlugins for DeferredLoader {
+    fn provides(&self, node_type: &str) -> bool {
+        self.0
+            .deferred
+            .lock()
+            .items
+            .iter()
+            .any(|(c, _)| c.descriptor.node_types.contains(&node_type))
+    }
+
+    fn evaluates_pin_expressions(&self) -> bool {
+        self.0
+            .deferred
+            .lock()
+            .items
+            .iter()
+            .any(|(c, _)| c.descriptor.pin_expressions)
+    }
+
+    fn load(&self) -> Option<DeferredLoaded> {
+        self.0.load_deferred()
+    }
 }
 
 /// Why the plugin host could not be set up (the process does not start).
