@@ -1,6 +1,6 @@
-//! `abstractgateway migrate --from-seed DIR`: moves what the seed (AbstractGateway 0.2.1, file backend) stored in
-//! its data dir into this gateway's: runs with their ledgers, the command inbox (what the seed applied is marked
-//! applied, the rest is left for this runner), artifacts (the same ids), generated flows and deprecations.
+//! `abstractgateway migrate --from-seed DIR`: moves what the seed (AbstractGateway 0.2.1, file or sqlite backend)
+//! stored in its data dir into this gateway's: runs with their ledgers, the command inbox (what the seed applied is
+//! marked applied, the rest is left for this runner), artifacts (the same ids), generated flows and deprecations.
 //!
 //! The seed's files are read, never written, and every one is hostile until checked: names that are not plain ids
 //! are skipped, lines and files are read under caps, a blob must match its sha256, and the target must be a data
@@ -20,6 +20,8 @@ use crate::artifacts::{ArtifactStore, NewArtifact, max_bytes_from_env};
 use crate::run::{CommandOutcome, RunState};
 use crate::store::{Batch, NewCommand, RunQuery, Store};
 
+mod seed_db;
+
 /// Ledger records written per batch (a long ledger is written in pieces; the run's state goes with the last).
 const LEDGER_CHUNK: usize = 1000;
 /// Longest line read from a ledger or the command inbox; a longer one is skipped.
@@ -31,16 +33,151 @@ const MAX_ID: usize = 200;
 
 #[derive(Args, Debug)]
 pub struct MigrateArgs {
-    /// The seed's data dir (its ABSTRACTGATEWAY_DATA_DIR, file backend).
+    /// The seed's data dir (its ABSTRACTGATEWAY_DATA_DIR, file or sqlite backend).
     #[arg(long = "from-seed", value_name = "DIR")]
     pub from_seed: PathBuf,
+    /// The seed's sqlite database when it was not `DIR/gateway.sqlite3` (its ABSTRACTGATEWAY_DB_PATH).
+    #[arg(long = "seed-db", value_name = "FILE")]
+    pub seed_db: Option<PathBuf>,
     /// This gateway's data dir to fill; it must hold no runs yet.
     #[arg(long, env = "ABSTRACTGATEWAY_DATA_DIR", default_value = "runtime")]
     pub data_dir: PathBuf,
 }
 
-/// One part of a migration: the seed's dir, the target data dir, its store, the report.
-type Step = fn(&Path, &Path, &Store, &mut Report) -> Result<(), String>;
+/// One part of a migration: the seed, the target data dir, its store, the report.
+type Step = fn(&Seed, &Path, &Store, &mut Report) -> Result<(), String>;
+
+/// The seed's data dir and where it kept runs, ledgers and its command inbox.
+struct Seed {
+    dir: PathBuf,
+    state: SeedState,
+}
+
+/// The seed's two backends for runs, ledgers and commands (artifacts and flows are files with both).
+enum SeedState {
+    /// `run_<id>.json`, `ledger_<id>.jsonl`, `commands.jsonl`, `commands_cursor.json`.
+    Files,
+    /// `gateway.sqlite3`.
+    Sqlite(seed_db::SeedDb),
+}
+
+impl Seed {
+    /// `(run id, where it was read)` of every run.
+    fn run_ids(&self, report: &mut Report) -> Result<Vec<(String, String)>, String> {
+        match &self.state {
+            SeedState::Files => Ok(files_of(&self.dir, "run_", ".json", report)
+                .into_iter()
+                .map(|(id, path)| (id, format!("run file {}", path.display())))
+                .collect()),
+            SeedState::Sqlite(db) => Ok(plain_rows(db.run_ids()?, "run", report)
+                .into_iter()
+                .map(|id| {
+                    let at = format!("run {id:?} of the seed database");
+                    (id, at)
+                })
+                .collect()),
+        }
+    }
+
+    /// The bytes of a run's state.
+    fn run_bytes(&self, id: &str) -> Result<Vec<u8>, String> {
+        match &self.state {
+            SeedState::Files => read_capped(&self.dir.join(format!("run_{id}.json")), MAX_FILE),
+            SeedState::Sqlite(db) => db.run_json(id, MAX_FILE),
+        }
+    }
+
+    /// A run's ledger records in order (unsound ones reported and left out).
+    fn ledger(&self, id: &str, report: &mut Report) -> Result<Vec<Map<String, Value>>, String> {
+        match &self.state {
+            SeedState::Files => Ok(jsonl(
+                &self.dir.join(format!("ledger_{id}.jsonl")),
+                "ledger",
+                report,
+            )
+            .into_iter()
+            .map(|(_, m)| m)
+            .collect()),
+            SeedState::Sqlite(db) => Ok(db
+                .ledger(id, MAX_LINE)?
+                .into_iter()
+                .filter_map(|(seq, rec)| {
+                    rec.map_err(|e| report.skip(format!("ledger of run {id:?} seq {seq}: {e}")))
+                        .ok()
+                })
+                .collect()),
+        }
+    }
+
+    /// `(run id, where)` of every ledger, to report those without a run.
+    fn ledger_ids(&self, report: &mut Report) -> Result<Vec<(String, String)>, String> {
+        match &self.state {
+            SeedState::Files => Ok(files_of(&self.dir, "ledger_", ".jsonl", report)
+                .into_iter()
+                .map(|(id, path)| (id, format!("ledger {}", path.display())))
+                .collect()),
+            SeedState::Sqlite(db) => Ok(plain_rows(db.ledger_run_ids()?, "ledger", report)
+                .into_iter()
+                .map(|id| {
+                    let at = format!("the ledger of run {id:?}");
+                    (id, at)
+                })
+                .collect()),
+        }
+    }
+
+    /// The command inbox as `(where, line)`, in any order.
+    fn commands(&self, report: &mut Report) -> Result<Vec<(String, seed_db::Object)>, String> {
+        match &self.state {
+            SeedState::Files => Ok(jsonl(&self.dir.join("commands.jsonl"), "command", report)
+                .into_iter()
+                .map(|(n, m)| (format!("command line {n}"), m))
+                .collect()),
+            SeedState::Sqlite(db) => Ok(db
+                .commands(MAX_LINE)?
+                .into_iter()
+                .enumerate()
+                .filter_map(|(n, c)| match c {
+                    Ok(m) => Some((format!("command row {}", n + 1), m)),
+                    Err(e) => {
+                        report.skip(e);
+                        None
+                    }
+                })
+                .collect()),
+        }
+    }
+
+    /// The seq of the last command the seed applied.
+    fn cursor(&self) -> u64 {
+        match &self.state {
+            SeedState::Files => match read_capped(&self.dir.join("commands_cursor.json"), MAX_FILE)
+            {
+                Ok(bytes) => serde_json::from_slice::<Value>(&bytes)
+                    .ok()
+                    .and_then(|v| v.get("cursor").and_then(Value::as_u64))
+                    .unwrap_or(0),
+                Err(_) => 0,
+            },
+            SeedState::Sqlite(db) => db.cursor(),
+        }
+    }
+}
+
+/// The ids of `rows` that are plain ids; the others are reported.
+fn plain_rows(rows: Vec<seed_db::Row<String>>, what: &str, report: &mut Report) -> Vec<String> {
+    let mut out = Vec::new();
+    for row in rows {
+        match row {
+            Ok(id) if plain_id(&id) => out.push(id),
+            Ok(id) => report.skip(format!(
+                "{what} {id:?} of the seed database: not a plain id"
+            )),
+            Err(e) => report.skip(format!("a {what} row of the seed database: {e}")),
+        }
+    }
+    out
+}
 
 /// What was moved, and what was not.
 #[derive(Default)]
@@ -231,18 +368,38 @@ pub fn run(args: MigrateArgs) -> ExitCode {
             })
         })
     });
-    if !has_files {
-        let sqlite = src.join("gateway.sqlite3").exists();
-        eprintln!(
-            "error: {} holds no seed runs, ledgers or commands (file backend){}",
-            src.display(),
-            if sqlite {
-                "; its gateway.sqlite3 (the seed's sqlite backend) cannot be migrated yet"
-            } else {
-                ""
+    let db_path = args
+        .seed_db
+        .clone()
+        .unwrap_or_else(|| src.join("gateway.sqlite3"));
+    // A dir with a database is the sqlite backend's (the seed's own file-to-sqlite migration leaves the files).
+    let state = if args.seed_db.is_some() || db_path.exists() {
+        match seed_db::SeedDb::open(&db_path) {
+            Ok(db) => SeedState::Sqlite(db),
+            Err(e) => {
+                eprintln!("error: the seed's sqlite database {e}");
+                return ExitCode::from(EXIT_USAGE);
             }
+        }
+    } else if has_files {
+        SeedState::Files
+    } else {
+        eprintln!(
+            "error: {} holds no seed runs, ledgers or commands (neither the file backend's files nor gateway.sqlite3)",
+            src.display()
         );
         return ExitCode::from(EXIT_USAGE);
+    };
+    let seed = Seed {
+        dir: src.clone(),
+        state,
+    };
+    let mut report = Report::default();
+    if matches!(seed.state, SeedState::Sqlite(_)) && has_files {
+        report.skip(format!(
+            "{}: the file backend's runs, ledgers and commands are ignored: the sqlite database is the seed's state",
+            src.display()
+        ));
     }
     if std::fs::create_dir_all(&args.data_dir).is_err() {
         return fail(format!("cannot create {}", args.data_dir.display()));
@@ -265,7 +422,6 @@ pub fn run(args: MigrateArgs) -> ExitCode {
         }
         Err(e) => return fail(e),
     }
-    let mut report = Report::default();
     let steps: [(&str, Step); 5] = [
         ("runs", migrate_runs),
         ("commands", migrate_commands),
@@ -274,7 +430,7 @@ pub fn run(args: MigrateArgs) -> ExitCode {
         ("deprecations", migrate_deprecations),
     ];
     for (what, step) in steps {
-        if let Err(e) = step(src, &args.data_dir, &store, &mut report) {
+        if let Err(e) = step(&seed, &args.data_dir, &store, &mut report) {
             return fail(format!(
                 "migrating {what}: {e} (the target is incomplete: remove {} and migrate again)",
                 args.data_dir.display()
@@ -296,31 +452,32 @@ pub fn run(args: MigrateArgs) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// Each `run_<id>.json` with its `ledger_<id>.jsonl`.
-fn migrate_runs(src: &Path, _dst: &Path, store: &Store, report: &mut Report) -> Result<(), String> {
-    let runs = files_of(src, "run_", ".json", report);
+/// Each run with its ledger.
+fn migrate_runs(
+    seed: &Seed,
+    _dst: &Path,
+    store: &Store,
+    report: &mut Report,
+) -> Result<(), String> {
+    let runs = seed.run_ids(report)?;
     let mut known = std::collections::HashSet::new();
-    for (id, path) in runs {
-        let bytes = match read_capped(&path, MAX_FILE) {
+    for (id, at) in runs {
+        let bytes = match seed.run_bytes(&id) {
             Ok(b) => b,
             Err(e) => {
-                report.skip(format!("run file {}: {e}", path.display()));
+                report.skip(format!("{at}: {e}"));
                 continue;
             }
         };
         let mut run: RunState = match serde_json::from_slice(&bytes) {
             Ok(r) => r,
             Err(e) => {
-                report.skip(format!("run file {}: {e}", path.display()));
+                report.skip(format!("{at}: {e}"));
                 continue;
             }
         };
         if run.run_id != id {
-            report.skip(format!(
-                "run file {}: names run {:?}",
-                path.display(),
-                run.run_id
-            ));
+            report.skip(format!("{at}: names run {:?}", run.run_id));
             continue;
         }
         // The seed keeps the pause flag in vars; this gateway in the run's control.
@@ -342,11 +499,11 @@ fn migrate_runs(src: &Path, _dst: &Path, store: &Store, report: &mut Report) -> 
         // Workspaces stay where the seed put them: a migrated run gets one of this gateway's when it needs one.
         run.workspace = None;
         run.inflight = None;
-        let ledger = jsonl(&src.join(format!("ledger_{id}.jsonl")), "ledger", report);
+        let ledger = seed.ledger(&id, report)?;
         let mut seq = 0u64;
         for chunk in ledger.chunks(LEDGER_CHUNK) {
             let mut batch = Batch::new();
-            for (_, rec) in chunk {
+            for rec in chunk {
                 seq += 1;
                 let json = serde_json::to_vec(rec).map_err(|e| e.to_string())?;
                 batch.append_ledger_json(&id, seq, json);
@@ -363,32 +520,23 @@ fn migrate_runs(src: &Path, _dst: &Path, store: &Store, report: &mut Report) -> 
         report.runs += 1;
         report.records += seq as usize;
     }
-    for (id, path) in files_of(src, "ledger_", ".jsonl", report) {
+    for (id, at) in seed.ledger_ids(report)? {
         if !known.contains(&id) {
-            report.skip(format!(
-                "ledger {} has no readable run file; not migrated",
-                path.display()
-            ));
+            report.skip(format!("{at} has no readable run; not migrated"));
         }
     }
     Ok(())
 }
 
-/// `commands.jsonl` in seed order; those at or below `commands_cursor.json` were applied by the seed.
+/// The command inbox in seed order; those at or below the seed's cursor were applied by the seed.
 fn migrate_commands(
-    src: &Path,
+    seed: &Seed,
     _dst: &Path,
     store: &Store,
     report: &mut Report,
 ) -> Result<(), String> {
-    let cursor = match read_capped(&src.join("commands_cursor.json"), MAX_FILE) {
-        Ok(bytes) => serde_json::from_slice::<Value>(&bytes)
-            .ok()
-            .and_then(|v| v.get("cursor").and_then(Value::as_u64))
-            .unwrap_or(0),
-        Err(_) => 0,
-    };
-    let mut lines = jsonl(&src.join("commands.jsonl"), "command", report);
+    let cursor = seed.cursor();
+    let mut lines = seed.commands(report)?;
     let seq_of = |m: &Map<String, Value>| m.get("seq").and_then(Value::as_u64).unwrap_or(0);
     lines.sort_by_key(|(_, m)| seq_of(m));
     let mut batch = Batch::new();
@@ -398,9 +546,7 @@ fn migrate_commands(
         let (Some(command_id), Some(run_id), Some(kind)) =
             (text("command_id"), text("run_id"), text("type"))
         else {
-            report.skip(format!(
-                "command line {n}: missing command_id, run_id or type"
-            ));
+            report.skip(format!("{n}: missing command_id, run_id or type"));
             continue;
         };
         let seed_seq = seq_of(&m);
@@ -449,11 +595,12 @@ fn migrate_commands(
 
 /// `artifacts/refs/<id>.meta` with `artifacts/blobs/<blob>.bin`, each blob checked against its sha256.
 fn migrate_artifacts(
-    src: &Path,
+    seed: &Seed,
     dst: &Path,
     _store: &Store,
     report: &mut Report,
 ) -> Result<(), String> {
+    let src = &seed.dir;
     let max = max_bytes_from_env();
     let artifacts = ArtifactStore::open_with(dst, max).map_err(|e| e.to_string())?;
     let refs = src.join("artifacts").join("refs");
@@ -530,11 +677,12 @@ fn migrate_artifacts(
 
 /// `dynamic_flows/*.json`: the generated wrapper flows of scheduled runs, by their `id`.
 fn migrate_flows(
-    src: &Path,
+    seed: &Seed,
     _dst: &Path,
     store: &Store,
     report: &mut Report,
 ) -> Result<(), String> {
+    let src = &seed.dir;
     let dir = src.join("dynamic_flows");
     let Ok(entries) = std::fs::read_dir(&dir) else {
         return Ok(());
@@ -570,11 +718,12 @@ fn migrate_flows(
 
 /// `workflow_deprecations.json`, when it is the seed's shape.
 fn migrate_deprecations(
-    src: &Path,
+    seed: &Seed,
     dst: &Path,
     _store: &Store,
     report: &mut Report,
 ) -> Result<(), String> {
+    let src = &seed.dir;
     let path = src.join("workflow_deprecations.json");
     let Ok(bytes) = read_capped(&path, MAX_FILE) else {
         return Ok(());
