@@ -424,6 +424,47 @@ def main_llm(args):
             print("- %s p50, seed / ours: %.0f×" % (bundle, results["seed"][bundle]["p50"] / results["ours"][bundle]["p50"]))
 
 
+def main_sse(args):
+    """The fan-out alone, `args.sse_only` times per side on one server each: per trial the p50 and p99 over the
+    subscribers, then the median of each across trials. `first` is the earliest subscriber: the command's own
+    cost (HTTP, durable commit, runner), which every subscriber pays before the fan-out proper."""
+    env = {"ABSTRACTGATEWAY_MAX_SSE": str(args.subscribers + 10), "ABSTRACTGATEWAY_MAX_CONCURRENCY": str(args.subscribers + 64)}
+    rows = {}
+    for kind, exe in (("ours", args.ours), ("seed", args.seed)):
+        if not exe:
+            continue
+        root = tempfile.mkdtemp(prefix="gwbench-sse-%s-" % kind)
+        flows, data = os.path.join(root, "flows"), os.path.join(root, "data")
+        os.makedirs(flows)
+        for f in os.listdir(args.bundles):
+            if f.endswith(".flow"):
+                shutil.copy(os.path.join(args.bundles, f), flows)
+        port = free_port()
+        pid, _ = start_server(kind, exe, flows, data, port, env)
+        trials = []
+        try:
+            time.sleep(1)
+            for _ in range(args.sse_only):
+                xs, got = sse_fanout(port, args.subscribers)
+                if got < args.subscribers:
+                    raise RuntimeError("%s: only %d/%d subscribers got the event" % (kind, got, args.subscribers))
+                trials.append((min(xs), pct(xs, 50), pct(xs, 99)))
+                print("%s trial: first %.1f p50 %.1f p99 %.1f ms" % ((kind,) + trials[-1]), file=sys.stderr)
+        finally:
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except OSError:
+                pass
+            time.sleep(1)
+            shutil.rmtree(root, ignore_errors=True)
+        rows[kind] = [statistics.median(t[i] for t in trials) for i in range(3)]
+    kinds = list(rows)
+    print("| One event to %d SSE subscribers, median of %d trials (ms) | %s |" % (args.subscribers, args.sse_only, " | ".join(kinds)))
+    print("|---|" + "---|" * len(kinds))
+    for i, label in enumerate(("first subscriber", "p50", "p99")):
+        print("| %s | %s |" % (label, " | ".join("%.1f" % rows[k][i] for k in kinds)))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--ours", default="target/release/abstractgateway")
@@ -434,6 +475,8 @@ def main():
     ap.add_argument("--latency-runs", type=int, default=50)
     ap.add_argument("--cmd-runs", type=int, default=30)
     ap.add_argument("--subscribers", type=int, default=1000)
+    ap.add_argument("--sse-only", type=int, metavar="K", default=0,
+                    help="measure only the SSE fan-out, K times on each side (one server per side)")
     ap.add_argument("--llm", action="store_true", help="measure the LLM bundles against a fake model instead")
     ap.add_argument("--llm-bundles", default="bundles/llm")
     ap.add_argument("--fake-llm", default="../shared/fixtures/fake_llm_server.py")
@@ -443,6 +486,9 @@ def main():
     args = ap.parse_args()
     if args.llm:
         main_llm(args)
+        return
+    if args.sse_only:
+        main_sse(args)
         return
     # Both sides need room for the fan-out streams; everything else stays at its default.
     env = {"ABSTRACTGATEWAY_MAX_SSE": str(args.subscribers + 10), "ABSTRACTGATEWAY_MAX_CONCURRENCY": str(args.subscribers + 64)}

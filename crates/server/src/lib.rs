@@ -27,6 +27,7 @@ pub mod origin;
 pub mod proxy;
 pub mod request_id;
 pub mod routes;
+pub mod sse_tail;
 pub mod state;
 pub mod stream_token;
 
@@ -185,6 +186,7 @@ pub fn open_state_on(
         plugin_caps,
         artifacts,
         bundle_mirror: std::sync::OnceLock::new(),
+        sse_tails: Default::default(),
         cfg,
     }))
 }

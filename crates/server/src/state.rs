@@ -49,6 +49,8 @@ pub struct AppState {
     pub artifacts: Arc<ArtifactStore>,
     /// Cluster mode: where bundle uploads and deletes made through this node are published for every node.
     pub bundle_mirror: std::sync::OnceLock<Arc<dyn BundleMirror>>,
+    /// The step frames SSE streams share, per run.
+    pub sse_tails: crate::sse_tail::Tails,
 }
 
 /// Cluster mode: publishes the bundle files this node's API installs or removes, so that every node serves the

@@ -1,6 +1,7 @@
 //! Ledger replay (§1.1 #17, #18) and the push-based SSE stream (#19).
 
 use std::convert::Infallible;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
@@ -9,12 +10,12 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use bytes::Bytes;
 use serde_json::{Value, json};
-use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::error::{ApiError, ApiResult, raw_json};
 use crate::extract::{BodyFields, QueryParams, json_object};
 use crate::routes::runs::load_run;
+use crate::sse_tail::Tail;
 use crate::state::SharedState;
 use crate::store::{LedgerEntry, Store};
 
@@ -211,10 +212,24 @@ pub async fn stream(
 ) -> ApiResult {
     let params = stream_params(q.as_deref(), headers.get("last-event-id"))?;
     load_run(&st, &run_id)?;
-    let (tx, rx) = mpsc::channel::<Result<Bytes, Infallible>>(8);
     let store = st.gw.store().clone();
-    tokio::spawn(pump(store, run_id, params.after, params.heartbeat, tx));
-    let body = Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(rx));
+    let pump = Pump {
+        watch: store.watch_run(&run_id),
+        tail: st.sse_tails.of(&run_id),
+        store,
+        run_id,
+        cursor: params.after,
+        hb: params.heartbeat,
+        last_emit: Instant::now(),
+        state: PumpState::Opening,
+        _subscriber: crate::metrics::SseSubscriber::start(),
+    };
+    // The body polls the pump itself (no task or channel between them): hyper drops it when the client goes.
+    let body = Body::from_stream(futures::stream::unfold(pump, |mut p| async move {
+        p.next_chunk()
+            .await
+            .map(|chunk| (Ok::<_, Infallible>(chunk), p))
+    }));
     let mut resp = Response::new(body);
     let h = resp.headers_mut();
     h.insert(
@@ -226,63 +241,99 @@ pub async fn stream(
     Ok(resp)
 }
 
-/// Feeds one client from its own cursor: it reads the store (never a shared buffer), so a slow client only
-/// delays itself, and it wakes on every durable append through the run's watch channel.
-async fn pump(
+/// Where a stream stands in its life.
+enum PumpState {
+    /// The `retry:` hint is still to be sent.
+    Opening,
+    /// Sending records as they become durable.
+    Following,
+    /// The run ended and `event: done` was sent.
+    Done,
+}
+
+/// Feeds one client from its own cursor, waking on every durable append through the run's watch channel. New
+/// records come from the run's shared tail (read and encoded once for every stream); a client behind the tail reads
+/// the store itself, so a slow client only delays itself.
+struct Pump {
     store: Store,
+    tail: Arc<Tail>,
     run_id: String,
-    mut cursor: u64,
+    cursor: u64,
     hb: Duration,
-    tx: mpsc::Sender<Result<Bytes, Infallible>>,
-) {
-    let _subscriber = crate::metrics::SseSubscriber::start();
-    let mut watch = store.watch_run(&run_id);
-    if tx
-        .send(Ok(Bytes::from(format!("retry: {RETRY_MS}\n\n"))))
-        .await
-        .is_err()
-    {
-        return;
+    watch: tokio::sync::watch::Receiver<crate::store::RunHead>,
+    last_emit: Instant,
+    state: PumpState,
+    _subscriber: crate::metrics::SseSubscriber,
+}
+
+impl Pump {
+    /// The next bytes for the client; `None` ends the stream.
+    async fn next_chunk(&mut self) -> Option<Bytes> {
+        match self.state {
+            PumpState::Opening => {
+                self.state = PumpState::Following;
+                return Some(Bytes::from(format!("retry: {RETRY_MS}\n\n")));
+            }
+            PumpState::Done => return None,
+            PumpState::Following => {}
+        }
+        loop {
+            let head = *self.watch.borrow_and_update();
+            let shared = self
+                .tail
+                .after(&self.store, &self.run_id, self.cursor, head.ledger_len);
+            let chunk = match shared {
+                Ok(Some((chunk, n))) => {
+                    self.cursor += n;
+                    (n > 0).then_some(chunk)
+                }
+                Ok(None) => self.catch_up()?,
+                Err(e) => {
+                    tracing::error!("ledger stream of run {}: {e}", self.run_id);
+                    return None;
+                }
+            };
+            if let Some(chunk) = chunk {
+                self.last_emit = Instant::now();
+                return Some(chunk);
+            }
+            if head.status.is_some_and(|s| s.is_terminal()) && self.cursor >= head.ledger_len {
+                self.state = PumpState::Done;
+                return Some(Bytes::from(done_frame(&self.run_id, self.cursor)));
+            }
+            tokio::select! {
+                changed = self.watch.changed() => {
+                    changed.ok()?;
+                }
+                _ = tokio::time::sleep_until(self.last_emit + self.hb) => {
+                    self.last_emit = Instant::now();
+                    return Some(Bytes::from_static(b": keep-alive\n\n"));
+                }
+            }
+        }
     }
-    let mut last_emit = Instant::now();
-    loop {
-        let head = *watch.borrow_and_update();
-        let page = match store.ledger_after(&run_id, cursor, STREAM_PAGE) {
+
+    /// One page of the records after the cursor, read and encoded for this client alone (it is behind the shared
+    /// tail): `Some(None)` when there are none, `None` when the store failed.
+    fn catch_up(&mut self) -> Option<Option<Bytes>> {
+        let page = match self
+            .store
+            .ledger_after(&self.run_id, self.cursor, STREAM_PAGE)
+        {
             Ok(p) => p,
             Err(e) => {
-                tracing::error!("ledger stream of run {run_id}: {e}");
-                return;
+                tracing::error!("ledger stream of run {}: {e}", self.run_id);
+                return None;
             }
         };
-        if !page.is_empty() {
-            let mut chunk = String::new();
-            for e in &page {
-                chunk.push_str(&step_frame(e));
-                cursor = e.seq;
-            }
-            if tx.send(Ok(Bytes::from(chunk))).await.is_err() {
-                return;
-            }
-            last_emit = Instant::now();
-            continue;
+        if page.is_empty() {
+            return Some(None);
         }
-        if head.status.is_some_and(|s| s.is_terminal()) && cursor >= head.ledger_len {
-            let _ = tx.send(Ok(Bytes::from(done_frame(&run_id, cursor)))).await;
-            return;
+        let mut chunk = String::new();
+        for e in &page {
+            chunk.push_str(&step_frame(e));
+            self.cursor = e.seq;
         }
-        tokio::select! {
-            changed = watch.changed() => {
-                if changed.is_err() {
-                    return;
-                }
-            }
-            _ = tokio::time::sleep_until(last_emit + hb) => {
-                if tx.send(Ok(Bytes::from_static(b": keep-alive\n\n"))).await.is_err() {
-                    return;
-                }
-                last_emit = Instant::now();
-            }
-            _ = tx.closed() => return,
-        }
+        Some(Some(Bytes::from(chunk)))
     }
 }
