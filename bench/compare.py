@@ -444,6 +444,14 @@ def main_sse(args):
         trials = []
         try:
             time.sleep(1)
+            if args.sse_client:
+                out = subprocess.run([args.sse_client, "--url", "http://127.0.0.1:%d" % port, "--token", TOKEN,
+                                      "--subscribers", str(args.subscribers), "--trials", str(args.sse_only)],
+                                     capture_output=True, text=True, check=True)
+                sys.stderr.write(out.stderr)
+                r = json.loads(out.stdout.strip().splitlines()[-1])
+                rows[kind] = [r["first_ms"], r["p50_ms"], r["p99_ms"]]
+                continue
             for _ in range(args.sse_only):
                 xs, got = sse_fanout(port, args.subscribers)
                 if got < args.subscribers:
@@ -457,7 +465,8 @@ def main_sse(args):
                 pass
             time.sleep(1)
             shutil.rmtree(root, ignore_errors=True)
-        rows[kind] = [statistics.median(t[i] for t in trials) for i in range(3)]
+        if trials:
+            rows[kind] = [statistics.median(t[i] for t in trials) for i in range(3)]
     kinds = list(rows)
     print("| One event to %d SSE subscribers, median of %d trials (ms) | %s |" % (args.subscribers, args.sse_only, " | ".join(kinds)))
     print("|---|" + "---|" * len(kinds))
@@ -477,6 +486,8 @@ def main():
     ap.add_argument("--subscribers", type=int, default=1000)
     ap.add_argument("--sse-only", type=int, metavar="K", default=0,
                     help="measure only the SSE fan-out, K times on each side (one server per side)")
+    ap.add_argument("--sse-client", metavar="BIN",
+                    help="with --sse-only: the Rust client (host/benches/sse_fanout.rs) instead of this script's")
     ap.add_argument("--llm", action="store_true", help="measure the LLM bundles against a fake model instead")
     ap.add_argument("--llm-bundles", default="bundles/llm")
     ap.add_argument("--fake-llm", default="../shared/fixtures/fake_llm_server.py")

@@ -207,3 +207,38 @@ async fn browser_stream_token() {
         .unwrap();
     assert_eq!(r.status(), 401, "only the stream route accepts it");
 }
+
+/// Streams of one run share the frames of its new records; streams at every position (from the start, mid-way,
+/// at the head, reconnecting ahead of the others) each get their records in order, without gap or repeat, then
+/// `done`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streams_at_different_positions_of_one_run_each_get_their_records_once() {
+    let s = Server::start(&[]).await;
+    let run = s.start_run("ask-user", json!({"name": "Ann"})).await;
+    s.wait_status(&run, "waiting").await;
+    let mut streams = Vec::new();
+    for (i, after) in [0u64, 1, 2, 2, 2, 1, 0, 2].into_iter().enumerate() {
+        let last = (i == 7).then(|| after.to_string());
+        let q = format!("?after={after}&heartbeat_s=30");
+        streams.push((after, open_stream(&s, &run, &q, last.as_deref()).await));
+    }
+    s.command(
+        "r-many",
+        &run,
+        "resume",
+        json!({"payload": {"response": "red"}}),
+    )
+    .await;
+    for (after, mut sse) in streams {
+        let mut ids = Vec::new();
+        loop {
+            let ev = sse.next_event(T).await.expect("an event before the end");
+            if ev.event.as_deref() == Some("done") {
+                break;
+            }
+            ids.push(ev.id.expect("a step id").parse::<u64>().expect("seq"));
+        }
+        assert_eq!(ids, ((after + 1)..=5).collect::<Vec<_>>(), "after {after}");
+        assert!(sse.next_event(T).await.is_none());
+    }
+}
