@@ -72,6 +72,19 @@ pub fn list_runs_is_newest_first_and_filters(backend: Backend) {
     put(&store, &[&b_done]);
     assert_eq!(ids(&store.list_runs(&running).unwrap()), ["d"]);
     assert_eq!(store.list_runs(&query(50)).unwrap()[2], b_done);
+    // So does the session's own index.
+    assert_eq!(ids(&store.list_runs(&by_session).unwrap()), ["d", "b"]);
+    let running_in_b = RunQuery {
+        status: Some(RunStatus::Running),
+        ..by_session.clone()
+    };
+    assert_eq!(ids(&store.list_runs(&running_in_b).unwrap()), ["d"]);
+    assert_eq!(store.list_runs(&by_session).unwrap()[1], b_done);
+    let nobody = RunQuery {
+        session_id: Some("nobody".into()),
+        ..query(50)
+    };
+    assert!(store.list_runs(&nobody).unwrap().is_empty());
 }
 
 pub fn list_runs_decodes_only_what_it_returns(backend: Backend) {
@@ -105,7 +118,12 @@ pub fn a_changed_created_at_lists_the_run_once(backend: Backend) {
     put(&store, &[&r]);
     r.created_at = crate::store::testutil::ts(9);
     put(&store, &[&r]);
-    assert_eq!(store.list_runs(&query(50)).unwrap(), [r]);
+    assert_eq!(store.list_runs(&query(50)).unwrap(), [r.clone()]);
+    let by_session = RunQuery {
+        session_id: r.session_id.clone(),
+        ..query(50)
+    };
+    assert_eq!(store.list_runs(&by_session).unwrap(), [r]);
 }
 
 pub fn active_index_follows_the_status(backend: Backend) {

@@ -14,7 +14,7 @@ use std::thread::JoinHandle;
 use fjall::{OwnedWriteBatch, PersistMode};
 use tokio::sync::oneshot;
 
-use super::batch::{Batch, Op};
+use super::batch::{Batch, Op, RunIndexEntry};
 use super::heads::Changes;
 use super::keys::{self, Keyspaces};
 use super::{Appended, NewCommand, Shared, StoreError};
@@ -371,6 +371,15 @@ pub(crate) fn write_ops(
                 parent,
             } => {
                 wb.insert(&ks.runs, run_id.as_bytes(), json);
+                // The session index is derived here, where every writer (committer, replica applier) passes,
+                // so the ops and the cluster's entry format stay as they are.
+                if let Some(key) = serde_json::from_slice::<RunIndexEntry>(&index)
+                    .ok()
+                    .and_then(|e| e.session_id)
+                    .and_then(|s| keys::session_key(&s, &created_key))
+                {
+                    wb.insert(&ks.runs_by_session, key, index.clone());
+                }
                 wb.insert(&ks.runs_by_created, created_key, index);
                 if status.is_terminal() {
                     wb.remove(&ks.active, run_id.as_bytes());

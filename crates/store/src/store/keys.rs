@@ -17,6 +17,9 @@ pub(crate) struct Keyspaces {
     pub runs: Keyspace,
     /// created_at ‖ 0 ‖ run_id -> `RunIndexEntry` JSON (walked backwards by `list_runs`).
     pub runs_by_created: Keyspace,
+    /// session_id ‖ 0 ‖ created_at ‖ 0 ‖ run_id -> `RunIndexEntry` JSON: one session's runs, without walking
+    /// every run (`list_runs` with `session_id`).
+    pub runs_by_session: Keyspace,
     /// run_id -> "" for every non-terminal run.
     pub active: Keyspace,
     /// parent_run_id ‖ 0 ‖ child_run_id -> "".
@@ -42,6 +45,7 @@ impl Keyspaces {
         Ok(Keyspaces {
             runs: open("runs")?,
             runs_by_created: open("runs_by_created")?,
+            runs_by_session: open("runs_by_session")?,
             active: open("active")?,
             children: open("children")?,
             ledger: open("ledger")?,
@@ -56,6 +60,9 @@ impl Keyspaces {
 
 /// Key of the command cursor in the `state` keyspace.
 pub(crate) const COMMAND_CURSOR: &[u8] = b"command_cursor";
+
+/// Set in the `state` keyspace once `runs_by_session` holds every run (stores made before it are filled at open).
+pub(crate) const SESSION_INDEX_BUILT: &[u8] = b"index:runs_by_session:v1";
 
 /// Longest id accepted; fjall keys are limited to 64 KiB and composite keys add to the id.
 pub(crate) const MAX_ID_BYTES: usize = 4096;
@@ -117,6 +124,19 @@ pub(crate) fn split_created_key(key: &[u8]) -> Option<(&str, &str)> {
     let created = std::str::from_utf8(&key[..pos]).ok()?;
     let run_id = std::str::from_utf8(&key[pos + 1..]).ok()?;
     Some((created, run_id))
+}
+
+/// Key of a run in its session's index; `None` for a session id that cannot be part of a key (such a session's
+/// runs are found by walking every run).
+pub(crate) fn session_key(session_id: &str, created_key: &[u8]) -> Option<Vec<u8>> {
+    check_id("session_id", session_id).ok()?;
+    Some(joined(session_id, created_key))
+}
+
+/// Prefix of every key of one session in `runs_by_session` (`None`: see [`session_key`]).
+pub(crate) fn session_prefix(session_id: &str) -> Option<Vec<u8>> {
+    check_id("session_id", session_id).ok()?;
+    Some(joined(session_id, &[]))
 }
 
 /// Prefix of all children keys of a parent.

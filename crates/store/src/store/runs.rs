@@ -41,11 +41,21 @@ impl Store {
             return Ok(out);
         }
         let view = self.shared().durable.view();
-        for guard in view.iter(&self.shared().ks.runs_by_created).rev() {
+        let ks = &self.shared().ks;
+        // One session's runs come from its own index, so the cost of the page does not grow with the other
+        // sessions' runs; everything else walks every run, newest first.
+        let prefix = q.session_id.as_deref().and_then(keys::session_prefix);
+        let entries: Box<dyn Iterator<Item = fjall::Guard>> = match &prefix {
+            Some(p) => Box::new(view.prefix(&ks.runs_by_session, p).rev()),
+            None => Box::new(view.iter(&ks.runs_by_created).rev()),
+        };
+        let skip = prefix.as_ref().map_or(0, Vec::len);
+        for guard in entries {
             let (key, value) = guard.into_inner()?;
             // One bad run never fails the listing: it is skipped, with a warning.
-            let Some((created_at, run_id)) = keys::split_created_key(&key) else {
-                tracing::warn!("list_runs: skipping a malformed runs_by_created key");
+            let Some((created_at, run_id)) = key.get(skip..).and_then(keys::split_created_key)
+            else {
+                tracing::warn!("list_runs: skipping a malformed run index key");
                 continue;
             };
             let entry: RunIndexEntry = match serde_json::from_slice(&value) {
@@ -192,4 +202,35 @@ fn run_matches(q: &RunQuery, r: &RunState) -> bool {
             .as_ref()
             .is_none_or(|s| r.session_id.as_ref() == Some(s))
         && (!q.root_only || r.parent_run_id.is_none())
+}
+
+/// Fills `runs_by_session` from `runs_by_created` once, for a store written before that index existed; later every
+/// run write keeps it (see `committer::write_ops`).
+pub(crate) fn build_session_index(
+    db: &fjall::Database,
+    ks: &keys::Keyspaces,
+) -> Result<(), StoreError> {
+    if ks.state.get(keys::SESSION_INDEX_BUILT)?.is_some() {
+        return Ok(());
+    }
+    let mut wb = db.batch();
+    let mut indexed = 0usize;
+    for guard in ks.runs_by_created.iter() {
+        let (key, value) = guard.into_inner()?;
+        let session = serde_json::from_slice::<RunIndexEntry>(&value)
+            .ok()
+            .and_then(|e| e.session_id);
+        if let Some(k) = session.and_then(|s| keys::session_key(&s, &key)) {
+            wb.insert(&ks.runs_by_session, k, value.to_vec());
+            indexed += 1;
+        }
+    }
+    wb.insert(&ks.state, keys::SESSION_INDEX_BUILT, [1u8]);
+    wb.commit()
+        .and_then(|()| db.persist(fjall::PersistMode::SyncData))
+        .map_err(|e| StoreError::Db(format!("cannot build the session index: {e}")))?;
+    if indexed > 0 {
+        tracing::info!("indexed the sessions of {indexed} stored runs");
+    }
+    Ok(())
 }

@@ -5,3 +5,4 @@ mod child;
 mod crash;
 mod lock;
 mod replica;
+mod session_index;
