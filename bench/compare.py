@@ -22,6 +22,7 @@ basic-llm-test and basic-agent (input {"prompt": "Say hi"}, sequential, after wa
 """
 
 import argparse
+import contextlib
 import http.client
 import json
 import os
@@ -165,6 +166,29 @@ def start_server(kind, exe, flows, data, port, extra_env):
     return pid, time.perf_counter() - t0
 
 
+@contextlib.contextmanager
+def fresh_server(kind, exe, bundles, extra_env):
+    """One server of `kind` on a fresh data dir with the `.flow` files of `bundles`: yields (port, pid, startup
+    seconds, data dir), then stops it and removes the dir."""
+    root = tempfile.mkdtemp(prefix="gwbench-%s-" % kind)
+    flows, data = os.path.join(root, "flows"), os.path.join(root, "data")
+    os.makedirs(flows)
+    for f in os.listdir(bundles):
+        if f.endswith(".flow"):
+            shutil.copy(os.path.join(bundles, f), flows)
+    port = free_port()
+    pid, startup = start_server(kind, exe, flows, data, port, extra_env)
+    try:
+        yield port, pid, startup, data
+    finally:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except OSError:
+            pass
+        time.sleep(1)
+        shutil.rmtree(root, ignore_errors=True)
+
+
 def latency(port, n):
     c = Client(port)
     xs = []
@@ -271,17 +295,8 @@ def sse_fanout(port, n):
 
 
 def bench(kind, exe, bundles, args, extra_env):
-    root = tempfile.mkdtemp(prefix="gwbench-%s-" % kind)
-    flows = os.path.join(root, "flows")
-    data = os.path.join(root, "data")
-    os.makedirs(flows)
-    for f in os.listdir(bundles):
-        if f.endswith(".flow"):
-            shutil.copy(os.path.join(bundles, f), flows)
-    port = free_port()
-    pid, startup = start_server(kind, exe, flows, data, port, extra_env)
-    res = {"startup_s": startup}
-    try:
+    with fresh_server(kind, exe, bundles, extra_env) as (port, pid, startup, data):
+        res = {"startup_s": startup}
         time.sleep(2)
         res["idle_rss_mb"] = rss_mb(pid)
         c = Client(port)
@@ -294,13 +309,6 @@ def bench(kind, exe, bundles, args, extra_env):
         xs, got = sse_fanout(port, args.subscribers)
         res["sse_p50"], res["sse_p99"], res["sse_got"] = pct(xs, 50), pct(xs, 99), got
         res["fsync_p50"], res["fsync_p99"] = fsync_ms(data)
-    finally:
-        try:
-            os.kill(pid, signal.SIGTERM)
-        except OSError:
-            pass
-        time.sleep(1)
-        shutil.rmtree(root, ignore_errors=True)
     return res
 
 
@@ -433,16 +441,8 @@ def main_sse(args):
     for kind, exe in (("ours", args.ours), ("seed", args.seed)):
         if not exe:
             continue
-        root = tempfile.mkdtemp(prefix="gwbench-sse-%s-" % kind)
-        flows, data = os.path.join(root, "flows"), os.path.join(root, "data")
-        os.makedirs(flows)
-        for f in os.listdir(args.bundles):
-            if f.endswith(".flow"):
-                shutil.copy(os.path.join(args.bundles, f), flows)
-        port = free_port()
-        pid, _ = start_server(kind, exe, flows, data, port, env)
         trials = []
-        try:
+        with fresh_server(kind, exe, args.bundles, env) as (port, _, _, _):
             time.sleep(1)
             if args.sse_client:
                 out = subprocess.run([args.sse_client, "--url", "http://127.0.0.1:%d" % port, "--token", TOKEN,
@@ -451,20 +451,13 @@ def main_sse(args):
                 sys.stderr.write(out.stderr)
                 r = json.loads(out.stdout.strip().splitlines()[-1])
                 rows[kind] = [r["first_ms"], r["p50_ms"], r["p99_ms"]]
-                continue
-            for _ in range(args.sse_only):
-                xs, got = sse_fanout(port, args.subscribers)
-                if got < args.subscribers:
-                    raise RuntimeError("%s: only %d/%d subscribers got the event" % (kind, got, args.subscribers))
-                trials.append((min(xs), pct(xs, 50), pct(xs, 99)))
-                print("%s trial: first %.1f p50 %.1f p99 %.1f ms" % ((kind,) + trials[-1]), file=sys.stderr)
-        finally:
-            try:
-                os.kill(pid, signal.SIGTERM)
-            except OSError:
-                pass
-            time.sleep(1)
-            shutil.rmtree(root, ignore_errors=True)
+            else:
+                for _ in range(args.sse_only):
+                    xs, got = sse_fanout(port, args.subscribers)
+                    if got < args.subscribers:
+                        raise RuntimeError("%s: only %d/%d subscribers got the event" % (kind, got, args.subscribers))
+                    trials.append((min(xs), pct(xs, 50), pct(xs, 99)))
+                    print("%s trial: first %.1f p50 %.1f p99 %.1f ms" % ((kind,) + trials[-1]), file=sys.stderr)
         if trials:
             rows[kind] = [statistics.median(t[i] for t in trials) for i in range(3)]
     kinds = list(rows)

@@ -3,11 +3,13 @@
 //! with the runs the seed left waiting. A hostile copy of the data dir migrates what is sound and reports the rest.
 
 mod binary;
+mod seed_dirs;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use binary::{Server, copy_bundles};
+use seed_dirs::{ATTACHMENT, SeedRuns, copy_dir};
 use serde_json::{Value, json};
 
 /// The runs the seed wrote (see the fixture's README).
@@ -15,21 +17,13 @@ const ECHO_ADA: &str = "75d2ed2e-fcde-42c8-8173-68e8be0b2b3b";
 const ASK_BOB: &str = "73463121-9ff0-4530-8aaa-926f2922c479";
 const ASK_CY: &str = "e4f0d5ff-afd2-447a-abed-a4f7ec1fb298";
 const WAIT_EVENT: &str = "6c3b5fce-d6a7-4366-a43c-6cf016074a00";
-const ATTACHMENT: &str = "272c0a48a0ba374927a7fe3162374c48";
 
 fn fixture() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/seed-data-dir")
 }
 
 fn migrate(from: &Path, to: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_abstractgateway"))
-        .args(["migrate", "--from-seed"])
-        .arg(from)
-        .arg("--data-dir")
-        .arg(to)
-        .env_remove("ABSTRACTGATEWAY_DATA_DIR")
-        .output()
-        .expect("binary runs")
+    seed_dirs::migrate(from, to, &[])
 }
 
 fn seed_ledger(run: &str) -> Vec<Value> {
@@ -58,75 +52,25 @@ async fn a_seed_data_dir_is_served_and_its_waiting_runs_go_on() {
     copy_bundles(&dir.path().join("flows"));
     let s = Server::start_in(dir.path(), &[]).await;
 
-    for (run, status) in [
-        (ECHO_ADA, "completed"),
-        (ASK_CY, "completed"),
-        (ASK_BOB, "waiting"),
-        (WAIT_EVENT, "waiting"),
-    ] {
-        let (st, v) = s.get(&format!("/api/gateway/runs/{run}")).await;
-        assert_eq!(st, 200, "{v}");
-        assert_eq!(v["status"], status, "{run}: {v}");
-        // The ledger is the seed's, record for record.
-        assert_eq!(s.ledger(run).await, seed_ledger(run), "{run}");
-    }
+    let seed = SeedRuns {
+        runs: &[
+            (ECHO_ADA, "completed"),
+            (ASK_CY, "completed"),
+            (ASK_BOB, "waiting"),
+            (WAIT_EVENT, "waiting"),
+        ],
+        ledger: &seed_ledger,
+    };
+    seed_dirs::served_as_the_seed_left_it(&s, &seed, &["answer-cy"]).await;
     let (_, ada) = s.get(&format!("/api/gateway/runs/{ECHO_ADA}")).await;
     assert_eq!(ada["session_id"], "sess-1");
-    // What the seed applied keeps its outcome and is not applied again.
-    let (st, v) = s.get("/api/gateway/commands/answer-cy").await;
-    assert_eq!(st, 200, "{v}");
-    assert_eq!(v["outcome"]["status"], "applied", "{v}");
-    // The attachment keeps its id and bytes.
-    let r = binary::client()
-        .get(s.url(&format!(
-            "/api/gateway/runs/session_memory_sess-1/artifacts/{ATTACHMENT}/content"
-        )))
-        .bearer_auth(binary::TOKEN)
-        .send()
-        .await
-        .expect("content");
-    assert_eq!(r.status(), 200);
-    assert_eq!(
-        r.bytes().await.expect("bytes").as_ref(),
-        b"RIFFxxxxWAVEfake audio bytes"
-    );
-
-    // The run the seed left waiting for an answer is answered here and completes.
-    let (st, v) = s
-        .command(
-            "answer-bob",
-            ASK_BOB,
-            "resume",
-            json!({"wait_key": format!("user:{ASK_BOB}:ask"), "payload": {"response": "blue"}}),
-        )
-        .await;
-    assert_eq!(st, 200, "{v}");
-    let done = s.wait_status(ASK_BOB, "completed").await;
-    assert!(done["output"].to_string().contains("blue"), "{done}");
-    let ledger = s.ledger(ASK_BOB).await;
-    assert_eq!(
-        ledger[..seed_ledger(ASK_BOB).len()],
-        seed_ledger(ASK_BOB)[..]
-    );
-    assert!(ledger.len() > seed_ledger(ASK_BOB).len());
+    seed_dirs::the_waiting_ask_goes_on(&s, ASK_BOB, seed_ledger(ASK_BOB)).await;
 
     // Into a data dir that holds runs: refused, nothing changed.
     drop(s);
     let again = migrate(&fixture(), &dir.path().join("data"));
     assert_eq!(again.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&again.stderr).contains("already holds runs"));
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("dir");
-    for e in std::fs::read_dir(from).expect("read dir").flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            copy_dir(&p, &to.join(e.file_name()));
-        } else {
-            std::fs::copy(&p, to.join(e.file_name())).expect("copy");
-        }
-    }
 }
 
 #[test]

@@ -4,35 +4,28 @@
 //! database migrates what is sound and reports the rest; one that is not a seed database is refused.
 
 mod binary;
+mod seed_dirs;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use binary::{Server, copy_bundles};
 use rusqlite::{Connection, params};
-use serde_json::{Value, json};
+use seed_dirs::{SeedRuns, copy_dir};
+use serde_json::Value;
 
 /// The runs the seed wrote (see the fixture's README).
 const ASK_BOB: &str = "1062586d-0383-411a-b141-c888ce09a00b";
 const ASK_CY: &str = "10054978-3f44-470b-a08b-a51d0b10d554";
 const WAIT_EVENT: &str = "240c2448-d79a-4e6f-9358-ddb599be2ffa";
 const ECHO_ADA: &str = "5efdf68f-28c3-4371-aaf1-a8c620cf2512";
-const ATTACHMENT: &str = "272c0a48a0ba374927a7fe3162374c48";
 
 fn fixture() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/seed-sqlite-data-dir")
 }
 
 fn migrate(from: &Path, to: &Path, extra: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_abstractgateway"))
-        .args(["migrate", "--from-seed"])
-        .arg(from)
-        .arg("--data-dir")
-        .arg(to)
-        .args(extra)
-        .env_remove("ABSTRACTGATEWAY_DATA_DIR")
-        .output()
-        .expect("binary runs")
+    seed_dirs::migrate(from, to, extra)
 }
 
 /// The run's ledger as the seed's database holds it.
@@ -45,18 +38,6 @@ fn seed_ledger(run: &str) -> Vec<Value> {
         .expect("rows")
         .map(|r| serde_json::from_str(&r.expect("row")).expect("a record"))
         .collect()
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("dir");
-    for e in std::fs::read_dir(from).expect("read dir").flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            copy_dir(&p, &to.join(e.file_name()));
-        } else {
-            std::fs::copy(&p, to.join(e.file_name())).expect("copy");
-        }
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -83,19 +64,16 @@ async fn a_seed_sqlite_data_dir_is_served_and_its_waiting_runs_go_on() {
     copy_bundles(&dir.path().join("flows"));
     let s = Server::start_in(dir.path(), &[]).await;
 
-    for (run, status) in [
-        (ECHO_ADA, "completed"),
-        (ASK_CY, "completed"),
-        (ASK_BOB, "waiting"),
-        (WAIT_EVENT, "waiting"),
-    ] {
-        let (st, v) = s.get(&format!("/api/gateway/runs/{run}")).await;
-        assert_eq!(st, 200, "{v}");
-        assert_eq!(v["status"], status, "{run}: {v}");
-        let ledger = s.ledger(run).await;
-        assert!(!ledger.is_empty(), "{run}");
-        assert_eq!(ledger, seed_ledger(run), "{run}");
-    }
+    let seed = SeedRuns {
+        runs: &[
+            (ECHO_ADA, "completed"),
+            (ASK_CY, "completed"),
+            (ASK_BOB, "waiting"),
+            (WAIT_EVENT, "waiting"),
+        ],
+        ledger: &seed_ledger,
+    };
+    seed_dirs::served_as_the_seed_left_it(&s, &seed, &["answer-cy", "late-one"]).await;
     let (_, ada) = s.get(&format!("/api/gateway/runs/{ECHO_ADA}")).await;
     assert_eq!(ada["session_id"], "sess-1");
     let seed_ada: Value = serde_json::from_str(
@@ -111,41 +89,7 @@ async fn a_seed_sqlite_data_dir_is_served_and_its_waiting_runs_go_on() {
     .expect("run JSON");
     assert_eq!(ada["output"], seed_ada["output"], "{ada}");
     assert!(ada["output"]["response"].is_string(), "{ada}");
-    for id in ["answer-cy", "late-one"] {
-        let (st, v) = s.get(&format!("/api/gateway/commands/{id}")).await;
-        assert_eq!(st, 200, "{v}");
-        assert_eq!(v["outcome"]["status"], "applied", "{id}: {v}");
-    }
-    let r = binary::client()
-        .get(s.url(&format!(
-            "/api/gateway/runs/session_memory_sess-1/artifacts/{ATTACHMENT}/content"
-        )))
-        .bearer_auth(binary::TOKEN)
-        .send()
-        .await
-        .expect("content");
-    assert_eq!(r.status(), 200);
-    assert_eq!(
-        r.bytes().await.expect("bytes").as_ref(),
-        b"RIFFxxxxWAVEfake audio bytes"
-    );
-
-    // The run the seed left waiting is answered here and completes, its ledger continuing the seed's.
-    let (st, v) = s
-        .command(
-            "answer-bob",
-            ASK_BOB,
-            "resume",
-            json!({"wait_key": format!("user:{ASK_BOB}:ask"), "payload": {"response": "blue"}}),
-        )
-        .await;
-    assert_eq!(st, 200, "{v}");
-    let done = s.wait_status(ASK_BOB, "completed").await;
-    assert!(done["output"].to_string().contains("blue"), "{done}");
-    let ledger = s.ledger(ASK_BOB).await;
-    let seed = seed_ledger(ASK_BOB);
-    assert_eq!(ledger[..seed.len()], seed[..]);
-    assert!(ledger.len() > seed.len());
+    seed_dirs::the_waiting_ask_goes_on(&s, ASK_BOB, seed_ledger(ASK_BOB)).await;
 }
 
 #[test]

@@ -64,19 +64,35 @@ enum SeedState {
 impl Seed {
     /// `(run id, where it was read)` of every run.
     fn run_ids(&self, report: &mut Report) -> Result<Vec<(String, String)>, String> {
-        match &self.state {
-            SeedState::Files => Ok(files_of(&self.dir, "run_", ".json", report)
+        self.ids_of(&RUN_FILES, report, |db| db.run_ids())
+    }
+
+    /// `(run id, where)` of every ledger, to report those without a run.
+    fn ledger_ids(&self, report: &mut Report) -> Result<Vec<(String, String)>, String> {
+        self.ids_of(&LEDGER_FILES, report, |db| db.ledger_run_ids())
+    }
+
+    /// The plain ids of one kind, with where each was found: the files of the file backend, or the rows `rows`
+    /// gives of the database.
+    fn ids_of(
+        &self,
+        kind: &IdKind,
+        report: &mut Report,
+        rows: impl FnOnce(&seed_db::SeedDb) -> Result<Vec<seed_db::Row<String>>, String>,
+    ) -> Result<Vec<(String, String)>, String> {
+        Ok(match &self.state {
+            SeedState::Files => files_of(&self.dir, kind.prefix, kind.suffix, report)
                 .into_iter()
-                .map(|(id, path)| (id, format!("run file {}", path.display())))
-                .collect()),
-            SeedState::Sqlite(db) => Ok(plain_rows(db.run_ids()?, "run", report)
+                .map(|(id, path)| (id, format!("{} {}", kind.file, path.display())))
+                .collect(),
+            SeedState::Sqlite(db) => plain_rows(rows(db)?, kind.row, report)
                 .into_iter()
                 .map(|id| {
-                    let at = format!("run {id:?} of the seed database");
+                    let at = (kind.row_at)(&id);
                     (id, at)
                 })
-                .collect()),
-        }
+                .collect(),
+        })
     }
 
     /// The bytes of a run's state.
@@ -104,23 +120,6 @@ impl Seed {
                 .filter_map(|(seq, rec)| {
                     rec.map_err(|e| report.skip(format!("ledger of run {id:?} seq {seq}: {e}")))
                         .ok()
-                })
-                .collect()),
-        }
-    }
-
-    /// `(run id, where)` of every ledger, to report those without a run.
-    fn ledger_ids(&self, report: &mut Report) -> Result<Vec<(String, String)>, String> {
-        match &self.state {
-            SeedState::Files => Ok(files_of(&self.dir, "ledger_", ".jsonl", report)
-                .into_iter()
-                .map(|(id, path)| (id, format!("ledger {}", path.display())))
-                .collect()),
-            SeedState::Sqlite(db) => Ok(plain_rows(db.ledger_run_ids()?, "ledger", report)
-                .into_iter()
-                .map(|id| {
-                    let at = format!("the ledger of run {id:?}");
-                    (id, at)
                 })
                 .collect()),
         }
@@ -163,6 +162,31 @@ impl Seed {
         }
     }
 }
+
+/// One kind of id the seed keeps: its files' names, and how each backend's place is named in the report.
+struct IdKind {
+    prefix: &'static str,
+    suffix: &'static str,
+    file: &'static str,
+    row: &'static str,
+    row_at: fn(&str) -> String,
+}
+
+const RUN_FILES: IdKind = IdKind {
+    prefix: "run_",
+    suffix: ".json",
+    file: "run file",
+    row: "run",
+    row_at: |id| format!("run {id:?} of the seed database"),
+};
+
+const LEDGER_FILES: IdKind = IdKind {
+    prefix: "ledger_",
+    suffix: ".jsonl",
+    file: "ledger",
+    row: "ledger",
+    row_at: |id| format!("the ledger of run {id:?}"),
+};
 
 /// The ids of `rows` that are plain ids; the others are reported.
 fn plain_rows(rows: Vec<seed_db::Row<String>>, what: &str, report: &mut Report) -> Vec<String> {
