@@ -2,8 +2,8 @@
 //!
 //! - reading one page (200 records) at the start, middle and end of a ledger of 10k, 100k and 1M records;
 //! - starting a run (durable create) with 1k, 10k and 100k runs in the store;
-//! - the newest page of runs (`GET /runs?limit=50`'s store read), unfiltered and for one session, with 1k, 10k and
-//!   100k runs;
+//! - the newest page of runs (`GET /runs?limit=50`'s store read), unfiltered, for one session and for one
+//!   workflow, with 1k, 10k and 100k runs;
 //! - recovery after a restart with 100, 1k and 10k waiting runs: opening the store and the gateway until the runner
 //!   has recovered them and completed a new run (per waiting run, it should stay flat).
 //!
@@ -135,9 +135,18 @@ fn fill_runs(store: &Store, n: u64, t: &RunState) {
     while i < n {
         let mut b = Batch::new();
         for j in i..(i + 5_000).min(n) {
-            // Every 1,000th run is in the session a filtered listing asks for.
-            let session = if j % 1_000 == 0 { "wanted" } else { "other" };
-            b.put_run(&run_like(t, j, RunStatus::Completed, session));
+            // Every 1,000th run is in the session (and of the workflow) a filtered listing asks for.
+            let rare = j % 1_000 == 0;
+            let mut r = run_like(
+                t,
+                j,
+                RunStatus::Completed,
+                if rare { "wanted" } else { "other" },
+            );
+            if rare {
+                r.workflow_id = "rare@1.0.0:main".into();
+            }
+            b.put_run(&r);
         }
         store.commit(b).expect("commit");
         i += 5_000;
@@ -195,9 +204,10 @@ fn runs_in_store() {
     let t = template();
     println!("\n### With N runs in the store (ms, median)\n");
     println!(
-        "| runs | start a run (durable create, of 30) | newest 50 runs (of 20) | newest 50 of one session (of 20) |"
+        "| runs | start a run (durable create, of 30) | newest 50 runs (of 20) | newest 50 of one session (of 20) \
+         | newest 50 of one workflow (of 20) |"
     );
-    println!("|---|---|---|---|");
+    println!("|---|---|---|---|---|");
     for n in sizes(&[1_000, 10_000, 100_000]) {
         let dir = tmp();
         let store = Store::open(dir.path()).expect("store");
@@ -214,6 +224,10 @@ fn runs_in_store() {
             session_id: Some("wanted".into()),
             ..Default::default()
         });
+        let workflow = list(RunQuery {
+            workflow_id: Some("rare@1.0.0:main".into()),
+            ..Default::default()
+        });
         let gw = echo_gateway(dir.path(), store.clone());
         gw.start_runner().expect("runner");
         let starts = (0..30)
@@ -224,10 +238,11 @@ fn runs_in_store() {
             })
             .collect();
         println!(
-            "| {n} | {} | {} | {} |",
+            "| {n} | {} | {} | {} | {} |",
             ms(median(starts)),
             ms(newest),
-            ms(session)
+            ms(session),
+            ms(workflow)
         );
     }
 }

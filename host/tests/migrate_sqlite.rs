@@ -140,6 +140,12 @@ fn a_hostile_seed_database_migrates_what_is_sound_and_reports_the_rest() {
             [],
         )
         .expect("insert");
+        // One record past the 64 MiB cap: reported from its size, never loaded.
+        db.execute(
+            "INSERT INTO ledger (run_id, seq, record_json) VALUES (?1, 103, printf('%.*c', 67108865, 'x'))",
+            params![ASK_CY],
+        )
+        .expect("insert");
         db.execute(
             "INSERT INTO commands (command_id, run_id, type, payload_json, ts) VALUES \
              ('no-type', 'r', '', '{}', 't'), ('bad-payload', 'r', 'pause', '{nope', 't')",
@@ -161,6 +167,7 @@ fn a_hostile_seed_database_migrates_what_is_sound_and_reports_the_rest() {
         "seq 100: not a JSON object",
         "seq 101: not a JSON object",
         "seq 102: record_json is not text",
+        "seq 103: longer than 67108864 bytes",
         "the ledger of run \"orphan\" has no readable run",
         "command no-type: invalid store input: command type must not be empty",
         "payload_json is not JSON",

@@ -15,9 +15,10 @@ use crate::routes::ledger::step_frame;
 use crate::store::{Store, StoreError};
 
 /// Most frames one run keeps shared.
-const MAX_FRAMES: usize = 1024;
-/// Most bytes one run keeps shared (at least one frame is kept).
-const MAX_BYTES: usize = 8 << 20;
+const MAX_FRAMES: usize = 512;
+/// Most bytes one run keeps shared (at least one frame is kept). Streams are capped (`ABSTRACTGATEWAY_MAX_SSE`,
+/// 32 by default), so all tails together hold at most that many MiB beyond the frames being sent.
+const MAX_BYTES: usize = 1 << 20;
 /// Records read from the store per extension.
 const READ_PAGE: usize = 256;
 

@@ -85,6 +85,17 @@ pub fn list_runs_is_newest_first_and_filters(backend: Backend) {
         ..query(50)
     };
     assert!(store.list_runs(&nobody).unwrap().is_empty());
+    // And the workflow's.
+    let running_echo = RunQuery {
+        workflow_id: Some("echo-upper@1.0.0:echo".into()),
+        ..running.clone()
+    };
+    assert_eq!(ids(&store.list_runs(&running_echo).unwrap()), ["d"]);
+    let echo = RunQuery {
+        workflow_id: Some("echo-upper@1.0.0:echo".into()),
+        ..query(50)
+    };
+    assert_eq!(ids(&store.list_runs(&echo).unwrap()), ["d", "b", "a"]);
 }
 
 pub fn list_runs_decodes_only_what_it_returns(backend: Backend) {
@@ -123,7 +134,12 @@ pub fn a_changed_created_at_lists_the_run_once(backend: Backend) {
         session_id: r.session_id.clone(),
         ..query(50)
     };
-    assert_eq!(store.list_runs(&by_session).unwrap(), [r]);
+    assert_eq!(store.list_runs(&by_session).unwrap(), [r.clone()]);
+    let by_workflow = RunQuery {
+        workflow_id: Some(r.workflow_id.clone()),
+        ..query(50)
+    };
+    assert_eq!(store.list_runs(&by_workflow).unwrap(), [r]);
 }
 
 pub fn active_index_follows_the_status(backend: Backend) {

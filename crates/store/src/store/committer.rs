@@ -353,6 +353,25 @@ pub(crate) fn stored_ledger_len(shared: &Shared, run_id: &str) -> Result<u64, St
     }
 }
 
+/// Writes a run's entries in the per-session and per-workflow indexes.
+pub(crate) fn write_scoped(
+    ks: &Keyspaces,
+    wb: &mut OwnedWriteBatch,
+    entry: &RunIndexEntry,
+    created_key: &[u8],
+    index: &[u8],
+) {
+    let scopes = [
+        (&ks.runs_by_session, entry.session_id.as_deref()),
+        (&ks.runs_by_workflow, Some(entry.workflow_id.as_str())),
+    ];
+    for (keyspace, scope) in scopes {
+        if let Some(key) = scope.and_then(|s| keys::scoped_key(s, created_key)) {
+            wb.insert(keyspace, key, index.to_vec());
+        }
+    }
+}
+
 /// Adds checked ops to a write batch and notes what watchers must learn once it is durable.
 pub(crate) fn write_ops(
     ks: &Keyspaces,
@@ -371,14 +390,10 @@ pub(crate) fn write_ops(
                 parent,
             } => {
                 wb.insert(&ks.runs, run_id.as_bytes(), json);
-                // The session index is derived here, where every writer (committer, replica applier) passes,
-                // so the ops and the cluster's entry format stay as they are.
-                if let Some(key) = serde_json::from_slice::<RunIndexEntry>(&index)
-                    .ok()
-                    .and_then(|e| e.session_id)
-                    .and_then(|s| keys::session_key(&s, &created_key))
-                {
-                    wb.insert(&ks.runs_by_session, key, index.clone());
+                // The session and workflow indexes are derived here, where every writer (committer, replica
+                // applier) passes, so the ops and the cluster's entry format stay as they are.
+                if let Ok(entry) = serde_json::from_slice::<RunIndexEntry>(&index) {
+                    write_scoped(ks, wb, &entry, &created_key, &index);
                 }
                 wb.insert(&ks.runs_by_created, created_key, index);
                 if status.is_terminal() {

@@ -20,6 +20,9 @@ pub(crate) struct Keyspaces {
     /// session_id ‖ 0 ‖ created_at ‖ 0 ‖ run_id -> `RunIndexEntry` JSON: one session's runs, without walking
     /// every run (`list_runs` with `session_id`).
     pub runs_by_session: Keyspace,
+    /// workflow_id ‖ 0 ‖ created_at ‖ 0 ‖ run_id -> `RunIndexEntry` JSON: one workflow's runs (`list_runs` with
+    /// `workflow_id`).
+    pub runs_by_workflow: Keyspace,
     /// run_id -> "" for every non-terminal run.
     pub active: Keyspace,
     /// parent_run_id ‖ 0 ‖ child_run_id -> "".
@@ -46,6 +49,7 @@ impl Keyspaces {
             runs: open("runs")?,
             runs_by_created: open("runs_by_created")?,
             runs_by_session: open("runs_by_session")?,
+            runs_by_workflow: open("runs_by_workflow")?,
             active: open("active")?,
             children: open("children")?,
             ledger: open("ledger")?,
@@ -61,8 +65,9 @@ impl Keyspaces {
 /// Key of the command cursor in the `state` keyspace.
 pub(crate) const COMMAND_CURSOR: &[u8] = b"command_cursor";
 
-/// Set in the `state` keyspace once `runs_by_session` holds every run (stores made before it are filled at open).
-pub(crate) const SESSION_INDEX_BUILT: &[u8] = b"index:runs_by_session:v1";
+/// Set in the `state` keyspace once `runs_by_session` and `runs_by_workflow` hold every run (stores made before
+/// them are filled at open).
+pub(crate) const SCOPE_INDEXES_BUILT: &[u8] = b"index:runs_by_session+workflow:v1";
 
 /// Longest id accepted; fjall keys are limited to 64 KiB and composite keys add to the id.
 pub(crate) const MAX_ID_BYTES: usize = 4096;
@@ -126,17 +131,17 @@ pub(crate) fn split_created_key(key: &[u8]) -> Option<(&str, &str)> {
     Some((created, run_id))
 }
 
-/// Key of a run in its session's index; `None` for a session id that cannot be part of a key (such a session's
-/// runs are found by walking every run).
-pub(crate) fn session_key(session_id: &str, created_key: &[u8]) -> Option<Vec<u8>> {
-    check_id("session_id", session_id).ok()?;
-    Some(joined(session_id, created_key))
+/// Key of a run in the index of its session or workflow (`scope`); `None` for a value that cannot be part of a
+/// key (such a scope's runs are found by walking every run).
+pub(crate) fn scoped_key(scope: &str, created_key: &[u8]) -> Option<Vec<u8>> {
+    check_id("index scope", scope).ok()?;
+    Some(joined(scope, created_key))
 }
 
-/// Prefix of every key of one session in `runs_by_session` (`None`: see [`session_key`]).
-pub(crate) fn session_prefix(session_id: &str) -> Option<Vec<u8>> {
-    check_id("session_id", session_id).ok()?;
-    Some(joined(session_id, &[]))
+/// Prefix of every key of one session or workflow in its index (`None`: see [`scoped_key`]).
+pub(crate) fn scope_prefix(scope: &str) -> Option<Vec<u8>> {
+    check_id("index scope", scope).ok()?;
+    Some(joined(scope, &[]))
 }
 
 /// Prefix of all children keys of a parent.

@@ -212,7 +212,7 @@ impl Store {
             .open()
             .map_err(|e| StoreError::Db(format!("cannot open {}: {e}", db_path.display())))?;
         let ks = Keyspaces::open(&db)?;
-        runs::build_session_index(&db, &ks)?;
+        runs::build_scope_indexes(&db, &ks)?;
         let last_command = match ks.commands.last_key_value() {
             Some(guard) => keys::decode_seq(&guard.key()?)
                 .ok_or_else(|| StoreError::Corrupt("a command key is not 8 bytes".to_string()))?,

@@ -42,14 +42,19 @@ impl Store {
         }
         let view = self.shared().durable.view();
         let ks = &self.shared().ks;
-        // One session's runs come from its own index, so the cost of the page does not grow with the other
-        // sessions' runs; everything else walks every run, newest first.
-        let prefix = q.session_id.as_deref().and_then(keys::session_prefix);
-        let entries: Box<dyn Iterator<Item = fjall::Guard>> = match &prefix {
-            Some(p) => Box::new(view.prefix(&ks.runs_by_session, p).rev()),
+        // One session's (or else one workflow's) runs come from its own index, so the cost of the page does not
+        // grow with the others' runs; everything else walks every run, newest first.
+        let scoped = [
+            (&ks.runs_by_session, q.session_id.as_deref()),
+            (&ks.runs_by_workflow, q.workflow_id.as_deref()),
+        ]
+        .into_iter()
+        .find_map(|(keyspace, scope)| Some((keyspace, keys::scope_prefix(scope?)?)));
+        let entries: Box<dyn Iterator<Item = fjall::Guard>> = match &scoped {
+            Some((keyspace, p)) => Box::new(view.prefix(*keyspace, p).rev()),
             None => Box::new(view.iter(&ks.runs_by_created).rev()),
         };
-        let skip = prefix.as_ref().map_or(0, Vec::len);
+        let skip = scoped.as_ref().map_or(0, |(_, p)| p.len());
         for guard in entries {
             let (key, value) = guard.into_inner()?;
             // One bad run never fails the listing: it is skipped, with a warning.
@@ -204,33 +209,30 @@ fn run_matches(q: &RunQuery, r: &RunState) -> bool {
         && (!q.root_only || r.parent_run_id.is_none())
 }
 
-/// Fills `runs_by_session` from `runs_by_created` once, for a store written before that index existed; later every
-/// run write keeps it (see `committer::write_ops`).
-pub(crate) fn build_session_index(
+/// Fills the per-session and per-workflow indexes from `runs_by_created` once, for a store written before they
+/// existed; later every run write keeps them (see `committer::write_ops`).
+pub(crate) fn build_scope_indexes(
     db: &fjall::Database,
     ks: &keys::Keyspaces,
 ) -> Result<(), StoreError> {
-    if ks.state.get(keys::SESSION_INDEX_BUILT)?.is_some() {
+    if ks.state.get(keys::SCOPE_INDEXES_BUILT)?.is_some() {
         return Ok(());
     }
     let mut wb = db.batch();
     let mut indexed = 0usize;
     for guard in ks.runs_by_created.iter() {
         let (key, value) = guard.into_inner()?;
-        let session = serde_json::from_slice::<RunIndexEntry>(&value)
-            .ok()
-            .and_then(|e| e.session_id);
-        if let Some(k) = session.and_then(|s| keys::session_key(&s, &key)) {
-            wb.insert(&ks.runs_by_session, k, value.to_vec());
+        if let Ok(entry) = serde_json::from_slice::<RunIndexEntry>(&value) {
+            super::committer::write_scoped(ks, &mut wb, &entry, &key, &value);
             indexed += 1;
         }
     }
-    wb.insert(&ks.state, keys::SESSION_INDEX_BUILT, [1u8]);
+    wb.insert(&ks.state, keys::SCOPE_INDEXES_BUILT, [1u8]);
     wb.commit()
         .and_then(|()| db.persist(fjall::PersistMode::SyncData))
-        .map_err(|e| StoreError::Db(format!("cannot build the session index: {e}")))?;
+        .map_err(|e| StoreError::Db(format!("cannot build the run indexes: {e}")))?;
     if indexed > 0 {
-        tracing::info!("indexed the sessions of {indexed} stored runs");
+        tracing::info!("indexed the sessions and workflows of {indexed} stored runs");
     }
     Ok(())
 }

@@ -3,14 +3,16 @@
 //!
 //! The database is hostile input like the seed's files: it is opened read-only (and `query_only`), untrusted schema
 //! functions are off, every table read must be a real table (a view of the same name could compute anything), values
-//! are taken only with the type the seed writes (text, integer) and sizes are checked in SQL before a value is
-//! loaded.
+//! are taken only with the type the seed writes (text, integer), and sizes are checked in SQL (`octet_length`, read
+//! from the record header) before a value is loaded; SQLite's own length limit backs that up.
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use serde_json::{Map, Value};
 
 /// The tables read; `runs` must exist, the others may be missing (nothing of that kind then).
 const TABLES: [&str; 4] = ["runs", "ledger", "commands", "command_cursors"];
+/// Largest value read from the database (a run's state; ledger records and payloads have lower caps).
+const MAX_VALUE: u64 = 256 * 1024 * 1024 + 1;
 /// The consumer whose cursor says which commands the seed applied.
 const RUNNER_CONSUMER: &str = "gateway_runner";
 
@@ -41,6 +43,13 @@ impl SeedDb {
         .map_err(|e| format!("{}: {e}", path.display()))?;
         conn.execute_batch(
             "PRAGMA trusted_schema = OFF; PRAGMA query_only = ON; PRAGMA cell_size_check = ON;",
+        )
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+        // No value SQLite hands us (or builds for a length check) may be larger than what is ever read: a bigger
+        // one is a row error, reported, instead of a gigabyte in memory.
+        conn.set_limit(
+            rusqlite::limits::Limit::SQLITE_LIMIT_LENGTH,
+            i32::try_from(MAX_VALUE).unwrap_or(i32::MAX),
         )
         .map_err(|e| format!("{}: {e}", path.display()))?;
         let mut present = Vec::new();
@@ -103,8 +112,8 @@ impl SeedDb {
         let (len, json): (Option<i64>, Option<String>) = self
             .conn
             .query_row(
-                "SELECT length(CAST(run_json AS BLOB)), \
-                 CASE WHEN length(CAST(run_json AS BLOB)) <= ?2 AND typeof(run_json) = 'text' THEN run_json END \
+                "SELECT octet_length(run_json), \
+                 CASE WHEN octet_length(run_json) <= ?2 AND typeof(run_json) = 'text' THEN run_json END \
                  FROM runs WHERE run_id = ?1",
                 params![run_id, max as i64],
                 |r| Ok((r.get(0)?, r.get(1)?)),
@@ -129,8 +138,8 @@ impl SeedDb {
         let mut stmt = self
             .conn
             .prepare(
-                "SELECT seq, length(CAST(record_json AS BLOB)), \
-                 CASE WHEN length(CAST(record_json AS BLOB)) <= ?2 AND typeof(record_json) = 'text' \
+                "SELECT seq, octet_length(record_json), \
+                 CASE WHEN octet_length(record_json) <= ?2 AND typeof(record_json) = 'text' \
                  THEN record_json END \
                  FROM ledger WHERE run_id = ?1 ORDER BY seq",
             )
@@ -170,8 +179,8 @@ impl SeedDb {
         let mut stmt = self
             .conn
             .prepare(
-                "SELECT seq, command_id, run_id, type, ts, client_id, length(CAST(payload_json AS BLOB)), \
-                 CASE WHEN length(CAST(payload_json AS BLOB)) <= ?1 AND typeof(payload_json) = 'text' \
+                "SELECT seq, command_id, run_id, type, ts, client_id, octet_length(payload_json), \
+                 CASE WHEN octet_length(payload_json) <= ?1 AND typeof(payload_json) = 'text' \
                  THEN payload_json END \
                  FROM commands ORDER BY seq",
             )

@@ -5,4 +5,4 @@ mod child;
 mod crash;
 mod lock;
 mod replica;
-mod session_index;
+mod scope_indexes;

@@ -1,11 +1,11 @@
-//! The `runs_by_session` index: a store written before it existed gets it at its next open.
+//! The per-session and per-workflow run indexes: a store written before they existed gets them at its next open.
 
 use crate::run::RunStatus;
 use crate::store::testutil::run_state;
 use crate::store::{Batch, RunQuery, Store, keys};
 
 #[test]
-fn a_store_from_before_the_session_index_is_indexed_at_open() {
+fn a_store_from_before_the_scope_indexes_is_indexed_at_open() {
     let dir = tempfile::tempdir().unwrap();
     let mut mine = run_state("mine", 1, RunStatus::Completed);
     mine.session_id = Some("s1".into());
@@ -13,6 +13,7 @@ fn a_store_from_before_the_session_index_is_indexed_at_open() {
     other.session_id = Some("s2".into());
     let mut newer = run_state("newer", 3, RunStatus::Waiting);
     newer.session_id = Some("s1".into());
+    newer.workflow_id = "ask-user@1.0.0:ask".into();
     {
         let store = Store::open(dir.path()).unwrap();
         let mut b = Batch::new();
@@ -20,13 +21,15 @@ fn a_store_from_before_the_session_index_is_indexed_at_open() {
             b.put_run(r);
         }
         store.commit(b).unwrap();
-        // What an older store holds: no session index and no marker.
+        // What an older store holds: neither index and no marker.
         let shared = store.shared();
         let mut wb = shared.db.batch();
-        for guard in shared.ks.runs_by_session.iter() {
-            wb.remove(&shared.ks.runs_by_session, guard.key().unwrap());
+        for keyspace in [&shared.ks.runs_by_session, &shared.ks.runs_by_workflow] {
+            for guard in keyspace.iter() {
+                wb.remove(keyspace, guard.key().unwrap());
+            }
         }
-        wb.remove(&shared.ks.state, keys::SESSION_INDEX_BUILT);
+        wb.remove(&shared.ks.state, keys::SCOPE_INDEXES_BUILT);
         wb.commit().unwrap();
         shared.db.persist(fjall::PersistMode::SyncData).unwrap();
     }
@@ -42,5 +45,16 @@ fn a_store_from_before_the_session_index_is_indexed_at_open() {
         .map(|r| r.run_id)
         .collect();
     assert_eq!(ids, ["newer", "mine"]);
-    assert!(store.shared().ks.runs_by_session.iter().count() == 3);
+    assert_eq!(store.shared().ks.runs_by_session.iter().count(), 3);
+    let q = RunQuery {
+        workflow_id: Some("echo-upper@1.0.0:echo".into()),
+        ..RunQuery::default()
+    };
+    let ids: Vec<String> = store
+        .list_runs(&q)
+        .unwrap()
+        .into_iter()
+        .map(|r| r.run_id)
+        .collect();
+    assert_eq!(ids, ["other", "mine"]);
 }
