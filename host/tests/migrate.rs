@@ -108,23 +108,18 @@ fn a_hostile_seed_dir_migrates_what_is_sound_and_reports_the_rest() {
     ));
     std::fs::write(&blob, b"tampered").expect("write");
 
-    let out = migrate(&src, &tmp.path().join("data"));
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stdout}\n{stderr}");
-    assert!(stdout.contains("6 runs"), "{stdout}");
-    assert!(stdout.contains("2 commands"), "{stdout}");
-    for says in [
-        "run_broken.json",
-        "names run",
-        "run_a b.json: not a plain id",
-        "line",
-        "missing command_id, run_id or type",
-        "is not a sha256",
-        "does not match its sha256",
-    ] {
-        assert!(stderr.contains(says), "{says}: {stderr}");
-    }
+    seed_dirs::migrated_around(
+        &migrate(&src, &tmp.path().join("data")),
+        &[
+            "run_broken.json",
+            "names run",
+            "run_a b.json: not a plain id",
+            "line",
+            "missing command_id, run_id or type",
+            "is not a sha256",
+            "does not match its sha256",
+        ],
+    );
 
     // Not a seed data dir at all.
     let empty = tmp.path().join("empty");

@@ -93,3 +93,16 @@ pub async fn the_waiting_ask_goes_on(s: &Server, run: &str, seed_ledger: Vec<Val
     assert_eq!(ledger[..seed_ledger.len()], seed_ledger[..]);
     assert!(ledger.len() > seed_ledger.len());
 }
+
+/// A migration of a hostile copy of a fixture: it succeeds with the fixture's 6 runs and 2 commands, and stderr
+/// names each unsound item in `says`.
+pub fn migrated_around(out: &Output, says: &[&str]) {
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("6 runs"), "{stdout}");
+    assert!(stdout.contains("2 commands"), "{stdout}");
+    for said in says {
+        assert!(stderr.contains(said), "{said}: {stderr}");
+    }
+}

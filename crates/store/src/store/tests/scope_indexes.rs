@@ -34,27 +34,23 @@ fn a_store_from_before_the_scope_indexes_is_indexed_at_open() {
         shared.db.persist(fjall::PersistMode::SyncData).unwrap();
     }
     let store = Store::open(dir.path()).unwrap();
-    let q = RunQuery {
+    let ids = |q: RunQuery| -> Vec<String> {
+        store
+            .list_runs(&q)
+            .unwrap()
+            .into_iter()
+            .map(|r| r.run_id)
+            .collect()
+    };
+    let by_session = RunQuery {
         session_id: Some("s1".into()),
         ..RunQuery::default()
     };
-    let ids: Vec<String> = store
-        .list_runs(&q)
-        .unwrap()
-        .into_iter()
-        .map(|r| r.run_id)
-        .collect();
-    assert_eq!(ids, ["newer", "mine"]);
+    assert_eq!(ids(by_session), ["newer", "mine"]);
     assert_eq!(store.shared().ks.runs_by_session.iter().count(), 3);
-    let q = RunQuery {
+    let by_workflow = RunQuery {
         workflow_id: Some("echo-upper@1.0.0:echo".into()),
         ..RunQuery::default()
     };
-    let ids: Vec<String> = store
-        .list_runs(&q)
-        .unwrap()
-        .into_iter()
-        .map(|r| r.run_id)
-        .collect();
-    assert_eq!(ids, ["other", "mine"]);
+    assert_eq!(ids(by_workflow), ["other", "mine"]);
 }
