@@ -4,6 +4,10 @@ use std::process::ExitCode;
 
 mod shipped;
 
+// Only the binary's: the library (and the tests that link it) keeps the system allocator.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     #[cfg(feature = "local-model")]
     // SAFETY: first thing in `main`, before any other thread exists.
