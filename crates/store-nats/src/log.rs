@@ -5,6 +5,7 @@
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
 
 use abstractgateway_store::StoreError;
 use abstractgateway_store::replica::{Log, Position};
@@ -180,6 +181,22 @@ impl Log for NatsLog {
                 owner.tail = seq;
                 owner.uncertain = false;
                 return Ok(seq);
+            }
+            if seq <= owner.tail {
+                // The journal has not visibly moved past our tail: the refusal came from a leader still settling
+                // (a new leader with our own retried entry in flight, proposed but not yet applied). That is no
+                // evidence of another writer, so it must not fence us: wait a little and publish again, which ends
+                // as an acknowledgement, a duplicate, or a last entry that tells.
+                let pause = Duration::from_millis(100);
+                if Instant::now() + pause >= deadline {
+                    owner.uncertain = true;
+                    return Err(StoreError::Unavailable(
+                        "the log kept refusing the append without another writer in sight".into(),
+                    ));
+                }
+                // Created inside the runtime: a timer needs its context.
+                self.block_on(async { tokio::time::sleep(pause).await })?;
+                continue;
             }
             let ours = last_id.starts_with(&format!("j:{}:", owner.epoch));
             if owner.uncertain && ours && seq > owner.tail && !adopted {

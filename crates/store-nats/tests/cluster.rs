@@ -243,6 +243,10 @@ fn appends_survive_a_killed_stream_leader() {
             .and_then(|c| c.leader.clone())
             .expect("the stream has a leader")
     });
+    // This test is about the log's leader. When the lease bucket's leader sits on the same server, move it first:
+    // losing both at once can stall renewals past the lease's budget on this loaded machine, and a holder that
+    // cannot renew rightly stops writing (the lease tests cover that case).
+    rt.block_on(move_lease_leader_off(&nats.url(), &leader));
     let index: usize = leader
         .trim_start_matches('n')
         .parse()
@@ -318,4 +322,28 @@ fn appends_survive_a_killed_stream_leader() {
         .expect("append after restart");
     wait_until(10, "the last entry is applied", || replica.applied() >= seq);
     assert!(!lease.is_lost());
+}
+
+/// Asks the lease bucket's stream to elect a leader other than `server`, if `server` leads it, and waits until it did.
+async fn move_lease_leader_off(url: &str, server: &str) {
+    let js = raw_jetstream(url).await;
+    for _ in 0..50 {
+        let mut stream = js.get_stream("KV_AG_LEASES").await.expect("lease stream");
+        let info = stream.info().await.expect("lease stream info");
+        let current = info.cluster.as_ref().and_then(|c| c.leader.clone());
+        if current.as_deref().is_some_and(|l| l != server) {
+            return;
+        }
+        if current.is_some() {
+            let _: serde_json::Value = js
+                .request(
+                    "STREAM.LEADER.STEPDOWN.KV_AG_LEASES",
+                    &serde_json::json!({}),
+                )
+                .await
+                .expect("lease stream step-down");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("the lease bucket's leader did not move off {server}");
 }

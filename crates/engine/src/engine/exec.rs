@@ -174,6 +174,8 @@ fn step(
 ) -> Plan {
     match &node.kind {
         NodeKind::Start => start_node(run, node),
+        NodeKind::Entry(e) => entry_node(*e, run, node),
+        NodeKind::Missing(m) => super::missing::run(m, run, flow, node, records),
         NodeKind::End => end_node(run, flow, node),
         NodeKind::Control(c) => control::run(*c, run, flow, node),
         NodeKind::VarWrite(v) => varnodes::run(*v, run, flow, node),
@@ -302,6 +304,30 @@ fn function_node(run: &mut RunState, flow: &CompiledFlow, node: &CompiledNode) -
         }
         Err(e) => node_error(run, &node.node.id, e.message),
     }
+}
+
+/// `on_user_request` / `on_agent_message`: the seed's entry handlers over the run's variables (its input).
+fn entry_node(entry: super::nodes::Entry, run: &mut RunState, node: &CompiledNode) -> Plan {
+    use super::nodes::Entry;
+    let message = run
+        .vars
+        .get("message")
+        .cloned()
+        .unwrap_or_else(|| json!(""));
+    let out = match entry {
+        Entry::UserRequest => json!({
+            "message": message,
+            "context": run.vars.get("context").cloned().unwrap_or_else(|| json!({})),
+        }),
+        Entry::AgentMessage => json!({
+            "sender": run.vars.get("sender").cloned().unwrap_or_else(|| json!("unknown")),
+            "message": message,
+            "channel": node.node.config("eventConfig", "channel").cloned().unwrap_or_else(|| json!("")),
+        }),
+    };
+    run.vars.insert("_last_output".into(), out.clone());
+    set_node_output(&mut run.vars, &node.node.id, out.clone());
+    next_or(node, || complete_output(&out))
 }
 
 /// The control node a terminal body node returns to, if any (§3.5).

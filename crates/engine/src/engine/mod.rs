@@ -4,6 +4,7 @@ pub mod budget;
 pub mod control;
 pub mod effects;
 pub mod exec;
+pub mod missing;
 pub mod nodes;
 pub mod pinexpr;
 pub mod plugin_node;

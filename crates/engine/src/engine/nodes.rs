@@ -163,18 +163,32 @@ impl Effect {
 #[derive(Clone)]
 pub enum NodeKind {
     Start,
+    /// `on_user_request` / `on_agent_message`: entry nodes that read their run's message.
+    Entry(Entry),
     End,
     Control(Control),
     VarWrite(VarWrite),
     Builtin(BuiltinFn),
     Effect(Effect),
     Plugin(Arc<PluginNode>),
+    /// A type of the seed's catalogue whose backend this gateway lacks: it fails (or reports a failed tool
+    /// call) when it runs, so that the rest of its bundle loads and runs.
+    Missing(crate::flow::catalogue::Missing),
+}
+
+/// The entry nodes besides `on_flow_start`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Entry {
+    UserRequest,
+    AgentMessage,
 }
 
 impl std::fmt::Debug for NodeKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             NodeKind::Start => write!(f, "Start"),
+            NodeKind::Entry(e) => write!(f, "Entry({e:?})"),
+            NodeKind::Missing(m) => write!(f, "Missing({})", m.needs),
             NodeKind::End => write!(f, "End"),
             NodeKind::Control(c) => write!(f, "Control({c:?})"),
             NodeKind::VarWrite(v) => write!(f, "VarWrite({v:?})"),
@@ -192,6 +206,8 @@ fn native(ty: &str) -> Option<NodeKind> {
     Some(match ty {
         "on_flow_start" => NodeKind::Start,
         "on_flow_end" => NodeKind::End,
+        "on_user_request" => NodeKind::Entry(Entry::UserRequest),
+        "on_agent_message" => NodeKind::Entry(Entry::AgentMessage),
         "if" => NodeKind::Control(C::If),
         "switch" => NodeKind::Control(C::Switch),
         "loop" | "foreach" | "for_each" => NodeKind::Control(C::Loop),

@@ -130,6 +130,7 @@ pub fn call_node_fn_typed(
         }
         // A data-only plugin node ran before this pull (`plugin_node::pending_data_node`).
         NodeKind::Plugin(_) => super::plugin_node::data_output(vars, &node.node.id, inputs),
+        NodeKind::Missing(m) => Err(PyException::value_error(m.error(&node.node.ty))),
         other => Err(PyException::value_error(format!(
             "node '{}' ({other:?}) cannot be evaluated as a data node",
             node.node.id

@@ -305,3 +305,175 @@ fn a_panicking_step_fails_the_run_at_its_node() {
         ]
     );
 }
+
+/// start → `ty` (pin defaults `defaults`, outputs `outs` wired to the end's pins) → end.
+fn one_node_flow(ty: &str, defaults: Value, outs: &[&str]) -> crate::flow::CompiledFlow {
+    let pins = |ids: &[&str]| -> Vec<Value> {
+        ids.iter()
+            .map(|id| json!({"id": id, "type": "any"}))
+            .collect()
+    };
+    let mut n_outputs = vec![json!({"id": "exec-out", "type": "execution"})];
+    n_outputs.extend(pins(outs));
+    let mut end_inputs = vec![json!({"id": "exec-in", "type": "execution"})];
+    end_inputs.extend(pins(outs));
+    let mut edges = vec![
+        json!({"id": "e1", "source": "start", "sourceHandle": "exec-out", "target": "n", "targetHandle": "exec-in"}),
+        json!({"id": "e2", "source": "n", "sourceHandle": "exec-out", "target": "end", "targetHandle": "exec-in"}),
+    ];
+    for o in outs {
+        edges.push(json!({"id": format!("d{o}"), "source": "n", "sourceHandle": o, "target": "end", "targetHandle": o}));
+    }
+    let raw = json!({"id": "f", "name": "f", "entryNode": "start", "nodes": [
+        {"id": "start", "type": "on_flow_start", "data": {"outputs": [{"id": "exec-out", "type": "execution"}]}},
+        {"id": "n", "type": ty, "data": {"inputs": [{"id": "exec-in", "type": "execution"}],
+            "outputs": n_outputs, "pinDefaults": defaults, "eventConfig": {"channel": "ops"}}},
+        {"id": "end", "type": "on_flow_end", "data": {"inputs": end_inputs}}],
+      "edges": edges});
+    compile(&raw, &NodeRegistry::new()).expect("a catalogued type compiles")
+}
+
+#[test]
+fn an_entity_node_fails_the_run_as_on_a_host_without_its_handler() {
+    let (run, recs) = drive(
+        &one_node_flow("memory_commit", json!({"content": "x"}), &["result"]),
+        json!({}),
+    );
+    assert_eq!(run.status, RunStatus::Failed);
+    let error = run.error.expect("error");
+    assert!(
+        error.starts_with(
+            "Effect failed after 1 attempts: No effect handler registered for memory_access"
+        ),
+        "{error}"
+    );
+    let s = summary(&recs);
+    assert_eq!(
+        s[0],
+        ("n".into(), "started".into(), Some("memory_access".into()))
+    );
+    assert_eq!(
+        s[1],
+        ("n".into(), "failed".into(), Some("memory_access".into()))
+    );
+    assert_eq!(
+        recs[0]
+            .effect
+            .as_ref()
+            .map(|e| e["payload"]["content"].clone()),
+        Some(json!("x"))
+    );
+}
+
+#[test]
+fn a_backend_less_media_node_names_what_it_needs() {
+    for (ty, needs) in [
+        ("generate_music", "music generation backend"),
+        ("generate_video", "video generation"),
+    ] {
+        let (run, _) = drive(&one_node_flow(ty, json!({"prompt": "x"}), &[]), json!({}));
+        assert_eq!(run.status, RunStatus::Failed, "{ty}");
+        assert!(
+            run.error.as_deref().is_some_and(|e| e.contains(needs)),
+            "{ty}: {:?}",
+            run.error
+        );
+    }
+}
+
+#[test]
+fn a_tool_invoke_node_without_its_tool_reports_a_failed_call_and_the_run_goes_on() {
+    let (run, recs) = drive(
+        &one_node_flow("mail_search", json!({}), &["result", "success", "emails"]),
+        json!({}),
+    );
+    assert_eq!(run.status, RunStatus::Completed);
+    assert_eq!(
+        run.output,
+        Some(
+            json!({"result": "email_not_configured: No mailbox is connected for this user.",
+                    "success": false, "emails": null})
+        )
+    );
+    assert_eq!(
+        recs[0]
+            .effect
+            .as_ref()
+            .map(|e| e["payload"]["name"].clone()),
+        Some(json!("mail_search"))
+    );
+    let (run, _) = drive(
+        &one_node_flow("camera_open", json!({}), &["result", "success"]),
+        json!({}),
+    );
+    assert_eq!(
+        run.output,
+        Some(json!({"result": "Tool 'camera_open' not found", "success": false}))
+    );
+}
+
+#[test]
+fn entry_nodes_read_the_message_as_the_seed_does() {
+    let (run, _) = drive(
+        &one_node_flow("on_user_request", json!({}), &["message", "context"]),
+        json!({"message": "hi"}),
+    );
+    assert_eq!(
+        run.output,
+        Some(json!({"message": "hi", "context": {}, "success": true}))
+    );
+    let (run, _) = drive(
+        &one_node_flow(
+            "on_agent_message",
+            json!({}),
+            &["sender", "message", "channel"],
+        ),
+        json!({"message": "yo"}),
+    );
+    assert_eq!(
+        run.output,
+        Some(json!({"sender": "unknown", "message": "yo", "channel": "ops", "success": true}))
+    );
+}
+
+#[test]
+fn memact_compose_without_a_kg_result_completes_like_the_seed() {
+    let outs = [
+        "ok",
+        "delta",
+        "trace",
+        "active_memory",
+        "memact_blocks",
+        "memact_system_prompt",
+    ];
+    let (run, _) = drive(
+        &one_node_flow("memact_compose", json!({}), &outs),
+        json!({}),
+    );
+    assert_eq!(
+        run.output,
+        Some(
+            json!({"ok": false, "delta": {}, "trace": {}, "active_memory": {}, "memact_blocks": [],
+                    "memact_system_prompt": "", "success": true})
+        )
+    );
+}
+
+#[test]
+fn a_pure_node_without_its_backend_fails_the_node_that_pulls_it() {
+    let raw = json!({"id": "f", "name": "f", "entryNode": "start", "nodes": [
+        {"id": "start", "type": "on_flow_start", "data": {"outputs": [{"id": "exec-out", "type": "execution"}]}},
+        {"id": "cat", "type": "provider_catalog", "data": {"outputs": [{"id": "providers", "type": "array"}]}},
+        {"id": "end", "type": "on_flow_end", "data": {"inputs": [{"id": "exec-in", "type": "execution"},
+            {"id": "p", "type": "array"}]}}],
+      "edges": [
+        {"id": "e1", "source": "start", "sourceHandle": "exec-out", "target": "end", "targetHandle": "exec-in"},
+        {"id": "d", "source": "cat", "sourceHandle": "providers", "target": "end", "targetHandle": "p"}]});
+    let flow = compile(&raw, &NodeRegistry::new()).expect("compiles");
+    let (run, _) = drive(&flow, json!({}));
+    let failed = run.status == RunStatus::Failed
+        || run.output.as_ref().is_some_and(|o| o["success"] == false);
+    assert!(failed, "{:?} {:?}", run.status, run.output);
+    let text = format!("{:?} {:?}", run.error, run.output);
+    assert!(text.contains("provider catalogue"), "{text}");
+}

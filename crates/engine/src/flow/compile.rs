@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
 use serde_json::{Value, json};
 
+use super::catalogue;
 use super::model::{Edge, Node, Pin, VisualFlow};
 use crate::engine::nodes::{Control, NodeKind, NodeRegistry};
 use crate::engine::pinexpr::{self, PinExpr, PinExprs};
@@ -271,6 +272,10 @@ pub fn compile(raw: &Value, registry: &NodeRegistry) -> Result<CompiledFlow, Com
         }
         let kind = match registry.lookup(&node.ty) {
             Some(k) => k,
+            // A type of the seed's catalogue whose backend is missing here loads and fails when it runs.
+            None if let Some(catalogue::Provider::Missing(m)) = catalogue::lookup(&node.ty) => {
+                NodeKind::Missing(m)
+            }
             None => {
                 unsupported.get_or_insert_with(|| CompileError {
                     message: if node.ty == "code" {
@@ -282,9 +287,21 @@ pub fn compile(raw: &Value, registry: &NodeRegistry) -> Result<CompiledFlow, Com
                              python_code.wasm with its grants in ABSTRACTGATEWAY_PLUGINS_DIR",
                             node.id
                         )
-                    } else {
+                    } else if let Some(catalogue::Provider::Component(component)) =
+                        catalogue::lookup(&node.ty)
+                    {
                         format!(
-                            "node type {:?} (node {}) is not supported by this gateway yet",
+                            "node type {:?} (node {}) needs the component {component}, which is not loaded on \
+                             this gateway (see the log, or put {component}.wasm with its grants in \
+                             ABSTRACTGATEWAY_PLUGINS_DIR)",
+                            node.ty, node.id
+                        )
+                    } else {
+                        // Absent from the seed's catalogue: refused as the seed refuses it.
+                        format!(
+                            "unknown VisualFlow node type {:?} (node {}): this gateway has no handler for it \
+                             (likely version skew: the flow was authored for a newer runtime; upgrade the \
+                             gateway or remove the node)",
                             node.ty, node.id
                         )
                     },
@@ -821,9 +838,23 @@ mod tests {
         };
         let loads = || counting.0.load(std::sync::atomic::Ordering::SeqCst);
         compile(&flow("ask_user"), &reg).expect("a native type compiles");
-        // A type nobody provides does not load them either: it is refused as unsupported.
-        let e = compile(&flow("generate_image"), &reg).expect_err("unknown type");
-        assert!(e.message.contains("not supported"), "{e}");
+        // A type nobody provides does not load them either: it is refused as unknown, as on the seed.
+        let e = compile(&flow("teleport"), &reg).expect_err("unknown type");
+        assert!(
+            e.message
+                .contains("unknown VisualFlow node type \"teleport\""),
+            "{e}"
+        );
+        assert_eq!(e.node_id.as_deref(), Some("x"));
+        // A catalogued type whose component is not loaded names the component.
+        let e = compile(&flow("generate_image"), &reg).expect_err("no image component");
+        assert!(e.message.contains("needs the component node_image"), "{e}");
+        // A catalogued type whose backend is missing loads, to fail when it runs.
+        let c = compile(&flow("memory_recall"), &reg).expect("loads");
+        assert!(matches!(
+            c.node("x").map(|n| &n.kind),
+            Some(NodeKind::Missing(_))
+        ));
         assert_eq!(loads(), 0);
         let c = compile(&flow("code"), &reg).expect("loaded on first need");
         assert!(matches!(

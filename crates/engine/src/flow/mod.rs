@@ -1,5 +1,6 @@
 //! VisualFlow graphs: the JSON model and the compiler that checks and indexes them.
 
+pub mod catalogue;
 pub mod compile;
 pub mod model;
 
