@@ -5,5 +5,7 @@
 use abstractgateway_model::time;
 use abstractgateway_store::artifacts;
 
+pub mod image;
 pub mod llm;
+mod multipart;
 pub mod voice;

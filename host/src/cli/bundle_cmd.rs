@@ -68,15 +68,17 @@ pub fn run(cmd: BundleCommand) -> ExitCode {
                 Ok((plugins, _warnings)) => plugins,
                 Err(e) => return fail(e),
             };
-            if let Err(e) = catalog::compile_bundle(&b, &plugins.registry()) {
-                return fail(e);
-            }
+            let flows = match catalog::compile_bundle(&b, &plugins.registry()) {
+                Ok(flows) => flows,
+                Err(e) => return fail(e),
+            };
             println!(
                 "ok: {} sha256={} flows={}",
                 b.bundle_ref(),
                 b.sha256,
                 b.sorted_flow_ids().join(",")
             );
+            print_node_support(&flows);
             ExitCode::SUCCESS
         }
         BundleCommand::Pack {
@@ -109,6 +111,29 @@ pub fn run(cmd: BundleCommand) -> ExitCode {
                 Err(e) => fail(e),
             }
         }
+    }
+}
+
+/// One line per node of each flow: whether it runs here, and what runs it or what it lacks.
+fn print_node_support(flows: &[crate::flow::CompiledFlow]) {
+    use crate::flow::catalogue::{Support, support};
+    let mut missing = 0;
+    for flow in flows {
+        println!("flow {}:", flow.workflow_id);
+        for node in flow.order.iter().filter_map(|id| flow.node(id)) {
+            let how = match support(&node.kind) {
+                Support::Engine => "runs here (engine)".to_string(),
+                Support::Component(c) => format!("runs here (component {c})"),
+                Support::Needs(needs) => {
+                    missing += 1;
+                    format!("cannot run here: needs {needs}; the node fails when it runs")
+                }
+            };
+            println!("  {} ({}): {how}", node.node.id, node.node.ty);
+        }
+    }
+    if missing > 0 {
+        println!("{missing} node(s) cannot run on this gateway; the rest of the bundle runs");
     }
 }
 

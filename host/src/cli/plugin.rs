@@ -259,6 +259,10 @@ const SDK_SOURCES: &[(&str, &str)] = &[
         "src/http.rs",
         include_str!("../../../plugins/sdk/src/http.rs"),
     ),
+    (
+        "src/image.rs",
+        include_str!("../../../plugins/sdk/src/image.rs"),
+    ),
     ("src/kv.rs", include_str!("../../../plugins/sdk/src/kv.rs")),
     (
         "src/llm.rs",

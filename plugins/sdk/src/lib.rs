@@ -32,6 +32,7 @@ pub mod bindings;
 pub mod durability;
 mod error;
 pub mod http;
+pub mod image;
 pub mod kv;
 pub mod llm;
 pub mod log;

@@ -46,7 +46,7 @@ impl Missing {
     pub fn error(&self, node_type: &str) -> String {
         match self.outcome {
             MissingOutcome::NoHandler => format!(
-                "Effect failed after 1 attempts: No effect handler registered for {} (this gateway has no {})",
+                "Effect failed after 1 attempts: No effect handler registered for {} (this gateway lacks {})",
                 self.effect.unwrap_or(node_type),
                 self.needs
             ),
@@ -85,15 +85,15 @@ const fn tool_fails(needs: &'static str, message: &'static str) -> Provider {
     })
 }
 
-const ENTITY_HOME: &str = "entity home runtime (entity-brain memory)";
-const CAMERA: &str = "camera tool";
-const MAILBOX: &str = "mailbox connection";
+const ENTITY_HOME: &str = "an entity home runtime (entity-brain memory)";
+const CAMERA: &str = "a camera tool";
+const MAILBOX: &str = "a mailbox connection";
 const CAMERA_MISSING: &str = "Tool '{type}' not found";
 const MAIL_MISSING: &str = "email_not_configured: No mailbox is connected for this user.";
-const VIDEO: &str = "video generation backend";
+const VIDEO: &str = "a video generation backend";
 const VIDEO_MISSING: &str =
     "{type} needs a video generation backend, which this gateway does not have";
-const DOCUMENTS: &str = "document renderer (PDF, DOCX, charts)";
+const DOCUMENTS: &str = "a document renderer (PDF, DOCX, charts)";
 const DOCUMENTS_MISSING: &str =
     "{type} needs a document renderer (PDF, DOCX, charts), which this gateway does not have";
 
@@ -125,7 +125,7 @@ pub fn lookup(node_type: &str) -> Option<Provider> {
         "code" | "function" => Component("python_code"),
         "model_residency" => fails(
             Some("model_residency"),
-            "local model runtime",
+            "a local model runtime",
             "model_residency needs a local model runtime (a provider whose models this gateway loads and \
              unloads), which this gateway does not have: its providers are remote APIs",
         ),
@@ -196,7 +196,7 @@ pub fn lookup(node_type: &str) -> Option<Provider> {
         | "system_datetime" => Engine,
         "provider_catalog" | "model_catalog" => fails(
             None,
-            "provider catalogue",
+            "AbstractCore's provider catalogue",
             "{type} needs AbstractCore's provider catalogue, which this gateway does not have; list providers \
              and models with GET /discovery/providers or the provider_models node",
         ),
@@ -208,7 +208,7 @@ pub fn lookup(node_type: &str) -> Option<Provider> {
         | "export_artifact"
         | "read_artifact" => fails(
             None,
-            "file node component",
+            "a file node component",
             "{type} is not available on this gateway yet: its component is not built",
         ),
         "read_pdf" | "write_pdf" | "write_docx" | "write_chart" => {
@@ -218,7 +218,7 @@ pub fn lookup(node_type: &str) -> Option<Provider> {
         "generate_image" | "edit_image" | "image_to_image" => Component("node_image"),
         "upscale_image" | "image_upscale" => fails(
             Some("llm_call"),
-            "image upscaling backend",
+            "an image upscaling backend",
             "{type} needs an image upscaling backend, which this gateway does not have",
         ),
         "generate_video" | "text_to_video" | "image_to_video" => {
@@ -226,7 +226,7 @@ pub fn lookup(node_type: &str) -> Option<Provider> {
         }
         "generate_music" => fails(
             Some("llm_call"),
-            "music generation backend",
+            "a music generation backend",
             "generate_music needs a music generation backend (music_provider), which this gateway does not have",
         ),
         "generate_voice" | "transcribe_audio" | "listen_voice" => Component("node_voice"),
@@ -251,7 +251,7 @@ pub fn lookup(node_type: &str) -> Option<Provider> {
         "entity_tools_execute" => no_handler("entity_tools_execute", ENTITY_HOME),
         "publish_event" => fails(
             Some("publish_event"),
-            "publish_event handler",
+            "a publish_event handler",
             "publish_event is not available on this host (no publish_event handler is registered)",
         ),
         // N. Deterministic tool-invoke nodes.
@@ -267,12 +267,33 @@ pub fn lookup(node_type: &str) -> Option<Provider> {
         // O. Automation.
         "automation" => fails(
             None,
-            "automation controller",
+            "the automation controller",
             "automation nodes run only inside AbstractFramework's automation-controller bundle, which this \
              gateway does not host",
         ),
         _ => return None,
     })
+}
+
+/// Whether a compiled node runs here, and what runs it or what it lacks (what `bundle verify` reports).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Support {
+    /// The engine runs it.
+    Engine,
+    /// This component runs it.
+    Component(String),
+    /// It loads, but fails (or reports a failed tool call) when it runs: it needs this.
+    Needs(&'static str),
+}
+
+/// What runs a compiled node of kind `kind`.
+pub fn support(kind: &crate::engine::nodes::NodeKind) -> Support {
+    use crate::engine::nodes::NodeKind;
+    match kind {
+        NodeKind::Plugin(p) => Support::Component(p.plugin.clone()),
+        NodeKind::Missing(m) => Support::Needs(m.needs),
+        _ => Support::Engine,
+    }
 }
 
 /// Every type the catalogue knows (for tests and `bundle verify`).

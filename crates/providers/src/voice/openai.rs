@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use super::audio::{AudioFormat, parse_wav, sniff};
 use super::error::{VoiceError, VoiceErrorCode};
 use super::{Audio, SpeechBackend, Transcript};
+use crate::multipart::{FilePart, multipart, one_line};
 
 /// Longest provider error text carried into our messages.
 const MAX_ERROR_TEXT: usize = 300;
@@ -202,39 +203,6 @@ fn speech_content_type(format: &str) -> &'static str {
     }
 }
 
-/// A multipart/form-data body: text fields, then the file.
-fn multipart(
-    fields: &[(&str, &str)],
-    file_name: &str,
-    file_type: &str,
-    file: &[u8],
-) -> (String, Vec<u8>) {
-    let boundary = format!("----abstractgateway-{}", uuid::Uuid::new_v4().simple());
-    let mut body = Vec::with_capacity(file.len() + 1024);
-    for (name, value) in fields {
-        body.extend_from_slice(
-            format!(
-                "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
-            )
-            .as_bytes(),
-        );
-    }
-    body.extend_from_slice(
-        format!(
-            "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{file_name}\"\r\nContent-Type: {file_type}\r\n\r\n"
-        )
-        .as_bytes(),
-    );
-    body.extend_from_slice(file);
-    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
-    (format!("multipart/form-data; boundary={boundary}"), body)
-}
-
-/// Strips CR/LF so a field value cannot break out of its multipart part.
-fn one_line(s: &str) -> String {
-    s.replace(['\r', '\n'], " ")
-}
-
 impl SpeechBackend for OpenAiSpeech {
     fn name(&self) -> &str {
         "openai"
@@ -310,12 +278,9 @@ impl SpeechBackend for OpenAiSpeech {
         hint: Option<&str>,
         model: Option<&str>,
     ) -> Result<Transcript, VoiceError> {
-        let (file_name, file_type) = match sniff(audio) {
-            Some(f) => (
-                format!("audio.{}", f.extension()),
-                f.content_type().to_string(),
-            ),
-            None => ("audio.bin".to_string(), one_line(content_type)),
+        let (extension, file_type) = match sniff(audio) {
+            Some(f) => (f.extension(), f.content_type().to_string()),
+            None => ("bin", one_line(content_type)),
         };
         let model = one_line(model.unwrap_or(&self.stt_model));
         let language = language.map(one_line);
@@ -327,7 +292,12 @@ impl SpeechBackend for OpenAiSpeech {
         if let Some(h) = &hint {
             fields.push(("prompt", h));
         }
-        let (ct, body) = multipart(&fields, &file_name, &file_type, audio);
+        let (ct, body) = multipart(
+            &fields,
+            &[FilePart::typed(
+                "file", "audio", audio, &file_type, extension,
+            )],
+        );
         let rb = self
             .request(self.url("audio/transcriptions"))
             .header(reqwest::header::CONTENT_TYPE, ct)

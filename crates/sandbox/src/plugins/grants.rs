@@ -16,6 +16,8 @@ pub struct Grants {
     pub kv: Vec<String>,
     /// Whether `voice` may be used.
     pub voice: bool,
+    /// Whether `image` may be used (each image costs the operator money at most providers).
+    pub image: bool,
     /// Whether `artifacts.put` may store files (reading the run's artifacts needs no grant).
     pub artifacts: bool,
     /// Whether `durability.emit` may send client-visible events.
@@ -50,6 +52,7 @@ impl Default for Grants {
             tools: vec![],
             kv: vec![],
             voice: false,
+            image: false,
             artifacts: false,
             events: false,
             memory_mb: 64,

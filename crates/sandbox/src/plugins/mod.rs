@@ -498,7 +498,7 @@ pub fn setup_in_mode(
     #[cfg(feature = "local-model")]
     warnings.extend(crate::llm::embedded::register_from_env(&providers));
     caps.providers = Some(providers.clone());
-    caps.llm = Some(Arc::new(caps::llm::ProvidersBackend(providers)));
+    caps.llm = Some(Arc::new(caps::llm::ProvidersBackend(providers.clone())));
     let artifacts = Arc::new(
         crate::artifacts::ArtifactStore::open_with(
             data_dir,
@@ -507,6 +507,13 @@ pub fn setup_in_mode(
         .map_err(|e| SetupError::Artifacts(e.to_string()))?,
     );
     caps.artifacts = Some(Arc::new(caps::artifacts::StoreBackend(artifacts.clone())));
+    caps.image = Some(Arc::new(Arc::new(caps::image::ProvidersBackend {
+        images: Arc::new(abstractgateway_providers::image::Images::new(
+            abstractgateway_providers::image::ImageConfig::from_env(),
+            providers.clone(),
+        )),
+        artifacts: artifacts.clone(),
+    })));
     let speech = Arc::new(crate::voice::Voice::from_env());
     caps.speech = Some(speech.clone());
     caps.voice = Some(Arc::new(caps::voice::EnginesBackend {

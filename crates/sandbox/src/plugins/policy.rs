@@ -66,6 +66,8 @@ pub enum Asked {
     Model(String),
     #[error("voice")]
     Voice,
+    #[error("image")]
+    Image,
     #[error("artifacts")]
     Artifacts,
     #[error("events")]
@@ -103,6 +105,8 @@ pub struct Policy {
     pub llm: Vec<String>,
     /// Whether bundle plugins may use `voice`.
     pub voice: bool,
+    /// Whether bundle plugins may use `image`. Off unless the operator opens it: images cost money.
+    pub image: bool,
     /// Whether bundle plugins may store artifacts.
     pub artifacts: bool,
     /// Whether bundle plugins may emit client-visible events.
@@ -132,6 +136,7 @@ impl Default for Policy {
             shared_kv: vec![],
             llm: vec!["*".into()],
             voice: true,
+            image: false,
             artifacts: true,
             events: true,
             allow_private_hosts: vec![],
@@ -214,6 +219,9 @@ impl Policy {
         }
         if g.voice && !self.voice {
             return refuse(Asked::Voice);
+        }
+        if g.image && !self.image {
+            return refuse(Asked::Image);
         }
         if g.artifacts && !self.artifacts {
             return refuse(Asked::Artifacts);
@@ -324,6 +332,11 @@ mod tests {
             "tools": ["fetch_url"], "llm": ["openai/*"], "artifacts": true}),
         );
         assert_eq!(p.check("b@1/x", &ok), Ok(()));
+        // Images cost money: a bundle's plugin gets them only when the operator opens them.
+        let e = p
+            .check("b@1/x", &grants(serde_json::json!({"image": true})))
+            .expect_err("image is closed by default");
+        assert_eq!(e.grant, Asked::Image);
         let e = p
             .check("b@1/x", &grants(serde_json::json!({"memory_mb": 1024})))
             .expect_err("capped")
@@ -356,6 +369,7 @@ mod tests {
             (serde_json::json!({"kv": ["span_memory"]}), "kv bucket"),
             (serde_json::json!({"llm": ["openai/gpt-4o"]}), "model"),
             (serde_json::json!({"voice": true}), "voice"),
+            (serde_json::json!({"image": true}), "image"),
             (serde_json::json!({"artifacts": true}), "artifacts"),
             (serde_json::json!({"events": true}), "events"),
         ];

@@ -27,7 +27,7 @@ pub fn artifact_id(v: &Value) -> Option<String> {
 pub fn required_artifact_id(pin: &str, v: Option<&Value>) -> Result<String, Error> {
     let Some(v) = v else {
         return Err(Error::invalid_input(format!(
-            "{pin} is required: wire an audio artifact (an id or {{\"$artifact\": id}})"
+            "{pin} is required: wire an artifact (an id or {{\"$artifact\": id}})"
         )));
     };
     artifact_id(v).ok_or_else(|| {

@@ -135,7 +135,7 @@ fn artifact_error(e: crate::artifacts::ArtifactError) -> Error {
     error(code, e.to_string())
 }
 
-async fn blocking<T: Send + 'static>(
+pub(super) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, crate::artifacts::ArtifactError> + Send + 'static,
 ) -> Result<T, Error> {
     tokio::task::spawn_blocking(f)

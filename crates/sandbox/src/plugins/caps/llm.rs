@@ -216,7 +216,7 @@ fn response(r: crate::llm::ChatResponse) -> Response {
     }
 }
 
-fn wit_error(e: crate::llm::LlmError) -> Error {
+pub(super) fn wit_error(e: crate::llm::LlmError) -> Error {
     use crate::llm::ErrorCode as E;
     let code = match e.code {
         E::InvalidInput => ErrorCode::InvalidInput,

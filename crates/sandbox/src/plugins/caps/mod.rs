@@ -4,6 +4,7 @@
 pub mod artifacts;
 pub mod durability;
 pub mod http;
+pub mod image;
 pub mod kv;
 pub mod llm;
 pub mod log;
@@ -26,6 +27,7 @@ pub struct Capabilities {
     pub llm: Option<Arc<dyn llm::LlmBackend>>,
     pub tools: Option<Arc<dyn tools::ToolBackend>>,
     pub voice: Option<Arc<dyn voice::VoiceBackend>>,
+    pub image: Option<Arc<dyn image::ImageBackend>>,
     pub artifacts: Option<Arc<dyn artifacts::ArtifactBackend>>,
     /// The providers behind `llm`, for the host's own LLM helpers (run summary and chat endpoints).
     pub providers: Option<Arc<crate::llm::Providers>>,
@@ -43,6 +45,7 @@ impl Capabilities {
             llm: None,
             tools: None,
             voice: None,
+            image: None,
             artifacts: None,
             providers: None,
             speech: None,
