@@ -12,11 +12,9 @@ use std::time::Duration;
 use base64::Engine as _;
 use serde_json::{Value, json};
 
+use crate::http_body::{ReadError, error_answer, read_capped};
 use crate::llm::{ErrorCode, LlmError, Providers, Wire, normalize_provider};
 use crate::multipart::{FilePart, multipart};
-
-/// Longest provider error text carried into our messages.
-const MAX_ERROR_TEXT: usize = 300;
 
 /// What the images of this gateway may be, and where they come from by default.
 #[derive(Debug, Clone)]
@@ -246,7 +244,7 @@ impl Images {
         }
         // base64 is 4/3 of the image, plus a little JSON.
         let cap = usize::try_from(self.config.max_bytes / 3 * 4 + 64 * 1024).unwrap_or(usize::MAX);
-        let body = read_capped(resp, cap).await?;
+        let body = read_body(resp, cap).await?;
         let bytes = decode_answer(&body, self.config.max_bytes)?;
         let content_type = sniff(&bytes).ok_or_else(|| {
             LlmError::fatal(
@@ -357,19 +355,7 @@ fn send_error(e: &reqwest::Error) -> LlmError {
 
 /// Maps a non-success answer to an error, with the provider's own message when it sent one.
 async fn status_error(resp: reqwest::Response) -> LlmError {
-    let status = resp.status();
-    let body = read_capped(resp, 64 * 1024).await.unwrap_or_default();
-    let text = serde_json::from_slice::<Value>(&body)
-        .ok()
-        .and_then(|v| {
-            v.pointer("/error/message")
-                .or_else(|| v.get("detail"))
-                .or_else(|| v.get("error"))
-                .and_then(Value::as_str)
-                .map(str::to_string)
-        })
-        .unwrap_or_else(|| String::from_utf8_lossy(&body).into_owned());
-    let text: String = text.chars().take(MAX_ERROR_TEXT).collect();
+    let (status, text) = error_answer(resp).await;
     let msg = format!("image provider answered {status}: {text}");
     match status.as_u16() {
         400 | 415 | 422 => LlmError::fatal(ErrorCode::InvalidInput, msg),
@@ -383,18 +369,14 @@ async fn status_error(resp: reqwest::Response) -> LlmError {
 }
 
 /// Reads a body up to `max` bytes.
-async fn read_capped(mut resp: reqwest::Response, max: usize) -> Result<Vec<u8>, LlmError> {
-    let mut out = Vec::new();
-    while let Some(chunk) = resp.chunk().await.map_err(|e| send_error(&e))? {
-        if out.len() + chunk.len() > max {
-            return Err(LlmError::fatal(
-                ErrorCode::TooLarge,
-                format!("the image provider sent more than {max} bytes"),
-            ));
-        }
-        out.extend_from_slice(&chunk);
-    }
-    Ok(out)
+async fn read_body(resp: reqwest::Response, max: usize) -> Result<Vec<u8>, LlmError> {
+    read_capped(resp, max).await.map_err(|e| match e {
+        ReadError::TooLarge => LlmError::fatal(
+            ErrorCode::TooLarge,
+            format!("the image provider sent more than {max} bytes"),
+        ),
+        ReadError::Transport(e) => send_error(&e),
+    })
 }
 
 #[cfg(test)]

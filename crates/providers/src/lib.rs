@@ -5,6 +5,7 @@
 use abstractgateway_model::time;
 use abstractgateway_store::artifacts;
 
+mod http_body;
 pub mod image;
 pub mod llm;
 mod multipart;

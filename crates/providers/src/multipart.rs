@@ -108,7 +108,11 @@ mod tests {
         );
         let text = String::from_utf8_lossy(&body);
         assert!(ct.starts_with("multipart/form-data; boundary="));
-        assert_eq!(text.matches("Content-Disposition").count(), 2, "{text}");
+        let parts = text
+            .split("\r\n")
+            .filter(|l| l.starts_with("Content-Disposition"))
+            .count();
+        assert_eq!(parts, 2, "{text}");
         assert!(text.contains("filename=\"audio.wav\""));
     }
 }

@@ -39,6 +39,25 @@ pub(super) fn idempotency_key(run_id: &str, node_id: &str, effect: &str, seq: u6
     hex::encode(&digest[..16])
 }
 
+/// The `started` record of effect `effect_type` at node `id` (its next idempotency key taken), and a copy to
+/// finish as the outcome record.
+pub(super) fn started_records(
+    run: &mut RunState,
+    id: &str,
+    effect_type: &str,
+    payload: Value,
+) -> (StepRecord, StepRecord) {
+    let seq = next_effect_seq(run);
+    let effect = json!({"type": effect_type, "payload": payload, "result_key": result_key(id)});
+    let mut started = StepRecord::new(run, id, "started");
+    started.effect = Some(effect);
+    started.ended_at = None;
+    started.idempotency_key = Some(idempotency_key(&run.run_id, id, effect_type, seq));
+    let mut done = started.clone();
+    done.ended_at = Some(time::now_iso());
+    (started, done)
+}
+
 /// Where the cursor goes after this effect: its next node, or back to the active control node.
 fn resume_target(run: &mut RunState, flow: &CompiledFlow, node: &CompiledNode) -> Option<String> {
     if let Next::Linear(t) = &node.next {
@@ -85,16 +104,8 @@ pub fn run(
         _ => resume_target(run, flow, node),
     };
     let (payload, outcome) = build(kind, run, node, &inputs, resume_to.clone(), host);
-    let seq = next_effect_seq(run);
-    let effect_type = kind.effect_type();
-    let effect = json!({"type": effect_type, "payload": payload, "result_key": result_key(&id)});
-    let mut started = StepRecord::new(run, &id, "started");
-    started.effect = Some(effect);
-    started.ended_at = None;
-    started.idempotency_key = Some(idempotency_key(&run.run_id, &id, effect_type, seq));
-    let mut done = started.clone();
+    let (started, mut done) = started_records(run, &id, kind.effect_type(), payload);
     records.push(started);
-    done.ended_at = Some(time::now_iso());
     match outcome {
         Outcome::Completed(result) => {
             done.status = "completed".into();

@@ -5,14 +5,13 @@
 
 use serde_json::{Value, json};
 
-use super::effects::{idempotency_key, next_effect_seq, result_key};
+use super::effects::started_records;
 use super::exec::{Plan, next_or, terminal_status};
 use super::resolve;
 use super::state::set_node_output;
 use crate::flow::catalogue::{Missing, MissingOutcome};
 use crate::flow::{CompiledFlow, CompiledNode};
 use crate::run::{RunState, RunStatus, StepRecord};
-use crate::time;
 
 /// Runs `node`, whose backend is missing.
 pub fn run(
@@ -36,15 +35,8 @@ pub fn run(
         MissingOutcome::ToolFails(_) => json!({"name": node.node.ty, "arguments": inputs}),
         _ => Value::Object(inputs),
     };
-    let seq = next_effect_seq(run);
-    let mut started = StepRecord::new(run, &id, "started");
-    started.effect =
-        Some(json!({"type": effect_type, "payload": payload, "result_key": result_key(&id)}));
-    started.ended_at = None;
-    started.idempotency_key = Some(idempotency_key(&run.run_id, &id, effect_type, seq));
-    let mut done = started.clone();
+    let (started, mut done) = started_records(run, &id, effect_type, payload);
     records.push(started);
-    done.ended_at = Some(time::now_iso());
     match missing.outcome {
         MissingOutcome::ToolFails(_) => {
             let out = json!({"result": error, "success": false});

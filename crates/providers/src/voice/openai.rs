@@ -10,10 +10,8 @@ use serde_json::{Value, json};
 use super::audio::{AudioFormat, parse_wav, sniff};
 use super::error::{VoiceError, VoiceErrorCode};
 use super::{Audio, SpeechBackend, Transcript};
+use crate::http_body::{ReadError, error_answer, read_capped};
 use crate::multipart::{FilePart, multipart, one_line};
-
-/// Longest provider error text carried into our messages.
-const MAX_ERROR_TEXT: usize = 300;
 
 /// An API key: never printed, never serialised.
 #[derive(Clone)]
@@ -153,19 +151,7 @@ fn send_error(e: &reqwest::Error) -> VoiceError {
 
 /// Maps a non-success answer to an error, with the provider's own message when it sent one.
 async fn status_error(resp: reqwest::Response) -> VoiceError {
-    let status = resp.status();
-    let body = resp.bytes().await.unwrap_or_default();
-    let text = serde_json::from_slice::<Value>(&body)
-        .ok()
-        .and_then(|v| {
-            v.pointer("/error/message")
-                .or_else(|| v.get("detail"))
-                .or_else(|| v.get("error"))
-                .and_then(Value::as_str)
-                .map(str::to_string)
-        })
-        .unwrap_or_else(|| String::from_utf8_lossy(&body).into_owned());
-    let text: String = text.chars().take(MAX_ERROR_TEXT).collect();
+    let (status, text) = error_answer(resp).await;
     let msg = format!("speech provider answered {status}: {text}");
     match status.as_u16() {
         400 | 415 | 422 => VoiceError::invalid(msg),
@@ -179,17 +165,13 @@ async fn status_error(resp: reqwest::Response) -> VoiceError {
 }
 
 /// Reads a body up to `max` bytes.
-async fn read_capped(mut resp: reqwest::Response, max: usize) -> Result<Vec<u8>, VoiceError> {
-    let mut out = Vec::new();
-    while let Some(chunk) = resp.chunk().await.map_err(|e| send_error(&e))? {
-        if out.len() + chunk.len() > max {
-            return Err(VoiceError::too_large(format!(
-                "the speech provider sent more than {max} bytes"
-            )));
+async fn read_body(resp: reqwest::Response, max: usize) -> Result<Vec<u8>, VoiceError> {
+    read_capped(resp, max).await.map_err(|e| match e {
+        ReadError::TooLarge => {
+            VoiceError::too_large(format!("the speech provider sent more than {max} bytes"))
         }
-        out.extend_from_slice(&chunk);
-    }
-    Ok(out)
+        ReadError::Transport(e) => send_error(&e),
+    })
 }
 
 fn speech_content_type(format: &str) -> &'static str {
@@ -242,7 +224,7 @@ impl SpeechBackend for OpenAiSpeech {
                 .get(reqwest::header::CONTENT_TYPE)
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_string);
-            Ok((read_capped(resp, max).await?, ct))
+            Ok((read_body(resp, max).await?, ct))
         })?;
         if bytes.is_empty() {
             return Err(VoiceError::retryable(
@@ -307,7 +289,7 @@ impl SpeechBackend for OpenAiSpeech {
             if !resp.status().is_success() {
                 return Err(status_error(resp).await);
             }
-            let bytes = read_capped(resp, 16 * 1024 * 1024).await?;
+            let bytes = read_body(resp, 16 * 1024 * 1024).await?;
             serde_json::from_slice(&bytes).map_err(|e| {
                 VoiceError::internal(format!("the transcription answer is not JSON: {e}"))
             })

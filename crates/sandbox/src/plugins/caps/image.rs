@@ -23,23 +23,24 @@ pub trait ImageBackend: Send + Sync {
 
 impl Host for NodeCtx {
     async fn generate(&mut self, req: Generation) -> wasmtime::Result<Result<Picture, Error>> {
-        let request = serde_json::to_value(&req)?;
-        let (allowed, backend, run) = (
-            self.grants.image,
-            self.caps.image.clone(),
-            self.rec.run_id().to_string(),
-        );
-        self.rec
-            .call(HostFn::remote("image", "generate"), request, async move {
-                if !allowed {
-                    return Err(denied("image"));
-                }
-                backend.ok_or_else(unconfigured)?.generate(&run, req).await
-            })
+        self.image_call("generate", req, |b, run, req| b.generate(run, req))
             .await
     }
 
     async fn edit(&mut self, req: EditRequest) -> wasmtime::Result<Result<Picture, Error>> {
+        self.image_call("edit", req, |b, run, req| b.edit(run, req))
+            .await
+    }
+}
+
+impl NodeCtx {
+    /// One recorded `image` call: refused without the grant or a provider, else `call` on the backend.
+    async fn image_call<R: serde::Serialize + Send + 'static>(
+        &mut self,
+        name: &'static str,
+        req: R,
+        call: impl FnOnce(&dyn ImageBackend, &str, R) -> Answer<Picture> + Send + 'static,
+    ) -> wasmtime::Result<Result<Picture, Error>> {
         let request = serde_json::to_value(&req)?;
         let (allowed, backend, run) = (
             self.grants.image,
@@ -47,11 +48,12 @@ impl Host for NodeCtx {
             self.rec.run_id().to_string(),
         );
         self.rec
-            .call(HostFn::remote("image", "edit"), request, async move {
+            .call(HostFn::remote("image", name), request, async move {
                 if !allowed {
                     return Err(denied("image"));
                 }
-                backend.ok_or_else(unconfigured)?.edit(&run, req).await
+                let backend = backend.ok_or_else(unconfigured)?;
+                call(backend.as_ref(), &run, req).await
             })
             .await
     }
