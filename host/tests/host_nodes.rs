@@ -1,5 +1,5 @@
 //! The built-in components that reach outside the run: `provider_models` (the provider catalogue through
-//! `llm.list-models`, as a data node), `write_file` (the run's workspace), `memory_kg_query` (no store), and an
+//! `llm.list-models`, as a data node), `write_file` (the run's workspace), the `memory_kg_*` nodes (the host's triple store), and an
 //! agent that inherits the run's conversation (compared with what the seed itself produced for the same flow).
 //! Real components, real store, the goldens' fake LLM.
 
@@ -172,26 +172,122 @@ fn write_file_writes_inside_the_workspace_only() {
     assert_eq!(out["node"], "w");
 }
 
+fn node_result(ledger: &[Value], id: &str) -> Value {
+    ledger
+        .iter()
+        .find(|r| {
+            r["node_id"] == id && r["status"] == "completed" && r["effect"]["type"] != "host_call"
+        })
+        .unwrap_or_else(|| panic!("no completed record of {id}: {ledger:?}"))["result"]
+        .clone()
+}
+
+/// assert → query → resolve through the real component and the host's triple store, then a second run of the
+/// same session reads what the first stored (session memory is durable and shared by the session's runs).
 #[test]
-fn memory_kg_query_fails_without_a_store() {
+fn memory_kg_nodes_store_and_read_the_sessions_graph() {
     let fake = FakeLlm::start();
     let dir = tempfile::tempdir().expect("tmp");
     let host = host(&fake, dir.path());
+    let assertions = json!([
+        {"subject": "ex:Person Alice", "predicate": "schema:name", "object": "Alice",
+         "attributes": {"literal": true}},
+        {"subject": "ex:Person Alice", "predicate": "rdf:type", "object": "schema:Person"}]);
     let flow = json!({"id": "kg", "entryNode": "s", "nodes": [
         node("s", "on_flow_start", false, &["exec-out"], &[], &[], json!({})),
-        node("q", "memory_kg_query", true, &["exec-out"], &["query_text"], &["items"], json!({}))],
-      "edges": [edge("s", "exec-out", "q", "exec-in")]});
-    let (state, ledger) = run(&host, dir.path(), flow, json!({}));
+        node("a", "memory_kg_assert", true, &["exec-out"], &["assertions", "scope", "span_id"],
+            &["assertion_ids", "count", "ok"],
+            json!({"pinDefaults": {"assertions": assertions, "scope": "session", "span_id": "sp1"}})),
+        node("q", "memory_kg_query", true, &["exec-out"], &["scope", "subject", "max_input_tokens"],
+            &["items", "count", "active_memory_text"],
+            json!({"pinDefaults": {"scope": "session", "subject": "ex:person alice", "max_input_tokens": 400}})),
+        node("r", "memory_kg_resolve", true, &["exec-out"], &["label", "scope", "expected_type"],
+            &["candidates", "count"],
+            json!({"pinDefaults": {"label": "alice", "scope": "session", "expected_type": "schema:person"}}))],
+      "edges": [edge("s", "exec-out", "a", "exec-in"), edge("a", "exec-out", "q", "exec-in"),
+                edge("q", "exec-out", "r", "exec-in")]});
+    let (state, ledger) = run(&host, dir.path(), flow, json!({"session_id": "s1"}));
+    assert_eq!(state.status, RunStatus::Completed, "{:?}", state.error);
+    let added = node_result(&ledger, "a");
+    assert_eq!(added["count"], 2, "{added}");
+    assert_eq!(added["ok"], true);
+    let read = node_result(&ledger, "q");
+    assert_eq!(read["count"], 2, "{read}");
+    assert_eq!(read["items"][0]["subject"], "ex:person-alice");
+    assert_eq!(read["items"][0]["provenance"]["span_id"], "sp1");
+    let text = read["active_memory_text"].as_str().expect("packed text");
+    assert!(
+        text.starts_with("## KG ACTIVE MEMORY\n(scope=session;"),
+        "{text}"
+    );
+    assert!(
+        text.contains("ex:person-alice —schema:name→ Alice (span:sp1)"),
+        "{text}"
+    );
+    let found = node_result(&ledger, "r");
+    assert_eq!(found["count"], 1, "{found}");
+    assert_eq!(found["candidates"][0]["id"], "ex:person-alice");
+    // Each node made one recorded kg call; the write is recorded as a remote (durable-first) call.
+    assert_eq!(calls(&ledger, "add").len(), 1);
+    assert_eq!(calls(&ledger, "query").len(), 1);
+}
+
+#[test]
+fn memory_kg_nodes_fail_as_the_seed_on_bad_input_and_never_reach_another_session() {
+    let fake = FakeLlm::start();
+    let dir = tempfile::tempdir().expect("tmp");
+    let host = host(&fake, dir.path());
+    let assert_flow = |pins: Value| {
+        json!({"id": "kg", "entryNode": "s", "nodes": [
+            node("s", "on_flow_start", false, &["exec-out"], &[], &[], json!({})),
+            node("a", "memory_kg_assert", true, &["exec-out"], &["assertions", "owner_id"], &["count"],
+                json!({"pinDefaults": pins}))],
+          "edges": [edge("s", "exec-out", "a", "exec-in")]})
+    };
+    let (state, _) = run(
+        &host,
+        dir.path(),
+        assert_flow(
+            json!({"assertions": [{"subject": "a", "predicate": "foaf:knows", "object": "b"}]}),
+        ),
+        json!({}),
+    );
     assert_eq!(state.status, RunStatus::Failed);
     let err = state.error.expect("error");
     assert!(
-        err.contains("No effect handler registered for memory_kg_query"),
+        err.contains("MEMORY_KG_ASSERT rejected unknown predicates. Got: foaf:knows."),
         "{err}"
     );
+    let (state, _) = run(
+        &host,
+        dir.path(),
+        assert_flow(json!({"owner_id": "session_memory_victim",
+            "assertions": [{"subject": "a", "predicate": "rdf:type", "object": "b"}]})),
+        json!({"session_id": "attacker"}),
+    );
+    assert_eq!(state.status, RunStatus::Failed);
     assert!(
-        ledger
-            .iter()
-            .any(|r| r["status"] == "started" && r["effect"]["type"] == "memory_kg_query")
+        state
+            .error
+            .expect("error")
+            .contains("not a memory owner of this run")
+    );
+    // A query naming another session's owner reads nothing of it.
+    let flow = json!({"id": "kg", "entryNode": "s", "nodes": [
+        node("s", "on_flow_start", false, &["exec-out"], &[], &[], json!({})),
+        node("q", "memory_kg_query", true, &["exec-out"], &["owner_id", "query_text"], &["items", "ok"],
+            json!({"pinDefaults": {"owner_id": "session_memory_victim"}}))],
+      "edges": [edge("s", "exec-out", "q", "exec-in")]});
+    let (state, ledger) = run(&host, dir.path(), flow, json!({}));
+    assert_eq!(state.status, RunStatus::Completed, "{:?}", state.error);
+    let read = node_result(&ledger, "q");
+    assert_eq!(read["ok"], false);
+    assert!(
+        read["raw"]["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("not a memory owner"),
+        "{read}"
     );
 }
 

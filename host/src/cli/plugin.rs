@@ -263,6 +263,7 @@ const SDK_SOURCES: &[(&str, &str)] = &[
         "src/image.rs",
         include_str!("../../../plugins/sdk/src/image.rs"),
     ),
+    ("src/kg.rs", include_str!("../../../plugins/sdk/src/kg.rs")),
     ("src/kv.rs", include_str!("../../../plugins/sdk/src/kv.rs")),
     (
         "src/llm.rs",

@@ -33,6 +33,7 @@ pub mod durability;
 mod error;
 pub mod http;
 pub mod image;
+pub mod kg;
 pub mod kv;
 pub mod llm;
 pub mod log;

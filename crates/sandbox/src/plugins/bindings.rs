@@ -47,7 +47,7 @@ pub mod pin {
 }
 
 pub use node::abstractgateway::plugin::{
-    artifacts, durability, http, image, kv, llm, log, tools, types, voice,
+    artifacts, durability, http, image, kg, kv, llm, log, tools, types, voice,
 };
 pub use node::exports::abstractgateway::plugin::node as node_export;
 pub use pin::exports::abstractgateway::plugin::pin_eval;

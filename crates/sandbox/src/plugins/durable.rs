@@ -208,6 +208,11 @@ impl Recorder {
         self.store.as_ref()
     }
 
+    /// The run this node belongs to, as it was when the node started.
+    pub fn run(&self) -> &RunState {
+        &self.run
+    }
+
     /// The run id this node belongs to.
     pub fn run_id(&self) -> &str {
         &self.run.run_id

@@ -18,6 +18,8 @@ pub struct Grants {
     pub voice: bool,
     /// Whether `image` may be used (each image costs the operator money at most providers).
     pub image: bool,
+    /// Whether `kg` may be used: the knowledge-graph memory of the calling run's own owners (run, session, global).
+    pub kg: bool,
     /// Whether `artifacts.put` may store files (reading the run's artifacts needs no grant).
     pub artifacts: bool,
     /// Whether `durability.emit` may send client-visible events.
@@ -53,6 +55,7 @@ impl Default for Grants {
             kv: vec![],
             voice: false,
             image: false,
+            kg: false,
             artifacts: false,
             events: false,
             memory_mb: 64,

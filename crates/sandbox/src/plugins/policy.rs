@@ -68,6 +68,8 @@ pub enum Asked {
     Voice,
     #[error("image")]
     Image,
+    #[error("kg")]
+    Kg,
     #[error("artifacts")]
     Artifacts,
     #[error("events")]
@@ -107,6 +109,9 @@ pub struct Policy {
     pub voice: bool,
     /// Whether bundle plugins may use `image`. Off unless the operator opens it: images cost money.
     pub image: bool,
+    /// Whether bundle plugins may use `kg`. Off unless the operator opens it: session and global memory hold what
+    /// users said.
+    pub kg: bool,
     /// Whether bundle plugins may store artifacts.
     pub artifacts: bool,
     /// Whether bundle plugins may emit client-visible events.
@@ -137,6 +142,7 @@ impl Default for Policy {
             llm: vec!["*".into()],
             voice: true,
             image: false,
+            kg: false,
             artifacts: true,
             events: true,
             allow_private_hosts: vec![],
@@ -222,6 +228,9 @@ impl Policy {
         }
         if g.image && !self.image {
             return refuse(Asked::Image);
+        }
+        if g.kg && !self.kg {
+            return refuse(Asked::Kg);
         }
         if g.artifacts && !self.artifacts {
             return refuse(Asked::Artifacts);
@@ -370,6 +379,7 @@ mod tests {
             (serde_json::json!({"llm": ["openai/gpt-4o"]}), "model"),
             (serde_json::json!({"voice": true}), "voice"),
             (serde_json::json!({"image": true}), "image"),
+            (serde_json::json!({"kg": true}), "kg"),
             (serde_json::json!({"artifacts": true}), "artifacts"),
             (serde_json::json!({"events": true}), "events"),
         ];

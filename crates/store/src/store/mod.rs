@@ -310,6 +310,25 @@ impl Store {
         Ok(out)
     }
 
+    /// Meta entries (key and value) whose key starts with `prefix`, in key order, at most `limit`, as of the last
+    /// fsync: one pass for callers that read every value under a prefix.
+    pub fn meta_scan(
+        &self,
+        prefix: &str,
+        limit: usize,
+    ) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        let view = self.shared().durable.view();
+        let mut out = Vec::new();
+        for guard in view
+            .prefix(&self.shared().ks.meta, prefix.as_bytes())
+            .take(limit)
+        {
+            let (key, value) = guard.into_inner()?;
+            out.push((String::from_utf8_lossy(&key).into_owned(), value.to_vec()));
+        }
+        Ok(out)
+    }
+
     /// Overwrites a run's stored bytes behind the committer's back, as a damaged disk would (contract tests).
     #[cfg(any(test, feature = "contract"))]
     pub(crate) fn damage_run(&self, run_id: &str, bytes: &str) {

@@ -5,6 +5,7 @@ pub mod artifacts;
 pub mod durability;
 pub mod http;
 pub mod image;
+pub mod kg;
 pub mod kv;
 pub mod llm;
 pub mod log;
