@@ -274,6 +274,13 @@ pub const ROUTES: &[(&str, &str, &str, &str, bool)] = &[
         true,
     ),
     (
+        "POST",
+        "/api/gateway/kg/query",
+        "kg",
+        "Query the knowledge-graph memory (run, session, global or all owners)",
+        true,
+    ),
+    (
         "GET",
         "/metrics",
         "metrics",

@@ -6,6 +6,7 @@ pub mod bundles;
 pub mod commands;
 pub mod digest;
 pub mod discovery;
+pub mod kg;
 pub mod ledger;
 pub mod misc;
 pub mod observer;
@@ -118,6 +119,7 @@ pub fn router() -> Router<SharedState> {
             "/api/gateway/discovery/models/capabilities",
             get(discovery::model_capabilities),
         )
+        .route("/api/gateway/kg/query", post(kg::query))
         .route("/api/gateway/commands", post(commands::submit))
         .route("/api/gateway/commands/{command_id}", get(commands::get))
         .route("/api/gateway/attachments/upload", post(attachments::upload))
