@@ -22,19 +22,23 @@ ALLOWED = {
     "abstractgateway-store": {"abstractgateway-model"},
     # Cluster mode's replicated log on NATS JetStream: it moves the store's entries, it does not read them.
     "abstractgateway-store-nats": {"abstractgateway-model", "abstractgateway-store"},
+    # Knowledge-graph memory: a triple store kept in the store, and the seed's KG effects over it.
+    "abstractgateway-kg": {"abstractgateway-store"},
     "abstractgateway-providers": {"abstractgateway-model", "abstractgateway-store", "abstractgateway-llm-local"},
     "abstractgateway-runner": {
         "abstractgateway-model", "abstractgateway-bundle", "abstractgateway-engine", "abstractgateway-store",
     },
     "abstractgateway-sandbox": {
         "abstractgateway-model", "abstractgateway-bundle", "abstractgateway-engine", "abstractgateway-store",
-        "abstractgateway-providers", "abstractgateway-runner",
+        "abstractgateway-providers", "abstractgateway-runner", "abstractgateway-kg",
     },
     "abstractgateway-server": {
         "abstractgateway-model", "abstractgateway-pycompat", "abstractgateway-bundle", "abstractgateway-engine",
         "abstractgateway-store", "abstractgateway-runner", "abstractgateway-sandbox",
         # The API's own LLM and voice helpers (run summary, chat, tts, transcribe) call the providers directly.
         "abstractgateway-providers",
+        # POST /kg/query reads the knowledge-graph memory.
+        "abstractgateway-kg",
     },
 }
 # The binary may use every layer.
