@@ -203,9 +203,12 @@ fn memory_kg_nodes_store_and_read_the_sessions_graph() {
             json!({"pinDefaults": {"scope": "session", "subject": "ex:person alice", "max_input_tokens": 400}})),
         node("r", "memory_kg_resolve", true, &["exec-out"], &["label", "scope", "expected_type"],
             &["candidates", "count"],
-            json!({"pinDefaults": {"label": "alice", "scope": "session", "expected_type": "schema:person"}}))],
+            json!({"pinDefaults": {"label": "alice", "scope": "session", "expected_type": "schema:person"}})),
+        node("m", "memact_compose", true, &["exec-out"], &["kg_result", "stimulus"],
+            &["ok", "delta", "memact_system_prompt"], json!({"pinDefaults": {"stimulus": "who is alice"}}))],
       "edges": [edge("s", "exec-out", "a", "exec-in"), edge("a", "exec-out", "q", "exec-in"),
-                edge("q", "exec-out", "r", "exec-in")]});
+                edge("q", "exec-out", "r", "exec-in"), edge("r", "exec-out", "m", "exec-in"),
+                edge("q", "raw", "m", "kg_result")]});
     let (state, ledger) = run(&host, dir.path(), flow, json!({"session_id": "s1"}));
     assert_eq!(state.status, RunStatus::Completed, "{:?}", state.error);
     let added = node_result(&ledger, "a");
@@ -227,6 +230,27 @@ fn memory_kg_nodes_store_and_read_the_sessions_graph() {
     let found = node_result(&ledger, "r");
     assert_eq!(found["count"], 1, "{found}");
     assert_eq!(found["candidates"][0]["id"], "ex:person-alice");
+    // memact_compose turns the query's packets into the run's Active Memory.
+    // The last node: its output completes the run.
+    let composed = state.output.clone().expect("the run's output");
+    assert_eq!(composed["ok"], true, "{composed}");
+    assert_eq!(
+        composed["delta"]["current_context"]["added"]
+            .as_array()
+            .map(Vec::len),
+        Some(2)
+    );
+    let prompt = composed["memact_system_prompt"].as_str().expect("prompt");
+    assert!(
+        prompt.contains("KG: ex:person-alice —schema:name→ Alice (span:sp1; wf:kg)"),
+        "{prompt}"
+    );
+    let memory = &state.vars["_runtime"]["active_memory"];
+    assert_eq!(
+        memory["current_context"].as_array().map(Vec::len),
+        Some(2),
+        "{memory}"
+    );
     // Each node made one recorded kg call; the write is recorded as a remote (durable-first) call.
     assert_eq!(calls(&ledger, "add").len(), 1);
     assert_eq!(calls(&ledger, "query").len(), 1);

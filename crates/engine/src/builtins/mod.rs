@@ -14,7 +14,7 @@ mod json;
 mod literals;
 mod logic;
 mod math;
-mod memact;
+pub(crate) mod memact;
 pub use pycompat::repr::py_str;
 mod string;
 mod vars;
@@ -150,8 +150,6 @@ registry! {
     "agent_trace_report" => agent::agent_trace_report,
     "add_message" => agent::add_message,
     "system_datetime" => agent::system_datetime,
-    // Active Memory (group C).
-    "memact_compose" => memact::memact_compose,
 }
 
 /// The builtin for a node type; `None` for anything that is not a pure builtin.

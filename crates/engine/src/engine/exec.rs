@@ -180,6 +180,7 @@ fn step(
         NodeKind::Control(c) => control::run(*c, run, flow, node),
         NodeKind::VarWrite(v) => varnodes::run(*v, run, flow, node),
         NodeKind::Builtin(_) => function_node(run, flow, node),
+        NodeKind::Memact => memact_node(run, flow, node),
         NodeKind::Plugin(p) => super::plugin_node::start(run, flow, node, p, records),
         NodeKind::Effect(e) => effects::run(*e, run, flow, node, host, records),
     }
@@ -304,6 +305,19 @@ fn function_node(run: &mut RunState, flow: &CompiledFlow, node: &CompiledNode) -
         }
         Err(e) => node_error(run, &node.node.id, e.message),
     }
+}
+
+/// `memact_compose`: composes the run's Active Memory (it writes `_runtime.active_memory`), then behaves as a
+/// function node: its output becomes `_last_output` and the node's stored output.
+fn memact_node(run: &mut RunState, flow: &CompiledFlow, node: &CompiledNode) -> Plan {
+    let inputs = match resolve::exec_inputs_typed(flow, node, &run.vars) {
+        Ok(i) => i,
+        Err(e) => return node_error(run, &node.node.id, e.message),
+    };
+    let v = crate::builtins::memact::compose(&inputs, &mut run.vars);
+    run.vars.insert("_last_output".into(), v.clone());
+    set_node_output(&mut run.vars, &node.node.id, v.clone());
+    next_or(node, || complete_output(&v))
 }
 
 /// `on_user_request` / `on_agent_message`: the seed's entry handlers over the run's variables (its input).

@@ -171,6 +171,8 @@ pub enum NodeKind {
     Builtin(BuiltinFn),
     Effect(Effect),
     Plugin(Arc<PluginNode>),
+    /// `memact_compose`: rebuilds the run's Active Memory (`_runtime.active_memory`) from a KG query result.
+    Memact,
     /// A type of the seed's catalogue whose backend this gateway lacks: it fails (or reports a failed tool
     /// call) when it runs, so that the rest of its bundle loads and runs.
     Missing(crate::flow::catalogue::Missing),
@@ -190,6 +192,7 @@ impl std::fmt::Debug for NodeKind {
             NodeKind::Entry(e) => write!(f, "Entry({e:?})"),
             NodeKind::Missing(m) => write!(f, "Missing({})", m.needs),
             NodeKind::End => write!(f, "End"),
+            NodeKind::Memact => write!(f, "Memact"),
             NodeKind::Control(c) => write!(f, "Control({c:?})"),
             NodeKind::VarWrite(v) => write!(f, "VarWrite({v:?})"),
             NodeKind::Builtin(_) => write!(f, "Builtin"),
@@ -208,6 +211,7 @@ fn native(ty: &str) -> Option<NodeKind> {
         "on_flow_end" => NodeKind::End,
         "on_user_request" => NodeKind::Entry(Entry::UserRequest),
         "on_agent_message" => NodeKind::Entry(Entry::AgentMessage),
+        "memact_compose" => NodeKind::Memact,
         "if" => NodeKind::Control(C::If),
         "switch" => NodeKind::Control(C::Switch),
         "loop" | "foreach" | "for_each" => NodeKind::Control(C::Loop),
