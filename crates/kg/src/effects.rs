@@ -202,11 +202,11 @@ pub fn assert(
             &defaults,
             now,
         )
-        .and_then(|mut a| {
+        .map(|mut a| {
             if a.assertion_id.is_none() {
                 a.assertion_id = Some(derived_id(id_seed, i));
             }
-            Ok(a)
+            a
         }) {
             Ok(a) => built.push(a),
             Err(e) => errors.push(e),
@@ -446,7 +446,7 @@ pub fn query(graph: &Graph, run: &RunInfo, payload: &Map<String, Value>) -> Resu
             });
             let mut budget = match given_budget {
                 None => r.budget_default,
-                Some(b) if b == 0.0 => 0,
+                Some(0.0) => 0,
                 Some(b) if b < 1.0 => r.budget_default,
                 Some(b) => b as i64,
             };
@@ -526,6 +526,11 @@ pub fn query(graph: &Graph, run: &RunInfo, payload: &Map<String, Value>) -> Resu
     }
     Ok(Value::Object(result))
 }
+
+/// A candidate entity: (scope, owner, subject).
+type CandidateKey = (String, Option<String>, String);
+/// What is known of a candidate: its label, newest `observed_at`, up to three assertions as evidence.
+type Candidate = (String, String, Vec<Value>);
 
 /// Predicates that name things, in the order the seed tries them.
 const LABEL_PREDICATES: [&str; 5] = [
@@ -609,12 +614,9 @@ pub fn resolve(
             }
         }
     }
-    // (scope, owner, subject) → candidate
-    let mut order: Vec<(String, Option<String>, String)> = Vec::new();
-    let mut cands: std::collections::HashMap<
-        (String, Option<String>, String),
-        (String, String, Vec<Value>),
-    > = std::collections::HashMap::new();
+    let mut order: Vec<CandidateKey> = Vec::new();
+    let mut cands: std::collections::HashMap<CandidateKey, Candidate> =
+        std::collections::HashMap::new();
     for a in &exact {
         if !a.subject.trim().to_lowercase().starts_with("ex:") {
             continue;

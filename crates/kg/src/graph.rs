@@ -242,12 +242,11 @@ impl Graph {
             {
                 continue;
             }
-            if let Some(at) = q.active_at.as_deref() {
-                if a.valid_from.as_deref().is_some_and(|f| f > at)
-                    || a.valid_until.as_deref().is_some_and(|u| u <= at)
-                {
-                    continue;
-                }
+            if let Some(at) = q.active_at.as_deref()
+                && (a.valid_from.as_deref().is_some_and(|f| f > at)
+                    || a.valid_until.as_deref().is_some_and(|u| u <= at))
+            {
+                continue;
             }
             out.push(a);
         }

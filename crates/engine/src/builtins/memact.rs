@@ -156,10 +156,10 @@ fn ensure_memory<'a>(vars: &'a mut Map<String, Value>, now: &Now) -> &'a mut Map
     if version != Some(VERSION) {
         mem.insert("version".into(), json!(VERSION));
     }
-    if !mem
+    if mem
         .get("persona")
         .and_then(Value::as_str)
-        .is_some_and(|p| !p.trim().is_empty())
+        .is_none_or(|p| p.trim().is_empty())
     {
         mem.insert("persona".into(), json!(DEFAULT_PERSONA_MD));
     }
@@ -197,10 +197,10 @@ fn ensure_memory<'a>(vars: &'a mut Map<String, Value>, now: &Now) -> &'a mut Map
         limits.entry(key).or_insert_with(|| json!(default));
     }
     mem.insert("limits".into(), Value::Object(limits));
-    if !mem
+    if mem
         .get("created_at")
         .and_then(Value::as_str)
-        .is_some_and(|s| !s.trim().is_empty())
+        .is_none_or(|s| s.trim().is_empty())
     {
         mem.insert("created_at".into(), json!(now.iso));
     }
