@@ -157,6 +157,7 @@ fn benches(c: &mut Criterion) {
             started_seq: 0,
             started_ms: None,
             ledger_len: 0,
+            shard: 0,
             cancel: Arc::new(CancelFlag::default()),
         }
     };

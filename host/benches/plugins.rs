@@ -39,6 +39,7 @@ fn job(n: u64, node_type: &str, plugin: &str, digest: &str, inputs: serde_json::
         started_seq: 0,
         started_ms: None,
         ledger_len: 0,
+        shard: 0,
         cancel: Arc::new(CancelFlag::default()),
     }
 }

@@ -333,6 +333,7 @@ fn a_pinned_older_component_version_still_runs() {
         started_seq: 0,
         started_ms: None,
         ledger_len: 0,
+        shard: 0,
         cancel: std::sync::Arc::new(CancelFlag::default()),
     };
     let rt = tokio::runtime::Builder::new_current_thread()

@@ -74,6 +74,8 @@ pub struct Added {
 /// The triple store kept in one store. Cheap to make: it is a handle.
 pub struct Graph {
     store: Store,
+    /// The shard whose owner writes (cluster mode: the calling run's).
+    shard: u32,
 }
 
 /// One writer at a time in this process (dedupe and the per-owner count are read, then written); in a cluster
@@ -110,7 +112,13 @@ fn checked_owner(owner: &str) -> Result<(), KgError> {
 
 impl Graph {
     pub fn new(store: Store) -> Graph {
-        Graph { store }
+        Graph { store, shard: 0 }
+    }
+
+    /// Writes as the owner of `shard` (cluster mode: the shard of the run that asserts).
+    pub fn on_shard(mut self, shard: u32) -> Graph {
+        self.shard = shard;
+        self
     }
 
     /// Stores `assertions` (each with its owner and id set) in one durable commit. With `dedupe`, an assertion
@@ -125,6 +133,7 @@ impl Graph {
         }
         let _one_writer = WRITE.lock();
         let mut batch = Batch::new();
+        batch.set_shard(self.shard);
         let mut added = Added::default();
         let mut counts: HashMap<String, u64> = HashMap::new();
         for a in assertions {

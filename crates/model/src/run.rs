@@ -284,6 +284,12 @@ pub const COMMAND_TYPES: [&str; 6] = [
 /// Payload: `{"node_id": str, "name": str, "payload": any, "idempotency_key": str}`.
 pub const RECORD_EVENT_COMMAND: &str = "gateway.record_event";
 
+/// The gateway's own command that carries an event a run emitted to the waiters of the other shards (cluster mode
+/// with several shards; see docs/scale-out.md). Never accepted from clients.
+///
+/// Payload: `{"run_id": str, "keys": [wait keys], "envelope": event, "origin_shard": n}`.
+pub const DELIVER_EVENT_COMMAND: &str = "gateway.deliver_event";
+
 /// A command as stored in the durable inbox (the seed's `commands.jsonl` line).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CommandRecord {

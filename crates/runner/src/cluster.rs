@@ -1,45 +1,35 @@
 //! Cluster mode: what the runner learns from changes other nodes made (the store is a replica of a shared log).
 //!
 //! The store calls the listener after applying each log entry. New runs, commands and generated flows written by
-//! any node reach this process here; only a started runner (the lease holder) is told about runs and commands,
-//! because it alone steps them (an API node would queue them forever).
+//! any node reach this process here; only the loops this process runs (the shards whose lease it holds) are told
+//! about runs and commands, each run to the loop of its shard, because they alone step them (an API node would
+//! queue them forever).
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::Sender;
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
-use crate::flows::SharedFlows;
 use crate::run::RunState;
 use crate::store::Store;
 use crate::store::replica::{IntakeEvent, IntakeListener};
 use crate::world::World;
-use crate::{DYNAMIC_PREFIX, Msg, load_dynamic_flows};
+use crate::{DYNAMIC_PREFIX, Gateway, Msg, load_dynamic_flows};
 
-/// The listener a gateway sets on its replica store.
-pub(crate) fn listener(
-    tx: Sender<Msg>,
-    flows: Arc<SharedFlows>,
-    runner_started: Arc<AtomicBool>,
-) -> IntakeListener {
-    let tx = parking_lot::Mutex::new(tx);
-    Arc::new(move |store: &Store, event: IntakeEvent| match event {
-        IntakeEvent::Runs(runs) => {
-            if runner_started.load(Ordering::SeqCst) {
-                let _ = tx.lock().send(Msg::AdoptNew(runs));
-            }
-        }
-        IntakeEvent::Command => {
-            if runner_started.load(Ordering::SeqCst) {
-                let _ = tx.lock().send(Msg::Commands);
-            }
-        }
-        IntakeEvent::Meta(keys) => {
-            if keys.iter().any(|k| k.starts_with(DYNAMIC_PREFIX)) {
-                if let Err(e) = load_dynamic_flows(store, &flows) {
-                    tracing::warn!("reloading generated flows: {e}");
+/// The listener a gateway sets on its replica store. It holds the gateway weakly: the store must not keep it alive.
+pub(crate) fn listener(gw: Weak<Gateway>) -> IntakeListener {
+    Arc::new(move |store: &Store, event: IntakeEvent| {
+        let Some(gw) = gw.upgrade() else {
+            return;
+        };
+        match event {
+            IntakeEvent::Runs(runs) => gw.route_created_elsewhere(runs),
+            IntakeEvent::Command => gw.broadcast(|| Msg::Commands),
+            IntakeEvent::Meta(keys) => {
+                if keys.iter().any(|k| k.starts_with(DYNAMIC_PREFIX)) {
+                    if let Err(e) = load_dynamic_flows(store, &gw.flows) {
+                        tracing::warn!("reloading generated flows: {e}");
+                    }
+                    gw.broadcast(|| Msg::Reload);
                 }
-                let _ = tx.lock().send(Msg::Reload);
             }
         }
     })
@@ -283,5 +273,125 @@ mod tests {
         let done = wait_status(api.gw.store(), &run.run_id, RunStatus::Completed);
         assert!(done.output.is_some());
         owner.gw.shutdown();
+    }
+
+    /// wait-event's waiters plus `emit`: start → emit_event (global "go") → end.
+    fn event_flows() -> crate::Flows {
+        let mut f = flows(&["wait-event@1.0.0"]);
+        let exec = |id: &str| json!({"id": id, "type": "execution"});
+        let emit = json!({"id": "emit", "name": "emit", "entryNode": "s", "nodes": [
+            {"id": "s", "type": "on_flow_start", "data": {"outputs": [exec("exec-out")]}},
+            {"id": "e", "type": "emit_event", "data": {"inputs": [exec("exec-in")], "outputs": [exec("exec-out")],
+                "effectConfig": {"name": "go", "scope": "global"}}},
+            {"id": "z", "type": "on_flow_end", "data": {"inputs": [exec("exec-in")]}}],
+          "edges": [
+            {"id": "1", "source": "s", "sourceHandle": "exec-out", "target": "e", "targetHandle": "exec-in"},
+            {"id": "2", "source": "e", "sourceHandle": "exec-out", "target": "z", "targetHandle": "exec-in"}]});
+        f.insert_with_listeners(crate::flow::compile(&emit, &NodeRegistry::new()).unwrap());
+        f
+    }
+
+    /// A node stepping only `shard` of `shards`, and its log writer.
+    fn shard_owner(
+        log: &Arc<MemLog>,
+        shards: u32,
+        shard: u32,
+    ) -> (Node, Arc<crate::store::replica::memlog::MemLogWriter>) {
+        let dir = tempfile::tempdir().unwrap();
+        let writer = log.writer();
+        let store = Store::open_replica(dir.path(), writer.clone()).unwrap();
+        let tailer = log.tail(store.applier().unwrap());
+        let opts = GatewayOptions {
+            data_dir: dir.path().to_path_buf(),
+            runner: false,
+            max_steps: 100,
+            executor: None,
+        };
+        let gw = Gateway::open_on(opts, event_flows(), store).unwrap();
+        gw.set_shards(shards);
+        let marker = writer.take_over_shard(shard);
+        gw.store().wait_applied(marker).unwrap();
+        gw.start_shard(shard).unwrap();
+        let node = Node {
+            gw,
+            _tailer: tailer,
+            _dir: dir,
+        };
+        (node, writer)
+    }
+
+    #[test]
+    fn each_shard_steps_its_own_runs_and_events_cross_shards() {
+        let log = MemLog::new();
+        let (a, _) = shard_owner(&log, 2, 0);
+        let (b, _) = shard_owner(&log, 2, 1);
+        // Waiters until both shards have some: each is stepped by its shard's owner alone.
+        let mut waiters = Vec::new();
+        while [0, 1].iter().any(|s| {
+            !waiters
+                .iter()
+                .any(|r: &crate::run::RunState| crate::shard::of_root(&r.run_id, 2) == *s)
+        }) {
+            waiters.push(start(&a.gw, "wait-event@1.0.0:waitev", None));
+        }
+        for w in &waiters {
+            wait_status(a.gw.store(), &w.run_id, RunStatus::Waiting);
+        }
+        // One run emits: the waiters of its own shard get the event at once, the other shard's through the inbox.
+        let emitter = start(&b.gw, "emit", None);
+        wait_status(a.gw.store(), &emitter.run_id, RunStatus::Completed);
+        for w in &waiters {
+            wait_status(b.gw.store(), &w.run_id, RunStatus::Completed);
+        }
+        // Carried by exactly one internal command, recorded once by the emitting shard, and gone from its outbox.
+        let store = a.gw.store();
+        store.wait_applied(log.len()).unwrap();
+        let forwarded: Vec<_> = store
+            .commands_after(0, 1000)
+            .unwrap()
+            .into_iter()
+            .filter(|c| c.kind == crate::run::DELIVER_EVENT_COMMAND)
+            .collect();
+        assert_eq!(forwarded.len(), 1, "{forwarded:?}");
+        let origin = crate::shard::of_root(&emitter.run_id, 2);
+        assert_eq!(forwarded[0].payload["origin_shard"], json!(origin));
+        let (_, outcome) = store
+            .get_command(&forwarded[0].command_id)
+            .unwrap()
+            .unwrap();
+        assert_eq!(outcome.unwrap().status, "applied");
+        assert!(store.meta_keys("outbox.", 10).unwrap().is_empty());
+        // Each loop moved its own cursor.
+        let cursor = |s: u32| crate::shard::Keys::new(s).cursor(store).unwrap();
+        assert!(cursor(0) > 0 && cursor(1) > 0);
+        a.gw.shutdown();
+        b.gw.shutdown();
+    }
+
+    #[test]
+    fn a_shard_handed_back_is_recovered_by_its_next_owner() {
+        let log = MemLog::new();
+        let (a, a_writer) = shard_owner(&log, 2, 0);
+        let (b, _) = shard_owner(&log, 2, 1);
+        let waiters: Vec<_> = (0..6)
+            .map(|_| start(&a.gw, "wait-event@1.0.0:waitev", None))
+            .collect();
+        for w in &waiters {
+            wait_status(a.gw.store(), &w.run_id, RunStatus::Waiting);
+        }
+        // b hands shard 1 back; a takes it over and recovers its waiting runs.
+        b.gw.stop_shard(1);
+        assert!(b.gw.running_shards().is_empty());
+        let marker = a_writer.take_over_shard(1);
+        a.gw.store().wait_applied(marker).unwrap();
+        a.gw.start_shard(1).unwrap();
+        assert_eq!(a.gw.running_shards(), vec![0, 1]);
+        let emitter = start(&a.gw, "emit", None);
+        wait_status(a.gw.store(), &emitter.run_id, RunStatus::Completed);
+        for w in &waiters {
+            wait_status(a.gw.store(), &w.run_id, RunStatus::Completed);
+        }
+        a.gw.shutdown();
+        b.gw.shutdown();
     }
 }

@@ -69,6 +69,8 @@ pub struct NodeJob {
     pub started_ms: Option<u64>,
     /// Durable ledger length now: live host calls append from `ledger_len + 1`.
     pub ledger_len: u64,
+    /// The run's shard: its records go to that shard's journal (cluster mode; 0 on one machine).
+    pub shard: u32,
     pub cancel: Arc<CancelFlag>,
 }
 

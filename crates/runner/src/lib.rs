@@ -1,6 +1,9 @@
 //! The runner: owns every active run in memory, steps them fairly, applies commands and commits
 //! each round's changes to the store in one group commit. Nothing polls: new runs, commands and
 //! timers wake it directly.
+//!
+//! One runner loop per shard this process steps (`shard.rs`): one on a single machine; in cluster mode one per
+//! shard lease the process holds, each with its own world, command cursor and outbox.
 
 use abstractgateway_bundle as bundle;
 use abstractgateway_engine::{engine, flow};
@@ -16,11 +19,14 @@ pub mod flows;
 pub mod metrics;
 mod observer;
 pub mod schedule;
+pub mod shard;
 pub mod workspace;
 pub mod world;
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -35,7 +41,7 @@ use world::World;
 use crate::engine::budget::BudgetError;
 use crate::engine::pinexpr::PinFailure;
 use crate::flow::CompileError;
-use crate::run::{Obj, RunState, new_run_state};
+use crate::run::{DELIVER_EVENT_COMMAND, Obj, RunState, new_run_state};
 use crate::store::{Appended, Batch, NewCommand, Store, StoreError};
 use schedule::ScheduleError;
 use workspace::WorkspaceError;
@@ -44,6 +50,8 @@ use workspace::WorkspaceError;
 const ROUND_RUNS: usize = 256;
 /// Commands applied per commit.
 const COMMAND_BATCH: usize = 200;
+/// How long a shard being handed back waits for its executing plugin nodes before it stops them.
+const RELEASE_WAIT: Duration = Duration::from_secs(10);
 
 /// How a gateway process is set up.
 #[derive(Clone)]
@@ -135,20 +143,27 @@ enum Msg {
         result: crate::engine::pinexpr::PinResult,
     },
     Shutdown,
+    /// Hand the shard back (rebalancing): finish what is executing, commit, stop.
+    Release,
 }
 
-/// A running gateway: store, flows and (optionally) the runner thread.
+/// A running loop: its inbox and its thread.
+struct LoopHandle {
+    tx: Sender<Msg>,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// A running gateway: store, flows and (optionally) the runner loops.
 pub struct Gateway {
     store: Store,
     flows: Arc<flows::SharedFlows>,
-    tx: Mutex<Sender<Msg>>,
-    /// The runner's end of `tx` until the runner starts.
-    rx: Mutex<Option<Receiver<Msg>>>,
-    /// Set when the runner starts; before, nothing is queued for it (an API node never drains its channel).
-    runner_started: Arc<std::sync::atomic::AtomicBool>,
+    /// How many shards runs are spread over: 1 on one machine, the cluster's count in cluster mode.
+    shards: AtomicU32,
+    /// The runner loop of each shard this process steps. Nothing is queued for a shard without one (an API node
+    /// never runs one; a loop started later finds everything in the store).
+    loops: Mutex<HashMap<u32, LoopHandle>>,
     max_steps: usize,
     executor: Option<Arc<dyn NodeExecutor>>,
-    thread: Mutex<Option<JoinHandle<()>>>,
     /// Where runs' file tools work (the host decides).
     workspaces: Arc<workspace::Workspaces>,
 }
@@ -168,56 +183,105 @@ impl Gateway {
         store: Store,
     ) -> Result<Arc<Gateway>, OpenError> {
         let workspaces = Arc::new(workspace::Workspaces::from_env(&opts.data_dir)?);
-        let (tx, rx) = channel();
         let flows = Arc::new(flows::SharedFlows::new(flows));
         load_dynamic_flows(&store, &flows)?;
-        let runner_started = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        if store.is_replica() {
-            store.set_intake_listener(cluster::listener(
-                tx.clone(),
-                flows.clone(),
-                runner_started.clone(),
-            ));
-        }
         let gw = Arc::new(Gateway {
             store,
             flows,
-            tx: Mutex::new(tx),
-            rx: Mutex::new(Some(rx)),
-            runner_started,
+            shards: AtomicU32::new(1),
+            loops: Mutex::new(HashMap::new()),
             max_steps: opts.max_steps,
             executor: opts.executor.clone(),
-            thread: Mutex::new(None),
             workspaces,
         });
+        if gw.store.is_replica() {
+            gw.store
+                .set_intake_listener(cluster::listener(Arc::downgrade(&gw)));
+        }
         if opts.runner {
             gw.start_runner()?;
         }
         Ok(gw)
     }
 
-    /// Starts the runner thread (it first recovers every active run); does nothing if it runs already. A cluster
-    /// node calls it once it holds the lease and its replica has caught up.
+    /// Cluster mode: how many shards the cluster spreads runs over. Set it before any runner loop starts.
+    pub fn set_shards(&self, shards: u32) {
+        self.shards.store(shards.max(1), Ordering::SeqCst);
+    }
+
+    /// How many shards runs are spread over.
+    pub fn shards(&self) -> u32 {
+        self.shards.load(Ordering::SeqCst)
+    }
+
+    /// The shard a run created outside a runner (a start, a schedule, a listener) belongs to.
+    pub fn shard_of_new(&self, run: &RunState) -> u32 {
+        shard::of_root(shard::root_of_new(run), self.shards())
+    }
+
+    /// Starts the runner loop of every shard (one machine: the one shard); each first recovers its active runs.
     pub fn start_runner(&self) -> Result<(), OpenError> {
-        let Some(rx) = self.rx.lock().take() else {
+        for s in 0..self.shards() {
+            self.start_shard(s)?;
+        }
+        Ok(())
+    }
+
+    /// Starts the runner loop of `shard` (it first recovers the shard's active runs); does nothing if it runs
+    /// already. A cluster node calls it once it holds the shard's lease and its replica has caught up.
+    pub fn start_shard(&self, shard: u32) -> Result<(), OpenError> {
+        let mut loops = self.loops.lock();
+        if loops.contains_key(&shard) {
             return Ok(());
-        };
-        self.runner_started
-            .store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+        let (tx, rx) = channel();
         let ctx = LoopCtx {
             workspaces: self.workspaces.clone(),
             store: self.store.clone(),
             flows: self.flows.clone(),
             max_steps: self.max_steps,
             executor: self.executor.clone(),
-            tx: self.tx.lock().clone(),
+            tx: tx.clone(),
+            shard,
+            shards: self.shards(),
         };
+        // Registered before the loop reads the store: whatever is applied after that read reaches its inbox.
         let handle = std::thread::Builder::new()
-            .name("runner".into())
+            .name(if shard == 0 {
+                "runner".into()
+            } else {
+                format!("runner-{shard}")
+            })
             .spawn(move || run_loop(ctx, rx))
             .map_err(OpenError::Thread)?;
-        *self.thread.lock() = Some(handle);
+        loops.insert(
+            shard,
+            LoopHandle {
+                tx,
+                thread: Some(handle),
+            },
+        );
         Ok(())
+    }
+
+    /// Hands `shard` back (rebalancing): its loop finishes the plugin nodes executing (stopping them after a
+    /// while), commits, and stops. Returns once it stopped; then nothing of this process writes the shard's runs
+    /// but host calls of nodes it stopped, which the shard's fence refuses once its lease is handed back.
+    pub fn stop_shard(&self, shard: u32) {
+        let Some(mut handle) = self.loops.lock().remove(&shard) else {
+            return;
+        };
+        let _ = handle.tx.send(Msg::Release);
+        if let Some(t) = handle.thread.take() {
+            let _ = t.join();
+        }
+    }
+
+    /// The shards whose loop runs here.
+    pub fn running_shards(&self) -> Vec<u32> {
+        let mut shards: Vec<u32> = self.loops.lock().keys().copied().collect();
+        shards.sort_unstable();
+        shards
     }
 
     /// The durable store.
@@ -233,7 +297,7 @@ impl Gateway {
     /// Replaces the loaded flows (bundle upload, delete, reload); the runner sees them at once.
     pub fn reload(&self, flows: Flows) {
         self.flows.set_bundles(flows);
-        self.wake(Msg::Reload);
+        self.broadcast(|| Msg::Reload);
     }
 
     /// Creates a scheduled run: its wrapper flow and parent run, durably, then hands it to the runner.
@@ -253,8 +317,8 @@ impl Gateway {
         self.store.commit(batch)?;
         metrics::run_started(&run);
         if !self.store.is_replica() {
-            self.wake(Msg::Reload);
-            self.wake(Msg::Adopt(vec![run.clone()]));
+            self.broadcast(|| Msg::Reload);
+            self.route_new(vec![run.clone()]);
         }
         Ok(run)
     }
@@ -346,7 +410,7 @@ impl Gateway {
         }
         runs.iter().for_each(metrics::run_started);
         if !self.store.is_replica() {
-            self.wake(Msg::Adopt(runs));
+            self.route_new(runs);
         }
         Ok(root)
     }
@@ -355,33 +419,61 @@ impl Gateway {
     pub fn submit_command(&self, cmd: NewCommand) -> Result<Appended, StoreError> {
         let appended = self.store.append_command(cmd)?;
         if !appended.duplicate {
-            self.wake(Msg::Commands);
+            self.broadcast(|| Msg::Commands);
         }
         Ok(appended)
     }
 
-    /// Wakes the runner to look at the inbox (after an append by another handle).
+    /// Wakes the runner loops to look at the inbox (after an append by another handle).
     pub fn notify_commands(&self) {
-        self.wake(Msg::Commands);
+        self.broadcast(|| Msg::Commands);
     }
 
-    /// Tells the runner thread, once it is started. Before, nothing is queued: a process that never runs one (an
-    /// API node) would keep every message forever, and a runner starting later finds all of it in the store (its
-    /// recovery loads the active runs and the commands after its cursor, and the flows as they are then).
-    fn wake(&self, msg: Msg) {
-        if self
-            .runner_started
-            .load(std::sync::atomic::Ordering::SeqCst)
-        {
-            let _ = self.tx.lock().send(msg);
+    /// Hands new runs to the loops of their shards. A shard without a loop here gets nothing: a process that never
+    /// runs one (an API node) would keep every message forever, and a loop starting later finds all of it in the
+    /// store (its recovery loads the active runs and the commands after its cursor, and the flows as they are).
+    fn route_new(&self, runs: Vec<RunState>) {
+        self.route(runs, Msg::Adopt);
+    }
+
+    /// [`Gateway::route_new`] for runs another node created: each loop adopts them unless it knows them already.
+    fn route_created_elsewhere(&self, runs: Vec<RunState>) {
+        self.route(runs, Msg::AdoptNew);
+    }
+
+    fn route(&self, runs: Vec<RunState>, msg: fn(Vec<RunState>) -> Msg) {
+        let mut by_shard: HashMap<u32, Vec<RunState>> = HashMap::new();
+        for run in runs {
+            by_shard
+                .entry(self.shard_of_new(&run))
+                .or_default()
+                .push(run);
+        }
+        let loops = self.loops.lock();
+        for (shard, runs) in by_shard {
+            if let Some(l) = loops.get(&shard) {
+                let _ = l.tx.send(msg(runs));
+            }
         }
     }
 
-    /// Stops the runner after its current round and waits for it.
+    /// Tells every loop of this process.
+    fn broadcast(&self, msg: impl Fn() -> Msg) {
+        for l in self.loops.lock().values() {
+            let _ = l.tx.send(msg());
+        }
+    }
+
+    /// Stops every runner loop after its current round and waits for them.
     pub fn shutdown(&self) {
-        let _ = self.tx.lock().send(Msg::Shutdown);
-        if let Some(h) = self.thread.lock().take() {
-            let _ = h.join();
+        let handles: Vec<LoopHandle> = self.loops.lock().drain().map(|(_, h)| h).collect();
+        for h in &handles {
+            let _ = h.tx.send(Msg::Shutdown);
+        }
+        for mut h in handles {
+            if let Some(t) = h.thread.take() {
+                let _ = t.join();
+            }
         }
     }
 }
@@ -399,8 +491,11 @@ struct LoopCtx {
     flows: Arc<flows::SharedFlows>,
     max_steps: usize,
     executor: Option<Arc<dyn NodeExecutor>>,
-    /// The runner's own inbox, for executors to report back.
+    /// The loop's own inbox, for executors to report back.
     tx: Sender<Msg>,
+    /// The shard this loop steps, and how many there are.
+    shard: u32,
+    shards: u32,
 }
 
 /// The runner thread. Work on one run is contained (`containment`); if the thread stops other than
@@ -418,44 +513,82 @@ fn runner(ctx: LoopCtx, rx: Receiver<Msg>) -> bool {
         store,
         flows,
         max_steps,
+        shard,
+        shards,
         ..
     } = &ctx;
     let (store, flows) = (store.clone(), flows.clone());
+    let mut own = Shard {
+        keys: shard::Keys::new(*shard),
+        shards: *shards,
+        roots: shard::Roots::default(),
+    };
     let mut world = World::new(flows.get(), *max_steps);
     world.shared = Some(flows.clone());
     world.defer_pin_exprs = true;
+    world.deferred_key = own.keys.deferred.clone();
+    if *shards > 1 {
+        world.outbox = Some(world::Outbox::new(own.keys.outbox_prefix.clone()));
+    }
     let mut parked = cluster::Parked::default();
-    if let Err(e) = recover(&store, &mut world, &mut parked) {
-        tracing::error!("runner recovery failed: {e}");
+    if let Err(e) = recover(&store, &mut world, &mut parked, &mut own) {
+        tracing::error!(shard, "runner recovery failed: {e}");
+        return false;
+    }
+    if let Err(e) = resend_outbox(&store, &own) {
+        tracing::error!(shard, "runner: resending the outbox failed, stopping: {e}");
         return false;
     }
     dispatch(&ctx, &mut world);
-    let mut cursor = store.command_cursor().unwrap_or(0);
-    let mut commands_pending = true;
+    let mut cursor = own.keys.cursor(&store).unwrap_or(0);
+    let mut flags = Flags {
+        commands_pending: true,
+        shutdown: false,
+        releasing: None,
+    };
     loop {
-        let mut shutdown = false;
+        flags.shutdown = false;
         while let Ok(msg) = rx.try_recv() {
-            match msg {
-                Msg::Adopt(runs) => runs.into_iter().for_each(|r| world.adopt(r)),
-                Msg::AdoptNew(runs) => parked.add(runs),
-                Msg::Commands => commands_pending = true,
-                Msg::Reload => {}
-                Msg::NodeDone(done) => commands_pending |= node_done(&mut world, *done),
-                Msg::PinDone {
-                    run_id,
-                    sites,
-                    result,
-                } => world.finish_pin(&run_id, sites, result),
-                Msg::Shutdown => shutdown = true,
+            take(msg, &mut world, &mut parked, &mut flags);
+        }
+        if let Some(since) = flags.releasing {
+            if !world.is_clean()
+                && let Err(e) = commit_round(&store, &mut world, &own)
+            {
+                tracing::error!(
+                    shard,
+                    "runner: commit failed while handing the shard back: {e}"
+                );
+                return false;
             }
+            if world.executing.is_empty() || flags.shutdown {
+                tracing::info!(shard, "runner loop stopped: the shard is handed back");
+                return true;
+            }
+            if since.elapsed() >= RELEASE_WAIT {
+                // The next owner re-runs them from their recorded host calls.
+                world.executing.values().for_each(|f| f.cancel());
+                tracing::warn!(
+                    shard,
+                    executing = world.executing.len(),
+                    "plugin nodes still executing when the shard is handed back: stopped"
+                );
+                return true;
+            }
+            match rx.recv_timeout(Duration::from_millis(50)) {
+                Ok(msg) => take(msg, &mut world, &mut parked, &mut flags),
+                Err(RecvTimeoutError::Disconnected) => return true,
+                Err(RecvTimeoutError::Timeout) => {}
+            }
+            continue;
         }
         world.flows = flows.get();
         parked.release(&store, &mut world);
-        if commands_pending {
-            match apply_commands(&store, &mut world, &mut cursor) {
-                Ok(more) => commands_pending = more,
+        if flags.commands_pending {
+            match apply_commands(&store, &mut world, &mut cursor, &mut own) {
+                Ok(more) => flags.commands_pending = more,
                 Err(e) => {
-                    tracing::error!("runner: commit failed, stopping: {e}");
+                    tracing::error!(shard, "runner: commit failed, stopping: {e}");
                     return false;
                 }
             }
@@ -470,16 +603,16 @@ fn runner(ctx: LoopCtx, rx: Receiver<Msg>) -> bool {
         }
         metrics::ready_queue(world.ready_len());
         if !world.is_clean()
-            && let Err(e) = commit_round(&store, &mut world)
+            && let Err(e) = commit_round(&store, &mut world, &own)
         {
-            tracing::error!("runner: commit failed, stopping: {e}");
+            tracing::error!(shard, "runner: commit failed, stopping: {e}");
             return false;
         }
         dispatch(&ctx, &mut world);
-        if shutdown {
+        if flags.shutdown {
             return true;
         }
-        if world.has_ready() || commands_pending {
+        if world.has_ready() || flags.commands_pending {
             continue;
         }
         // The round may have armed new timers (or fired due ones): sleep until the earliest.
@@ -496,40 +629,192 @@ fn runner(ctx: LoopCtx, rx: Receiver<Msg>) -> bool {
             .unwrap_or(Duration::from_secs(3600))
             .min(parked.next_check());
         match rx.recv_timeout(wait) {
-            Ok(Msg::Adopt(runs)) => runs.into_iter().for_each(|r| world.adopt(r)),
-            Ok(Msg::AdoptNew(runs)) => parked.add(runs),
-            Ok(Msg::Commands) => commands_pending = true,
-            Ok(Msg::Reload) => {}
-            Ok(Msg::NodeDone(done)) => commands_pending |= node_done(&mut world, *done),
-            Ok(Msg::PinDone {
-                run_id,
-                sites,
-                result,
-            }) => world.finish_pin(&run_id, sites, result),
-            Ok(Msg::Shutdown) | Err(RecvTimeoutError::Disconnected) => return true,
+            Ok(msg) => take(msg, &mut world, &mut parked, &mut flags),
+            Err(RecvTimeoutError::Disconnected) => return true,
             Err(RecvTimeoutError::Timeout) => {}
+        }
+        if flags.shutdown {
+            return true;
         }
     }
 }
 
-fn commit_round(store: &Store, world: &mut World) -> Result<(), StoreError> {
+/// What the loop's messages asked for.
+struct Flags {
+    commands_pending: bool,
+    shutdown: bool,
+    /// Set when the shard is being handed back: no new work, only what is executing finishes.
+    releasing: Option<std::time::Instant>,
+}
+
+/// Takes one message into the world (or the flags).
+fn take(msg: Msg, world: &mut World, parked: &mut cluster::Parked, flags: &mut Flags) {
+    match msg {
+        Msg::Adopt(runs) => runs.into_iter().for_each(|r| world.adopt(r)),
+        Msg::AdoptNew(runs) => parked.add(runs),
+        Msg::Commands => flags.commands_pending = true,
+        Msg::Reload => {}
+        Msg::NodeDone(done) => flags.commands_pending |= node_done(world, *done),
+        Msg::PinDone {
+            run_id,
+            sites,
+            result,
+        } => world.finish_pin(&run_id, sites, result),
+        Msg::Shutdown => flags.shutdown = true,
+        Msg::Release => {
+            flags.releasing.get_or_insert_with(std::time::Instant::now);
+        }
+    }
+}
+
+/// What a loop knows of its shard.
+struct Shard {
+    keys: shard::Keys,
+    shards: u32,
+    roots: shard::Roots,
+}
+
+impl Shard {
+    /// Whether run `id` belongs to this loop's shard (its tree's root hashes here).
+    fn owns(&mut self, store: &Store, world: &World, id: &str) -> bool {
+        if self.shards <= 1 || world.runs.contains_key(id) {
+            return true;
+        }
+        let root = self.roots.of(store, id);
+        shard::of_root(&root, self.shards) == self.keys.shard
+    }
+}
+
+/// Commits the round as the shard's owner, then hands the events its runs emitted to the other shards.
+fn commit_round(store: &Store, world: &mut World, own: &Shard) -> Result<(), StoreError> {
     let mut batch = Batch::default();
+    batch.set_shard(own.keys.shard);
     let evict = world.drain_into(&mut batch);
     store.commit(batch)?;
     world.evict(&evict);
-    Ok(())
+    flush_outbox(store, world, own)
+}
+
+/// Appends the events of the last durable round as internal commands for the other shards, then removes them
+/// from the outbox. A crash in between leaves them in the outbox: the next owner appends them again, and the
+/// inbox keeps one command per id.
+fn flush_outbox(store: &Store, world: &mut World, own: &Shard) -> Result<(), StoreError> {
+    let Some(outbox) = world.outbox.as_mut() else {
+        return Ok(());
+    };
+    if outbox.written.is_empty() {
+        return Ok(());
+    }
+    let written = std::mem::take(&mut outbox.written);
+    let prefix = outbox.prefix.clone();
+    deliver_elsewhere(store, own, &prefix, written)
+}
+
+/// Appends outbox entries as `gateway.deliver_event` commands and deletes them from the outbox.
+fn deliver_elsewhere(
+    store: &Store,
+    own: &Shard,
+    prefix: &str,
+    entries: Vec<(String, Value)>,
+) -> Result<(), StoreError> {
+    let mut done = Batch::default();
+    done.set_shard(own.keys.shard);
+    for (id, entry) in entries {
+        let run_id = entry
+            .get("run_id")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        let mut payload = entry;
+        payload["origin_shard"] = Value::from(own.keys.shard);
+        store.append_command(crate::store::NewCommand {
+            command_id: id.clone(),
+            run_id,
+            kind: DELIVER_EVENT_COMMAND.to_string(),
+            payload,
+            ts: None,
+            client_id: Some("gateway".into()),
+        })?;
+        done.delete_meta(&format!("{prefix}{id}"));
+    }
+    store.commit(done)
+}
+
+/// At a loop's start: the outbox entries a previous owner of the shard wrote but may not have appended.
+fn resend_outbox(store: &Store, own: &Shard) -> Result<(), StoreError> {
+    if own.shards <= 1 {
+        return Ok(());
+    }
+    let prefix = &own.keys.outbox_prefix;
+    let entries: Vec<(String, Value)> = store
+        .meta_scan(prefix, usize::MAX)?
+        .into_iter()
+        .filter_map(|(k, v)| {
+            let id = k.strip_prefix(prefix.as_str())?.to_string();
+            Some((id, serde_json::from_slice(&v).ok()?))
+        })
+        .collect();
+    if entries.is_empty() {
+        return Ok(());
+    }
+    deliver_elsewhere(store, own, prefix, entries)
+}
+
+/// Which loops apply a command: every loop for events (each delivers to its own waiters), else the loop of the
+/// shard of the command's run. `writes_outcome`: whether this loop records the outcome.
+fn command_route(
+    store: &Store,
+    world: &World,
+    own: &mut Shard,
+    cmd: &crate::run::CommandRecord,
+) -> (bool, bool) {
+    let kind = cmd.kind.to_ascii_lowercase();
+    if kind == DELIVER_EVENT_COMMAND {
+        let origin = cmd
+            .payload
+            .get("origin_shard")
+            .and_then(Value::as_u64)
+            .unwrap_or(0);
+        let mine = u64::from(own.keys.shard) == origin;
+        // The emitting shard delivered it already: it only records the outcome.
+        return (!mine, mine);
+    }
+    let owns_run = own.owns(store, world, &cmd.run_id);
+    if kind == "emit_event" {
+        return (true, owns_run);
+    }
+    (owns_run, owns_run)
 }
 
 /// Applies up to one batch of commands; returns whether more may be waiting.
-fn apply_commands(store: &Store, world: &mut World, cursor: &mut u64) -> Result<bool, StoreError> {
+fn apply_commands(
+    store: &Store,
+    world: &mut World,
+    cursor: &mut u64,
+    own: &mut Shard,
+) -> Result<bool, StoreError> {
     let cmds = store.commands_after(*cursor, COMMAND_BATCH)?;
     if cmds.is_empty() {
         return Ok(false);
     }
     let mut batch = Batch::default();
+    batch.set_shard(own.keys.shard);
     let mut lens = observer::Lens::new();
     for cmd in &cmds {
         *cursor = (*cursor).max(cmd.seq);
+        let (apply, record) = command_route(store, world, own, cmd);
+        if cmd.kind == DELIVER_EVENT_COMMAND {
+            if apply {
+                deliver_forwarded(world, cmd);
+            }
+            if record {
+                batch.put_outcome(&commands::outcome(cmd, Ok(vec![])));
+            }
+            continue;
+        }
+        if !apply {
+            continue;
+        }
         if defer_if_executing(world, cmd) {
             continue;
         }
@@ -538,6 +823,9 @@ fn apply_commands(store: &Store, world: &mut World, cursor: &mut u64) -> Result<
         } else {
             commands::apply(world, cmd)
         };
+        if !record {
+            continue;
+        }
         if outcome.status == "rejected" {
             tracing::info!(
                 "command {} rejected: {}",
@@ -549,10 +837,28 @@ fn apply_commands(store: &Store, world: &mut World, cursor: &mut u64) -> Result<
     }
     // The outcomes, the state they changed and the cursor land atomically: exactly-once application.
     let evict = world.drain_into(&mut batch);
-    batch.set_command_cursor(*cursor);
+    own.keys.set_cursor(&mut batch, *cursor);
     store.commit(batch)?;
     world.evict(&evict);
+    flush_outbox(store, world, own)?;
     Ok(cmds.len() == COMMAND_BATCH)
+}
+
+/// An event another shard's run emitted: delivered to this shard's waiters.
+fn deliver_forwarded(world: &mut World, cmd: &crate::run::CommandRecord) {
+    let keys: Vec<String> = cmd
+        .payload
+        .get("keys")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default();
+    let envelope = cmd.payload.get("envelope").cloned().unwrap_or(Value::Null);
+    world::deliver(world, &keys, &envelope);
 }
 
 /// A command touching a run whose plugin node is executing waits for it (a cancel also stops it).
@@ -643,6 +949,7 @@ pub fn node_job(
         started_seq: inflight.started_seq,
         started_ms: inflight.started_ms,
         ledger_len: store.ledger_len(id),
+        shard: 0,
         cancel,
     })
 }
@@ -700,9 +1007,11 @@ fn dispatch(ctx: &LoopCtx, world: &mut World) {
             continue;
         };
         let cancel = Arc::new(CancelFlag::default());
-        let Some(job) = node_job(world, &ctx.store, &ctx.workspaces, &id, cancel.clone()) else {
+        let Some(mut job) = node_job(world, &ctx.store, &ctx.workspaces, &id, cancel.clone())
+        else {
             continue;
         };
+        job.shard = ctx.shard;
         world.executing.insert(id.clone(), cancel);
         let tx = ctx.tx.clone();
         executor.spawn(
@@ -760,15 +1069,28 @@ fn recover(
     store: &Store,
     world: &mut World,
     parked: &mut cluster::Parked,
+    own: &mut Shard,
 ) -> Result<(), StoreError> {
     world.deferred = store
-        .get_meta(world::DEFERRED_KEY)?
+        .get_meta(&own.keys.deferred)?
         .and_then(|b| serde_json::from_slice(&b).ok())
         .unwrap_or_default();
     let (runs, unreadable) = store.active_runs()?;
     for u in &unreadable {
-        quarantine(store, u);
+        let root = match &u.parent_run_id {
+            Some(p) => own.roots.of(store, p),
+            None => u.run_id.clone(),
+        };
+        if shard::of_root(&root, own.shards) == own.keys.shard {
+            quarantine(store, u, own.keys.shard);
+        }
     }
+    // Only this shard's runs: the other shards' loops (here or on other runners) recover theirs.
+    runs.iter().for_each(|r| own.roots.learn(r));
+    let runs: Vec<RunState> = runs
+        .into_iter()
+        .filter(|r| shard::of_root(&own.roots.of(store, &r.run_id), own.shards) == own.keys.shard)
+        .collect();
     let n = runs.len();
     for mut r in runs {
         if store.is_replica() && world.flows.get(&r.workflow_id).is_none() {
@@ -800,10 +1122,10 @@ fn recover(
         }
     }
     if n > 0 {
-        tracing::info!("runner recovered {n} active runs");
+        tracing::info!(shard = own.keys.shard, "runner recovered {n} active runs");
     }
     if !world.is_clean() {
-        commit_round(store, world)?;
+        commit_round(store, world, own)?;
     }
     Ok(())
 }
@@ -811,7 +1133,7 @@ fn recover(
 /// Ends an active run whose stored state cannot be decoded: it fails with a record saying why, and keeps
 /// what its index entries still tell (workflow, session, parent, creation time). The other runs recover;
 /// a run that cannot even be rewritten is left behind with an error and skipped again at the next start.
-fn quarantine(store: &Store, u: &crate::store::UnreadableRun) {
+fn quarantine(store: &Store, u: &crate::store::UnreadableRun, shard: u32) {
     let mut run = new_run_state(
         u.workflow_id.as_deref().unwrap_or_default(),
         "",
@@ -835,6 +1157,7 @@ fn quarantine(store: &Store, u: &crate::store::UnreadableRun) {
     );
     crate::engine::fail(&mut run, &mut recs, "", error);
     let mut batch = Batch::default();
+    batch.set_shard(shard);
     for rec in &recs {
         run.ledger_len += 1;
         batch.append_ledger(&run.run_id, run.ledger_len, rec);

@@ -66,6 +66,31 @@ pub struct World {
     evaluating: HashSet<String>,
     /// Batches to hand to an evaluation thread once this round is committed.
     pin_jobs: Vec<(String, engine::pinexpr::PinRequest)>,
+    /// Meta key of this world's deferred commands (one per shard).
+    pub deferred_key: String,
+    /// Events this world's runs emitted that other shards must deliver too (cluster mode with several shards).
+    pub outbox: Option<Outbox>,
+}
+
+/// Events emitted by a shard's runs, on their way to the other shards: written with the round that emitted them
+/// (a transactional outbox), then appended to the inbox as internal commands once that round is durable.
+#[derive(Debug, Default)]
+pub struct Outbox {
+    /// Meta key prefix of this shard's outbox entries.
+    pub prefix: String,
+    /// Emitted this round: `(id, {"run_id", "keys", "envelope"})`.
+    pending: Vec<(String, Value)>,
+    /// Written to the store with the last drained batch, to append once it is durable.
+    pub written: Vec<(String, Value)>,
+}
+
+impl Outbox {
+    pub fn new(prefix: String) -> Outbox {
+        Outbox {
+            prefix,
+            ..Outbox::default()
+        }
+    }
 }
 
 impl World {
@@ -93,6 +118,8 @@ impl World {
             pin_memo: HashMap::new(),
             evaluating: HashSet::new(),
             pin_jobs: Vec::new(),
+            deferred_key: DEFERRED_KEY.to_string(),
+            outbox: None,
         }
     }
 
@@ -484,9 +511,18 @@ impl World {
         }
         if std::mem::take(&mut self.deferred_changed) {
             batch.put_meta(
-                DEFERRED_KEY,
+                &self.deferred_key,
                 &serde_json::to_vec(&self.deferred).unwrap_or_default(),
             );
+        }
+        if let Some(outbox) = self.outbox.as_mut() {
+            for (id, entry) in outbox.pending.drain(..) {
+                batch.put_meta(
+                    &format!("{}{id}", outbox.prefix),
+                    &serde_json::to_vec(&entry).unwrap_or_default(),
+                );
+                outbox.written.push((id, entry));
+            }
         }
         let dirty: Vec<String> = self.dirty.drain().collect();
         for id in dirty {
@@ -540,6 +576,7 @@ impl World {
             && self.meta_writes.is_empty()
             && self.outcomes.is_empty()
             && !self.deferred_changed
+            && self.outbox.as_ref().is_none_or(|o| o.pending.is_empty())
     }
 }
 
@@ -641,10 +678,17 @@ impl Host for WorldHost<'_> {
 
     fn emit_event(
         &mut self,
-        _emitter: &RunState,
+        emitter: &RunState,
         wait_keys: &[String],
         envelope: &Value,
     ) -> Vec<String> {
+        if let Some(outbox) = self.world.outbox.as_mut() {
+            // The waiters of the other shards get it once this round is durable.
+            outbox.pending.push((
+                format!("evt-{}", uuid::Uuid::new_v4().simple()),
+                json!({"run_id": emitter.run_id, "keys": wait_keys, "envelope": envelope}),
+            ));
+        }
         // The runs it resumes are not the one stepping: their work never joins its deferral.
         engine::pinexpr::suspended(|| deliver(self.world, wait_keys, envelope))
     }

@@ -2,7 +2,6 @@
 //! the log, tailers and lease built on them.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use abstractgateway_store::replica::Applier;
@@ -42,7 +41,8 @@ pub struct Cluster {
     /// Bumped by every tailer after each applied entry: what waiting on the replica wakes on.
     pub(crate) progress: Arc<watch::Sender<u64>>,
     /// Set by the first `acquire`: a process takes the lease once.
-    pub(crate) leased: AtomicBool,
+    /// Shards whose lease this process holds or is acquiring.
+    pub(crate) leased: std::sync::Mutex<std::collections::HashSet<u32>>,
 }
 
 impl Cluster {
@@ -91,6 +91,7 @@ impl Cluster {
             let setup = async {
                 ensure_stream(&js, &cfg, &subjects).await?;
                 let kv = ensure_bucket(&js, &cfg).await?;
+                agree_on_shards(&kv, cfg.shards).await?;
                 let bundles = Bucket::open(&js, &cfg, "BUNDLES", "abstractgateway bundles").await?;
                 let blobs =
                     Bucket::open(&js, &cfg, "ARTIFACTS", "abstractgateway run artifact bytes")
@@ -124,7 +125,7 @@ impl Cluster {
             log,
             handle,
             progress: Arc::new(progress),
-            leased: AtomicBool::new(false),
+            leased: std::sync::Mutex::new(std::collections::HashSet::new()),
         })
     }
 
@@ -160,35 +161,88 @@ impl Cluster {
         applier: Arc<dyn Applier>,
         on_loss: Box<dyn Fn() + Send + Sync>,
     ) -> Result<Lease, NatsError> {
+        self.acquire_shard(0, applier, on_loss, Arc::new(|| true))
+            .await
+    }
+
+    /// [`Cluster::acquire`] for `shard`, taking a free or expired lease only while `gate` allows (a runner that
+    /// holds its fair share of the shards waits). Once it returns, `shard`'s journal accepts this process's
+    /// owner appends.
+    pub async fn acquire_shard(
+        &self,
+        shard: u32,
+        applier: Arc<dyn Applier>,
+        on_loss: Box<dyn Fn() + Send + Sync>,
+        gate: lease::Gate,
+    ) -> Result<Lease, NatsError> {
         if self.log.is_fenced() {
             return Err(NatsError::Fenced);
         }
-        if self.leased.swap(true, Ordering::SeqCst) {
+        if !lock(&self.leased).insert(shard) {
             return Err(NatsError::AlreadyHeld);
         }
         // Not acquired (an error, or this future dropped): another call may try again. One that had won the key
         // fenced the log on its way out, so that call is refused with `Fenced`.
         let mut pending = Pending {
-            flag: &self.leased,
+            leased: &self.leased,
+            shard,
             armed: true,
         };
-        let lease = lease::acquire(self, self.log.clone(), applier, on_loss).await?;
+        let lease = lease::acquire(self, self.log.clone(), applier, on_loss, shard, gate).await?;
         pending.armed = false;
         Ok(lease)
     }
+
+    /// Forgets that this process holds `shard` (its lease was handed back): it may be acquired again.
+    pub fn forget_shard(&self, shard: u32) {
+        lock(&self.leased).remove(&shard);
+    }
 }
 
-/// Clears a `Cluster`'s "lease taken" flag when dropped while armed.
+/// A lock that a panic elsewhere does not poison for good.
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Clears a `Cluster`'s "lease taken" mark of a shard when dropped while armed.
 struct Pending<'a> {
-    flag: &'a AtomicBool,
+    leased: &'a std::sync::Mutex<std::collections::HashSet<u32>>,
+    shard: u32,
     armed: bool,
 }
 
 impl Drop for Pending<'_> {
     fn drop(&mut self) {
         if self.armed {
-            self.flag.store(false, Ordering::SeqCst);
+            lock(self.leased).remove(&self.shard);
         }
+    }
+}
+
+/// The key recording how many shards the cluster has.
+const SHARDS_KEY: &str = "config.shards";
+
+/// Records the shard count (first node) or checks it (every later one): runs hash to shards, so two nodes that
+/// disagree would step the same run twice.
+async fn agree_on_shards(kv: &kv::Store, shards: u32) -> Result<(), NatsError> {
+    let mine = shards.to_string();
+    match kv.create(SHARDS_KEY, mine.clone().into()).await {
+        Ok(_) => return Ok(()),
+        Err(err) if err.kind() == kv::CreateErrorKind::AlreadyExists => {}
+        Err(err) => return Err(NatsError::request("recording the shard count", err)),
+    }
+    let recorded = kv
+        .get(SHARDS_KEY)
+        .await
+        .map_err(|e| NatsError::request("reading the shard count", e))?
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default();
+    if recorded == mine {
+        Ok(())
+    } else {
+        Err(NatsError::Config(format!(
+            "the cluster has {recorded} shards; this node was started with {mine}              (ABSTRACTGATEWAY_CLUSTER_SHARDS must be the same on every node)"
+        )))
     }
 }
 
@@ -202,7 +256,12 @@ async fn ensure_stream(
     let wanted = stream::Config {
         name: name.clone(),
         description: Some("abstractgateway replicated log".into()),
-        subjects: vec![subjects.journal.clone(), subjects.intake.clone()],
+        // Shard 0's journal, the other shards' (`<journal>.<n>`), intake.
+        subjects: vec![
+            subjects.journal.clone(),
+            format!("{}.*", subjects.journal),
+            subjects.intake.clone(),
+        ],
         storage: stream::StorageType::File,
         num_replicas: cfg.replicas,
         duplicate_window: DUPLICATE_WINDOW,
@@ -214,6 +273,22 @@ async fn ensure_stream(
         ..Default::default()
     };
     let info = match existing_stream(js, &name).await? {
+        // A log made before shards had their own journals: add their subject (nothing else changes).
+        Some(info)
+            if {
+                let mut old = info.config.subjects.clone();
+                old.sort();
+                let mut first = vec![subjects.journal.clone(), subjects.intake.clone()];
+                first.sort();
+                old == first
+            } =>
+        {
+            let mut config = info.config.clone();
+            config.subjects = wanted.subjects.clone();
+            js.update_stream(config)
+                .await
+                .map_err(|e| NatsError::request(format!("adding shard journals to {name}"), e))?
+        }
         Some(info) => info,
         None => match js.create_stream(wanted.clone()).await {
             Ok(mut s) => s

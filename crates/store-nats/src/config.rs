@@ -25,6 +25,9 @@ pub struct ClusterConfig {
     pub lease: Duration,
     /// How often the holder renews it.
     pub renew: Duration,
+    /// How many shards runs are spread over (1 to [`MAX_SHARDS`]); every node of a cluster must agree (the first
+    /// node records it, the others check).
+    pub shards: u32,
     /// Authentication and TLS (from `ABSTRACTGATEWAY_NATS_*`, see [`Security::from_env`]; a `tls://` URL
     /// requires TLS).
     pub security: Security,
@@ -36,6 +39,10 @@ pub const DEFAULT_PREFIX: &str = "AG";
 pub const DEFAULT_LEASE: Duration = Duration::from_secs(10);
 /// Default [`ClusterConfig::renew`].
 pub const DEFAULT_RENEW: Duration = Duration::from_secs(1);
+/// Default [`ClusterConfig::shards`].
+pub const DEFAULT_SHARDS: u32 = 4;
+/// Most shards a cluster may have.
+pub const MAX_SHARDS: u32 = 64;
 /// The port a server listed without one listens on.
 const DEFAULT_PORT: u16 = 4222;
 
@@ -78,6 +85,7 @@ impl ClusterConfig {
             node_id: default_node_id(),
             lease: DEFAULT_LEASE,
             renew: DEFAULT_RENEW,
+            shards: DEFAULT_SHARDS,
             security: Security {
                 tls: crate::security::Tls {
                     required: scheme == "tls://",
@@ -110,6 +118,9 @@ impl ClusterConfig {
         }
         if self.renew.is_zero() || self.renew.mul_f64(1.25) >= self.lease {
             return bad("the renewal interval must be positive and shorter than 0.8 x the lease");
+        }
+        if !(1..=MAX_SHARDS).contains(&self.shards) {
+            return bad("shards must be between 1 and 64");
         }
         self.security.validate()
     }

@@ -1,5 +1,5 @@
-//! The shard lease (one shard for now: key `shard.0` of `<PREFIX>_LEASES`), and the takeover that makes its
-//! holder the journal's only writer.
+//! Shard leases (key `shard.<n>` of `<PREFIX>_LEASES`, one per shard), and the takeover that makes a lease's holder
+//! the only writer of that shard's journal.
 //!
 //! Acquire: `create` the key when absent; otherwise watch it, restart a local timer of `lease` at each new
 //! revision, and when the timer fires with no newer revision, `update` the key at the revision observed (a refusal
@@ -33,8 +33,10 @@ use crate::log::{EPOCH_HEADER, KIND_HEADER, KIND_MARKER, NODE_HEADER, NatsLog, l
 use crate::publish::{APPEND_DEADLINE, PublishFailure, is_wrong_last, publish_until};
 use crate::tail::wait_applied;
 
-/// The lease of the one shard.
-const SHARD_KEY: &str = "shard.0";
+/// The lease key of `shard`.
+pub(crate) fn shard_key(shard: u32) -> String {
+    format!("shard.{shard}")
+}
 /// The KV header that marks a delete or purge.
 const KV_OPERATION: &str = "KV-Operation";
 
@@ -47,9 +49,10 @@ struct LeaseValue {
     epoch: Option<u64>,
 }
 
-/// This node's hold on the shard. Dropping it stops the renewals and fences the log; [`Lease::release`] also
-/// frees the key so a standby takes over at once.
+/// This node's hold on one shard. Dropping it stops the renewals and fences the log; [`Lease::release`] also
+/// frees the key so a standby takes over at once; [`Lease::hand_back`] gives up this shard alone.
 pub struct Lease {
+    shard: u32,
     epoch: u64,
     kv: kv::Store,
     log: Arc<NatsLog>,
@@ -65,6 +68,41 @@ impl Lease {
         self.epoch
     }
 
+    /// The shard this lease is for.
+    pub fn shard(&self) -> u32 {
+        self.shard
+    }
+
+    /// Gives this shard up on purpose (rebalancing), once its runner stopped writing it: the shard's journal is
+    /// closed to this process (the other shards' stay open), renewals stop and the key is deleted, so another
+    /// runner takes the shard over at once.
+    pub async fn hand_back(mut self) -> Result<(), NatsError> {
+        self.log.drop_owner(self.shard);
+        self.fence_on_drop = false;
+        let Some(revision) = self.stop_renewals().await else {
+            return Ok(());
+        };
+        self.delete_key(revision).await
+    }
+
+    /// Deletes the key at `revision` (nothing to do when someone took it since).
+    async fn delete_key(&self, revision: u64) -> Result<(), NatsError> {
+        match self
+            .kv
+            .delete_expect_revision(&shard_key(self.shard), Some(revision))
+            .await
+        {
+            Ok(()) => {
+                tracing::info!(shard = self.shard, epoch = self.epoch, "lease released");
+                Ok(())
+            }
+            Err(err) if is_wrong_last(&err, err.kind() == UpdateErrorKind::WrongLastRevision) => {
+                Ok(())
+            }
+            Err(err) => Err(NatsError::request("releasing the lease", err)),
+        }
+    }
+
     /// Whether the lease was lost (the loss handler has run and the log is fenced).
     pub fn is_lost(&self) -> bool {
         *self.lost.borrow()
@@ -77,21 +115,7 @@ impl Lease {
         let Some(revision) = self.stop_renewals().await else {
             return Ok(());
         };
-        match self
-            .kv
-            .delete_expect_revision(SHARD_KEY, Some(revision))
-            .await
-        {
-            Ok(()) => {
-                tracing::info!(epoch = self.epoch, "lease released");
-                Ok(())
-            }
-            // Someone took it since: nothing of ours to free.
-            Err(err) if is_wrong_last(&err, err.kind() == UpdateErrorKind::WrongLastRevision) => {
-                Ok(())
-            }
-            Err(err) => Err(NatsError::request("releasing the lease", err)),
-        }
+        self.delete_key(revision).await
     }
 
     /// Stops renewing without fencing the log or freeing the key: what a paused (SIGSTOPped, partitioned) holder
@@ -127,16 +151,27 @@ impl Drop for Lease {
     }
 }
 
-/// Waits for the lease, appends the takeover marker, and waits for the local replica to reach it.
+/// May this node take one more shard now? Asked before each attempt to take a free or expired lease.
+pub type Gate = Arc<dyn Fn() -> bool + Send + Sync>;
+
+/// Waits for `shard`'s lease (taking it only while `gate` allows), appends the takeover marker to the shard's
+/// journal, and waits for the local replica to reach it.
 pub(crate) async fn acquire(
     cluster: &Cluster,
     log: Arc<NatsLog>,
     applier: Arc<dyn Applier>,
     on_loss: Box<dyn Fn() + Send + Sync>,
+    shard: u32,
+    gate: Gate,
 ) -> Result<Lease, NatsError> {
     let node = cluster.cfg.node_id.clone();
-    let (epoch, sent) = win(cluster, &node).await;
-    tracing::info!(epoch, node, "lease acquired; appending the takeover marker");
+    let (epoch, sent) = win(cluster, &node, shard, &gate).await;
+    tracing::info!(
+        shard,
+        epoch,
+        node,
+        "lease acquired; appending the takeover marker"
+    );
     let renew_value = serde_json::to_vec(&LeaseValue {
         node: node.clone(),
         epoch: Some(epoch),
@@ -149,6 +184,7 @@ pub(crate) async fn acquire(
         js: cluster.js.clone(),
         bucket: cluster.cfg.lease_bucket(),
         value: Bytes::from(renew_value),
+        key: shard_key(shard),
         revision: epoch,
         acked_at: sent,
         every: cluster.cfg.renew,
@@ -160,6 +196,7 @@ pub(crate) async fn acquire(
     let renewals = tokio::spawn(renewal.run(stop_rx));
     // From here on, dropping the lease (this future cancelled, or an error below) stops renewing and fences.
     let lease = Lease {
+        shard,
         epoch,
         kv: cluster.kv.clone(),
         log: log.clone(),
@@ -168,8 +205,8 @@ pub(crate) async fn acquire(
         lost: lost.clone(),
         fence_on_drop: true,
     };
-    let marker = append_marker(cluster, epoch, &node, &lost).await?;
-    log.become_owner(epoch, marker);
+    let marker = append_marker(cluster, &log.journal_of(shard), epoch, &node, &lost).await?;
+    log.become_owner(shard, epoch, marker);
     tracing::info!(
         epoch,
         marker,
@@ -178,12 +215,14 @@ pub(crate) async fn acquire(
     if !wait_applied(&*applier, &cluster.progress, marker, Some(lost.clone())).await {
         return Err(NatsError::LeaseLost);
     }
-    tracing::info!(epoch, "this node owns the shard");
+    tracing::info!(shard, epoch, "this node owns the shard");
     Ok(lease)
 }
 
-/// Takes the key: returns the winning revision and the send time of the winning write.
-async fn win(cluster: &Cluster, node: &str) -> (u64, Instant) {
+/// Takes `shard`'s key: returns the winning revision and the send time of the winning write. A free or expired key
+/// is only taken while `gate` says yes.
+async fn win(cluster: &Cluster, node: &str, shard: u32, gate: &Gate) -> (u64, Instant) {
+    let key = shard_key(shard);
     let value = match serde_json::to_vec(&LeaseValue {
         node: node.to_string(),
         epoch: None,
@@ -195,8 +234,11 @@ async fn win(cluster: &Cluster, node: &str) -> (u64, Instant) {
     let lease = cluster.cfg.lease;
     let retry = Duration::from_millis(500);
     loop {
+        while !gate() {
+            sleep(retry).await;
+        }
         let sent = Instant::now();
-        match cluster.kv.create(SHARD_KEY, value.clone()).await {
+        match cluster.kv.create(&key, value.clone()).await {
             Ok(revision) => return (revision, sent),
             Err(err) if err.kind() == CreateErrorKind::AlreadyExists => {}
             Err(err) => {
@@ -205,7 +247,7 @@ async fn win(cluster: &Cluster, node: &str) -> (u64, Instant) {
                 continue;
             }
         }
-        let mut watch = match cluster.kv.watch_with_history(SHARD_KEY).await {
+        let mut watch = match cluster.kv.watch_with_history(&key).await {
             Ok(w) => w,
             Err(err) => {
                 tracing::warn!(error = %err, "watching the lease failed; retrying");
@@ -247,9 +289,14 @@ async fn win(cluster: &Cluster, node: &str) -> (u64, Instant) {
                         expires = None;
                         continue;
                     };
+                    if !gate() {
+                        // This node holds its share: look again later (the holder may be back, or the share grown).
+                        expires = Some(Instant::now() + retry);
+                        continue;
+                    }
                     tracing::info!(revision, "the lease expired; taking it");
                     let sent = Instant::now();
-                    match cluster.kv.update(SHARD_KEY, value.clone(), revision).await {
+                    match cluster.kv.update(&key, value.clone(), revision).await {
                         Ok(won) => return (won, sent),
                         Err(err) if is_wrong_last(&err, err.kind() == UpdateErrorKind::WrongLastRevision) => {
                             // Another node won, or the holder renewed and the watch did not tell us (a watch whose
@@ -272,6 +319,7 @@ async fn win(cluster: &Cluster, node: &str) -> (u64, Instant) {
 /// appended in between (it stops at its own deadline, so this ends).
 async fn append_marker(
     cluster: &Cluster,
+    journal: &str,
     epoch: u64,
     node: &str,
     lost: &watch::Receiver<bool>,
@@ -283,7 +331,7 @@ async fn append_marker(
         if *lost.borrow() {
             return Err(NatsError::LeaseLost);
         }
-        let last = match last_on_journal(&cluster.js, &subjects.stream, &subjects.journal).await {
+        let last = match last_on_journal(&cluster.js, &subjects.stream, journal).await {
             // Our own marker, whose acknowledgment was lost.
             Ok(Some((seq, Some(id)))) if id == msg_id => return Ok(seq),
             Ok(Some((seq, _))) => seq,
@@ -308,15 +356,7 @@ async fn append_marker(
         headers.insert(EPOCH_HEADER, epoch.to_string().as_str());
         headers.insert(NODE_HEADER, node);
         let deadline = Instant::now() + APPEND_DEADLINE;
-        match publish_until(
-            &cluster.js,
-            &subjects.journal,
-            &headers,
-            &Bytes::new(),
-            deadline,
-        )
-        .await
-        {
+        match publish_until(&cluster.js, journal, &headers, &Bytes::new(), deadline).await {
             Ok(ack) => return Ok(ack.sequence),
             Err(PublishFailure::WrongLast) => {
                 tracing::info!(
@@ -342,6 +382,8 @@ struct Renewal {
     kv: kv::Store,
     js: async_nats::jetstream::Context,
     bucket: String,
+    /// The lease key (`shard.<n>`).
+    key: String,
     value: Bytes,
     revision: u64,
     /// Send time of the last acknowledged write (the acquiring one at first).
@@ -373,7 +415,7 @@ impl Renewal {
             let sent = Instant::now();
             let renewed = timeout_at(
                 deadline,
-                self.kv.update(SHARD_KEY, self.value.clone(), self.revision),
+                self.kv.update(&self.key, self.value.clone(), self.revision),
             )
             .await;
             match renewed {
@@ -421,7 +463,7 @@ impl Renewal {
             .get_stream_no_info(format!("KV_{}", self.bucket))
             .await
             .ok()?;
-        let subject = format!("$KV.{}.{SHARD_KEY}", self.bucket);
+        let subject = format!("$KV.{}.{}", self.bucket, self.key);
         match stream.get_last_raw_message_by_subject(&subject).await {
             Ok(message) if message.headers.get(KV_OPERATION).is_none() => {
                 Some((message.sequence, message.payload))

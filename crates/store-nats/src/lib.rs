@@ -23,15 +23,20 @@ mod config;
 mod error;
 mod lease;
 mod log;
+mod presence;
 mod publish;
 mod security;
 mod tail;
 
 pub use buckets::{Bucket, BucketChange};
 pub use cluster::Cluster;
-pub use config::{ClusterConfig, DEFAULT_LEASE, DEFAULT_PREFIX, DEFAULT_RENEW, MIN_SERVER_VERSION};
+pub use config::{
+    ClusterConfig, DEFAULT_LEASE, DEFAULT_PREFIX, DEFAULT_RENEW, DEFAULT_SHARDS, MAX_SHARDS,
+    MIN_SERVER_VERSION,
+};
 pub use error::NatsError;
-pub use lease::Lease;
+pub use lease::{Gate, Lease};
 pub use log::NatsLog;
+pub use presence::Presence;
 pub use security::{Auth, ENV_VARS as SECURITY_ENV_VARS, Security, Tls};
 pub use tail::Tailer;

@@ -1,6 +1,8 @@
-//! [`NatsLog`]: the store's [`Log`] on the JetStream stream. Owner appends go to `<prefix>.j`, fenced by
-//! `Nats-Expected-Last-Subject-Sequence` on the owner's own tail; intake appends go to `<prefix>.in`, deduplicated
-//! by the caller's id.
+//! [`NatsLog`]: the store's [`Log`] on the JetStream stream. Owner appends go to their shard's journal (`<prefix>.j`
+//! for shard 0, `<prefix>.j.<n>` for shard n), fenced by `Nats-Expected-Last-Subject-Sequence` on the owner's own
+//! tail of that journal; intake appends go to `<prefix>.in`, deduplicated by the caller's id.
+
+use std::collections::HashMap;
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -37,8 +39,9 @@ pub struct NatsLog {
     stream: String,
     journal: String,
     intake: String,
-    owner: Mutex<Option<Owner>>,
-    /// Set once this process appended its takeover marker.
+    /// The shards this process owns, each with its own journal tail.
+    owners: Mutex<HashMap<u32, Owner>>,
+    /// Set once this process appended a takeover marker.
     owning: AtomicBool,
     /// Set when this process lost (or released) the lease, or an owner append was refused; never cleared.
     fenced: AtomicBool,
@@ -69,7 +72,7 @@ impl NatsLog {
             stream,
             journal,
             intake,
-            owner: Mutex::new(None),
+            owners: Mutex::new(HashMap::new()),
             owning: AtomicBool::new(false),
             fenced: AtomicBool::new(false),
         }
@@ -95,19 +98,41 @@ impl NatsLog {
         }
     }
 
-    /// Makes the log writable for the holder of lease `epoch`, whose takeover marker is at `marker_seq`.
-    pub(crate) fn become_owner(&self, epoch: u64, marker_seq: u64) {
-        *self.lock_owner() = Some(Owner {
-            epoch,
-            tail: marker_seq,
-            counter: 0,
-            uncertain: false,
-        });
+    /// Makes `shard`'s journal writable for the holder of its lease `epoch`, whose takeover marker is at
+    /// `marker_seq`.
+    pub(crate) fn become_owner(&self, shard: u32, epoch: u64, marker_seq: u64) {
+        self.lock_owners().insert(
+            shard,
+            Owner {
+                epoch,
+                tail: marker_seq,
+                counter: 0,
+                uncertain: false,
+            },
+        );
         self.owning.store(true, Ordering::SeqCst);
     }
 
-    fn lock_owner(&self) -> MutexGuard<'_, Option<Owner>> {
-        self.owner
+    /// Stops appending to `shard` (a lease handed back on purpose): its later appends are refused, the other shards'
+    /// go on.
+    pub(crate) fn drop_owner(&self, shard: u32) {
+        self.lock_owners().remove(&shard);
+    }
+
+    /// The shards this process may append to.
+    pub fn owned_shards(&self) -> Vec<u32> {
+        let mut shards: Vec<u32> = self.lock_owners().keys().copied().collect();
+        shards.sort_unstable();
+        shards
+    }
+
+    /// The journal subject of `shard`.
+    pub(crate) fn journal_of(&self, shard: u32) -> String {
+        journal_subject(&self.journal, shard)
+    }
+
+    fn lock_owners(&self) -> MutexGuard<'_, HashMap<u32, Owner>> {
+        self.owners
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
@@ -123,14 +148,15 @@ impl NatsLog {
 }
 
 impl Log for NatsLog {
-    fn append_owned(&self, entry: Vec<u8>) -> Result<u64, StoreError> {
-        let mut guard = self.lock_owner();
+    fn append_owned(&self, shard: u32, entry: Vec<u8>) -> Result<u64, StoreError> {
+        let mut guard = self.lock_owners();
         if self.is_fenced() {
             return Err(StoreError::Fenced);
         }
-        let Some(owner) = guard.as_mut() else {
+        let Some(owner) = guard.get_mut(&shard) else {
             return Err(StoreError::Fenced);
         };
+        let journal = journal_subject(&self.journal, shard);
         let payload = Bytes::from(entry);
         let deadline = Instant::now() + APPEND_DEADLINE;
         owner.counter += 1;
@@ -146,11 +172,7 @@ impl Log for NatsLog {
             );
             headers.insert(EPOCH_HEADER, owner.epoch.to_string().as_str());
             let sent = self.block_on(publish_until(
-                &self.js,
-                &self.journal,
-                &headers,
-                &payload,
-                deadline,
+                &self.js, &journal, &headers, &payload, deadline,
             ))?;
             match sent {
                 Ok(ack) => {
@@ -168,7 +190,7 @@ impl Log for NatsLog {
             // Refused: the journal moved past our tail. Either another owner appended (we are fenced), or it was
             // us: this very entry (a retry after a lost ack, refused before the duplicate check) or an earlier
             // append of ours that timed out after all. Only the journal's last entry tells.
-            let last = self.block_on(last_on_journal(&self.js, &self.stream, &self.journal))?;
+            let last = self.block_on(last_on_journal(&self.js, &self.stream, &journal))?;
             let (seq, last_id) = match last {
                 Ok(Some((seq, id))) => (seq, id.unwrap_or_default()),
                 Ok(None) => (0, String::new()),
@@ -272,6 +294,15 @@ impl Log for NatsLog {
             // One answer per entry, always.
             Err(e) => (0..n).map(|_| Err(e.clone())).collect(),
         }
+    }
+}
+
+/// The journal subject of `shard`: the base subject (`<prefix>.j`) for shard 0, `<base>.<shard>` for the others.
+pub(crate) fn journal_subject(base: &str, shard: u32) -> String {
+    if shard == 0 {
+        base.to_string()
+    } else {
+        format!("{base}.{shard}")
     }
 }
 

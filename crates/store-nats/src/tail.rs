@@ -287,7 +287,12 @@ fn kind_of(
     headers: Option<&async_nats::HeaderMap>,
 ) -> Option<EntryKind> {
     let tag = headers.and_then(|h| h.get(KIND_HEADER)).map(|v| v.as_str());
-    if subject == subjects.journal {
+    let journal = subject == subjects.journal
+        || subject
+            .strip_prefix(subjects.journal.as_str())
+            .and_then(|rest| rest.strip_prefix('.'))
+            .is_some_and(|n| n.parse::<u32>().is_ok());
+    if journal {
         match tag {
             None => Some(EntryKind::Owned),
             Some(KIND_MARKER) => Some(EntryKind::Marker),
@@ -355,5 +360,13 @@ mod tests {
         assert_eq!(kind_of(&s, "ag.in", Some(&plain)), Some(EntryKind::Intake));
         assert_eq!(kind_of(&s, "ag.in", Some(&marker)), None);
         assert_eq!(kind_of(&s, "ag.x", None), None);
+        // The other shards' journals.
+        assert_eq!(kind_of(&s, "ag.j.3", None), Some(EntryKind::Owned));
+        assert_eq!(
+            kind_of(&s, "ag.j.3", Some(&marker)),
+            Some(EntryKind::Marker)
+        );
+        assert_eq!(kind_of(&s, "ag.j.x", None), None);
+        assert_eq!(kind_of(&s, "ag.jx", None), None);
     }
 }

@@ -38,7 +38,7 @@ fn a_standby_takes_over_a_silent_owner_and_fences_it() {
     let log_a = a.log();
     let mut a_seqs = Vec::new();
     for i in 0..3u8 {
-        a_seqs.push(log_a.append_owned(vec![b'a', i]).expect("a appends"));
+        a_seqs.push(log_a.append_owned(0, vec![b'a', i]).expect("a appends"));
     }
 
     // b waits while a renews.
@@ -51,7 +51,7 @@ fn a_standby_takes_over_a_silent_owner_and_fences_it() {
     std::thread::sleep(Duration::from_secs(3));
     assert!(!acquiring.is_finished(), "b must wait while a renews");
     assert!(!b.log().is_owner());
-    a_seqs.push(log_a.append_owned(b"a3".to_vec()).expect("a still owns"));
+    a_seqs.push(log_a.append_owned(0, b"a3".to_vec()).expect("a still owns"));
 
     // a goes silent without knowing it (a paused process): its log still thinks it owns the shard.
     let silent_at = Instant::now();
@@ -76,12 +76,12 @@ fn a_standby_takes_over_a_silent_owner_and_fences_it() {
         "a's local state still says it owns the shard"
     );
     assert!(matches!(
-        log_a.append_owned(b"stale".to_vec()),
+        log_a.append_owned(0, b"stale".to_vec()),
         Err(StoreError::Fenced)
     ));
     assert!(log_a.is_fenced());
     assert!(matches!(
-        log_a.append_owned(b"stale again".to_vec()),
+        log_a.append_owned(0, b"stale again".to_vec()),
         Err(StoreError::Fenced)
     ));
     assert!(
@@ -90,7 +90,7 @@ fn a_standby_takes_over_a_silent_owner_and_fences_it() {
     );
 
     let log_b = b.log();
-    let b_seq = log_b.append_owned(b"b0".to_vec()).expect("b appends");
+    let b_seq = log_b.append_owned(0, b"b0".to_vec()).expect("b appends");
     assert!(b_seq > *a_seqs.last().expect("a appended"));
 
     // Both replicas hold the same history: a's marker and entries, b's marker, b's entry; nothing stale.
@@ -134,7 +134,7 @@ fn a_released_lease_is_taken_at_once_and_a_taken_one_is_lost() {
         a.acquire(replica_a.clone(), Box::new(|| {})),
     )
     .expect("a acquires");
-    a.log().append_owned(b"a0".to_vec()).expect("a appends");
+    a.log().append_owned(0, b"a0".to_vec()).expect("a appends");
     let losses = Arc::new(AtomicUsize::new(0));
     let acquiring = {
         let b = b.clone();
@@ -154,7 +154,7 @@ fn a_released_lease_is_taken_at_once_and_a_taken_one_is_lost() {
     let released_at = Instant::now();
     within(&rt, 10, "a releases", lease_a.release()).expect("release");
     assert!(matches!(
-        a.log().append_owned(b"after release".to_vec()),
+        a.log().append_owned(0, b"after release".to_vec()),
         Err(StoreError::Fenced)
     ));
     let lease_b = within(&rt, 10, "b takes the released lease", acquiring)
@@ -162,7 +162,7 @@ fn a_released_lease_is_taken_at_once_and_a_taken_one_is_lost() {
         .expect("b acquires");
     let took = released_at.elapsed();
     assert!(took < Duration::from_millis(1500), "handover took {took:?}");
-    b.log().append_owned(b"b0".to_vec()).expect("b appends");
+    b.log().append_owned(0, b"b0".to_vec()).expect("b appends");
 
     // Someone writes the key behind b's back: b's next renewal is refused, the log is fenced, the handler runs.
     rt.block_on(async {
@@ -178,7 +178,7 @@ fn a_released_lease_is_taken_at_once_and_a_taken_one_is_lost() {
     assert!(lease_b.is_lost());
     assert!(b.log().is_fenced());
     assert!(matches!(
-        b.log().append_owned(b"b1".to_vec()),
+        b.log().append_owned(0, b"b1".to_vec()),
         Err(StoreError::Fenced)
     ));
     within(&rt, 10, "releasing a lost lease", lease_b.release()).expect("nothing to release");
@@ -226,7 +226,7 @@ fn appends_survive_a_killed_stream_leader() {
         (0..OWNED)
             .map(|i| {
                 owner_log
-                    .append_owned(format!("o{i}").into_bytes())
+                    .append_owned(0, format!("o{i}").into_bytes())
                     .map_err(|e| format!("owned {i}: {e}"))
             })
             .collect::<Result<Vec<u64>, String>>()
@@ -318,7 +318,7 @@ fn appends_survive_a_killed_stream_leader() {
     // The killed server comes back and the log goes on.
     nats.start_again(index);
     let seq = log
-        .append_owned(b"after restart".to_vec())
+        .append_owned(0, b"after restart".to_vec())
         .expect("append after restart");
     wait_until(10, "the last entry is applied", || replica.applied() >= seq);
     assert!(!lease.is_lost());

@@ -61,7 +61,7 @@ fn tailer_delivers_in_order_with_kinds_and_resumes() {
     let cluster = connect(&rt, config(&nats.url(), "a"));
     let log = cluster.log();
     assert!(matches!(
-        log.append_owned(b"no lease".to_vec()),
+        log.append_owned(0, b"no lease".to_vec()),
         Err(StoreError::Fenced)
     ));
 
@@ -78,7 +78,7 @@ fn tailer_delivers_in_order_with_kinds_and_resumes() {
 
     let mut expected = vec![(EntryKind::Marker, Vec::new())];
     for i in 0..5u8 {
-        log.append_owned(vec![b'o', i]).expect("owned append");
+        log.append_owned(0, vec![b'o', i]).expect("owned append");
         expected.push((EntryKind::Owned, vec![b'o', i]));
         log.append_intake(&format!("in:{i}"), vec![b'i', i])
             .expect("intake append");
@@ -98,7 +98,7 @@ fn tailer_delivers_in_order_with_kinds_and_resumes() {
     // Stopped, then started again: it resumes after what the replica holds.
     drop(tailer);
     for i in 5..8u8 {
-        log.append_owned(vec![b'o', i]).expect("owned append");
+        log.append_owned(0, vec![b'o', i]).expect("owned append");
     }
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(
@@ -134,7 +134,7 @@ fn tailer_delivers_in_order_with_kinds_and_resumes() {
     within(&rt, 20, "release", lease.release()).expect("release");
     assert!(log.is_fenced());
     assert!(matches!(
-        log.append_owned(b"after release".to_vec()),
+        log.append_owned(0, b"after release".to_vec()),
         Err(StoreError::Fenced)
     ));
     assert!(matches!(
@@ -167,7 +167,7 @@ fn an_owner_append_whose_ack_was_lost_lands_once() {
     )
     .expect("acquire");
     let log = cluster.log();
-    let first = log.append_owned(b"first".to_vec()).expect("append");
+    let first = log.append_owned(0, b"first".to_vec()).expect("append");
 
     // The first attempt of the next append lands, but its acknowledgment never reaches the owner.
     let (landed, retry) = rt.block_on(async {
@@ -203,12 +203,12 @@ fn an_owner_append_whose_ack_was_lost_lands_once() {
 
     // The owner's own retry of that append answers the landed entry's position.
     let second = log
-        .append_owned(b"second".to_vec())
+        .append_owned(0, b"second".to_vec())
         .expect("the retry is not refused");
     assert_eq!(second, landed);
     assert!(log.is_owner(), "not fenced by its own entry");
     let third = log
-        .append_owned(b"third".to_vec())
+        .append_owned(0, b"third".to_vec())
         .expect("append after it");
     assert_eq!(third, second + 1);
 

@@ -43,7 +43,9 @@ fn works(rt: &tokio::runtime::Runtime, cfg: ClusterConfig) {
         cluster.acquire(replica.clone(), Box::new(|| {})),
     )
     .expect("lease");
-    let owned = log.append_owned(b"owned".to_vec()).expect("owner append");
+    let owned = log
+        .append_owned(0, b"owned".to_vec())
+        .expect("owner append");
     wait_until(10, "owner entry applied", || {
         replica.entries().iter().any(|a| a.seq == owned)
     });

@@ -5,16 +5,17 @@
 //! every run; the others wait as hot standbys and take over when it stops renewing. A process that loses the lease
 //! exits at once (crash-only): its writes are already refused by the log, and a restart makes it a standby again.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use abstractgateway_store::Store;
 use abstractgateway_store::artifacts::{ArtifactError, BlobBucket};
 use abstractgateway_store_nats::{
-    Bucket, BucketChange, Cluster, ClusterConfig, Lease, Security, Tailer,
+    Bucket, BucketChange, Cluster, ClusterConfig, Gate, Lease, Presence, Security, Tailer,
 };
 use futures::StreamExt;
 
@@ -27,7 +28,7 @@ const EXIT_LEASE_LOST: i32 = 75;
 
 /// A node's membership: the connection, the tailer feeding its replica, and the replica.
 pub struct Node {
-    cluster: Cluster,
+    cluster: Arc<Cluster>,
     _tailer: Tailer,
     pub store: Store,
     bundles: Bucket,
@@ -60,6 +61,14 @@ pub async fn join(cfg: &ServerConfig, url: &str) -> Result<Node, ExitCode> {
     if let Some(secs) = lease_secs() {
         cc.lease = Duration::from_secs_f64(secs);
         cc.renew = Duration::from_secs_f64(secs / 10.0);
+    }
+    match shard_count() {
+        Ok(Some(n)) => cc.shards = n,
+        Ok(None) => {}
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Err(ExitCode::from(EXIT_USAGE));
+        }
     }
     let cluster = match Cluster::connect(cc).await {
         Ok(c) => c,
@@ -94,7 +103,7 @@ pub async fn join(cfg: &ServerConfig, url: &str) -> Result<Node, ExitCode> {
         return Err(ExitCode::from(1));
     }
     Ok(Node {
-        cluster,
+        cluster: Arc::new(cluster),
         _tailer: tailer,
         store,
         bundles,
@@ -181,6 +190,21 @@ impl server::state::BundleMirror for Mirror {
     }
 }
 
+/// `ABSTRACTGATEWAY_CLUSTER_SHARDS`: how many shards runs are spread over (1 to 64; default 4). Every node of a
+/// cluster must be started with the same count.
+fn shard_count() -> Result<Option<u32>, String> {
+    let Ok(raw) = std::env::var("ABSTRACTGATEWAY_CLUSTER_SHARDS") else {
+        return Ok(None);
+    };
+    match raw.trim().parse::<u32>() {
+        Ok(n) if (1..=abstractgateway_store_nats::MAX_SHARDS).contains(&n) => Ok(Some(n)),
+        _ => Err(format!(
+            "ABSTRACTGATEWAY_CLUSTER_SHARDS must be a whole number from 1 to {}, not {raw:?}",
+            abstractgateway_store_nats::MAX_SHARDS
+        )),
+    }
+}
+
 /// `ABSTRACTGATEWAY_CLUSTER_LEASE_S`: how long a runner's lease lives without renewal (default 10 s; renewed
 /// every tenth of it). A crashed runner's runs move after about this long.
 fn lease_secs() -> Option<f64> {
@@ -229,6 +253,11 @@ impl BlobBucket for ArtifactBlobs {
 }
 
 impl Node {
+    /// How many shards the cluster spreads runs over.
+    pub fn shards(&self) -> u32 {
+        self.cluster.config().shards
+    }
+
     /// Makes `state`'s artifacts the cluster's: metadata in the replicated store, bytes in the artifact bucket, so
     /// every node serves what a runner's plugins stored. Call before the node serves or runs.
     pub fn share_artifacts(&self, state: &SharedState) -> Result<(), ArtifactError> {
@@ -276,42 +305,165 @@ impl Node {
         });
     }
 
-    /// Waits for the lease (as long as it takes), then starts the runner of `state`. Returns the lease, to be
-    /// released on a clean shutdown so that a standby takes over at once.
-    pub async fn run_when_owner(&self, state: SharedState) -> Option<Lease> {
-        let applier = self.store.applier()?;
-        let on_loss = Box::new(|| {
+    /// Makes this node a runner: it announces itself, takes the leases of a fair share of the shards (all of them
+    /// while it runs alone), starts one runner loop per shard it holds, and hands shards back when more runners
+    /// join (so each holds about shards / runners). Runs for as long as the process; [`release`] ends it.
+    pub fn run_shards(&self, state: SharedState) -> Arc<Shards> {
+        let total = self.cluster.config().shards;
+        state.gw.set_shards(total);
+        let presence = self.cluster.announce();
+        let shards = Arc::new(Shards {
+            total,
+            alive: presence.counter(),
+            held_count: Arc::new(AtomicUsize::new(0)),
+            held: tokio::sync::Mutex::new(HashMap::new()),
+            presence: tokio::sync::Mutex::new(Some(presence)),
+            closing: AtomicBool::new(false),
+        });
+        let Some(applier) = self.store.applier() else {
+            eprintln!("error: the replica store does not accept log entries");
+            std::process::exit(1);
+        };
+        for shard in 0..total {
+            self.acquire_in_background(shard, state.clone(), shards.clone(), applier.clone());
+        }
+        let (cluster, every) = (self.cluster.clone(), self.cluster.config().renew);
+        let (state2, shards2, applier2) = (state, shards.clone(), applier);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            loop {
+                tick.tick().await;
+                if shards2.closing.load(Ordering::SeqCst) {
+                    return;
+                }
+                if let Some(shard) = shards2.one_too_many().await {
+                    shards2
+                        .hand_back(&cluster, &state2, shard, applier2.clone())
+                        .await;
+                }
+            }
+        });
+        shards
+    }
+
+    /// Waits for `shard`'s lease (while this node holds less than its share), then starts the shard's loop.
+    fn acquire_in_background(
+        &self,
+        shard: u32,
+        state: SharedState,
+        shards: Arc<Shards>,
+        applier: Arc<dyn abstractgateway_store::replica::Applier>,
+    ) {
+        spawn_acquire(self.cluster.clone(), shard, state, shards, applier);
+    }
+}
+
+/// The acquiring task of one shard.
+fn spawn_acquire(
+    cluster: Arc<Cluster>,
+    shard: u32,
+    state: SharedState,
+    shards: Arc<Shards>,
+    applier: Arc<dyn abstractgateway_store::replica::Applier>,
+) {
+    tokio::spawn(async move {
+        let on_loss = Box::new(move || {
             eprintln!(
-                "error: this runner lost its lease (another runner owns the runs now); exiting"
+                "error: this runner lost the lease of shard {shard} (another runner owns its runs now); exiting"
             );
             std::process::exit(EXIT_LEASE_LOST);
         });
-        let lease = match self.cluster.acquire(applier, on_loss).await {
+        let gate_shards = shards.clone();
+        let gate: Gate = Arc::new(move || gate_shards.may_take_one());
+        let lease = match cluster.acquire_shard(shard, applier, on_loss, gate).await {
             Ok(l) => l,
             Err(e) => {
-                eprintln!("error: cannot take the runner lease: {e}");
+                eprintln!("error: cannot take the lease of shard {shard}: {e}");
                 std::process::exit(1);
             }
         };
+        if shards.closing.load(Ordering::SeqCst) {
+            let _ = lease.release().await;
+            return;
+        }
+        shards.held_count.fetch_add(1, Ordering::SeqCst);
+        let epoch = lease.epoch();
+        shards.held.lock().await.insert(shard, lease);
         let gw = state.gw.clone();
-        match tokio::task::spawn_blocking(move || gw.start_runner()).await {
+        match tokio::task::spawn_blocking(move || gw.start_shard(shard)).await {
             Ok(Ok(())) => {
-                tracing::info!("this node holds the runner lease (epoch {})", lease.epoch());
-                eprintln!(
-                    "abstractgateway runner active (lease epoch {})",
-                    lease.epoch()
-                );
-                Some(lease)
+                tracing::info!(shard, epoch, "this node steps the shard");
+                eprintln!("abstractgateway runner active on shard {shard} (lease epoch {epoch})");
             }
             Ok(Err(e)) => {
-                eprintln!("error: cannot start the runner: {e}");
+                eprintln!("error: cannot start the runner of shard {shard}: {e}");
                 std::process::exit(1);
             }
             Err(e) => {
-                eprintln!("error: cannot start the runner: {e}");
+                eprintln!("error: cannot start the runner of shard {shard}: {e}");
                 std::process::exit(1);
             }
         }
+    });
+}
+
+/// The shards this runner holds, and how it judges its share.
+pub struct Shards {
+    total: u32,
+    /// Live runners, as the presence watch counts them (this one included).
+    alive: Arc<AtomicUsize>,
+    /// How many leases this runner holds (read by the acquiring tasks' gate).
+    held_count: Arc<AtomicUsize>,
+    held: tokio::sync::Mutex<HashMap<u32, Lease>>,
+    presence: tokio::sync::Mutex<Option<Presence>>,
+    /// Set on shutdown: no shard is taken or handed back any more.
+    closing: AtomicBool,
+}
+
+impl Shards {
+    /// The most shards one runner should hold: the shards spread evenly over the live runners, rounded up.
+    fn share(&self) -> usize {
+        let alive = self.alive.load(Ordering::SeqCst).max(1);
+        (self.total as usize).div_ceil(alive)
+    }
+
+    /// Whether this runner may take one more shard now.
+    fn may_take_one(&self) -> bool {
+        !self.closing.load(Ordering::SeqCst)
+            && self.held_count.load(Ordering::SeqCst) < self.share()
+    }
+
+    /// A shard this runner holds beyond its share (the highest), if any.
+    async fn one_too_many(&self) -> Option<u32> {
+        let held = self.held.lock().await;
+        if held.len() <= self.share() {
+            return None;
+        }
+        held.keys().max().copied()
+    }
+
+    /// Hands `shard` back: its loop finishes and stops, then the lease is deleted so another runner takes it at
+    /// once; this runner then waits for it again (it takes it back only when its share grows).
+    async fn hand_back(
+        self: &Arc<Self>,
+        cluster: &Arc<Cluster>,
+        state: &SharedState,
+        shard: u32,
+        applier: Arc<dyn abstractgateway_store::replica::Applier>,
+    ) {
+        let gw = state.gw.clone();
+        let _ = tokio::task::spawn_blocking(move || gw.stop_shard(shard)).await;
+        let Some(lease) = self.held.lock().await.remove(&shard) else {
+            return;
+        };
+        self.held_count.fetch_sub(1, Ordering::SeqCst);
+        if let Err(e) = lease.hand_back().await {
+            tracing::warn!(shard, "handing the shard back: {e}");
+        }
+        cluster.forget_shard(shard);
+        tracing::info!(shard, "shard handed back to balance the runners");
+        eprintln!("abstractgateway runner handed shard {shard} back");
+        spawn_acquire(cluster.clone(), shard, state.clone(), self.clone(), applier);
     }
 }
 
@@ -384,14 +536,25 @@ fn remove_local(dir: &Path, name: &str) -> bool {
     bundle_file_name(name) && std::fs::remove_file(dir.join(name)).is_ok()
 }
 
-/// Releases a held lease after the runner stopped (so a standby need not wait for it to expire).
-pub async fn release(state: &SharedState, lease: Option<Arc<tokio::sync::Mutex<Option<Lease>>>>) {
+/// Stops this node's runner loops, then releases every lease it holds (so other runners need not wait for them to
+/// expire) and its presence.
+pub async fn release(state: &SharedState, shards: Option<Arc<Shards>>) {
+    if let Some(shards) = &shards {
+        shards.closing.store(true, Ordering::SeqCst);
+    }
     let gw = state.gw.clone();
     let _ = tokio::task::spawn_blocking(move || gw.shutdown()).await;
-    if let Some(slot) = lease
-        && let Some(lease) = slot.lock().await.take()
-        && let Err(e) = lease.release().await
-    {
-        tracing::warn!("releasing the runner lease: {e}");
+    let Some(shards) = shards else {
+        return;
+    };
+    let held: Vec<Lease> = shards.held.lock().await.drain().map(|(_, l)| l).collect();
+    for lease in held {
+        let shard = lease.shard();
+        if let Err(e) = lease.release().await {
+            tracing::warn!(shard, "releasing a runner lease: {e}");
+        }
+    }
+    if let Some(p) = shards.presence.lock().await.take() {
+        p.leave().await;
     }
 }

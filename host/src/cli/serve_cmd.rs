@@ -186,6 +186,7 @@ async fn serve_cluster(mut cfg: ServerConfig, url: &str, runner: bool) -> ExitCo
                 return ExitCode::from(1);
             }
         };
+    state.gw.set_shards(node.shards());
     if let Err(e) = node.share_artifacts(&state) {
         eprintln!("error: {e}");
         return ExitCode::from(1);
@@ -195,16 +196,9 @@ async fn serve_cluster(mut cfg: ServerConfig, url: &str, runner: bool) -> ExitCo
         Err(code) => return code,
     };
     node.mirror_bundles(state.clone());
-    let lease = Arc::new(tokio::sync::Mutex::new(None));
-    if runner {
-        let (node, state, slot) = (node.clone(), state.clone(), lease.clone());
-        tokio::spawn(async move {
-            let held = node.run_when_owner(state).await;
-            *slot.lock().await = held;
-        });
-    }
+    let shards = runner.then(|| node.run_shards(state.clone()));
     let result = server::serve_on(listener, state.clone(), shutdown_signal()).await;
-    cluster::release(&state, Some(lease)).await;
+    cluster::release(&state, shards).await;
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -163,6 +163,17 @@ impl Recorder {
         self
     }
 
+    /// Names the shard of the run (cluster mode): every record and host-call write goes to that shard's journal.
+    pub fn on_shard(self, shard: u32) -> Recorder {
+        self.tail.lock().shard = shard;
+        self
+    }
+
+    /// The shard of the run.
+    pub fn shard(&self) -> u32 {
+        self.tail.lock().shard
+    }
+
     /// How deep in nested tool calls this recorder is.
     pub fn depth(&self) -> u32 {
         self.depth
@@ -328,7 +339,7 @@ impl Recorder {
                 // The answer must not reach the component before its record (and every one before it) is
                 // fsynced: a remote effect is never repeated.
                 tail.since = None;
-                Some(store.submit_async(std::mem::take(&mut tail.batch)))
+                Some(store.submit_async(tail.take()))
             } else {
                 let first = tail.since.is_none();
                 let since = *tail.since.get_or_insert(t0);
@@ -396,6 +407,8 @@ const MAX_HELD: Duration = Duration::from_millis(20);
 #[derive(Default)]
 struct Tail {
     batch: Batch,
+    /// The shard of the run (its owner's journal takes these records).
+    shard: u32,
     buffered: usize,
     /// When the oldest record of `batch` was made.
     since: Option<Instant>,
@@ -406,11 +419,18 @@ impl Tail {
     /// Queues the records held back (in seq order: callers hold the lock that assigns seqs).
     fn submit(&mut self, store: &Store) {
         if !self.batch.is_empty() {
-            let ticket = store.submit(std::mem::take(&mut self.batch));
+            let ticket = store.submit(self.take());
             self.tickets.push(ticket);
         }
         self.buffered = 0;
         self.since = None;
+    }
+
+    /// The batch being filled, marked with the run's shard; a new one starts.
+    fn take(&mut self) -> Batch {
+        let mut batch = std::mem::take(&mut self.batch);
+        batch.set_shard(self.shard);
+        batch
     }
 }
 

@@ -151,7 +151,8 @@ async fn execute(
         job.ledger_len,
         grants.max_host_calls,
         job.cancel.clone(),
-    );
+    )
+    .on_shard(job.shard);
     let seed = format!("{}:{}", job.run_id, job.started_seq);
     let mut ctx = NodeCtx::new(
         grants.clone(),

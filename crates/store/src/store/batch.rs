@@ -55,6 +55,8 @@ pub struct Batch {
     pub(crate) intake: bool,
     /// Applied only while this meta key is absent (see [`Batch::only_if_absent`]).
     pub(crate) guard: Option<String>,
+    /// The shard whose owner writes this batch (see [`Batch::set_shard`]); 0 unless set.
+    pub(crate) shard: u32,
 }
 
 impl Batch {
@@ -192,6 +194,18 @@ impl Batch {
         }
         self.intake = true;
         self.guard = Some(key.to_string());
+    }
+
+    /// Declares which shard's owner writes this batch: in a cluster with several shards each shard's owner appends
+    /// to its own fenced journal, so a write about a run must name the run's shard. One machine has one shard and
+    /// ignores it.
+    pub fn set_shard(&mut self, shard: u32) {
+        self.shard = shard;
+    }
+
+    /// The shard set by [`Batch::set_shard`].
+    pub fn shard(&self) -> u32 {
+        self.shard
     }
 
     /// True when the batch holds no change (committing it costs no fsync).

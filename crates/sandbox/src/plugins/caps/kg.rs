@@ -66,10 +66,11 @@ impl NodeCtx {
             Ok(m) => Value::Object(m.clone()),
             Err(_) => json!({"payload_bytes": payload.len()}),
         };
-        let (allowed, store, run) = (
+        let (allowed, store, run, shard) = (
             self.grants.kg,
             self.rec.store().cloned(),
             self.rec.run().clone(),
+            self.rec.shard(),
         );
         let now = abstractgateway_model::time::format_iso(
             ::time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(self.now_ms) * 1_000_000)
@@ -93,7 +94,7 @@ impl NodeCtx {
                 })?;
                 tokio::task::spawn_blocking(move || {
                     let info = run_info(&store, &run);
-                    let graph = Graph::new(store);
+                    let graph = Graph::new(store).on_shard(shard);
                     let out = match effect {
                         Effect::Add => effects::assert(&graph, &info, &payload, &now, &seed),
                         Effect::Query => effects::query(&graph, &info, &payload),

@@ -61,8 +61,9 @@ fn unb64(s: Option<String>) -> Result<Option<Vec<u8>>, Error> {
     .transpose()
 }
 
-async fn write(store: Store, k: String, v: Option<Vec<u8>>) -> Result<(), Error> {
+async fn write(store: Store, shard: u32, k: String, v: Option<Vec<u8>>) -> Result<(), Error> {
     let mut batch = Batch::new();
+    batch.set_shard(shard);
     match v {
         Some(v) => batch.put_meta(&k, &v),
         None => batch.delete_meta(&k),
@@ -106,7 +107,7 @@ impl Host for NodeCtx {
         value: Vec<u8>,
     ) -> wasmtime::Result<Result<(), Error>> {
         let full = checked(self, &bucket, &k);
-        let store = self.rec.store().cloned();
+        let (store, shard) = (self.rec.store().cloned(), self.rec.shard());
         let req = json!({"bucket": bucket, "key": k, "value_sha256": crate::plugins::cache::sha256_hex(&value),
             "value_len": value.len()});
         self.rec
@@ -118,19 +119,19 @@ impl Host for NodeCtx {
                         format!("kv values are at most {MAX_VALUE} bytes"),
                     ));
                 }
-                write(store.ok_or_else(no_store)?, full, Some(value)).await
+                write(store.ok_or_else(no_store)?, shard, full, Some(value)).await
             })
             .await
     }
 
     async fn delete(&mut self, bucket: String, k: String) -> wasmtime::Result<Result<(), Error>> {
         let full = checked(self, &bucket, &k);
-        let store = self.rec.store().cloned();
+        let (store, shard) = (self.rec.store().cloned(), self.rec.shard());
         self.rec
             .call(
                 HostFn::remote("kv", "delete"),
                 json!({"bucket": bucket, "key": k}),
-                async move { write(store.ok_or_else(no_store)?, full?, None).await },
+                async move { write(store.ok_or_else(no_store)?, shard, full?, None).await },
             )
             .await
     }

@@ -142,24 +142,35 @@ impl ReplicaCommitter {
         }
     }
 
-    /// One fenced entry for every owner batch of the group that passes its checks. Staying fenced after a
-    /// takeover is the log's rule (see [`super::Log::append_owned`]), not this committer's.
+    /// One fenced entry per shard for the owner batches of the group that pass their checks. Staying fenced after
+    /// a takeover is the log's rule (see [`super::Log::append_owned`]), not this committer's.
     fn owned(&mut self, group: Vec<(Batch, Reply<()>)>) {
         let shared = self.shared.clone();
-        let mut accepted = Vec::with_capacity(group.len());
+        let mut by_shard: std::collections::BTreeMap<u32, Vec<(Batch, Reply<()>)>> =
+            std::collections::BTreeMap::new();
         for (batch, reply) in group {
             match check_ledger(&batch.ops, &mut self.lens, |run_id| {
                 stored_ledger_len(&shared, run_id)
             }) {
-                Ok(_) => accepted.push((batch, reply)),
+                Ok(_) => by_shard
+                    .entry(batch.shard)
+                    .or_default()
+                    .push((batch, reply)),
                 Err(e) => reply.send(Err(e)),
             }
         }
-        if accepted.is_empty() {
-            return;
+        for (shard, accepted) in by_shard {
+            self.owned_entry(shard, accepted);
         }
+    }
+
+    /// One fenced entry for `shard`.
+    fn owned_entry(&mut self, shard: u32, accepted: Vec<(Batch, Reply<()>)>) {
         let bytes = entry::encode_owned(accepted.iter().map(|(b, _)| b.ops.as_slice()));
-        let result = self.log.append_owned(bytes).and_then(|seq| self.wait(seq));
+        let result = self
+            .log
+            .append_owned(shard, bytes)
+            .and_then(|seq| self.wait(seq));
         if let Err(e) = &result {
             // What this group wrote into the length cache may not exist: read lengths from the replica again.
             self.lens.clear();

@@ -15,8 +15,8 @@ use crate::store::StoreError;
 struct Entries {
     /// Position n is `list[n - 1]`.
     list: Vec<(EntryKind, Vec<u8>)>,
-    /// Position of the last owner entry or marker (the fence).
-    owned_tail: u64,
+    /// Per shard: position of its last owner entry or marker (the fence).
+    owned_tail: HashMap<u32, u64>,
     dedup: HashMap<String, u64>,
     closed: bool,
 }
@@ -31,8 +31,8 @@ pub struct MemLog {
 /// One node's connection to a [`MemLog`]: it may append owner entries after [`MemLogWriter::take_over`].
 pub struct MemLogWriter {
     log: Arc<MemLog>,
-    /// The owner tail this node expects; `None` until it takes over.
-    tail: Mutex<Option<u64>>,
+    /// Per shard: the owner tail this node expects (absent until it takes the shard over).
+    tail: Mutex<HashMap<u32, u64>>,
 }
 
 impl MemLog {
@@ -45,7 +45,7 @@ impl MemLog {
     pub fn writer(self: &Arc<Self>) -> Arc<MemLogWriter> {
         Arc::new(MemLogWriter {
             log: self.clone(),
-            tail: Mutex::new(None),
+            tail: Mutex::new(HashMap::new()),
         })
     }
 
@@ -127,26 +127,31 @@ impl Drop for MemTailer {
 }
 
 impl MemLogWriter {
-    /// Appends a takeover marker at the current owner tail: from now on this writer owns, and every earlier
-    /// owner's next append is fenced. Returns the marker's position.
+    /// Takes shard 0 over (see [`MemLogWriter::take_over_shard`]).
     pub fn take_over(&self) -> u64 {
+        self.take_over_shard(0)
+    }
+
+    /// Appends a takeover marker at `shard`'s owner tail: from now on this writer owns the shard, and every
+    /// earlier owner's next append to it is fenced. Returns the marker's position.
+    pub fn take_over_shard(&self, shard: u32) -> u64 {
         let mut e = self.log.entries.lock();
         let seq = self.log.push(&mut e, EntryKind::Marker, Vec::new());
-        e.owned_tail = seq;
-        *self.tail.lock() = Some(seq);
+        e.owned_tail.insert(shard, seq);
+        self.tail.lock().insert(shard, seq);
         seq
     }
 }
 
 impl Log for MemLogWriter {
-    fn append_owned(&self, entry: Vec<u8>) -> Result<u64, StoreError> {
+    fn append_owned(&self, shard: u32, entry: Vec<u8>) -> Result<u64, StoreError> {
         let mut tail = self.tail.lock();
         let mut e = self.log.entries.lock();
-        match *tail {
-            Some(t) if t == e.owned_tail => {
+        match tail.get(&shard) {
+            Some(t) if Some(t) == e.owned_tail.get(&shard) => {
                 let seq = self.log.push(&mut e, EntryKind::Owned, entry);
-                e.owned_tail = seq;
-                *tail = Some(seq);
+                e.owned_tail.insert(shard, seq);
+                tail.insert(shard, seq);
                 Ok(seq)
             }
             _ => Err(StoreError::Fenced),

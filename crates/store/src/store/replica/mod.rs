@@ -148,7 +148,9 @@ pub trait Log: Send + Sync + 'static {
     /// replicas acknowledged it; `StoreError::Fenced` when another owner appended since (this process lost the
     /// shard and must stop writing; once fenced, a log stays fenced until this process takes over again),
     /// `StoreError::Unavailable` when the log cannot be reached in time.
-    fn append_owned(&self, entry: Vec<u8>) -> Result<u64, StoreError>;
+    ///
+    /// Each shard has its own journal and fence: `shard` is the shard whose owner writes (0 with one shard).
+    fn append_owned(&self, shard: u32, entry: Vec<u8>) -> Result<u64, StoreError>;
 
     /// Appends an intake entry. `dedup_id` makes a retried append land once: a duplicate (from this node or
     /// another, within the log's dedup window) answers the original position with `duplicate: true`. Returns once
