@@ -1,8 +1,10 @@
 //! Cluster mode with real processes: three nats-server 2.15 in cluster mode with JetStream R3, two API nodes
 //! (`serve --no-runner --store nats://…`) and two runners (`runner --store nats://…`) of the real binary, each with
-//! its own data dir; plugin nodes call an HTTP stand-in and the LLM stand-in; schedules made on any API node fire on
-//! whichever runner holds the lease. Clients talk to either API node and cannot tell them apart; a runner that is killed, paused
-//! past its lease or loses a nats-server costs nothing acknowledged and repeats no recorded call.
+//! its own data dir; plugin nodes call an HTTP stand-in and the LLM stand-in; runs are spread over the cluster's
+//! four shards, and the two runners step two each; schedules made on any API node fire on whichever runner holds
+//! their shard. Clients talk to either API node and cannot tell them apart; a runner that is killed, paused past
+//! its lease or loses a nats-server costs nothing acknowledged and repeats no recorded call: its shards move to
+//! the other runner.
 //!
 //! nats-server comes from `ABSTRACTGATEWAY_TEST_NATS` (`scripts/install-nats.sh` installs it; `scripts/test.sh`
 //! sets it). Without a server of version 2.12 or later these tests fail: they never skip.
@@ -10,7 +12,7 @@
 mod binary;
 mod in_process;
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::Path;
 
 use std::time::{Duration, Instant};
@@ -27,6 +29,8 @@ use serde_json::{Value, json};
 const MIXED_RUNS: usize = 1000;
 /// Concurrent clients of a load.
 const CLIENTS: usize = 16;
+/// The shards of every test cluster (the default count).
+const SHARDS: u32 = 4;
 
 /// One gateway process of the cluster and its name.
 struct Node {
@@ -97,27 +101,99 @@ impl Deployment {
         }
     }
 
-    /// The runner that holds the lease (waits for one, 30 s at most).
-    async fn owner(&self) -> usize {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let active: Vec<usize> = (0..self.runners.len())
-                .filter(|i| {
-                    let s = &self.runners[*i].server;
-                    s.child.is_some() && s.said("runner active")
-                })
-                .collect();
-            if let Some(i) = active.last() {
-                return *i;
+    /// The shards runner `i` steps now, from what it printed (none once it was killed).
+    fn shards_of(&self, i: usize) -> BTreeSet<u32> {
+        let s = &self.runners[i].server;
+        let mut held = BTreeSet::new();
+        if s.child.is_none() {
+            return held;
+        }
+        let lines = s.stderr.lock().map(|l| l.clone()).unwrap_or_default();
+        let number = |rest: &str| {
+            rest.split(|c: char| !c.is_ascii_digit())
+                .next()
+                .and_then(|n| n.parse::<u32>().ok())
+        };
+        for line in lines {
+            if let Some(n) = line
+                .strip_prefix("abstractgateway runner active on shard ")
+                .and_then(number)
+            {
+                held.insert(n);
+            } else if let Some(n) = line
+                .strip_prefix("abstractgateway runner handed shard ")
+                .and_then(number)
+            {
+                held.remove(&n);
             }
-            assert!(Instant::now() < deadline, "no runner took the lease");
+        }
+        held
+    }
+
+    /// Waits until `done` holds of the shards each runner steps (60 s at most); returns them.
+    async fn shards_until(
+        &self,
+        what: &str,
+        done: impl Fn(&[BTreeSet<u32>]) -> bool,
+    ) -> Vec<BTreeSet<u32>> {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let held: Vec<BTreeSet<u32>> =
+                (0..self.runners.len()).map(|i| self.shards_of(i)).collect();
+            if done(&held) {
+                return held;
+            }
+            assert!(Instant::now() < deadline, "{what}: {held:?}");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    /// Waits until every shard is stepped, each by one runner.
+    async fn settled(&self) -> Vec<BTreeSet<u32>> {
+        self.shards_until("not every shard found a runner", |held| {
+            let all: Vec<u32> = held.iter().flatten().copied().collect();
+            all.len() == SHARDS as usize
+                && all.iter().collect::<BTreeSet<_>>().len() == SHARDS as usize
+        })
+        .await
+    }
+
+    /// Waits until the shards are spread over every live runner (each steps SHARDS / runners of them).
+    async fn balanced(&self) -> Vec<BTreeSet<u32>> {
+        let live = (0..self.runners.len())
+            .filter(|i| self.runners[*i].server.child.is_some())
+            .count();
+        let share = (SHARDS as usize).div_ceil(live);
+        self.shards_until("the runners did not share the shards", |held| {
+            let all: BTreeSet<u32> = held.iter().flatten().copied().collect();
+            all.len() == SHARDS as usize
+                && held
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| self.runners[*i].server.child.is_some())
+                    .all(|(_, h)| h.len() == share)
+        })
+        .await
+    }
+
+    /// Waits until runner `i` steps every shard; returns how long that took.
+    async fn all_shards_on(&self, i: usize) -> Duration {
+        let started = Instant::now();
+        self.shards_until("the shards did not move", |held| {
+            held[i].len() == SHARDS as usize
+        })
+        .await;
+        started.elapsed()
     }
 
     fn api(&self, n: usize) -> &Server {
         &self.apis[n % self.apis.len()].server
     }
+}
+
+/// The shard of a root run.
+fn shard_of(run_id: &str) -> u32 {
+    abstractgateway::runner::shard::of_root(run_id, SHARDS)
 }
 
 /// A node's directory: the fixture bundles, the HTTP bundle calling `origin`, the seed's LLM bundles.
@@ -356,7 +432,7 @@ async fn a_thousand_mixed_runs_through_two_api_nodes_end_as_on_the_embedded_stor
     drop(embedded);
 
     let d = Deployment::start(2, 2, "10", Some(&steps.url), Some(&llm_url)).await;
-    d.owner().await;
+    d.settled().await;
     let started = Instant::now();
     let results = mixed_load(d.api(0), d.api(1), &steps.url).await;
     eprintln!(
@@ -386,7 +462,7 @@ async fn a_thousand_mixed_runs_through_two_api_nodes_end_as_on_the_embedded_stor
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_sse_client_follows_a_run_across_api_nodes_with_last_event_id() {
     let d = Deployment::start(2, 1, "10", None, None).await;
-    d.owner().await;
+    d.settled().await;
     let (a, b) = (d.api(0), d.api(1));
     let run = a.start_run("ask-user", json!({"name": "Ada"})).await;
     // On A: every record up to the question.
@@ -535,15 +611,17 @@ async fn a_killed_runner_hands_its_runs_over_within_the_bound_and_repeats_nothin
     // Slow calls, so that runs are in the middle of their calls when the runner dies.
     let steps = StepServer::start_with_delay(Duration::from_millis(400));
     let mut d = Deployment::start(2, 2, "10", Some(&steps.url), None).await;
-    let owner = d.owner().await;
+    // Both runners step half of the shards: the kill takes away runs in flight on two of them.
+    let held = d.balanced().await;
+    eprintln!("shards before the kill: {held:?}");
+    let (victim, survivor) = (1, 0);
     let runs = start_steps(&d, &steps.url, 40, "k").await;
     let in_flight = d.apis[0].server.runs_in_flight().await;
     eprintln!("runs in flight at the kill: {in_flight}");
     assert!(in_flight > 0, "the kill must hit runs in flight");
     let killed_at = Instant::now();
-    d.runners[owner].server.kill();
-    let successor = d.owner().await;
-    assert_ne!(successor, owner);
+    d.runners[victim].server.kill();
+    d.all_shards_on(survivor).await;
     let takeover = killed_at.elapsed();
     eprintln!("takeover after SIGKILL: {:.2} s", takeover.as_secs_f64());
     assert!(
@@ -559,27 +637,15 @@ async fn a_killed_runner_hands_its_runs_over_within_the_bound_and_repeats_nothin
 async fn a_runner_paused_past_its_lease_cannot_write_after_the_takeover() {
     let steps = StepServer::start_with_delay(Duration::from_millis(400));
     let mut d = Deployment::start(2, 2, "3", Some(&steps.url), None).await;
-    let owner = d.owner().await;
+    d.balanced().await;
+    let (owner, successor) = (1, 0);
     let runs = start_steps(&d, &steps.url, 20, "p").await;
     let in_flight = d.apis[0].server.runs_in_flight().await;
     assert!(in_flight > 0, "the pause must hit runs in flight");
     let pid = d.runners[owner].server.child.as_ref().expect("child").id();
     signal(pid, "STOP");
-    let successor = {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let other = 1 - owner;
-            if d.runners[other].server.said("runner active") {
-                break other;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no takeover while the owner was stopped"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    };
-    assert_ne!(successor, owner);
+    // The stopped runner's shards move to the other one while it sleeps.
+    d.all_shards_on(successor).await;
     signal(pid, "CONT");
     // The woken runner finds its lease gone (or its next write refused) and exits instead of writing.
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -596,7 +662,7 @@ async fn a_runner_paused_past_its_lease_cannot_write_after_the_takeover() {
         "the stale runner must stop with an error: {status:?}"
     );
     assert!(
-        d.runners[owner].server.said("lost its lease") || d.runners[owner].server.said("fenced"),
+        d.runners[owner].server.said("lost the lease") || d.runners[owner].server.said("fenced"),
         "{:?}",
         d.runners[owner]
             .server
@@ -615,7 +681,7 @@ async fn losing_one_nats_server_does_not_stop_the_load() {
     // Two runners: if a failover outlasts the lease on a loaded machine, the runner that cannot renew stops and the
     // other takes over; the load goes on either way.
     let mut d = Deployment::start(2, 2, "10", Some(&steps.url), None).await;
-    d.owner().await;
+    d.settled().await;
     let first = start_steps(&d, &steps.url, 20, "a").await;
     assert!(d.apis[0].server.runs_in_flight().await > 0);
     d.nats.kill(0);
@@ -641,7 +707,7 @@ fn signal(pid: u32, sig: &str) {
 async fn a_bundle_uploaded_on_one_api_node_is_served_and_run_by_every_node() {
     let steps = StepServer::start();
     let d = Deployment::start(2, 1, "10", None, None).await;
-    d.owner().await;
+    d.settled().await;
     // A bundle no node has: packed here, uploaded through A.
     let src = tempfile::tempdir().expect("tmp");
     write_steps_bundle(src.path(), &steps.url);
@@ -761,18 +827,20 @@ async fn a_bundle_uploaded_on_one_api_node_is_served_and_run_by_every_node() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_runner_stopped_cleanly_hands_over_without_waiting_for_its_lease() {
     let mut d = Deployment::start(1, 2, "10", None, None).await;
-    let owner = d.owner().await;
-    let waiting = d.api(0).start_run("ask-user", json!({"name": "T"})).await;
-    wait_for(d.api(0), &waiting, |v| v["status"] == "waiting").await;
+    d.balanced().await;
+    let (owner, other) = (1, 0);
+    // Waiting runs until one is on a shard of the runner that stops.
+    let waiting = loop {
+        let run = d.api(0).start_run("ask-user", json!({"name": "T"})).await;
+        wait_for(d.api(0), &run, |v| v["status"] == "waiting").await;
+        if d.shards_of(owner).contains(&shard_of(&run)) {
+            break run;
+        }
+    };
     let pid = d.runners[owner].server.child.as_ref().expect("child").id();
     let stopped_at = Instant::now();
     signal(pid, "TERM");
-    let other = 1 - owner;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !d.runners[other].server.said("runner active") {
-        assert!(Instant::now() < deadline, "no takeover after a clean stop");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    d.all_shards_on(other).await;
     let handover = stopped_at.elapsed();
     eprintln!("handover after SIGTERM: {:.2} s", handover.as_secs_f64());
     // Released, not expired: well under the 10 s lease.
@@ -829,7 +897,7 @@ async fn an_unusable_cluster_url_is_refused_with_a_clear_error() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn without_a_quorum_writes_answer_503_and_reads_go_on() {
     let mut d = Deployment::start(1, 1, "10", None, None).await;
-    d.owner().await;
+    d.settled().await;
     let run = d.api(0).start_run("echo-upper", json!({"name": "Q"})).await;
     wait_for(d.api(0), &run, |v| v["status"] == "completed").await;
     d.nats.kill(1);
@@ -895,7 +963,7 @@ async fn fired(s: &Server, parent: &str, n: usize) -> usize {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn schedules_made_on_any_api_node_run_on_whichever_runner_holds_the_lease() {
     let mut d = Deployment::start(2, 2, "5", None, None).await;
-    let owner = d.owner().await;
+    d.balanced().await;
     // A counted schedule made through A: its generated flow is served by B, and it runs its three children.
     let (st, v) = d
         .api(0)
@@ -933,9 +1001,10 @@ async fn schedules_made_on_any_api_node_run_on_whichever_runner_holds_the_lease(
     assert_eq!(st, 200, "{v}");
     let recurrent = v["run_id"].as_str().expect("run id").to_string();
     let before = fired(d.api(0), &recurrent, 2).await;
+    // Killed: the runner stepping the schedule's shard; the other takes it over and the schedule goes on.
+    let owner = usize::from(!d.shards_of(0).contains(&shard_of(&recurrent)));
     d.runners[owner].server.kill();
-    let successor = d.owner().await;
-    assert_ne!(successor, owner);
+    d.all_shards_on(1 - owner).await;
     fired(d.api(0), &recurrent, before + 2).await;
     // Cancelled through A: it stops firing.
     let (st, v) = d

@@ -234,17 +234,19 @@ async fn win(cluster: &Cluster, node: &str, shard: u32, gate: &Gate) -> (u64, In
     let lease = cluster.cfg.lease;
     let retry = Duration::from_millis(500);
     loop {
-        while !gate() {
-            sleep(retry).await;
-        }
-        let sent = Instant::now();
-        match cluster.kv.create(&key, value.clone()).await {
-            Ok(revision) => return (revision, sent),
-            Err(err) if err.kind() == CreateErrorKind::AlreadyExists => {}
-            Err(err) => {
-                tracing::warn!(error = %err, "creating the lease failed; retrying");
-                sleep(retry).await;
-                continue;
+        // A free key is taken only while the gate allows; either way the key is watched, so that the expiry timer
+        // of a held lease runs while this node waits for its share to grow (a dead runner's shards move after one
+        // lease, not after two).
+        if gate() {
+            let sent = Instant::now();
+            match cluster.kv.create(&key, value.clone()).await {
+                Ok(revision) => return (revision, sent),
+                Err(err) if err.kind() == CreateErrorKind::AlreadyExists => {}
+                Err(err) => {
+                    tracing::warn!(error = %err, "creating the lease failed; retrying");
+                    sleep(retry).await;
+                    continue;
+                }
             }
         }
         let mut watch = match cluster.kv.watch_with_history(&key).await {
@@ -257,6 +259,8 @@ async fn win(cluster: &Cluster, node: &str, shard: u32, gate: &Gate) -> (u64, In
         };
         let mut observed: Option<u64> = None;
         let mut expires: Option<Instant> = None;
+        // Not at once: the watch first delivers the key's current value.
+        let mut recheck = tokio::time::interval_at(Instant::now() + retry, retry);
         loop {
             let timer = async {
                 match expires {
@@ -273,9 +277,15 @@ async fn win(cluster: &Cluster, node: &str, shard: u32, gate: &Gate) -> (u64, In
                                 expires = Some(Instant::now() + lease);
                             }
                         }
-                        // Released: free at once. Create again (the outer loop); if another node was faster, the
-                        // key exists and we watch again.
-                        Operation::Delete | Operation::Purge => break,
+                        // Released: free at once. Create again (the outer loop) when the gate allows, else keep
+                        // watching until it does; if another node was faster, the key exists and we watch again.
+                        Operation::Delete | Operation::Purge => {
+                            observed = None;
+                            expires = None;
+                            if gate() {
+                                break;
+                            }
+                        }
                     },
                     Some(Err(err)) => {
                         tracing::warn!(error = %err, "the lease watch failed; watching again");
@@ -284,6 +294,12 @@ async fn win(cluster: &Cluster, node: &str, shard: u32, gate: &Gate) -> (u64, In
                     }
                     None => break,
                 },
+                _ = recheck.tick() => {
+                    // A free key (never created, or deleted) while the gate was closed: try again once it opens.
+                    if observed.is_none() && gate() {
+                        break;
+                    }
+                }
                 _ = timer => {
                     let Some(revision) = observed else {
                         expires = None;
