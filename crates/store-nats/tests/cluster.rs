@@ -347,3 +347,90 @@ async fn move_lease_leader_off(url: &str, server: &str) {
     }
     panic!("the lease bucket's leader did not move off {server}");
 }
+
+/// Shards are fenced one by one: a shard handed back is closed to its old owner while the shard it keeps stays
+/// open, the new owner appends to its journal, and the two journals interleave in one log.
+#[test]
+fn shards_are_owned_and_fenced_one_by_one() {
+    let nats = NatsCluster::start(3);
+    let rt = runtime();
+    let a = Arc::new(connect(&rt, config(&nats.url(), "a")));
+    let b = Arc::new(connect(&rt, config(&nats.url(), "b")));
+    let replica_a = MemApplier::new();
+    let replica_b = MemApplier::new();
+    let _tail_a = a.tail(replica_a.clone());
+    let _tail_b = b.tail(replica_b.clone());
+    let open: abstractgateway_store_nats::Gate = Arc::new(|| true);
+    let acquire =
+        |c: &Arc<abstractgateway_store_nats::Cluster>, r: &Arc<MemApplier>, shard: u32| {
+            within(
+                &rt,
+                30,
+                "acquire a shard",
+                c.acquire_shard(shard, r.clone(), Box::new(|| {}), open.clone()),
+            )
+            .expect("acquires")
+        };
+    let _a0 = acquire(&a, &replica_a, 0);
+    let a1 = acquire(&a, &replica_a, 1);
+    assert_eq!(a.log().owned_shards(), vec![0, 1]);
+    a.log()
+        .append_owned(0, b"a-0".to_vec())
+        .expect("a appends to 0");
+    a.log()
+        .append_owned(1, b"a-1".to_vec())
+        .expect("a appends to 1");
+    // b may not write a shard it does not hold.
+    assert!(matches!(
+        b.log().append_owned(1, b"b-1".to_vec()),
+        Err(StoreError::Fenced)
+    ));
+    // a hands shard 1 back; b takes it at once.
+    within(&rt, 10, "a hands shard 1 back", a1.hand_back()).expect("hand back");
+    a.forget_shard(1);
+    let _b1 = acquire(&b, &replica_b, 1);
+    assert!(matches!(
+        a.log().append_owned(1, b"stale".to_vec()),
+        Err(StoreError::Fenced)
+    ));
+    assert!(!a.log().is_fenced(), "shard 0 stays a's");
+    a.log()
+        .append_owned(0, b"a-0 again".to_vec())
+        .expect("a still owns 0");
+    b.log().append_owned(1, b"b-1".to_vec()).expect("b owns 1");
+    // Every replica applies both journals, in the log's one order.
+    // A node that disagrees on the shard count is refused: it would step runs another runner steps.
+    let mut other = config(&nats.url(), "c");
+    other.shards = 2;
+    let err = within(
+        &rt,
+        30,
+        "connect with another shard count",
+        abstractgateway_store_nats::Cluster::connect(other),
+    )
+    .err()
+    .expect("refused");
+    assert!(
+        err.to_string()
+            .contains("the cluster has 4 shards; this node was started with 2"),
+        "{err}"
+    );
+    let owned = |r: &Arc<MemApplier>| -> Vec<Vec<u8>> {
+        r.entries()
+            .into_iter()
+            .filter(|a| a.kind == EntryKind::Owned)
+            .map(|a| a.entry)
+            .collect()
+    };
+    wait_until(10, "both replicas apply everything", || {
+        owned(&replica_a).len() == 4 && owned(&replica_b).len() == 4
+    });
+    let expected = vec![
+        b"a-0".to_vec(),
+        b"a-1".to_vec(),
+        b"a-0 again".to_vec(),
+        b"b-1".to_vec(),
+    ];
+    assert_eq!(owned(&replica_a), expected);
+    assert_eq!(owned(&replica_b), expected);
+}
