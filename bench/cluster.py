@@ -10,8 +10,10 @@ For each setup it starts fresh processes on fresh directories and measures, with
   awaited; runs completed per second of the whole;
 Setups: the embedded store (one `serve`); a 3-server nats-server cluster (JetStream R3, fsync on every write) with
 one API node (`serve --no-runner`) and one runner; the same with two runners. With --seed, the seed's figures come
-first, for the ratio. Then `--kills` times: SIGKILL the runner holding the lease of the two-runner setup and time
-until the other one reports it is active (the takeover; default lease 10 s), then start it again.
+first, for the ratio. Runs are spread over the cluster's shards (4 by default); with two runners each steps half
+of them, and the measures start once they do. Then `--kills` times: SIGKILL one runner of the two-runner setup and
+time until the other one reports it steps every shard (the takeover; default lease 10 s), then start it again and
+wait until the shards are shared again.
 """
 
 import argparse
@@ -90,20 +92,6 @@ def gateway(exe, root, name, bundles, args, env):
     return p, port, log_path
 
 
-def said(log_path, text):
-    with open(log_path, "rb") as f:
-        return text.encode() in f.read()
-
-
-def wait_said(log_path, text, timeout=60):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if said(log_path, text):
-            return
-        time.sleep(0.01)
-    raise RuntimeError("%s never said %r" % (log_path, text))
-
-
 def measure(port, args):
     compare.latency(port, 20)  # warm-up
     lat = compare.latency(port, args.latency_runs)
@@ -116,6 +104,38 @@ def stop(procs):
         if p.poll() is None:
             p.send_signal(signal.SIGKILL)
             p.wait()
+
+
+SHARDS = int(os.environ.get("ABSTRACTGATEWAY_CLUSTER_SHARDS", "4"))
+
+
+def held(log_path):
+    """The shards a runner steps now, from its log."""
+    shards = set()
+    try:
+        with open(log_path, "r", errors="replace") as f:
+            for line in f:
+                for prefix, add in (("abstractgateway runner active on shard ", True),
+                                    ("abstractgateway runner handed shard ", False)):
+                    if line.startswith(prefix):
+                        n = int(line[len(prefix):].split()[0])
+                        (shards.add if add else shards.discard)(n)
+    except OSError:
+        pass
+    return shards
+
+
+def wait_shards(logs, pred, timeout=90):
+    t0 = time.time()
+    while not pred([held(l) for l in logs]):
+        if time.time() - t0 > timeout:
+            raise RuntimeError("shards did not settle: %s" % [sorted(held(l)) for l in logs])
+        time.sleep(0.01)
+
+
+def balanced(logs):
+    share = -(-SHARDS // len(logs))
+    wait_shards(logs, lambda hs: len(set().union(*hs)) == SHARDS and all(len(h) == share for h in hs))
 
 
 def main():
@@ -166,30 +186,24 @@ def main():
                 r, _, log = gateway(args.ours, root, "run%d" % i, args.bundles, ["runner"], env)
                 procs.append(r)
                 logs.append(log)
-            wait_said(logs[0], "runner active")
+            balanced(logs)
             rows.append(("cluster, %d runner%s" % (runners, "s" if runners > 1 else ""),) + measure(port, args))
             if runners == 2:
                 runner_procs = procs[1:]
-                for _ in range(args.kills):
-                    owner = max(i for i in range(2) if said(logs[i], "runner active"))
+                for k in range(args.kills):
+                    owner = k % 2
                     other = 1 - owner
-                    # The other runner's log may already say it from an earlier round: count lines.
-                    with open(logs[other], "rb") as f:
-                        before = f.read().count(b"runner active")
                     t = time.time()
                     runner_procs[owner].send_signal(signal.SIGKILL)
                     runner_procs[owner].wait()
-                    while True:
-                        with open(logs[other], "rb") as f:
-                            if f.read().count(b"runner active") > before:
-                                break
-                        time.sleep(0.01)
+                    wait_shards([logs[other]], lambda hs: len(hs[0]) == SHARDS)
                     takeovers.append(time.time() - t)
-                    # The killed one comes back as a standby (its log is truncated by the restart).
+                    # The killed one comes back and takes its share again (its log is truncated by the restart).
                     r, _, log = gateway_restart(args.ours, root, "run%d" % owner, env)
                     runner_procs[owner] = r
                     logs[owner] = log
                     procs.append(r)
+                    balanced(logs)
         finally:
             stop(procs)
             stop(nats)
@@ -199,7 +213,7 @@ def main():
         print("| %s | %.1f | %.1f | %.0f |" % (name, p50, p99, cap))
     if takeovers:
         print()
-        print("takeover after SIGKILL of the lease holder (s): %s; median %.2f" % (
+        print("takeover after SIGKILL of a runner (its shards on the other one) (s): %s; median %.2f" % (
             ", ".join("%.2f" % t for t in takeovers), statistics.median(takeovers)))
 
 
