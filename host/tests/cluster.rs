@@ -827,8 +827,18 @@ async fn a_bundle_uploaded_on_one_api_node_is_served_and_run_by_every_node() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_runner_stopped_cleanly_hands_over_without_waiting_for_its_lease() {
     let mut d = Deployment::start(1, 2, "10", None, None).await;
-    d.balanced().await;
+    let held = d.balanced().await;
     let (owner, other) = (1, 0);
+    // Readiness: every node is connected; a runner says which shards it steps, an API node none.
+    let (st, v) = d.api(0).get("/api/ready").await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(
+        (&v["ready"], &v["store"], &v["shard_count"], &v["shards"]),
+        (&json!(true), &json!("cluster"), &json!(SHARDS), &json!([]))
+    );
+    let (st, v) = d.runners[owner].server.get("/api/ready").await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["shards"], json!(held[owner]), "{v}");
     // Waiting runs until one is on a shard of the runner that stops.
     let waiting = loop {
         let run = d.api(0).start_run("ask-user", json!({"name": "T"})).await;

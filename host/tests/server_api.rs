@@ -15,6 +15,14 @@ async fn health_bundles_and_flows() {
         r.text().await.unwrap(),
         r#"{"status":"healthy","service":"abstractgateway"}"#
     );
+    // Readiness, without a token (a load balancer has none): one machine is ready when it answers.
+    let r = s.client.get(s.url("/api/ready")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(
+        v,
+        json!({"ready": true, "service": "abstractgateway", "store": "embedded", "runner": true, "shards": [0]})
+    );
 
     let (st, v) = s.get("/api/gateway/bundles").await;
     assert_eq!(st, 200);

@@ -186,6 +186,7 @@ pub fn open_state_on(
         plugin_caps,
         artifacts,
         bundle_mirror: std::sync::OnceLock::new(),
+        readiness: std::sync::OnceLock::new(),
         sse_tails: Default::default(),
         cfg,
     }))

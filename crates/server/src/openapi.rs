@@ -16,6 +16,13 @@ pub const ROUTES: &[(&str, &str, &str, &str, bool)] = &[
     ),
     (
         "GET",
+        "/api/ready",
+        "health",
+        "Readiness for a load balancer: 200 when this node can serve, else 503 (cluster: connected to the cluster)",
+        false,
+    ),
+    (
+        "GET",
         "/api/gateway/bundles",
         "bundles",
         "List loaded bundles",

@@ -51,6 +51,16 @@ pub struct AppState {
     pub bundle_mirror: std::sync::OnceLock<Arc<dyn BundleMirror>>,
     /// The step frames SSE streams share, per run.
     pub sse_tails: crate::sse_tail::Tails,
+    /// Cluster mode: whether this node can serve now (`GET /api/ready`); without one, a node that answers is ready.
+    pub readiness: std::sync::OnceLock<Arc<dyn Fn() -> Readiness + Send + Sync>>,
+}
+
+/// What `GET /api/ready` answers: 200 when `ready`, else 503, with `detail` (what a load balancer or an operator
+/// wants to see: the store, the connection, the shards this node steps).
+#[derive(Debug, Clone)]
+pub struct Readiness {
+    pub ready: bool,
+    pub detail: serde_json::Value,
 }
 
 /// Cluster mode: publishes the bundle files this node's API installs or removes, so that every node serves the

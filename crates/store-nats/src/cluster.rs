@@ -129,6 +129,16 @@ impl Cluster {
         })
     }
 
+    /// Whether the connection to the cluster is up now (it reconnects by itself; writes wait for it).
+    pub fn connected(&self) -> bool {
+        self.js.client().connection_state() == async_nats::connection::State::Connected
+    }
+
+    /// The last log position this node's tailers applied.
+    pub fn applied(&self) -> u64 {
+        *self.progress.borrow()
+    }
+
     /// The configuration this node joined with.
     pub fn config(&self) -> &ClusterConfig {
         &self.cfg

@@ -147,15 +147,14 @@ impl NatsLog {
     }
 }
 
-impl Log for NatsLog {
-    fn append_owned(&self, shard: u32, entry: Vec<u8>) -> Result<u64, StoreError> {
-        let mut guard = self.lock_owners();
-        if self.is_fenced() {
-            return Err(StoreError::Fenced);
-        }
-        let Some(owner) = guard.get_mut(&shard) else {
-            return Err(StoreError::Fenced);
-        };
+impl NatsLog {
+    /// One owner append to `shard`'s journal, fenced on `owner`'s tail (see [`Log::append_owned`]).
+    async fn append_to(
+        &self,
+        shard: u32,
+        owner: &mut Owner,
+        entry: Vec<u8>,
+    ) -> Result<u64, StoreError> {
         let journal = journal_subject(&self.journal, shard);
         let payload = Bytes::from(entry);
         let deadline = Instant::now() + APPEND_DEADLINE;
@@ -171,9 +170,7 @@ impl Log for NatsLog {
                 owner.tail.to_string().as_str(),
             );
             headers.insert(EPOCH_HEADER, owner.epoch.to_string().as_str());
-            let sent = self.block_on(publish_until(
-                &self.js, &journal, &headers, &payload, deadline,
-            ))?;
+            let sent = publish_until(&self.js, &journal, &headers, &payload, deadline).await;
             match sent {
                 Ok(ack) => {
                     owner.tail = ack.sequence;
@@ -190,7 +187,7 @@ impl Log for NatsLog {
             // Refused: the journal moved past our tail. Either another owner appended (we are fenced), or it was
             // us: this very entry (a retry after a lost ack, refused before the duplicate check) or an earlier
             // append of ours that timed out after all. Only the journal's last entry tells.
-            let last = self.block_on(last_on_journal(&self.js, &self.stream, &journal))?;
+            let last = last_on_journal(&self.js, &self.stream, &journal).await;
             let (seq, last_id) = match last {
                 Ok(Some((seq, id))) => (seq, id.unwrap_or_default()),
                 Ok(None) => (0, String::new()),
@@ -216,8 +213,7 @@ impl Log for NatsLog {
                         "the log kept refusing the append without another writer in sight".into(),
                     ));
                 }
-                // Created inside the runtime: a timer needs its context.
-                self.block_on(async { tokio::time::sleep(pause).await })?;
+                tokio::time::sleep(pause).await;
                 continue;
             }
             let ours = last_id.starts_with(&format!("j:{}:", owner.epoch));
@@ -240,6 +236,68 @@ impl Log for NatsLog {
             self.fence();
             return Err(StoreError::Fenced);
         }
+    }
+}
+
+impl Log for NatsLog {
+    fn append_owned(&self, shard: u32, entry: Vec<u8>) -> Result<u64, StoreError> {
+        self.append_owned_many(vec![(shard, entry)])
+            .pop()
+            .unwrap_or_else(|| Err(StoreError::Unavailable("no answer for the append".into())))
+    }
+
+    /// The entries of different shards are published at once and their acknowledgements awaited together: a
+    /// round of several shards costs one replication round trip, not one per shard. Entries of one shard go in
+    /// order (each is fenced on the one before).
+    fn append_owned_many(&self, entries: Vec<(u32, Vec<u8>)>) -> Vec<Result<u64, StoreError>> {
+        let n = entries.len();
+        let mut guard = self.lock_owners();
+        if self.is_fenced() {
+            return (0..n).map(|_| Err(StoreError::Fenced)).collect();
+        }
+        // Per shard, its entries in order (their positions in `entries` kept for the answers).
+        let mut per_shard: std::collections::BTreeMap<u32, Vec<(usize, Vec<u8>)>> =
+            std::collections::BTreeMap::new();
+        for (i, (shard, entry)) in entries.into_iter().enumerate() {
+            per_shard.entry(shard).or_default().push((i, entry));
+        }
+        let mut answers: Vec<Option<Result<u64, StoreError>>> = (0..n).map(|_| None).collect();
+        let mut work = Vec::new();
+        for (shard, owner) in guard.iter_mut() {
+            let Some(list) = per_shard.remove(shard) else {
+                continue;
+            };
+            let shard = *shard;
+            // Disjoint owners: each shard's appends run in order, the shards side by side.
+            work.push(async move {
+                let mut out = Vec::with_capacity(list.len());
+                for (i, entry) in list {
+                    out.push((i, self.append_to(shard, owner, entry).await));
+                }
+                out
+            });
+        }
+        // Shards this process does not own.
+        for (i, _) in per_shard.into_values().flatten() {
+            answers[i] = Some(Err(StoreError::Fenced));
+        }
+        match self.block_on(futures::future::join_all(work)) {
+            Ok(results) => {
+                for (i, r) in results.into_iter().flatten() {
+                    answers[i] = Some(r);
+                }
+            }
+            Err(e) => answers
+                .iter_mut()
+                .filter(|a| a.is_none())
+                .for_each(|a| *a = Some(Err(e.clone()))),
+        }
+        answers
+            .into_iter()
+            .map(|a| {
+                a.unwrap_or_else(|| Err(StoreError::Unavailable("no answer for the append".into())))
+            })
+            .collect()
     }
 
     fn append_intake(&self, dedup_id: &str, entry: Vec<u8>) -> Result<Position, StoreError> {

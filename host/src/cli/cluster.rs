@@ -253,6 +253,25 @@ impl BlobBucket for ArtifactBlobs {
 }
 
 impl Node {
+    /// Answers `GET /api/ready` for `state` from the cluster's connection: a node serves from its replica (caught up
+    /// before it listens) and writes through the cluster, which it must reach.
+    pub fn report_readiness(&self, state: &SharedState) {
+        let cluster = self.cluster.clone();
+        let _ = state.readiness.set(Arc::new(move || {
+            let connected = cluster.connected();
+            server::state::Readiness {
+                ready: connected,
+                detail: serde_json::json!({
+                    "store": "cluster",
+                    "node": cluster.config().node_id,
+                    "connected": connected,
+                    "applied": cluster.applied(),
+                    "shard_count": cluster.config().shards,
+                }),
+            }
+        }));
+    }
+
     /// How many shards the cluster spreads runs over.
     pub fn shards(&self) -> u32 {
         self.cluster.config().shards

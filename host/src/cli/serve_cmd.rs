@@ -187,6 +187,7 @@ async fn serve_cluster(mut cfg: ServerConfig, url: &str, runner: bool) -> ExitCo
             }
         };
     state.gw.set_shards(node.shards());
+    node.report_readiness(&state);
     if let Err(e) = node.share_artifacts(&state) {
         eprintln!("error: {e}");
         return ExitCode::from(1);

@@ -25,6 +25,31 @@ pub async fn health(State(st): State<SharedState>) -> ApiResult {
     ok(v)
 }
 
+/// `GET /api/ready`: whether this node can serve now, for a load balancer (open, like `/api/health`). One machine:
+/// ready whenever it answers. A cluster node: ready while connected to the cluster (its replica caught up before it
+/// started listening); 503 otherwise, with what it sees.
+pub async fn ready(State(st): State<SharedState>) -> ApiResult {
+    let shards = st.gw.running_shards();
+    let answer = match st.readiness.get() {
+        Some(probe) => probe(),
+        None => crate::state::Readiness {
+            ready: true,
+            detail: json!({"store": "embedded", "runner": !shards.is_empty()}),
+        },
+    };
+    let mut body = json!({"ready": answer.ready, "service": "abstractgateway"});
+    if let (Some(b), Some(d)) = (body.as_object_mut(), answer.detail.as_object()) {
+        b.extend(d.clone());
+    }
+    body["shards"] = json!(shards);
+    let status = if answer.ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    Ok(json_response(status, &body))
+}
+
 /// `GET /api/gateway/audit/tail?max_bytes=`.
 pub async fn audit_tail(State(st): State<SharedState>, RawQuery(q): RawQuery) -> ApiResult {
     let mut q = QueryParams::parse(q.as_deref());

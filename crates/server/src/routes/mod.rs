@@ -34,6 +34,7 @@ pub fn router() -> Router<SharedState> {
         .route("/ui/app.js", get(ui::script))
         .route("/ui/app.css", get(ui::style))
         .route("/api/health", get(misc::health))
+        .route("/api/ready", get(misc::ready))
         .route("/api/gateway/bundles", get(bundles::list))
         .route("/api/gateway/bundles/upload", post(bundles::upload))
         .route("/api/gateway/bundles/reload", post(bundles::reload))

@@ -159,29 +159,41 @@ impl ReplicaCommitter {
                 Err(e) => reply.send(Err(e)),
             }
         }
-        for (shard, accepted) in by_shard {
-            self.owned_entry(shard, accepted);
+        if by_shard.is_empty() {
+            return;
         }
-    }
-
-    /// One fenced entry for `shard`.
-    fn owned_entry(&mut self, shard: u32, accepted: Vec<(Batch, Reply<()>)>) {
-        let bytes = entry::encode_owned(accepted.iter().map(|(b, _)| b.ops.as_slice()));
-        let result = self
-            .log
-            .append_owned(shard, bytes)
-            .and_then(|seq| self.wait(seq));
-        if let Err(e) = &result {
-            // What this group wrote into the length cache may not exist: read lengths from the replica again.
-            self.lens.clear();
-            if *e == StoreError::Fenced {
-                tracing::error!(
-                    "the cluster log refused an owner write: this process does not own the runs"
-                );
+        // One entry per shard, all in flight at once.
+        let entries: Vec<(u32, Vec<u8>)> = by_shard
+            .iter()
+            .map(|(shard, accepted)| {
+                let ops = accepted.iter().map(|(b, _)| b.ops.as_slice());
+                (*shard, entry::encode_owned(ops))
+            })
+            .collect();
+        let results = self.log.append_owned_many(entries);
+        let last = results
+            .iter()
+            .filter_map(|r| r.as_ref().ok())
+            .max()
+            .copied();
+        let applied = match last {
+            Some(seq) => self.wait(seq),
+            None => Ok(()),
+        };
+        for ((_, accepted), result) in by_shard.into_iter().zip(results) {
+            let result = result.and_then(|_| applied.clone());
+            if let Err(e) = &result {
+                // What this group wrote into the length cache may not exist: read lengths from the replica again.
+                self.lens.clear();
+                if *e == StoreError::Fenced {
+                    tracing::error!(
+                        "the cluster log refused an owner write: this process does not own the runs"
+                    );
+                }
             }
-        }
-        for (_, reply) in accepted {
-            reply.send(result.clone());
+            for (_, reply) in accepted {
+                reply.send(result.clone());
+            }
         }
     }
 

@@ -152,6 +152,16 @@ pub trait Log: Send + Sync + 'static {
     /// Each shard has its own journal and fence: `shard` is the shard whose owner writes (0 with one shard).
     fn append_owned(&self, shard: u32, entry: Vec<u8>) -> Result<u64, StoreError>;
 
+    /// Appends owner entries of several shards and returns each one's result in order. A log that can have several
+    /// appends in flight overrides this (the default appends one after the other), so a round that touched several
+    /// shards costs one round trip. Entries of one shard keep their order.
+    fn append_owned_many(&self, entries: Vec<(u32, Vec<u8>)>) -> Vec<Result<u64, StoreError>> {
+        entries
+            .into_iter()
+            .map(|(shard, entry)| self.append_owned(shard, entry))
+            .collect()
+    }
+
     /// Appends an intake entry. `dedup_id` makes a retried append land once: a duplicate (from this node or
     /// another, within the log's dedup window) answers the original position with `duplicate: true`. Returns once
     /// the replicas acknowledged it.
