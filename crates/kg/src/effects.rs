@@ -23,6 +23,38 @@ pub struct RunInfo {
     pub root_run_id: String,
 }
 
+/// Parents followed to find a run's root.
+const MAX_DEPTH: usize = 64;
+
+impl RunInfo {
+    /// A run's identity, its root found by following its parents in `store`.
+    pub fn of(
+        store: &abstractgateway_store::Store,
+        run_id: &str,
+        workflow_id: &str,
+        session_id: Option<String>,
+        parent_run_id: Option<String>,
+    ) -> RunInfo {
+        let mut root = run_id.to_string();
+        let mut parent = parent_run_id;
+        for _ in 0..MAX_DEPTH {
+            let Some(p) = parent else { break };
+            parent = store
+                .get_run(&p)
+                .ok()
+                .flatten()
+                .and_then(|r| r.parent_run_id);
+            root = p;
+        }
+        RunInfo {
+            run_id: run_id.to_string(),
+            workflow_id: workflow_id.to_string(),
+            session_id,
+            root_run_id: root,
+        }
+    }
+}
+
 fn safe(s: &str) -> bool {
     !s.is_empty()
         && s.bytes()

@@ -107,7 +107,7 @@ mod tests {
     use crate::bundle::Limits;
     use crate::engine::NodeRegistry;
     use crate::run::{Obj, RunStatus};
-    use crate::store::replica::memlog::{MemLog, MemTailer};
+    use crate::store::replica::memlog::{MemLog, MemLogWriter, MemTailer};
     use crate::store::{NewCommand, Store};
     use crate::{Gateway, GatewayOptions, StartRequest, catalog};
 
@@ -135,8 +135,18 @@ mod tests {
     }
 
     fn node_with(log: &Arc<MemLog>, owner: bool, bundles: &[&str]) -> Node {
+        let (node, writer) = replica_node(log, flows(bundles));
+        if owner {
+            let marker = writer.take_over();
+            node.gw.store().wait_applied(marker).unwrap();
+            node.gw.start_runner().unwrap();
+        }
+        node
+    }
+
+    /// A gateway on a replica of `log` (no runner yet), and its log writer.
+    fn replica_node(log: &Arc<MemLog>, flows: crate::Flows) -> (Node, Arc<MemLogWriter>) {
         let dir = tempfile::tempdir().unwrap();
-        let flows = flows(bundles);
         let writer = log.writer();
         let store = Store::open_replica(dir.path(), writer.clone()).unwrap();
         let tailer = log.tail(store.applier().unwrap());
@@ -147,16 +157,12 @@ mod tests {
             executor: None,
         };
         let gw = Gateway::open_on(opts, flows, store).unwrap();
-        if owner {
-            let marker = writer.take_over();
-            gw.store().wait_applied(marker).unwrap();
-            gw.start_runner().unwrap();
-        }
-        Node {
+        let node = Node {
             gw,
             _tailer: tailer,
             _dir: dir,
-        }
+        };
+        (node, writer)
     }
 
     /// Starts `workflow` on `gw`, with an idempotency key when given.
@@ -292,31 +298,12 @@ mod tests {
     }
 
     /// A node stepping only `shard` of `shards`, and its log writer.
-    fn shard_owner(
-        log: &Arc<MemLog>,
-        shards: u32,
-        shard: u32,
-    ) -> (Node, Arc<crate::store::replica::memlog::MemLogWriter>) {
-        let dir = tempfile::tempdir().unwrap();
-        let writer = log.writer();
-        let store = Store::open_replica(dir.path(), writer.clone()).unwrap();
-        let tailer = log.tail(store.applier().unwrap());
-        let opts = GatewayOptions {
-            data_dir: dir.path().to_path_buf(),
-            runner: false,
-            max_steps: 100,
-            executor: None,
-        };
-        let gw = Gateway::open_on(opts, event_flows(), store).unwrap();
-        gw.set_shards(shards);
+    fn shard_owner(log: &Arc<MemLog>, shards: u32, shard: u32) -> (Node, Arc<MemLogWriter>) {
+        let (node, writer) = replica_node(log, event_flows());
+        node.gw.set_shards(shards);
         let marker = writer.take_over_shard(shard);
-        gw.store().wait_applied(marker).unwrap();
-        gw.start_shard(shard).unwrap();
-        let node = Node {
-            gw,
-            _tailer: tailer,
-            _dir: dir,
-        };
+        node.gw.store().wait_applied(marker).unwrap();
+        node.gw.start_shard(shard).unwrap();
         (node, writer)
     }
 

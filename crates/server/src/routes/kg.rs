@@ -15,29 +15,14 @@ use crate::extract::{BodyFields, json_object};
 use crate::run::RunState;
 use crate::state::SharedState;
 
-/// Parents followed to find a run's root.
-const MAX_DEPTH: usize = 64;
-
 fn run_info(st: &SharedState, run: &RunState) -> RunInfo {
-    let mut root = run.run_id.clone();
-    let mut parent = run.parent_run_id.clone();
-    for _ in 0..MAX_DEPTH {
-        let Some(p) = parent else { break };
-        root = p.clone();
-        parent = st
-            .gw
-            .store()
-            .get_run(&p)
-            .ok()
-            .flatten()
-            .and_then(|r| r.parent_run_id);
-    }
-    RunInfo {
-        run_id: run.run_id.clone(),
-        workflow_id: run.workflow_id.clone(),
-        session_id: run.session_id.clone(),
-        root_run_id: root,
-    }
+    RunInfo::of(
+        st.gw.store(),
+        &run.run_id,
+        &run.workflow_id,
+        run.session_id.clone(),
+        run.parent_run_id.clone(),
+    )
 }
 
 fn require_run(st: &SharedState, rid: &str) -> Result<RunState, ApiError> {

@@ -11,12 +11,9 @@ use super::super::bindings::types::Error;
 use super::super::ctx::NodeCtx;
 use super::super::durable::HostFn;
 use super::{ErrorCode, denied, error};
-use crate::store::Store;
 
 /// Largest payload accepted, bytes of JSON (a thousand assertions with their provenance fit).
 const MAX_PAYLOAD: usize = 8 << 20;
-/// Parents followed to find a run's root.
-const MAX_DEPTH: usize = 64;
 
 #[derive(Clone, Copy)]
 enum Effect {
@@ -93,7 +90,13 @@ impl NodeCtx {
                     error(ErrorCode::Unavailable, "kg is not available outside a run")
                 })?;
                 tokio::task::spawn_blocking(move || {
-                    let info = run_info(&store, &run);
+                    let info = RunInfo::of(
+                        &store,
+                        &run.run_id,
+                        &run.workflow_id,
+                        run.session_id.clone(),
+                        run.parent_run_id.clone(),
+                    );
                     let graph = Graph::new(store).on_shard(shard);
                     let out = match effect {
                         Effect::Add => effects::assert(&graph, &info, &payload, &now, &seed),
@@ -107,25 +110,5 @@ impl NodeCtx {
             })
             .await?;
         Ok(answer.map(|v| v.to_string()))
-    }
-}
-
-/// Who is calling: the run, its session and the top of its tree (parents read from the store).
-fn run_info(store: &Store, run: &crate::run::RunState) -> RunInfo {
-    let mut root = run.run_id.clone();
-    let mut parent = run.parent_run_id.clone();
-    for _ in 0..MAX_DEPTH {
-        let Some(p) = parent else { break };
-        root = p.clone();
-        parent = match store.get_run(&p) {
-            Ok(Some(r)) => r.parent_run_id,
-            _ => None,
-        };
-    }
-    RunInfo {
-        run_id: run.run_id.clone(),
-        workflow_id: run.workflow_id.clone(),
-        session_id: run.session_id.clone(),
-        root_run_id: root,
     }
 }
