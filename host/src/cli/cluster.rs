@@ -1,9 +1,10 @@
 //! Cluster mode of `serve` and `runner` (`--store nats://…`): join the JetStream cluster, follow its log into this
-//! node's replica, and, on a runner, start stepping runs once this process holds the lease.
+//! node's replica, and, on a runner, step the runs of the shards whose leases this process holds.
 //!
-//! Every node answers the whole API from its replica. Runners are candidates for the one lease: the holder steps
-//! every run; the others wait as hot standbys and take over when it stops renewing. A process that loses the lease
-//! exits at once (crash-only): its writes are already refused by the log, and a restart makes it a standby again.
+//! Every node answers the whole API from its replica. Runners share the shards: each takes leases up to its fair
+//! share (the shards over the live runners), runs one loop per shard it holds, hands shards back when runners join,
+//! and takes over those of a runner that stops renewing. A process that loses a lease exits at once (crash-only):
+//! its writes to that shard are already refused by the log, and a restart makes it take its share again.
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
@@ -23,7 +24,7 @@ use super::EXIT_USAGE;
 use crate::server::state::SharedState;
 use crate::server::{self, ServerConfig};
 
-/// Exit code of a runner that lost its lease (EX_TEMPFAIL: restart it and it becomes a standby).
+/// Exit code of a runner that lost a shard's lease (EX_TEMPFAIL: restart it and it takes its share again).
 const EXIT_LEASE_LOST: i32 = 75;
 
 /// A node's membership: the connection, the tailer feeding its replica, and the replica.
