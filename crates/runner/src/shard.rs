@@ -12,6 +12,8 @@ use crate::store::{Batch, Store, StoreError};
 
 /// Parents followed to find a run's root (deeper trees are refused by the engine long before).
 const MAX_DEPTH: usize = 256;
+/// Parents remembered at most; past it the memory starts over (a loop lives as long as the process).
+const MAX_REMEMBERED: usize = 100_000;
 
 /// The shard of a tree whose root run is `root`: FNV-1a of the id, modulo the shard count. Stable across
 /// processes, versions and machines (every node must compute the same shard).
@@ -42,6 +44,9 @@ pub struct Roots {
 impl Roots {
     /// The root of run `id` (`id` itself when it is a root, or when its parents cannot be read).
     pub fn of(&mut self, store: &Store, id: &str) -> String {
+        if self.parent.len() > MAX_REMEMBERED {
+            self.parent.clear();
+        }
         let mut cur = id.to_string();
         for _ in 0..MAX_DEPTH {
             let parent = match self.parent.get(&cur) {
