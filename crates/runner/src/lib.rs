@@ -562,6 +562,7 @@ fn runner(ctx: LoopCtx, rx: Receiver<Msg>) -> bool {
                 return false;
             }
             if world.executing.is_empty() || flags.shutdown {
+                metrics::ready_queue(*shard, 0);
                 tracing::info!(shard, "runner loop stopped: the shard is handed back");
                 return true;
             }
@@ -601,7 +602,7 @@ fn runner(ctx: LoopCtx, rx: Receiver<Msg>) -> bool {
             world.step_run(&id);
             n += 1;
         }
-        metrics::ready_queue(world.ready_len());
+        metrics::ready_queue(*shard, world.ready_len());
         if !world.is_clean()
             && let Err(e) = commit_round(&store, &mut world, &own)
         {

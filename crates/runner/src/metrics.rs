@@ -2,7 +2,7 @@
 //! and finished by workflow, their duration, the ready queue, and commands by type and outcome. The names are
 //! listed, with the rest, in `docs/api.md` ("Metrics").
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 
 use parking_lot::Mutex;
 
@@ -68,8 +68,15 @@ pub(crate) fn run_finished(run: &RunState) {
 }
 
 /// Runs ready to step, after a round.
-pub(crate) fn ready_queue(depth: usize) {
-    metrics::gauge!("abstractgateway_ready_queue_depth").set(depth as f64);
+pub(crate) fn ready_queue(shard: u32, depth: usize) {
+    // One gauge for the process: the loops of the shards it steps add up.
+    static DEPTHS: Mutex<BTreeMap<u32, usize>> = Mutex::new(BTreeMap::new());
+    let total: usize = {
+        let mut depths = DEPTHS.lock();
+        depths.insert(shard, depth);
+        depths.values().sum()
+    };
+    metrics::gauge!("abstractgateway_ready_queue_depth").set(total as f64);
 }
 
 /// A command was applied or rejected.
