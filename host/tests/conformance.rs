@@ -411,6 +411,11 @@ fn goldens_match_with(swap: impl FnOnce(&Arc<PluginHost>)) {
                 "subflow target {target} is not among the shared fixtures"
             ));
         }
+        if let Err(why) = deliberate(&case, &mut actual) {
+            println!("--- {case}\n{why}");
+            failed.push(case);
+            continue;
+        }
         std::fs::write(
             actual_dir.join(format!("{case}.json")),
             serde_json::to_vec(&actual).expect("json"),
@@ -456,6 +461,40 @@ fn goldens_match_with(swap: impl FnOnce(&Arc<PluginHost>)) {
         not_runnable, expected,
         "the goldens this gateway cannot run changed; update NOT_RUNNABLE"
     );
+}
+
+/// Where this gateway differs from the seed on purpose in a golden: (case, path in the result, our value as JSON,
+/// why). The seed that made the goldens had no knowledge-graph store, so its `memory_kg_*` nodes failed; ours have
+/// the durable store issue #16 asks for (docs/kg.md), and a query of an empty graph answers no items.
+const DELIBERATE: &[(&str, &str, &str, &str)] = &[(
+    "a89471e4",
+    "/output/result/message",
+    r#""[]""#,
+    "the KG subflow's memory_kg_query answers an empty graph (the seed had no store and failed it)",
+)];
+
+/// Checks our side of each deliberate difference of `case`, then puts the seed's value there so the comparer
+/// checks everything else. `Err` when our value is not the documented one.
+fn deliberate(case: &str, actual: &mut Value) -> Result<(), String> {
+    for (c, path, ours, why) in DELIBERATE.iter().filter(|(c, ..)| *c == case) {
+        let ours: Value = serde_json::from_str(ours).expect("our value is JSON");
+        let got = actual.pointer(path).cloned();
+        if got.as_ref() != Some(&ours) {
+            return Err(format!(
+                "{c}{path}: expected our deliberate value {ours} ({why}), got {got:?}"
+            ));
+        }
+        let golden: Value = serde_json::from_slice(
+            &std::fs::read(shared().join(format!("fixtures/flows/golden/{c}.json")))
+                .expect("golden"),
+        )
+        .expect("golden json");
+        let seed = golden.pointer(path).cloned().unwrap_or(Value::Null);
+        if let Some(slot) = actual.pointer_mut(path) {
+            *slot = seed;
+        }
+    }
+    Ok(())
 }
 
 /// The goldens this gateway cannot run, and why; every other non-skipped golden must match.
