@@ -233,6 +233,10 @@ async fn win(cluster: &Cluster, node: &str, shard: u32, gate: &Gate) -> (u64, In
     };
     let lease = cluster.cfg.lease;
     let retry = Duration::from_millis(500);
+    // Kept across watches: a watch that is restarted (it failed, or a free key was retried) must not restart the
+    // expiry timer of a revision already seen, or a slow watch could keep a dead holder's lease alive.
+    let mut observed: Option<u64> = None;
+    let mut expires: Option<Instant> = None;
     loop {
         // A free key is taken only while the gate allows; either way the key is watched, so that the expiry timer
         // of a held lease runs while this node waits for its share to grow (a dead runner's shards move after one
@@ -257,8 +261,6 @@ async fn win(cluster: &Cluster, node: &str, shard: u32, gate: &Gate) -> (u64, In
                 continue;
             }
         };
-        let mut observed: Option<u64> = None;
-        let mut expires: Option<Instant> = None;
         // Not at once: the watch first delivers the key's current value.
         let mut recheck = tokio::time::interval_at(Instant::now() + retry, retry);
         loop {
