@@ -533,6 +533,7 @@ fn runner(ctx: LoopCtx, rx: Receiver<Msg>) -> bool {
     let mut parked = cluster::Parked::default();
     if let Err(e) = recover(&store, &mut world, &mut parked, &mut own) {
         tracing::error!(shard, "runner recovery failed: {e}");
+        eprintln!("abstractgateway: runner of shard {shard}: recovery failed: {e}");
         return false;
     }
     if let Err(e) = resend_outbox(&store, &own) {
@@ -549,7 +550,7 @@ fn runner(ctx: LoopCtx, rx: Receiver<Msg>) -> bool {
     loop {
         flags.shutdown = false;
         while let Ok(msg) = rx.try_recv() {
-            take(msg, &mut world, &mut parked, &mut flags);
+            take(msg, &store, &mut world, &mut parked, &mut flags);
         }
         if let Some(since) = flags.releasing {
             if !world.is_clean()
@@ -577,7 +578,7 @@ fn runner(ctx: LoopCtx, rx: Receiver<Msg>) -> bool {
                 return true;
             }
             match rx.recv_timeout(Duration::from_millis(50)) {
-                Ok(msg) => take(msg, &mut world, &mut parked, &mut flags),
+                Ok(msg) => take(msg, &store, &mut world, &mut parked, &mut flags),
                 Err(RecvTimeoutError::Disconnected) => return true,
                 Err(RecvTimeoutError::Timeout) => {}
             }
@@ -590,6 +591,9 @@ fn runner(ctx: LoopCtx, rx: Receiver<Msg>) -> bool {
                 Ok(more) => flags.commands_pending = more,
                 Err(e) => {
                     tracing::error!(shard, "runner: commit failed, stopping: {e}");
+                    eprintln!(
+                        "abstractgateway: runner of shard {shard}: commit failed, stopping: {e}"
+                    );
                     return false;
                 }
             }
@@ -607,6 +611,7 @@ fn runner(ctx: LoopCtx, rx: Receiver<Msg>) -> bool {
             && let Err(e) = commit_round(&store, &mut world, &own)
         {
             tracing::error!(shard, "runner: commit failed, stopping: {e}");
+            eprintln!("abstractgateway: runner of shard {shard}: commit failed, stopping: {e}");
             return false;
         }
         dispatch(&ctx, &mut world);
@@ -630,7 +635,7 @@ fn runner(ctx: LoopCtx, rx: Receiver<Msg>) -> bool {
             .unwrap_or(Duration::from_secs(3600))
             .min(parked.next_check());
         match rx.recv_timeout(wait) {
-            Ok(msg) => take(msg, &mut world, &mut parked, &mut flags),
+            Ok(msg) => take(msg, &store, &mut world, &mut parked, &mut flags),
             Err(RecvTimeoutError::Disconnected) => return true,
             Err(RecvTimeoutError::Timeout) => {}
         }
@@ -638,6 +643,24 @@ fn runner(ctx: LoopCtx, rx: Receiver<Msg>) -> bool {
             return true;
         }
     }
+}
+
+/// Adopts a run created by this process, unless the loop knows it already: a run committed while the loop was
+/// recovering is found by the recovery too, may have been stepped since, and its stored state is then the truth.
+fn adopt_fresh(store: &Store, world: &mut World, run: RunState) {
+    if world.runs.contains_key(&run.run_id) {
+        return;
+    }
+    if store.ledger_len(&run.run_id) > run.ledger_len {
+        if let Ok(Some(mut stored)) = store.get_run(&run.run_id)
+            && !stored.status.is_terminal()
+        {
+            stored.ledger_len = stored.ledger_len.max(store.ledger_len(&stored.run_id));
+            world.adopt(stored);
+        }
+        return;
+    }
+    world.adopt(run);
 }
 
 /// What the loop's messages asked for.
@@ -649,9 +672,15 @@ struct Flags {
 }
 
 /// Takes one message into the world (or the flags).
-fn take(msg: Msg, world: &mut World, parked: &mut cluster::Parked, flags: &mut Flags) {
+fn take(
+    msg: Msg,
+    store: &Store,
+    world: &mut World,
+    parked: &mut cluster::Parked,
+    flags: &mut Flags,
+) {
     match msg {
-        Msg::Adopt(runs) => runs.into_iter().for_each(|r| world.adopt(r)),
+        Msg::Adopt(runs) => runs.into_iter().for_each(|r| adopt_fresh(store, world, r)),
         Msg::AdoptNew(runs) => parked.add(runs),
         Msg::Commands => flags.commands_pending = true,
         Msg::Reload => {}
