@@ -2,6 +2,16 @@
 # Runs every test in the release profile (one compilation of the dependency tree).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# One full, non-incremental build: incremental state of ~50 release test binaries runs to tens of GB, and a disk
+# that fills mid-build fails in the linker with an unhelpful bus error. Say up front how much room there is.
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
+target_dir="${CARGO_TARGET_DIR:-target}"
+mkdir -p "$target_dir"
+free_gb=$(df -Pk "$target_dir" | awk 'NR==2 {print int($4 / 1048576)}')
+echo "test.sh: ${free_gb} GB free for $target_dir" >&2
+if [ "$free_gb" -lt 12 ]; then
+  echo "test.sh: warning: a build from empty needs about 12 GB (release tests, plugins, fuzz); this may run out" >&2
+fi
 rustup show active-toolchain >/dev/null 2>&1 || rustup toolchain install
 rustup target add wasm32-wasip2 >/dev/null 2>&1 || true
 # The voice tests run the local speech engines, the run viewer's test a headless browser through WebDriver; install
