@@ -58,13 +58,21 @@ fn rejected(status: StatusCode, detail: &str, retry_after: Option<u64>) -> Respo
     r
 }
 
+/// Whether the layer guards `path` (by default: the operator may open `/metrics`, or turn security off). The
+/// OpenAPI document marks these operations as needing the bearer token.
+pub fn guarded_path(path: &str) -> bool {
+    path.starts_with("/api/gateway") || path == METRICS_PATH
+}
+
+const METRICS_PATH: &str = "/metrics";
+
 /// The layer.
 pub async fn layer(State(st): State<SharedState>, req: Request, next: Next) -> Response {
     let cfg = &st.cfg;
     let path = req.uri().path().to_string();
     // `/metrics` tells how the gateway is used: it needs the token like the API unless the operator opens it.
-    let metrics = path == "/metrics";
-    if !cfg.security || !(path.starts_with("/api/gateway") || metrics && !cfg.metrics_public) {
+    let metrics = path == METRICS_PATH;
+    if !cfg.security || !guarded_path(&path) || metrics && cfg.metrics_public {
         return next.run(req).await;
     }
     let ip = req

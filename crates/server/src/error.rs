@@ -3,7 +3,9 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+use utoipa::ToSchema;
 
 use crate::bundle::ResolveError;
 use crate::runner::StartError;
@@ -97,14 +99,64 @@ impl From<ResolveError> for ApiError {
     }
 }
 
+/// The body of every error answer, the handlers' and the security layers' alike.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// What went wrong: a message, or (422) each invalid parameter or body field.
+    #[schema(value_type = Detail)]
+    pub detail: Value,
+}
+
+/// An error's `detail` (for the document: [`ApiError`] keeps it as JSON, built by the validators).
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum Detail {
+    /// A message.
+    Message(String),
+    /// FastAPI's validation issues (422).
+    Issues(Vec<ValidationIssue>),
+}
+
+/// One invalid parameter or body field, in pydantic's shape.
+#[derive(Serialize, ToSchema)]
+pub struct ValidationIssue {
+    /// Pydantic's error type (`missing`, `int_parsing`, `string_type`, `json_invalid`…).
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Where: `body` or `query`, then field names and list indexes.
+    pub loc: Vec<LocPart>,
+    /// A human-readable message.
+    pub msg: String,
+    /// The value that was refused (any JSON).
+    pub input: Value,
+    /// The rule's parameters (`{"ge": 1}`…), when it has some.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ctx: Option<Map<String, Value>>,
+}
+
+/// One step of a [`ValidationIssue`]'s `loc`.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum LocPart {
+    /// A field name (or `body`/`query`).
+    Name(String),
+    /// A list index, or the character offset of a JSON syntax error.
+    Index(u64),
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        json_response(self.status, &json!({"detail": self.detail}))
+        json_response(
+            self.status,
+            &ErrorBody {
+                detail: self.detail,
+            },
+        )
     }
 }
 
 /// A compact JSON response (FastAPI's encoding).
-pub fn json_response(status: StatusCode, v: &Value) -> Response {
+pub fn json_response<T: Serialize + ?Sized>(status: StatusCode, v: &T) -> Response {
     let body = serde_json::to_string(v).unwrap_or_else(|_| "null".into());
     raw_json(status, body)
 }

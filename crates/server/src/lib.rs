@@ -30,6 +30,7 @@ pub mod routes;
 pub mod sse_tail;
 pub mod state;
 pub mod stream_token;
+pub mod wire;
 
 use std::sync::Arc;
 
@@ -71,12 +72,10 @@ const STREAM_KEY_META: &str = "server:stream_token_key";
 
 /// Builds the whole application for `state`.
 pub fn app(state: SharedState) -> Router {
-    let swagger: Router<SharedState> = SwaggerUi::new("/docs")
-        .url("/openapi.json", openapi::document())
-        .into();
+    let (routes, doc) = routes::router();
+    let swagger: Router<SharedState> = SwaggerUi::new("/docs").url("/openapi.json", doc).into();
     metrics::install();
-    routes::router()
-        .route("/metrics", axum::routing::get(metrics::scrape))
+    routes
         .merge(swagger)
         .route_layer(from_fn(metrics::mark_route))
         .layer(from_fn(routes::detail_bodies))

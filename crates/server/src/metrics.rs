@@ -147,7 +147,12 @@ pub fn install() {
     }
 }
 
-/// `GET /metrics`: the Prometheus text format.
+/// Prometheus metrics (open with `ABSTRACTGATEWAY_METRICS_PUBLIC`).
+///
+/// The Prometheus text format; each metric is described in docs/api.md.
+#[utoipa::path(get, path = "/metrics", tag = "metrics",
+    responses((status = 200, description = "The metrics", content_type = "text/plain; version=0.0.4", body = String),
+              (status = 503, description = "Metrics are off (ABSTRACTGATEWAY_METRICS=0)", body = crate::error::ErrorBody)))]
 pub async fn scrape() -> Response {
     let Some(h) = handle() else {
         return super::error::middleware_reject(

@@ -2,20 +2,20 @@
 
 use std::io::Read;
 
+use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use serde_json::{Value, json};
 
-use crate::artifacts::{ArtifactError, ArtifactMeta};
-use crate::error::{ApiError, ApiResult, json_response};
-use crate::extract::QueryParams;
+use crate::artifacts::ArtifactError;
+use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::routes::attachments::is_session_memory_run;
 use crate::routes::runs::load_run;
 use crate::state::AppState;
 use crate::state::SharedState;
+use crate::wire::artifacts::{Artifact, ArtifactList, ArtifactListQuery};
 
 /// Content is streamed in chunks of this size (the seed's 1 MiB).
 const CHUNK: usize = 1024 * 1024;
@@ -71,37 +71,58 @@ async fn blocking<T: Send + 'static>(
         .map_err(store_error)
 }
 
-/// `GET /api/gateway/runs/{run_id}/artifacts?limit=`: newest first.
+/// Artifacts of a run.
+///
+/// Newest first. A session's memory run (`session_memory_*`) has none before its first attachment, rather than
+/// being unknown.
+#[utoipa::path(get, path = "/api/gateway/runs/{run_id}/artifacts", tag = "artifacts",
+    params(("run_id" = String, Path), ArtifactListQuery),
+    responses((status = 200, description = "The artifacts", body = ArtifactList),
+              (status = 404, description = "No such run", body = ErrorBody),
+              (status = 503, description = "The cluster's artifact store is unavailable", body = ErrorBody)))]
 pub async fn list(
     State(st): State<SharedState>,
     Path(run_id): Path<String>,
     RawQuery(q): RawQuery,
-) -> ApiResult {
-    let mut q = QueryParams::parse(q.as_deref());
-    let limit = q.int("limit", 200, Some(1), Some(2000));
-    q.finish()?;
+) -> ApiResult<Json<ArtifactList>> {
+    let limit = ArtifactListQuery::parse(q.as_deref())?.limit;
     artifact_owner(&st, &run_id)?;
     let store = st.artifacts.clone();
     let limit = usize::try_from(limit).unwrap_or(200);
     let metas = blocking(move || store.list(&run_id, limit)).await?;
-    let items: Vec<Value> = metas.iter().map(ArtifactMeta::list_item).collect();
-    Ok(json_response(StatusCode::OK, &json!({"items": items})))
+    Ok(Json(ArtifactList {
+        items: metas.into_iter().map(Into::into).collect(),
+    }))
 }
 
-/// `GET /api/gateway/runs/{run_id}/artifacts/{artifact_id}`: the metadata.
+/// Artifact metadata.
+#[utoipa::path(get, path = "/api/gateway/runs/{run_id}/artifacts/{artifact_id}", tag = "artifacts",
+    params(("run_id" = String, Path), ("artifact_id" = String, Path)),
+    responses((status = 200, description = "The metadata", body = Artifact),
+              (status = 400, description = "Invalid artifact id", body = ErrorBody),
+              (status = 404, description = "No such run or artifact", body = ErrorBody),
+              (status = 503, description = "The cluster's artifact store is unavailable", body = ErrorBody)))]
 pub async fn meta(
     State(st): State<SharedState>,
     Path((run_id, artifact_id)): Path<(String, String)>,
-) -> ApiResult {
+) -> ApiResult<Json<Artifact>> {
     check_artifact_id(&artifact_id)?;
     artifact_owner(&st, &run_id)?;
     let store = st.artifacts.clone();
     let meta = blocking(move || store.get_meta(&run_id, &artifact_id)).await?;
-    let v = serde_json::to_value(&meta).map_err(|e| ApiError::internal(e.to_string()))?;
-    Ok(json_response(StatusCode::OK, &v))
+    Ok(Json(meta.into()))
 }
 
-/// `GET /api/gateway/runs/{run_id}/artifacts/{artifact_id}/content`: the bytes, streamed.
+/// Artifact bytes.
+///
+/// Streamed, with the artifact's `content_type` and its length.
+#[utoipa::path(get, path = "/api/gateway/runs/{run_id}/artifacts/{artifact_id}/content", tag = "artifacts",
+    params(("run_id" = String, Path), ("artifact_id" = String, Path)),
+    responses((status = 200, description = "The bytes, served with the artifact's content type",
+               content_type = "application/octet-stream", body = String),
+              (status = 400, description = "Invalid artifact id", body = ErrorBody),
+              (status = 404, description = "No such run or artifact", body = ErrorBody),
+              (status = 503, description = "The cluster's artifact store is unavailable", body = ErrorBody)))]
 pub async fn content(
     State(st): State<SharedState>,
     Path((run_id, artifact_id)): Path<(String, String)>,
@@ -140,10 +161,20 @@ pub async fn content(
         .insert(header::CONTENT_LENGTH, HeaderValue::from(meta.size_bytes));
     Ok(resp)
 }
+/// The routes of this module (documented ones through `routes!`, see `crate::openapi`).
+pub fn routes() -> utoipa_axum::router::OpenApiRouter<SharedState> {
+    use utoipa_axum::routes;
+    utoipa_axum::router::OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(meta))
+        .routes(routes!(content))
+}
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::artifacts::ArtifactMeta;
+    use serde_json::json;
 
     #[test]
     fn an_artifact_error_answers_with_the_status_of_its_variant() {
@@ -174,5 +205,33 @@ mod tests {
             store_error(ArtifactError::InvalidId("zz".into())).detail,
             json!("Artifact 'zz' not found")
         );
+    }
+
+    #[test]
+    fn the_typed_answers_are_the_bytes_of_the_stored_metadata() {
+        let mut meta = ArtifactMeta {
+            artifact_id: "a1".into(),
+            blob_id: "b1".into(),
+            content_type: "text/plain".into(),
+            size_bytes: 5,
+            created_at: "2025-01-01T00:00:00+00:00".into(),
+            run_id: "r1".into(),
+            tags: [
+                ("z".to_string(), "1".to_string()),
+                ("a".into(), "é\"".into()),
+            ]
+            .into(),
+            metadata: serde_json::Map::new(),
+        };
+        meta.metadata
+            .insert("zeta".into(), json!({"n": 1.5, "s": "ü"}));
+        meta.metadata.insert("alpha".into(), json!([1, null]));
+        let typed = serde_json::to_string(&crate::wire::artifacts::ArtifactListItem::from(
+            meta.clone(),
+        ));
+        assert_eq!(typed.ok(), serde_json::to_string(&meta.list_item()).ok());
+        let typed = serde_json::to_string(&Artifact::from(meta.clone()));
+        let old = serde_json::to_value(&meta).and_then(|v| serde_json::to_string(&v));
+        assert_eq!(typed.ok(), old.ok());
     }
 }

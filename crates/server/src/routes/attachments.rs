@@ -1,19 +1,21 @@
 //! `POST /api/gateway/attachments/upload`: a client's file stored as an artifact of the session's memory run
 //! (`session_memory_<sid>`, created on first use as the seed does), answered with the seed's attachment ref.
 
+use axum::Json;
 use axum::extract::{Multipart, State};
 use axum::http::{HeaderMap, StatusCode};
 use bytes::Bytes;
-use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use crate::artifacts::{ArtifactError, NewArtifact};
-use crate::error::{ApiError, ApiResult, json_response};
-use crate::extract::{BodyFields, json_object, missing_field, multipart_parts};
+use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::run::{RunStatus, new_run_state};
 use crate::runner::workspace::{FileError, is_plain_id, slug_within};
 use crate::state::SharedState;
 use crate::store::Batch;
+use crate::wire::attachments::{
+    AttachmentIngest, AttachmentRef, AttachmentStored, AttachmentTarget, AttachmentUpload,
+};
 
 /// The workflow id of session memory runs.
 const SESSION_MEMORY_WORKFLOW: &str = "__session_memory__";
@@ -122,44 +124,29 @@ fn content_type_of(candidates: impl IntoIterator<Item = Option<String>>, filenam
         .unwrap_or_else(|| guess_content_type(filename).to_string())
 }
 
-/// `POST /api/gateway/attachments/upload` (multipart `session_id`, `file`, `filename`?, `content_type`?).
+/// Upload a file as an attachment of the session's memory run.
+///
+/// The run (`session_memory_<sid>`) is created on first use; the answer's `attachment` is the ref a run's
+/// `input_data` or a message carries.
+#[utoipa::path(post, path = "/api/gateway/attachments/upload", tag = "attachments",
+    request_body(content_type = "multipart/form-data", content = AttachmentUpload),
+    responses((status = 200, description = "The stored attachment", body = AttachmentStored),
+              (status = 400, description = "A blank session id or a malformed body", body = ErrorBody),
+              (status = 413, description = "Over the attachment size cap", body = ErrorBody),
+              (status = 503, description = "The cluster store cannot take writes now", body = ErrorBody)))]
 pub async fn upload(
     State(st): State<SharedState>,
     mp: Result<Multipart, axum::extract::multipart::MultipartRejection>,
-) -> ApiResult {
-    // A body that is not multipart carries neither field: the seed's 422 names both.
-    let Ok(mp) = mp else {
-        return Err(ApiError::validation(vec![
-            missing_field("body", "session_id"),
-            missing_field("body", "file"),
-        ]));
-    };
-    let (mut session, mut file, mut filename, mut content_type) = (None, None, None, None);
-    let (mut part_name, mut part_type) = (None, None);
-    for part in multipart_parts(mp).await? {
-        match part.name.as_str() {
-            "session_id" => session = Some(part.text()),
-            "filename" => filename = Some(part.text()),
-            "content_type" => content_type = Some(part.text()),
-            "file" => {
-                part_name = part.file_name;
-                part_type = part.content_type;
-                file = Some(part.data);
-            }
-            _ => {}
-        }
-    }
-    let mut errors = Vec::new();
-    if session.is_none() {
-        errors.push(missing_field("body", "session_id"));
-    }
-    if file.is_none() {
-        errors.push(missing_field("body", "file"));
-    }
-    let (Some(session), Some(file)) = (session, file) else {
-        return Err(ApiError::validation(errors));
-    };
-    let sid = session.trim().to_string();
+) -> ApiResult<Json<AttachmentStored>> {
+    let AttachmentUpload {
+        session_id,
+        file,
+        filename,
+        content_type,
+        part_filename,
+        part_content_type,
+    } = AttachmentUpload::parse(mp).await?;
+    let sid = session_id.trim().to_string();
     if sid.is_empty() {
         return Err(ApiError::bad_request("session_id is required"));
     }
@@ -167,14 +154,14 @@ pub async fn upload(
     if file.len() as u64 > max {
         return Err(too_large(file.len() as u64, max));
     }
-    let filename = file_name([filename, part_name], "upload.bin");
-    let content_type = content_type_of([content_type, part_type], &filename);
+    let filename = file_name([filename, part_filename], "upload.bin");
+    let content_type = content_type_of([content_type, part_content_type], &filename);
     let handle = format!("client:{filename}");
     let stored = Stored {
         session: sid,
         filename,
         content_type,
-        target: "client",
+        target: AttachmentTarget::Client,
         source: "upload",
         path: handle,
     };
@@ -186,8 +173,8 @@ struct Stored {
     session: String,
     filename: String,
     content_type: String,
-    /// `client` (uploaded) or `server` (a workspace file).
-    target: &'static str,
+    /// Uploaded, or a workspace file.
+    target: AttachmentTarget,
     source: &'static str,
     /// `client:<name>` or the workspace path.
     path: String,
@@ -225,13 +212,17 @@ pub(crate) async fn store_artifact(
 }
 
 /// Stores `bytes` as an artifact of the session's memory run (created once) and answers the seed's shape.
-async fn store_attachment(st: &SharedState, a: Stored, bytes: Vec<u8>) -> ApiResult {
+async fn store_attachment(
+    st: &SharedState,
+    a: Stored,
+    bytes: Vec<u8>,
+) -> ApiResult<Json<AttachmentStored>> {
     let sha256 = sha256_hex(&bytes);
     let run_id = session_memory_run_id(&a.session);
     let mut extra = NewArtifact::default();
     for (k, v) in [
         ("kind", "attachment"),
-        ("target", a.target),
+        ("target", a.target.as_str()),
         ("source", a.source),
         ("path", a.path.as_str()),
         ("filename", a.filename.as_str()),
@@ -253,13 +244,20 @@ async fn store_attachment(st: &SharedState, a: Stored, bytes: Vec<u8>) -> ApiRes
         "attachment artifact",
     )
     .await?;
-    let metadata = serde_json::to_value(&meta).map_err(|e| ApiError::internal(e.to_string()))?;
-    Ok(json_response(
-        StatusCode::OK,
-        &json!({"ok": true, "run_id": run_id, "metadata": metadata, "attachment": {
-            "$artifact": meta.artifact_id, "target": a.target, "filename": a.filename,
-            "content_type": a.content_type, "source_path": a.path, "sha256": sha256}}),
-    ))
+    let attachment = AttachmentRef {
+        artifact: meta.artifact_id.clone(),
+        target: a.target,
+        filename: a.filename,
+        content_type: a.content_type,
+        source_path: a.path,
+        sha256,
+    };
+    Ok(Json(AttachmentStored {
+        ok: true,
+        run_id,
+        metadata: meta.into(),
+        attachment,
+    }))
 }
 
 /// The attachment cap: `ABSTRACTGATEWAY_MAX_ATTACHMENT_BYTES`, the seed's 25 MiB when 0.
@@ -277,17 +275,30 @@ fn too_large(size: u64, max: u64) -> ApiError {
     )
 }
 
-/// `POST /api/gateway/attachments/ingest` (`session_id`, `path`, `filename`?, `content_type`?, `workspace_root`?):
-/// a file of the server's workspace, read inside the operator's roots only, stored like an upload.
-pub async fn ingest(State(st): State<SharedState>, headers: HeaderMap, body: Bytes) -> ApiResult {
-    let obj = json_object(&headers, &body)?;
-    let mut f = BodyFields::new(&obj);
-    let session = f.req_str("session_id");
-    let path = f.req_str("path");
-    let filename = f.opt_str("filename");
-    let content_type = f.opt_str("content_type");
-    let workspace_root = f.opt_str("workspace_root");
-    f.finish()?;
+/// Store a workspace file as an attachment of the session's memory run.
+///
+/// The file is read inside the operator's workspace roots only (symbolic links resolved), then stored like an
+/// upload.
+#[utoipa::path(post, path = "/api/gateway/attachments/ingest", tag = "attachments",
+    request_body = AttachmentIngest,
+    responses((status = 200, description = "The stored attachment", body = AttachmentStored),
+              (status = 400, description = "A blank session id, or a path that is not a file or is invalid", body = ErrorBody),
+              (status = 403, description = "A path or workspace root outside the operator's roots", body = ErrorBody),
+              (status = 404, description = "No such file", body = ErrorBody),
+              (status = 413, description = "Over the attachment size cap", body = ErrorBody),
+              (status = 503, description = "The cluster store cannot take writes now", body = ErrorBody)))]
+pub async fn ingest(
+    State(st): State<SharedState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Json<AttachmentStored>> {
+    let AttachmentIngest {
+        session_id: session,
+        path,
+        filename,
+        content_type,
+        workspace_root,
+    } = AttachmentIngest::parse(&headers, &body)?;
     let sid = session.trim().to_string();
     if sid.is_empty() {
         return Err(ApiError::bad_request("session_id is required"));
@@ -334,9 +345,17 @@ pub async fn ingest(State(st): State<SharedState>, headers: HeaderMap, body: Byt
         session: sid,
         filename,
         content_type,
-        target: "server",
+        target: AttachmentTarget::Server,
         source: "workspace",
         path: shown,
     };
     store_attachment(&st, stored, bytes).await
+}
+
+/// The routes of this module (documented ones through `routes!`, see `crate::openapi`).
+pub fn routes() -> utoipa_axum::router::OpenApiRouter<SharedState> {
+    use utoipa_axum::routes;
+    utoipa_axum::router::OpenApiRouter::new()
+        .routes(routes!(upload))
+        .routes(routes!(ingest))
 }

@@ -1,20 +1,16 @@
 //! Durable commands (§1.1 #23): idempotent by `command_id`, validated before they are accepted, with the
 //! outcome readable at `GET /api/gateway/commands/{command_id}`.
 
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use bytes::Bytes;
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use crate::error::{ApiError, ApiResult, json_response};
-use crate::extract::{BodyFields, json_object};
-use crate::run::COMMAND_TYPES;
+use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::state::{AppState, SharedState};
 use crate::store::NewCommand;
-
-fn ok(v: Value) -> ApiResult {
-    Ok(json_response(StatusCode::OK, &v))
-}
+use crate::wire::commands::{CommandAccepted, CommandStatus, SubmitCommand};
 
 /// Checks what can be checked before accepting: the run exists (except for `emit_event`, whose target is a
 /// session id) and the payload fits the type.
@@ -72,27 +68,29 @@ fn validate(
     Ok(())
 }
 
-/// `POST /api/gateway/commands`.
-pub async fn submit(State(st): State<SharedState>, headers: HeaderMap, body: Bytes) -> ApiResult {
-    let obj = json_object(&headers, &body)?;
-    let mut f = BodyFields::new(&obj);
-    let command_id = f.req_str("command_id");
-    let run_id = f.req_str("run_id");
-    let kind = f.req_str("type");
-    let payload = f.obj_or_empty("payload");
-    let ts = f.opt_str("ts");
-    let client_id = f.opt_str("client_id");
-    f.finish()?;
-    if !COMMAND_TYPES.contains(&kind.as_str()) {
-        return Err(ApiError::bad_request(
-            "type must be one of pause|resume|cancel|emit_event|update_schedule|compact_memory",
-        ));
-    }
-    if run_id.trim().is_empty() {
-        return Err(ApiError::bad_request(
-            "Failed to append command: run_id is required",
-        ));
-    }
+/// Submit a durable command (idempotent by command_id).
+///
+/// Checked before it is accepted (the run exists, the payload fits the type), then applied by the runner; its
+/// outcome is read at `GET /commands/{command_id}`.
+#[utoipa::path(post, path = "/api/gateway/commands", tag = "commands",
+    request_body = SubmitCommand,
+    responses((status = 200, description = "Stored (or already stored)", body = CommandAccepted),
+              (status = 400, description = "Unknown type, empty run id, a payload that does not fit the type, or a command the store refused", body = ErrorBody),
+              (status = 404, description = "No such run", body = ErrorBody),
+              (status = 503, description = "The cluster store cannot take writes now", body = ErrorBody)))]
+pub async fn submit(
+    State(st): State<SharedState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Json<CommandAccepted>> {
+    let SubmitCommand {
+        command_id,
+        run_id,
+        r#type: kind,
+        payload,
+        ts,
+        client_id,
+    } = SubmitCommand::parse(&headers, &body)?;
     // An empty id gets a fresh one (as the seed does); such a command cannot be retried idempotently.
     let command_id = if command_id.trim().is_empty() {
         uuid::Uuid::new_v4().simple().to_string()
@@ -101,7 +99,11 @@ pub async fn submit(State(st): State<SharedState>, headers: HeaderMap, body: Byt
     };
     let store = st.gw.store();
     if let Some((rec, _)) = store.get_command(&command_id)? {
-        return ok(json!({"accepted": false, "duplicate": true, "seq": rec.seq}));
+        return Ok(Json(CommandAccepted {
+            accepted: false,
+            duplicate: true,
+            seq: rec.seq,
+        }));
     }
     validate(&st, &kind, &run_id, &payload)?;
     let cmd = NewCommand {
@@ -124,17 +126,76 @@ pub async fn submit(State(st): State<SharedState>, headers: HeaderMap, body: Byt
     if !appended.duplicate {
         st.gw.notify_commands();
     }
-    ok(
-        json!({"accepted": !appended.duplicate, "duplicate": appended.duplicate, "seq": appended.seq}),
-    )
+    Ok(Json(CommandAccepted {
+        accepted: !appended.duplicate,
+        duplicate: appended.duplicate,
+        seq: appended.seq,
+    }))
 }
 
-/// `GET /api/gateway/commands/{command_id}`: `{command, outcome}` (outcome null until applied).
-pub async fn get(State(st): State<SharedState>, Path(command_id): Path<String>) -> ApiResult {
+/// A command and its outcome.
+///
+/// The outcome is null until the command is applied.
+#[utoipa::path(get, path = "/api/gateway/commands/{command_id}", tag = "commands",
+    params(("command_id" = String, Path)),
+    responses((status = 200, description = "The command", body = CommandStatus),
+              (status = 404, description = "No such command", body = ErrorBody)))]
+pub async fn get(
+    State(st): State<SharedState>,
+    Path(command_id): Path<String>,
+) -> ApiResult<Json<CommandStatus>> {
     match st.gw.store().get_command(&command_id)? {
-        Some((rec, outcome)) => ok(json!({"command": rec, "outcome": outcome})),
+        Some((rec, outcome)) => Ok(Json(CommandStatus {
+            command: rec.into(),
+            outcome: outcome.map(Into::into),
+        })),
         None => Err(ApiError::not_found(format!(
             "Command '{command_id}' not found"
         ))),
+    }
+}
+
+/// The routes of this module (documented ones through `routes!`, see `crate::openapi`).
+pub fn routes() -> utoipa_axum::router::OpenApiRouter<SharedState> {
+    use utoipa_axum::routes;
+    utoipa_axum::router::OpenApiRouter::new()
+        .routes(routes!(submit))
+        .routes(routes!(get))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use crate::run::{CommandOutcome, CommandRecord};
+    use crate::wire::commands::CommandStatus;
+
+    #[test]
+    fn a_command_answers_the_bytes_of_the_stored_record() {
+        let rec = CommandRecord {
+            command_id: "c1".into(),
+            run_id: "r1".into(),
+            kind: "resume".into(),
+            payload: json!({"z": 1, "a": {"payload": "é"}}),
+            ts: "2025-01-01T00:00:00+00:00".into(),
+            client_id: None,
+            seq: 7,
+        };
+        let outcome = CommandOutcome {
+            command_id: "c1".into(),
+            seq: 7,
+            status: "rejected".into(),
+            reason: None,
+            runs: vec!["r1".into()],
+            applied_at: "2025-01-01T00:00:01+00:00".into(),
+        };
+        for outcome in [None, Some(outcome)] {
+            let old = serde_json::to_string(&json!({"command": rec, "outcome": outcome}));
+            let typed = serde_json::to_string(&CommandStatus {
+                command: rec.clone().into(),
+                outcome: outcome.map(Into::into),
+            });
+            assert_eq!(typed.ok(), old.ok());
+        }
     }
 }

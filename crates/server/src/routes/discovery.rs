@@ -3,14 +3,18 @@
 
 use std::time::Duration;
 
+use axum::Json;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::StatusCode;
-use serde_json::{Value, json};
+use serde_json::{Map, Value};
 
-use crate::error::{ApiError, ApiResult, json_response};
-use crate::extract::QueryParams;
+use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::plugins::bindings::tools::ToolInfo;
 use crate::state::SharedState;
+use crate::wire::discovery::{
+    Capabilities, CapabilityList, Feature, ModelCapabilities, ModelCapabilitiesAnswer,
+    ModelCapabilitiesQuery, ModelCount, Provider, ProviderList, ProviderModels, ProvidersQuery,
+    Tool, ToolList, ToolsFeature, VisualflowFeature,
+};
 
 /// The LLM providers this gateway speaks to: name, display name, local, needs a key.
 const PROVIDERS: &[(&str, &str, bool, bool)] = &[
@@ -30,11 +34,23 @@ const MAX_PROVIDER_NAME: usize = 64;
 
 /// The seed's (AbstractCore's) answer for a model it knows nothing specific about; this gateway keeps no model
 /// database, so every model gets it.
-fn generic_capabilities() -> Value {
-    json!({"max_output_tokens": 4096, "tool_support": "prompted", "structured_output": "none",
-        "parallel_tools": false, "vision_support": false, "audio_support": false, "thinking_support": false,
-        "thinking_budget": false, "video_support": false, "fim_support": false, "max_tokens": 16384,
-        "max_tools": 0, "video_input_mode": "none", "architecture": "generic"})
+fn generic_capabilities() -> ModelCapabilities {
+    ModelCapabilities {
+        max_output_tokens: 4096,
+        tool_support: "prompted",
+        structured_output: "none",
+        parallel_tools: false,
+        vision_support: false,
+        audio_support: false,
+        thinking_support: false,
+        thinking_budget: false,
+        video_support: false,
+        fim_support: false,
+        max_tokens: 16384,
+        max_tools: 0,
+        video_input_mode: "none",
+        architecture: "generic",
+    }
 }
 
 /// Whether `program` is an executable file in a directory of `PATH`.
@@ -63,21 +79,21 @@ fn voice_engines() -> Vec<&'static str> {
     out
 }
 
-fn ok(v: Value) -> ApiResult {
-    Ok(json_response(StatusCode::OK, &v))
-}
-
-fn tool_item(t: &ToolInfo) -> Value {
+fn tool_item(t: &ToolInfo) -> Tool {
     let schema: Value = serde_json::from_str(&t.parameters).unwrap_or(Value::Null);
-    let mut item = json!({"name": t.name, "description": t.description,
-        "parameters": schema.get("properties").cloned().unwrap_or_else(|| json!({}))});
-    if let Some(req) = schema
-        .get("required")
-        .filter(|r| r.as_array().is_some_and(|a| !a.is_empty()))
-    {
-        item["required"] = req.clone();
+    Tool {
+        name: t.name.clone(),
+        description: t.description.clone(),
+        parameters: schema
+            .get("properties")
+            .cloned()
+            .unwrap_or_else(|| Value::Object(Map::new())),
+        required: schema
+            .get("required")
+            .and_then(Value::as_array)
+            .filter(|a| !a.is_empty())
+            .cloned(),
     }
-    item
 }
 
 fn tools(st: &SharedState) -> Vec<ToolInfo> {
@@ -88,30 +104,58 @@ fn tools(st: &SharedState) -> Vec<ToolInfo> {
         .unwrap_or_default()
 }
 
-/// `GET /discovery/tools`: the tools a run may allow (built-in and operator tool plugins).
-pub async fn tools_list(State(st): State<SharedState>) -> ApiResult {
-    let items: Vec<Value> = tools(&st).iter().map(tool_item).collect();
-    ok(json!({"items": items}))
+/// Tools a run may allow.
+///
+/// The built-in tools and those of the operator's tool plugins, with the `properties` and `required` of each
+/// one's argument schema.
+#[utoipa::path(get, path = "/api/gateway/discovery/tools", tag = "discovery",
+    responses((status = 200, description = "The tools", body = ToolList)))]
+pub async fn tools_list(State(st): State<SharedState>) -> Json<ToolList> {
+    Json(ToolList {
+        items: tools(&st).iter().map(tool_item).collect(),
+    })
 }
 
-/// `GET /discovery/capabilities`: the optional parts of the gateway and whether they are there.
-pub async fn capabilities(State(st): State<SharedState>) -> ApiResult {
+/// Optional parts of the gateway and whether they are installed.
+#[utoipa::path(get, path = "/api/gateway/discovery/capabilities", tag = "discovery",
+    responses((status = 200, description = "The optional parts", body = Capabilities)))]
+pub async fn capabilities(State(st): State<SharedState>) -> Json<Capabilities> {
     let engines = tokio::task::spawn_blocking(voice_engines)
         .await
         .unwrap_or_default();
     let voice = if engines.is_empty() {
-        json!({"installed": false, "error": "no speech engine found (espeak-ng, pocketsphinx, or OPENAI_API_KEY)"})
+        Feature {
+            installed: false,
+            providers: None,
+            error: Some("no speech engine found (espeak-ng, pocketsphinx, or OPENAI_API_KEY)"),
+        }
     } else {
-        json!({"installed": true, "providers": engines})
+        Feature {
+            installed: true,
+            providers: Some(engines),
+            error: None,
+        }
     };
-    let count = tools(&st).len();
-    ok(json!({"capabilities": {
-        "voice": voice,
-        "tools": {"installed": st.plugin_caps.tools.is_some(), "count": count},
-        "visualflow": {"installed": true, "enabled": st.cfg.workflow_source == "visualflow"},
-        "vision_fallback": {"installed": false, "error": "not part of this gateway"},
-        "media": {"installed": false, "error": "not part of this gateway"},
-    }}))
+    let absent = || Feature {
+        installed: false,
+        providers: None,
+        error: Some("not part of this gateway"),
+    };
+    Json(Capabilities {
+        capabilities: CapabilityList {
+            voice,
+            tools: ToolsFeature {
+                installed: st.plugin_caps.tools.is_some(),
+                count: tools(&st).len(),
+            },
+            visualflow: VisualflowFeature {
+                installed: true,
+                enabled: st.cfg.workflow_source == "visualflow",
+            },
+            vision_fallback: absent(),
+            media: absent(),
+        },
+    })
 }
 
 /// The models `provider` lists, or why not.
@@ -132,12 +176,17 @@ async fn models_of(st: &SharedState, provider: &str) -> Result<Vec<String>, Stri
     }
 }
 
-/// `GET /discovery/providers?include_models=`: the providers, with the gateway's default route; with models,
-/// only the providers that listed theirs.
-pub async fn providers(State(st): State<SharedState>, RawQuery(q): RawQuery) -> ApiResult {
-    let mut q = QueryParams::parse(q.as_deref());
-    let include_models = q.bool("include_models", false);
-    q.finish()?;
+/// LLM providers (include_models: their live model lists) and the default route.
+///
+/// With `include_models`, only the providers that listed their models are answered.
+#[utoipa::path(get, path = "/api/gateway/discovery/providers", tag = "discovery",
+    params(ProvidersQuery),
+    responses((status = 200, description = "The providers", body = ProviderList)))]
+pub async fn providers(
+    State(st): State<SharedState>,
+    RawQuery(q): RawQuery,
+) -> ApiResult<Json<ProviderList>> {
+    let include_models = ProvidersQuery::parse(q.as_deref())?.include_models;
     let listed = if include_models {
         let all = PROVIDERS.iter().map(|(name, ..)| models_of(&st, name));
         futures::future::join_all(all).await
@@ -146,17 +195,21 @@ pub async fn providers(State(st): State<SharedState>, RawQuery(q): RawQuery) -> 
     };
     let mut items = Vec::new();
     for (i, (name, display, local, key)) in PROVIDERS.iter().enumerate() {
-        let mut item = json!({"name": name, "display_name": display, "type": "llm", "model_count": "unknown",
-            "status": "available", "local_provider": local, "authentication_required": key, "models": []});
-        match listed.get(i) {
-            Some(Ok(models)) => {
-                item["model_count"] = json!(models.len());
-                item["models"] = json!(models);
-            }
+        let (model_count, models) = match listed.get(i) {
+            Some(Ok(models)) => (ModelCount::Listed(models.len()), models.clone()),
             Some(Err(_)) => continue,
-            None => {}
-        }
-        items.push(item);
+            None => (ModelCount::Unknown("unknown"), Vec::new()),
+        };
+        items.push(Provider {
+            name,
+            display_name: display,
+            kind: "llm",
+            model_count,
+            status: "available",
+            local_provider: *local,
+            authentication_required: *key,
+            models,
+        });
     }
     let (default_provider, default_model) = st
         .plugin_caps
@@ -164,16 +217,24 @@ pub async fn providers(State(st): State<SharedState>, RawQuery(q): RawQuery) -> 
         .as_ref()
         .and_then(|l| l.default_route())
         .unwrap_or_else(|| ("lmstudio".into(), "qwen/qwen3-next-80b".into()));
-    ok(
-        json!({"items": items, "default_provider": default_provider, "default_model": default_model}),
-    )
+    Ok(Json(ProviderList {
+        items,
+        default_provider,
+        default_model,
+    }))
 }
 
-/// `GET /discovery/providers/{provider}/models`: the models one provider lists now (`error` when it cannot).
+/// The models one provider lists now.
+///
+/// Answered with `error` (and no models) when the provider is unknown or cannot list them now.
+#[utoipa::path(get, path = "/api/gateway/discovery/providers/{provider}/models", tag = "discovery",
+    params(("provider" = String, Path)),
+    responses((status = 200, description = "The provider's models, or why not", body = ProviderModels),
+              (status = 400, description = "Blank provider name", body = ErrorBody)))]
 pub async fn provider_models(
     State(st): State<SharedState>,
     Path(provider): Path<String>,
-) -> ApiResult {
+) -> ApiResult<Json<ProviderModels>> {
     let prov = provider.trim().to_string();
     if prov.is_empty() {
         return Err(ApiError::bad_request("provider_name is required"));
@@ -183,25 +244,49 @@ pub async fn provider_models(
             .iter()
             .any(|(n, ..)| n.eq_ignore_ascii_case(&prov));
     if !known {
-        return ok(
-            json!({"provider": prov.chars().take(MAX_PROVIDER_NAME).collect::<String>(), "models": [],
-            "error": "unknown provider"}),
-        );
+        return Ok(Json(ProviderModels {
+            provider: prov.chars().take(MAX_PROVIDER_NAME).collect(),
+            models: Vec::new(),
+            error: Some("unknown provider".into()),
+        }));
     }
-    match models_of(&st, &prov.to_ascii_lowercase()).await {
-        Ok(models) => ok(json!({"provider": prov, "models": models})),
-        Err(e) => ok(json!({"provider": prov, "models": [], "error": e})),
-    }
+    let answer = match models_of(&st, &prov.to_ascii_lowercase()).await {
+        Ok(models) => ProviderModels {
+            provider: prov,
+            models,
+            error: None,
+        },
+        Err(e) => ProviderModels {
+            provider: prov,
+            models: Vec::new(),
+            error: Some(e),
+        },
+    };
+    Ok(Json(answer))
 }
 
-/// `GET /discovery/models/capabilities?model_name=`: what a client may assume of a model.
-pub async fn model_capabilities(RawQuery(q): RawQuery) -> ApiResult {
-    let mut q = QueryParams::parse(q.as_deref());
-    let name = q.required("model_name");
-    q.finish()?;
-    let name = name.trim().to_string();
-    if name.is_empty() {
-        return Err(ApiError::bad_request("model_name is required"));
-    }
-    ok(json!({"model": name, "capabilities": generic_capabilities()}))
+/// What a client may assume of a model (model_name).
+///
+/// This gateway keeps no model database: every model gets AbstractCore's generic capabilities.
+#[utoipa::path(get, path = "/api/gateway/discovery/models/capabilities", tag = "discovery",
+    params(ModelCapabilitiesQuery),
+    responses((status = 200, description = "The model's capabilities", body = ModelCapabilitiesAnswer),
+              (status = 400, description = "Blank model name", body = ErrorBody)))]
+pub async fn model_capabilities(RawQuery(q): RawQuery) -> ApiResult<Json<ModelCapabilitiesAnswer>> {
+    let model = ModelCapabilitiesQuery::parse(q.as_deref())?.model_name;
+    Ok(Json(ModelCapabilitiesAnswer {
+        model,
+        capabilities: generic_capabilities(),
+    }))
+}
+
+/// The routes of this module (documented ones through `routes!`, see `crate::openapi`).
+pub fn routes() -> utoipa_axum::router::OpenApiRouter<SharedState> {
+    use utoipa_axum::routes;
+    utoipa_axum::router::OpenApiRouter::new()
+        .routes(routes!(tools_list))
+        .routes(routes!(capabilities))
+        .routes(routes!(providers))
+        .routes(routes!(provider_models))
+        .routes(routes!(model_capabilities))
 }

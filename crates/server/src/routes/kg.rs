@@ -4,16 +4,16 @@
 
 use abstractgateway_kg::effects::{self, RunInfo};
 use abstractgateway_kg::{Graph, Query};
+use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use serde_json::{Value, json};
 
 use super::observer::find_run;
-use crate::error::{ApiError, ApiResult, json_response};
-use crate::extract::{BodyFields, json_object};
+use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::run::RunState;
 use crate::state::SharedState;
+use crate::wire::kg::{KgQuery, KgQueryResult};
 
 fn run_info(st: &SharedState, run: &RunState) -> RunInfo {
     RunInfo::of(
@@ -33,51 +33,36 @@ fn owner_of(st: &SharedState, run: &RunState, scope: &str) -> Result<String, Api
     effects::scope_owner(&run_info(st, run), scope).map_err(ApiError::bad_request)
 }
 
-fn blank_to_none(s: Option<String>) -> Option<String> {
-    s.map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
-}
-
-/// `POST /kg/query`.
-pub async fn query(State(st): State<SharedState>, headers: HeaderMap, body: Bytes) -> ApiResult {
-    let obj = json_object(&headers, &body)?;
-    let mut f = BodyFields::new(&obj);
-    let rid = blank_to_none(f.opt_str("run_id"));
-    let sid = blank_to_none(f.opt_str("session_id"));
-    let scope = f
-        .opt_str("scope")
-        .map(|s| s.trim().to_lowercase())
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "session".into());
-    let owner = blank_to_none(f.opt_str("owner_id"));
-    let terms = [
-        "subject",
-        "predicate",
-        "object",
-        "since",
-        "until",
-        "active_at",
-        "query_text",
-    ]
-    .map(|k| f.opt_str(k));
-    let order = f.opt_str("order").unwrap_or_else(|| "desc".into());
-    let all_owners = f.bool_or("all_owners", false);
-    let limit = f.opt_int("limit", Some(-1), Some(10_000)).unwrap_or(500);
-    f.finish()?;
-    if !["run", "session", "global", "all"].contains(&scope.as_str()) {
-        return Err(ApiError::bad_request(
-            "scope must be one of run|session|global|all",
-        ));
-    }
-    if scope == "all" && owner.is_some() {
-        return Err(ApiError::bad_request(
-            "owner_id is not supported when scope=all",
-        ));
-    }
-    if owner.is_some() && all_owners {
-        return Err(ApiError::bad_request(
-            "all_owners cannot be combined with owner_id",
-        ));
-    }
+/// Query the knowledge-graph memory (run, session, global or all owners).
+///
+/// What an owner cannot answer (or a run that is not found with `scope` `all` and a `session_id`) is a warning,
+/// not an error.
+#[utoipa::path(post, path = "/api/gateway/kg/query", tag = "kg",
+    request_body = KgQuery,
+    responses((status = 200, description = "The assertions", body = KgQueryResult),
+              (status = 400, description = "Unknown scope, a combination that is refused, or no owner to read", body = ErrorBody),
+              (status = 404, description = "No such run", body = ErrorBody)))]
+pub async fn query(
+    State(st): State<SharedState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Json<KgQueryResult>> {
+    let KgQuery {
+        run_id: rid,
+        session_id: sid,
+        scope,
+        owner_id: owner,
+        subject,
+        predicate,
+        object,
+        since,
+        until,
+        active_at,
+        query_text,
+        order,
+        all_owners,
+        limit,
+    } = KgQuery::parse(&headers, &body)?;
     let mut warnings: Vec<String> = Vec::new();
     // (scope label, owner; None = every owner)
     let mut owners: Vec<(String, Option<String>)> = Vec::new();
@@ -138,15 +123,6 @@ pub async fn query(State(st): State<SharedState>, headers: HeaderMap, body: Byte
         resolved = owner_id.clone();
         owners.push((scope.clone(), owner_id));
     }
-    let [
-        subject,
-        predicate,
-        object,
-        since,
-        until,
-        active_at,
-        query_text,
-    ] = terms;
     let store = st.gw.store().clone();
     let asked = (owners, scope.clone(), order.clone());
     let (mut items, errors) = tokio::task::spawn_blocking(move || {
@@ -187,18 +163,68 @@ pub async fn query(State(st): State<SharedState>, headers: HeaderMap, body: Byte
     if limit > 0 {
         items.truncate(limit as usize);
     }
-    let items: Vec<Value> = items
-        .iter()
-        .map(abstractgateway_kg::Assertion::to_json)
-        .collect();
     let owner_id = if scope != "all" && !all_owners {
         resolved
     } else {
         None
     };
-    Ok(json_response(
-        StatusCode::OK,
-        &json!({"ok": true, "scope": scope, "owner_id": owner_id, "count": items.len(), "items": items,
-            "warnings": if warnings.is_empty() { Value::Null } else { json!(warnings) }}),
-    ))
+    Ok(Json(KgQueryResult {
+        ok: true,
+        scope,
+        owner_id,
+        count: items.len(),
+        items: items.into_iter().map(Into::into).collect(),
+        warnings: (!warnings.is_empty()).then_some(warnings),
+    }))
+}
+
+/// The routes of this module (documented ones through `routes!`, see `crate::openapi`).
+pub fn routes() -> utoipa_axum::router::OpenApiRouter<SharedState> {
+    use utoipa_axum::routes;
+    utoipa_axum::router::OpenApiRouter::new().routes(routes!(query))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Map, json};
+
+    use abstractgateway_kg::Assertion;
+
+    use crate::wire::kg::KgAssertion;
+
+    #[test]
+    fn an_assertion_answers_the_bytes_of_its_json() {
+        let mut provenance = Map::new();
+        provenance.insert("span_id".into(), json!("sp1"));
+        let full = Assertion {
+            assertion_id: Some("a1".into()),
+            subject: "ex:alice".into(),
+            predicate: "schema:knows".into(),
+            object: "ex:bob".into(),
+            scope: "session".into(),
+            owner_id: Some("session_memory_s1".into()),
+            observed_at: "2025-01-01T00:00:00+00:00".into(),
+            valid_from: Some("2025-01-01".into()),
+            valid_until: Some("2026-01-01".into()),
+            confidence: Some(0.1 + 0.2),
+            provenance,
+            attributes: Map::new(),
+        };
+        let bare = Assertion {
+            assertion_id: None,
+            owner_id: None,
+            valid_from: None,
+            valid_until: None,
+            confidence: None,
+            ..full.clone()
+        };
+        let odd = Assertion {
+            confidence: Some(f64::NAN),
+            ..bare.clone()
+        };
+        for a in [full, bare, odd] {
+            let old = serde_json::to_string(&a.to_json()).ok();
+            assert_eq!(serde_json::to_string(&KgAssertion::from(a)).ok(), old);
+        }
+    }
 }

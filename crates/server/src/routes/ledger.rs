@@ -4,23 +4,25 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::Response;
 use bytes::Bytes;
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
-use crate::error::{ApiError, ApiResult, raw_json};
-use crate::extract::{BodyFields, QueryParams, json_object};
+use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::routes::runs::load_run;
 use crate::sse_tail::Tail;
 use crate::state::SharedState;
 use crate::store::{LedgerEntry, Store};
+use crate::wire::ledger::{
+    LedgerBatch, LedgerBatchPages, LedgerBatchRun, LedgerPage, LedgerQuery, LedgerStreamQuery,
+    RunPages,
+};
 
-/// Most runs one batch request may ask for (the seed has no cap).
-const MAX_BATCH_RUNS: usize = 500;
 /// Records read per store page by a stream.
 const STREAM_PAGE: usize = 256;
 /// Reconnect delay suggested to SSE clients.
@@ -49,110 +51,98 @@ fn fit(mut items: Vec<LedgerEntry>, budget: &mut usize, at_least_one: bool) -> V
     items
 }
 
-fn page_json(items: &[LedgerEntry], next_after: u64) -> String {
-    let mut s =
-        String::with_capacity(64 + items.iter().map(|e| e.json.get().len() + 1).sum::<usize>());
-    s.push_str("{\"items\":[");
-    for (i, e) in items.iter().enumerate() {
-        if i > 0 {
-            s.push(',');
-        }
-        s.push_str(e.json.get());
+/// A page of `items` read after cursor `after`: the records, moved as stored (not re-encoded).
+fn page(items: Vec<LedgerEntry>, after: u64) -> LedgerPage {
+    LedgerPage {
+        next_after: after + items.len() as u64,
+        items: items.into_iter().map(|e| e.json).collect(),
     }
-    s.push_str("],\"next_after\":");
-    s.push_str(&next_after.to_string());
-    s.push('}');
-    s
 }
 
-/// `GET /api/gateway/runs/{run_id}/ledger?after=&limit=` (404 for an unknown run: a deliberate difference).
+/// Ledger page after a cursor.
+///
+/// The records after `after`: at most `limit`, and at most 16 MiB of them unless a single record is larger.
+/// 404 for an unknown run (a deliberate difference from the seed).
+#[utoipa::path(get, path = "/api/gateway/runs/{run_id}/ledger", tag = "ledger",
+    params(("run_id" = String, Path), LedgerQuery),
+    responses((status = 200, description = "The page", body = LedgerPage),
+              (status = 404, description = "No such run", body = ErrorBody)))]
 pub async fn ledger(
     State(st): State<SharedState>,
     Path(run_id): Path<String>,
     RawQuery(q): RawQuery,
-) -> ApiResult {
-    let mut q = QueryParams::parse(q.as_deref());
-    let after = q.int("after", 0, Some(0), None) as u64;
-    let limit = q.int("limit", 200, Some(1), Some(2000)) as usize;
-    q.finish()?;
+) -> ApiResult<Json<LedgerPage>> {
+    let LedgerQuery { after, limit } = LedgerQuery::parse(q.as_deref())?;
     let store = st.gw.store().clone();
     // Store reads of up to `limit` records: off the async executor.
-    let page = tokio::task::spawn_blocking(move || {
+    let answer = tokio::task::spawn_blocking(move || {
         if store.ledger_len(&run_id) == 0 && store.get_run(&run_id)?.is_none() {
             return Err(ApiError::run_not_found(&run_id));
         }
         let mut budget = MAX_PAGE_BYTES;
         let items = fit(
-            store.ledger_after(&run_id, after, limit)?,
+            store.ledger_after(&run_id, after, limit as usize)?,
             &mut budget,
             true,
         );
-        let next = after + items.len() as u64;
-        Ok(page_json(&items, next))
+        Ok(page(items, after))
     })
     .await
     .map_err(|e| ApiError::internal(format!("ledger read failed: {e}")))??;
-    Ok(raw_json(StatusCode::OK, page))
+    Ok(Json(answer))
 }
 
-/// `POST /api/gateway/runs/ledger/batch`.
-pub async fn batch(State(st): State<SharedState>, headers: HeaderMap, body: Bytes) -> ApiResult {
-    let obj = json_object(&headers, &body)?;
-    let mut f = BodyFields::new(&obj);
-    let limit = f.opt_int("limit", Some(1), Some(2000)).unwrap_or(200) as usize;
-    let mut wanted: Vec<(String, u64)> = Vec::new();
-    match obj.get("runs") {
-        None => f.push(json!({"type": "missing", "loc": ["body", "runs"], "msg": "Field required", "input": Value::Object(obj.clone())})),
-        Some(Value::Array(a)) => {
-            for (i, r) in a.iter().enumerate() {
-                let rid = r.get("run_id").and_then(Value::as_str);
-                let after = r.get("after").map(|v| v.as_i64()).unwrap_or(Some(0));
-                match (rid, after) {
-                    (Some(id), Some(n)) if n >= 0 => wanted.push((id.to_string(), n as u64)),
-                    (None, _) => f.push(json!({"type": "missing", "loc": ["body", "runs", i, "run_id"], "msg": "Field required", "input": r})),
-                    (_, Some(n)) => f.push(json!({"type": "greater_than_equal", "loc": ["body", "runs", i, "after"], "msg": "Input should be greater than or equal to 0", "input": n, "ctx": {"ge": 0}})),
-                    (_, None) => f.push(json!({"type": "int_type", "loc": ["body", "runs", i, "after"], "msg": "Input should be a valid integer", "input": r.get("after")})),
-                }
-            }
-            if a.len() > MAX_BATCH_RUNS {
-                f.push(json!({"type": "too_long", "loc": ["body", "runs"], "msg": format!("List should have at most {MAX_BATCH_RUNS} items after validation, not {}", a.len()), "input": null, "ctx": {"field_type": "List", "max_length": MAX_BATCH_RUNS, "actual_length": a.len()}}));
-            }
-        }
-        Some(other) => f.push(json!({"type": "list_type", "loc": ["body", "runs"], "msg": "Input should be a valid list", "input": other})),
-    }
-    f.finish()?;
+/// Ledger pages of several runs.
+///
+/// One page per run, as `GET /runs/{run_id}/ledger` answers it (an unknown run has an empty page); all the pages
+/// together stop at 16 MiB of records, the first page holding at least one.
+#[utoipa::path(post, path = "/api/gateway/runs/ledger/batch", tag = "ledger",
+    request_body = LedgerBatch,
+    responses((status = 200, description = "The pages, by run id", body = LedgerBatchPages)))]
+pub async fn batch(
+    State(st): State<SharedState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Json<LedgerBatchPages>> {
+    let LedgerBatch {
+        runs: wanted,
+        limit,
+    } = LedgerBatch::parse(&headers, &body)?;
     // A run asked for twice is answered once, at its first place with its last cursor (the seed builds a
     // dict the same way), so the answer never holds a key twice.
     let mut runs: Vec<(String, u64)> = Vec::with_capacity(wanted.len());
-    for (rid, after) in wanted {
+    for LedgerBatchRun { run_id: rid, after } in wanted {
         match runs.iter_mut().find(|(r, _)| *r == rid) {
             Some(slot) => slot.1 = after,
             None => runs.push((rid, after)),
         }
     }
     let store = st.gw.store().clone();
-    let body = tokio::task::spawn_blocking(move || -> Result<String, ApiError> {
-        let mut budget = MAX_PAGE_BYTES;
-        let mut s = String::from("{\"runs\":{");
-        for (i, (rid, after)) in runs.iter().enumerate() {
-            let items = if budget == 0 {
-                Vec::new()
-            } else {
-                fit(store.ledger_after(rid, *after, limit)?, &mut budget, i == 0)
-            };
-            if i > 0 {
-                s.push(',');
-            }
-            s.push_str(&serde_json::to_string(rid).unwrap_or_default());
-            s.push(':');
-            s.push_str(&page_json(&items, after + items.len() as u64));
-        }
-        s.push_str("}}");
-        Ok(s)
-    })
-    .await
-    .map_err(|e| ApiError::internal(format!("ledger read failed: {e}")))??;
-    Ok(raw_json(StatusCode::OK, body))
+    let pages = tokio::task::spawn_blocking(move || batch_pages(&store, runs, limit as usize))
+        .await
+        .map_err(|e| ApiError::internal(format!("ledger read failed: {e}")))??;
+    Ok(Json(LedgerBatchPages {
+        runs: RunPages(pages),
+    }))
+}
+
+/// The page of each run (store reads: call off the async executor), within one byte budget for them all.
+fn batch_pages(
+    store: &Store,
+    runs: Vec<(String, u64)>,
+    limit: usize,
+) -> Result<Vec<(String, LedgerPage)>, ApiError> {
+    let mut budget = MAX_PAGE_BYTES;
+    let mut pages = Vec::with_capacity(runs.len());
+    for (i, (rid, after)) in runs.into_iter().enumerate() {
+        let items = if budget == 0 {
+            Vec::new()
+        } else {
+            fit(store.ledger_after(&rid, after, limit)?, &mut budget, i == 0)
+        };
+        pages.push((rid, page(items, after)));
+    }
+    Ok(pages)
 }
 
 /// One `event: step` frame in the seed's framing (spaced JSON, non-ASCII kept).
@@ -186,11 +176,11 @@ pub fn stream_params(
     raw_query: Option<&str>,
     last_event_id: Option<&HeaderValue>,
 ) -> Result<StreamParams, ApiError> {
-    let mut q = QueryParams::parse(raw_query);
-    let mut after = q.int("after", 0, Some(0), None).max(0) as u64;
-    let hb = q.float("heartbeat_s", 5.0, 0.1, 60.0);
-    // Checked before `hb` is used: a NaN, negative or huge value would make `Duration` panic.
-    q.finish()?;
+    // `parse` refuses a NaN, negative or huge `heartbeat_s`, which would make `Duration` panic.
+    let LedgerStreamQuery {
+        mut after,
+        heartbeat_s,
+    } = LedgerStreamQuery::parse(raw_query)?;
     if let Some(last) = last_event_id
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok())
@@ -199,11 +189,23 @@ pub fn stream_params(
     }
     Ok(StreamParams {
         after,
-        heartbeat: Duration::from_secs_f64(hb),
+        heartbeat: Duration::from_secs_f64(heartbeat_s),
     })
 }
 
-/// `GET /api/gateway/runs/{run_id}/ledger/stream?after=&heartbeat_s=` (also `Last-Event-ID`).
+/// Ledger as server-sent events (Bearer or ?stream_token=).
+///
+/// `retry:`, then one `event: step` per record after the cursor (`id:` its cursor, `data:` `{"cursor", "record"}`)
+/// as records become durable, a `: keep-alive` comment after `heartbeat_s` without one, and `event: done` once the
+/// run has ended and every record was sent. A browser's `EventSource` authenticates with `?stream_token=` (see
+/// `POST /runs/{run_id}/stream_token`).
+#[utoipa::path(get, path = "/api/gateway/runs/{run_id}/ledger/stream", tag = "ledger",
+    params(("run_id" = String, Path),
+           LedgerStreamQuery,
+           ("stream_token" = Option<String>, Query, description = "A token of `POST /runs/{run_id}/stream_token`, instead of the bearer token"),
+           ("Last-Event-ID" = Option<String>, Header, description = "The cursor of the last record the client has (a reconnecting `EventSource` sends it); wins over `after`")),
+    responses((status = 200, description = "The stream", content_type = "text/event-stream", body = String),
+              (status = 404, description = "No such run", body = ErrorBody)))]
 pub async fn stream(
     State(st): State<SharedState>,
     Path(run_id): Path<String>,
@@ -335,5 +337,54 @@ impl Pump {
             self.cursor = e.seq;
         }
         Some(Some(Bytes::from(chunk)))
+    }
+}
+
+/// The routes of this module (documented ones through `routes!`, see `crate::openapi`).
+pub fn routes() -> utoipa_axum::router::OpenApiRouter<SharedState> {
+    use utoipa_axum::routes;
+    utoipa_axum::router::OpenApiRouter::new()
+        .routes(routes!(batch))
+        .routes(routes!(ledger))
+        .routes(routes!(stream))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(seq: u64, json: &str) -> LedgerEntry {
+        LedgerEntry {
+            seq,
+            json: serde_json::value::RawValue::from_string(json.to_string()).expect("valid JSON"),
+        }
+    }
+
+    #[test]
+    fn pages_are_the_stored_records_verbatim() {
+        // Spacing, key order, escapes and number spellings a re-encoding would change.
+        let records = [r#"{"b": 1.0,"a":"\u00e9"}"#, r#"{"x":1e3}"#];
+        let items: Vec<LedgerEntry> = records
+            .iter()
+            .enumerate()
+            .map(|(i, r)| entry(i as u64 + 5, r))
+            .collect();
+        let answer = serde_json::to_string(&page(items, 4)).ok();
+        let want = format!("{{\"items\":[{}],\"next_after\":6}}", records.join(","));
+        assert_eq!(answer, Some(want));
+        let empty = serde_json::to_string(&page(Vec::new(), 99)).ok();
+        assert_eq!(empty.as_deref(), Some(r#"{"items":[],"next_after":99}"#));
+        let batch = LedgerBatchPages {
+            runs: RunPages(vec![
+                ("r\"2".into(), page(vec![entry(1, "{}")], 0)),
+                ("r1".into(), page(Vec::new(), 3)),
+            ]),
+        };
+        assert_eq!(
+            serde_json::to_string(&batch).ok().as_deref(),
+            Some(
+                r#"{"runs":{"r\"2":{"items":[{}],"next_after":1},"r1":{"items":[],"next_after":3}}}"#
+            )
+        );
     }
 }

@@ -2,32 +2,35 @@
 
 use std::io::{Read, Seek, SeekFrom};
 
+use axum::Json;
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::audit::AUDIT_FILE;
 use crate::error::{ApiError, ApiResult, json_response};
-use crate::extract::QueryParams;
 use crate::state::SharedState;
+use crate::wire::misc::{AuditTail, AuditTailQuery, Health, Ready};
 
-fn ok(v: Value) -> ApiResult {
-    Ok(json_response(StatusCode::OK, &v))
+/// Liveness, plus bundle load warnings.
+#[utoipa::path(get, path = "/api/health", tag = "health",
+    responses((status = 200, description = "The gateway answers", body = Health)))]
+pub async fn health(State(st): State<SharedState>) -> Json<Health> {
+    Json(Health {
+        status: "healthy",
+        service: "abstractgateway",
+        warnings: st.warnings.read().clone(),
+    })
 }
 
-/// `GET /api/health`: the seed's body, plus `warnings` when some bundle did not load.
-pub async fn health(State(st): State<SharedState>) -> ApiResult {
-    let warnings = st.warnings.read().clone();
-    let mut v = json!({"status": "healthy", "service": "abstractgateway"});
-    if !warnings.is_empty() {
-        v["warnings"] = json!(warnings);
-    }
-    ok(v)
-}
-
-/// `GET /api/ready`: whether this node can serve now, for a load balancer (open, like `/api/health`). One machine:
+/// Readiness for a load balancer.
+///
+/// Whether this node can serve now (open, like `/api/health`). One machine:
 /// ready whenever it answers. A cluster node: ready while connected to the cluster (its replica caught up before it
 /// started listening); 503 otherwise, with what it sees.
+#[utoipa::path(get, path = "/api/ready", tag = "health",
+    responses((status = 200, description = "Ready", body = Ready),
+              (status = 503, description = "Not ready (cluster: not connected)", body = Ready)))]
 pub async fn ready(State(st): State<SharedState>) -> ApiResult {
     let shards = st.gw.running_shards();
     let answer = match st.readiness.get() {
@@ -37,11 +40,12 @@ pub async fn ready(State(st): State<SharedState>) -> ApiResult {
             detail: json!({"store": "embedded", "runner": !shards.is_empty()}),
         },
     };
-    let mut body = json!({"ready": answer.ready, "service": "abstractgateway"});
-    if let (Some(b), Some(d)) = (body.as_object_mut(), answer.detail.as_object()) {
-        b.extend(d.clone());
-    }
-    body["shards"] = json!(shards);
+    let body = Ready {
+        ready: answer.ready,
+        service: "abstractgateway",
+        detail: answer.detail.as_object().cloned().unwrap_or_default(),
+        shards,
+    };
     let status = if answer.ready {
         StatusCode::OK
     } else {
@@ -50,11 +54,15 @@ pub async fn ready(State(st): State<SharedState>) -> ApiResult {
     Ok(json_response(status, &body))
 }
 
-/// `GET /api/gateway/audit/tail?max_bytes=`.
-pub async fn audit_tail(State(st): State<SharedState>, RawQuery(q): RawQuery) -> ApiResult {
-    let mut q = QueryParams::parse(q.as_deref());
-    let max = q.int("max_bytes", 80_000, Some(1024), Some(400_000)) as u64;
-    q.finish()?;
+/// Tail of the audit log.
+#[utoipa::path(get, path = "/api/gateway/audit/tail", tag = "audit",
+    params(AuditTailQuery),
+    responses((status = 200, description = "The end of the log", body = AuditTail)))]
+pub async fn audit_tail(
+    State(st): State<SharedState>,
+    RawQuery(q): RawQuery,
+) -> ApiResult<Json<AuditTail>> {
+    let max = AuditTailQuery::parse(q.as_deref())?.max_bytes as u64;
     let path = st.cfg.data_dir.join(AUDIT_FILE);
     let res = tokio::task::spawn_blocking(move || -> std::io::Result<(Vec<u8>, bool)> {
         let mut f = match std::fs::File::open(&path) {
@@ -82,7 +90,20 @@ pub async fn audit_tail(State(st): State<SharedState>, RawQuery(q): RawQuery) ->
     .map_err(|e| ApiError::internal(e.to_string()))?
     .map_err(|e| ApiError::internal(format!("Failed to read audit log: {e}")))?;
     let (buf, truncated) = res;
-    ok(
-        json!({"ok": true, "bytes": buf.len(), "truncated": truncated, "content": String::from_utf8_lossy(&buf)}),
-    )
+    Ok(Json(AuditTail {
+        ok: true,
+        bytes: buf.len(),
+        truncated,
+        content: String::from_utf8_lossy(&buf).into_owned(),
+    }))
+}
+
+/// The routes of this module (documented ones through `routes!`, see `crate::openapi`).
+pub fn routes() -> utoipa_axum::router::OpenApiRouter<SharedState> {
+    use utoipa_axum::routes;
+    utoipa_axum::router::OpenApiRouter::new()
+        .routes(routes!(health))
+        .routes(routes!(ready))
+        .routes(routes!(audit_tail))
+        .routes(routes!(crate::metrics::scrape))
 }

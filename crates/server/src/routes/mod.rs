@@ -19,114 +19,32 @@ use axum::extract::Request;
 use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::Response;
-use axum::routing::{get, post};
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
 
 use super::error::ApiError;
 use super::state::SharedState;
 use axum::response::IntoResponse;
 
-/// Every core route (§1.1) plus the additions documented in `docs/api.md`.
-pub fn router() -> Router<SharedState> {
-    Router::new()
-        .route("/", get(ui::root))
-        .route("/ui", get(ui::index))
-        .route("/ui/", get(ui::index))
-        .route("/ui/app.js", get(ui::script))
-        .route("/ui/app.css", get(ui::style))
-        .route("/api/health", get(misc::health))
-        .route("/api/ready", get(misc::ready))
-        .route("/api/gateway/bundles", get(bundles::list))
-        .route("/api/gateway/bundles/upload", post(bundles::upload))
-        .route("/api/gateway/bundles/reload", post(bundles::reload))
-        .route(
-            "/api/gateway/bundles/{bundle_id}",
-            get(bundles::get).delete(bundles::delete),
-        )
-        .route(
-            "/api/gateway/bundles/{bundle_id}/flows/{flow_id}",
-            get(bundles::get_flow),
-        )
-        .route(
-            "/api/gateway/bundles/{bundle_id}/deprecate",
-            post(bundles::deprecate),
-        )
-        .route(
-            "/api/gateway/bundles/{bundle_id}/undeprecate",
-            post(bundles::undeprecate),
-        )
-        .route(
-            "/api/gateway/workflows/{workflow_id}/flow",
-            get(bundles::workflow_flow),
-        )
-        .route("/api/gateway/runs/start", post(runs::start))
-        .route("/api/gateway/runs/schedule", post(runs::schedule))
-        .route("/api/gateway/runs", get(runs::list))
-        .route("/api/gateway/runs/ledger/batch", post(ledger::batch))
-        .route("/api/gateway/runs/{run_id}", get(runs::get))
-        .route(
-            "/api/gateway/runs/{run_id}/input_data",
-            get(runs::input_data),
-        )
-        .route(
-            "/api/gateway/runs/{run_id}/history_bundle",
-            get(runs::history_bundle),
-        )
-        .route("/api/gateway/runs/{run_id}/ledger", get(ledger::ledger))
-        .route(
-            "/api/gateway/runs/{run_id}/ledger/stream",
-            get(ledger::stream),
-        )
-        .route(
-            "/api/gateway/runs/{run_id}/stream_token",
-            post(runs::stream_token),
-        )
-        .route("/api/gateway/runs/{run_id}/artifacts", get(artifacts::list))
-        .route(
-            "/api/gateway/runs/{run_id}/summary",
-            post(observer::summary),
-        )
-        .route("/api/gateway/runs/{run_id}/chat", post(observer::chat))
-        .route(
-            "/api/gateway/runs/{run_id}/chat_threads",
-            post(observer::chat_threads),
-        )
-        .route("/api/gateway/runs/{run_id}/voice/tts", post(voice::tts))
-        .route(
-            "/api/gateway/runs/{run_id}/audio/transcribe",
-            post(voice::transcribe),
-        )
-        .route(
-            "/api/gateway/runs/{run_id}/artifacts/{artifact_id}",
-            get(artifacts::meta),
-        )
-        .route(
-            "/api/gateway/runs/{run_id}/artifacts/{artifact_id}/content",
-            get(artifacts::content),
-        )
-        .route("/api/gateway/discovery/tools", get(discovery::tools_list))
-        .route(
-            "/api/gateway/discovery/capabilities",
-            get(discovery::capabilities),
-        )
-        .route(
-            "/api/gateway/discovery/providers",
-            get(discovery::providers),
-        )
-        .route(
-            "/api/gateway/discovery/providers/{provider}/models",
-            get(discovery::provider_models),
-        )
-        .route(
-            "/api/gateway/discovery/models/capabilities",
-            get(discovery::model_capabilities),
-        )
-        .route("/api/gateway/kg/query", post(kg::query))
-        .route("/api/gateway/commands", post(commands::submit))
-        .route("/api/gateway/commands/{command_id}", get(commands::get))
-        .route("/api/gateway/attachments/upload", post(attachments::upload))
-        .route("/api/gateway/attachments/ingest", post(attachments::ingest))
-        .route("/api/gateway/audit/tail", get(misc::audit_tail))
-        .fallback(not_found)
+/// Every core route (§1.1) plus the additions documented in `docs/api.md`, and the OpenAPI document of those
+/// that are documented: one list makes both (each module's `routes()`).
+pub fn router() -> (Router<SharedState>, utoipa::openapi::OpenApi) {
+    let (router, mut doc) = OpenApiRouter::with_openapi(crate::openapi::Doc::openapi())
+        .merge(ui::routes())
+        .merge(misc::routes())
+        .merge(bundles::routes())
+        .merge(runs::routes())
+        .merge(ledger::routes())
+        .merge(artifacts::routes())
+        .merge(observer::routes())
+        .merge(voice::routes())
+        .merge(discovery::routes())
+        .merge(kg::routes())
+        .merge(commands::routes())
+        .merge(attachments::routes())
+        .split_for_parts();
+    crate::openapi::finish(&mut doc);
+    (router.fallback(not_found), doc)
 }
 
 async fn not_found() -> ApiError {

@@ -6,6 +6,7 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use bytes::Bytes;
@@ -13,12 +14,15 @@ use serde_json::{Map, Value, json};
 
 use super::digest::{ToolSpecs, clamp, digest, llm_answer, llm_prompt, llm_usage, record_ts};
 use crate::artifacts::NewArtifact;
-use crate::error::{ApiError, ApiResult, json_response};
-use crate::extract::{BodyFields, json_object};
+use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::llm::{CancelToken, ChatMessage, ChatRequest};
 use crate::run::{RECORD_EVENT_COMMAND, RunState};
 use crate::state::SharedState;
 use crate::store::NewCommand;
+use crate::wire::observer::{
+    ArtifactRef, AskAboutRun, ChatAnswer, SaveChatThread, SavedChatThread, SummarizeRun,
+    SummaryAnswer,
+};
 
 /// Runs of a tree read for a summary or a chat, at most (the seed's bound).
 const MAX_RUNS: usize = 2000;
@@ -60,10 +64,6 @@ Your job:
 - If the run appears failed, explain the likely reason.
 - Do not suggest running tools (this chat is read-only).
 ";
-
-fn ok(v: Value) -> ApiResult {
-    Ok(json_response(StatusCode::OK, &v))
-}
 
 /// The seed's `generated_at`: UTC to the second.
 fn now_seconds() -> String {
@@ -305,32 +305,23 @@ async fn ask(
         .map_err(|e| e.message)
 }
 
-/// The common fields of the summary and chat bodies.
-struct Asked {
-    provider: Option<String>,
-    model: Option<String>,
-    include_subruns: bool,
-}
-
-fn asked(f: &mut BodyFields) -> Asked {
-    Asked {
-        provider: f.opt_str("provider"),
-        model: f.opt_str("model"),
-        include_subruns: f.bool_or("include_subruns", true),
-    }
-}
-
-/// `POST /runs/{run_id}/summary`.
+/// An LLM summary of the run from its ledger digest (recorded as abstract.summary).
+///
+/// The model reads the digest of the run's ledger (and, by default, its descendants'); its answer is appended to
+/// the run's ledger before it is returned.
+#[utoipa::path(post, path = "/api/gateway/runs/{run_id}/summary", tag = "observer",
+    params(("run_id" = String, Path)),
+    request_body = SummarizeRun,
+    responses((status = 200, description = "The summary", body = SummaryAnswer),
+              (status = 400, description = "Blank run id, or the model failed", body = ErrorBody),
+              (status = 404, description = "No such run", body = ErrorBody)))]
 pub async fn summary(
     State(st): State<SharedState>,
     Path(run_id): Path<String>,
     headers: HeaderMap,
     body: Bytes,
-) -> ApiResult {
-    let obj = json_object(&headers, &body)?;
-    let mut f = BodyFields::new(&obj);
-    let a = asked(&mut f);
-    f.finish()?;
+) -> ApiResult<Json<SummaryAnswer>> {
+    let a = SummarizeRun::parse(&headers, &body)?;
     let run = load_run(&st, &run_id)?;
     let rid = run.run_id.clone();
     let (ctx, lens) = gather(&st, &run, a.include_subruns, false).await?;
@@ -347,10 +338,14 @@ pub async fn summary(
     record_event(&st, &rid, "observer", "abstract.summary", payload, &key)
         .await
         .map_err(|e| ApiError::internal(format!("Failed to persist summary: {e}")))?;
-    ok(
-        json!({"ok": true, "run_id": rid, "provider": provider, "model": model, "generated_at": generated_at,
-        "summary": text}),
-    )
+    Ok(Json(SummaryAnswer {
+        ok: true,
+        run_id: rid,
+        provider,
+        model,
+        generated_at,
+        summary: text,
+    }))
 }
 
 /// A slim view of one record for the chat's ledger excerpt.
@@ -449,23 +444,33 @@ fn chat_turns(messages: &[Value]) -> Vec<ChatMessage> {
         .collect()
 }
 
-/// `POST /runs/{run_id}/chat`.
+/// Ask an LLM about the run, grounded in its ledger (persist: recorded as abstract.chat).
+///
+/// The model is given the digest and an excerpt of the run's ledger (and, by default, its descendants') and is
+/// told to answer from them only.
+#[utoipa::path(post, path = "/api/gateway/runs/{run_id}/chat", tag = "observer",
+    params(("run_id" = String, Path)),
+    request_body = AskAboutRun,
+    responses((status = 200, description = "The model's answer", body = ChatAnswer),
+              (status = 400, description = "Blank run id, or the model failed", body = ErrorBody),
+              (status = 404, description = "No such run", body = ErrorBody)))]
 pub async fn chat(
     State(st): State<SharedState>,
     Path(run_id): Path<String>,
     headers: HeaderMap,
     body: Bytes,
-) -> ApiResult {
-    let obj = json_object(&headers, &body)?;
-    let mut f = BodyFields::new(&obj);
-    let a = asked(&mut f);
-    let messages = f.objects_or_empty("messages");
-    let persist = f.bool_or("persist", false);
-    f.finish()?;
+) -> ApiResult<Json<ChatAnswer>> {
+    let AskAboutRun {
+        provider,
+        model,
+        include_subruns,
+        messages,
+        persist,
+    } = AskAboutRun::parse(&headers, &body)?;
     let run = load_run(&st, &run_id)?;
     let rid = run.run_id.clone();
-    let (ctx, _) = gather(&st, &run, a.include_subruns, true).await?;
-    let (provider, model) = route(a.provider, a.model);
+    let (ctx, _) = gather(&st, &run, include_subruns, true).await?;
+    let (provider, model) = route(provider, model);
     let context = serde_json::to_string_pretty(&ctx).unwrap_or_default();
     let mut prompt = vec![ChatMessage::new(
         "user",
@@ -489,16 +494,20 @@ pub async fn chat(
             .unwrap_or("");
         let payload = json!({"generated_at": generated_at, "provider": provider, "model": model,
             "question": question, "answer": answer,
-            "source": {"run_id": rid, "include_subruns": a.include_subruns}});
+            "source": {"run_id": rid, "include_subruns": include_subruns}});
         let key = format!("observer:chat:{generated_at}");
         record_event(&st, &rid, "observer", "abstract.chat", payload, &key)
             .await
             .map_err(|e| ApiError::internal(format!("Failed to persist chat: {e}")))?;
     }
-    ok(
-        json!({"ok": true, "run_id": rid, "provider": provider, "model": model, "generated_at": generated_at,
-        "answer": answer}),
-    )
+    Ok(Json(ChatAnswer {
+        ok: true,
+        run_id: rid,
+        provider,
+        model,
+        generated_at,
+        answer,
+    }))
 }
 
 fn max_thread_bytes() -> usize {
@@ -509,23 +518,35 @@ fn max_thread_bytes() -> usize {
         .unwrap_or(DEFAULT_MAX_THREAD_BYTES)
 }
 
-/// `POST /runs/{run_id}/chat_threads`: the thread as a JSON artifact of the run plus an `abstract.chat.thread`
-/// record. No model is called; provider and model are labels.
+/// Save a chat thread as an artifact of the run (recorded as abstract.chat.thread).
+///
+/// The thread becomes a JSON artifact of the run plus an `abstract.chat.thread` record. No model is called;
+/// provider and model are labels.
+#[utoipa::path(post, path = "/api/gateway/runs/{run_id}/chat_threads", tag = "observer",
+    params(("run_id" = String, Path)),
+    request_body = SaveChatThread,
+    responses((status = 200, description = "The saved thread", body = SavedChatThread),
+              (status = 400, description = "Blank run id, or the artifact was refused", body = ErrorBody),
+              (status = 404, description = "No such run", body = ErrorBody),
+              (status = 413, description = "The thread is over ABSTRACTGATEWAY_MAX_CHAT_THREAD_BYTES, or the \
+                                            artifact store's limit", body = ErrorBody),
+              (status = 503, description = "The artifact store cannot take writes now", body = ErrorBody)))]
 pub async fn chat_threads(
     State(st): State<SharedState>,
     Path(run_id): Path<String>,
     headers: HeaderMap,
     body: Bytes,
-) -> ApiResult {
-    let obj = json_object(&headers, &body)?;
-    let mut f = BodyFields::new(&obj);
-    let a = asked(&mut f);
-    let messages = f.objects_or_empty("messages");
-    let title = f.opt_str("title");
-    f.finish()?;
+) -> ApiResult<Json<SavedChatThread>> {
+    let SaveChatThread {
+        provider,
+        model,
+        include_subruns,
+        messages,
+        title,
+    } = SaveChatThread::parse(&headers, &body)?;
     let run = load_run(&st, &run_id)?;
     let rid = run.run_id.clone();
-    let (provider, model) = route(a.provider, a.model);
+    let (provider, model) = route(provider, model);
     let kept: Vec<Value> = messages
         .iter()
         .filter_map(|m| {
@@ -565,7 +586,7 @@ pub async fn chat_threads(
     let created_at = now_seconds();
     let doc = json!({"schema": "abstract.chat.thread.v0", "thread_id": thread_id, "created_at": created_at,
         "workflow_id": run.workflow_id, "run_id": rid, "provider": provider, "model": model,
-        "include_subruns": a.include_subruns, "title": title, "messages": kept});
+        "include_subruns": include_subruns, "title": title, "messages": kept});
     let blob = serde_json::to_vec_pretty(&doc)
         .map_err(|e| ApiError::bad_request(format!("Failed to encode chat thread: {e}")))?;
     let max = max_thread_bytes();
@@ -586,7 +607,7 @@ pub async fn chat_threads(
         ("created_at", created_at.clone()),
         ("provider", provider.clone()),
         ("model", model.clone()),
-        ("include_subruns", a.include_subruns.to_string()),
+        ("include_subruns", include_subruns.to_string()),
         ("message_count", kept.len().to_string()),
         ("sha256", sha.clone()),
     ] {
@@ -607,20 +628,40 @@ pub async fn chat_threads(
         "chat thread artifact",
     )
     .await?;
-    let chat_artifact = json!({"$artifact": meta.artifact_id, "content_type": meta.content_type,
-        "filename": "chat_thread.json", "sha256": sha, "size_bytes": meta.size_bytes});
+    let chat_artifact = ArtifactRef {
+        artifact_id: meta.artifact_id,
+        content_type: meta.content_type,
+        filename: "chat_thread.json".into(),
+        sha256: sha,
+        size_bytes: meta.size_bytes,
+    };
     let payload = json!({"thread_id": thread_id, "created_at": created_at, "workflow_id": run.workflow_id,
-        "run_id": rid, "provider": provider, "model": model, "include_subruns": a.include_subruns,
+        "run_id": rid, "provider": provider, "model": model, "include_subruns": include_subruns,
         "title": title, "message_count": kept.len(), "chat_artifact": chat_artifact});
     let key = format!("observer:chat_thread:{thread_id}");
     record_event(&st, &rid, "observer", "abstract.chat.thread", payload, &key)
         .await
         .map_err(|e| ApiError::internal(format!("Failed to persist chat thread event: {e}")))?;
-    ok(
-        json!({"ok": true, "run_id": rid, "workflow_id": run.workflow_id, "thread_id": thread_id,
-        "created_at": created_at, "duplicate": false, "title": title, "message_count": kept.len(),
-        "chat_artifact": chat_artifact}),
-    )
+    Ok(Json(SavedChatThread {
+        ok: true,
+        run_id: rid,
+        workflow_id: run.workflow_id,
+        thread_id,
+        created_at,
+        duplicate: false,
+        title,
+        message_count: kept.len(),
+        chat_artifact,
+    }))
+}
+
+/// The routes of this module (documented ones through `routes!`, see `crate::openapi`).
+pub fn routes() -> utoipa_axum::router::OpenApiRouter<SharedState> {
+    use utoipa_axum::routes;
+    utoipa_axum::router::OpenApiRouter::new()
+        .routes(routes!(summary))
+        .routes(routes!(chat))
+        .routes(routes!(chat_threads))
 }
 
 #[cfg(test)]

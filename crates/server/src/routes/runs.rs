@@ -1,6 +1,7 @@
 //! Run endpoints (§1.1 #11-#16): start (with `Idempotency-Key`), schedule, summary, list, input data,
 //! history bundle, plus `POST /runs/{id}/stream_token`.
 
+use axum::Json;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use bytes::Bytes;
@@ -8,20 +9,21 @@ use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::bundle::ResolveError;
-use crate::error::{ApiError, ApiResult, json_response};
-use crate::extract::{BodyFields, QueryParams, json_object};
+use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::routes::bundles::require_bundle_mode;
-use crate::run::{RunState, RunStatus};
+use crate::run::RunState;
 use crate::runner::StartRequest;
 use crate::runner::schedule::ScheduleSpec;
 use crate::state::{AppState, SharedState};
 use crate::store::RunQuery;
+use crate::wire::RunId;
+use crate::wire::runs::{
+    HistoryBundle, HistoryItem, HistoryLedger, HistoryQuery, HistoryRun, HistorySession, InputData,
+    Limits, RunList, RunListItem, RunListQuery, RunSummary, ScheduleRun, StartRun, StreamToken,
+    TimelineItem, TokenLimits, Waiting,
+};
 
-fn ok(v: Value) -> ApiResult {
-    Ok(json_response(StatusCode::OK, &v))
-}
-
-fn limits_of(run: &RunState) -> Value {
+fn limits_of(run: &RunState) -> Limits {
     let l = run.vars.get("_limits").and_then(Value::as_object);
     let get = |k: &str| l.and_then(|m| m.get(k)).cloned();
     let used = get("estimated_tokens_used")
@@ -33,31 +35,54 @@ fn limits_of(run: &RunState) -> Value {
         .filter(|m| *m > 0.0)
         .map(|m| ((used / m) * 10000.0).round() / 100.0)
         .unwrap_or(0.0);
-    json!({"tokens": {"estimated_used": get("estimated_tokens_used").unwrap_or(json!(0)), "max_tokens": max,
-                      "max_input_tokens": get("max_input_tokens").unwrap_or(Value::Null), "pct": pct,
-                      "warn_tokens_pct": get("warn_tokens_pct").unwrap_or(json!(80))}})
+    Limits {
+        tokens: TokenLimits {
+            estimated_used: get("estimated_tokens_used").unwrap_or(json!(0)),
+            max_tokens: max,
+            max_input_tokens: get("max_input_tokens").unwrap_or(Value::Null),
+            pct,
+            warn_tokens_pct: get("warn_tokens_pct").unwrap_or(json!(80)),
+        },
+    }
 }
 
 /// `RunSummary` in the seed's key order, plus `output` (a deliberate addition).
-pub fn run_summary(run: &RunState) -> Value {
-    let waiting = run.waiting.as_ref().map(|w| {
-        json!({"reason": w.reason.as_str(), "wait_key": w.wait_key, "until": w.until, "prompt": w.prompt,
-               "choices": w.choices, "allow_free_text": w.allow_free_text, "details": w.details})
+pub fn run_summary(run: &RunState) -> RunSummary {
+    let waiting = run.waiting.as_ref().map(|w| Waiting {
+        reason: w.reason.as_str().to_string(),
+        wait_key: w.wait_key.clone(),
+        until: w.until.clone(),
+        prompt: w.prompt.clone(),
+        choices: w.choices.clone(),
+        allow_free_text: w.allow_free_text,
+        details: w.details.clone(),
     });
     let schedule = run
         .vars
         .get("_meta")
         .and_then(|m| m.get("schedule"))
         .cloned();
-    json!({
-        "run_id": run.run_id, "workflow_id": run.workflow_id, "status": run.status.as_str(), "current_node": run.current_node,
-        "created_at": run.created_at, "updated_at": run.updated_at, "actor_id": run.actor_id, "session_id": run.session_id,
-        "parent_run_id": run.parent_run_id, "error": run.error,
-        "paused": run.control.paused, "pause_reason": run.control.pause_reason, "paused_at": run.control.paused_at,
-        "resumed_at": run.control.resumed_at, "waiting": waiting,
-        "is_scheduled": run.workflow_id.starts_with("scheduled:"), "schedule": schedule,
-        "limits": limits_of(run), "output": run.output,
-    })
+    RunSummary {
+        run_id: run.run_id.clone(),
+        workflow_id: run.workflow_id.clone(),
+        status: run.status.into(),
+        current_node: run.current_node.clone(),
+        created_at: run.created_at.clone(),
+        updated_at: run.updated_at.clone(),
+        actor_id: run.actor_id.clone(),
+        session_id: run.session_id.clone(),
+        parent_run_id: run.parent_run_id.clone(),
+        error: run.error.clone(),
+        paused: run.control.paused,
+        pause_reason: run.control.pause_reason.clone(),
+        paused_at: run.control.paused_at.clone(),
+        resumed_at: run.control.resumed_at.clone(),
+        waiting,
+        is_scheduled: run.workflow_id.starts_with("scheduled:"),
+        schedule,
+        limits: limits_of(run),
+        output: run.output.clone(),
+    }
 }
 
 /// Loads a run or answers 404.
@@ -68,19 +93,28 @@ pub fn load_run(st: &AppState, run_id: &str) -> Result<RunState, ApiError> {
         .ok_or_else(|| ApiError::run_not_found(run_id))
 }
 
-/// `POST /api/gateway/runs/start`.
-pub async fn start(State(st): State<SharedState>, headers: HeaderMap, body: Bytes) -> ApiResult {
-    let obj = json_object(&headers, &body)?;
-    let mut f = BodyFields::new(&obj);
-    let bundle_id = f.opt_str("bundle_id");
-    let bundle_version = f.opt_str("bundle_version");
-    let flow_id = f.opt_str("flow_id");
-    let input = f.obj_or_empty("input_data");
-    let session_id = f
-        .opt_str("session_id")
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty());
-    f.finish()?;
+/// Start a run.
+///
+/// Honours `Idempotency-Key`: a start repeated with the same key answers the first run's id. 409 when the
+/// entrypoint is deprecated.
+#[utoipa::path(post, path = "/api/gateway/runs/start", tag = "runs",
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retried start answer the first run")),
+    request_body = StartRun,
+    responses((status = 200, description = "The run started", body = RunId),
+              (status = 404, description = "No such bundle, flow or workflow", body = ErrorBody),
+              (status = 409, description = "The entrypoint is deprecated", body = ErrorBody)))]
+pub async fn start(
+    State(st): State<SharedState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Json<RunId>> {
+    let StartRun {
+        bundle_id,
+        bundle_version,
+        flow_id,
+        input_data: input,
+        session_id,
+    } = StartRun::parse(&headers, &body)?;
     let idem = headers
         .get("idempotency-key")
         .and_then(|v| v.to_str().ok())
@@ -99,7 +133,9 @@ pub async fn start(State(st): State<SharedState>, headers: HeaderMap, body: Byte
     if let Some(key) = &idem
         && let Some(prev) = st.gw.store().get_meta(key)?
     {
-        return ok(json!({"run_id": String::from_utf8_lossy(&prev)}));
+        return Ok(Json(RunId {
+            run_id: String::from_utf8_lossy(&prev).into_owned(),
+        }));
     }
     let (workflow_id, sha, bundle_id, flow) = if st.cfg.workflow_source == "visualflow" {
         // Loose flows: the flow id is the workflow id; a bundle id is ignored, as by the seed.
@@ -145,7 +181,7 @@ pub async fn start(State(st): State<SharedState>, headers: HeaderMap, body: Byte
         .await
         .map_err(|e| ApiError::internal(format!("start task failed: {e}")))?
         .map_err(|e| ApiError::start_refused(e, "start"))?;
-    ok(json!({"run_id": run.run_id}))
+    Ok(Json(RunId { run_id: run.run_id }))
 }
 
 /// What a bundle-mode start names: `(workflow id, bundle sha256, bundle id, flow id)`; a verbatim workflow id
@@ -177,26 +213,33 @@ fn resolve_bundle_start(
     })
 }
 
-/// `POST /api/gateway/runs/schedule`: validated as the seed does, then a generated wrapper run
-/// (`scheduled:<uuid>`) waits for `start_at`, runs the target as a child and repeats on `interval`.
-pub async fn schedule(State(st): State<SharedState>, headers: HeaderMap, body: Bytes) -> ApiResult {
+/// Schedule a run.
+///
+/// Validated as the seed does, then a generated wrapper run (`scheduled:<uuid>`) waits for `start_at`, runs the
+/// target as a child and repeats on `interval`.
+#[utoipa::path(post, path = "/api/gateway/runs/schedule", tag = "runs",
+    request_body = ScheduleRun,
+    responses((status = 200, description = "The schedule's wrapper run", body = RunId),
+              (status = 404, description = "No such target workflow", body = ErrorBody),
+              (status = 409, description = "The target is deprecated", body = ErrorBody)))]
+pub async fn schedule(
+    State(st): State<SharedState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Json<RunId>> {
     require_bundle_mode(&st)?;
-    let obj = json_object(&headers, &body)?;
-    let mut f = BodyFields::new(&obj);
-    let bundle_id = f.req_str("bundle_id");
-    let bundle_version = f.opt_str("bundle_version");
-    let flow_id = f.req_str("flow_id");
-    let input = f.obj_or_empty("input_data");
-    let repeat_count = f.opt_int("repeat_count", None, None);
-    let interval = f.opt_str("interval");
-    let repeat_until = f.opt_str("repeat_until");
-    let start_at = f.opt_str("start_at");
-    let session_id = f.opt_str("session_id");
-    f.finish()?;
-    let share_context = obj
-        .get("share_context")
-        .and_then(Value::as_bool)
-        .unwrap_or(true);
+    let ScheduleRun {
+        bundle_id,
+        bundle_version,
+        flow_id,
+        input_data: input,
+        repeat_count,
+        interval,
+        repeat_until,
+        start_at,
+        session_id,
+        share_context,
+    } = ScheduleRun::parse(&headers, &body)?;
     if bundle_id.trim().is_empty() || flow_id.trim().is_empty() {
         return Err(ApiError::bad_request("bundle_id and flow_id are required"));
     }
@@ -234,46 +277,48 @@ pub async fn schedule(State(st): State<SharedState>, headers: HeaderMap, body: B
         .await
         .map_err(|e| ApiError::internal(format!("schedule task failed: {e}")))?
         .map_err(|e| ApiError::start_refused(e, "schedule"))?;
-    ok(json!({"run_id": run.run_id}))
+    Ok(Json(RunId { run_id: run.run_id }))
 }
 
-/// `GET /api/gateway/runs/{run_id}`.
-pub async fn get(State(st): State<SharedState>, Path(run_id): Path<String>) -> ApiResult {
-    ok(run_summary(&load_run(&st, &run_id)?))
+/// Run summary (with output).
+#[utoipa::path(get, path = "/api/gateway/runs/{run_id}", tag = "runs",
+    params(("run_id" = String, Path)),
+    responses((status = 200, description = "The run", body = RunSummary),
+              (status = 404, description = "No such run", body = ErrorBody)))]
+pub async fn get(
+    State(st): State<SharedState>,
+    Path(run_id): Path<String>,
+) -> ApiResult<Json<RunSummary>> {
+    Ok(Json(run_summary(&load_run(&st, &run_id)?)))
 }
 
-/// `GET /api/gateway/runs`.
-pub async fn list(State(st): State<SharedState>, RawQuery(q): RawQuery) -> ApiResult {
-    let mut q = QueryParams::parse(q.as_deref());
-    let limit = q.int("limit", 50, Some(1), Some(500));
-    let root_only = q.bool("root_only", false);
-    let with_len = q.bool("include_ledger_len", true);
-    let with_metrics = q.bool("include_metrics", false);
-    q.finish()?;
-    let status = match q.get("status").map(str::trim).filter(|s| !s.is_empty()) {
-        Some(s) => Some(RunStatus::parse(&s.to_ascii_lowercase()).ok_or_else(|| {
-            ApiError::bad_request(
-                "Invalid status (expected: running|waiting|completed|failed|cancelled)",
-            )
-        })?),
-        None => None,
-    };
-    let workflow_id = q.string("workflow_id").filter(|s| !s.is_empty());
+/// List runs, most recent first.
+#[utoipa::path(get, path = "/api/gateway/runs", tag = "runs",
+    params(RunListQuery),
+    responses((status = 200, description = "The runs", body = RunList),
+              (status = 400, description = "Unknown status", body = ErrorBody)))]
+pub async fn list(
+    State(st): State<SharedState>,
+    RawQuery(q): RawQuery,
+) -> ApiResult<Json<RunList>> {
+    let (q, status) = RunListQuery::parse(q.as_deref())?;
+    let all_workflows = q.workflow_id.is_some();
     let query = RunQuery {
-        limit: limit as usize,
+        limit: q.limit as usize,
         status,
-        workflow_id: workflow_id.clone(),
-        session_id: q.string("session_id").filter(|s| !s.is_empty()),
-        root_only,
+        workflow_id: q.workflow_id,
+        session_id: q.session_id,
+        root_only: q.root_only,
     };
+    let (with_len, with_metrics) = (q.include_ledger_len, q.include_metrics);
     let st2 = st.clone();
     // Listing and metrics read the store (metrics whole ledgers): off the async executor.
     let items = tokio::task::spawn_blocking(move || {
-        list_items(&st2, &query, workflow_id.is_some(), with_len, with_metrics)
+        list_items(&st2, &query, all_workflows, with_len, with_metrics)
     })
     .await
     .map_err(|e| ApiError::internal(e.to_string()))??;
-    ok(json!({"items": items}))
+    Ok(Json(RunList { items }))
 }
 
 /// Most ledger records one listing with `include_metrics` reads; runs past it report `steps: null`.
@@ -285,7 +330,7 @@ fn list_items(
     all_workflows: bool,
     with_len: bool,
     with_metrics: bool,
-) -> Result<Vec<Value>, ApiError> {
+) -> Result<Vec<RunListItem>, ApiError> {
     let runs = st.gw.store().list_runs(query)?;
     let mut items = Vec::with_capacity(runs.len());
     let mut scan_left = MAX_METRICS_RECORDS;
@@ -293,23 +338,21 @@ fn list_items(
         .iter()
         .filter(|r| all_workflows || !r.workflow_id.starts_with("__"))
     {
-        let mut v = run_summary(run);
-        if let Value::Object(m) = &mut v {
-            if with_len {
-                m.insert(
-                    "ledger_len".into(),
-                    json!(st.gw.store().ledger_len(&run.run_id)),
-                );
-            }
-            if with_metrics {
-                let steps = completed_steps(st, &run.run_id, &mut scan_left)?;
-                m.insert("steps".into(), json!(steps));
-                m.insert("llm_calls".into(), json!(0));
-                m.insert("tool_calls".into(), json!(0));
-                m.insert("tokens_total".into(), Value::Null);
-            }
+        let mut item = RunListItem {
+            summary: run_summary(run),
+            ledger_len: with_len.then(|| st.gw.store().ledger_len(&run.run_id)),
+            steps: None,
+            llm_calls: None,
+            tool_calls: None,
+            tokens_total: None,
+        };
+        if with_metrics {
+            item.steps = Some(completed_steps(st, &run.run_id, &mut scan_left)?);
+            item.llm_calls = Some(0);
+            item.tool_calls = Some(0);
+            item.tokens_total = Some(None);
         }
-        items.push(v);
+        items.push(item);
     }
     Ok(items)
 }
@@ -342,8 +385,15 @@ fn completed_steps(
     }
 }
 
-/// `GET /api/gateway/runs/{run_id}/input_data`.
-pub async fn input_data(State(st): State<SharedState>, Path(run_id): Path<String>) -> ApiResult {
+/// Start inputs of a run.
+#[utoipa::path(get, path = "/api/gateway/runs/{run_id}/input_data", tag = "runs",
+    params(("run_id" = String, Path)),
+    responses((status = 200, description = "The run's start inputs", body = InputData),
+              (status = 404, description = "No such run", body = ErrorBody)))]
+pub async fn input_data(
+    State(st): State<SharedState>,
+    Path(run_id): Path<String>,
+) -> ApiResult<Json<InputData>> {
     let run = load_run(&st, &run_id)?;
     let (bref, flow_id) = run
         .workflow_id
@@ -373,17 +423,15 @@ pub async fn input_data(State(st): State<SharedState>, Path(run_id): Path<String
             .filter_map(|p| run.vars.get(p).map(|v| (p.clone(), v.clone())))
             .collect()
     };
-    let mut out =
-        json!({"run_id": run.run_id, "workflow_id": run.workflow_id, "bundle_id": bundle_id});
-    if let (Value::Object(m), Some(v)) = (&mut out, bundle_version) {
-        m.insert("bundle_version".into(), Value::String(v));
-    }
-    if let Value::Object(m) = &mut out {
-        m.insert("flow_id".into(), Value::String(flow_id));
-        m.insert("pin_ids".into(), json!(pins));
-        m.insert("input_data".into(), Value::Object(data));
-    }
-    ok(out)
+    Ok(Json(InputData {
+        run_id: run.run_id,
+        workflow_id: run.workflow_id,
+        bundle_id,
+        bundle_version,
+        flow_id,
+        pin_ids: pins,
+        input_data: data,
+    }))
 }
 
 fn descendants(st: &AppState, root: &str) -> Result<Vec<String>, ApiError> {
@@ -406,35 +454,34 @@ fn descendants(st: &AppState, root: &str) -> Result<Vec<String>, ApiError> {
 pub const MAX_HISTORY_ITEMS: usize = 100_000;
 pub const MAX_HISTORY_BYTES: usize = 64 << 20;
 
-/// `GET /api/gateway/runs/{run_id}/history_bundle` (RunHistoryBundle v1).
+/// RunHistoryBundle v1: the run tree's ledgers and timeline.
+#[utoipa::path(get, path = "/api/gateway/runs/{run_id}/history_bundle", tag = "runs",
+    params(("run_id" = String, Path), HistoryQuery),
+    responses((status = 200, description = "The history bundle", body = HistoryBundle),
+              (status = 404, description = "No such run", body = ErrorBody)))]
 pub async fn history_bundle(
     State(st): State<SharedState>,
     Path(run_id): Path<String>,
     RawQuery(q): RawQuery,
-) -> ApiResult {
+) -> ApiResult<Json<HistoryBundle>> {
     // Whole-ledger reads: off the async executor.
     tokio::task::spawn_blocking(move || history_bundle_blocking(&st, run_id, q))
         .await
         .map_err(|e| ApiError::internal(format!("history bundle failed: {e}")))?
 }
 
-fn history_bundle_blocking(st: &AppState, run_id: String, q: Option<String>) -> ApiResult {
-    let mut q = QueryParams::parse(q.as_deref());
-    let include_subruns = q.bool("include_subruns", true);
-    let include_session = q.bool("include_session", false);
-    q.int("session_turn_limit", 200, Some(1), Some(500));
-    let max_items = q.int("ledger_max_items", 2000, Some(0), Some(20000));
-    q.finish()?;
-    let mut mode = q
-        .get("ledger_mode")
-        .unwrap_or("tail")
-        .trim()
-        .to_ascii_lowercase();
-    if mode != "tail" && mode != "full" {
-        return Err(ApiError::bad_request(
-            "ledger_mode must be 'tail' or 'full'",
-        ));
-    }
+fn history_bundle_blocking(
+    st: &AppState,
+    run_id: String,
+    q: Option<String>,
+) -> ApiResult<Json<HistoryBundle>> {
+    let HistoryQuery {
+        include_subruns,
+        include_session,
+        ledger_max_items: max_items,
+        ledger_mode: mut mode,
+        ..
+    } = HistoryQuery::parse(q.as_deref())?;
     let run = load_run(st, &run_id)?;
     let mut ids = vec![run_id.clone()];
     if include_subruns {
@@ -495,23 +542,41 @@ fn history_bundle_blocking(st: &AppState, run_id: String, q: Option<String>) -> 
                         .and_then(Value::as_str)
                         .and_then(crate::time::parse_iso),
                 ) {
-                    (Some(s), Some(e)) => json!(
-                        (((e - s).as_seconds_f64() * 1000.0).max(0.0) * 100.0).round() / 100.0
-                    ),
-                    _ => Value::Null,
+                    (Some(s), Some(e)) => {
+                        Some((((e - s).as_seconds_f64() * 1000.0).max(0.0) * 100.0).round() / 100.0)
+                    }
+                    _ => None,
                 };
-                timeline.push(json!({"run_id": rid, "cursor": e.seq, "node_id": rec.get("node_id"), "status": rec.get("status"),
-                    "effect_type": eff_type, "started_at": rec.get("started_at"), "ended_at": ended, "duration_ms": dur}));
-                items.push(json!({"cursor": e.seq, "record": rec}));
+                timeline.push(TimelineItem {
+                    run_id: rid.clone(),
+                    cursor: e.seq,
+                    node_id: rec.get("node_id").cloned(),
+                    status: rec.get("status").cloned(),
+                    effect_type: eff_type,
+                    started_at: rec.get("started_at").cloned(),
+                    ended_at: ended,
+                    duration_ms: dur,
+                });
+                items.push(HistoryItem {
+                    cursor: e.seq,
+                    record: rec,
+                });
             }
         }
         let n = items.len() as u64;
-        let mut ledger = json!({"run_id": rid, "total": total, "cursor_start": start + 1,
-            "cursor_end": start + n, "items": items, "artifacts": []});
-        if truncated {
-            ledger["truncated"] = Value::Bool(true);
-        }
-        ledgers.insert(rid.clone(), ledger);
+        let ledger = HistoryLedger {
+            run_id: rid.clone(),
+            total,
+            cursor_start: start + 1,
+            cursor_end: start + n,
+            items,
+            artifacts: Vec::new(),
+            truncated,
+        };
+        ledgers.insert(
+            rid.clone(),
+            serde_json::to_value(ledger).unwrap_or(Value::Null),
+        );
     }
     let input: Map<String, Value> = run
         .vars
@@ -524,23 +589,49 @@ fn history_bundle_blocking(st: &AppState, run_id: String, q: Option<String>) -> 
         .as_ref()
         .map(|w| serde_json::to_value(w).unwrap_or(Value::Null));
     let session = if include_session {
-        run.session_id
-            .as_ref()
-            .map(|s| json!({"session_id": s, "turns": []}))
+        run.session_id.as_ref().map(|s| HistorySession {
+            session_id: s.clone(),
+            turns: Vec::new(),
+        })
     } else {
         None
     };
-    ok(json!({
-        "version": 1, "generated_at": crate::time::now_iso(), "root_run_id": run.run_id,
-        "run": {"run_id": run.run_id, "workflow_id": run.workflow_id, "status": run.status.as_str(),
-                "current_node": run.current_node.clone().unwrap_or_default(), "created_at": run.created_at, "updated_at": run.updated_at,
-                "actor_id": run.actor_id, "session_id": run.session_id, "parent_run_id": run.parent_run_id, "error": run.error, "waiting": waiting},
-        "workflow_snapshot": null, "input_data": input, "ledgers": ledgers, "timeline": timeline, "session": session,
+    Ok(Json(HistoryBundle {
+        version: 1,
+        generated_at: crate::time::now_iso(),
+        root_run_id: run.run_id.clone(),
+        run: HistoryRun {
+            run_id: run.run_id.clone(),
+            workflow_id: run.workflow_id.clone(),
+            status: run.status.into(),
+            current_node: run.current_node.clone().unwrap_or_default(),
+            created_at: run.created_at.clone(),
+            updated_at: run.updated_at.clone(),
+            actor_id: run.actor_id.clone(),
+            session_id: run.session_id.clone(),
+            parent_run_id: run.parent_run_id.clone(),
+            error: run.error.clone(),
+            waiting,
+        },
+        workflow_snapshot: None,
+        input_data: input,
+        ledgers,
+        timeline,
+        session,
     }))
 }
 
-/// `POST /api/gateway/runs/{run_id}/stream_token`: a short-lived token for `?stream_token=` on this run's stream.
-pub async fn stream_token(State(st): State<SharedState>, Path(run_id): Path<String>) -> ApiResult {
+/// Short-lived token for a browser EventSource.
+///
+/// For `?stream_token=` on this run's ledger stream, where a browser cannot send the bearer header.
+#[utoipa::path(post, path = "/api/gateway/runs/{run_id}/stream_token", tag = "ledger",
+    params(("run_id" = String, Path)),
+    responses((status = 200, description = "The token", body = StreamToken),
+              (status = 404, description = "No such run", body = ErrorBody)))]
+pub async fn stream_token(
+    State(st): State<SharedState>,
+    Path(run_id): Path<String>,
+) -> ApiResult<Json<StreamToken>> {
     load_run(&st, &run_id)?;
     let now = time::OffsetDateTime::now_utc();
     let (token, expires) = st
@@ -550,5 +641,21 @@ pub async fn stream_token(State(st): State<SharedState>, Path(run_id): Path<Stri
     let at = time::OffsetDateTime::from_unix_timestamp(expires)
         .map(crate::time::format_iso)
         .unwrap_or_default();
-    ok(json!({"token": token, "expires_at": at}))
+    Ok(Json(StreamToken {
+        token,
+        expires_at: at,
+    }))
+}
+
+/// The routes of this module (documented ones through `routes!`, see `crate::openapi`).
+pub fn routes() -> utoipa_axum::router::OpenApiRouter<SharedState> {
+    use utoipa_axum::routes;
+    utoipa_axum::router::OpenApiRouter::new()
+        .routes(routes!(start))
+        .routes(routes!(schedule))
+        .routes(routes!(list))
+        .routes(routes!(get))
+        .routes(routes!(input_data))
+        .routes(routes!(history_bundle))
+        .routes(routes!(stream_token))
 }

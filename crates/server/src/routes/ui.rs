@@ -54,3 +54,14 @@ pub async fn style() -> Response {
 pub async fn root() -> Redirect {
     Redirect::temporary("/ui")
 }
+
+/// The routes of this module (documented ones through `routes!`, see `crate::openapi`).
+pub fn routes() -> utoipa_axum::router::OpenApiRouter<crate::state::SharedState> {
+    use axum::routing::get;
+    utoipa_axum::router::OpenApiRouter::new()
+        .route("/", get(root))
+        .route("/ui", get(index))
+        .route("/ui/", get(index))
+        .route("/ui/app.js", get(script))
+        .route("/ui/app.css", get(style))
+}

@@ -3,6 +3,7 @@
 //! uploaded to its session) into text and a transcript artifact. Each appends its `abstract.voice.tts` /
 //! `abstract.audio.transcript` record through the runner.
 
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use bytes::Bytes;
@@ -14,11 +15,12 @@ use super::attachments::{
 };
 use super::observer::{find_run, record_event};
 use crate::artifacts::{ArtifactError, NewArtifact};
-use crate::error::{ApiError, ApiResult, json_response};
-use crate::extract::{BodyFields, json_object};
+use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::run::RunState;
 use crate::state::SharedState;
 use crate::voice::{SynthesisRequest, TranscriptionRequest, VoiceError, VoiceErrorCode};
+use crate::wire::observer::ArtifactRef;
+use crate::wire::voice::{SpeakText, SpokenText, TranscribeAudio, Transcript};
 
 /// Longest `request_id` kept (it becomes part of the record's idempotency key).
 const MAX_REQUEST_ID: usize = 128;
@@ -95,20 +97,31 @@ fn format_file(format: &str) -> (String, String) {
     }
 }
 
-/// `POST /runs/{run_id}/voice/tts` (`text`, `voice`?, `format` = wav, `request_id`?).
+/// Speak a text into an audio artifact of the run (recorded as abstract.voice.tts).
+///
+/// A session memory run that does not exist yet is created, as the seed does.
+#[utoipa::path(post, path = "/api/gateway/runs/{run_id}/voice/tts", tag = "voice",
+    params(("run_id" = String, Path)),
+    request_body = SpeakText,
+    responses((status = 200, description = "The audio artifact", body = SpokenText),
+              (status = 400, description = "Blank text, a bad format or request_id, or the engine refused the \
+                                            input", body = ErrorBody),
+              (status = 404, description = "No such run", body = ErrorBody),
+              (status = 413, description = "The audio is over the artifact store's limit", body = ErrorBody),
+              (status = 503, description = "No speech engine is configured, or the artifact store cannot take \
+                                            writes now", body = ErrorBody)))]
 pub async fn tts(
     State(st): State<SharedState>,
     Path(run_id): Path<String>,
     headers: HeaderMap,
     body: Bytes,
-) -> ApiResult {
-    let obj = json_object(&headers, &body)?;
-    let mut f = BodyFields::new(&obj);
-    let text = f.req_str("text");
-    let voice = f.opt_str("voice");
-    let format = f.opt_str("format");
-    let request_id = f.opt_str("request_id");
-    f.finish()?;
+) -> ApiResult<Json<SpokenText>> {
+    let SpeakText {
+        text,
+        voice,
+        format,
+        request_id,
+    } = SpeakText::parse(&headers, &body)?;
     let run = run_or_session(&st, &run_id).await?;
     let text = text.trim().to_string();
     if text.is_empty() {
@@ -166,8 +179,13 @@ pub async fn tts(
         "TTS audio artifact",
     )
     .await?;
-    let audio_ref = json!({"$artifact": meta.artifact_id, "content_type": content_type,
-        "filename": filename, "sha256": sha, "size_bytes": meta.size_bytes});
+    let audio_ref = ArtifactRef {
+        artifact_id: meta.artifact_id,
+        content_type,
+        filename,
+        sha256: sha,
+        size_bytes: meta.size_bytes,
+    };
     let payload = json!({"run_id": run.run_id, "request_id": request_id, "text": text, "voice": voice,
         "format": format, "audio_artifact": audio_ref});
     let key = format!("gateway:voice_tts:{request_id}");
@@ -181,10 +199,12 @@ pub async fn tts(
     )
     .await
     .map_err(|e| ApiError::internal(format!("Failed to persist TTS event: {e}")))?;
-    Ok(json_response(
-        StatusCode::OK,
-        &json!({"ok": true, "run_id": run.run_id, "request_id": request_id, "audio_artifact": audio_ref}),
-    ))
+    Ok(Json(SpokenText {
+        ok: true,
+        run_id: run.run_id,
+        request_id,
+        audio_artifact: audio_ref,
+    }))
 }
 
 /// Finds `artifact_id` among the artifacts `run` may read: its own and its session memory run's (the uploads of
@@ -231,19 +251,31 @@ fn readable_audio(
     Err(not_found())
 }
 
-/// `POST /runs/{run_id}/audio/transcribe` (`audio_artifact`: `{"$artifact": id}`, `language`?, `request_id`?).
+/// Transcribe an audio artifact of the run or its session (recorded as abstract.audio.transcript).
+///
+/// The audio may be the run's own artifact or one uploaded to its session; the text is also stored as a
+/// transcript artifact of the run. Another session's artifact is "not found".
+#[utoipa::path(post, path = "/api/gateway/runs/{run_id}/audio/transcribe", tag = "voice",
+    params(("run_id" = String, Path)),
+    request_body = TranscribeAudio,
+    responses((status = 200, description = "The transcript", body = Transcript),
+              (status = 400, description = "Not an artifact ref or not audio, a bad request_id, or the engine \
+                                            refused the input", body = ErrorBody),
+              (status = 404, description = "No such run or audio artifact", body = ErrorBody),
+              (status = 413, description = "The audio or the transcript is too large", body = ErrorBody),
+              (status = 503, description = "No speech engine is configured, or the artifact store cannot take \
+                                            writes now", body = ErrorBody)))]
 pub async fn transcribe(
     State(st): State<SharedState>,
     Path(run_id): Path<String>,
     headers: HeaderMap,
     body: Bytes,
-) -> ApiResult {
-    let obj = json_object(&headers, &body)?;
-    let mut f = BodyFields::new(&obj);
-    let audio_ref = f.req_obj("audio_artifact");
-    let language = f.opt_str("language");
-    let request_id = f.opt_str("request_id");
-    f.finish()?;
+) -> ApiResult<Json<Transcript>> {
+    let TranscribeAudio {
+        audio_artifact: audio_ref,
+        language,
+        request_id,
+    } = TranscribeAudio::parse(&headers, &body)?;
     let run = run_or_session(&st, &run_id).await?;
     let Some(artifact_id) = audio_ref
         .get("$artifact")
@@ -303,8 +335,13 @@ pub async fn transcribe(
         "transcript artifact",
     )
     .await?;
-    let transcript_ref = json!({"$artifact": meta.artifact_id, "content_type": "text/plain; charset=utf-8",
-        "filename": "transcript.txt", "sha256": sha, "size_bytes": meta.size_bytes});
+    let transcript_ref = ArtifactRef {
+        artifact_id: meta.artifact_id,
+        content_type: "text/plain; charset=utf-8".into(),
+        filename: "transcript.txt".into(),
+        sha256: sha,
+        size_bytes: meta.size_bytes,
+    };
     let payload = json!({"run_id": run.run_id, "request_id": request_id, "audio_artifact": audio_ref,
         "language": language, "text": text, "transcript_artifact": transcript_ref});
     let key = format!("gateway:audio_transcribe:{request_id}");
@@ -318,9 +355,19 @@ pub async fn transcribe(
     )
     .await
     .map_err(|e| ApiError::internal(format!("Failed to persist transcript event: {e}")))?;
-    Ok(json_response(
-        StatusCode::OK,
-        &json!({"ok": true, "run_id": run.run_id, "request_id": request_id, "text": text,
-            "transcript_artifact": transcript_ref}),
-    ))
+    Ok(Json(Transcript {
+        ok: true,
+        run_id: run.run_id,
+        request_id,
+        text,
+        transcript_artifact: transcript_ref,
+    }))
+}
+
+/// The routes of this module (documented ones through `routes!`, see `crate::openapi`).
+pub fn routes() -> utoipa_axum::router::OpenApiRouter<SharedState> {
+    use utoipa_axum::routes;
+    utoipa_axum::router::OpenApiRouter::new()
+        .routes(routes!(tts))
+        .routes(routes!(transcribe))
 }

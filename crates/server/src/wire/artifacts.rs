@@ -1,0 +1,108 @@
+//! Run artifacts: list and metadata (the content is the stored bytes).
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::artifacts::ArtifactMeta;
+use crate::error::ApiError;
+use crate::extract::QueryParams;
+
+/// The query of `GET /runs/{run_id}/artifacts`.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ArtifactListQuery {
+    /// Most artifacts answered.
+    #[param(minimum = 1, maximum = 2000, default = 200, required = false)]
+    pub limit: i64,
+}
+
+impl ArtifactListQuery {
+    /// Parses and validates the query (FastAPI's 422).
+    pub fn parse(raw: Option<&str>) -> Result<Self, ApiError> {
+        let mut q = QueryParams::parse(raw);
+        let limit = q.int("limit", 200, Some(1), Some(2000));
+        q.finish()?;
+        Ok(ArtifactListQuery { limit })
+    }
+}
+
+/// One artifact of `GET /runs/{run_id}/artifacts`.
+#[derive(Serialize, ToSchema)]
+pub struct ArtifactListItem {
+    pub artifact_id: String,
+    /// MIME type served with the content.
+    pub content_type: String,
+    pub size_bytes: u64,
+    /// When the artifact was first stored.
+    pub created_at: String,
+    /// Free string labels (`kind`, `source`, `filename`…), sorted by name.
+    pub tags: BTreeMap<String, String>,
+}
+
+impl From<ArtifactMeta> for ArtifactListItem {
+    fn from(m: ArtifactMeta) -> Self {
+        ArtifactListItem {
+            artifact_id: m.artifact_id,
+            content_type: m.content_type,
+            size_bytes: m.size_bytes,
+            created_at: m.created_at,
+            tags: m.tags,
+        }
+    }
+}
+
+/// `GET /runs/{run_id}/artifacts`.
+#[derive(Serialize, ToSchema)]
+pub struct ArtifactList {
+    /// Newest first.
+    pub items: Vec<ArtifactListItem>,
+}
+
+/// `GET /runs/{run_id}/artifacts/{artifact_id}`: the seed's `ArtifactMetadata`.
+#[derive(Serialize, ToSchema)]
+pub struct Artifact {
+    pub artifact_id: String,
+    /// `sha256` of the content: the blob it shares with every artifact of the same bytes.
+    pub blob_id: String,
+    /// MIME type served with the content.
+    pub content_type: String,
+    pub size_bytes: u64,
+    /// When the artifact was first stored.
+    pub created_at: String,
+    /// The owning run.
+    pub run_id: String,
+    /// Free string labels, sorted by name.
+    pub tags: BTreeMap<String, String>,
+    /// Free JSON metadata.
+    #[schema(value_type = Object)]
+    pub metadata: Map<String, Value>,
+}
+
+impl From<ArtifactMeta> for Artifact {
+    fn from(m: ArtifactMeta) -> Self {
+        // Every field named: a field added to the stored metadata must be added here too (the seed shows them all).
+        let ArtifactMeta {
+            artifact_id,
+            blob_id,
+            content_type,
+            size_bytes,
+            created_at,
+            run_id,
+            tags,
+            metadata,
+        } = m;
+        Artifact {
+            artifact_id,
+            blob_id,
+            content_type,
+            size_bytes,
+            created_at,
+            run_id,
+            tags,
+            metadata,
+        }
+    }
+}
