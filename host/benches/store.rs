@@ -2,7 +2,9 @@
 //!
 //! Run: `cargo bench -p abstractgateway --bench store`.
 
+use std::fs::OpenOptions;
 use std::hint::black_box;
+use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -82,6 +84,25 @@ fn durable_appends(c: &mut Criterion) {
         b.iter(|| {
             seq += 1;
             store.commit(one_record("sequential", seq)).expect("commit");
+        })
+    });
+
+    // The floor of the commit above, in the same run and on the same file system: the same bytes (the record,
+    // plus its key and the journal's framing) appended to a plain file and `sync_data`ed.
+    let bytes = serde_json::to_vec(&record("sequential", 1))
+        .expect("encode")
+        .len()
+        + 64;
+    let block = vec![0x5a_u8; bytes];
+    let mut file = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.path().join("raw-journal"))
+        .expect("open raw journal");
+    group.bench_function("raw_append_same_bytes_sync_data", |b| {
+        b.iter(|| {
+            file.write_all(&block).expect("write");
+            file.sync_data().expect("sync_data");
         })
     });
     group.finish();

@@ -292,27 +292,36 @@ pub const DELIVER_EVENT_COMMAND: &str = "gateway.deliver_event";
 
 /// A command as stored in the durable inbox (the seed's `commands.jsonl` line).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CommandRecord {
     pub command_id: String,
     pub run_id: String,
+    /// `pause`, `resume`, `cancel`, `emit_event`, `update_schedule` or `compact_memory`.
     #[serde(rename = "type")]
     pub kind: String,
+    /// What the type needs.
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub payload: Value,
+    /// ISO 8601: the client's, else when it was stored.
     pub ts: String,
     pub client_id: Option<String>,
+    /// Its place in the inbox.
     pub seq: u64,
 }
 
 /// The durable result of applying a command.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CommandOutcome {
     pub command_id: String,
     pub seq: u64,
     /// `applied` or `rejected`.
     pub status: String,
+    /// Why it was rejected.
     pub reason: Option<String>,
     /// Runs the command changed.
     pub runs: Vec<String>,
+    /// ISO 8601.
     pub applied_at: String,
 }
 

@@ -255,7 +255,7 @@ async fn store_attachment(
     Ok(Json(AttachmentStored {
         ok: true,
         run_id,
-        metadata: meta.into(),
+        metadata: meta,
         attachment,
     }))
 }

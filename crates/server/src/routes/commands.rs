@@ -146,8 +146,8 @@ pub async fn get(
 ) -> ApiResult<Json<CommandStatus>> {
     match st.gw.store().get_command(&command_id)? {
         Some((rec, outcome)) => Ok(Json(CommandStatus {
-            command: rec.into(),
-            outcome: outcome.map(Into::into),
+            command: rec,
+            outcome,
         })),
         None => Err(ApiError::not_found(format!(
             "Command '{command_id}' not found"
@@ -192,8 +192,8 @@ mod tests {
         for outcome in [None, Some(outcome)] {
             let old = serde_json::to_string(&json!({"command": rec, "outcome": outcome}));
             let typed = serde_json::to_string(&CommandStatus {
-                command: rec.clone().into(),
-                outcome: outcome.map(Into::into),
+                command: rec.clone(),
+                outcome,
             });
             assert_eq!(typed.ok(), old.ok());
         }

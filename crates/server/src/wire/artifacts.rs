@@ -3,7 +3,6 @@
 use std::collections::BTreeMap;
 
 use serde::Serialize;
-use serde_json::{Map, Value};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::artifacts::ArtifactMeta;
@@ -59,50 +58,4 @@ impl From<ArtifactMeta> for ArtifactListItem {
 pub struct ArtifactList {
     /// Newest first.
     pub items: Vec<ArtifactListItem>,
-}
-
-/// `GET /runs/{run_id}/artifacts/{artifact_id}`: the seed's `ArtifactMetadata`.
-#[derive(Serialize, ToSchema)]
-pub struct Artifact {
-    pub artifact_id: String,
-    /// `sha256` of the content: the blob it shares with every artifact of the same bytes.
-    pub blob_id: String,
-    /// MIME type served with the content.
-    pub content_type: String,
-    pub size_bytes: u64,
-    /// When the artifact was first stored.
-    pub created_at: String,
-    /// The owning run.
-    pub run_id: String,
-    /// Free string labels, sorted by name.
-    pub tags: BTreeMap<String, String>,
-    /// Free JSON metadata.
-    #[schema(value_type = Object)]
-    pub metadata: Map<String, Value>,
-}
-
-impl From<ArtifactMeta> for Artifact {
-    fn from(m: ArtifactMeta) -> Self {
-        // Every field named: a field added to the stored metadata must be added here too (the seed shows them all).
-        let ArtifactMeta {
-            artifact_id,
-            blob_id,
-            content_type,
-            size_bytes,
-            created_at,
-            run_id,
-            tags,
-            metadata,
-        } = m;
-        Artifact {
-            artifact_id,
-            blob_id,
-            content_type,
-            size_bytes,
-            created_at,
-            run_id,
-            tags,
-            metadata,
-        }
-    }
 }

@@ -7,9 +7,9 @@ use bytes::Bytes;
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::artifacts::ArtifactMeta;
 use crate::error::ApiError;
 use crate::extract::{BodyFields, json_object, missing_field, multipart_parts};
-use crate::wire::artifacts::Artifact;
 
 /// The multipart form of `POST /attachments/upload`.
 #[derive(ToSchema)]
@@ -153,6 +153,6 @@ pub struct AttachmentStored {
     /// The session's memory run (`session_memory_<sid>`), which owns the artifact.
     pub run_id: String,
     /// The stored artifact's metadata (the seed's `ArtifactMetadata`).
-    pub metadata: Artifact,
+    pub metadata: ArtifactMeta,
     pub attachment: AttachmentRef,
 }

@@ -69,87 +69,10 @@ pub struct CommandAccepted {
     pub seq: u64,
 }
 
-/// A stored command (the seed's `commands.jsonl` line).
-#[derive(Serialize, ToSchema)]
-pub struct Command {
-    pub command_id: String,
-    pub run_id: String,
-    #[serde(rename = "type")]
-    pub kind: String,
-    #[schema(value_type = Object)]
-    pub payload: Value,
-    /// ISO 8601.
-    pub ts: String,
-    pub client_id: Option<String>,
-    /// Its place in the inbox.
-    pub seq: u64,
-}
-
-impl From<CommandRecord> for Command {
-    fn from(c: CommandRecord) -> Self {
-        // Every field named: a field added to the stored record must be added here too.
-        let CommandRecord {
-            command_id,
-            run_id,
-            kind,
-            payload,
-            ts,
-            client_id,
-            seq,
-        } = c;
-        Command {
-            command_id,
-            run_id,
-            kind,
-            payload,
-            ts,
-            client_id,
-            seq,
-        }
-    }
-}
-
-/// What applying a command did.
-#[derive(Serialize, ToSchema)]
-pub struct Outcome {
-    pub command_id: String,
-    pub seq: u64,
-    /// `applied` or `rejected`.
-    pub status: String,
-    /// Why it was rejected.
-    pub reason: Option<String>,
-    /// The runs it changed.
-    pub runs: Vec<String>,
-    /// ISO 8601.
-    pub applied_at: String,
-}
-
-impl From<CommandOutcome> for Outcome {
-    fn from(o: CommandOutcome) -> Self {
-        // Every field named: a field added to the stored outcome must be added here too.
-        let CommandOutcome {
-            command_id,
-            seq,
-            status,
-            reason,
-            runs,
-            applied_at,
-        } = o;
-        Outcome {
-            command_id,
-            seq,
-            status,
-            reason,
-            runs,
-            applied_at,
-        }
-    }
-}
-
 /// `GET /commands/{command_id}`.
 #[derive(Serialize, ToSchema)]
 pub struct CommandStatus {
-    pub command: Command,
+    pub command: CommandRecord,
     /// Null until the command is applied (or rejected).
-    pub outcome: Option<Outcome>,
+    pub outcome: Option<CommandOutcome>,
 }

@@ -76,6 +76,7 @@ const META_PREFIX: &str = "artifact/";
 /// Metadata of one artifact, as the seed's `ArtifactMetadata.to_dict()` lays it out (minus the runtime-0.13
 /// `descriptor`/`access` additions).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = Artifact))]
 pub struct ArtifactMeta {
     /// `sha256(run_id + "\0" + content)[:32]`.
     pub artifact_id: String,
@@ -94,6 +95,7 @@ pub struct ArtifactMeta {
     pub tags: BTreeMap<String, String>,
     /// Free JSON metadata.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub metadata: Map<String, Value>,
 }
 
