@@ -163,11 +163,12 @@ pub async fn content(
 }
 /// The routes of this module (documented ones through `routes!`, see `crate::openapi`).
 pub fn routes() -> utoipa_axum::router::OpenApiRouter<SharedState> {
+    use crate::routes::Documented;
     use utoipa_axum::routes;
     utoipa_axum::router::OpenApiRouter::new()
-        .routes(routes!(list))
-        .routes(routes!(meta))
-        .routes(routes!(content))
+        .documented(routes!(list))
+        .documented(routes!(meta))
+        .documented(routes!(content))
 }
 
 #[cfg(test)]

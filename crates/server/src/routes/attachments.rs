@@ -354,8 +354,9 @@ pub async fn ingest(
 
 /// The routes of this module (documented ones through `routes!`, see `crate::openapi`).
 pub fn routes() -> utoipa_axum::router::OpenApiRouter<SharedState> {
+    use crate::routes::Documented;
     use utoipa_axum::routes;
     utoipa_axum::router::OpenApiRouter::new()
-        .routes(routes!(upload))
-        .routes(routes!(ingest))
+        .documented(routes!(upload))
+        .documented(routes!(ingest))
 }

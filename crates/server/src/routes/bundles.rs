@@ -557,14 +557,15 @@ pub async fn undeprecate(
 
 /// The routes of this module (documented ones through `routes!`, see `crate::openapi`).
 pub fn routes() -> utoipa_axum::router::OpenApiRouter<SharedState> {
+    use crate::routes::Documented;
     use utoipa_axum::routes;
     utoipa_axum::router::OpenApiRouter::new()
-        .routes(routes!(list))
-        .routes(routes!(upload))
-        .routes(routes!(reload))
-        .routes(routes!(get, delete))
-        .routes(routes!(get_flow))
-        .routes(routes!(deprecate))
-        .routes(routes!(undeprecate))
-        .routes(routes!(workflow_flow))
+        .documented(routes!(list))
+        .documented(routes!(upload))
+        .documented(routes!(reload))
+        .documented(routes!(get, delete))
+        .documented(routes!(get_flow))
+        .documented(routes!(deprecate))
+        .documented(routes!(undeprecate))
+        .documented(routes!(workflow_flow))
 }

@@ -157,10 +157,11 @@ pub async fn get(
 
 /// The routes of this module (documented ones through `routes!`, see `crate::openapi`).
 pub fn routes() -> utoipa_axum::router::OpenApiRouter<SharedState> {
+    use crate::routes::Documented;
     use utoipa_axum::routes;
     utoipa_axum::router::OpenApiRouter::new()
-        .routes(routes!(submit))
-        .routes(routes!(get))
+        .documented(routes!(submit))
+        .documented(routes!(get))
 }
 
 #[cfg(test)]

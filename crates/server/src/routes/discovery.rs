@@ -282,11 +282,12 @@ pub async fn model_capabilities(RawQuery(q): RawQuery) -> ApiResult<Json<ModelCa
 
 /// The routes of this module (documented ones through `routes!`, see `crate::openapi`).
 pub fn routes() -> utoipa_axum::router::OpenApiRouter<SharedState> {
+    use crate::routes::Documented;
     use utoipa_axum::routes;
     utoipa_axum::router::OpenApiRouter::new()
-        .routes(routes!(tools_list))
-        .routes(routes!(capabilities))
-        .routes(routes!(providers))
-        .routes(routes!(provider_models))
-        .routes(routes!(model_capabilities))
+        .documented(routes!(tools_list))
+        .documented(routes!(capabilities))
+        .documented(routes!(providers))
+        .documented(routes!(provider_models))
+        .documented(routes!(model_capabilities))
 }

@@ -180,8 +180,9 @@ pub async fn query(
 
 /// The routes of this module (documented ones through `routes!`, see `crate::openapi`).
 pub fn routes() -> utoipa_axum::router::OpenApiRouter<SharedState> {
+    use crate::routes::Documented;
     use utoipa_axum::routes;
-    utoipa_axum::router::OpenApiRouter::new().routes(routes!(query))
+    utoipa_axum::router::OpenApiRouter::new().documented(routes!(query))
 }
 
 #[cfg(test)]

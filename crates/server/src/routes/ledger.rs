@@ -342,11 +342,12 @@ impl Pump {
 
 /// The routes of this module (documented ones through `routes!`, see `crate::openapi`).
 pub fn routes() -> utoipa_axum::router::OpenApiRouter<SharedState> {
+    use crate::routes::Documented;
     use utoipa_axum::routes;
     utoipa_axum::router::OpenApiRouter::new()
-        .routes(routes!(batch))
-        .routes(routes!(ledger))
-        .routes(routes!(stream))
+        .documented(routes!(batch))
+        .documented(routes!(ledger))
+        .documented(routes!(stream))
 }
 
 #[cfg(test)]

@@ -100,10 +100,11 @@ pub async fn audit_tail(
 
 /// The routes of this module (documented ones through `routes!`, see `crate::openapi`).
 pub fn routes() -> utoipa_axum::router::OpenApiRouter<SharedState> {
+    use crate::routes::Documented;
     use utoipa_axum::routes;
     utoipa_axum::router::OpenApiRouter::new()
-        .routes(routes!(health))
-        .routes(routes!(ready))
-        .routes(routes!(audit_tail))
-        .routes(routes!(crate::metrics::scrape))
+        .documented(routes!(health))
+        .documented(routes!(ready))
+        .documented(routes!(audit_tail))
+        .documented(routes!(crate::metrics::scrape))
 }

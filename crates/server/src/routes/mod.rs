@@ -20,7 +20,9 @@ use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::Response;
 use utoipa::OpenApi;
-use utoipa_axum::router::OpenApiRouter;
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::Schema;
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouter};
 
 use super::error::ApiError;
 use super::state::SharedState;
@@ -30,21 +32,72 @@ use axum::response::IntoResponse;
 /// that are documented: one list makes both (each module's `routes()`).
 pub fn router() -> (Router<SharedState>, utoipa::openapi::OpenApi) {
     let (router, mut doc) = OpenApiRouter::with_openapi(crate::openapi::Doc::openapi())
-        .merge(ui::routes())
-        .merge(misc::routes())
-        .merge(bundles::routes())
-        .merge(runs::routes())
-        .merge(ledger::routes())
-        .merge(artifacts::routes())
-        .merge(observer::routes())
-        .merge(voice::routes())
-        .merge(discovery::routes())
-        .merge(kg::routes())
-        .merge(commands::routes())
-        .merge(attachments::routes())
+        .documented_merge(ui::routes())
+        .documented_merge(misc::routes())
+        .documented_merge(bundles::routes())
+        .documented_merge(runs::routes())
+        .documented_merge(ledger::routes())
+        .documented_merge(artifacts::routes())
+        .documented_merge(observer::routes())
+        .documented_merge(voice::routes())
+        .documented_merge(discovery::routes())
+        .documented_merge(kg::routes())
+        .documented_merge(commands::routes())
+        .documented_merge(attachments::routes())
         .split_for_parts();
     crate::openapi::finish(&mut doc);
     (router.fallback(not_found), doc)
+}
+
+/// How route modules register documented routes: what `routes!` made, added to a router, refusing a schema
+/// name that two different types would share. utoipa would silently keep one of the two, and the document would
+/// describe the other's bodies wrongly; like axum's refusal of two routes on one path, such a collision is a
+/// programming error, found when the router is built (by every test that starts the server).
+pub trait Documented {
+    /// Adds one `routes!` (its handlers and the schemas they name).
+    fn documented(self, route: UtoipaMethodRouter<SharedState>) -> Self;
+    /// Merges another module's routes and schemas.
+    fn documented_merge(self, other: Self) -> Self;
+}
+
+impl Documented for OpenApiRouter<SharedState> {
+    fn documented(self, route: UtoipaMethodRouter<SharedState>) -> Self {
+        let (schemas, _, _) = &route;
+        for (i, (name, schema)) in schemas.iter().enumerate() {
+            claim(&self, name, schema);
+            if schemas[..i].iter().any(|(n, s)| n == name && s != schema) {
+                collision(name);
+            }
+        }
+        self.routes(route)
+    }
+
+    fn documented_merge(self, other: Self) -> Self {
+        if let Some(components) = &other.get_openapi().components {
+            for (name, schema) in &components.schemas {
+                claim(&self, name, schema);
+            }
+        }
+        self.merge(other)
+    }
+}
+
+/// Panics when `router`'s document already holds another schema named `name`.
+fn claim(router: &OpenApiRouter<SharedState>, name: &str, schema: &RefOr<Schema>) {
+    let taken = router
+        .get_openapi()
+        .components
+        .as_ref()
+        .and_then(|c| c.schemas.get(name));
+    if taken.is_some_and(|t| t != schema) {
+        collision(name);
+    }
+}
+
+fn collision(name: &str) -> ! {
+    panic!(
+        "two different types are documented as the OpenAPI schema `{name}`: rename one (`#[schema(as = ...)]`)"
+    )
 }
 
 async fn not_found() -> ApiError {
@@ -86,4 +139,77 @@ pub async fn detail_bodies(req: Request, next: Next) -> Response {
         r.headers_mut().insert(header::ALLOW, a);
     }
     r
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::Json;
+    use serde::Serialize;
+    use utoipa::ToSchema;
+    use utoipa_axum::routes;
+
+    use super::*;
+
+    /// One shape documented as `Answer`.
+    #[derive(Serialize, ToSchema)]
+    #[schema(as = Answer)]
+    struct First {
+        a: u32,
+    }
+
+    /// Another shape that claims the same name.
+    #[derive(Serialize, ToSchema)]
+    #[schema(as = Answer)]
+    struct Second {
+        b: String,
+    }
+
+    #[utoipa::path(get, path = "/first", responses((status = 200, body = First)))]
+    async fn first() -> Json<First> {
+        Json(First { a: 1 })
+    }
+
+    #[utoipa::path(get, path = "/second", responses((status = 200, body = Second)))]
+    async fn second() -> Json<Second> {
+        Json(Second { b: "b".into() })
+    }
+
+    #[utoipa::path(get, path = "/again", responses((status = 200, body = First)))]
+    async fn again() -> Json<First> {
+        Json(First { a: 2 })
+    }
+
+    #[test]
+    fn the_api_names_each_schema_once() {
+        // The real table: building it checks every name.
+        let (_, doc) = router();
+        assert!(
+            doc.components
+                .is_some_and(|c| c.schemas.contains_key("ErrorBody"))
+        );
+    }
+
+    #[test]
+    fn a_type_named_twice_is_fine() {
+        let r = OpenApiRouter::<SharedState>::new()
+            .documented(routes!(first))
+            .documented(routes!(again));
+        assert!(r.get_openapi().components.is_some());
+    }
+
+    #[test]
+    #[should_panic(expected = "OpenAPI schema `Answer`")]
+    fn two_types_with_one_name_are_refused() {
+        let _ = OpenApiRouter::<SharedState>::new()
+            .documented(routes!(first))
+            .documented(routes!(second));
+    }
+
+    #[test]
+    #[should_panic(expected = "OpenAPI schema `Answer`")]
+    fn two_modules_with_one_name_are_refused() {
+        let one = OpenApiRouter::<SharedState>::new().documented(routes!(first));
+        let two = OpenApiRouter::<SharedState>::new().documented(routes!(second));
+        let _ = one.documented_merge(two);
+    }
 }

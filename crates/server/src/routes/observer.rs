@@ -657,11 +657,12 @@ pub async fn chat_threads(
 
 /// The routes of this module (documented ones through `routes!`, see `crate::openapi`).
 pub fn routes() -> utoipa_axum::router::OpenApiRouter<SharedState> {
+    use crate::routes::Documented;
     use utoipa_axum::routes;
     utoipa_axum::router::OpenApiRouter::new()
-        .routes(routes!(summary))
-        .routes(routes!(chat))
-        .routes(routes!(chat_threads))
+        .documented(routes!(summary))
+        .documented(routes!(chat))
+        .documented(routes!(chat_threads))
 }
 
 #[cfg(test)]

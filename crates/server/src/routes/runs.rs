@@ -649,13 +649,14 @@ pub async fn stream_token(
 
 /// The routes of this module (documented ones through `routes!`, see `crate::openapi`).
 pub fn routes() -> utoipa_axum::router::OpenApiRouter<SharedState> {
+    use crate::routes::Documented;
     use utoipa_axum::routes;
     utoipa_axum::router::OpenApiRouter::new()
-        .routes(routes!(start))
-        .routes(routes!(schedule))
-        .routes(routes!(list))
-        .routes(routes!(get))
-        .routes(routes!(input_data))
-        .routes(routes!(history_bundle))
-        .routes(routes!(stream_token))
+        .documented(routes!(start))
+        .documented(routes!(schedule))
+        .documented(routes!(list))
+        .documented(routes!(get))
+        .documented(routes!(input_data))
+        .documented(routes!(history_bundle))
+        .documented(routes!(stream_token))
 }

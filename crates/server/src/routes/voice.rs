@@ -366,8 +366,9 @@ pub async fn transcribe(
 
 /// The routes of this module (documented ones through `routes!`, see `crate::openapi`).
 pub fn routes() -> utoipa_axum::router::OpenApiRouter<SharedState> {
+    use crate::routes::Documented;
     use utoipa_axum::routes;
     utoipa_axum::router::OpenApiRouter::new()
-        .routes(routes!(tts))
-        .routes(routes!(transcribe))
+        .documented(routes!(tts))
+        .documented(routes!(transcribe))
 }
