@@ -1,6 +1,8 @@
 //! Error answers: handlers' `{"detail": "..."}` (compact, `application/json`) and the security layers'
 //! spaced-JSON answers (`application/json; charset=utf-8`), as the seed sends them.
 
+use std::marker::PhantomData;
+
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -169,6 +171,33 @@ pub fn raw_json(status: StatusCode, body: String) -> Response {
         HeaderValue::from_static("application/json"),
     );
     r
+}
+
+/// A 200 answer of type `T`, already encoded as compact JSON.
+///
+/// Large answers (ledger pages of up to 16 MiB) are encoded on the blocking thread that read them, not on the
+/// async executor; the handler still names `T`, which its `#[utoipa::path]` documents.
+pub struct Encoded<T> {
+    body: String,
+    _answer: PhantomData<fn() -> T>,
+}
+
+impl<T: Serialize> Encoded<T> {
+    /// Encodes `v` (call it off the async executor when `v` is large).
+    pub fn new(v: &T) -> Result<Self, ApiError> {
+        let body = serde_json::to_string(v)
+            .map_err(|e| ApiError::internal(format!("encoding the answer failed: {e}")))?;
+        Ok(Encoded {
+            body,
+            _answer: PhantomData,
+        })
+    }
+}
+
+impl<T> IntoResponse for Encoded<T> {
+    fn into_response(self) -> Response {
+        raw_json(StatusCode::OK, self.body)
+    }
 }
 
 /// A security-layer rejection: `{"detail": "..."}` spaced, `application/json; charset=utf-8`.

@@ -89,6 +89,33 @@ pub fn json_object(headers: &HeaderMap, body: &[u8]) -> Result<Map<String, Value
     }
 }
 
+/// Parses a JSON body as a model: `fields` reads each field through `BodyFields` (in the model's order, which is
+/// the order of the 422's issues), then any field error answers FastAPI's 422. A missing, malformed or non-object
+/// body is refused first, as `json_object` does.
+pub fn parse_body<T>(
+    headers: &HeaderMap,
+    body: &[u8],
+    fields: impl FnOnce(&mut BodyFields<'_>) -> T,
+) -> Result<T, ApiError> {
+    let obj = json_object(headers, body)?;
+    let mut f = BodyFields::new(&obj);
+    let value = fields(&mut f);
+    f.finish()?;
+    Ok(value)
+}
+
+/// Parses a query string: `fields` reads each parameter through `QueryParams` (in the model's order, which is the
+/// order of the 422's issues), then any parameter error answers FastAPI's 422.
+pub fn parse_query<T>(
+    raw: Option<&str>,
+    fields: impl FnOnce(&mut QueryParams) -> T,
+) -> Result<T, ApiError> {
+    let mut q = QueryParams::parse(raw);
+    let value = fields(&mut q);
+    q.finish()?;
+    Ok(value)
+}
+
 fn not_a_dict(input: Value) -> ApiError {
     ApiError::validation(vec![
         json!({"type": "model_attributes_type", "loc": ["body"],

@@ -4,7 +4,6 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, header};
@@ -13,7 +12,7 @@ use bytes::Bytes;
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
-use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::error::{ApiError, ApiResult, Encoded, ErrorBody};
 use crate::routes::runs::load_run;
 use crate::sse_tail::Tail;
 use crate::state::SharedState;
@@ -71,7 +70,7 @@ pub async fn ledger(
     State(st): State<SharedState>,
     Path(run_id): Path<String>,
     RawQuery(q): RawQuery,
-) -> ApiResult<Json<LedgerPage>> {
+) -> ApiResult<Encoded<LedgerPage>> {
     let LedgerQuery { after, limit } = LedgerQuery::parse(q.as_deref())?;
     let store = st.gw.store().clone();
     // Store reads of up to `limit` records: off the async executor.
@@ -85,11 +84,11 @@ pub async fn ledger(
             &mut budget,
             true,
         );
-        Ok(page(items, after))
+        Encoded::new(&page(items, after))
     })
     .await
     .map_err(|e| ApiError::internal(format!("ledger read failed: {e}")))??;
-    Ok(Json(answer))
+    Ok(answer)
 }
 
 /// Ledger pages of several runs.
@@ -103,7 +102,7 @@ pub async fn batch(
     State(st): State<SharedState>,
     headers: HeaderMap,
     body: Bytes,
-) -> ApiResult<Json<LedgerBatchPages>> {
+) -> ApiResult<Encoded<LedgerBatchPages>> {
     let LedgerBatch {
         runs: wanted,
         limit,
@@ -118,12 +117,14 @@ pub async fn batch(
         }
     }
     let store = st.gw.store().clone();
-    let pages = tokio::task::spawn_blocking(move || batch_pages(&store, runs, limit as usize))
-        .await
-        .map_err(|e| ApiError::internal(format!("ledger read failed: {e}")))??;
-    Ok(Json(LedgerBatchPages {
-        runs: RunPages(pages),
-    }))
+    // Reading and encoding up to 16 MiB of records: both off the async executor.
+    tokio::task::spawn_blocking(move || {
+        Encoded::new(&LedgerBatchPages {
+            runs: RunPages(batch_pages(&store, runs, limit as usize)?),
+        })
+    })
+    .await
+    .map_err(|e| ApiError::internal(format!("ledger read failed: {e}")))?
 }
 
 /// The page of each run (store reads: call off the async executor), within one byte budget for them all.

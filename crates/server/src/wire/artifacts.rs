@@ -7,7 +7,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::artifacts::ArtifactMeta;
 use crate::error::ApiError;
-use crate::extract::QueryParams;
+use crate::extract::parse_query;
 
 /// The query of `GET /runs/{run_id}/artifacts`.
 #[derive(IntoParams)]
@@ -21,10 +21,9 @@ pub struct ArtifactListQuery {
 impl ArtifactListQuery {
     /// Parses and validates the query (FastAPI's 422).
     pub fn parse(raw: Option<&str>) -> Result<Self, ApiError> {
-        let mut q = QueryParams::parse(raw);
-        let limit = q.int("limit", 200, Some(1), Some(2000));
-        q.finish()?;
-        Ok(ArtifactListQuery { limit })
+        parse_query(raw, |q| ArtifactListQuery {
+            limit: q.int("limit", 200, Some(1), Some(2000)),
+        })
     }
 }
 

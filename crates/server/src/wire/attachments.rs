@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 
 use crate::artifacts::ArtifactMeta;
 use crate::error::ApiError;
-use crate::extract::{BodyFields, json_object, missing_field, multipart_parts};
+use crate::extract::{missing_field, multipart_parts, parse_body};
 
 /// The multipart form of `POST /attachments/upload`.
 #[derive(ToSchema)]
@@ -96,17 +96,13 @@ pub struct AttachmentIngest {
 impl AttachmentIngest {
     /// Parses and validates the body (FastAPI's 422 for a missing or wrong field).
     pub fn parse(headers: &HeaderMap, body: &[u8]) -> Result<Self, ApiError> {
-        let obj = json_object(headers, body)?;
-        let mut f = BodyFields::new(&obj);
-        let req = AttachmentIngest {
+        parse_body(headers, body, |f| AttachmentIngest {
             session_id: f.req_str("session_id"),
             path: f.req_str("path"),
             filename: f.opt_str("filename"),
             content_type: f.opt_str("content_type"),
             workspace_root: f.opt_str("workspace_root"),
-        };
-        f.finish()?;
-        Ok(req)
+        })
     }
 }
 

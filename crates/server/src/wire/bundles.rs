@@ -9,7 +9,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::bundle::EntryInput;
 use crate::error::ApiError;
-use crate::extract::{BodyFields, QueryParams, json_object, missing_field, multipart_parts};
+use crate::extract::{QueryParams, missing_field, multipart_parts, parse_body, parse_query};
 
 /// The query of `GET /bundles`.
 #[derive(IntoParams)]
@@ -26,13 +26,9 @@ pub struct BundleListQuery {
 impl BundleListQuery {
     /// Parses and validates the query (FastAPI's 422).
     pub fn parse(raw: Option<&str>) -> Result<Self, ApiError> {
-        let mut q = QueryParams::parse(raw);
-        let all_versions = q.bool("all_versions", false);
-        let include_deprecated = q.bool("include_deprecated", false);
-        q.finish()?;
-        Ok(BundleListQuery {
-            all_versions,
-            include_deprecated,
+        parse_query(raw, |q| BundleListQuery {
+            all_versions: q.bool("all_versions", false),
+            include_deprecated: q.bool("include_deprecated", false),
         })
     }
 }
@@ -291,17 +287,13 @@ pub struct BundleDeleteQuery {
 impl BundleDeleteQuery {
     /// Parses and validates the query (FastAPI's 422); a blank version is none.
     pub fn parse(raw: Option<&str>) -> Result<Self, ApiError> {
-        let mut q = QueryParams::parse(raw);
-        let reload = q.bool("reload", true);
-        q.finish()?;
-        let bundle_version = q
-            .get("bundle_version")
-            .map(str::trim)
-            .filter(|v| !v.is_empty())
-            .map(str::to_string);
-        Ok(BundleDeleteQuery {
-            bundle_version,
-            reload,
+        parse_query(raw, |q| BundleDeleteQuery {
+            bundle_version: q
+                .get("bundle_version")
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(str::to_string),
+            reload: q.bool("reload", true),
         })
     }
 }
@@ -349,18 +341,16 @@ impl Deprecation {
                 reason: None,
             });
         }
-        let obj = json_object(headers, body)?;
-        let mut f = BodyFields::new(&obj);
-        let flow_id = f
-            .opt_str("flow_id")
-            .map(|s| s.trim().to_string())
-            .filter(|s| !s.is_empty());
-        let reason = f
-            .opt_str("reason")
-            .map(|s| s.trim().to_string())
-            .filter(|s| !s.is_empty());
-        f.finish()?;
-        Ok(Deprecation { flow_id, reason })
+        parse_body(headers, body, |f| Deprecation {
+            flow_id: f
+                .opt_str("flow_id")
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty()),
+            reason: f
+                .opt_str("reason")
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty()),
+        })
     }
 }
 

@@ -6,7 +6,7 @@ use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
 use crate::error::ApiError;
-use crate::extract::{BodyFields, json_object};
+use crate::extract::parse_body;
 use crate::run::{COMMAND_TYPES, CommandOutcome, CommandRecord};
 
 /// The body of `POST /commands`.
@@ -33,17 +33,14 @@ impl SubmitCommand {
     /// Parses and validates the body (FastAPI's 422 for a missing or wrong field; 400 for an unknown type or an
     /// empty run id, as the seed).
     pub fn parse(headers: &HeaderMap, body: &[u8]) -> Result<Self, ApiError> {
-        let obj = json_object(headers, body)?;
-        let mut f = BodyFields::new(&obj);
-        let req = SubmitCommand {
+        let req = parse_body(headers, body, |f| SubmitCommand {
             command_id: f.req_str("command_id"),
             run_id: f.req_str("run_id"),
             r#type: f.req_str("type"),
             payload: f.obj_or_empty("payload"),
             ts: f.opt_str("ts"),
             client_id: f.opt_str("client_id"),
-        };
-        f.finish()?;
+        })?;
         if !COMMAND_TYPES.contains(&req.r#type.as_str()) {
             return Err(ApiError::bad_request(
                 "type must be one of pause|resume|cancel|emit_event|update_schedule|compact_memory",

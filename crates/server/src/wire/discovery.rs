@@ -5,7 +5,7 @@ use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::error::ApiError;
-use crate::extract::QueryParams;
+use crate::extract::parse_query;
 
 /// `GET /discovery/tools`.
 #[derive(Serialize, ToSchema)]
@@ -84,10 +84,9 @@ pub struct ProvidersQuery {
 impl ProvidersQuery {
     /// Parses and validates the query (FastAPI's 422).
     pub fn parse(raw: Option<&str>) -> Result<Self, ApiError> {
-        let mut q = QueryParams::parse(raw);
-        let include_models = q.bool("include_models", false);
-        q.finish()?;
-        Ok(ProvidersQuery { include_models })
+        parse_query(raw, |q| ProvidersQuery {
+            include_models: q.bool("include_models", false),
+        })
     }
 }
 
@@ -148,9 +147,7 @@ pub struct ModelCapabilitiesQuery {
 impl ModelCapabilitiesQuery {
     /// Parses and validates the query (FastAPI's 422 when absent; 400 when blank, as the seed).
     pub fn parse(raw: Option<&str>) -> Result<Self, ApiError> {
-        let mut q = QueryParams::parse(raw);
-        let name = q.required("model_name");
-        q.finish()?;
+        let name = parse_query(raw, |q| q.required("model_name"))?;
         let model_name = name.trim().to_string();
         if model_name.is_empty() {
             return Err(ApiError::bad_request("model_name is required"));

@@ -6,7 +6,7 @@ use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
 use crate::error::ApiError;
-use crate::extract::{BodyFields, json_object};
+use crate::extract::parse_body;
 
 fn blank_to_none(s: Option<String>) -> Option<String> {
     s.map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
@@ -52,9 +52,7 @@ impl KgQuery {
     /// Parses and validates the body (FastAPI's 422 for a wrong type; 400 for an unknown scope or a
     /// combination the seed refuses). Blank ids are absent; the scope is trimmed and lowercased.
     pub fn parse(headers: &HeaderMap, body: &[u8]) -> Result<Self, ApiError> {
-        let obj = json_object(headers, body)?;
-        let mut f = BodyFields::new(&obj);
-        let req = KgQuery {
+        let req = parse_body(headers, body, |f| KgQuery {
             run_id: blank_to_none(f.opt_str("run_id")),
             session_id: blank_to_none(f.opt_str("session_id")),
             scope: f
@@ -73,8 +71,7 @@ impl KgQuery {
             order: f.opt_str("order").unwrap_or_else(|| "desc".into()),
             all_owners: f.bool_or("all_owners", false),
             limit: f.opt_int("limit", Some(-1), Some(10_000)).unwrap_or(500),
-        };
-        f.finish()?;
+        })?;
         if !["run", "session", "global", "all"].contains(&req.scope.as_str()) {
             return Err(ApiError::bad_request(
                 "scope must be one of run|session|global|all",

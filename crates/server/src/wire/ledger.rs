@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::error::ApiError;
-use crate::extract::{BodyFields, QueryParams, json_object};
+use crate::extract::{BodyFields, json_object, parse_query};
 
 /// Most runs one batch request may ask for (the seed has no cap).
 pub const MAX_BATCH_RUNS: usize = 500;
@@ -31,10 +31,12 @@ pub struct LedgerQuery {
 impl LedgerQuery {
     /// Parses and validates the query (FastAPI's 422).
     pub fn parse(raw: Option<&str>) -> Result<Self, ApiError> {
-        let mut q = QueryParams::parse(raw);
-        let after = q.int("after", 0, Some(0), None);
-        let limit = q.int("limit", 200, Some(1), Some(2000));
-        q.finish()?;
+        let (after, limit) = parse_query(raw, |q| {
+            (
+                q.int("after", 0, Some(0), None),
+                q.int("limit", 200, Some(1), Some(2000)),
+            )
+        })?;
         // Both are within their (non-negative) bounds once `finish` passed.
         Ok(LedgerQuery {
             after: after.max(0) as u64,
@@ -143,11 +145,13 @@ pub struct LedgerStreamQuery {
 impl LedgerStreamQuery {
     /// Parses and validates the query (FastAPI's 422).
     pub fn parse(raw: Option<&str>) -> Result<Self, ApiError> {
-        let mut q = QueryParams::parse(raw);
-        let after = q.int("after", 0, Some(0), None);
-        let heartbeat_s = q.float("heartbeat_s", 5.0, 0.1, 60.0);
         // Checked before `heartbeat_s` is used: a NaN, negative or huge value would make `Duration` panic.
-        q.finish()?;
+        let (after, heartbeat_s) = parse_query(raw, |q| {
+            (
+                q.int("after", 0, Some(0), None),
+                q.float("heartbeat_s", 5.0, 0.1, 60.0),
+            )
+        })?;
         Ok(LedgerStreamQuery {
             after: after.max(0) as u64,
             heartbeat_s,

@@ -5,7 +5,7 @@ use serde_json::{Map, Value};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::error::ApiError;
-use crate::extract::QueryParams;
+use crate::extract::parse_query;
 
 /// `GET /api/health`: the seed's body, plus `warnings` when some bundle did not load.
 #[derive(Serialize, ToSchema)]
@@ -46,10 +46,9 @@ pub struct AuditTailQuery {
 impl AuditTailQuery {
     /// Parses and validates the query (FastAPI's 422).
     pub fn parse(raw: Option<&str>) -> Result<Self, ApiError> {
-        let mut q = QueryParams::parse(raw);
-        let max_bytes = q.int("max_bytes", 80_000, Some(1024), Some(400_000));
-        q.finish()?;
-        Ok(AuditTailQuery { max_bytes })
+        parse_query(raw, |q| AuditTailQuery {
+            max_bytes: q.int("max_bytes", 80_000, Some(1024), Some(400_000)),
+        })
     }
 }
 

@@ -6,7 +6,7 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use crate::error::ApiError;
-use crate::extract::{BodyFields, json_object};
+use crate::extract::{BodyFields, parse_body};
 
 /// The fields every helper's body starts with, read in the seed's order (so 422 issues list in its order).
 fn route_fields(f: &mut BodyFields) -> (Option<String>, Option<String>, bool) {
@@ -32,14 +32,13 @@ pub struct SummarizeRun {
 impl SummarizeRun {
     /// Parses and validates the body (FastAPI's 422 for a wrong type).
     pub fn parse(headers: &HeaderMap, body: &[u8]) -> Result<Self, ApiError> {
-        let obj = json_object(headers, body)?;
-        let mut f = BodyFields::new(&obj);
-        let (provider, model, include_subruns) = route_fields(&mut f);
-        f.finish()?;
-        Ok(SummarizeRun {
-            provider,
-            model,
-            include_subruns,
+        parse_body(headers, body, |f| {
+            let (provider, model, include_subruns) = route_fields(f);
+            SummarizeRun {
+                provider,
+                model,
+                include_subruns,
+            }
         })
     }
 }
@@ -77,18 +76,15 @@ pub struct AskAboutRun {
 impl AskAboutRun {
     /// Parses and validates the body (FastAPI's 422 for a wrong type, or a message that is not an object).
     pub fn parse(headers: &HeaderMap, body: &[u8]) -> Result<Self, ApiError> {
-        let obj = json_object(headers, body)?;
-        let mut f = BodyFields::new(&obj);
-        let (provider, model, include_subruns) = route_fields(&mut f);
-        let messages = f.objects_or_empty("messages");
-        let persist = f.bool_or("persist", false);
-        f.finish()?;
-        Ok(AskAboutRun {
-            provider,
-            model,
-            include_subruns,
-            messages,
-            persist,
+        parse_body(headers, body, |f| {
+            let (provider, model, include_subruns) = route_fields(f);
+            AskAboutRun {
+                provider,
+                model,
+                include_subruns,
+                messages: f.objects_or_empty("messages"),
+                persist: f.bool_or("persist", false),
+            }
         })
     }
 }
@@ -110,18 +106,15 @@ pub struct SaveChatThread {
 impl SaveChatThread {
     /// Parses and validates the body (FastAPI's 422 for a wrong type, or a message that is not an object).
     pub fn parse(headers: &HeaderMap, body: &[u8]) -> Result<Self, ApiError> {
-        let obj = json_object(headers, body)?;
-        let mut f = BodyFields::new(&obj);
-        let (provider, model, include_subruns) = route_fields(&mut f);
-        let messages = f.objects_or_empty("messages");
-        let title = f.opt_str("title");
-        f.finish()?;
-        Ok(SaveChatThread {
-            provider,
-            model,
-            include_subruns,
-            messages,
-            title,
+        parse_body(headers, body, |f| {
+            let (provider, model, include_subruns) = route_fields(f);
+            SaveChatThread {
+                provider,
+                model,
+                include_subruns,
+                messages: f.objects_or_empty("messages"),
+                title: f.opt_str("title"),
+            }
         })
     }
 }

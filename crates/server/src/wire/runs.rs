@@ -6,7 +6,7 @@ use serde_json::{Map, Value};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::error::ApiError;
-use crate::extract::{BodyFields, QueryParams, json_object};
+use crate::extract::{BodyFields, json_object, parse_body, parse_query};
 use crate::run::RunStatus;
 
 /// The body of `POST /runs/start`. Bundle mode names a bundle entrypoint (each part defaults as the seed
@@ -29,9 +29,7 @@ pub struct StartRun {
 impl StartRun {
     /// Parses and validates the body (FastAPI's 422 for a wrong type).
     pub fn parse(headers: &HeaderMap, body: &[u8]) -> Result<Self, ApiError> {
-        let obj = json_object(headers, body)?;
-        let mut f = BodyFields::new(&obj);
-        let req = StartRun {
+        parse_body(headers, body, |f| StartRun {
             bundle_id: f.opt_str("bundle_id"),
             bundle_version: f.opt_str("bundle_version"),
             flow_id: f.opt_str("flow_id"),
@@ -40,9 +38,7 @@ impl StartRun {
                 .opt_str("session_id")
                 .map(|s| s.trim().to_string())
                 .filter(|s| !s.is_empty()),
-        };
-        f.finish()?;
-        Ok(req)
+        })
     }
 }
 
@@ -233,28 +229,27 @@ pub struct RunListQuery {
 impl RunListQuery {
     /// Parses and validates the query (FastAPI's 422; 400 for an unknown status, as the seed).
     pub fn parse(raw: Option<&str>) -> Result<(Self, Option<RunStatus>), ApiError> {
-        let mut q = QueryParams::parse(raw);
-        let limit = q.int("limit", 50, Some(1), Some(500));
-        let root_only = q.bool("root_only", false);
-        let include_ledger_len = q.bool("include_ledger_len", true);
-        let include_metrics = q.bool("include_metrics", false);
-        q.finish()?;
-        let status = match q.get("status").map(str::trim).filter(|s| !s.is_empty()) {
+        let query = parse_query(raw, |q| RunListQuery {
+            limit: q.int("limit", 50, Some(1), Some(500)),
+            status: q.string("status"),
+            workflow_id: q.string("workflow_id").filter(|s| !s.is_empty()),
+            session_id: q.string("session_id").filter(|s| !s.is_empty()),
+            root_only: q.bool("root_only", false),
+            include_ledger_len: q.bool("include_ledger_len", true),
+            include_metrics: q.bool("include_metrics", false),
+        })?;
+        let status = match query
+            .status
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
             Some(s) => Some(RunStatus::parse(&s.to_ascii_lowercase()).ok_or_else(|| {
                 ApiError::bad_request(
                     "Invalid status (expected: running|waiting|completed|failed|cancelled)",
                 )
             })?),
             None => None,
-        };
-        let query = RunListQuery {
-            limit,
-            status: q.string("status"),
-            workflow_id: q.string("workflow_id").filter(|s| !s.is_empty()),
-            session_id: q.string("session_id").filter(|s| !s.is_empty()),
-            root_only,
-            include_ledger_len,
-            include_metrics,
         };
         Ok((query, status))
     }
@@ -301,29 +296,23 @@ pub struct HistoryQuery {
 impl HistoryQuery {
     /// Parses and validates the query (FastAPI's 422; 400 for an unknown mode).
     pub fn parse(raw: Option<&str>) -> Result<Self, ApiError> {
-        let mut q = QueryParams::parse(raw);
-        let include_subruns = q.bool("include_subruns", true);
-        let include_session = q.bool("include_session", false);
-        let session_turn_limit = q.int("session_turn_limit", 200, Some(1), Some(500));
-        let ledger_max_items = q.int("ledger_max_items", 2000, Some(0), Some(20000));
-        q.finish()?;
-        let ledger_mode = q
-            .get("ledger_mode")
-            .unwrap_or("tail")
-            .trim()
-            .to_ascii_lowercase();
-        if ledger_mode != "tail" && ledger_mode != "full" {
+        let query = parse_query(raw, |q| HistoryQuery {
+            include_subruns: q.bool("include_subruns", true),
+            include_session: q.bool("include_session", false),
+            session_turn_limit: q.int("session_turn_limit", 200, Some(1), Some(500)),
+            ledger_max_items: q.int("ledger_max_items", 2000, Some(0), Some(20000)),
+            ledger_mode: q
+                .get("ledger_mode")
+                .unwrap_or("tail")
+                .trim()
+                .to_ascii_lowercase(),
+        })?;
+        if query.ledger_mode != "tail" && query.ledger_mode != "full" {
             return Err(ApiError::bad_request(
                 "ledger_mode must be 'tail' or 'full'",
             ));
         }
-        Ok(HistoryQuery {
-            include_subruns,
-            include_session,
-            session_turn_limit,
-            ledger_max_items,
-            ledger_mode,
-        })
+        Ok(query)
     }
 }
 

@@ -6,7 +6,7 @@ use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
 use crate::error::ApiError;
-use crate::extract::{BodyFields, json_object};
+use crate::extract::parse_body;
 use crate::wire::observer::ArtifactRef;
 
 /// The body of `POST /runs/{run_id}/voice/tts`.
@@ -26,16 +26,12 @@ impl SpeakText {
     /// Parses and validates the body (FastAPI's 422 for a missing or wrong field; the rest is checked once the
     /// run is found, as the seed does).
     pub fn parse(headers: &HeaderMap, body: &[u8]) -> Result<Self, ApiError> {
-        let obj = json_object(headers, body)?;
-        let mut f = BodyFields::new(&obj);
-        let req = SpeakText {
+        parse_body(headers, body, |f| SpeakText {
             text: f.req_str("text"),
             voice: f.opt_str("voice"),
             format: f.opt_str("format"),
             request_id: f.opt_str("request_id"),
-        };
-        f.finish()?;
-        Ok(req)
+        })
     }
 }
 
@@ -65,15 +61,11 @@ impl TranscribeAudio {
     /// Parses and validates the body (FastAPI's 422 for a missing or wrong field; the ref itself is checked once
     /// the run is found, as the seed does).
     pub fn parse(headers: &HeaderMap, body: &[u8]) -> Result<Self, ApiError> {
-        let obj = json_object(headers, body)?;
-        let mut f = BodyFields::new(&obj);
-        let req = TranscribeAudio {
+        parse_body(headers, body, |f| TranscribeAudio {
             audio_artifact: f.req_obj("audio_artifact"),
             language: f.opt_str("language"),
             request_id: f.opt_str("request_id"),
-        };
-        f.finish()?;
-        Ok(req)
+        })
     }
 }
 
