@@ -23,7 +23,7 @@ pub mod shard;
 pub mod workspace;
 pub mod world;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -127,6 +127,14 @@ pub struct StartRequest {
     pub bundle_sha256: Option<String>,
     /// Store meta key recorded with the run in the same commit (value = run_id), for idempotent starts.
     pub idempotency_key: Option<String>,
+}
+
+/// A start whose batch is built but not yet committed.
+struct PreparedStart {
+    /// The listener runs, then the root run.
+    runs: Vec<RunState>,
+    root_id: String,
+    idempotency_key: Option<String>,
 }
 
 enum Msg {
@@ -335,6 +343,39 @@ impl Gateway {
 
     /// Creates a run (and the listener runs of its `on_event` nodes), durably, then hands it to the runner.
     pub fn start_run(&self, req: StartRequest) -> Result<RunState, StartError> {
+        let (start, batch) = self.prepare_start(req)?;
+        self.store.commit(batch)?;
+        if let Some(winner) = self.idempotency_winner(&start)? {
+            return Ok(winner);
+        }
+        let root = start.runs.last().cloned();
+        self.hand_over(start.runs);
+        root.ok_or_else(|| StoreError::Corrupt("a start created no run".into()).into())
+    }
+
+    /// [`Gateway::start_run`] for async callers. A plain start builds its batch on the caller's thread (CPU
+    /// work only) and waits for its commit without holding a thread: under load, a start is then two thread
+    /// hand-offs (to the committer and back) instead of four. A start that must touch the file system (a
+    /// client-chosen workspace is resolved) or read the store after its commit (an idempotency key) runs on a
+    /// blocking thread, as `start_run`.
+    /// Answers the new run's id (the state is the runner's from here on, so it is not copied for the caller).
+    pub async fn start_run_async(self: Arc<Self>, req: StartRequest) -> Result<String, StartError> {
+        if req.idempotency_key.is_some() || req.input.contains_key("workspace_root") {
+            return match tokio::task::spawn_blocking(move || self.start_run(req)).await {
+                Ok(started) => started.map(|run| run.run_id),
+                Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                // The runtime is shutting down.
+                Err(_) => Err(StoreError::Closed.into()),
+            };
+        }
+        let (start, batch) = self.prepare_start(req)?;
+        self.store.commit_async(batch).await?;
+        self.hand_over(start.runs);
+        Ok(start.root_id)
+    }
+
+    /// The runs a start creates and the batch that records them; nothing is written yet.
+    fn prepare_start(&self, req: StartRequest) -> Result<(PreparedStart, Batch), StartError> {
         let flows = self.flows();
         let flow = flows
             .get(&req.workflow_id)
@@ -384,35 +425,56 @@ impl Gateway {
                 req.bundle_sha256.clone(),
             ));
         }
-        runs.push(root.clone());
+        let root_id = root.run_id.clone();
+        runs.push(root);
         let mut batch = Batch::default();
         for r in &runs {
             batch.put_run(r);
         }
         batch.set_intake();
         if let Some(key) = &req.idempotency_key {
-            batch.put_meta(key, root.run_id.as_bytes());
+            batch.put_meta(key, root_id.as_bytes());
             // Two nodes of a cluster may start with one key at once: the first start in the log wins whole.
             batch.only_if_absent(key);
         }
-        self.store.commit(batch)?;
-        if let Some(key) = &req.idempotency_key
-            && let Some(winner) = self.store.get_meta(key)?
-            && winner != root.run_id.as_bytes()
-        {
-            let winner = String::from_utf8_lossy(&winner).into_owned();
-            return self.store.get_run(&winner)?.ok_or_else(|| {
-                StoreError::Corrupt(format!(
-                    "idempotency key {key} names run {winner}, which is not stored"
-                ))
-                .into()
-            });
+        Ok((
+            PreparedStart {
+                runs,
+                root_id,
+                idempotency_key: req.idempotency_key,
+            },
+            batch,
+        ))
+    }
+
+    /// After a start's commit: the run another start created with the same idempotency key, if that start
+    /// won the key (then this start wrote nothing).
+    fn idempotency_winner(&self, start: &PreparedStart) -> Result<Option<RunState>, StartError> {
+        let Some(key) = &start.idempotency_key else {
+            return Ok(None);
+        };
+        let Some(winner) = self.store.get_meta(key)? else {
+            return Ok(None);
+        };
+        if winner == start.root_id.as_bytes() {
+            return Ok(None);
         }
+        let winner = String::from_utf8_lossy(&winner).into_owned();
+        match self.store.get_run(&winner)? {
+            Some(run) => Ok(Some(run)),
+            None => Err(StoreError::Corrupt(format!(
+                "idempotency key {key} names run {winner}, which is not stored"
+            ))
+            .into()),
+        }
+    }
+
+    /// After a start's commit: the new runs go to the runner.
+    fn hand_over(&self, runs: Vec<RunState>) {
         runs.iter().for_each(metrics::run_started);
         if !self.store.is_replica() {
             self.route_new(runs);
         }
-        Ok(root)
     }
 
     /// Appends a command durably and wakes the runner.
@@ -531,11 +593,14 @@ fn runner(ctx: LoopCtx, rx: Receiver<Msg>) -> bool {
         world.outbox = Some(world::Outbox::new(own.keys.outbox_prefix.clone()));
     }
     let mut parked = cluster::Parked::default();
-    if let Err(e) = recover(&store, &mut world, &mut parked, &mut own) {
-        tracing::error!(shard, "runner recovery failed: {e}");
-        eprintln!("abstractgateway: runner of shard {shard}: recovery failed: {e}");
-        return false;
-    }
+    let mut recovered = match recover(&store, &mut world, &mut parked, &mut own) {
+        Ok(seen) => seen,
+        Err(e) => {
+            tracing::error!(shard, "runner recovery failed: {e}");
+            eprintln!("abstractgateway: runner of shard {shard}: recovery failed: {e}");
+            return false;
+        }
+    };
     if let Err(e) = resend_outbox(&store, &own) {
         tracing::error!(shard, "runner: resending the outbox failed, stopping: {e}");
         return false;
@@ -550,7 +615,14 @@ fn runner(ctx: LoopCtx, rx: Receiver<Msg>) -> bool {
     loop {
         flags.shutdown = false;
         while let Ok(msg) = rx.try_recv() {
-            take(msg, &store, &mut world, &mut parked, &mut flags);
+            take(
+                msg,
+                &store,
+                &mut world,
+                &mut parked,
+                &mut flags,
+                &mut recovered,
+            );
         }
         if let Some(since) = flags.releasing {
             if !world.is_clean()
@@ -578,7 +650,14 @@ fn runner(ctx: LoopCtx, rx: Receiver<Msg>) -> bool {
                 return true;
             }
             match rx.recv_timeout(Duration::from_millis(50)) {
-                Ok(msg) => take(msg, &store, &mut world, &mut parked, &mut flags),
+                Ok(msg) => take(
+                    msg,
+                    &store,
+                    &mut world,
+                    &mut parked,
+                    &mut flags,
+                    &mut recovered,
+                ),
                 Err(RecvTimeoutError::Disconnected) => return true,
                 Err(RecvTimeoutError::Timeout) => {}
             }
@@ -635,7 +714,14 @@ fn runner(ctx: LoopCtx, rx: Receiver<Msg>) -> bool {
             .unwrap_or(Duration::from_secs(3600))
             .min(parked.next_check());
         match rx.recv_timeout(wait) {
-            Ok(msg) => take(msg, &store, &mut world, &mut parked, &mut flags),
+            Ok(msg) => take(
+                msg,
+                &store,
+                &mut world,
+                &mut parked,
+                &mut flags,
+                &mut recovered,
+            ),
             Err(RecvTimeoutError::Disconnected) => return true,
             Err(RecvTimeoutError::Timeout) => {}
         }
@@ -646,12 +732,15 @@ fn runner(ctx: LoopCtx, rx: Receiver<Msg>) -> bool {
 }
 
 /// Adopts a run created by this process, unless the loop knows it already: a run committed while the loop was
-/// recovering is found by the recovery too, may have been stepped since, and its stored state is then the truth.
-fn adopt_fresh(store: &Store, world: &mut World, run: RunState) {
+/// recovering is found by the recovery too (`recovered`), may have been stepped since, and its stored state is
+/// then the truth. A run the recovery did not see cannot have been stepped, so it is adopted without reading
+/// the store.
+fn adopt_fresh(store: &Store, world: &mut World, recovered: &mut HashSet<String>, run: RunState) {
     if world.runs.contains_key(&run.run_id) {
         return;
     }
-    if store.ledger_len(&run.run_id) > run.ledger_len {
+    // A start hands its run over once, so the entry is not needed again.
+    if recovered.remove(&run.run_id) && store.ledger_len(&run.run_id) > run.ledger_len {
         if let Ok(Some(mut stored)) = store.get_run(&run.run_id)
             && !stored.status.is_terminal()
         {
@@ -678,9 +767,12 @@ fn take(
     world: &mut World,
     parked: &mut cluster::Parked,
     flags: &mut Flags,
+    recovered: &mut HashSet<String>,
 ) {
     match msg {
-        Msg::Adopt(runs) => runs.into_iter().for_each(|r| adopt_fresh(store, world, r)),
+        Msg::Adopt(runs) => runs
+            .into_iter()
+            .for_each(|r| adopt_fresh(store, world, recovered, r)),
         Msg::AdoptNew(runs) => parked.add(runs),
         Msg::Commands => flags.commands_pending = true,
         Msg::Reload => {}
@@ -1100,7 +1192,7 @@ fn recover(
     world: &mut World,
     parked: &mut cluster::Parked,
     own: &mut Shard,
-) -> Result<(), StoreError> {
+) -> Result<HashSet<String>, StoreError> {
     world.deferred = store
         .get_meta(&own.keys.deferred)?
         .and_then(|b| serde_json::from_slice(&b).ok())
@@ -1122,6 +1214,7 @@ fn recover(
         .filter(|r| shard::of_root(&own.roots.of(store, &r.run_id), own.shards) == own.keys.shard)
         .collect();
     let n = runs.len();
+    let seen: HashSet<String> = runs.iter().map(|r| r.run_id.clone()).collect();
     for mut r in runs {
         if store.is_replica() && world.flows.get(&r.workflow_id).is_none() {
             parked.add(vec![r]);
@@ -1157,7 +1250,7 @@ fn recover(
     if !world.is_clean() {
         commit_round(store, world, own)?;
     }
-    Ok(())
+    Ok(seen)
 }
 
 /// Ends an active run whose stored state cannot be decoded: it fails with a record saying why, and keeps

@@ -38,6 +38,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware::{from_fn, from_fn_with_state};
 use parking_lot::{Mutex, RwLock};
+use tower::ServiceBuilder;
 use utoipa_swagger_ui::SwaggerUi;
 
 pub use config::ServerConfig;
@@ -75,19 +76,24 @@ pub fn app(state: SharedState) -> Router {
     let (routes, doc) = routes::router();
     let swagger: Router<SharedState> = SwaggerUi::new("/docs").url("/openapi.json", doc).into();
     metrics::install();
+    // The cross-cutting layers, outermost first, added as one stack. Each `Router::layer` call wraps the routes
+    // in one more boxed service, and every layer clones its inner service per request: as ten calls, a request
+    // cloned ~90 boxed services (8% of a started run's instructions); as one stack the box is cloned once.
+    let layers = ServiceBuilder::new()
+        .layer(DefaultBodyLimit::disable())
+        .layer(from_fn(metrics::layer))
+        .layer(from_fn_with_state(state.clone(), request_id::layer))
+        .layer(from_fn_with_state(state.clone(), audit::layer))
+        .layer(from_fn(limits::uri_layer))
+        .layer(from_fn_with_state(state.clone(), origin::layer))
+        .layer(from_fn_with_state(state.clone(), auth::layer))
+        .layer(from_fn_with_state(state.clone(), limits::body_layer))
+        .layer(from_fn_with_state(state.clone(), limits::concurrency_layer))
+        .layer(from_fn(routes::detail_bodies));
     routes
         .merge(swagger)
         .route_layer(from_fn(metrics::mark_route))
-        .layer(from_fn(routes::detail_bodies))
-        .layer(from_fn_with_state(state.clone(), limits::concurrency_layer))
-        .layer(from_fn_with_state(state.clone(), limits::body_layer))
-        .layer(from_fn_with_state(state.clone(), auth::layer))
-        .layer(from_fn_with_state(state.clone(), origin::layer))
-        .layer(from_fn(limits::uri_layer))
-        .layer(from_fn_with_state(state.clone(), audit::layer))
-        .layer(from_fn_with_state(state.clone(), request_id::layer))
-        .layer(from_fn(metrics::layer))
-        .layer(DefaultBodyLimit::disable())
+        .layer(layers)
         .with_state(state)
 }
 

@@ -84,7 +84,7 @@ fn pull(flow: &Value, id: &str, exec_outputs: &Map<String, Value>) -> Value {
     let ctx = BuiltinCtx {
         node_type,
         node_id: id,
-        data,
+        data: data.as_object().expect("a node's data is an object"),
         pin_order: &pin_order,
         output_pins: &output_pins,
         vars: &vars,
@@ -144,7 +144,7 @@ fn parse_json_errors_match_golden_runs() {
             continue;
         };
         let f = lookup_py("parse_json").expect("parse_json");
-        let data = json!({});
+        let data = Map::new();
         let vars = Map::new();
         let ctx = BuiltinCtx {
             node_type: "parse_json",

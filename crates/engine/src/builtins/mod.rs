@@ -27,8 +27,9 @@ pub struct BuiltinCtx<'a> {
     pub node_type: &'a str,
     /// The node's id.
     pub node_id: &'a str,
-    /// The node's `data` object (literalValue, concatConfig, breakConfig, ...).
-    pub data: &'a Value,
+    /// The node's `data` object (literalValue, concatConfig, breakConfig, ...), borrowed from the compiled
+    /// flow: a pure node is evaluated at every pull, so its data is never copied.
+    pub data: &'a Map<String, Value>,
     /// Declared non-exec input pin ids, in declaration order.
     pub pin_order: &'a [String],
     /// Declared non-exec output pin ids.
@@ -194,7 +195,7 @@ pub(crate) mod testutil {
     /// Owns everything a [`BuiltinCtx`] borrows, for tests.
     pub struct CtxParts {
         pub node_type: String,
-        pub data: Value,
+        pub data: Map<String, Value>,
         pub pin_order: Vec<String>,
         pub output_pins: Vec<String>,
         pub vars: Map<String, Value>,
@@ -205,7 +206,7 @@ pub(crate) mod testutil {
         pub fn new(node_type: &str) -> Self {
             Self {
                 node_type: node_type.into(),
-                data: Value::Object(Map::new()),
+                data: Map::new(),
                 pin_order: Vec::new(),
                 output_pins: Vec::new(),
                 vars: Map::new(),
@@ -216,7 +217,9 @@ pub(crate) mod testutil {
         pub fn with_data(mut self, data: Value) -> Self {
             self.pin_order = pins(&data, "inputs");
             self.output_pins = pins(&data, "outputs");
-            self.data = data;
+            if let Value::Object(m) = data {
+                self.data = m;
+            }
             self
         }
 

@@ -58,6 +58,15 @@ pub fn read_handle(out: &Value, handle: &str) -> Option<Value> {
     }
 }
 
+/// [`read_handle`] on an output the caller owns: the value is moved out.
+fn take_handle(out: Value, handle: &str) -> Option<Value> {
+    match out {
+        Value::Object(mut m) if m.contains_key(handle) => m.remove(handle),
+        out if handle == "result" || handle == "output" => Some(out),
+        _ => None,
+    }
+}
+
 /// Steps 2 to 4 of §3.3: wires, pin defaults, then pin expressions.
 pub fn apply_wires_and_defaults(
     flow: &CompiledFlow,
@@ -70,12 +79,14 @@ pub fn apply_wires_and_defaults(
         let Some(src) = flow.node(&edge.source) else {
             continue;
         };
-        let out = if src.exec {
-            node_output(vars, &src.node.id).cloned()
+        // Only the wired handle is copied out of an exec node's stored output; a pure node's fresh output is
+        // moved, not copied.
+        let value = if src.exec {
+            node_output(vars, &src.node.id).and_then(|o| read_handle(o, &edge.handle))
         } else {
-            Some(eval_pure(flow, src, vars, depth + 1)?)
+            take_handle(eval_pure(flow, src, vars, depth + 1)?, &edge.handle)
         };
-        if let Some(v) = out.as_ref().and_then(|o| read_handle(o, &edge.handle)) {
+        if let Some(v) = value {
             resolved.insert(edge.pin.clone(), v);
         }
     }
@@ -117,11 +128,10 @@ pub fn call_node_fn_typed(
 ) -> Result<Value, PyException> {
     match &node.kind {
         NodeKind::Builtin(f) => {
-            let data = Value::Object(node.node.data.clone());
             let ctx = BuiltinCtx {
                 node_type: &node.node.ty,
                 node_id: &node.node.id,
-                data: &data,
+                data: &node.node.data,
                 pin_order: &node.data_inputs,
                 output_pins: &node.data_outputs,
                 vars,

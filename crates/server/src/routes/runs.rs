@@ -176,12 +176,13 @@ pub async fn start(
         bundle_sha256: sha,
         idempotency_key: idem,
     };
-    let gw = st.gw.clone();
-    let run = tokio::task::spawn_blocking(move || gw.start_run(req))
+    let run_id = st
+        .gw
+        .clone()
+        .start_run_async(req)
         .await
-        .map_err(|e| ApiError::internal(format!("start task failed: {e}")))?
         .map_err(|e| ApiError::start_refused(e, "start"))?;
-    Ok(Json(RunId { run_id: run.run_id }))
+    Ok(Json(RunId { run_id }))
 }
 
 /// What a bundle-mode start names: `(workflow id, bundle sha256, bundle id, flow id)`; a verbatim workflow id
