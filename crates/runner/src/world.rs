@@ -253,10 +253,15 @@ impl World {
 
     /// A terminal child resumes its waiting parent; a terminal root cancels its event listeners.
     fn on_terminal(&mut self, id: &str) {
-        let Some(run) = self.runs.get(id).cloned() else {
+        // Only what is needed is read out: copying the whole run here was a tenth of a trivial run's stepping.
+        let Some((parent, status)) = self
+            .runs
+            .get(id)
+            .map(|r| (r.parent_run_id.clone(), r.status))
+        else {
             return;
         };
-        if let Some(parent) = &run.parent_run_id {
+        if let Some(parent) = &parent {
             if let Some(c) = self.children.get_mut(parent) {
                 c.remove(id);
             }
@@ -265,8 +270,8 @@ impl World {
                 p.status == RunStatus::Waiting
                     && p.waiting.as_ref().and_then(|w| w.wait_key.as_deref()) == Some(key.as_str())
             });
-            if waiting {
-                let _ = self.resume(parent, child_payload(&run));
+            if waiting && let Some(payload) = self.runs.get(id).map(child_payload) {
+                let _ = self.resume(parent, payload);
             }
         }
         // Listener children of a finished root would otherwise wait forever (seed bug §7.13).
@@ -285,7 +290,7 @@ impl World {
             })
             .unwrap_or_default();
         for l in listeners {
-            let reason = format!("Root run {id} ended ({})", run.status.as_str());
+            let reason = format!("Root run {id} ended ({})", status.as_str());
             self.with_run(&l, |r, recs, _| cancel(r, recs, &reason, "system"));
         }
     }
