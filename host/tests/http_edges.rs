@@ -651,3 +651,51 @@ async fn a_ledger_batch_answers_each_run_once_and_refuses_too_many() {
     assert_detail_4xx("501 run ids", st, &v);
     assert!(v.to_string().contains("at most 500"), "{v}");
 }
+
+/// A client that hangs up while its start is being committed does not leave a durable run behind that the runner
+/// never hears of: the commit and the hand-over finish without the client (a load generator that stops mid-request
+/// left runs `running` forever).
+#[tokio::test]
+async fn a_start_whose_client_hangs_up_is_still_stepped() {
+    let s = Server::start(&[]).await;
+    let a = addr(&s);
+    let body = json!({"bundle_id": "echo-upper", "input_data": {"name": "gone"}}).to_string();
+    let head = format!(
+        "POST /api/gateway/runs/start HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    // Many at once, each connection closed right after its request is written: some are dropped before their
+    // commit (no run), others while it is in flight.
+    let mut tasks = Vec::new();
+    for _ in 0..200 {
+        let (a, head) = (a.clone(), head.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut sock = TcpStream::connect(&a).await.expect("connect");
+            sock.write_all(head.as_bytes()).await.expect("write");
+            drop(sock);
+        }));
+    }
+    for t in tasks {
+        t.await.expect("client task");
+    }
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        let in_flight = s.runs_in_flight().await;
+        if in_flight == 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{in_flight} runs are still running or waiting: a start was committed but never stepped"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (st, v) = s.get("/api/gateway/runs?limit=500").await;
+    assert_eq!(st, 200, "{v}");
+    let runs = v["items"].as_array().expect("items");
+    assert!(
+        runs.iter().all(|r| r["status"] == "completed"),
+        "every stored run completes: {v}"
+    );
+}

@@ -129,6 +129,16 @@ pub struct StartRequest {
     pub idempotency_key: Option<String>,
 }
 
+/// The result of a task the caller waited on: a panic goes on unwinding in the caller; a task the runtime
+/// dropped (it is shutting down) is a closed store.
+fn joined<T, E: From<StoreError>>(r: Result<Result<T, E>, tokio::task::JoinError>) -> Result<T, E> {
+    match r {
+        Ok(result) => result,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(_) => Err(StoreError::Closed.into()),
+    }
+}
+
 /// A start whose batch is built but not yet committed.
 struct PreparedStart {
     /// The listener runs, then the root run.
@@ -353,25 +363,48 @@ impl Gateway {
         root.ok_or_else(|| StoreError::Corrupt("a start created no run".into()).into())
     }
 
-    /// [`Gateway::start_run`] for async callers. A plain start builds its batch on the caller's thread (CPU
-    /// work only) and waits for its commit without holding a thread: under load, a start is then two thread
-    /// hand-offs (to the committer and back) instead of four. A start that must touch the file system (a
-    /// client-chosen workspace is resolved) or read the store after its commit (an idempotency key) runs on a
-    /// blocking thread, as `start_run`.
-    /// Answers the new run's id (the state is the runner's from here on, so it is not copied for the caller).
+    /// [`Gateway::start_run`] for async callers; answers the new run's id (the state is the runner's from here
+    /// on, so it is not copied for the caller).
+    ///
+    /// A plain start builds its batch on the caller's thread (CPU work only) and waits for its commit without
+    /// holding a thread: under load a start is then two thread hand-offs (to the committer and back) instead
+    /// of four. A start that must touch the file system (a client-chosen workspace is resolved) or read the
+    /// store after its commit (an idempotency key) runs on a blocking thread, as `start_run`. Either way the
+    /// commit and the hand-over to the runner finish even when the caller stops waiting (a client that hangs
+    /// up): a run made durable is always stepped.
     pub async fn start_run_async(self: Arc<Self>, req: StartRequest) -> Result<String, StartError> {
         if req.idempotency_key.is_some() || req.input.contains_key("workspace_root") {
-            return match tokio::task::spawn_blocking(move || self.start_run(req)).await {
-                Ok(started) => started.map(|run| run.run_id),
-                Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-                // The runtime is shutting down.
-                Err(_) => Err(StoreError::Closed.into()),
-            };
+            return joined(tokio::task::spawn_blocking(move || self.start_run(req)).await)
+                .map(|run| run.run_id);
         }
         let (start, batch) = self.prepare_start(req)?;
-        self.store.commit_async(batch).await?;
-        self.hand_over(start.runs);
-        Ok(start.root_id)
+        let durable = self.store.submit_async(batch);
+        joined(
+            tokio::spawn(async move {
+                durable.await?;
+                self.hand_over(start.runs);
+                Ok(start.root_id)
+            })
+            .await,
+        )
+    }
+
+    /// [`Gateway::submit_command`] for async callers: appends without holding a thread, and wakes the runner
+    /// even when the caller stops waiting once the append is queued (a command made durable is always applied).
+    pub async fn submit_command_async(
+        self: Arc<Self>,
+        cmd: NewCommand,
+    ) -> Result<Appended, StoreError> {
+        joined(
+            tokio::spawn(async move {
+                let appended = self.store.append_command_async(cmd).await?;
+                if !appended.duplicate {
+                    self.broadcast(|| Msg::Commands);
+                }
+                Ok(appended)
+            })
+            .await,
+        )
     }
 
     /// The runs a start creates and the batch that records them; nothing is written yet.
@@ -484,11 +517,6 @@ impl Gateway {
             self.broadcast(|| Msg::Commands);
         }
         Ok(appended)
-    }
-
-    /// Wakes the runner loops to look at the inbox (after an append by another handle).
-    pub fn notify_commands(&self) {
-        self.broadcast(|| Msg::Commands);
     }
 
     /// Hands new runs to the loops of their shards. A shard without a loop here gets nothing: a process that never

@@ -114,7 +114,7 @@ pub async fn submit(
         ts,
         client_id,
     };
-    let appended = store.append_command_async(cmd).await.map_err(|e| {
+    let appended = st.gw.clone().submit_command_async(cmd).await.map_err(|e| {
         // The seed answers 400 for a command it cannot append; a cluster store that cannot take writes now
         // answers 503, so that clients retry.
         let status = match crate::error::store_status(&e) {
@@ -123,9 +123,6 @@ pub async fn submit(
         };
         ApiError::new(status, format!("Failed to append command: {e}"))
     })?;
-    if !appended.duplicate {
-        st.gw.notify_commands();
-    }
     Ok(Json(CommandAccepted {
         accepted: !appended.duplicate,
         duplicate: appended.duplicate,

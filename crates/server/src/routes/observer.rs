@@ -102,11 +102,11 @@ pub(crate) async fn record_event(
         ts: None,
         client_id: Some("gateway".into()),
     };
-    store
-        .append_command_async(cmd)
+    st.gw
+        .clone()
+        .submit_command_async(cmd)
         .await
         .map_err(|e| e.to_string())?;
-    st.gw.notify_commands();
     let deadline = tokio::time::Instant::now() + RECORD_WAIT;
     loop {
         outcomes.borrow_and_update();
