@@ -236,8 +236,8 @@ impl Committer {
         }
         // Ledger continuity first, so a refused batch leaves no trace.
         let shared = self.shared.clone();
-        let lens = check_ledger(&batch.ops, &mut self.lens, |run_id| {
-            stored_ledger_len(&shared, run_id)
+        let lens = check_ledger(&batch.ops, &mut self.lens, |run_id, seq| {
+            stored_len_before(&shared, run_id, seq)
         })?;
         for (run_id, len) in lens {
             changes.ledger.insert(run_id, len);
@@ -302,18 +302,19 @@ impl Committer {
 }
 
 /// Checks that the batch's ledger appends continue each run's ledger: `known` caches lengths this writer already
-/// wrote (updated on success), `stored` reads one from the store. Returns the new length of every run appended to.
+/// wrote (updated on success), `stored(run_id, seq)` reads one from the store for an append of `seq`. Returns the
+/// new length of every run appended to.
 pub(crate) fn check_ledger(
     ops: &[Op],
     known: &mut HashMap<String, u64>,
-    mut stored: impl FnMut(&str) -> Result<u64, StoreError>,
+    mut stored: impl FnMut(&str, u64) -> Result<u64, StoreError>,
 ) -> Result<HashMap<String, u64>, StoreError> {
     let mut lens: HashMap<String, u64> = HashMap::new();
     for op in ops {
         if let Op::Ledger { run_id, seq, .. } = op {
             let prev = match lens.get(run_id).or_else(|| known.get(run_id)) {
                 Some(len) => *len,
-                None => stored(run_id)?,
+                None => stored(run_id, *seq)?,
             };
             if *seq != prev + 1 {
                 return Err(StoreError::LedgerSeq {
@@ -332,6 +333,28 @@ pub(crate) fn check_ledger(
         known.insert(run_id.clone(), *len);
     }
     Ok(lens)
+}
+
+/// A run's ledger length as stored now, read for an append of `seq`. Live read, as [`stored_ledger_len`].
+///
+/// Ledgers are contiguous from seq 1 (this check is what keeps them so), so "record `seq - 1` exists and record
+/// `seq` does not" means the length is `seq - 1`. Those are point reads, which the tables' filters answer without
+/// touching their data; the prefix scan of `stored_ledger_len` opens every table and grew with the store (a
+/// run's first append, the common case, pays it). The scan is still made when the point reads disagree, so a
+/// refused append reports the real length.
+pub(crate) fn stored_len_before(
+    shared: &Shared,
+    run_id: &str,
+    seq: u64,
+) -> Result<u64, StoreError> {
+    let ledger = &shared.ks.ledger;
+    if seq >= 1
+        && !ledger.contains_key(keys::ledger_key(run_id, seq))?
+        && (seq == 1 || ledger.contains_key(keys::ledger_key(run_id, seq - 1))?)
+    {
+        return Ok(seq - 1);
+    }
+    stored_ledger_len(shared, run_id)
 }
 
 /// A run's ledger length as stored now. Live read: callers are the store's only writer, or wait for their own

@@ -12,7 +12,7 @@ use std::thread::JoinHandle;
 use super::{Position, entry};
 use crate::store::batch::Batch;
 use crate::store::commands::new_record;
-use crate::store::committer::{Reply, Request, check_ledger, stored_ledger_len};
+use crate::store::committer::{Reply, Request, check_ledger, stored_len_before};
 use crate::store::{Appended, NewCommand, Shared, StoreError, keys};
 
 /// Upper bound of requests drained into one group.
@@ -149,8 +149,8 @@ impl ReplicaCommitter {
         let mut by_shard: std::collections::BTreeMap<u32, Vec<(Batch, Reply<()>)>> =
             std::collections::BTreeMap::new();
         for (batch, reply) in group {
-            match check_ledger(&batch.ops, &mut self.lens, |run_id| {
-                stored_ledger_len(&shared, run_id)
+            match check_ledger(&batch.ops, &mut self.lens, |run_id, seq| {
+                stored_len_before(&shared, run_id, seq)
             }) {
                 Ok(_) => by_shard
                     .entry(batch.shard)
