@@ -311,3 +311,28 @@ fn a_code_node_runs_with_the_component_the_binary_ships() {
     assert_eq!(last["status"], "completed", "{last}");
     assert_eq!(last["output"], golden["output"], "{last}");
 }
+
+/// A shard count out of range stops a cluster node before it connects, with a message naming the variable (a
+/// node with another count than its cluster's would spread runs differently).
+#[test]
+fn a_cluster_node_refuses_a_shard_count_out_of_range() {
+    let dir = tempfile::tempdir().expect("tmp");
+    for bad in ["0", "65", "-1", "four", "4.5", ""] {
+        let out = bin()
+            .args(["serve", "--port", "0", "--store", "nats://127.0.0.1:9"])
+            .env("ABSTRACTGATEWAY_DATA_DIR", dir.path())
+            .env(
+                "ABSTRACTGATEWAY_AUTH_TOKEN",
+                "a-strong-cluster-test-token-0123456789",
+            )
+            .env("ABSTRACTGATEWAY_CLUSTER_SHARDS", bad)
+            .output()
+            .expect("binary runs");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{bad:?}: {err}");
+        assert!(
+            err.contains("ABSTRACTGATEWAY_CLUSTER_SHARDS must be a whole number from 1 to 64"),
+            "{bad:?}: {err}"
+        );
+    }
+}

@@ -597,6 +597,14 @@ fn run_loop(ctx: LoopCtx, rx: Receiver<Msg>) {
     }
 }
 
+/// Reports why a runner loop stops on an error, in the log and on stderr (the process then exits, see
+/// `run_loop`), and answers `runner`'s false.
+fn stopped(shard: u32, what: &str, e: &dyn std::fmt::Display) -> bool {
+    tracing::error!(shard, "runner: {what}, stopping: {e}");
+    eprintln!("abstractgateway: runner of shard {shard}: {what}, stopping: {e}");
+    false
+}
+
 /// The runner's rounds; true when it stops because it was asked to, false on an error.
 fn runner(ctx: LoopCtx, rx: Receiver<Msg>) -> bool {
     let LoopCtx {
@@ -623,15 +631,10 @@ fn runner(ctx: LoopCtx, rx: Receiver<Msg>) -> bool {
     let mut parked = cluster::Parked::default();
     let mut recovered = match recover(&store, &mut world, &mut parked, &mut own) {
         Ok(seen) => seen,
-        Err(e) => {
-            tracing::error!(shard, "runner recovery failed: {e}");
-            eprintln!("abstractgateway: runner of shard {shard}: recovery failed: {e}");
-            return false;
-        }
+        Err(e) => return stopped(*shard, "recovery failed", &e),
     };
     if let Err(e) = resend_outbox(&store, &own) {
-        tracing::error!(shard, "runner: resending the outbox failed, stopping: {e}");
-        return false;
+        return stopped(*shard, "resending the outbox failed", &e);
     }
     dispatch(&ctx, &mut world);
     let mut cursor = own.keys.cursor(&store).unwrap_or(0);
@@ -656,11 +659,7 @@ fn runner(ctx: LoopCtx, rx: Receiver<Msg>) -> bool {
             if !world.is_clean()
                 && let Err(e) = commit_round(&store, &mut world, &own)
             {
-                tracing::error!(
-                    shard,
-                    "runner: commit failed while handing the shard back: {e}"
-                );
-                return false;
+                return stopped(*shard, "commit failed while handing the shard back", &e);
             }
             if world.executing.is_empty() || flags.shutdown {
                 metrics::ready_queue(*shard, 0);
@@ -696,13 +695,7 @@ fn runner(ctx: LoopCtx, rx: Receiver<Msg>) -> bool {
         if flags.commands_pending {
             match apply_commands(&store, &mut world, &mut cursor, &mut own) {
                 Ok(more) => flags.commands_pending = more,
-                Err(e) => {
-                    tracing::error!(shard, "runner: commit failed, stopping: {e}");
-                    eprintln!(
-                        "abstractgateway: runner of shard {shard}: commit failed, stopping: {e}"
-                    );
-                    return false;
-                }
+                Err(e) => return stopped(*shard, "commit failed", &e),
             }
         }
         world.fire_timers();
@@ -717,9 +710,7 @@ fn runner(ctx: LoopCtx, rx: Receiver<Msg>) -> bool {
         if !world.is_clean()
             && let Err(e) = commit_round(&store, &mut world, &own)
         {
-            tracing::error!(shard, "runner: commit failed, stopping: {e}");
-            eprintln!("abstractgateway: runner of shard {shard}: commit failed, stopping: {e}");
-            return false;
+            return stopped(*shard, "commit failed", &e);
         }
         dispatch(&ctx, &mut world);
         if flags.shutdown {

@@ -345,7 +345,13 @@ impl Node {
             std::process::exit(1);
         };
         for shard in 0..total {
-            self.acquire_in_background(shard, state.clone(), shards.clone(), applier.clone());
+            spawn_acquire(
+                self.cluster.clone(),
+                shard,
+                state.clone(),
+                shards.clone(),
+                applier.clone(),
+            );
         }
         let (cluster, every) = (self.cluster.clone(), self.cluster.config().renew);
         let (state2, shards2, applier2) = (state, shards.clone(), applier);
@@ -364,17 +370,6 @@ impl Node {
             }
         });
         shards
-    }
-
-    /// Waits for `shard`'s lease (while this node holds less than its share), then starts the shard's loop.
-    fn acquire_in_background(
-        &self,
-        shard: u32,
-        state: SharedState,
-        shards: Arc<Shards>,
-        applier: Arc<dyn abstractgateway_store::replica::Applier>,
-    ) {
-        spawn_acquire(self.cluster.clone(), shard, state, shards, applier);
     }
 }
 
