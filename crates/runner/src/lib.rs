@@ -23,7 +23,7 @@ pub mod shard;
 pub mod workspace;
 pub mod world;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -398,9 +398,7 @@ impl Gateway {
         joined(
             tokio::spawn(async move {
                 let appended = self.store.append_command_async(cmd).await?;
-                if !appended.duplicate {
-                    self.broadcast(|| Msg::Commands);
-                }
+                self.wake_for(&appended);
                 Ok(appended)
             })
             .await,
@@ -513,10 +511,15 @@ impl Gateway {
     /// Appends a command durably and wakes the runner.
     pub fn submit_command(&self, cmd: NewCommand) -> Result<Appended, StoreError> {
         let appended = self.store.append_command(cmd)?;
+        self.wake_for(&appended);
+        Ok(appended)
+    }
+
+    /// Wakes the runner loops to apply a command just appended (a duplicate was applied already).
+    fn wake_for(&self, appended: &Appended) {
         if !appended.duplicate {
             self.broadcast(|| Msg::Commands);
         }
-        Ok(appended)
     }
 
     /// Hands new runs to the loops of their shards. A shard without a loop here gets nothing: a process that never
@@ -629,10 +632,9 @@ fn runner(ctx: LoopCtx, rx: Receiver<Msg>) -> bool {
         world.outbox = Some(world::Outbox::new(own.keys.outbox_prefix.clone()));
     }
     let mut parked = cluster::Parked::default();
-    let mut recovered = match recover(&store, &mut world, &mut parked, &mut own) {
-        Ok(seen) => seen,
-        Err(e) => return stopped(*shard, "recovery failed", &e),
-    };
+    if let Err(e) = recover(&store, &mut world, &mut parked, &mut own) {
+        return stopped(*shard, "recovery failed", &e);
+    }
     if let Err(e) = resend_outbox(&store, &own) {
         return stopped(*shard, "resending the outbox failed", &e);
     }
@@ -646,14 +648,7 @@ fn runner(ctx: LoopCtx, rx: Receiver<Msg>) -> bool {
     loop {
         flags.shutdown = false;
         while let Ok(msg) = rx.try_recv() {
-            take(
-                msg,
-                &store,
-                &mut world,
-                &mut parked,
-                &mut flags,
-                &mut recovered,
-            );
+            take(msg, &store, &mut world, &mut parked, &mut flags);
         }
         if let Some(since) = flags.releasing {
             if !world.is_clean()
@@ -677,14 +672,7 @@ fn runner(ctx: LoopCtx, rx: Receiver<Msg>) -> bool {
                 return true;
             }
             match rx.recv_timeout(Duration::from_millis(50)) {
-                Ok(msg) => take(
-                    msg,
-                    &store,
-                    &mut world,
-                    &mut parked,
-                    &mut flags,
-                    &mut recovered,
-                ),
+                Ok(msg) => take(msg, &store, &mut world, &mut parked, &mut flags),
                 Err(RecvTimeoutError::Disconnected) => return true,
                 Err(RecvTimeoutError::Timeout) => {}
             }
@@ -733,14 +721,7 @@ fn runner(ctx: LoopCtx, rx: Receiver<Msg>) -> bool {
             .unwrap_or(Duration::from_secs(3600))
             .min(parked.next_check());
         match rx.recv_timeout(wait) {
-            Ok(msg) => take(
-                msg,
-                &store,
-                &mut world,
-                &mut parked,
-                &mut flags,
-                &mut recovered,
-            ),
+            Ok(msg) => take(msg, &store, &mut world, &mut parked, &mut flags),
             Err(RecvTimeoutError::Disconnected) => return true,
             Err(RecvTimeoutError::Timeout) => {}
         }
@@ -751,15 +732,15 @@ fn runner(ctx: LoopCtx, rx: Receiver<Msg>) -> bool {
 }
 
 /// Adopts a run created by this process, unless the loop knows it already: a run committed while the loop was
-/// recovering is found by the recovery too (`recovered`), may have been stepped since, and its stored state is
-/// then the truth. A run the recovery did not see cannot have been stepped, so it is adopted without reading
-/// the store.
-fn adopt_fresh(store: &Store, world: &mut World, recovered: &mut HashSet<String>, run: RunState) {
+/// recovering is found by the recovery too (`World::recovered`), may have been stepped since, and its stored
+/// state is then the truth. A run the recovery did not see cannot have been stepped, so it is adopted without
+/// reading the store.
+fn adopt_fresh(store: &Store, world: &mut World, run: RunState) {
     if world.runs.contains_key(&run.run_id) {
         return;
     }
     // A start hands its run over once, so the entry is not needed again.
-    if recovered.remove(&run.run_id) && store.ledger_len(&run.run_id) > run.ledger_len {
+    if world.recovered.remove(&run.run_id) && store.ledger_len(&run.run_id) > run.ledger_len {
         if let Ok(Some(mut stored)) = store.get_run(&run.run_id)
             && !stored.status.is_terminal()
         {
@@ -786,12 +767,9 @@ fn take(
     world: &mut World,
     parked: &mut cluster::Parked,
     flags: &mut Flags,
-    recovered: &mut HashSet<String>,
 ) {
     match msg {
-        Msg::Adopt(runs) => runs
-            .into_iter()
-            .for_each(|r| adopt_fresh(store, world, recovered, r)),
+        Msg::Adopt(runs) => runs.into_iter().for_each(|r| adopt_fresh(store, world, r)),
         Msg::AdoptNew(runs) => parked.add(runs),
         Msg::Commands => flags.commands_pending = true,
         Msg::Reload => {}
@@ -1211,7 +1189,7 @@ fn recover(
     world: &mut World,
     parked: &mut cluster::Parked,
     own: &mut Shard,
-) -> Result<HashSet<String>, StoreError> {
+) -> Result<(), StoreError> {
     world.deferred = store
         .get_meta(&own.keys.deferred)?
         .and_then(|b| serde_json::from_slice(&b).ok())
@@ -1233,7 +1211,7 @@ fn recover(
         .filter(|r| shard::of_root(&own.roots.of(store, &r.run_id), own.shards) == own.keys.shard)
         .collect();
     let n = runs.len();
-    let seen: HashSet<String> = runs.iter().map(|r| r.run_id.clone()).collect();
+    world.recovered = runs.iter().map(|r| r.run_id.clone()).collect();
     for mut r in runs {
         if store.is_replica() && world.flows.get(&r.workflow_id).is_none() {
             parked.add(vec![r]);
@@ -1269,7 +1247,7 @@ fn recover(
     if !world.is_clean() {
         commit_round(store, world, own)?;
     }
-    Ok(seen)
+    Ok(())
 }
 
 /// Ends an active run whose stored state cannot be decoded: it fails with a record saying why, and keeps

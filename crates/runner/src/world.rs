@@ -70,6 +70,9 @@ pub struct World {
     pub deferred_key: String,
     /// Events this world's runs emitted that other shards must deliver too (cluster mode with several shards).
     pub outbox: Option<Outbox>,
+    /// The runs the loop's recovery found. A run this process creates is checked against the store on adoption
+    /// only when it is one of them (recovery may have stepped it already); any other is adopted as it is.
+    pub recovered: HashSet<String>,
 }
 
 /// Events emitted by a shard's runs, on their way to the other shards: written with the round that emitted them
@@ -120,6 +123,7 @@ impl World {
             pin_jobs: Vec::new(),
             deferred_key: DEFERRED_KEY.to_string(),
             outbox: None,
+            recovered: HashSet::new(),
         }
     }
 

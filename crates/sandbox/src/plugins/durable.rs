@@ -538,21 +538,12 @@ const RECORD_CAPACITY: usize = 640;
 /// `<key_base>:<n>`, the idempotency key of a node's n-th host call (built once per call: without the
 /// formatting machinery, which was a tenth of a `log` call's instructions).
 fn call_key(key_base: &str, n: u64) -> String {
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    let mut n = n;
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    let mut key = String::with_capacity(key_base.len() + 1 + digits.len() - at);
+    let mut digits = itoa::Buffer::new();
+    let digits = digits.format(n);
+    let mut key = String::with_capacity(key_base.len() + 1 + digits.len());
     key.push_str(key_base);
     key.push(':');
-    key.extend(digits[at..].iter().map(|&d| char::from(d)));
+    key.push_str(digits);
     key
 }
 
