@@ -224,6 +224,7 @@ pub async fn stream(
         cursor: params.after,
         hb: params.heartbeat,
         last_emit: Instant::now(),
+        heartbeat: Box::pin(tokio::time::sleep(params.heartbeat)),
         state: PumpState::Opening,
         _subscriber: crate::metrics::SseSubscriber::start(),
     };
@@ -265,6 +266,9 @@ struct Pump {
     hb: Duration,
     watch: tokio::sync::watch::Receiver<crate::store::RunHead>,
     last_emit: Instant,
+    /// Due at or before `last_emit + hb`. It is moved only when it fires, not on every record: a timer reset is a
+    /// lock on tokio's timer wheel, and one event to 1,000 streams would otherwise take it 2,000 times.
+    heartbeat: std::pin::Pin<Box<tokio::time::Sleep>>,
     state: PumpState,
     _subscriber: crate::metrics::SseSubscriber,
 }
@@ -308,9 +312,15 @@ impl Pump {
                 changed = self.watch.changed() => {
                     changed.ok()?;
                 }
-                _ = tokio::time::sleep_until(self.last_emit + self.hb) => {
-                    self.last_emit = Instant::now();
-                    return Some(Bytes::from_static(b": keep-alive\n\n"));
+                _ = self.heartbeat.as_mut() => {
+                    let (now, due) = (Instant::now(), self.last_emit + self.hb);
+                    if now >= due {
+                        self.last_emit = now;
+                        self.heartbeat.as_mut().reset(now + self.hb);
+                        return Some(Bytes::from_static(b": keep-alive\n\n"));
+                    }
+                    // Records went out since it was set: wait out the rest of the quiet interval.
+                    self.heartbeat.as_mut().reset(due);
                 }
             }
         }
