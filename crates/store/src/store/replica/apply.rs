@@ -81,8 +81,8 @@ impl Applier for Store {
         shared.durable.publish(shared.db.snapshot(), &changes);
         crate::metrics::ledger_appended(changes.ledger_records);
         shared.wake_watchers(&changes);
-        *replica.applied.lock() = seq;
-        replica.applied_cv.notify_all();
+        // The listener hears of the entry before `wait_applied` callers wake: whoever waited for a position can
+        // rely on its events having been delivered (the listener only queues work; it never waits for a position).
         if !events.is_empty()
             && let Some(listener) = replica.listener.read().clone()
         {
@@ -90,6 +90,8 @@ impl Applier for Store {
                 listener(self, event);
             }
         }
+        *replica.applied.lock() = seq;
+        replica.applied_cv.notify_all();
         Ok(())
     }
 }
