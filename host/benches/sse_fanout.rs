@@ -1,5 +1,5 @@
-//! One event to many SSE subscribers, measured by a client that is not the bottleneck: every stream is a raw
-//! tokio TCP connection (1,000 by default) on one ask-user run; the client resumes the run and times, per stream,
+//! One event to many SSE subscribers, measured by a client that is not the bottleneck: every stream is a plain
+//! socket on one `epoll` in one thread (1,000 by default) on one ask-user run; the client resumes the run and times, per stream,
 //! the interval from sending the command to seeing its `event: step`. `first` is the earliest stream (the
 //! command's own cost: HTTP, the durable commit, the runner), p50 and p99 are over the streams; each over
 //! `--trials` runs, reported as medians. It talks HTTP only, so it measures the seed the same way.
@@ -12,9 +12,9 @@
 
 use std::time::{Duration, Instant};
 
+use std::io::{Read, Write};
+
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 struct Args {
     url: String,
@@ -78,22 +78,23 @@ async fn call(
     resp.json().await.expect("JSON")
 }
 
-/// One stream: connects, checks the 200, then reads until `event: step`; the instant it saw it.
-async fn stream(
-    addr: String,
-    request: String,
-    ready: tokio::sync::mpsc::Sender<()>,
-) -> Option<Instant> {
-    let mut s = TcpStream::connect(addr).await.ok()?;
-    s.set_nodelay(true).ok()?;
-    s.write_all(request.as_bytes()).await.ok()?;
+/// One stream, connected and past its response head: the bytes seen since, and when it saw `event: step`.
+struct Stream {
+    sock: mio::net::TcpStream,
+    buf: Vec<u8>,
+    seen: Option<Instant>,
+}
+
+/// Opens one stream with a blocking connect and reads its response head, then hands it to the poller.
+fn open(addr: &str, request: &str) -> Stream {
+    let mut s = std::net::TcpStream::connect(addr).expect("connect");
+    s.set_nodelay(true).expect("nodelay");
+    s.write_all(request.as_bytes()).expect("send the request");
     let mut buf = Vec::with_capacity(4096);
-    let mut chunk = [0u8; 8192];
+    let mut chunk = [0u8; 4096];
     loop {
-        let n = s.read(&mut chunk).await.ok()?;
-        if n == 0 {
-            return None;
-        }
+        let n = s.read(&mut chunk).expect("read the response head");
+        assert!(n > 0, "the server closed a stream");
         buf.extend_from_slice(&chunk[..n]);
         if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
             assert!(buf.starts_with(b"HTTP/1.1 200"), "stream refused");
@@ -101,47 +102,69 @@ async fn stream(
             break;
         }
     }
-    ready.send(()).await.ok()?;
-    loop {
-        if buf.windows(11).any(|w| w == b"event: step") {
-            return Some(Instant::now());
-        }
-        let n = s.read(&mut chunk).await.ok()?;
-        if n == 0 {
-            return None;
-        }
-        buf.extend_from_slice(&chunk[..n]);
+    s.set_nonblocking(true).expect("nonblocking");
+    Stream {
+        sock: mio::net::TcpStream::from_std(s),
+        buf,
+        seen: None,
     }
 }
 
-async fn trial(c: &reqwest::Client, a: &Args) -> (f64, f64, f64) {
-    let run = call(
-        c,
-        a,
-        "POST",
-        "/api/gateway/runs/start",
-        Some(json!({"bundle_id": "ask-user", "input_data": {"name": "Fan"}})),
-    )
-    .await;
-    let run_id = run["run_id"].as_str().expect("run id").to_string();
-    let deadline = Instant::now() + Duration::from_secs(60);
+/// Reads what a stream has (edge-triggered: until it would block) and notes when `event: step` first shows.
+fn drain(st: &mut Stream, chunk: &mut [u8], now: Instant) {
     loop {
-        let v = call(c, a, "GET", &format!("/api/gateway/runs/{run_id}"), None).await;
-        if v["status"] == "waiting" {
-            break;
+        match st.sock.read(chunk) {
+            Ok(0) => return,
+            Ok(n) => {
+                if st.seen.is_none() {
+                    // Only the tail can complete the marker: search from 10 bytes before the new data.
+                    let from = st.buf.len().saturating_sub(10);
+                    st.buf.extend_from_slice(&chunk[..n]);
+                    if st.buf[from..].windows(11).any(|w| w == b"event: step") {
+                        st.seen = Some(now);
+                        st.buf = Vec::new();
+                    }
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => panic!("stream read: {e}"),
         }
-        assert!(Instant::now() < deadline, "the run did not wait");
-        tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    let page = call(
-        c,
-        a,
-        "GET",
-        &format!("/api/gateway/runs/{run_id}/ledger?limit=2000"),
-        None,
-    )
-    .await;
-    let after = page["next_after"].as_u64().unwrap_or(0);
+}
+
+/// One trial on a fresh ask-user run: the streams are plain sockets on one `epoll` (no task per stream), so the
+/// client's cost per stream is a read or two.
+fn trial(rt: &tokio::runtime::Runtime, c: &reqwest::Client, a: &Args) -> (f64, f64, f64) {
+    let (run_id, after) = rt.block_on(async {
+        let run = call(
+            c,
+            a,
+            "POST",
+            "/api/gateway/runs/start",
+            Some(json!({"bundle_id": "ask-user", "input_data": {"name": "Fan"}})),
+        )
+        .await;
+        let run_id = run["run_id"].as_str().expect("run id").to_string();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let v = call(c, a, "GET", &format!("/api/gateway/runs/{run_id}"), None).await;
+            if v["status"] == "waiting" {
+                break;
+            }
+            assert!(Instant::now() < deadline, "the run did not wait");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let page = call(
+            c,
+            a,
+            "GET",
+            &format!("/api/gateway/runs/{run_id}/ledger?limit=2000"),
+            None,
+        )
+        .await;
+        (run_id, page["next_after"].as_u64().unwrap_or(0))
+    });
     let addr = a
         .url
         .trim_start_matches("http://")
@@ -152,37 +175,67 @@ async fn trial(c: &reqwest::Client, a: &Args) -> (f64, f64, f64) {
          Authorization: Bearer {}\r\nAccept: text/event-stream\r\n\r\n",
         a.token
     );
-    let (ready_tx, mut ready_rx) = tokio::sync::mpsc::channel(a.subscribers);
-    let tasks: Vec<_> = (0..a.subscribers)
-        .map(|_| tokio::spawn(stream(addr.clone(), request.clone(), ready_tx.clone())))
-        .collect();
-    drop(ready_tx);
-    for _ in 0..a.subscribers {
-        ready_rx.recv().await.expect("every stream connects");
+    let mut poll = mio::Poll::new().expect("epoll");
+    let mut streams: Vec<Stream> = (0..a.subscribers).map(|_| open(&addr, &request)).collect();
+    for (i, st) in streams.iter_mut().enumerate() {
+        poll.registry()
+            .register(&mut st.sock, mio::Token(i), mio::Interest::READABLE)
+            .expect("register");
     }
-    // Let the streams settle into waiting (their first reads of the head) before the event.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Let the streams settle into waiting (their first reads of the head) and take what they sent so far (the
+    // `retry:` hint).
+    std::thread::sleep(Duration::from_millis(500));
+    let mut chunk = vec![0u8; 16 << 10];
+    for st in &mut streams {
+        drain(st, &mut chunk, Instant::now());
+        assert!(st.seen.is_none(), "a stream saw a step before the command");
+    }
+    let body = json!({"command_id": format!("fan-{run_id}"), "run_id": run_id, "type": "resume",
+                      "payload": {"payload": {"response": "go"}}})
+    .to_string();
+    let command = format!(
+        "POST /api/gateway/commands HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        a.token,
+        body.len()
+    );
+    let mut cmd = std::net::TcpStream::connect(&addr).expect("connect");
+    cmd.set_nodelay(true).expect("nodelay");
+    let mut events = mio::Events::with_capacity(1024);
     let t0 = Instant::now();
-    call(
-        c,
-        a,
-        "POST",
-        "/api/gateway/commands",
-        Some(
-            json!({"command_id": format!("fan-{run_id}"), "run_id": run_id, "type": "resume",
-                    "payload": {"payload": {"response": "go"}}}),
-        ),
-    )
-    .await;
-    let mut xs = Vec::with_capacity(a.subscribers);
-    for t in tasks {
-        let seen = tokio::time::timeout(Duration::from_secs(60), t)
-            .await
-            .expect("a stream got the event in time")
-            .expect("stream task")
-            .expect("a stream got the event");
-        xs.push(seen.saturating_duration_since(t0).as_secs_f64() * 1000.0);
+    cmd.write_all(command.as_bytes()).expect("send the command");
+    let deadline = t0 + Duration::from_secs(60);
+    let mut left = streams.len();
+    while left > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "{left} streams did not get the event in time"
+        );
+        poll.poll(&mut events, Some(Duration::from_millis(100)))
+            .expect("poll");
+        let now = Instant::now();
+        for ev in &events {
+            let st = &mut streams[ev.token().0];
+            if st.seen.is_none() {
+                drain(st, &mut chunk, now);
+                if st.seen.is_some() {
+                    left -= 1;
+                }
+            }
+        }
     }
+    let mut answer = String::new();
+    cmd.read_to_string(&mut answer)
+        .expect("the command's answer");
+    assert!(
+        answer.starts_with("HTTP/1.1 2"),
+        "command refused: {answer}"
+    );
+    let mut xs: Vec<f64> = streams
+        .iter()
+        .filter_map(|s| s.seen)
+        .map(|t| t.saturating_duration_since(t0).as_secs_f64() * 1000.0)
+        .collect();
     xs.sort_by(f64::total_cmp);
     (xs[0], pct(&xs, 50.0), pct(&xs, 99.0))
 }
@@ -199,22 +252,20 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
-    rt.block_on(async {
-        let c = reqwest::Client::new();
-        let mut firsts = Vec::new();
-        let mut p50s = Vec::new();
-        let mut p99s = Vec::new();
-        for i in 0..a.trials {
-            let (first, p50, p99) = trial(&c, &a).await;
-            eprintln!("trial {i}: first {first:.1} p50 {p50:.1} p99 {p99:.1} ms");
-            firsts.push(first);
-            p50s.push(p50);
-            p99s.push(p99);
-        }
-        println!(
-            "{}",
-            json!({"subscribers": a.subscribers, "trials": a.trials, "first_ms": median(firsts),
-                   "p50_ms": median(p50s), "p99_ms": median(p99s)})
-        );
-    });
+    let c = reqwest::Client::new();
+    let mut firsts = Vec::new();
+    let mut p50s = Vec::new();
+    let mut p99s = Vec::new();
+    for i in 0..a.trials {
+        let (first, p50, p99) = trial(&rt, &c, &a);
+        eprintln!("trial {i}: first {first:.1} p50 {p50:.1} p99 {p99:.1} ms");
+        firsts.push(first);
+        p50s.push(p50);
+        p99s.push(p99);
+    }
+    println!(
+        "{}",
+        json!({"subscribers": a.subscribers, "trials": a.trials, "first_ms": median(firsts),
+               "p50_ms": median(p50s), "p99_ms": median(p99s)})
+    );
 }
