@@ -447,8 +447,10 @@ def main_sse(args):
             if args.sse_client:
                 out = subprocess.run([args.sse_client, "--url", "http://127.0.0.1:%d" % port, "--token", TOKEN,
                                       "--subscribers", str(args.subscribers), "--trials", str(args.sse_only)],
-                                     capture_output=True, text=True, check=True)
+                                     capture_output=True, text=True)
                 sys.stderr.write(out.stderr)
+                if out.returncode != 0:
+                    raise RuntimeError("%s: the SSE client failed (exit %d)" % (kind, out.returncode))
                 r = json.loads(out.stdout.strip().splitlines()[-1])
                 rows[kind] = [r["first_ms"], r["p50_ms"], r["p99_ms"]]
             else:

@@ -252,7 +252,12 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
-    let c = reqwest::Client::new();
+    // A fresh connection per set-up call: a server may close an idle one (the seed's uvicorn does after 5 s, longer
+    // than one of its trials) just as a pooled one is reused, which fails the request.
+    let c = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .expect("client");
     let mut firsts = Vec::new();
     let mut p50s = Vec::new();
     let mut p99s = Vec::new();

@@ -173,14 +173,60 @@ fn pin(id: &str, label: &str, pin_type: &str) -> Pin {
 }
 
 /// One node to run: which type, its flow node id, its configuration, resolved inputs and what it reads.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Invocation {
     node_type: String,
     node_id: String,
-    config: Value,
+    config: Config,
     inputs: Value,
     run_context: Option<Value>,
     vars: Option<Value>,
+}
+
+impl PartialEq for Invocation {
+    fn eq(&self, other: &Self) -> bool {
+        self.node_type == other.node_type
+            && self.node_id == other.node_id
+            && self.config() == other.config()
+            && self.inputs == other.inputs
+            && self.run_context == other.run_context
+            && self.vars == other.vars
+    }
+}
+
+/// The node's `data` object, parsed on first use: most nodes never read it (an echo, a text tool reading only its
+/// inputs), and parsing it is most of a small node's own work.
+#[derive(Debug, Clone)]
+struct Config {
+    text: String,
+    value: std::sync::OnceLock<Value>,
+}
+
+impl Config {
+    fn parsed(value: Value) -> Self {
+        Config {
+            text: String::new(),
+            value: std::sync::OnceLock::from(value),
+        }
+    }
+
+    /// The host's text, kept until the node reads it.
+    fn from_host(text: String) -> Self {
+        if text.trim().is_empty() {
+            return Config::parsed(Value::Null);
+        }
+        Config {
+            text,
+            value: std::sync::OnceLock::new(),
+        }
+    }
+
+    fn value(&self) -> &Value {
+        // The host writes this text with a JSON serializer (the WIT contract); were it ever malformed, the node
+        // sees no configuration, as for a node whose flow gives none, instead of failing somewhere it cannot report.
+        self.value
+            .get_or_init(|| serde_json::from_str(&self.text).unwrap_or(Value::Null))
+    }
 }
 
 impl Invocation {
@@ -194,7 +240,7 @@ impl Invocation {
         Invocation {
             node_type: node_type.into(),
             node_id: node_id.into(),
-            config,
+            config: Config::parsed(config),
             inputs,
             run_context: None,
             vars: None,
@@ -235,7 +281,7 @@ impl Invocation {
 
     /// The node's `data` object from the flow.
     pub fn config(&self) -> &Value {
-        &self.config
+        self.config.value()
     }
 
     /// The resolved input pins as a JSON object.
@@ -335,7 +381,7 @@ impl Invocation {
 
     /// One configuration value (`data.<name>`); `None` when absent or null.
     pub fn config_value(&self, name: &str) -> Option<&Value> {
-        self.config.get(name).filter(|v| !v.is_null())
+        self.config().get(name).filter(|v| !v.is_null())
     }
 
     /// An optional string from the configuration.
@@ -440,11 +486,7 @@ impl<T: Node> wit::Guest for NodeExport<T> {
     fn run(
         inv: wit::Invocation,
     ) -> Result<wit::NodeResult, crate::bindings::node::abstractgateway::plugin::types::Error> {
-        let config = if inv.config.trim().is_empty() {
-            Value::Null
-        } else {
-            parse_host_json("config", &inv.config)?
-        };
+        let config = Config::from_host(inv.config);
         let inputs = if inv.inputs.trim().is_empty() {
             Value::Object(Map::new())
         } else {
@@ -455,7 +497,8 @@ impl<T: Node> wit::Guest for NodeExport<T> {
                 .map(|t| parse_host_json(what, &t))
                 .transpose()
         };
-        let mut call = Invocation::new(inv.node_type, inv.node_id, config, inputs);
+        let mut call = Invocation::new(inv.node_type, inv.node_id, Value::Null, inputs);
+        call.config = config;
         call.run_context = optional("run-context", inv.run_context)?;
         call.vars = optional("vars", inv.vars)?;
         Ok(to_wit_result(T::run(call)?))
@@ -519,6 +562,23 @@ fn to_wit_type(t: NodeType) -> wit::NodeType {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn the_config_text_is_read_on_first_use_and_equals_a_parsed_one() {
+        let text = r#"{"model": "m", "_gateway": {"run_id": "r"}, "n": null}"#;
+        let mut lazy = Invocation::new("t", "n1", Value::Null, json!({}));
+        lazy.config = Config::from_host(text.to_string());
+        let eager = Invocation::new("t", "n1", serde_json::from_str(text).unwrap(), json!({}));
+        assert!(lazy.config.value.get().is_none(), "not parsed before it is read");
+        assert_eq!(lazy, eager);
+        assert_eq!(lazy.config_str("model"), Some("m"));
+        assert_eq!(lazy.config_value("n"), None);
+        assert_eq!(lazy.config()["_gateway"]["run_id"], "r");
+        // No text (or blank) is no configuration, as before.
+        for blank in ["", "  "] {
+            assert_eq!(Config::from_host(blank.to_string()).value(), &Value::Null);
+        }
+    }
 
     #[test]
     fn builder_defaults_follow_the_effect() {
