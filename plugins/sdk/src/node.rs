@@ -569,7 +569,10 @@ mod tests {
         let mut lazy = Invocation::new("t", "n1", Value::Null, json!({}));
         lazy.config = Config::from_host(text.to_string());
         let eager = Invocation::new("t", "n1", serde_json::from_str(text).unwrap(), json!({}));
-        assert!(lazy.config.value.get().is_none(), "not parsed before it is read");
+        assert!(
+            lazy.config.value.get().is_none(),
+            "not parsed before it is read"
+        );
         assert_eq!(lazy, eager);
         assert_eq!(lazy.config_str("model"), Some("m"));
         assert_eq!(lazy.config_value("n"), None);
