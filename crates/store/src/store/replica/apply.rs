@@ -81,8 +81,11 @@ impl Applier for Store {
         shared.durable.publish(shared.db.snapshot(), &changes);
         crate::metrics::ledger_appended(changes.ledger_records);
         shared.wake_watchers(&changes);
-        // The listener hears of the entry before `wait_applied` callers wake: whoever waited for a position can
-        // rely on its events having been delivered (the listener only queues work; it never waits for a position).
+        // Waiters wake before the listener runs: a thread waiting for this position may hold what the listener
+        // needs (a runner loop committing in cluster mode waits for its own entry), so the listener's events can
+        // arrive just after `wait_applied` returns.
+        *replica.applied.lock() = seq;
+        replica.applied_cv.notify_all();
         if !events.is_empty()
             && let Some(listener) = replica.listener.read().clone()
         {
@@ -90,8 +93,6 @@ impl Applier for Store {
                 listener(self, event);
             }
         }
-        *replica.applied.lock() = seq;
-        replica.applied_cv.notify_all();
         Ok(())
     }
 }

@@ -28,6 +28,16 @@ fn node(log: &Arc<MemLog>, dir: &std::path::Path) -> Node {
     }
 }
 
+/// Waits (10 s at most) until the listener has heard an event `want` matches: the applier wakes `wait_applied`
+/// callers before it calls the listener, so the event may arrive just after the position is reached.
+fn heard(seen: &Mutex<Vec<IntakeEvent>>, what: &str, want: impl Fn(&IntakeEvent) -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !seen.lock().iter().any(&want) {
+        assert!(std::time::Instant::now() < deadline, "{what}");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
 #[test]
 fn what_one_node_writes_every_node_reads() {
     let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
@@ -51,11 +61,10 @@ fn what_one_node_writes_every_node_reads() {
     assert!(b.store.get_run("r1").unwrap().is_some(), "read your writes");
     a.store.wait_applied(log.len()).unwrap();
     assert!(a.store.get_run("r1").unwrap().is_some());
-    assert!(
-        seen.lock()
-            .iter()
-            .any(|e| matches!(e, IntakeEvent::Runs(r) if r[0].run_id == "r1")),
-        "the owner hears of the new run"
+    heard(
+        &seen,
+        "the owner hears of the new run",
+        |e| matches!(e, IntakeEvent::Runs(r) if r[0].run_id == "r1"),
     );
 
     // The owner (a) steps it: ledger and state, read back on b.
@@ -86,11 +95,9 @@ fn what_one_node_writes_every_node_reads() {
     );
     a.store.wait_applied(log.len()).unwrap();
     assert_eq!(a.store.commands_after(0, 10).unwrap().len(), 1);
-    assert!(
-        seen.lock()
-            .iter()
-            .any(|e| matches!(e, IntakeEvent::Command))
-    );
+    heard(&seen, "the owner hears of the command", |e| {
+        matches!(e, IntakeEvent::Command)
+    });
     // A ledger append that does not continue is refused before it reaches the log.
     let before = log.len();
     let mut gap = Batch::new();
