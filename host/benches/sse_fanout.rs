@@ -9,6 +9,11 @@
 //! ```
 //! The server needs `ABSTRACTGATEWAY_MAX_SSE` and `ABSTRACTGATEWAY_MAX_CONCURRENCY` above the subscriber count
 //! and the `ask-user` bundle (`bundles/`).
+//!
+//! `--floor [--writers W]` measures the machine instead of a server: W threads (2 by default, the server's
+//! workers on this machine) write one frame of an `event: step`'s size to every stream as soon as a trigger
+//! byte arrives, with nothing else in between. No server can fan out faster than that on the same machine
+//! with the same client.
 
 use std::time::{Duration, Instant};
 
@@ -21,6 +26,8 @@ struct Args {
     token: String,
     subscribers: usize,
     trials: usize,
+    /// Threads writing the frames in `--floor` mode; 0 means talk to a server.
+    floor_writers: usize,
 }
 
 fn args() -> Option<Args> {
@@ -29,16 +36,25 @@ fn args() -> Option<Args> {
         token: String::new(),
         subscribers: 1000,
         trials: 5,
+        floor_writers: 0,
     };
+    let mut floor = false;
+    let mut writers = 2;
     let mut it = std::env::args().skip(1);
     while let Some(k) = it.next() {
         match k.as_str() {
+            "--floor" => floor = true,
+            "--writers" => writers = it.next()?.parse().ok()?,
             "--url" => a.url = it.next()?,
             "--token" => a.token = it.next()?,
             "--subscribers" => a.subscribers = it.next()?.parse().ok()?,
             "--trials" => a.trials = it.next()?.parse().ok()?,
             _ => {} // `cargo bench` adds `--bench`.
         }
+    }
+    if floor {
+        a.floor_writers = writers.max(1);
+        return Some(a);
     }
     (!a.url.is_empty()).then_some(a)
 }
@@ -175,8 +191,32 @@ fn trial(rt: &tokio::runtime::Runtime, c: &reqwest::Client, a: &Args) -> (f64, f
          Authorization: Bearer {}\r\nAccept: text/event-stream\r\n\r\n",
         a.token
     );
+    let streams: Vec<Stream> = (0..a.subscribers).map(|_| open(&addr, &request)).collect();
+    let body = json!({"command_id": format!("fan-{run_id}"), "run_id": run_id, "type": "resume",
+                      "payload": {"payload": {"response": "go"}}})
+    .to_string();
+    let command = format!(
+        "POST /api/gateway/commands HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        a.token,
+        body.len()
+    );
+    let mut cmd = std::net::TcpStream::connect(&addr).expect("connect");
+    cmd.set_nodelay(true).expect("nodelay");
+    let times = fan_out(streams, &mut cmd, command.as_bytes());
+    let mut answer = String::new();
+    cmd.read_to_string(&mut answer)
+        .expect("the command's answer");
+    assert!(
+        answer.starts_with("HTTP/1.1 2"),
+        "command refused: {answer}"
+    );
+    times
+}
+
+/// Sends `trigger` on `cmd` and times every stream until it shows `event: step`: (first, p50, p99) in ms.
+fn fan_out(mut streams: Vec<Stream>, cmd: &mut std::net::TcpStream, trigger: &[u8]) -> (f64, f64, f64) {
     let mut poll = mio::Poll::new().expect("epoll");
-    let mut streams: Vec<Stream> = (0..a.subscribers).map(|_| open(&addr, &request)).collect();
     for (i, st) in streams.iter_mut().enumerate() {
         poll.registry()
             .register(&mut st.sock, mio::Token(i), mio::Interest::READABLE)
@@ -190,20 +230,9 @@ fn trial(rt: &tokio::runtime::Runtime, c: &reqwest::Client, a: &Args) -> (f64, f
         drain(st, &mut chunk, Instant::now());
         assert!(st.seen.is_none(), "a stream saw a step before the command");
     }
-    let body = json!({"command_id": format!("fan-{run_id}"), "run_id": run_id, "type": "resume",
-                      "payload": {"payload": {"response": "go"}}})
-    .to_string();
-    let command = format!(
-        "POST /api/gateway/commands HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {}\r\n\
-         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        a.token,
-        body.len()
-    );
-    let mut cmd = std::net::TcpStream::connect(&addr).expect("connect");
-    cmd.set_nodelay(true).expect("nodelay");
     let mut events = mio::Events::with_capacity(1024);
     let t0 = Instant::now();
-    cmd.write_all(command.as_bytes()).expect("send the command");
+    cmd.write_all(trigger).expect("send the command");
     let deadline = t0 + Duration::from_secs(60);
     let mut left = streams.len();
     while left > 0 {
@@ -224,13 +253,6 @@ fn trial(rt: &tokio::runtime::Runtime, c: &reqwest::Client, a: &Args) -> (f64, f
             }
         }
     }
-    let mut answer = String::new();
-    cmd.read_to_string(&mut answer)
-        .expect("the command's answer");
-    assert!(
-        answer.starts_with("HTTP/1.1 2"),
-        "command refused: {answer}"
-    );
     let mut xs: Vec<f64> = streams
         .iter()
         .filter_map(|s| s.seen)
@@ -240,10 +262,69 @@ fn trial(rt: &tokio::runtime::Runtime, c: &reqwest::Client, a: &Args) -> (f64, f
     (xs[0], pct(&xs, 50.0), pct(&xs, 99.0))
 }
 
+/// One `--floor` trial: a listener on a loopback port whose writer threads send one frame to every accepted
+/// stream when the trigger byte arrives, timed by the same client as a server.
+fn floor_trial(a: &Args) -> (f64, f64, f64) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr").to_string();
+    // A real frame's size: `id:`, `event: step` and the JSON of a `completed` step record.
+    let frame = format!(
+        "id: 7\nevent: step\ndata: {{\"cursor\": 7, \"record\": {}}}\n\n",
+        "x".repeat(380)
+    );
+    let (n, writers) = (a.subscribers, a.floor_writers);
+    let server = std::thread::spawn(move || {
+        let mut socks = Vec::with_capacity(n);
+        for _ in 0..n {
+            let (mut s, _) = listener.accept().expect("accept");
+            s.set_nodelay(true).expect("nodelay");
+            // The response head the client waits for.
+            s.write_all(b"HTTP/1.1 200 OK\r\n\r\nretry: 3000\n\n").expect("head");
+            socks.push(s);
+        }
+        let (mut trigger, _) = listener.accept().expect("accept the trigger");
+        let per = n.div_ceil(writers);
+        let groups: Vec<Vec<std::net::TcpStream>> = {
+            let mut it = socks.into_iter();
+            (0..writers).map(|_| it.by_ref().take(per).collect()).collect()
+        };
+        let go = std::sync::Arc::new(std::sync::Barrier::new(writers + 1));
+        let handles: Vec<_> = groups
+            .into_iter()
+            .map(|mut group| {
+                let (go, frame) = (go.clone(), frame.clone());
+                std::thread::spawn(move || {
+                    go.wait();
+                    for s in &mut group {
+                        s.write_all(frame.as_bytes()).expect("write a frame");
+                    }
+                    group
+                })
+            })
+            .collect();
+        let mut byte = [0u8; 1];
+        trigger.read_exact(&mut byte).expect("the trigger");
+        go.wait();
+        // Keep the streams open until the client has read them all.
+        let kept: Vec<_> = handles.into_iter().map(|h| h.join().expect("writer")).collect();
+        trigger.read_exact(&mut byte).ok();
+        drop(kept);
+    });
+    let request = "GET / HTTP/1.1\r\n\r\n";
+    let streams: Vec<Stream> = (0..n).map(|_| open(&addr, request)).collect();
+    let mut cmd = std::net::TcpStream::connect(&addr).expect("connect");
+    cmd.set_nodelay(true).expect("nodelay");
+    let times = fan_out(streams, &mut cmd, b"!");
+    cmd.write_all(b"!").ok();
+    server.join().expect("the floor server");
+    times
+}
+
 fn main() {
     let Some(a) = args() else {
         eprintln!(
-            "usage: sse_fanout --url http://HOST:PORT --token TOKEN [--subscribers N] [--trials K]"
+            "usage: sse_fanout --url http://HOST:PORT --token TOKEN [--subscribers N] [--trials K]\n       \
+             sse_fanout --floor [--writers W] [--subscribers N] [--trials K]"
         );
         return;
     };
@@ -262,7 +343,11 @@ fn main() {
     let mut p50s = Vec::new();
     let mut p99s = Vec::new();
     for i in 0..a.trials {
-        let (first, p50, p99) = trial(&rt, &c, &a);
+        let (first, p50, p99) = if a.floor_writers > 0 {
+            floor_trial(&a)
+        } else {
+            trial(&rt, &c, &a)
+        };
         eprintln!("trial {i}: first {first:.1} p50 {p50:.1} p99 {p99:.1} ms");
         firsts.push(first);
         p50s.push(p50);
@@ -270,7 +355,8 @@ fn main() {
     }
     println!(
         "{}",
-        json!({"subscribers": a.subscribers, "trials": a.trials, "first_ms": median(firsts),
+        json!({"subscribers": a.subscribers, "trials": a.trials, "floor_writers": a.floor_writers,
+               "first_ms": median(firsts),
                "p50_ms": median(p50s), "p99_ms": median(p99s)})
     );
 }
