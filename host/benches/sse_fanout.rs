@@ -215,7 +215,11 @@ fn trial(rt: &tokio::runtime::Runtime, c: &reqwest::Client, a: &Args) -> (f64, f
 }
 
 /// Sends `trigger` on `cmd` and times every stream until it shows `event: step`: (first, p50, p99) in ms.
-fn fan_out(mut streams: Vec<Stream>, cmd: &mut std::net::TcpStream, trigger: &[u8]) -> (f64, f64, f64) {
+fn fan_out(
+    mut streams: Vec<Stream>,
+    cmd: &mut std::net::TcpStream,
+    trigger: &[u8],
+) -> (f64, f64, f64) {
     let mut poll = mio::Poll::new().expect("epoll");
     for (i, st) in streams.iter_mut().enumerate() {
         poll.registry()
@@ -279,14 +283,17 @@ fn floor_trial(a: &Args) -> (f64, f64, f64) {
             let (mut s, _) = listener.accept().expect("accept");
             s.set_nodelay(true).expect("nodelay");
             // The response head the client waits for.
-            s.write_all(b"HTTP/1.1 200 OK\r\n\r\nretry: 3000\n\n").expect("head");
+            s.write_all(b"HTTP/1.1 200 OK\r\n\r\nretry: 3000\n\n")
+                .expect("head");
             socks.push(s);
         }
         let (mut trigger, _) = listener.accept().expect("accept the trigger");
         let per = n.div_ceil(writers);
         let groups: Vec<Vec<std::net::TcpStream>> = {
             let mut it = socks.into_iter();
-            (0..writers).map(|_| it.by_ref().take(per).collect()).collect()
+            (0..writers)
+                .map(|_| it.by_ref().take(per).collect())
+                .collect()
         };
         let go = std::sync::Arc::new(std::sync::Barrier::new(writers + 1));
         let handles: Vec<_> = groups
@@ -306,7 +313,10 @@ fn floor_trial(a: &Args) -> (f64, f64, f64) {
         trigger.read_exact(&mut byte).expect("the trigger");
         go.wait();
         // Keep the streams open until the client has read them all.
-        let kept: Vec<_> = handles.into_iter().map(|h| h.join().expect("writer")).collect();
+        let kept: Vec<_> = handles
+            .into_iter()
+            .map(|h| h.join().expect("writer"))
+            .collect();
         trigger.read_exact(&mut byte).ok();
         drop(kept);
     });

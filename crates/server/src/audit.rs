@@ -85,10 +85,7 @@ impl AuditLog {
                     std::thread::sleep(LINGER);
                 }
             })?;
-        Ok(AuditLog {
-            tx,
-            path,
-        })
+        Ok(AuditLog { tx, path })
     }
 
     /// Path of the live file.
