@@ -36,9 +36,12 @@ pub fn token_fingerprint(token: &str) -> String {
     hex::encode(d)[..12].to_string()
 }
 
-/// Handle of the writer thread.
+/// Handle of the writer thread. Dropping it writes every line queued so far before it returns, so a gateway
+/// that shuts down cleanly loses no audit line.
 pub struct AuditLog {
-    tx: Sender<String>,
+    /// `None` once dropping.
+    tx: Option<Sender<String>>,
+    thread: Option<std::thread::JoinHandle<()>>,
     path: PathBuf,
 }
 
@@ -51,7 +54,7 @@ impl AuditLog {
         let (tx, rx) = channel::<String>();
         let p = path.clone();
         let d = dir.to_path_buf();
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("audit".into())
             .spawn(move || {
                 let mut size = file.metadata().map(|m| m.len()).unwrap_or(0);
@@ -85,7 +88,11 @@ impl AuditLog {
                     std::thread::sleep(LINGER);
                 }
             })?;
-        Ok(AuditLog { tx, path })
+        Ok(AuditLog {
+            tx: Some(tx),
+            thread: Some(thread),
+            path,
+        })
     }
 
     /// Path of the live file.
@@ -95,7 +102,19 @@ impl AuditLog {
 
     /// Queues one line.
     pub fn write(&self, line: String) {
-        let _ = self.tx.send(line);
+        if let Some(tx) = &self.tx {
+            let _ = tx.send(line);
+        }
+    }
+}
+
+impl Drop for AuditLog {
+    fn drop(&mut self) {
+        // The writer drains the queue, then sees it closed and ends: at most one linger and one write away.
+        self.tx = None;
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
     }
 }
 
@@ -307,5 +326,20 @@ mod tests {
         log.write("{\"late\":true}".into());
         let lines = lines_when(log.path(), 10_001);
         assert_eq!(lines.last().map(String::as_str), Some("{\"late\":true}"));
+    }
+
+    #[test]
+    fn dropping_the_log_writes_every_queued_line_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = AuditLog::start(dir.path(), 0, 2).unwrap();
+        let path = log.path().to_path_buf();
+        for i in 0..5_000 {
+            log.write(format!("{{\"i\":{i}}}"));
+        }
+        drop(log);
+        // Read at once, without waiting: the drop returned only after the writer had written everything.
+        let text = fs::read_to_string(&path).unwrap();
+        assert_eq!(text.lines().count(), 5_000);
+        assert_eq!(text.lines().last(), Some("{\"i\":4999}"));
     }
 }
