@@ -271,11 +271,12 @@ fn fan_out(
 fn floor_trial(a: &Args) -> (f64, f64, f64) {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = listener.local_addr().expect("addr").to_string();
-    // A real frame's size: `id:`, `event: step` and the JSON of a `completed` step record.
-    let frame = format!(
-        "id: 7\nevent: step\ndata: {{\"cursor\": 7, \"record\": {}}}\n\n",
-        "x".repeat(380)
-    );
+    // The size of the frame ours sends to each stream in a server trial (748 bytes: `id:`, `event: step` and
+    // the JSON of the resumed ask-user run's step record, as `strace` showed it).
+    let mut frame = String::from("id: 3\nevent: step\ndata: {\"cursor\": 3, \"record\": \"");
+    frame.push_str(&"x".repeat(748 - frame.len() - 4));
+    frame.push_str("\"}\n\n");
+    assert_eq!(frame.len(), 748);
     let (n, writers) = (a.subscribers, a.floor_writers);
     let server = std::thread::spawn(move || {
         let mut socks = Vec::with_capacity(n);
