@@ -191,6 +191,32 @@ impl Deployment {
     }
 }
 
+impl Drop for Deployment {
+    /// A failing test shows what every process of the deployment said last: a stall in a cluster is
+    /// otherwise invisible once the temp dirs are gone (which node stopped stepping, which lease did not move).
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            return;
+        }
+        for (kind, nodes) in [("api", &self.apis), ("runner", &self.runners)] {
+            for (i, node) in nodes.iter().enumerate() {
+                eprintln!(
+                    "---- {kind} {i}: last lines of its stderr ----\n{}",
+                    node.server.stderr_tail(80)
+                );
+            }
+        }
+        for i in 0..self.nats.len() {
+            let log = std::fs::read_to_string(self.nats.log_path(i)).unwrap_or_default();
+            let lines: Vec<&str> = log.lines().collect();
+            eprintln!(
+                "---- nats-server {i}: last lines of its log ----\n{}",
+                lines[lines.len().saturating_sub(30)..].join("\n")
+            );
+        }
+    }
+}
+
 /// The shard of a root run.
 fn shard_of(run_id: &str) -> u32 {
     abstractgateway::runner::shard::of_root(run_id, SHARDS)
