@@ -409,11 +409,13 @@ pub fn new_run_state(
 ) -> RunState {
     let run_id = new_run_id();
     let now = crate::time::now_iso();
-    vars.entry("_limits").or_insert_with(|| {
+    // Built once: a `json!` object is nine hashed inserts, a clone of the template copies them.
+    static LIMITS: std::sync::LazyLock<Value> = std::sync::LazyLock::new(|| {
         serde_json::json!({"max_iterations": 20, "current_iteration": 0, "max_tokens": 32768, "max_output_tokens": null,
                "max_input_tokens": null, "estimated_tokens_used": 0, "max_history_messages": -1,
                "warn_iterations_pct": 80, "warn_tokens_pct": 80})
     });
+    vars.entry("_limits").or_insert_with(|| LIMITS.clone());
     RunState {
         session_id: Some(session_id.unwrap_or_else(|| run_id.clone())),
         run_id,

@@ -1,9 +1,10 @@
 //! The runner's in-memory view of every active run, with the indexes that replace the seed's polling:
 //! a FIFO ready queue, a timer set, event waiters by wait key, and parents by child.
 
-use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeSet, VecDeque};
 use std::sync::Arc;
 
+use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use serde_json::{Value, json};
 
 use super::executor::CancelFlag;
@@ -37,8 +38,9 @@ pub struct World {
     queued: HashSet<String>,
     /// `(until, run_id)` of every run waiting with a deadline.
     timers: BTreeSet<(String, String)>,
-    /// wait_key → runs waiting on it (events, user, subworkflow).
-    waiters: HashMap<String, BTreeSet<String>>,
+    /// wait_key → runs waiting on it (events, user, subworkflow). Wait keys derive from names clients and flows
+    /// choose (events, sessions), so this map keeps std's keyed SipHash; the others are keyed by the host's ids.
+    waiters: std::collections::HashMap<String, BTreeSet<String>>,
     /// parent → children that are still active.
     children: HashMap<String, BTreeSet<String>>,
     /// Records and state changes not yet committed.
@@ -104,7 +106,7 @@ impl World {
             ready: VecDeque::new(),
             queued: HashSet::new(),
             timers: BTreeSet::new(),
-            waiters: HashMap::new(),
+            waiters: std::collections::HashMap::new(),
             children: HashMap::new(),
             pending: HashMap::new(),
             dirty: HashSet::new(),

@@ -7,16 +7,16 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc::{Sender, channel};
 use std::time::Instant;
 
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::Method;
-use axum::middleware::Next;
 use axum::response::Response;
 use serde::Serialize;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use super::request_id::{ClientIp, RequestId};
-use super::state::SharedState;
+use super::stack::Rest;
+use super::state::AppState;
 
 /// File name of the live audit log inside the data dir.
 pub const AUDIT_FILE: &str = "audit_log.jsonl";
@@ -192,16 +192,16 @@ fn no_headers(h: &&Map<String, Value>) -> bool {
 }
 
 /// Layer: after the response, writes one line per POST/PUT/PATCH/DELETE under `/api/gateway`.
-pub async fn layer(State(st): State<SharedState>, req: Request, next: Next) -> Response {
+pub async fn layer(st: &AppState, req: Request, next: impl Rest) -> Response {
     let Some(audit) = st.audit.as_ref() else {
-        return next.run(req).await;
+        return next(req).await;
     };
     let is_write = matches!(
         *req.method(),
         Method::POST | Method::PUT | Method::PATCH | Method::DELETE
     );
     if !is_write || !req.uri().path().starts_with("/api/gateway") {
-        return next.run(req).await;
+        return next(req).await;
     }
     let started = Instant::now();
     let method = req.method().to_string();
@@ -231,7 +231,7 @@ pub async fn layer(State(st): State<SharedState>, req: Request, next: Next) -> R
     let auth_cell = std::sync::Arc::new(parking_lot::Mutex::new(AuthInfo::default()));
     let mut req = req;
     req.extensions_mut().insert(auth_cell.clone());
-    let resp = next.run(req).await;
+    let resp = next(req).await;
     let auth = auth_cell.lock().clone();
     let line = AuditLine {
         ts: crate::time::now_iso(),

@@ -4,18 +4,18 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
-use axum::middleware::Next;
 use axum::response::Response;
 use parking_lot::Mutex;
-use subtle::ConstantTimeEq;
+use subtle::{ConditionallySelectable, ConstantTimeEq};
 
 use super::audit::{AuthInfo, token_fingerprint};
 use super::error::middleware_reject;
 use super::extract::serde_urlencoded_pairs;
 use super::request_id::ClientIp;
-use super::state::SharedState;
+use super::stack::Rest;
+use super::state::AppState;
 
 /// The bearer token of `Authorization: Bearer <t>` (scheme case-insensitive, token trimmed).
 pub fn bearer(headers: &HeaderMap) -> Option<String> {
@@ -27,13 +27,13 @@ pub fn bearer(headers: &HeaderMap) -> Option<String> {
         .filter(|t| !t.is_empty())
 }
 
-/// True when `presented` equals one of `tokens`; every token is compared, in constant time each.
-pub fn token_valid(tokens: &[String], presented: &str) -> bool {
-    let mut ok = subtle::Choice::from(0u8);
-    for t in tokens {
-        ok |= t.as_bytes().ct_eq(presented.as_bytes());
+/// Which of `tokens` `presented` equals; every token is compared, in constant time each, whichever matches.
+pub fn token_index(tokens: &[String], presented: &str) -> Option<usize> {
+    let mut found = 0u64;
+    for (i, t) in tokens.iter().enumerate() {
+        found.conditional_assign(&(i as u64 + 1), t.as_bytes().ct_eq(presented.as_bytes()));
     }
-    ok.into()
+    (found as usize).checked_sub(1)
 }
 
 /// The run id of a `/api/gateway/runs/{id}/ledger/stream` path.
@@ -67,13 +67,13 @@ pub fn guarded_path(path: &str) -> bool {
 const METRICS_PATH: &str = "/metrics";
 
 /// The layer.
-pub async fn layer(State(st): State<SharedState>, req: Request, next: Next) -> Response {
+pub async fn layer(st: &AppState, req: Request, next: impl Rest) -> Response {
     let cfg = &st.cfg;
     let path = req.uri().path().to_string();
     // `/metrics` tells how the gateway is used: it needs the token like the API unless the operator opens it.
     let metrics = path == METRICS_PATH;
     if !cfg.security || !guarded_path(&path) || metrics && cfg.metrics_public {
-        return next.run(req).await;
+        return next(req).await;
     }
     let ip = req
         .extensions()
@@ -89,13 +89,19 @@ pub async fn layer(State(st): State<SharedState>, req: Request, next: Next) -> R
         || (write && cfg.protect_write)
         || (read && cfg.protect_read && !(cfg.dev_read_no_auth && ip.is_loopback()));
     let presented = bearer(req.headers());
+    let matched = presented
+        .as_deref()
+        .and_then(|t| token_index(&cfg.tokens, t));
     if let Some(cell) = req.extensions().get::<Arc<Mutex<AuthInfo>>>() {
         let mut info = cell.lock();
         info.required = required;
-        info.token_fp = presented.as_deref().map(token_fingerprint);
+        info.token_fp = match (matched, presented.as_deref()) {
+            (Some(i), _) => st.token_fps.get(i).cloned(),
+            (None, t) => t.map(token_fingerprint),
+        };
     }
     if !required {
-        return next.run(req).await;
+        return next(req).await;
     }
     if cfg.tokens.is_empty() {
         return rejected(
@@ -104,9 +110,7 @@ pub async fn layer(State(st): State<SharedState>, req: Request, next: Next) -> R
             None,
         );
     }
-    let mut valid = presented
-        .as_deref()
-        .is_some_and(|t| token_valid(&cfg.tokens, t));
+    let mut valid = matched.is_some();
     if !valid
         && presented.is_none()
         && *req.method() == Method::GET
@@ -125,7 +129,7 @@ pub async fn layer(State(st): State<SharedState>, req: Request, next: Next) -> R
     }
     if valid {
         st.lockout.success(&ip.0);
-        return next.run(req).await;
+        return next(req).await;
     }
     if let Some(secs) = st.lockout.locked_for(&ip.0) {
         super::metrics::auth_failure("locked_out");
@@ -165,9 +169,11 @@ mod tests {
         h.insert(header::AUTHORIZATION, "Basic tok-1".parse().unwrap());
         assert_eq!(bearer(&h), None);
         let toks = vec!["aaa".to_string(), "tok-1".to_string()];
-        assert!(token_valid(&toks, "tok-1"));
-        assert!(!token_valid(&toks, "tok-"));
-        assert!(!token_valid(&[], "x"));
+        assert_eq!(token_index(&toks, "tok-1"), Some(1));
+        assert_eq!(token_index(&toks, "aaa"), Some(0));
+        assert_eq!(token_index(&toks, "tok-"), None);
+        assert_eq!(token_index(&toks, "tok-12"), None);
+        assert_eq!(token_index(&[], "x"), None);
         assert_eq!(
             stream_route_run("/api/gateway/runs/abc/ledger/stream"),
             Some("abc")

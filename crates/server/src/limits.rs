@@ -5,16 +5,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{HeaderValue, Method, StatusCode, header};
-use axum::middleware::Next;
 use axum::response::Response;
 use futures::StreamExt;
 use http_body_util::BodyExt;
 use tokio::sync::Semaphore;
 
 use super::error::middleware_reject;
-use super::state::SharedState;
+use super::stack::Rest;
+use super::state::AppState;
 
 /// Slack the seed allows on top of upload caps for multipart framing.
 const MULTIPART_SLACK: u64 = 2 * 1024 * 1024;
@@ -47,7 +47,7 @@ fn too_large(n: u64, cap: u64) -> Response {
 }
 
 /// Body cap for a write to `path`.
-fn body_cap(st: &SharedState, path: &str) -> u64 {
+fn body_cap(st: &AppState, path: &str) -> u64 {
     let c = &st.cfg;
     let upload = |base: u64| {
         let cap = base.saturating_add(MULTIPART_SLACK);
@@ -67,7 +67,7 @@ fn body_cap(st: &SharedState, path: &str) -> u64 {
 }
 
 /// Refuses a URI longer than [`MAX_URI_BYTES`] (no route takes one; a long one only costs parsing).
-pub async fn uri_layer(req: Request, next: Next) -> Response {
+pub async fn uri_layer(req: Request, next: impl Rest) -> Response {
     let len = req.uri().path_and_query().map_or(0, |pq| pq.as_str().len());
     if len > MAX_URI_BYTES {
         return middleware_reject(
@@ -75,21 +75,21 @@ pub async fn uri_layer(req: Request, next: Next) -> Response {
             &format!("URI Too Long ({len} bytes > {MAX_URI_BYTES} bytes)"),
         );
     }
-    next.run(req).await
+    next(req).await
 }
 
 /// The body-cap layer (writes under `/api/gateway` only).
-pub async fn body_layer(State(st): State<SharedState>, req: Request, next: Next) -> Response {
+pub async fn body_layer(st: &AppState, req: Request, next: impl Rest) -> Response {
     let write = matches!(
         *req.method(),
         Method::POST | Method::PUT | Method::PATCH | Method::DELETE
     );
     if !st.cfg.security || !write || !req.uri().path().starts_with("/api/gateway") {
-        return next.run(req).await;
+        return next(req).await;
     }
-    let cap = body_cap(&st, req.uri().path());
+    let cap = body_cap(st, req.uri().path());
     if cap == 0 {
-        return next.run(req).await;
+        return next(req).await;
     }
     let declared = req
         .headers()
@@ -137,17 +137,13 @@ pub async fn body_layer(State(st): State<SharedState>, req: Request, next: Next)
             }
         }
     }
-    next.run(Request::from_parts(parts, Body::from(buf))).await
+    next(Request::from_parts(parts, Body::from(buf))).await
 }
 
 /// The concurrency layer: SSE streams hold their slot for the life of the stream.
-pub async fn concurrency_layer(
-    State(st): State<SharedState>,
-    req: Request,
-    next: Next,
-) -> Response {
+pub async fn concurrency_layer(st: &AppState, req: Request, next: impl Rest) -> Response {
     if !st.cfg.security || !req.uri().path().starts_with("/api/gateway") {
-        return next.run(req).await;
+        return next(req).await;
     }
     let sse = req.uri().path().ends_with("/ledger/stream");
     let sem = if sse {
@@ -167,7 +163,7 @@ pub async fn concurrency_layer(
             return r;
         }
     };
-    let resp = next.run(req).await;
+    let resp = next(req).await;
     if !sse {
         // Ordinary answers are complete once built; keeping their framing (content-length) matters more.
         drop(permit);

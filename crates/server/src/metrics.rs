@@ -4,7 +4,8 @@
 //!
 //! `/metrics` needs the bearer token like the API unless `ABSTRACTGATEWAY_METRICS_PUBLIC` opens it.
 
-use std::sync::OnceLock;
+use std::collections::HashMap;
+use std::sync::{LazyLock, OnceLock};
 use std::time::{Duration, Instant};
 
 use axum::extract::{MatchedPath, Request};
@@ -12,6 +13,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use parking_lot::RwLock;
 
 /// Latency buckets (seconds) of every `*_seconds` histogram: 0.5 ms to 5 min.
 const SECONDS: &[f64] = &[
@@ -181,30 +183,70 @@ pub async fn mark_route(req: Request, next: Next) -> Response {
 /// The outermost HTTP layer: requests by route template (never the raw path: ids would grow the label set),
 /// method and status, and their duration. A request refused before routing (auth, origin, limits) is counted
 /// under the route `(refused)`; an unknown path under `(unmatched)`.
-pub async fn layer(req: Request, next: Next) -> Response {
+pub async fn layer(req: Request, next: impl super::stack::Rest) -> Response {
+    use axum::http::Method;
     let method = match *req.method() {
-        ref m @ (axum::http::Method::GET
-        | axum::http::Method::HEAD
-        | axum::http::Method::POST
-        | axum::http::Method::PUT
-        | axum::http::Method::PATCH
-        | axum::http::Method::DELETE
-        | axum::http::Method::OPTIONS) => m.as_str().to_string(),
-        _ => "other".into(),
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
     };
     let started = Instant::now();
-    let resp = next.run(req).await;
+    let resp = next(req).await;
     let route = match resp.extensions().get::<MatchedPath>() {
-        Some(p) => p.as_str().to_string(),
-        None if resp.status() == StatusCode::NOT_FOUND => "(unmatched)".into(),
-        None => "(refused)".into(),
+        Some(p) => p.as_str(),
+        None if resp.status() == StatusCode::NOT_FOUND => "(unmatched)",
+        None => "(refused)",
     };
-    let status = resp.status().as_u16().to_string();
-    metrics::counter!("abstractgateway_http_requests_total", "route" => route.clone(), "method" => method, "status" => status)
-        .increment(1);
-    metrics::histogram!("abstractgateway_http_request_seconds", "route" => route)
-        .record(started.elapsed().as_secs_f64());
+    let (requests, seconds) = http_handles(route, method, resp.status().as_u16());
+    requests.increment(1);
+    seconds.record(started.elapsed().as_secs_f64());
     resp
+}
+
+/// The handles of one route's HTTP metrics.
+struct RouteHandles {
+    seconds: metrics::Histogram,
+    /// One request counter per method and status seen on the route.
+    requests: Vec<(&'static str, u16, metrics::Counter)>,
+}
+
+/// The HTTP metrics' handles, kept: registering a labelled metric builds and hashes its key (a few thousand
+/// instructions and allocations per request), a kept handle is an atomic add. The keys are bounded like the
+/// labels: route templates, eight method names, status codes.
+static HTTP_HANDLES: LazyLock<RwLock<HashMap<String, RouteHandles>>> =
+    LazyLock::new(Default::default);
+
+fn http_handles(
+    route: &str,
+    method: &'static str,
+    status: u16,
+) -> (metrics::Counter, metrics::Histogram) {
+    let find = |h: &RouteHandles| {
+        h.requests
+            .iter()
+            .find(|(m, s, _)| *m == method && *s == status)
+            .map(|(_, _, c)| (c.clone(), h.seconds.clone()))
+    };
+    if let Some(found) = HTTP_HANDLES.read().get(route).and_then(find) {
+        return found;
+    }
+    let mut all = HTTP_HANDLES.write();
+    let h = all.entry(route.to_string()).or_insert_with(|| RouteHandles {
+        seconds: metrics::histogram!("abstractgateway_http_request_seconds", "route" => route.to_string()),
+        requests: Vec::new(),
+    });
+    if let Some(found) = find(h) {
+        return found;
+    }
+    let counter = metrics::counter!("abstractgateway_http_requests_total", "route" => route.to_string(),
+        "method" => method, "status" => status.to_string());
+    h.requests.push((method, status, counter.clone()));
+    (counter, h.seconds.clone())
 }
 
 /// One request refused for its credentials (`missing`, `invalid`), or because its address is locked out.

@@ -1,13 +1,13 @@
 //! One origin policy for both the allowlist check and CORS: an allowed origin is echoed with credentials,
 //! a disallowed one is never echoed, and preflights are answered from the same allowlist.
 
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::error::middleware_reject;
-use super::state::SharedState;
+use super::stack::Rest;
+use super::state::AppState;
 
 /// `fnmatch.fnmatchcase` for `*`, `?` and `[...]` (`*` crosses `.`, `:` and `/`).
 pub fn glob_match(pat: &str, s: &str) -> bool {
@@ -96,14 +96,14 @@ fn same_origin(headers: &HeaderMap, origin: &str) -> bool {
 }
 
 /// The layer.
-pub async fn layer(State(st): State<SharedState>, req: Request, next: Next) -> Response {
+pub async fn layer(st: &AppState, req: Request, next: impl Rest) -> Response {
     let origin = req
         .headers()
         .get(header::ORIGIN)
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
     let Some(origin) = origin else {
-        let mut r = next.run(req).await;
+        let mut r = next(req).await;
         add_vary(&mut r);
         return r;
     };
@@ -150,7 +150,7 @@ pub async fn layer(State(st): State<SharedState>, req: Request, next: Next) -> R
     if !allowed && gateway {
         return forbidden_origin();
     }
-    let mut r = next.run(req).await;
+    let mut r = next(req).await;
     if allowed {
         let h = r.headers_mut();
         allow_origin(h, &origin);

@@ -3,12 +3,12 @@
 
 use std::net::SocketAddr;
 
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{ConnectInfo, Request};
 use axum::http::HeaderValue;
-use axum::middleware::Next;
 use axum::response::Response;
 
-use super::state::SharedState;
+use super::stack::Rest;
+use super::state::AppState;
 
 /// The request's id (echoed or generated).
 #[derive(Clone, Debug)]
@@ -32,7 +32,7 @@ fn client_id_header(v: &str) -> Option<String> {
 }
 
 /// The layer.
-pub async fn layer(State(st): State<SharedState>, mut req: Request, next: Next) -> Response {
+pub async fn layer(st: &AppState, mut req: Request, next: impl Rest) -> Response {
     let peer = req
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
@@ -58,7 +58,7 @@ pub async fn layer(State(st): State<SharedState>, mut req: Request, next: Next) 
     let gateway = req.uri().path().starts_with("/api/gateway");
     req.extensions_mut().insert(ClientIp(ip));
     req.extensions_mut().insert(RequestId(rid.clone()));
-    let mut resp = next.run(req).await;
+    let mut resp = next(req).await;
     if gateway && let Ok(v) = HeaderValue::from_str(&rid) {
         resp.headers_mut().insert("x-request-id", v);
     }

@@ -37,6 +37,8 @@ pub struct AppState {
     pub stream_tokens: StreamTokens,
     /// Auth failure tracking.
     pub lockout: Lockout,
+    /// The audit fingerprint of each configured token (`cfg.tokens`, same order): computed once, not per request.
+    pub token_fps: Vec<String>,
     /// Concurrency pools.
     pub caps: super::limits::Caps,
     /// Audit log writer (None when disabled).

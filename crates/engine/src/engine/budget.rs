@@ -153,7 +153,7 @@ pub fn check_var_path(name: &str) -> Result<(), BudgetError> {
 pub fn check_vars(vars: &Obj) -> Result<(), BudgetError> {
     let mut total = 0;
     for (k, v) in vars {
-        total += k.len() + 4 + check_value(v, &format!("variable '{}'", shorten(k)))?;
+        total += k.len() + 4 + check_value_named(v, || variable(k))?;
     }
     check_total(total)
 }
@@ -162,7 +162,7 @@ pub fn check_vars(vars: &Obj) -> Result<(), BudgetError> {
 pub fn check_run(run: &RunState, records: &[StepRecord]) -> Result<(), BudgetError> {
     let mut total = BASE_BYTES;
     for (k, v) in &run.vars {
-        total += k.len() + 4 + check_value(v, &format!("variable '{}'", shorten(k)))?;
+        total += k.len() + 4 + check_value_named(v, || variable(k))?;
     }
     if let Some(out) = &run.output {
         total += check_value(out, "the run's output")?;
@@ -292,13 +292,22 @@ fn check_total(total: usize) -> Result<(), BudgetError> {
 /// The approximate encoded size of `v`, or the error naming `what` when it is nested too deeply or too
 /// large.
 fn check_value(v: &Value, what: &str) -> Result<usize, BudgetError> {
-    let size = measure(v, 0).ok_or_else(|| BudgetError::TooDeep {
-        what: what.to_string(),
-    })?;
+    check_value_named(v, || what.to_string())
+}
+
+/// [`check_value`] whose label is built only when the value is refused (every step checks every variable).
+fn check_value_named(v: &Value, what: impl FnOnce() -> String) -> Result<usize, BudgetError> {
+    let Some(size) = measure(v, 0) else {
+        return Err(BudgetError::TooDeep { what: what() });
+    };
     if size > MAX_VALUE_BYTES {
-        return Err(too_large(what, size, MAX_VALUE_BYTES));
+        return Err(too_large(&what(), size, MAX_VALUE_BYTES));
     }
     Ok(size)
+}
+
+fn variable(name: &str) -> String {
+    format!("variable '{}'", shorten(name))
 }
 
 fn too_large(what: &str, size: usize, limit: usize) -> BudgetError {

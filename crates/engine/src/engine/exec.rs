@@ -438,13 +438,39 @@ pub fn fail(run: &mut RunState, records: &mut Vec<StepRecord>, node_id: &str, er
 
 /// The `abstract.status` emit_event record written on every terminal transition.
 pub fn terminal_status(run: &RunState, records: &mut Vec<StepRecord>, node_id: &str) {
-    let text = run.status.as_str();
+    let (effect, result) = status_event(run.status);
     let mut rec = StepRecord::new(run, node_id, "completed");
-    rec.effect = Some(
-        json!({"type": "emit_event", "payload": {"name": "abstract.status", "scope": "session", "payload": {"text": text}}, "result_key": null}),
-    );
-    rec.result =
-        Some(json!({"emitted": true, "name": "abstract.status", "payload": {"text": text}}));
-    rec.idempotency_key = Some(format!("system:terminal_status:{text}"));
+    rec.effect = Some(effect.clone());
+    rec.result = Some(result.clone());
+    rec.idempotency_key = Some(format!("system:terminal_status:{}", run.status.as_str()));
     records.push(rec);
+}
+
+/// The effect and result of the `abstract.status` event for `status`, built once per status: as `json!` every
+/// run that ends paid for eleven hashed map inserts.
+fn status_event(status: RunStatus) -> &'static (Value, Value) {
+    fn build(text: &str) -> (Value, Value) {
+        (
+            json!({"type": "emit_event", "payload": {"name": "abstract.status", "scope": "session", "payload": {"text": text}}, "result_key": null}),
+            json!({"emitted": true, "name": "abstract.status", "payload": {"text": text}}),
+        )
+    }
+    static BY_STATUS: std::sync::LazyLock<[(Value, Value); 5]> = std::sync::LazyLock::new(|| {
+        [
+            RunStatus::Running,
+            RunStatus::Waiting,
+            RunStatus::Completed,
+            RunStatus::Failed,
+            RunStatus::Cancelled,
+        ]
+        .map(|s| build(s.as_str()))
+    });
+    let i = match status {
+        RunStatus::Running => 0,
+        RunStatus::Waiting => 1,
+        RunStatus::Completed => 2,
+        RunStatus::Failed => 3,
+        RunStatus::Cancelled => 4,
+    };
+    &BY_STATUS[i]
 }

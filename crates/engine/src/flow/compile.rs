@@ -74,7 +74,7 @@ pub struct CompiledFlow {
     pub workflow_id: String,
     pub name: String,
     pub entry: String,
-    pub nodes: HashMap<String, CompiledNode>,
+    pub nodes: foldhash::HashMap<String, CompiledNode>,
     /// `on_event` nodes: each starts a listener run next to every root run.
     pub listeners: Vec<String>,
     /// Node ids in document order.
@@ -257,7 +257,7 @@ pub fn compile(raw: &Value, registry: &NodeRegistry) -> Result<CompiledFlow, Com
         .flat_map(|e| [e.source.as_str(), e.target.as_str()])
         .collect();
 
-    let mut nodes = HashMap::new();
+    let mut nodes = foldhash::HashMap::default();
     let mut order = Vec::new();
     // Structural errors (loop-backs) take precedence over unsupported types, as in the seed.
     let mut unsupported: Option<CompileError> = None;

@@ -17,7 +17,6 @@ pub mod voice;
 use axum::Router;
 use axum::extract::Request;
 use axum::http::{StatusCode, header};
-use axum::middleware::Next;
 use axum::response::Response;
 use utoipa::OpenApi;
 use utoipa::openapi::RefOr;
@@ -110,8 +109,8 @@ const MAX_REJECTION_TEXT: usize = 4096;
 /// Turns the bare-text answers of the framework (axum's extractor rejections: a path segment that is not
 /// UTF-8, a multipart body without a boundary, a method not allowed…) into the `{"detail": ...}` bodies
 /// every client of the API expects from an error.
-pub async fn detail_bodies(req: Request, next: Next) -> Response {
-    let resp = next.run(req).await;
+pub async fn detail_bodies(req: Request, next: impl crate::stack::Rest) -> Response {
+    let resp = next(req).await;
     let status = resp.status();
     let bare = resp
         .headers()

@@ -22,6 +22,9 @@ pub(crate) enum Op {
         json: Vec<u8>,
         created_key: Vec<u8>,
         index: Vec<u8>,
+        /// `index` decoded, when the op was built here (an op from a replicated entry has only the bytes): the
+        /// committer derives the scoped indexes from it without parsing `index` back.
+        entry: Option<RunIndexEntry>,
         status: RunStatus,
         parent: Option<String>,
     },
@@ -100,6 +103,7 @@ impl Batch {
             json,
             created_key: keys::created_key(&run.created_at, &run.run_id),
             index,
+            entry: Some(entry),
             status: run.status,
             parent: run.parent_run_id.clone(),
         });
@@ -110,7 +114,7 @@ impl Batch {
         if let Err(e) = keys::check_id("run_id", run_id) {
             return self.fail(e);
         }
-        match serde_json::to_vec(rec) {
+        match super::codec::encode_sized(rec, super::codec::RECORD_BYTES) {
             Ok(json) => self.ops.push(Op::Ledger {
                 run_id: run_id.to_string(),
                 seq,

@@ -8,8 +8,23 @@ use crate::run::{RunState, RunStatus};
 
 /// The stored form of a run's state.
 pub fn encode_run(run: &RunState) -> Result<Vec<u8>, StoreError> {
-    serde_json::to_vec(run)
+    encode_sized(run, RUN_BYTES)
         .map_err(|e| StoreError::Invalid(format!("run {} cannot be encoded: {e}", run.run_id)))
+}
+
+/// Room reserved up front for a run's state and for a ledger record: a small state is ~1 KiB, and encoding
+/// into `serde_json::to_vec`'s 128 bytes regrew (and copied) the buffer four times.
+const RUN_BYTES: usize = 2048;
+pub(crate) const RECORD_BYTES: usize = 1024;
+
+/// `value` as JSON, into a buffer of `capacity` to start with.
+pub(crate) fn encode_sized<T: serde::Serialize + ?Sized>(
+    value: &T,
+    capacity: usize,
+) -> serde_json::Result<Vec<u8>> {
+    let mut out = Vec::with_capacity(capacity);
+    serde_json::to_writer(&mut out, value)?;
+    Ok(out)
 }
 
 /// A run's state from its stored form; `Corrupt` when it cannot be decoded (listing skips such a run,

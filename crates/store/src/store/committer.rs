@@ -6,12 +6,12 @@
 //! and in order. After a failed write fjall refuses further writes; the committer then fails every later request
 //! with the same error instead of acknowledging anything.
 
-use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 
 use fjall::{OwnedWriteBatch, PersistMode};
+use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use tokio::sync::oneshot;
 
 use super::batch::{Batch, Op, RunIndexEntry};
@@ -409,13 +409,15 @@ pub(crate) fn write_ops(
                 json,
                 created_key,
                 index,
+                entry,
                 status,
                 parent,
             } => {
                 wb.insert(&ks.runs, run_id.as_bytes(), json);
                 // The session and workflow indexes are derived here, where every writer (committer, replica
                 // applier) passes, so the ops and the cluster's entry format stay as they are.
-                if let Ok(entry) = serde_json::from_slice::<RunIndexEntry>(&index) {
+                let entry = entry.or_else(|| serde_json::from_slice::<RunIndexEntry>(&index).ok());
+                if let Some(entry) = entry {
                     write_scoped(ks, wb, &entry, &created_key, &index);
                 }
                 wb.insert(&ks.runs_by_created, created_key, index);

@@ -5,9 +5,10 @@
 //! batches and commands become one entry each, because each has its own dedup id. Every request is acknowledged
 //! after the log acknowledged it and the local replica applied it, so the caller reads its own write.
 
-use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, mpsc};
 use std::thread::JoinHandle;
+
+use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 
 use super::{Position, entry};
 use crate::store::batch::Batch;

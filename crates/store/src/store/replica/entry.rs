@@ -148,6 +148,7 @@ impl Writer {
                 index,
                 status,
                 parent,
+                ..
             } => {
                 self.u8(OP_RUN);
                 self.bytes(run_id.as_bytes());
@@ -288,6 +289,7 @@ impl<'a> Reader<'a> {
                     json,
                     created_key,
                     index,
+                    entry: None,
                     status,
                     parent,
                 }
@@ -332,6 +334,7 @@ mod tests {
                 json: b"{\"run_id\":\"r1\"}".to_vec(),
                 created_key: keys::created_key("2026", "r1"),
                 index: b"{}".to_vec(),
+                entry: None,
                 status: RunStatus::Waiting,
                 parent: Some("p".into()),
             },
