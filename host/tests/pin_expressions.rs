@@ -62,6 +62,23 @@ fn end_error(r: &RunState) -> String {
 }
 
 #[test]
+fn a_flow_with_a_pin_expression_is_not_stepped_before_its_start_commits() {
+    // An expression runs in the Python component, outside the run: such a flow is not self-contained, so its
+    // runs take no step before their start is durable. The same flow without the expression is.
+    let dir = tempfile::tempdir().expect("tmp");
+    let contained = |extra: Value| {
+        let flow = end_flow(&["a"], &[("n", "a")], extra, json!([]));
+        let flows = compile(dir.path(), &flow).unwrap_or_else(|e| panic!("loads: {e}"));
+        flows
+            .get("features@1.0.0:main")
+            .expect("main")
+            .self_contained
+    };
+    assert!(!contained(json!({"pinExpressions": {"a": "value + 1"}})));
+    assert!(contained(json!({})));
+}
+
+#[test]
 fn expressions_see_value_vars_helpers_and_the_flow_functions() {
     let dir = tempfile::tempdir().expect("tmp");
     let functions = json!([

@@ -16,6 +16,7 @@ pub mod commands;
 pub mod containment;
 pub mod executor;
 pub mod flows;
+mod inline;
 pub mod metrics;
 mod observer;
 pub mod schedule;
@@ -457,8 +458,13 @@ impl Gateway {
             ));
         }
         let root_id = root.run_id.clone();
-        runs.push(root);
         let mut batch = Batch::default();
+        // A run that touches nothing outside itself takes its first round now and commits once with it.
+        for rec in inline::first_round(&mut root, &flow, self.max_steps) {
+            root.ledger_len += 1;
+            batch.append_ledger(&root_id, root.ledger_len, &rec);
+        }
+        runs.push(root);
         for r in &runs {
             batch.put_run(r);
         }
@@ -500,10 +506,17 @@ impl Gateway {
         }
     }
 
-    /// After a start's commit: the new runs go to the runner.
-    fn hand_over(&self, runs: Vec<RunState>) {
+    /// After a start's commit: the new runs go to the runner, except one that ended in its first round.
+    fn hand_over(&self, mut runs: Vec<RunState>) {
         runs.iter().for_each(metrics::run_started);
-        if !self.store.is_replica() {
+        runs.retain(|r| {
+            let ended = r.status.is_terminal();
+            if ended {
+                metrics::run_finished(r);
+            }
+            !ended
+        });
+        if !self.store.is_replica() && !runs.is_empty() {
             self.route_new(runs);
         }
     }

@@ -81,11 +81,34 @@ pub struct CompiledFlow {
     pub order: Vec<String>,
     /// How this flow's pin expressions are evaluated (`None` when it has none).
     pub pin_exprs: Option<PinExprs>,
+    /// True when a run of this flow touches nothing but its own state: no effect, plugin, memory, listener or
+    /// pin-expression node (see [`CompiledFlow::touches_only_its_run`]). Such a run can be stepped before its
+    /// start is durable, because a step that is lost with an unacknowledged start did nothing anyone can see.
+    pub self_contained: bool,
 }
 
 impl CompiledFlow {
     pub fn node(&self, id: &str) -> Option<&CompiledNode> {
         self.nodes.get(id)
+    }
+
+    /// Whether every node of this flow only reads and writes its run's own state. Kinds are listed, never
+    /// excluded, so a kind added later is not self-contained until someone decides it is.
+    fn touches_only_its_run(&self) -> bool {
+        self.listeners.is_empty()
+            && self.pin_exprs.is_none()
+            && self.nodes.values().all(|n| {
+                n.pin_exprs.is_empty()
+                    && matches!(
+                        n.kind,
+                        NodeKind::Start
+                            | NodeKind::Entry(_)
+                            | NodeKind::End
+                            | NodeKind::Control(_)
+                            | NodeKind::VarWrite(_)
+                            | NodeKind::Builtin(_)
+                    )
+            })
     }
 }
 
@@ -375,8 +398,10 @@ pub fn compile(raw: &Value, registry: &NodeRegistry) -> Result<CompiledFlow, Com
         listeners,
         order,
         pin_exprs: None,
+        self_contained: false,
     };
-    let compiled = with_pin_exprs(compiled, raw.get("functions"), registry)?;
+    let mut compiled = with_pin_exprs(compiled, raw.get("functions"), registry)?;
+    compiled.self_contained = compiled.touches_only_its_run();
     refuse_loop_backs(&compiled)?;
     match unsupported {
         Some(e) => Err(e),

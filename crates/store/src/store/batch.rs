@@ -182,9 +182,10 @@ impl Batch {
         });
     }
 
-    /// Declares that this batch only creates: new runs and meta values no owner writes (an idempotency key, a key
-    /// made once). In a cluster any node may commit such a batch without owning the runs; on one machine it commits
-    /// like any other. A batch that changes an existing run, a ledger or a command must not be marked.
+    /// Declares that this batch only creates: new runs (with the first records of their own new ledgers) and meta
+    /// values no owner writes (an idempotency key, a key made once). In a cluster any node may commit such a batch
+    /// without owning the runs; on one machine it commits like any other. A batch that changes an existing run, an
+    /// existing run's ledger or a command must not be marked.
     pub fn set_intake(&mut self) {
         self.intake = true;
     }
