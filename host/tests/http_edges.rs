@@ -659,7 +659,8 @@ async fn a_ledger_batch_answers_each_run_once_and_refuses_too_many() {
 async fn a_start_whose_client_hangs_up_is_still_stepped() {
     let s = Server::start(&[]).await;
     let a = addr(&s);
-    let body = json!({"bundle_id": "echo-upper", "input_data": {"name": "gone"}}).to_string();
+    // A flow that needs the runner (a timer): a self-contained one would be finished by its start's commit.
+    let body = json!({"bundle_id": "delay", "input_data": {"seconds": 0.05}}).to_string();
     let head = format!(
         "POST /api/gateway/runs/start HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n\
          Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",

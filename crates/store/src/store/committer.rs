@@ -420,12 +420,13 @@ pub(crate) fn write_ops(
                 if let Some(entry) = entry {
                     write_scoped(ks, wb, &entry, &created_key, &index);
                 }
-                wb.insert(&ks.runs_by_created, created_key, index);
                 if status.is_terminal() {
                     wb.remove(&ks.active, run_id.as_bytes());
                 } else {
-                    wb.insert(&ks.active, run_id.as_bytes(), EMPTY);
+                    // The run's index key: a listing of running or waiting runs walks only the active set.
+                    wb.insert(&ks.active, run_id.as_bytes(), created_key.clone());
                 }
+                wb.insert(&ks.runs_by_created, created_key, index);
                 if let Some(parent) = parent {
                     wb.insert(&ks.children, keys::child_key(&parent, &run_id), EMPTY);
                 }

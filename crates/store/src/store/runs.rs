@@ -1,6 +1,6 @@
 //! Run reads: by id, listed newest first, active runs and children. All read the durable snapshot.
 
-use fjall::{Readable, Snapshot};
+use fjall::{Readable, Slice, Snapshot};
 
 use super::batch::RunIndexEntry;
 use super::{RunQuery, Store, StoreError, keys};
@@ -36,9 +36,8 @@ impl Store {
     /// Most recent first (by created_at, then run_id), filtered; walks the `runs_by_created` index backwards and
     /// decodes only runs whose index entry passes the filters.
     pub fn list_runs(&self, q: &RunQuery) -> Result<Vec<RunState>, StoreError> {
-        let mut out = Vec::new();
         if q.limit == 0 {
-            return Ok(out);
+            return Ok(Vec::new());
         }
         let view = self.shared().durable.view();
         let ks = &self.shared().ks;
@@ -50,13 +49,63 @@ impl Store {
         ]
         .into_iter()
         .find_map(|(keyspace, scope)| Some((keyspace, keys::scope_prefix(scope?)?)));
-        let entries: Box<dyn Iterator<Item = fjall::Guard>> = match &scoped {
-            Some((keyspace, p)) => Box::new(view.prefix(*keyspace, p).rev()),
-            None => Box::new(view.iter(&ks.runs_by_created).rev()),
-        };
+        // Running or waiting runs come from the active set, so the cost does not grow with the runs that ended
+        // (a client polling for what is still going, on a store of a million finished runs).
+        if q.status.is_some_and(|s| !s.is_terminal())
+            && let Some(active) = self.active_newest_first(&view)?
+        {
+            return self.collect_page(q, &view, 0, active.into_iter().map(Ok));
+        }
         let skip = scoped.as_ref().map_or(0, |(_, p)| p.len());
-        for guard in entries {
-            let (key, value) = guard.into_inner()?;
+        let entries: Box<dyn Iterator<Item = Result<(Slice, Slice), StoreError>>> = match &scoped {
+            Some((keyspace, p)) => Box::new(
+                view.prefix(*keyspace, p)
+                    .rev()
+                    .map(|g| g.into_inner().map_err(StoreError::from)),
+            ),
+            None => Box::new(
+                view.iter(&ks.runs_by_created)
+                    .rev()
+                    .map(|g| g.into_inner().map_err(StoreError::from)),
+            ),
+        };
+        self.collect_page(q, &view, skip, entries)
+    }
+
+    /// The `runs_by_created` entries of every active run, newest first; `None` when an active run was written by
+    /// an older version, which did not keep its index key in the active set (the caller then walks every run).
+    fn active_newest_first(
+        &self,
+        view: &Snapshot,
+    ) -> Result<Option<Vec<(Slice, Slice)>>, StoreError> {
+        let ks = &self.shared().ks;
+        let mut found = Vec::new();
+        for guard in view.iter(&ks.active) {
+            let created_key = guard.value()?;
+            if created_key.is_empty() {
+                return Ok(None);
+            }
+            // Both reads are of one snapshot, where every active run has its entry; one missing is skipped.
+            if let Some(entry) = view.get(&ks.runs_by_created, &created_key)? {
+                found.push((created_key, entry));
+            }
+        }
+        found.sort_unstable_by(|a, b| b.0.cmp(&a.0));
+        Ok(Some(found))
+    }
+
+    /// Up to `q.limit` runs matching `q` from index entries (`skip` bytes of scope prefix before each created key),
+    /// in the order given.
+    fn collect_page(
+        &self,
+        q: &RunQuery,
+        view: &Snapshot,
+        skip: usize,
+        entries: impl Iterator<Item = Result<(Slice, Slice), StoreError>>,
+    ) -> Result<Vec<RunState>, StoreError> {
+        let mut out = Vec::new();
+        for item in entries {
+            let (key, value) = item?;
             // One bad run never fails the listing: it is skipped, with a warning.
             let Some((created_at, run_id)) = key.get(skip..).and_then(keys::split_created_key)
             else {
@@ -76,7 +125,7 @@ impl Store {
             if !entry_matches(q, &entry) {
                 continue;
             }
-            let run = match self.read_run(&view, run_id) {
+            let run = match self.read_run(view, run_id) {
                 Ok(Some(run)) => run,
                 Ok(None) => continue,
                 Err(StoreError::Corrupt(e)) => {
