@@ -78,7 +78,48 @@ fn flows() -> Vec<(&'static str, Value)> {
       "edges": [edge("s", "exec-out", "e", "exec-in"), edge("on", "exec-out", "up", "exec-in")]});
     // A built-in component: a plugin node.
     let answers = one_node_flow("answers", "answer_user", &["message"], &["message"]);
+    // Forty diamonds: each `add` takes both its inputs from the one before, so a pull without a bound would
+    // evaluate 2^40 nodes (and a walk for pending data nodes would visit as many paths).
+    let mut nodes = vec![
+        node(
+            "s",
+            "on_flow_start",
+            false,
+            &["exec-out"],
+            &[],
+            &[],
+            json!({}),
+        ),
+        node(
+            "d0",
+            "add",
+            false,
+            &[],
+            &["a", "b"],
+            &["result"],
+            json!({"pinDefaults": {"a": 1, "b": 1}}),
+        ),
+        node("e", "on_flow_end", true, &[], &["total"], &[], json!({})),
+    ];
+    let mut edges = vec![edge("s", "exec-out", "e", "exec-in")];
+    for i in 1..=40 {
+        let (prev, id) = (format!("d{}", i - 1), format!("d{i}"));
+        nodes.push(node(
+            &id,
+            "add",
+            false,
+            &[],
+            &["a", "b"],
+            &["result"],
+            json!({}),
+        ));
+        edges.push(edge(&prev, "result", &id, "a"));
+        edges.push(edge(&prev, "result", &id, "b"));
+    }
+    edges.push(edge("d40", "result", "e", "total"));
+    let diamonds = json!({"id": "diamonds", "entryNode": "s", "nodes": nodes, "edges": edges});
     vec![
+        ("diamonds", diamonds),
         ("upper", upper),
         ("loops", loops),
         ("too_deep", too_deep),
@@ -144,7 +185,7 @@ fn only_flows_that_touch_nothing_outside_their_run_are_self_contained() {
             .unwrap_or_else(|| panic!("flow {f} loaded"))
             .self_contained
     };
-    for f in ["upper", "loops", "too_deep"] {
+    for f in ["upper", "loops", "too_deep", "diamonds"] {
         assert!(contained(f), "{f} only touches its run");
     }
     // Pin expressions (evaluated by the Python component) are checked in `pin_expressions.rs`.
@@ -278,4 +319,21 @@ fn an_idempotent_start_of_a_self_contained_flow_makes_one_finished_run() {
         })
         .expect("list");
     assert_eq!(all.len(), 1, "{all:?}");
+}
+
+#[test]
+fn a_data_graph_that_fans_out_ends_its_run_instead_of_holding_the_thread() {
+    // Pure nodes are recomputed on every pull (as on the seed): the pull stops at `MAX_PURE_EVALS` evaluations.
+    // The start takes the first round on the caller's thread, so an unbounded pull would hold it for hours.
+    let dir = tempfile::tempdir().expect("tmp");
+    let gw = gateway(dir.path(), false, 100);
+    let r = stored(&gw, &start(&gw, "diamonds", json!({})));
+    assert_eq!(r.status, RunStatus::Completed, "{:?}", r.error);
+    let out = r.output.expect("output");
+    assert_eq!(out["success"], json!(false), "{out}");
+    let error = out["error"].as_str().unwrap_or_default();
+    assert!(error.contains("more than 10000 pure nodes"), "{error}");
+    // The same thread resolves the next run's pulls from zero.
+    let ok = stored(&gw, &start(&gw, "upper", json!({"text": "after"})));
+    assert_eq!(ok.output, Some(json!({"result": "AFTER", "success": true})));
 }

@@ -1,6 +1,8 @@
 //! Plugin nodes: the engine suspends the run on them, the runner executes the component, and the outcome
 //! comes back here to be recorded and followed like any other node's.
 
+use std::collections::HashSet;
+
 use serde_json::{Value, json};
 
 use super::exec::{Plan, apply_plan, complete_output, fail, next_or, node_error};
@@ -174,14 +176,17 @@ pub fn pending_data_node<'f>(
     flow: &'f CompiledFlow,
     node: &CompiledNode,
 ) -> Option<(&'f CompiledNode, Obj)> {
-    pending_below(flow, node, &run.vars, 0)
+    pending_below(flow, node, &run.vars, 0, &mut HashSet::new())
 }
 
+/// `seen` holds the data nodes already searched without a find: a graph that fans out and joins again is walked
+/// once per node, not once per path (2^depth paths for a chain of diamonds).
 fn pending_below<'f>(
     flow: &'f CompiledFlow,
     node: &CompiledNode,
     vars: &Obj,
     depth: usize,
+    seen: &mut HashSet<&'f str>,
 ) -> Option<(&'f CompiledNode, Obj)> {
     if depth > MAX_DATA_DEPTH {
         return None;
@@ -190,10 +195,10 @@ fn pending_below<'f>(
         let Some(src) = flow.node(&edge.source) else {
             continue;
         };
-        if src.exec {
+        if src.exec || !seen.insert(src.node.id.as_str()) {
             continue;
         }
-        if let Some(found) = pending_below(flow, src, vars, depth + 1) {
+        if let Some(found) = pending_below(flow, src, vars, depth + 1, seen) {
             return Some(found);
         }
         if !matches!(src.kind, super::nodes::NodeKind::Plugin(_)) {

@@ -11,6 +11,16 @@ use crate::run::Obj;
 /// Deeper than any real graph; a cycle among pure nodes hits this and is reported.
 const MAX_PURE_DEPTH: usize = 256;
 
+/// Pure nodes evaluated for one node's inputs. Pure nodes are volatile (recomputed on every pull), so a data graph
+/// that fans out and joins again (a chain of diamonds) costs 2^depth evaluations within the depth cap: forty
+/// diamonds would hold a thread for hours. Real graphs stay far below this.
+pub const MAX_PURE_EVALS: u32 = 10_000;
+
+thread_local! {
+    /// Pure evaluations of the resolution under way on this thread (reset by each top-level resolution).
+    static PURE_EVALS: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
 /// Inputs for an executable node: ambient payload, then wires, then defaults. A failing pull keeps its
 /// Python exception class: an effect node fails its run with `"<Class>: <message>"`, where a
 /// function-like node only reports the message.
@@ -34,6 +44,8 @@ pub fn data_inputs(
     vars: &Obj,
     depth: usize,
 ) -> Result<Obj, PyException> {
+    // A resolution of its own: the pure-evaluation count starts again.
+    PURE_EVALS.with(|n| n.set(0));
     pure_inputs(flow, node, vars, depth)
 }
 
@@ -75,6 +87,9 @@ pub fn apply_wires_and_defaults(
     resolved: &mut Obj,
     depth: usize,
 ) -> Result<(), PyException> {
+    if depth == 0 {
+        PURE_EVALS.with(|n| n.set(0));
+    }
     for edge in &node.inputs {
         let Some(src) = flow.node(&edge.source) else {
             continue;
@@ -115,6 +130,21 @@ pub fn eval_pure(
             "Data edge cycle detected at node '{}'",
             node.node.id
         )));
+    }
+    let evals = PURE_EVALS.with(|n| {
+        let v = n.get().saturating_add(1);
+        n.set(v);
+        v
+    });
+    if evals > MAX_PURE_EVALS {
+        return Err(PyException::new(
+            "RunBudgetExceeded",
+            format!(
+                "resolving the inputs of a node evaluated more than {MAX_PURE_EVALS} pure nodes (at '{}'): \
+                 the data graph fans out too much",
+                node.node.id
+            ),
+        ));
     }
     let inputs = pure_inputs(flow, node, vars, depth)?;
     call_node_fn_typed(node, &inputs, vars)

@@ -49,9 +49,11 @@ impl Store {
         ]
         .into_iter()
         .find_map(|(keyspace, scope)| Some((keyspace, keys::scope_prefix(scope?)?)));
-        // Running or waiting runs come from the active set, so the cost does not grow with the runs that ended
-        // (a client polling for what is still going, on a store of a million finished runs).
-        if q.status.is_some_and(|s| !s.is_terminal())
+        // Running or waiting runs (of no one session or workflow, whose own index is smaller) come from the active
+        // set, so the cost does not grow with the runs that ended (a client polling for what is still going, on a
+        // store of a million finished runs).
+        if scoped.is_none()
+            && q.status.is_some_and(|s| !s.is_terminal())
             && let Some(active) = self.active_newest_first(&view)?
         {
             return self.collect_page(q, &view, 0, active.into_iter().map(Ok));
