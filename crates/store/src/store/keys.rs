@@ -23,7 +23,8 @@ pub(crate) struct Keyspaces {
     /// workflow_id ‖ 0 ‖ created_at ‖ 0 ‖ run_id -> `RunIndexEntry` JSON: one workflow's runs (`list_runs` with
     /// `workflow_id`).
     pub runs_by_workflow: Keyspace,
-    /// run_id -> "" for every non-terminal run.
+    /// run_id -> its `runs_by_created` key, for every non-terminal run (`list_runs` of running or waiting runs
+    /// walks only these). A store written by an older version holds "" here, and such a listing walks every run.
     pub active: Keyspace,
     /// parent_run_id ‖ 0 ‖ child_run_id -> "".
     pub children: Keyspace,
