@@ -3,7 +3,7 @@
 
 mod in_process;
 
-use in_process::flowgen::{edge, node, write_bundle};
+use in_process::flowgen::{edge, loops_flow, node, write_bundle};
 use in_process::wait_for;
 
 use std::path::Path;
@@ -27,33 +27,7 @@ fn flows() -> Vec<(&'static str, Value)> {
         node("e", "on_flow_end", true, &[], &["got"], &[], json!({}))],
       "edges": [edge("s", "exec-out", "sub", "exec-in"), edge("s", "n", "sub", "x"),
                 edge("sub", "exec-out", "e", "exec-in"), edge("sub", "y", "e", "got")]});
-    let loops = json!({"id": "loops", "entryNode": "s", "nodes": [
-        node("s", "on_flow_start", false, &["exec-out"], &[], &["items"], json!({"pinDefaults": {"items": [1, 2, 3]}})),
-        node("seq", "sequence", true, &["then:0", "then:1"], &[], &[], json!({})),
-        node("each", "loop", true, &["loop", "done"], &["items"], &["item", "index"], json!({})),
-        node("push", "add_to_list", true, &["exec-out"], &["name", "item"], &["list"], json!({"pinDefaults": {"name": "seen"}})),
-        node("count", "for", true, &["loop", "done"], &["start", "end"], &["i"], json!({"pinDefaults": {"start": 0, "end": 3}})),
-        node("push2", "add_to_list", true, &["exec-out"], &["name", "item"], &["list"], json!({"pinDefaults": {"name": "is"}})),
-        node("w", "while", true, &["loop", "done"], &["condition"], &[], json!({})),
-        node("n", "get_var", false, &[], &["name", "default"], &["value"], json!({"pinDefaults": {"name": "k", "default": 0}})),
-        node("lt", "compare", false, &[], &["a", "b", "op"], &["result"], json!({"pinDefaults": {"b": 4, "op": "<"}})),
-        node("plus", "add", false, &[], &["a", "b"], &["result"], json!({"pinDefaults": {"b": 1}})),
-        node("n2", "get_var", false, &[], &["name", "default"], &["value"], json!({"pinDefaults": {"name": "k", "default": 0}})),
-        node("inc", "set_var", true, &["exec-out"], &["name", "value"], &["value"], json!({"pinDefaults": {"name": "k"}})),
-        node("seen", "get_var", false, &[], &["name"], &["value"], json!({"pinDefaults": {"name": "seen"}})),
-        node("is", "get_var", false, &[], &["name"], &["value"], json!({"pinDefaults": {"name": "is"}})),
-        node("kv", "get_var", false, &[], &["name"], &["value"], json!({"pinDefaults": {"name": "k"}})),
-        node("e", "on_flow_end", true, &[], &["seen", "is", "k"], &[], json!({}))],
-      "edges": [edge("s", "exec-out", "seq", "exec-in"),
-        edge("seq", "then:0", "each", "exec-in"), edge("s", "items", "each", "items"),
-        edge("each", "loop", "push", "exec-in"), edge("each", "item", "push", "item"),
-        edge("each", "done", "count", "exec-in"),
-        edge("count", "loop", "push2", "exec-in"), edge("count", "i", "push2", "item"),
-        edge("seq", "then:1", "w", "exec-in"),
-        edge("n", "value", "lt", "a"), edge("lt", "result", "w", "condition"),
-        edge("w", "loop", "inc", "exec-in"), edge("n2", "value", "plus", "a"), edge("plus", "result", "inc", "value"),
-        edge("w", "done", "e", "exec-in"),
-        edge("seen", "value", "e", "seen"), edge("is", "value", "e", "is"), edge("kv", "value", "e", "k")]});
+    let loops = loops_flow();
     let listen = json!({"id": "listen", "entryNode": "s", "nodes": [
         node("s", "on_flow_start", false, &["exec-out"], &[], &[], json!({})),
         node("ask", "ask_user", true, &["exec-out"], &["prompt"], &["response"], json!({})),
