@@ -292,3 +292,33 @@ async fn metrics_turned_off_record_nothing_and_say_so() {
         "Metrics are off on this gateway (ABSTRACTGATEWAY_METRICS=0)"
     );
 }
+
+/// A resume costs two durable commits: the command's append, then one round that applies it, steps the run to
+/// its end and records the outcome. (Applying commands used to commit on its own before the round: three.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resume_is_applied_and_stepped_in_one_commit() {
+    let s = Server::start(&[]).await;
+    let commits = |text: &str| {
+        sample(text, "abstractgateway_store_commit_seconds_count", &[]).expect("commit count")
+    };
+    for i in 0..3 {
+        let run = s.start_run("ask-user", json!({"name": "Ada"})).await;
+        s.wait_status(&run, "waiting").await;
+        let before = commits(&scrape(&s).await);
+        let id = format!("resume-one-commit-{i}");
+        let (st, v) = s
+            .command(
+                &id,
+                &run,
+                "resume",
+                json!({"payload": {"response": "blue"}}),
+            )
+            .await;
+        assert_eq!(st, 200, "{v}");
+        let done = s.wait_status(&run, "completed").await;
+        assert_eq!(done["output"]["response"], "Ada  answered:  blue", "{done}");
+        assert_eq!(s.wait_outcome(&id).await["status"], "applied");
+        let after = commits(&scrape(&s).await);
+        assert_eq!(after - before, 2.0, "commits for one resume, run {i}");
+    }
+}

@@ -693,10 +693,13 @@ fn runner(ctx: LoopCtx, rx: Receiver<Msg>) -> bool {
         }
         world.flows = flows.get();
         parked.release(&store, &mut world);
+        // The commands' outcomes and cursor ride in the round's batch: a resumed run is stepped and durable in
+        // one commit instead of two, and a crash before it re-applies the commands to the state they found.
+        let mut round = own.keys.batch();
         if flags.commands_pending {
-            match apply_commands(&store, &mut world, &mut cursor, &mut own) {
+            match apply_commands(&store, &mut world, &mut cursor, &mut own, &mut round) {
                 Ok(more) => flags.commands_pending = more,
-                Err(e) => return stopped(*shard, "commit failed", &e),
+                Err(e) => return stopped(*shard, "reading the command inbox failed", &e),
             }
         }
         world.fire_timers();
@@ -708,8 +711,8 @@ fn runner(ctx: LoopCtx, rx: Receiver<Msg>) -> bool {
             n += 1;
         }
         metrics::ready_queue(*shard, world.ready_len());
-        if !world.is_clean()
-            && let Err(e) = commit_round(&store, &mut world, &own)
+        if (!round.is_empty() || !world.is_clean())
+            && let Err(e) = commit_with(&store, &mut world, &own, round)
         {
             return stopped(*shard, "commit failed", &e);
         }
@@ -819,8 +822,16 @@ impl Shard {
 
 /// Commits the round as the shard's owner, then hands the events its runs emitted to the other shards.
 fn commit_round(store: &Store, world: &mut World, own: &Shard) -> Result<(), StoreError> {
-    let mut batch = Batch::default();
-    batch.set_shard(own.keys.shard);
+    commit_with(store, world, own, own.keys.batch())
+}
+
+/// [`commit_round`] on top of `batch` (the round's command outcomes and cursor), all in one atomic write.
+fn commit_with(
+    store: &Store,
+    world: &mut World,
+    own: &Shard,
+    mut batch: Batch,
+) -> Result<(), StoreError> {
     let evict = world.drain_into(&mut batch);
     store.commit(batch)?;
     world.evict(&evict);
@@ -849,8 +860,7 @@ fn deliver_elsewhere(
     prefix: &str,
     entries: Vec<(String, Value)>,
 ) -> Result<(), StoreError> {
-    let mut done = Batch::default();
-    done.set_shard(own.keys.shard);
+    let mut done = own.keys.batch();
     for (id, entry) in entries {
         let run_id = entry
             .get("run_id")
@@ -918,19 +928,19 @@ fn command_route(
     (owns_run, owns_run)
 }
 
-/// Applies up to one batch of commands; returns whether more may be waiting.
+/// Applies up to one batch of commands to the world and puts their outcomes and the new cursor in `batch`,
+/// which the round commits with the state they changed; returns whether more may be waiting.
 fn apply_commands(
     store: &Store,
     world: &mut World,
     cursor: &mut u64,
     own: &mut Shard,
+    batch: &mut Batch,
 ) -> Result<bool, StoreError> {
     let cmds = store.commands_after(*cursor, COMMAND_BATCH)?;
     if cmds.is_empty() {
         return Ok(false);
     }
-    let mut batch = Batch::default();
-    batch.set_shard(own.keys.shard);
     let mut lens = observer::Lens::new();
     for cmd in &cmds {
         *cursor = (*cursor).max(cmd.seq);
@@ -951,7 +961,7 @@ fn apply_commands(
             continue;
         }
         let outcome = if cmd.kind == observer::RECORD_EVENT_COMMAND {
-            observer::apply(store, world, &mut batch, &mut lens, cmd)
+            observer::apply(store, world, batch, &mut lens, cmd)
         } else {
             commands::apply(world, cmd)
         };
@@ -967,12 +977,9 @@ fn apply_commands(
         }
         batch.put_outcome(&outcome);
     }
-    // The outcomes, the state they changed and the cursor land atomically: exactly-once application.
-    let evict = world.drain_into(&mut batch);
-    own.keys.set_cursor(&mut batch, *cursor);
-    store.commit(batch)?;
-    world.evict(&evict);
-    flush_outbox(store, world, own)?;
+    // The outcomes, the state they changed and the cursor land atomically (in the round's commit):
+    // exactly-once application.
+    own.keys.set_cursor(batch, *cursor);
     Ok(cmds.len() == COMMAND_BATCH)
 }
 

@@ -111,6 +111,13 @@ impl Keys {
         }
     }
 
+    /// An empty batch of this shard's writes.
+    pub fn batch(&self) -> Batch {
+        let mut batch = Batch::default();
+        batch.set_shard(self.shard);
+        batch
+    }
+
     /// Moves this shard's cursor in `batch`.
     pub fn set_cursor(&self, batch: &mut Batch, seq: u64) {
         match &self.cursor {
