@@ -4,11 +4,13 @@
 //! it should not, and the server goes on serving.
 
 mod binary;
+mod in_process;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use binary::{Server, TOKEN, zip_of};
+use in_process::flowgen::{diamonds_flow, edge, node};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -700,4 +702,87 @@ async fn a_start_whose_client_hangs_up_is_still_stepped() {
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+/// Hostile pure graphs over the real binary. A bundle uploaded over HTTP holds forty chained diamonds (2^40 pure
+/// evaluations if a pull had no bound) and a `while` whose condition never turns false; both are started eight
+/// at a time while another client checks health. A pure flow takes its first round on the starting request, so
+/// an unbounded pull would hold an HTTP worker for hours: every start must answer, health must keep answering,
+/// the diamond runs must end with the pull budget's error and the loops at the seed's loop cap.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_pure_graphs_started_over_http_end_and_the_gateway_keeps_answering() {
+    let s = Server::start(&[]).await;
+    let forever = json!({"id": "forever", "entryNode": "s", "nodes": [
+        node("s", "on_flow_start", false, &["exec-out"], &[], &[], json!({})),
+        node("w", "while", true, &["loop", "done"], &["condition"], &[], json!({"pinDefaults": {"condition": true}})),
+        node("inc", "set_var", true, &["exec-out"], &["name", "value"], &["value"], json!({"pinDefaults": {"name": "k", "value": 1}})),
+        node("e", "on_flow_end", true, &[], &[], &[], json!({}))],
+      "edges": [edge("s", "exec-out", "w", "exec-in"), edge("w", "loop", "inc", "exec-in"),
+                edge("w", "done", "e", "exec-in")]});
+    let manifest = json!({"bundle_format_version": "1", "bundle_id": "hostile-pure", "bundle_version": "1.0.0",
+        "entrypoints": [{"flow_id": "diamonds"}, {"flow_id": "forever"}], "default_entrypoint": "diamonds",
+        "flows": {"diamonds": "flows/diamonds.json", "forever": "flows/forever.json"}});
+    let bundle = zip_of(&[
+        ("manifest.json", manifest.to_string().into_bytes()),
+        (
+            "flows/diamonds.json",
+            diamonds_flow(40).to_string().into_bytes(),
+        ),
+        ("flows/forever.json", forever.to_string().into_bytes()),
+    ]);
+    let (st, v) = s.upload("hostile-pure@1.0.0.flow", &bundle, None).await;
+    assert_eq!(st, 200, "{v}");
+
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let checker = {
+        let (url, stop) = (s.url("/api/health"), stop.clone());
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .expect("client");
+        tokio::spawn(async move {
+            let mut answered = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let r = client.get(&url).send().await.expect("health answers");
+                assert_eq!(r.status(), 200);
+                answered += 1;
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            answered
+        })
+    };
+    let starts = (0..16).map(|i| {
+        let flow = if i % 2 == 0 { "diamonds" } else { "forever" };
+        let body = json!({"bundle_id": "hostile-pure", "flow_id": flow, "input_data": {}});
+        let s = &s;
+        async move { (flow, s.post("/api/gateway/runs/start", body).await) }
+    });
+    let started = futures::future::join_all(starts).await;
+    for (flow, (st, v)) in &started {
+        assert_eq!(*st, 200, "{flow}: {v}");
+    }
+    for (flow, (_, v)) in &started {
+        let done = s
+            .wait_done(v["run_id"].as_str().expect("run id"), 120)
+            .await;
+        if *flow == "diamonds" {
+            assert_eq!(done["status"], "completed", "{done}");
+            assert_eq!(done["output"]["success"], false, "{done}");
+            let error = done["output"]["error"].as_str().unwrap_or_default();
+            assert!(error.contains("more than 10000 pure nodes"), "{done}");
+        } else {
+            // The seed's cap on one loop, 10,000 passes (several rounds later): a node error, which ends the
+            // run with `success: false` as the diamonds' does.
+            assert_eq!(done["status"], "completed", "{done}");
+            assert_eq!(done["output"]["success"], false, "{done}");
+            let error = done["output"]["error"].as_str().unwrap_or_default();
+            assert!(error.contains("max_iterations=10000"), "{done}");
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let answered = checker.await.expect("health checker");
+    assert!(answered > 0);
+    // And the gateway still runs ordinary work.
+    let run = s.start_run("echo-upper", json!({})).await;
+    assert_eq!(s.wait_done(&run, 10).await["status"], "completed");
 }

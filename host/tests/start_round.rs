@@ -6,7 +6,7 @@
 
 mod in_process;
 
-use in_process::flowgen::{edge, loops_flow, node, one_node_flow, write_bundle};
+use in_process::flowgen::{diamonds_flow, edge, loops_flow, node, one_node_flow, write_bundle};
 use in_process::wait_for;
 
 use std::path::Path;
@@ -51,46 +51,7 @@ fn flows() -> Vec<(&'static str, Value)> {
       "edges": [edge("s", "exec-out", "e", "exec-in"), edge("on", "exec-out", "up", "exec-in")]});
     // A built-in component: a plugin node.
     let answers = one_node_flow("answers", "answer_user", &["message"], &["message"]);
-    // Forty diamonds: each `add` takes both its inputs from the one before, so a pull without a bound would
-    // evaluate 2^40 nodes (and a walk for pending data nodes would visit as many paths).
-    let mut nodes = vec![
-        node(
-            "s",
-            "on_flow_start",
-            false,
-            &["exec-out"],
-            &[],
-            &[],
-            json!({}),
-        ),
-        node(
-            "d0",
-            "add",
-            false,
-            &[],
-            &["a", "b"],
-            &["result"],
-            json!({"pinDefaults": {"a": 1, "b": 1}}),
-        ),
-        node("e", "on_flow_end", true, &[], &["total"], &[], json!({})),
-    ];
-    let mut edges = vec![edge("s", "exec-out", "e", "exec-in")];
-    for i in 1..=40 {
-        let (prev, id) = (format!("d{}", i - 1), format!("d{i}"));
-        nodes.push(node(
-            &id,
-            "add",
-            false,
-            &[],
-            &["a", "b"],
-            &["result"],
-            json!({}),
-        ));
-        edges.push(edge(&prev, "result", &id, "a"));
-        edges.push(edge(&prev, "result", &id, "b"));
-    }
-    edges.push(edge("d40", "result", "e", "total"));
-    let diamonds = json!({"id": "diamonds", "entryNode": "s", "nodes": nodes, "edges": edges});
+    let diamonds = diamonds_flow(40);
     vec![
         ("diamonds", diamonds),
         ("upper", upper),

@@ -103,3 +103,47 @@ pub fn loops_flow() -> Value {
         edge("w", "done", "e", "exec-in"),
         edge("seen", "value", "e", "seen"), edge("is", "value", "e", "is"), edge("kv", "value", "e", "k")]})
 }
+
+/// start → end `{total}`, where `total` is the last of `depth` chained diamonds: each `add` takes both its inputs
+/// from the one before, so a pull without a bound would evaluate 2^depth nodes (and a walk for pending data nodes
+/// would visit as many paths).
+pub fn diamonds_flow(depth: usize) -> Value {
+    let mut nodes = vec![
+        node(
+            "s",
+            "on_flow_start",
+            false,
+            &["exec-out"],
+            &[],
+            &[],
+            json!({}),
+        ),
+        node(
+            "d0",
+            "add",
+            false,
+            &[],
+            &["a", "b"],
+            &["result"],
+            json!({"pinDefaults": {"a": 1, "b": 1}}),
+        ),
+        node("e", "on_flow_end", true, &[], &["total"], &[], json!({})),
+    ];
+    let mut edges = vec![edge("s", "exec-out", "e", "exec-in")];
+    for i in 1..=depth {
+        let (prev, id) = (format!("d{}", i - 1), format!("d{i}"));
+        nodes.push(node(
+            &id,
+            "add",
+            false,
+            &[],
+            &["a", "b"],
+            &["result"],
+            json!({}),
+        ));
+        edges.push(edge(&prev, "result", &id, "a"));
+        edges.push(edge(&prev, "result", &id, "b"));
+    }
+    edges.push(edge(&format!("d{depth}"), "result", "e", "total"));
+    json!({"id": "diamonds", "entryNode": "s", "nodes": nodes, "edges": edges})
+}
