@@ -192,6 +192,125 @@ pub struct RunState {
     pub usage: Usage,
 }
 
+/// What a run's summary shows (`GET /runs/{id}`, listings), read from a stored run without decoding the bulk of
+/// its variables: of `vars` only `_limits` and `_meta` become values, every other variable is skipped as it is
+/// parsed. A status poll then costs a fraction of a full decode. The fields and their serde rules are
+/// [`RunState`]'s; a test decodes both from the same bytes.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct RunHead {
+    pub run_id: String,
+    pub workflow_id: String,
+    pub status: RunStatus,
+    pub current_node: Option<String>,
+    pub vars: SummaryVars,
+    pub waiting: Option<WaitState>,
+    #[serde(default, deserialize_with = "present_value")]
+    pub output: Option<Value>,
+    pub error: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+    pub actor_id: Option<String>,
+    pub session_id: Option<String>,
+    pub parent_run_id: Option<String>,
+    #[serde(default)]
+    pub control: Control,
+}
+
+impl RunHead {
+    /// The head of a state already decoded.
+    pub fn of(run: &RunState) -> RunHead {
+        RunHead {
+            run_id: run.run_id.clone(),
+            workflow_id: run.workflow_id.clone(),
+            status: run.status,
+            current_node: run.current_node.clone(),
+            vars: SummaryVars::of(&run.vars),
+            waiting: run.waiting.clone(),
+            output: run.output.clone(),
+            error: run.error.clone(),
+            created_at: run.created_at.clone(),
+            updated_at: run.updated_at.clone(),
+            actor_id: run.actor_id.clone(),
+            session_id: run.session_id.clone(),
+            parent_run_id: run.parent_run_id.clone(),
+            control: run.control.clone(),
+        }
+    }
+}
+
+/// The variables a summary reads: `_limits` (token budget) and `_meta` (a scheduled run's schedule).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SummaryVars {
+    pub limits: Option<Value>,
+    pub meta: Option<Value>,
+}
+
+impl SummaryVars {
+    /// The same two variables of a full state.
+    pub fn of(vars: &Obj) -> SummaryVars {
+        SummaryVars {
+            limits: vars.get("_limits").cloned(),
+            meta: vars.get("_meta").cloned(),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for SummaryVars {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_map(SummaryVarsVisitor)
+    }
+}
+
+/// A variable's name, classified without allocating it.
+enum VarName {
+    Limits,
+    Meta,
+    Other,
+}
+
+impl<'de> Deserialize<'de> for VarName {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Name;
+        impl serde::de::Visitor<'_> for Name {
+            type Value = VarName;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a variable name")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<VarName, E> {
+                Ok(match v {
+                    "_limits" => VarName::Limits,
+                    "_meta" => VarName::Meta,
+                    _ => VarName::Other,
+                })
+            }
+        }
+        d.deserialize_str(Name)
+    }
+}
+
+struct SummaryVarsVisitor;
+
+impl<'de> serde::de::Visitor<'de> for SummaryVarsVisitor {
+    type Value = SummaryVars;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("the run's variables")
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<SummaryVars, A::Error> {
+        let mut out = SummaryVars::default();
+        // A repeated name keeps its last value, as a full decode into a map does.
+        while let Some(name) = map.next_key::<VarName>()? {
+            match name {
+                VarName::Limits => out.limits = Some(map.next_value()?),
+                VarName::Meta => out.meta = Some(map.next_value()?),
+                VarName::Other => {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
 /// A plugin node in execution: enough to run it again after a crash, replaying its recorded host calls.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct InFlight {
@@ -465,6 +584,85 @@ mod tests {
             .expect("clock")
             .as_millis() as u64;
         assert!(now.abs_diff(ms) < 60_000, "{ms} vs {now}");
+    }
+
+    /// A state with every field a summary shows set, and variables a summary skips (nested, escaped, large).
+    fn rich_state() -> RunState {
+        let mut vars = Obj::new();
+        vars.insert("text".into(), Value::from("a \"quoted\" \\ value ✓"));
+        vars.insert(
+            "_temp".into(),
+            serde_json::json!({"node_outputs": {"n1": {"x": [1, 2, {"y": null}]}}}),
+        );
+        vars.insert(
+            "_meta".into(),
+            serde_json::json!({"schedule": {"interval": "5m"}, "other": 1}),
+        );
+        vars.insert("big".into(), Value::from("z".repeat(10_000)));
+        vars.insert("we\u{e9}ird \"key\"".into(), Value::from(1.5));
+        let mut run = new_run_state(
+            "b@1:f",
+            "start",
+            vars,
+            Some("s1".into()),
+            Some("p1".into()),
+            None,
+        );
+        run.status = RunStatus::Waiting;
+        run.waiting = Some(WaitState {
+            reason: WaitReason::User,
+            wait_key: Some("k".into()),
+            until: None,
+            resume_to_node: None,
+            result_key: None,
+            prompt: Some("why?".into()),
+            choices: Some(vec!["a".into()]),
+            allow_free_text: true,
+            details: None,
+        });
+        run.output = Some(Value::Null);
+        run.error = Some("boom".into());
+        run.control.paused = true;
+        run.control.pause_reason = Some("ops".into());
+        run
+    }
+
+    #[test]
+    fn a_head_read_from_stored_bytes_is_the_head_of_the_full_state() {
+        let mut cases = vec![rich_state()];
+        // No output yet (absent, not null), no `_meta`, a `_meta` that is not an object.
+        let mut bare = rich_state();
+        bare.output = None;
+        bare.vars.shift_remove("_meta");
+        bare.waiting = None;
+        cases.push(bare);
+        let mut odd = rich_state();
+        odd.vars.insert("_meta".into(), Value::from(5));
+        odd.vars
+            .insert("_limits".into(), serde_json::json!(["not", "an", "object"]));
+        cases.push(odd);
+        for run in cases {
+            let bytes = serde_json::to_vec(&run).expect("encode");
+            let head: RunHead = serde_json::from_slice(&bytes).expect("head");
+            assert_eq!(head, RunHead::of(&run));
+            let full: RunState = serde_json::from_slice(&bytes).expect("full");
+            assert_eq!(RunHead::of(&full), head);
+        }
+    }
+
+    #[test]
+    fn a_repeated_variable_keeps_its_last_value_as_a_full_decode_does() {
+        let run = rich_state();
+        let mut json = serde_json::to_value(&run).expect("encode").to_string();
+        json = json.replacen(
+            "\"vars\":{",
+            "\"vars\":{\"_limits\":{\"max_tokens\":1},\"_meta\":7,",
+            1,
+        );
+        let head: RunHead = serde_json::from_str(&json).expect("head");
+        let full: RunState = serde_json::from_str(&json).expect("full");
+        assert_eq!(head, RunHead::of(&full));
+        assert_eq!(head.vars.limits, run.vars.get("_limits").cloned());
     }
 
     #[test]

@@ -52,7 +52,7 @@ pub(crate) fn ensure_session_memory_run(
     run_id: &str,
 ) -> Result<(), ApiError> {
     let store = st.gw.store();
-    if store.get_run(run_id)?.is_some() {
+    if store.run_exists(run_id)? {
         return Ok(());
     }
     let mut run = new_run_state(

@@ -44,7 +44,7 @@ fn validate(
         }
         return Ok(());
     }
-    if st.gw.store().get_run(run_id)?.is_none() {
+    if !st.gw.store().run_exists(run_id)? {
         return Err(ApiError::run_not_found(run_id));
     }
     if kind == "resume"

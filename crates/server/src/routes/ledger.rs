@@ -75,7 +75,7 @@ pub async fn ledger(
     let store = st.gw.store().clone();
     // Store reads of up to `limit` records: off the async executor.
     let answer = tokio::task::spawn_blocking(move || {
-        if store.ledger_len(&run_id) == 0 && store.get_run(&run_id)?.is_none() {
+        if store.ledger_len(&run_id) == 0 && !store.run_exists(&run_id)? {
             return Err(ApiError::run_not_found(&run_id));
         }
         let mut budget = MAX_PAGE_BYTES;

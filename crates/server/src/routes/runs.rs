@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 use crate::bundle::ResolveError;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::routes::bundles::require_bundle_mode;
-use crate::run::RunState;
+use crate::run::{RunHead, RunState};
 use crate::runner::StartRequest;
 use crate::runner::schedule::ScheduleSpec;
 use crate::state::{AppState, SharedState};
@@ -23,8 +23,8 @@ use crate::wire::runs::{
     TimelineItem, TokenLimits, Waiting,
 };
 
-fn limits_of(run: &RunState) -> Limits {
-    let l = run.vars.get("_limits").and_then(Value::as_object);
+fn limits_of(run: &RunHead) -> Limits {
+    let l = run.vars.limits.as_ref().and_then(Value::as_object);
     let get = |k: &str| l.and_then(|m| m.get(k)).cloned();
     let used = get("estimated_tokens_used")
         .and_then(|v| v.as_f64())
@@ -47,7 +47,7 @@ fn limits_of(run: &RunState) -> Limits {
 }
 
 /// `RunSummary` in the seed's key order, plus `output` (a deliberate addition).
-pub fn run_summary(run: &RunState) -> RunSummary {
+pub fn run_summary(run: &RunHead) -> RunSummary {
     let waiting = run.waiting.as_ref().map(|w| Waiting {
         reason: w.reason.as_str().to_string(),
         wait_key: w.wait_key.clone(),
@@ -59,7 +59,8 @@ pub fn run_summary(run: &RunState) -> RunSummary {
     });
     let schedule = run
         .vars
-        .get("_meta")
+        .meta
+        .as_ref()
         .and_then(|m| m.get("schedule"))
         .cloned();
     RunSummary {
@@ -290,7 +291,12 @@ pub async fn get(
     State(st): State<SharedState>,
     Path(run_id): Path<String>,
 ) -> ApiResult<Json<RunSummary>> {
-    Ok(Json(run_summary(&load_run(&st, &run_id)?)))
+    let head = st
+        .gw
+        .store()
+        .get_run_head(&run_id)?
+        .ok_or_else(|| ApiError::run_not_found(&run_id))?;
+    Ok(Json(run_summary(&head)))
 }
 
 /// List runs, most recent first.
@@ -332,7 +338,7 @@ fn list_items(
     with_len: bool,
     with_metrics: bool,
 ) -> Result<Vec<RunListItem>, ApiError> {
-    let runs = st.gw.store().list_runs(query)?;
+    let runs = st.gw.store().list_run_heads(query)?;
     let mut items = Vec::with_capacity(runs.len());
     let mut scan_left = MAX_METRICS_RECORDS;
     for run in runs

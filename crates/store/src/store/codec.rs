@@ -30,6 +30,14 @@ pub(crate) fn encode_sized<T: serde::Serialize + ?Sized>(
 /// A run's state from its stored form; `Corrupt` when it cannot be decoded (listing skips such a run,
 /// recovery quarantines it).
 pub fn decode_run(run_id: &str, bytes: &[u8]) -> Result<RunState, StoreError> {
+    decode_run_as(run_id, bytes)
+}
+
+/// A stored run read as `R` (the whole state or its head); `Corrupt` as [`decode_run`].
+pub(crate) fn decode_run_as<R: serde::de::DeserializeOwned>(
+    run_id: &str,
+    bytes: &[u8],
+) -> Result<R, StoreError> {
     serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt(format!("run {run_id}: {e}")))
 }
 

@@ -2,9 +2,49 @@
 
 use fjall::{Readable, Slice, Snapshot};
 
+use serde::de::DeserializeOwned;
+
 use super::batch::RunIndexEntry;
 use super::{RunQuery, Store, StoreError, keys};
-use crate::run::RunState;
+use crate::run::{RunHead, RunState};
+
+/// What a run read decodes: the whole state, or only the head a summary shows (which skips the variables).
+pub(crate) trait RunRecord: DeserializeOwned {
+    /// The run's creation time (its position in the `runs_by_created` index).
+    fn created_at(&self) -> &str;
+    /// Whether the run passes the listing's filters.
+    fn matches(&self, q: &RunQuery) -> bool;
+}
+
+impl RunRecord for RunState {
+    fn created_at(&self) -> &str {
+        &self.created_at
+    }
+    fn matches(&self, q: &RunQuery) -> bool {
+        passes(
+            q,
+            self.status,
+            &self.workflow_id,
+            self.session_id.as_deref(),
+            self.parent_run_id.is_none(),
+        )
+    }
+}
+
+impl RunRecord for RunHead {
+    fn created_at(&self) -> &str {
+        &self.created_at
+    }
+    fn matches(&self, q: &RunQuery) -> bool {
+        passes(
+            q,
+            self.status,
+            &self.workflow_id,
+            self.session_id.as_deref(),
+            self.parent_run_id.is_none(),
+        )
+    }
+}
 
 /// An active run whose stored state cannot be decoded, with what its index entries still tell.
 #[derive(Debug, Clone, PartialEq)]
@@ -26,6 +66,24 @@ pub struct UnreadableRun {
 impl Store {
     /// The durable state of a run.
     pub fn get_run(&self, run_id: &str) -> Result<Option<RunState>, StoreError> {
+        self.get_run_as(run_id)
+    }
+
+    /// What a summary of the run shows, without decoding its variables.
+    pub fn get_run_head(&self, run_id: &str) -> Result<Option<RunHead>, StoreError> {
+        self.get_run_as(run_id)
+    }
+
+    /// Whether the run is stored (nothing is decoded).
+    pub fn run_exists(&self, run_id: &str) -> Result<bool, StoreError> {
+        if keys::check_id("run_id", run_id).is_err() {
+            return Ok(false);
+        }
+        let view = self.shared().durable.view();
+        Ok(view.contains_key(&self.shared().ks.runs, run_id.as_bytes())?)
+    }
+
+    fn get_run_as<R: RunRecord>(&self, run_id: &str) -> Result<Option<R>, StoreError> {
         if keys::check_id("run_id", run_id).is_err() {
             return Ok(None);
         }
@@ -36,6 +94,15 @@ impl Store {
     /// Most recent first (by created_at, then run_id), filtered; walks the `runs_by_created` index backwards and
     /// decodes only runs whose index entry passes the filters.
     pub fn list_runs(&self, q: &RunQuery) -> Result<Vec<RunState>, StoreError> {
+        self.list_runs_as(q)
+    }
+
+    /// [`Store::list_runs`], each run read only as far as its summary needs.
+    pub fn list_run_heads(&self, q: &RunQuery) -> Result<Vec<RunHead>, StoreError> {
+        self.list_runs_as(q)
+    }
+
+    fn list_runs_as<R: RunRecord>(&self, q: &RunQuery) -> Result<Vec<R>, StoreError> {
         if q.limit == 0 {
             return Ok(Vec::new());
         }
@@ -98,13 +165,13 @@ impl Store {
 
     /// Up to `q.limit` runs matching `q` from index entries (`skip` bytes of scope prefix before each created key),
     /// in the order given.
-    fn collect_page(
+    fn collect_page<R: RunRecord>(
         &self,
         q: &RunQuery,
         view: &Snapshot,
         skip: usize,
         entries: impl Iterator<Item = Result<(Slice, Slice), StoreError>>,
-    ) -> Result<Vec<RunState>, StoreError> {
+    ) -> Result<Vec<R>, StoreError> {
         let mut out = Vec::new();
         for item in entries {
             let (key, value) = item?;
@@ -124,10 +191,16 @@ impl Store {
                     continue;
                 }
             };
-            if !entry_matches(q, &entry) {
+            if !passes(
+                q,
+                entry.status,
+                &entry.workflow_id,
+                entry.session_id.as_deref(),
+                entry.root,
+            ) {
                 continue;
             }
-            let run = match self.read_run(view, run_id) {
+            let run: R = match self.read_run(view, run_id) {
                 Ok(Some(run)) => run,
                 Ok(None) => continue,
                 Err(StoreError::Corrupt(e)) => {
@@ -137,7 +210,7 @@ impl Store {
                 Err(e) => return Err(e),
             };
             // An entry left behind by a run whose created_at changed is not its current position.
-            if run.created_at != created_at || !run_matches(q, &run) {
+            if run.created_at() != created_at || !run.matches(q) {
                 continue;
             }
             out.push(run);
@@ -234,30 +307,32 @@ impl Store {
         Ok(out)
     }
 
-    fn read_run(&self, view: &Snapshot, run_id: &str) -> Result<Option<RunState>, StoreError> {
+    fn read_run<R: RunRecord>(
+        &self,
+        view: &Snapshot,
+        run_id: &str,
+    ) -> Result<Option<R>, StoreError> {
         match view.get(&self.shared().ks.runs, run_id.as_bytes())? {
-            Some(bytes) => super::codec::decode_run(run_id, &bytes).map(Some),
+            Some(bytes) => super::codec::decode_run_as(run_id, &bytes).map(Some),
             None => Ok(None),
         }
     }
 }
 
-fn entry_matches(q: &RunQuery, e: &RunIndexEntry) -> bool {
-    q.status.is_none_or(|s| s == e.status)
-        && q.workflow_id.as_ref().is_none_or(|w| *w == e.workflow_id)
+/// Whether a run with these fields (from its index entry or its stored state) passes the listing's filters.
+fn passes(
+    q: &RunQuery,
+    status: crate::run::RunStatus,
+    workflow_id: &str,
+    session_id: Option<&str>,
+    root: bool,
+) -> bool {
+    q.status.is_none_or(|s| s == status)
+        && q.workflow_id.as_deref().is_none_or(|w| w == workflow_id)
         && q.session_id
-            .as_ref()
-            .is_none_or(|s| e.session_id.as_ref() == Some(s))
-        && (!q.root_only || e.root)
-}
-
-fn run_matches(q: &RunQuery, r: &RunState) -> bool {
-    q.status.is_none_or(|s| s == r.status)
-        && q.workflow_id.as_ref().is_none_or(|w| *w == r.workflow_id)
-        && q.session_id
-            .as_ref()
-            .is_none_or(|s| r.session_id.as_ref() == Some(s))
-        && (!q.root_only || r.parent_run_id.is_none())
+            .as_deref()
+            .is_none_or(|s| session_id == Some(s))
+        && (!q.root_only || root)
 }
 
 /// Fills the per-session and per-workflow indexes from `runs_by_created` once, for a store written before they

@@ -1,7 +1,8 @@
 //! Listing running or waiting runs walks the active set, not every run: the answer is the one a walk of every run
-//! gives (order, filters, limit), also for a store whose active set an older version wrote.
+//! gives (order, filters, limit), also for a store whose active set an older version wrote. Listings and reads
+//! of run heads (what a summary shows) answer as those of full states.
 
-use crate::run::RunStatus;
+use crate::run::{RunHead, RunStatus};
 use crate::store::testutil::run_state;
 use crate::store::{Batch, RunQuery, Store};
 
@@ -112,5 +113,43 @@ fn an_active_set_written_by_an_older_version_still_lists_right() {
     let store = Store::open(dir.path()).unwrap();
     for q in queries() {
         assert_eq!(ids(&store, &q), by_full_walk(&store, &q), "{q:?}");
+    }
+}
+
+#[test]
+fn heads_list_and_read_as_the_full_states_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    fill(&store);
+    let mut qs = queries();
+    qs.push(RunQuery {
+        limit: 100,
+        ..RunQuery::default()
+    });
+    qs.push(RunQuery {
+        limit: 5,
+        session_id: Some("s0".to_string()),
+        status: Some(RunStatus::Completed),
+        ..RunQuery::default()
+    });
+    for q in qs {
+        let full: Vec<RunHead> = store
+            .list_runs(&q)
+            .unwrap()
+            .iter()
+            .map(RunHead::of)
+            .collect();
+        assert!(!full.is_empty(), "{q:?}");
+        assert_eq!(store.list_run_heads(&q).unwrap(), full, "{q:?}");
+    }
+    let run = store.get_run("run-07").unwrap().unwrap();
+    assert_eq!(
+        store.get_run_head("run-07").unwrap(),
+        Some(RunHead::of(&run))
+    );
+    assert!(store.run_exists("run-07").unwrap());
+    for missing in ["run-99", "", "../run-07", "a\u{0}b"] {
+        assert_eq!(store.get_run_head(missing).unwrap(), None, "{missing:?}");
+        assert!(!store.run_exists(missing).unwrap(), "{missing:?}");
     }
 }
