@@ -117,7 +117,10 @@ fn spawn(
             let _ = tx.send(Err("server exited before listening".into()));
         }
     });
-    match rx.recv_timeout(Duration::from_secs(30)) {
+    // A fresh data dir compiles every built-in component before the server listens: a few seconds on an idle
+    // machine, several times that on one busy with other test servers and builds. The bound only catches a
+    // server that never comes up.
+    match rx.recv_timeout(Duration::from_secs(120)) {
         Ok(Ok(addr)) => (child, addr),
         Ok(Err(e)) => {
             let _ = child.kill();
@@ -125,7 +128,7 @@ fn spawn(
         }
         Err(_) => {
             let _ = child.kill();
-            panic!("server did not start within 30 s");
+            panic!("server did not start within 120 s");
         }
     }
 }
