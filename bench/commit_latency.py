@@ -25,7 +25,7 @@ import statistics
 import time
 import uuid
 
-from compare import TOKEN, fresh_server
+from compare import TOKEN, fresh_server, fsync_ms
 
 LENGTH = re.compile(rb"content-length: *(\d+)", re.I)
 
@@ -70,21 +70,6 @@ class Raw:
                 raise RuntimeError("run %s never reached %s" % (run_id, status))
 
 
-def fsync_after_idle(directory, n, idle):
-    path = os.path.join(directory, "fsync-probe.bin")
-    xs = []
-    with open(path, "wb") as f:
-        for _ in range(n):
-            time.sleep(idle)
-            f.write(os.urandom(4096))
-            f.flush()
-            t = time.perf_counter()
-            os.fdatasync(f.fileno())
-            xs.append((time.perf_counter() - t) * 1000)
-    os.unlink(path)
-    return statistics.median(xs)
-
-
 def measure(port, data, runs, idle):
     c = Raw(port)
     start, post, resumed = [], [], []
@@ -104,7 +89,7 @@ def measure(port, data, runs, idle):
         post.append((time.perf_counter() - t) * 1000)
         c.until(rid, "completed")
         resumed.append((time.perf_counter() - t) * 1000)
-    fsync = fsync_after_idle(os.path.dirname(data), runs, idle)
+    fsync, _ = fsync_ms(os.path.dirname(data), runs, idle, os.fdatasync)
     return fsync, statistics.median(start), statistics.median(post), statistics.median(resumed)
 
 

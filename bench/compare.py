@@ -135,15 +135,17 @@ def rss_mb(pid):
     return total / 1024.0
 
 
-def fsync_ms(directory, n=100):
+def fsync_ms(directory, n=100, idle=0.0, sync=os.fsync):
+    """Median and p99 (ms) of `sync` after appending 4 KiB, each after `idle` seconds of quiet."""
     path = os.path.join(directory, "fsync-probe.bin")
     xs = []
     with open(path, "wb") as f:
         for _ in range(n):
+            time.sleep(idle)
             f.write(os.urandom(4096))
             f.flush()
             t = time.perf_counter()
-            os.fsync(f.fileno())
+            sync(f.fileno())
             xs.append((time.perf_counter() - t) * 1000)
     os.unlink(path)
     return statistics.median(xs), pct(xs, 99)

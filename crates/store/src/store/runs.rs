@@ -16,35 +16,27 @@ pub(crate) trait RunRecord: DeserializeOwned {
     fn matches(&self, q: &RunQuery) -> bool;
 }
 
-impl RunRecord for RunState {
-    fn created_at(&self) -> &str {
-        &self.created_at
-    }
-    fn matches(&self, q: &RunQuery) -> bool {
-        passes(
-            q,
-            self.status,
-            &self.workflow_id,
-            self.session_id.as_deref(),
-            self.parent_run_id.is_none(),
-        )
-    }
+/// Both forms carry the same fields a listing filters on.
+macro_rules! run_record {
+    ($($t:ty),*) => {$(
+        impl RunRecord for $t {
+            fn created_at(&self) -> &str {
+                &self.created_at
+            }
+            fn matches(&self, q: &RunQuery) -> bool {
+                passes(
+                    q,
+                    self.status,
+                    &self.workflow_id,
+                    self.session_id.as_deref(),
+                    self.parent_run_id.is_none(),
+                )
+            }
+        }
+    )*};
 }
 
-impl RunRecord for RunHead {
-    fn created_at(&self) -> &str {
-        &self.created_at
-    }
-    fn matches(&self, q: &RunQuery) -> bool {
-        passes(
-            q,
-            self.status,
-            &self.workflow_id,
-            self.session_id.as_deref(),
-            self.parent_run_id.is_none(),
-        )
-    }
-}
+run_record!(RunState, RunHead);
 
 /// An active run whose stored state cannot be decoded, with what its index entries still tell.
 #[derive(Debug, Clone, PartialEq)]
